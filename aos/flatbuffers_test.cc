@@ -1,0 +1,78 @@
+#include "aos/flatbuffers.h"
+
+#include "aos/flatbuffers_test_generated.h"
+#include "gtest/gtest.h"
+
+namespace aos {
+namespace {
+
+using testing::HolderTestMessage;
+
+FlatbufferDetachedBuffer<HolderTestMessage> Make(int value) {
+  flatbuffers::FlatBufferBuilder fbb;
+  fbb.ForceDefaults(true);
+  const auto name = fbb.CreateString("hello");
+  testing::HolderTestMessageBuilder builder(fbb);
+  builder.add_value(value);
+  builder.add_name(name);
+  fbb.Finish(builder.Finish());
+  return FlatbufferDetachedBuffer<HolderTestMessage>(fbb.Release());
+}
+
+TEST(FlatbuffersTest, DetachedBufferHoldsTheMessage) {
+  FlatbufferDetachedBuffer<HolderTestMessage> message = Make(7);
+  EXPECT_TRUE(message.Verify());
+  EXPECT_EQ(message.message().value(), 7);
+  EXPECT_EQ(message.message().name()->string_view(), "hello");
+  message.mutable_message()->mutate_value(8);
+  EXPECT_EQ(message.message().value(), 8);
+
+  FlatbufferDetachedBuffer<HolderTestMessage> moved = std::move(message);
+  EXPECT_EQ(moved.message().value(), 8);
+}
+
+TEST(FlatbuffersTest, CopiesAndViewsShareContents) {
+  const FlatbufferDetachedBuffer<HolderTestMessage> message = Make(3);
+  const FlatbufferVector<HolderTestMessage> vector(message);
+  const FlatbufferSpan<HolderTestMessage> span(message);
+  const FlatbufferString<HolderTestMessage> string(
+      std::string_view(reinterpret_cast<const char *>(message.span().data()),
+                       message.span().size()));
+  for (const Flatbuffer<HolderTestMessage> *holder :
+       std::initializer_list<const Flatbuffer<HolderTestMessage> *>{
+           &vector, &span, &string}) {
+    EXPECT_TRUE(holder->Verify());
+    EXPECT_EQ(holder->message().value(), 3);
+  }
+  EXPECT_EQ(span.span().data(), message.span().data());
+  EXPECT_NE(vector.span().data(), message.span().data());
+}
+
+TEST(FlatbuffersTest, EmptyIsValidWithDefaults) {
+  const auto empty = FlatbufferDetachedBuffer<HolderTestMessage>::Empty();
+  EXPECT_TRUE(empty.Verify());
+  EXPECT_EQ(empty.message().value(), 0);
+  EXPECT_EQ(empty.message().name(), nullptr);
+}
+
+TEST(FlatbuffersTest, VerifyRejectsGarbage) {
+  std::vector<uint8_t> garbage = {0xff, 0xff, 0xff, 0x7f, 1, 2, 3, 4};
+  EXPECT_FALSE(FlatbufferVector<HolderTestMessage>(garbage).Verify());
+  EXPECT_FALSE(FlatbufferVector<HolderTestMessage>().Verify());
+
+  // A truncated real message is rejected too.
+  const FlatbufferDetachedBuffer<HolderTestMessage> message = Make(1);
+  EXPECT_FALSE(FlatbufferVector<HolderTestMessage>(
+                   message.span().subspan(0, message.span().size() - 8))
+                   .Verify());
+}
+
+TEST(FlatbuffersDeathTest, MessageOfEmptyBufferDies) {
+  const FlatbufferVector<HolderTestMessage> empty;
+  EXPECT_DEATH(empty.message(),
+               "Empty flatbuffer of type "
+               "aos.testing.HolderTestMessage");
+}
+
+}  // namespace
+}  // namespace aos

@@ -1,0 +1,96 @@
+#ifndef AOS_TIME_TIME_H_
+#define AOS_TIME_TIME_H_
+
+// The two clocks every AOS message and event is stamped with.
+//
+// monotonic_clock is CLOCK_MONOTONIC: it never jumps, and is what timers,
+// phased loops and message send times use. realtime_clock is CLOCK_REALTIME:
+// wall time, recorded next to the monotonic time so logs can be matched to the
+// calendar. Both count int64 nanoseconds; both have `min_time` (meaning "no
+// time", e.g. a timer's realtime event time), `max_time` and `epoch()`.
+//
+// In simulation the event loop supplies its own notion of "now"; these types
+// are still the time points used everywhere.
+//
+// Printing follows upstream AOS so tools and logs read the same:
+//   monotonic: "123.000000000sec"         (negative: "-1.500000000sec")
+//   realtime:  "2026-11-26_07-13-45.000000000" (local time)
+
+#include <chrono>
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <ostream>
+#include <string_view>
+
+namespace aos {
+
+class monotonic_clock {
+ public:
+  using rep = std::chrono::nanoseconds::rep;
+  using period = std::chrono::nanoseconds::period;
+  using duration = std::chrono::nanoseconds;
+  using time_point = std::chrono::time_point<monotonic_clock>;
+  static constexpr bool is_steady = true;
+
+  // Reads CLOCK_MONOTONIC (a vDSO call, no syscall on x86-64).
+  static time_point now() noexcept;
+
+  static constexpr duration zero() { return duration(0); }
+  static constexpr time_point epoch() { return time_point(zero()); }
+
+  static constexpr time_point min_time{
+      duration(std::numeric_limits<rep>::min())};
+  static constexpr time_point max_time{
+      duration(std::numeric_limits<rep>::max())};
+
+  // Parses what operator<< prints ("123.000000000sec", "-1.5sec").
+  // Returns nullopt if `s` is not in that format.
+  static std::optional<time_point> FromString(std::string_view s);
+};
+
+class realtime_clock {
+ public:
+  using rep = std::chrono::nanoseconds::rep;
+  using period = std::chrono::nanoseconds::period;
+  using duration = std::chrono::nanoseconds;
+  using time_point = std::chrono::time_point<realtime_clock>;
+  static constexpr bool is_steady = false;
+
+  // Reads CLOCK_REALTIME.
+  static time_point now() noexcept;
+
+  static constexpr duration zero() { return duration(0); }
+  static constexpr time_point epoch() { return time_point(zero()); }
+
+  static constexpr time_point min_time{
+      duration(std::numeric_limits<rep>::min())};
+  static constexpr time_point max_time{
+      duration(std::numeric_limits<rep>::max())};
+
+  // Parses what operator<< prints ("2026-11-26_07-13-45.000000000", local
+  // time). Returns nullopt if `s` is not in that format.
+  static std::optional<time_point> FromString(std::string_view s);
+};
+
+std::ostream &operator<<(std::ostream &stream,
+                         const monotonic_clock::time_point &now);
+std::ostream &operator<<(std::ostream &stream,
+                         const realtime_clock::time_point &now);
+
+namespace time {
+
+// Converts a duration to a timespec (for timerfd, clock_nanosleep, ...).
+struct timespec to_timespec(std::chrono::nanoseconds duration);
+// Converts a time point to a timespec of its time since epoch.
+struct timespec to_timespec(monotonic_clock::time_point time);
+
+// Converts a duration to seconds as a double (for statistics and printing).
+constexpr double DurationInSeconds(std::chrono::nanoseconds duration) {
+  return std::chrono::duration<double>(duration).count();
+}
+
+}  // namespace time
+}  // namespace aos
+
+#endif  // AOS_TIME_TIME_H_

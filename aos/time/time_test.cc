@@ -1,0 +1,89 @@
+#include "aos/time/time.h"
+
+#include <sstream>
+
+#include "gtest/gtest.h"
+
+namespace aos {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::nanoseconds;
+using std::chrono::seconds;
+
+template <typename T>
+std::string Print(const T &t) {
+  std::stringstream s;
+  s << t;
+  return s.str();
+}
+
+TEST(TimeTest, ClocksAdvance) {
+  const monotonic_clock::time_point a = monotonic_clock::now();
+  const monotonic_clock::time_point b = monotonic_clock::now();
+  EXPECT_LE(a, b);
+  EXPECT_GT(a, monotonic_clock::epoch());
+  EXPECT_GT(realtime_clock::now(),
+            realtime_clock::time_point(seconds(1600000000)));
+}
+
+TEST(TimeTest, Limits) {
+  EXPECT_LT(monotonic_clock::min_time, monotonic_clock::epoch());
+  EXPECT_GT(monotonic_clock::max_time, monotonic_clock::now());
+  EXPECT_EQ(monotonic_clock::epoch().time_since_epoch().count(), 0);
+}
+
+TEST(TimeTest, PrintsMonotonicLikeUpstream) {
+  EXPECT_EQ(Print(monotonic_clock::epoch() + seconds(123)), "123.000000000sec");
+  EXPECT_EQ(Print(monotonic_clock::epoch() + nanoseconds(1)), "0.000000001sec");
+  EXPECT_EQ(Print(monotonic_clock::epoch() - seconds(1)), "-1.000000000sec");
+  EXPECT_EQ(Print(monotonic_clock::epoch() - milliseconds(1500)),
+            "-1.500000000sec");
+  EXPECT_EQ(Print(monotonic_clock::min_time), "-9223372036.854775808sec");
+}
+
+TEST(TimeTest, PrintsRealtimeAsLocalCalendarTime) {
+  setenv("TZ", "UTC", 1);
+  tzset();
+  EXPECT_EQ(
+      Print(realtime_clock::epoch() + seconds(1764141225) + nanoseconds(5)),
+      "2025-11-26_07-13-45.000000005");
+}
+
+TEST(TimeTest, ParsesWhatItPrints) {
+  setenv("TZ", "UTC", 1);
+  tzset();
+  const monotonic_clock::time_point m =
+      monotonic_clock::epoch() + milliseconds(-1500);
+  EXPECT_EQ(monotonic_clock::FromString(Print(m)), m);
+  EXPECT_EQ(monotonic_clock::FromString("2.5sec"),
+            monotonic_clock::epoch() + milliseconds(2500));
+  const realtime_clock::time_point r =
+      realtime_clock::epoch() + seconds(1764141225) + nanoseconds(123);
+  EXPECT_EQ(realtime_clock::FromString(Print(r)), r);
+}
+
+TEST(TimeTest, RejectsMalformedTimes) {
+  EXPECT_EQ(monotonic_clock::FromString(""), std::nullopt);
+  EXPECT_EQ(monotonic_clock::FromString("12"), std::nullopt);
+  EXPECT_EQ(monotonic_clock::FromString("abc.0sec"), std::nullopt);
+  EXPECT_EQ(monotonic_clock::FromString("1.0000000001sec"), std::nullopt);
+  EXPECT_EQ(realtime_clock::FromString("2025-11-26 07:13:45.000000000"),
+            std::nullopt);
+  EXPECT_EQ(realtime_clock::FromString("2025-11-26_07-13-45.00000000x"),
+            std::nullopt);
+}
+
+TEST(TimeTest, ToTimespec) {
+  const struct timespec ts = time::to_timespec(milliseconds(-1500));
+  EXPECT_EQ(ts.tv_sec, -2);
+  EXPECT_EQ(ts.tv_nsec, 500000000);
+  const struct timespec t2 =
+      time::to_timespec(monotonic_clock::epoch() + milliseconds(2500));
+  EXPECT_EQ(t2.tv_sec, 2);
+  EXPECT_EQ(t2.tv_nsec, 500000000);
+  EXPECT_DOUBLE_EQ(time::DurationInSeconds(milliseconds(250)), 0.25);
+}
+
+}  // namespace
+}  // namespace aos

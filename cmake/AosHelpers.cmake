@@ -1,0 +1,77 @@
+# Helpers used by every component's CMakeLists.txt.
+#
+#   aos_library(NAME name SRCS a.cc ... [HDRS ...] [DEPS target ...])
+#     A static library with our warning flags.
+#   aos_flatbuffer(NAME name SCHEMA foo.fbs [INCLUDE_DIRS dir ...] [DEPS name ...])
+#     Compiles foo.fbs into foo_generated.h (next to the source path, under the
+#     build tree) and foo.bfbs, and makes an INTERFACE target `name` that
+#     depends on both. ${name}_BFBS holds the path of the binary schema.
+#   aos_test(NAME name SRCS a_test.cc ... [DEPS ...] [LABELS ...])
+#     A GoogleTest binary linked with aos/testing's main (InitGoogle plus a
+#     private temporary shm base), registered with CTest test by test.
+#   aos_binary(NAME name SRCS ... [DEPS ...])
+#     A program with our warning flags.
+
+function(aos_library)
+  cmake_parse_arguments(ARG "" "NAME" "SRCS;HDRS;DEPS" ${ARGN})
+  if(ARG_SRCS)
+    add_library(${ARG_NAME} STATIC ${ARG_SRCS} ${ARG_HDRS})
+    target_compile_options(${ARG_NAME} PRIVATE ${AOS_WARNINGS})
+    target_link_libraries(${ARG_NAME} PUBLIC ${ARG_DEPS})
+  else()
+    add_library(${ARG_NAME} INTERFACE ${ARG_HDRS})
+    target_link_libraries(${ARG_NAME} INTERFACE ${ARG_DEPS})
+  endif()
+endfunction()
+
+function(aos_flatbuffer)
+  cmake_parse_arguments(ARG "" "NAME;SCHEMA" "INCLUDE_DIRS;DEPS" ${ARGN})
+  get_filename_component(schema_abs ${ARG_SCHEMA} ABSOLUTE)
+  get_filename_component(schema_stem ${ARG_SCHEMA} NAME_WE)
+  file(RELATIVE_PATH rel_dir ${CMAKE_SOURCE_DIR} ${CMAKE_CURRENT_SOURCE_DIR})
+  set(out_dir ${CMAKE_BINARY_DIR}/${rel_dir})
+  set(header ${out_dir}/${schema_stem}_generated.h)
+  set(bfbs ${out_dir}/${schema_stem}.bfbs)
+  set(include_flags -I ${CMAKE_SOURCE_DIR})
+  foreach(dir ${ARG_INCLUDE_DIRS})
+    list(APPEND include_flags -I ${dir})
+  endforeach()
+  set(dep_schemas)
+  foreach(dep ${ARG_DEPS})
+    get_property(dep_schema GLOBAL PROPERTY ${dep}_SCHEMA)
+    list(APPEND dep_schemas ${dep_schema})
+  endforeach()
+  add_custom_command(
+    OUTPUT ${header} ${bfbs}
+    COMMAND ${AOS_FLATC} --cpp --gen-object-api --gen-mutable --gen-compare --reflect-names
+            --keep-prefix --cpp-std c++17 --gen-name-strings
+            ${include_flags} -o ${out_dir} ${schema_abs}
+    COMMAND ${AOS_FLATC} --binary --schema --bfbs-comments --bfbs-builtins
+            ${include_flags} -o ${out_dir} ${schema_abs}
+    DEPENDS ${schema_abs} ${dep_schemas} ${AOS_FLATC}
+    COMMENT "flatc ${ARG_SCHEMA}"
+    VERBATIM)
+  add_custom_target(${ARG_NAME}_gen DEPENDS ${header} ${bfbs})
+  add_library(${ARG_NAME} INTERFACE)
+  add_dependencies(${ARG_NAME} ${ARG_NAME}_gen)
+  target_link_libraries(${ARG_NAME} INTERFACE flatbuffers::flatbuffers_shared ${ARG_DEPS})
+  set_property(GLOBAL PROPERTY ${ARG_NAME}_SCHEMA ${schema_abs})
+  set(${ARG_NAME}_BFBS ${bfbs} PARENT_SCOPE)
+  set_property(GLOBAL PROPERTY ${ARG_NAME}_BFBS ${bfbs})
+endfunction()
+
+function(aos_test)
+  cmake_parse_arguments(ARG "" "NAME" "SRCS;DEPS;LABELS" ${ARGN})
+  add_executable(${ARG_NAME} ${ARG_SRCS})
+  target_compile_options(${ARG_NAME} PRIVATE ${AOS_WARNINGS})
+  target_link_libraries(${ARG_NAME} PRIVATE ${ARG_DEPS} aos_test_main GTest::gmock)
+  gtest_discover_tests(${ARG_NAME} DISCOVERY_TIMEOUT 60
+                       PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT 300)
+endfunction()
+
+function(aos_binary)
+  cmake_parse_arguments(ARG "" "NAME" "SRCS;DEPS" ${ARGN})
+  add_executable(${ARG_NAME} ${ARG_SRCS})
+  target_compile_options(${ARG_NAME} PRIVATE ${AOS_WARNINGS})
+  target_link_libraries(${ARG_NAME} PRIVATE ${ARG_DEPS})
+endfunction()

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds AOS and runs every test.
+#
+#   tools/test.sh              Release build in build/, all tests
+#   tools/test.sh asan         AddressSanitizer+UBSan build in build-asan/
+#   tools/test.sh tsan         ThreadSanitizer build in build-tsan/, the
+#                              concurrency tests (label "tsan")
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+variant=${1:-release}
+"$(dirname "$0")/install_deps.sh"
+
+jobs=$(nproc)
+case "$variant" in
+  release)
+    dir=build
+    cmake_args=(-DCMAKE_BUILD_TYPE=Release)
+    ctest_args=()
+    ;;
+  asan)
+    dir=build-asan
+    cmake_args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DAOS_ASAN=ON -DAOS_BUILD_BENCHMARKS=OFF)
+    ctest_args=()
+    ;;
+  tsan)
+    dir=build-tsan
+    cmake_args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DAOS_TSAN=ON -DAOS_BUILD_BENCHMARKS=OFF)
+    ctest_args=(-L tsan)
+    ;;
+  *)
+    echo "usage: $0 [release|asan|tsan]" >&2
+    exit 2
+    ;;
+esac
+
+cmake -S . -B "$dir" -G Ninja "${cmake_args[@]}" >/dev/null
+ninja -C "$dir"
+ctest --test-dir "$dir" --output-on-failure -j"$jobs" "${ctest_args[@]}"
