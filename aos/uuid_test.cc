@@ -1,0 +1,71 @@
+#include "aos/uuid.h"
+
+#include <set>
+
+#include "gtest/gtest.h"
+
+namespace aos {
+namespace {
+
+TEST(UUIDTest, RandomIsVersion4AndUnique) {
+  std::set<UUID> seen;
+  for (int i = 0; i < 1000; ++i) {
+    const UUID uuid = UUID::Random();
+    EXPECT_EQ(uuid.span()[6] >> 4, 4);
+    EXPECT_EQ(uuid.span()[8] >> 6, 2);
+    EXPECT_TRUE(seen.insert(uuid).second) << uuid;
+  }
+}
+
+TEST(UUIDTest, RoundTripsThroughText) {
+  const UUID uuid = UUID::Random();
+  const Result<UUID> parsed = UUID::FromString(uuid.ToString());
+  ASSERT_TRUE(parsed.has_value()) << parsed.error();
+  EXPECT_EQ(*parsed, uuid);
+  EXPECT_EQ(UUID::FromString("01234567-89AB-cdef-0123-456789abcdef")
+                ->ToString(),
+            "01234567-89ab-cdef-0123-456789abcdef");
+}
+
+TEST(UUIDTest, ZeroAndSpan) {
+  EXPECT_TRUE(UUID::Zero().IsZero());
+  EXPECT_EQ(UUID::Zero().ToString(), "00000000-0000-0000-0000-000000000000");
+  const UUID uuid = UUID::Random();
+  EXPECT_FALSE(uuid.IsZero());
+  EXPECT_EQ(UUID::FromSpan(uuid.span()), uuid);
+}
+
+TEST(UUIDTest, BootUUIDIsStable) {
+  EXPECT_FALSE(UUID::BootUUID().IsZero());
+  EXPECT_EQ(&UUID::BootUUID(), &UUID::BootUUID());
+}
+
+TEST(UUIDTest, MalformedStringsNameTheProblem) {
+  const Result<UUID> short_text = UUID::FromString("0123");
+  ASSERT_FALSE(short_text.has_value());
+  EXPECT_NE(short_text.error().message().find("4 characters"),
+            std::string::npos)
+      << short_text.error();
+
+  const Result<UUID> bad_hex =
+      UUID::FromString("0123456g-89ab-cdef-0123-456789abcdef");
+  ASSERT_FALSE(bad_hex.has_value());
+  EXPECT_NE(bad_hex.error().message().find("'g' at position 7"),
+            std::string::npos)
+      << bad_hex.error();
+
+  const Result<UUID> bad_dash =
+      UUID::FromString("01234567x89ab-cdef-0123-456789abcdef");
+  ASSERT_FALSE(bad_dash.has_value());
+  EXPECT_NE(bad_dash.error().message().find("'-' at position 8"),
+            std::string::npos)
+      << bad_dash.error();
+}
+
+TEST(UUIDDeathTest, FromSpanChecksTheLength) {
+  const uint8_t bytes[3] = {1, 2, 3};
+  EXPECT_DEATH(UUID::FromSpan(bytes), "exactly 16 bytes");
+}
+
+}  // namespace
+}  // namespace aos
