@@ -1,0 +1,147 @@
+#ifndef AOS_JSON_TO_FLATBUFFER_H_
+#define AOS_JSON_TO_FLATBUFFER_H_
+
+// Conversion between JSON text and flatbuffers of any type whose schema is
+// known, for configs, command-line tools (aos_send, aos_dump), logs and tests.
+//
+// Parsing is done by FlatBuffers' own parser (flatbuffers::Parser loaded with
+// the type's reflection schema), so the accepted JSON is exactly what flatc
+// accepts: unquoted field names, `//` and `/* */` comments, nan/inf, enum
+// values by name, unions as a `foo_type` field plus `foo`. Every field given in
+// the JSON is stored, even when it equals the default, so "present" means
+// "written by the user" (configuration merging relies on this).
+//
+// Printing walks the flatbuffer with the reflection schema. Fields print in
+// schema order; absent fields are omitted:
+//
+//   FlatbufferToJson(&message)  ->  { "name": "/foo", "frequency": 10 }
+//
+// Typed variants find T's schema from the generated code (see
+// json_to_flatbuffer_schema.h), so no registration is needed.
+//
+// Nothing here aborts on bad input: parsing returns an Error whose message
+// carries the line and column the parser stopped at and what it expected.
+
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <string_view>
+
+#include "aos/flatbuffers.h"
+#include "aos/util/status.h"
+#include "flatbuffers/flatbuffers.h"
+#include "flatbuffers/reflection.h"
+
+namespace aos {
+
+struct JsonOptions {
+  // One field per line, indented by one space per level. Otherwise everything
+  // is on one line, like `{ "a": 1, "b": [ 1, 2 ] }`.
+  bool multi_line = false;
+  // Vectors longer than this print as `[ "... N elements ..." ]`.
+  size_t max_vector_size = std::numeric_limits<size_t>::max();
+  // In multi_line mode, tables and vectors whose single-line form is at most
+  // this many characters stay on one line. 0 puts every field on its own line.
+  size_t max_multi_line = 0;
+  // Integers print in hex (`0x1f`, `-0x3`); floats, enums and bools do not.
+  bool use_hex = false;
+};
+
+// Prints the flatbuffer whose root table (of `schema`'s root_table type)
+// starts at `data` (a finished, non-size-prefixed buffer). A null `data`
+// prints "null". The buffer must be valid (verify untrusted bytes first).
+std::string FlatbufferToJson(const reflection::Schema *schema,
+                             const uint8_t *data, JsonOptions options = {});
+
+// Prints the table `table` of type `object` (one of `schema`'s objects).
+std::string TableFlatbufferToJson(const reflection::Schema *schema,
+                                  const reflection::Object *object,
+                                  const flatbuffers::Table *table,
+                                  JsonOptions options = {});
+
+// Parses `json` as `schema`'s root table into a finished flatbuffer. On error
+// returns a message with the line and column ("2:7: error: unknown field:
+// frequncy"), prefixed with the root type's name.
+Result<flatbuffers::DetachedBuffer> JsonToFlatbuffer(
+    const reflection::Schema *schema, std::string_view json);
+
+// Parses `json` as `schema`'s root table and builds it into `fbb`, returning
+// the table's offset; the caller finishes the buffer (or nests the table).
+// This is how EventLoop senders build JSON straight into their message buffer.
+Result<flatbuffers::Offset<flatbuffers::Table>> JsonToFlatbuffer(
+    const reflection::Schema *schema, std::string_view json,
+    flatbuffers::FlatBufferBuilder *fbb);
+
+namespace json_internal {
+// The reflection schema of the generated type whose mini-reflection table is
+// `type_table` (with fully qualified name `name`), rebuilt once per type and
+// process and cached. See json_to_flatbuffer_schema.h.
+const reflection::Schema *SchemaForTypeTable(
+    const flatbuffers::TypeTable *type_table, std::string_view name);
+}  // namespace json_internal
+
+// The reflection schema of generated type T: root_table is T, and every type
+// it refers to is in it. Valid for the life of the process.
+template <typename T>
+const reflection::Schema *SchemaOf() {
+  static const reflection::Schema *const schema =
+      json_internal::SchemaForTypeTable(T::MiniReflectTypeTable(),
+                                        T::GetFullyQualifiedName());
+  return schema;
+}
+
+// Typed printing. A null `table` prints "null".
+template <typename T>
+std::string FlatbufferToJson(const T *table, JsonOptions options = {}) {
+  return TableFlatbufferToJson(
+      SchemaOf<T>(), SchemaOf<T>()->root_table(),
+      reinterpret_cast<const flatbuffers::Table *>(table), options);
+}
+
+template <typename T>
+std::string FlatbufferToJson(const Flatbuffer<T> &flatbuffer,
+                             JsonOptions options = {}) {
+  return FlatbufferToJson<T>(&flatbuffer.message(), options);
+}
+
+// Typed parsing that returns the error.
+template <typename T>
+Result<FlatbufferDetachedBuffer<T>> MaybeJsonToFlatbuffer(
+    std::string_view json) {
+  Result<flatbuffers::DetachedBuffer> buffer =
+      JsonToFlatbuffer(SchemaOf<T>(), json);
+  if (!buffer) return std::unexpected(buffer.error());
+  return FlatbufferDetachedBuffer<T>(std::move(*buffer));
+}
+
+// Typed parsing, upstream's contract: on error logs the error and returns an
+// empty buffer (span().size() == 0). Prefer MaybeJsonToFlatbuffer for user
+// input.
+template <typename T>
+FlatbufferDetachedBuffer<T> JsonToFlatbuffer(std::string_view json) {
+  Result<FlatbufferDetachedBuffer<T>> result = MaybeJsonToFlatbuffer<T>(json);
+  if (!result) {
+    LOG(ERROR) << result.error().message();
+    return FlatbufferDetachedBuffer<T>();
+  }
+  return std::move(*result);
+}
+
+// Typed parsing into `fbb`; returns a null offset (o == 0) on error, after
+// logging it.
+template <typename T>
+flatbuffers::Offset<T> JsonToFlatbuffer(std::string_view json,
+                                        flatbuffers::FlatBufferBuilder *fbb) {
+  Result<flatbuffers::Offset<flatbuffers::Table>> result =
+      JsonToFlatbuffer(SchemaOf<T>(), json, fbb);
+  if (!result) {
+    LOG(ERROR) << result.error().message();
+    return flatbuffers::Offset<T>();
+  }
+  return flatbuffers::Offset<T>(result->o);
+}
+
+}  // namespace aos
+
+#endif  // AOS_JSON_TO_FLATBUFFER_H_
