@@ -1,0 +1,461 @@
+#ifndef AOS_IPC_LIB_LOCKLESS_QUEUE_H_
+#define AOS_IPC_LIB_LOCKLESS_QUEUE_H_
+
+// The lockless queue: a multi-writer, multi-reader ring of messages in one
+// region of shared memory, safe against the death of any process at any
+// instruction.
+//
+// One queue backs one channel. The region holds a ring of `queue_size` slots,
+// each pointing at a message buffer, plus one spare ("scratch") buffer per
+// sender slot and per pinner slot. A sender fills its scratch buffer, then
+// swaps it into the ring with one CAS and takes the buffer it displaced as its
+// next scratch buffer. Nothing on the send, read, pin or wakeup paths takes a
+// lock, allocates, or makes a syscall other than the clock reads and the
+// wakeup signals.
+//
+// Typical use (the shared-memory event loop does this per channel):
+//
+//   MemoryMappedQueue mapped = ... (memory_mapped_queue.h)
+//   LocklessQueue queue = mapped.queue();
+//   auto sender = LocklessQueueSender::Make(queue, std::chrono::seconds(2));
+//   memcpy(..., sender->Data(), ...);  // or build a flatbuffer in place
+//   sender->Send(length, ...);
+//   LocklessQueueWakeUpper(queue).Wakeup(priority);
+//
+//   LocklessQueueReader reader(queue);
+//   reader.Read(index, &info, buffer);
+//
+// Slots (senders, pinners, watchers) are owned by the thread that made them:
+// ownership is a robust futex on that thread's kernel robust list, so the
+// kernel marks it when the thread dies. Such objects must be destroyed by the
+// thread that made them, before the memory is unmapped.
+//
+// Wakeup coalescing (our addition to upstream's design) is described on
+// LocklessQueueWatcher.
+
+#include <sys/types.h>
+
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <ostream>
+#include <type_traits>
+#include <vector>
+
+#include "aos/ipc_lib/index.h"
+#include "aos/ipc_lib/signalfd.h"
+#include "aos/time/time.h"
+#include "aos/util/status.h"
+#include "aos/uuid.h"
+#include "gflags/gflags.h"
+
+// Default wakeup policy of new watchers: true = kCoalesce, false =
+// kEveryMessage (upstream's behaviour: one signal per message per watcher).
+DECLARE_bool(coalesce_wakeups);
+
+namespace aos::ipc_lib {
+
+// Payloads end on this boundary (flatbuffers are built back to front, so the
+// end is what must be aligned).
+inline constexpr size_t kChannelDataAlignment = 128;
+// Bytes of guard pattern before and after every payload, checked on Send.
+inline constexpr size_t kChannelDataRedzone = 32;
+
+struct LocklessQueueConfiguration {
+  // Maximum number of watcher, sender and pinner slots.
+  size_t num_watchers = 0;
+  size_t num_senders = 0;
+  size_t num_pinners = 0;
+  // Number of messages the ring holds.
+  size_t queue_size = 0;
+  // Usable payload bytes per message.
+  size_t message_data_size = 0;
+
+  // Message buffers: the ring plus one scratch buffer per sender and pinner.
+  size_t num_messages() const { return num_senders + num_pinners + queue_size; }
+  // Bytes taken by one message buffer: header, redzones, payload and the
+  // slack that aligns the payload's end to kChannelDataAlignment.
+  size_t message_size() const;
+
+  friend bool operator==(const LocklessQueueConfiguration &,
+                         const LocklessQueueConfiguration &) = default;
+};
+
+std::ostream &operator<<(std::ostream &os,
+                         const LocklessQueueConfiguration &config);
+
+// Bytes of shared memory a queue with `config` needs. CHECK-fails on a
+// configuration that cannot be represented (queue_size of 0 or above 2^30,
+// too many messages for a 32-bit message index).
+size_t LocklessQueueMemorySize(LocklessQueueConfiguration config);
+
+// The shared-memory region. Opaque: its layout is in lockless_queue_memory.h.
+struct LocklessQueueMemory;
+
+// A handle on one queue's memory: cheap to copy, owns nothing.
+//
+// `const_memory` and `memory` are two mappings of the same region (read-only
+// and read-write); readers only ever touch `const_memory`. Both must be
+// aligned to kChannelDataAlignment, hold LocklessQueueMemorySize(config)
+// bytes, and outlive every object made from this handle. They may be the same
+// pointer (e.g. a queue in ordinary memory, for tests).
+class LocklessQueue {
+ public:
+  LocklessQueue(const LocklessQueueMemory *const_memory,
+                LocklessQueueMemory *memory, LocklessQueueConfiguration config);
+
+  // Initializes the memory if nobody has yet, under the setup lock. The memory
+  // must have started zero-filled (e.g. a new file). If the initializer died
+  // half way, the next caller starts over. If the memory was initialized
+  // already, checks that it describes the same layout version and
+  // configuration and returns an error naming the first differing field
+  // otherwise.
+  //
+  // `starting_queue_index` makes the first message get that index instead of
+  // 0, so tests can exercise the wrap of the 32-bit index without sending 2^32
+  // messages. It must be < QueueIndex::MaxIndex(queue_size).
+  Result<void> Initialize(uint32_t starting_queue_index = 0);
+
+  const LocklessQueueConfiguration &config() const { return config_; }
+  size_t QueueSize() const { return config_.queue_size; }
+  const LocklessQueueMemory *const_memory() const { return const_memory_; }
+  LocklessQueueMemory *memory() const { return memory_; }
+
+ private:
+  const LocklessQueueMemory *const_memory_;
+  LocklessQueueMemory *memory_;
+  LocklessQueueConfiguration config_;
+};
+
+// How senders wake a watcher.
+enum class WakeupPolicy : uint32_t {
+  // Signal only a watcher that has announced it may sleep (PrepareToSleep)
+  // and has not been signalled since: many sends, one wakeup.
+  kCoalesce = 1,
+  // Signal on every Wakeup call (upstream's behaviour).
+  kEveryMessage = 2,
+};
+
+// A watcher slot: registers the calling thread to be signalled
+// (kWakeupSignal, with rt_tgsigqueueinfo) when senders call Wakeup.
+//
+// With WakeupPolicy::kCoalesce the watcher must follow this protocol, or it
+// can sleep through a message:
+//
+//   loop:
+//     1. drain the signalfd (read until empty);
+//     2. PrepareToSleep();
+//     3. check every watched queue for new messages (LatestIndex / Read until
+//        NOTHING_NEW) and handle them;
+//     4. sleep (epoll_wait on the signalfd, timers, ...); on waking, goto 1.
+//   (Optionally call DoneSleeping() after waking for a reason other than the
+//   signal, to spare senders a useless signal while busy.)
+//
+// Several watchers of one thread may do step 2 for each, then step 3 for all.
+//
+// Why no message is missed. Let the watcher's step 2 be "store armed=1;
+// seq_cst fence" and its step 3 be acquire loads of the ring. A sender's Send
+// ends with a seq_cst CAS of the ring; Wakeup then does "seq_cst fence; load
+// armed; if 1, exchange(armed, 0) and signal if that returned 1". Take a
+// message M whose Wakeup ran, and the watcher's last PrepareToSleep P before
+// a sleep S:
+//   - if the sender's armed access is before P's store in the modification
+//     order of `armed`, it did not see P's store; the two fences then order
+//     the sender's ring CAS before the watcher's loads in step 3 (this is the
+//     store-buffering pattern, which seq_cst fences forbid from failing both
+//     ways), so step 3 sees M and handles it before S;
+//   - otherwise the first exchange after P's store in that order reads 1
+//     (only the watcher writes 1, and P is its last write before S), so some
+//     sender signals this thread after P. The signal is sent after step 1 of
+//     this round, so it stays pending in the signalfd and S returns at once.
+// Either way M is handled without waiting for another message. A watcher
+// that is signalled and then drains in step 1 re-arms in step 2 before
+// checking, so a sender that found `armed` already cleared by another sender
+// is covered by that other sender's signal.
+//
+// Make the object in the thread that will read the signalfd; destroy it in
+// the same thread.
+class LocklessQueueWatcher {
+ public:
+  // Claims the first watcher slot that is free or whose owner is dead, for
+  // the calling thread, with RT `priority` (0 = not real-time). The policy is
+  // kCoalesce if --coalesce_wakeups (the default), else kEveryMessage.
+  // Returns nullopt if every slot is held by a live thread.
+  static std::optional<LocklessQueueWatcher> Make(LocklessQueue queue,
+                                                  int priority);
+  static std::optional<LocklessQueueWatcher> Make(LocklessQueue queue,
+                                                  int priority,
+                                                  WakeupPolicy policy);
+
+  LocklessQueueWatcher(LocklessQueueWatcher &&other);
+  LocklessQueueWatcher &operator=(LocklessQueueWatcher &&other) = delete;
+  LocklessQueueWatcher(const LocklessQueueWatcher &) = delete;
+  // Releases the slot.
+  ~LocklessQueueWatcher();
+
+  // Step 2 of the protocol above: the next Wakeup signals this thread.
+  // Includes the seq_cst fence. Real-time safe.
+  void PrepareToSleep();
+  // Tells senders not to signal until the next PrepareToSleep. Optional.
+  void DoneSleeping();
+
+  WakeupPolicy policy() const { return policy_; }
+  int slot() const { return watcher_index_; }
+
+ private:
+  LocklessQueueWatcher(LocklessQueue queue, int watcher_index,
+                       WakeupPolicy policy);
+
+  LocklessQueue queue_;
+  int watcher_index_;
+  WakeupPolicy policy_;
+};
+
+// Wakes the watchers of a queue. Make one per sender, ahead of time.
+class LocklessQueueWakeUpper {
+ public:
+  explicit LocklessQueueWakeUpper(LocklessQueue queue);
+
+  // Signals every live watcher that needs it (kEveryMessage watchers always,
+  // kCoalesce watchers when armed), highest priority first. Call it after
+  // Send returned GOOD, from the thread that sent. If the caller is real-time
+  // (`current_priority` > 0) and a signalled watcher has a higher priority,
+  // the caller is boosted to that priority (SCHED_FIFO) while it signals, so
+  // a low-priority sender cannot hold up a high-priority reader; without
+  // permission to do that (EPERM) the boost is skipped. Returns the number of
+  // signals sent. Allocates nothing.
+  int Wakeup(int current_priority);
+
+ private:
+  struct WatcherCopy {
+    pid_t tid;
+    pid_t pid;
+    int priority;
+  };
+
+  void SetPriority(int priority);
+
+  LocklessQueue queue_;
+  pid_t pid_;
+  uid_t uid_;
+  std::vector<WatcherCopy> watcher_copy_;
+  bool boost_allowed_ = true;
+};
+
+// The metadata of one message (everything but the payload).
+struct MessageInfo {
+  uint32_t queue_index = QueueIndex::kInvalid;
+  monotonic_clock::time_point monotonic_sent_time = monotonic_clock::min_time;
+  realtime_clock::time_point realtime_sent_time = realtime_clock::min_time;
+  monotonic_clock::time_point monotonic_remote_time = monotonic_clock::min_time;
+  monotonic_clock::time_point monotonic_remote_transmit_time =
+      monotonic_clock::min_time;
+  realtime_clock::time_point realtime_remote_time = realtime_clock::min_time;
+  // The queue index on the remote node; equals queue_index for local
+  // messages (a sender passing 0xFFFFFFFF means "local").
+  uint32_t remote_queue_index = QueueIndex::kInvalid;
+  UUID source_boot_uuid = UUID::Zero();
+  // Payload bytes; the payload is the last `length` bytes of the buffer.
+  size_t length = 0;
+};
+
+// Decides from its metadata whether a message is worth copying. A non-owning
+// reference to a callable `bool(const MessageInfo &)` (like std::function_ref):
+// it does not allocate and must not outlive the callable. Default: no filter.
+class ReadFilter {
+ public:
+  constexpr ReadFilter() = default;
+  template <typename F>
+  requires(!std::same_as<std::remove_cvref_t<F>, ReadFilter> &&
+           std::is_invocable_r_v<bool, F &, const MessageInfo &>)
+      ReadFilter(F &&callable)  // NOLINT(google-explicit-constructor)
+      : object_(const_cast<void *>(static_cast<const void *>(&callable))),
+        call_([](void *object, const MessageInfo &info) -> bool {
+          return (*static_cast<std::remove_reference_t<F> *>(object))(info);
+        }) {}
+
+  explicit operator bool() const { return call_ != nullptr; }
+  bool operator()(const MessageInfo &info) const {
+    return call_(object_, info);
+  }
+
+ private:
+  void *object_ = nullptr;
+  bool (*call_)(void *, const MessageInfo &) = nullptr;
+};
+
+// A sender slot. Make one per sending event-loop sender.
+class LocklessQueueSender {
+ public:
+  enum class Result { GOOD, INVALID_REDZONE, MESSAGES_SENT_TOO_FAST };
+
+  // Cleans up after dead senders and pinners, then claims a free sender slot
+  // for the calling thread. A send fails with MESSAGES_SENT_TOO_FAST if the
+  // message it would displace was sent less than `channel_storage_duration`
+  // ago. Returns nullopt if every slot is held by a live thread.
+  static std::optional<LocklessQueueSender> Make(
+      LocklessQueue queue, monotonic_clock::duration channel_storage_duration);
+
+  LocklessQueueSender(LocklessQueueSender &&other);
+  LocklessQueueSender &operator=(LocklessQueueSender &&other) = delete;
+  LocklessQueueSender(const LocklessQueueSender &) = delete;
+  // Releases the slot (it keeps its scratch buffer for the next owner).
+  ~LocklessQueueSender();
+
+  // The scratch buffer: size() writable bytes, whose end is aligned to
+  // kChannelDataAlignment. Write the payload at its end. Valid until the next
+  // successful Send.
+  void *Data();
+  size_t size() const;
+  // Index of the scratch buffer among all message buffers, for
+  // Context::buffer_index.
+  int buffer_index() const;
+
+  // Publishes the last `length` bytes of Data() (length <= size(), else
+  // CHECK-fails). Stamps monotonic and realtime send times (re-read on every
+  // retry, so send times are monotonic in queue order) and stores them, and
+  // the assigned queue index, in the non-null out parameters. Returns
+  // INVALID_REDZONE (nothing sent) if the bytes just before or after the
+  // buffer were overwritten; MESSAGES_SENT_TOO_FAST (nothing sent, the buffer
+  // is kept) if the message to displace is younger than the storage
+  // duration. Never blocks; retries only when another sender won a race.
+  Result Send(size_t length, monotonic_clock::time_point monotonic_remote_time,
+              realtime_clock::time_point realtime_remote_time,
+              monotonic_clock::time_point monotonic_remote_transmit_time,
+              uint32_t remote_queue_index, const UUID &source_boot_uuid,
+              monotonic_clock::time_point *monotonic_sent_time = nullptr,
+              realtime_clock::time_point *realtime_sent_time = nullptr,
+              uint32_t *queue_index = nullptr);
+
+  // Copies `length` bytes of `data` to the end of Data(), then Sends.
+  Result Send(const char *data, size_t length,
+              monotonic_clock::time_point monotonic_remote_time,
+              realtime_clock::time_point realtime_remote_time,
+              monotonic_clock::time_point monotonic_remote_transmit_time,
+              uint32_t remote_queue_index, const UUID &source_boot_uuid,
+              monotonic_clock::time_point *monotonic_sent_time = nullptr,
+              realtime_clock::time_point *realtime_sent_time = nullptr,
+              uint32_t *queue_index = nullptr);
+
+  // Replaces monotonic_clock::now() for this sender (tests of the
+  // sent-too-fast boundary).
+  void SetMonotonicClockForTesting(monotonic_clock::time_point (*now)()) {
+    monotonic_now_ = now;
+  }
+
+  int slot() const { return sender_index_; }
+
+ private:
+  LocklessQueueSender(LocklessQueue queue, int sender_index,
+                      monotonic_clock::duration channel_storage_duration);
+
+  LocklessQueue queue_;
+  int sender_index_;
+  monotonic_clock::duration channel_storage_duration_;
+  monotonic_clock::time_point (*monotonic_now_)() = &monotonic_clock::now;
+};
+
+std::ostream &operator<<(std::ostream &os, LocklessQueueSender::Result result);
+
+// A pinner slot: zero-copy reads. A pinned buffer is never handed to a
+// sender, so its contents stay valid until the pin moves.
+class LocklessQueuePinner {
+ public:
+  // Cleans up after dead senders and pinners, then claims a free pinner slot
+  // for the calling thread. Returns nullopt if every slot is held by a live
+  // thread.
+  static std::optional<LocklessQueuePinner> Make(LocklessQueue queue);
+
+  LocklessQueuePinner(LocklessQueuePinner &&other);
+  LocklessQueuePinner &operator=(LocklessQueuePinner &&other) = delete;
+  LocklessQueuePinner(const LocklessQueuePinner &) = delete;
+  // Unpins and releases the slot.
+  ~LocklessQueuePinner();
+
+  // Pins the message with `queue_index` (dropping any previous pin) if the
+  // ring still holds it. Returns its buffer index (0 .. num_messages - 1), or
+  // -1 (and nothing pinned) if it was overwritten or not yet sent. Real-time
+  // safe.
+  int PinIndex(uint32_t queue_index);
+
+  // The payload area (size() bytes, end-aligned) of the pinned buffer, from
+  // the read-only mapping. Requires a successful PinIndex.
+  const void *Data() const;
+  size_t size() const;
+
+  int slot() const { return pinner_index_; }
+
+ private:
+  LocklessQueuePinner(LocklessQueue queue, int pinner_index);
+
+  LocklessQueue queue_;
+  int pinner_index_;
+  int pinned_buffer_ = -1;
+};
+
+// Reads messages by copying. Touches only the read-only mapping.
+class LocklessQueueReader {
+ public:
+  enum class Result {
+    // The message was overwritten (the ring moved past it), or the index is
+    // from before the first message.
+    TOO_OLD,
+    // The message was copied.
+    GOOD,
+    // The message has not been sent yet.
+    NOTHING_NEW,
+    // The filter rejected the message; nothing was copied.
+    FILTERED,
+    // The message was overwritten while being read; outputs are untouched.
+    OVERWROTE,
+  };
+
+  explicit LocklessQueueReader(LocklessQueue queue);
+
+  // Reads the message with `queue_index`. On GOOD fills `info` and, if
+  // `copy_destination` is not null, copies the payload to the same end-aligned
+  // place it had: the last info->length bytes of
+  // [copy_destination, copy_destination + message_data_size). If `filter` is
+  // set it is called with the (validated) metadata first; returning false
+  // gives FILTERED. Outputs are only written for GOOD (and `info` for
+  // FILTERED). Real-time safe; never blocks.
+  Result Read(uint32_t queue_index, MessageInfo *info, char *copy_destination,
+              ReadFilter filter = {}) const;
+
+  // Upstream's shape of Read.
+  Result Read(uint32_t queue_index,
+              monotonic_clock::time_point *monotonic_sent_time,
+              realtime_clock::time_point *realtime_sent_time,
+              monotonic_clock::time_point *monotonic_remote_time,
+              monotonic_clock::time_point *monotonic_remote_transmit_time,
+              realtime_clock::time_point *realtime_remote_time,
+              uint32_t *remote_queue_index, UUID *source_boot_uuid,
+              size_t *length, char *copy_destination,
+              ReadFilter filter = {}) const;
+
+  // The index of the newest published message, or QueueIndex::Invalid() if
+  // nothing was ever sent. Includes messages whose sender was between its
+  // ring CAS and bumping the "next" counter, so Read(LatestIndex()) never
+  // says NOTHING_NEW and every reader agrees on when a message is visible.
+  QueueIndex LatestIndex() const;
+
+  // Payload area of buffer `buffer_index` in the read-only mapping.
+  const void *BufferData(int buffer_index) const;
+
+ private:
+  LocklessQueue queue_;
+};
+
+using ReadResult = LocklessQueueReader::Result;
+std::ostream &operator<<(std::ostream &os, LocklessQueueReader::Result result);
+
+// Prints every field of the queue memory (for debugging and aos_shm);
+// flags corrupted redzones. With `dump_data`, prints payloads in hex.
+void PrintLocklessQueueMemory(const LocklessQueueMemory *memory,
+                              const LocklessQueueConfiguration &config,
+                              std::ostream &os, bool dump_data);
+
+}  // namespace aos::ipc_lib
+
+#endif  // AOS_IPC_LIB_LOCKLESS_QUEUE_H_
