@@ -52,7 +52,7 @@ TEST(PhasedLoopTest, EarlierTimeGivesZeroOrNegative) {
 TEST(PhasedLoopTest, NegativeTimesRoundDown) {
   PhasedLoop loop(seconds(1), At(seconds(-5)), milliseconds(250));
   EXPECT_EQ(1, loop.Iterate(At(milliseconds(-4800))));
-  EXPECT_EQ(At(milliseconds(-3750)), loop.sleep_time());
+  EXPECT_EQ(At(milliseconds(-4750)), loop.sleep_time());
 }
 
 TEST(PhasedLoopTest, ChangingOffsetNeverSkipsACycle) {
