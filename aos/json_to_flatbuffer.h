@@ -17,7 +17,7 @@
 //   FlatbufferToJson(&message)  ->  { "name": "/foo", "frequency": 10 }
 //
 // Typed variants find T's schema from the generated code (see
-// json_to_flatbuffer_schema.h), so no registration is needed.
+// json_to_flatbuffer_schema.cc), so no registration is needed.
 //
 // Nothing here aborts on bad input: parsing returns an Error whose message
 // carries the line and column the parser stopped at and what it expected.
@@ -76,7 +76,7 @@ Result<flatbuffers::Offset<flatbuffers::Table>> JsonToFlatbuffer(
 namespace json_internal {
 // The reflection schema of the generated type whose mini-reflection table is
 // `type_table` (with fully qualified name `name`), rebuilt once per type and
-// process and cached. See json_to_flatbuffer_schema.h.
+// process and cached. See json_to_flatbuffer_schema.cc.
 const reflection::Schema *SchemaForTypeTable(
     const flatbuffers::TypeTable *type_table, std::string_view name);
 }  // namespace json_internal

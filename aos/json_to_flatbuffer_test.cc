@@ -1,0 +1,280 @@
+#include "aos/json_to_flatbuffer.h"
+
+#include <cmath>
+#include <limits>
+#include <string>
+
+#include "aos/configuration_generated.h"
+#include "aos/json_test_generated.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace aos::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+// Parses `in`, prints it, and checks the output is `out` (defaults to `in`).
+void ExpectRoundTrip(std::string_view in, std::string_view out = {}) {
+  if (out.empty()) out = in;
+  Result<FlatbufferDetachedBuffer<Everything>> parsed =
+      MaybeJsonToFlatbuffer<Everything>(in);
+  ASSERT_TRUE(parsed.has_value()) << parsed.error().message();
+  ASSERT_TRUE(parsed->Verify());
+  EXPECT_EQ(FlatbufferToJson(*parsed), out);
+  // And through the schema-based entry points, which the tools use.
+  Result<flatbuffers::DetachedBuffer> raw =
+      JsonToFlatbuffer(SchemaOf<Everything>(), in);
+  ASSERT_TRUE(raw.has_value()) << raw.error().message();
+  EXPECT_EQ(FlatbufferToJson(SchemaOf<Everything>(), raw->data()), out);
+}
+
+TEST(JsonToFlatbufferTest, Scalars) {
+  ExpectRoundTrip("{ \"foo_bool\": true }");
+  ExpectRoundTrip("{ \"foo_bool\": false }");
+  ExpectRoundTrip("{ \"foo_byte\": -128 }");
+  ExpectRoundTrip("{ \"foo_ubyte\": 255 }");
+  ExpectRoundTrip("{ \"foo_short\": -32768 }");
+  ExpectRoundTrip("{ \"foo_ushort\": 65535 }");
+  ExpectRoundTrip("{ \"foo_int\": -2147483648 }");
+  ExpectRoundTrip("{ \"foo_uint\": 4294967295 }");
+  ExpectRoundTrip("{ \"foo_long\": -9223372036854775808 }");
+  ExpectRoundTrip("{ \"foo_ulong\": 18446744073709551615 }");
+  ExpectRoundTrip("{ \"foo_float\": 1.5 }");
+  ExpectRoundTrip("{ \"foo_float\": 0.1 }");
+  ExpectRoundTrip("{ \"foo_double\": 0.1 }");
+  ExpectRoundTrip("{ \"foo_double\": -1e+300 }");
+  ExpectRoundTrip("{ \"foo_double\": 5 }");
+  ExpectRoundTrip("{ \"foo_string\": \"hello \\\"world\\\"\\n\" }");
+  ExpectRoundTrip("{ \"foo_string\": \"\" }");
+}
+
+TEST(JsonToFlatbufferTest, NanAndInf) {
+  ExpectRoundTrip("{ \"foo_float\": nan }");
+  // flatbuffers' parser drops the sign of a NaN.
+  ExpectRoundTrip("{ \"foo_double\": -nan }", "{ \"foo_double\": nan }");
+  ExpectRoundTrip("{ \"foo_double\": inf }");
+  ExpectRoundTrip("{ \"foo_float\": -inf }");
+  FlatbufferDetachedBuffer<Everything> parsed =
+      JsonToFlatbuffer<Everything>("{ \"foo_double\": nan }");
+  EXPECT_TRUE(std::isnan(parsed.message().foo_double()));
+  // A negative NaN made in code prints with its sign.
+  EverythingT object;
+  object.foo_double = -std::numeric_limits<double>::quiet_NaN();
+  flatbuffers::FlatBufferBuilder fbb;
+  fbb.Finish(Everything::Pack(fbb, &object));
+  EXPECT_EQ(FlatbufferToJson(
+                flatbuffers::GetRoot<Everything>(fbb.GetBufferPointer())),
+            "{ \"foo_double\": -nan }");
+}
+
+TEST(JsonToFlatbufferTest, DefaultsAreStoredWhenGiven) {
+  // The value equals the schema default, but the user wrote it: it stays.
+  ExpectRoundTrip("{ \"default_int\": 42 }");
+  FlatbufferDetachedBuffer<Everything> parsed =
+      JsonToFlatbuffer<Everything>("{ \"default_int\": 42 }");
+  EXPECT_EQ(parsed.message().default_int(), 42);
+}
+
+TEST(JsonToFlatbufferTest, Enums) {
+  ExpectRoundTrip("{ \"foo_enum\": \"Float\" }");
+  ExpectRoundTrip("{ \"foo_enum\": \"None\" }");
+  // A value without a name prints as a number.
+  ExpectRoundTrip("{ \"foo_enum\": 5 }");
+  ExpectRoundTrip("{ \"foo_flags\": \"B\" }");
+  ExpectRoundTrip("{ \"vector_foo_enum\": [ \"Int\", \"Float\" ] }");
+  FlatbufferDetachedBuffer<Everything> parsed =
+      JsonToFlatbuffer<Everything>("{ \"foo_enum\": \"Float\" }");
+  EXPECT_EQ(parsed.message().foo_enum(), BaseType::Float);
+}
+
+TEST(JsonToFlatbufferTest, Structs) {
+  ExpectRoundTrip(
+      "{ \"foo_struct\": { \"x\": 1.5, \"y\": 2, \"tag\": -3, \"ids\": [ 1, "
+      "2, 3 ] } }");
+  ExpectRoundTrip(
+      "{ \"foo_nested_struct\": { \"where\": { \"x\": 1, \"y\": 2, \"tag\": "
+      "3, \"ids\": [ 4, 5, 6 ] }, \"valid\": true } }");
+  ExpectRoundTrip(
+      "{ \"vector_foo_struct\": [ { \"x\": 1, \"y\": 2, \"tag\": 3, \"ids\": "
+      "[ 0, 0, 0 ] }, { \"x\": -1, \"y\": -2, \"tag\": -3, \"ids\": [ 7, 8, "
+      "9 ] } ] }");
+  FlatbufferDetachedBuffer<Everything> parsed = JsonToFlatbuffer<Everything>(
+      "{ \"foo_struct\": { \"x\": 1.5, \"y\": 2, \"tag\": -3, \"ids\": [ 1, "
+      "2, 3 ] } }");
+  EXPECT_EQ(parsed.message().foo_struct()->x(), 1.5);
+  EXPECT_EQ(parsed.message().foo_struct()->ids()->Get(2), 3);
+}
+
+TEST(JsonToFlatbufferTest, TablesAndUnions) {
+  ExpectRoundTrip("{ \"foo_table\": { \"name\": \"a\", \"value\": 5 } }");
+  ExpectRoundTrip("{ \"foo_table\": { } }");
+  ExpectRoundTrip(
+      "{ \"foo_union_type\": \"Inner\", \"foo_union\": { \"name\": \"x\" } }");
+  ExpectRoundTrip(
+      "{ \"foo_union_type\": \"Other\", \"foo_union\": { \"id\": 7 } }");
+  ExpectRoundTrip(
+      "{ \"foo_union_type\": \"Alias\", \"foo_union\": { \"value\": 1 } }");
+  ExpectRoundTrip(
+      "{ \"vector_foo_table\": [ { \"name\": \"a\" }, { \"value\": 2 } ] }");
+  ExpectRoundTrip(
+      "{ \"vector_foo_union_type\": [ \"Other\", \"Inner\" ], "
+      "\"vector_foo_union\": [ { \"id\": 1 }, { \"name\": \"b\" } ] }");
+  ExpectRoundTrip(
+      "{ \"nested\": { \"nested\": { \"foo_int\": 1 }, \"foo_int\": 2 } }",
+      "{ \"nested\": { \"foo_int\": 2, \"nested\": { \"foo_int\": 1 } } }");
+  FlatbufferDetachedBuffer<Everything> parsed = JsonToFlatbuffer<Everything>(
+      "{ \"foo_union_type\": \"Other\", \"foo_union\": { \"id\": 7 } }");
+  ASSERT_NE(parsed.message().foo_union_as_Other(), nullptr);
+  EXPECT_EQ(parsed.message().foo_union_as_Other()->id(), 7u);
+}
+
+TEST(JsonToFlatbufferTest, Vectors) {
+  ExpectRoundTrip("{ \"vector_foo_bool\": [ true, false ] }");
+  ExpectRoundTrip("{ \"vector_foo_byte\": [ -1, 127 ] }");
+  ExpectRoundTrip("{ \"vector_foo_ubyte\": [ 0, 255 ] }");
+  ExpectRoundTrip("{ \"vector_foo_short\": [ -1, 2 ] }");
+  ExpectRoundTrip("{ \"vector_foo_ushort\": [ 1, 65535 ] }");
+  ExpectRoundTrip("{ \"vector_foo_int\": [ -5, 6 ] }");
+  ExpectRoundTrip("{ \"vector_foo_uint\": [ 4294967295 ] }");
+  ExpectRoundTrip("{ \"vector_foo_long\": [ -9223372036854775807 ] }");
+  ExpectRoundTrip("{ \"vector_foo_ulong\": [ 18446744073709551615 ] }");
+  ExpectRoundTrip("{ \"vector_foo_float\": [ 1.5, nan, -inf ] }");
+  ExpectRoundTrip("{ \"vector_foo_double\": [ 0.25, 1e-10 ] }");
+  ExpectRoundTrip("{ \"vector_foo_string\": [ \"a\", \"\", \"c\" ] }");
+  ExpectRoundTrip("{ \"vector_foo_int\": [ ] }");
+}
+
+TEST(JsonToFlatbufferTest, CommentsAndUnquotedNames) {
+  ExpectRoundTrip(
+      "// leading comment\n{ /* inline */ foo_int: 5, // trailing\n }",
+      "{ \"foo_int\": 5 }");
+}
+
+TEST(JsonToFlatbufferTest, LongVectorsElided) {
+  FlatbufferDetachedBuffer<Everything> parsed = JsonToFlatbuffer<Everything>(
+      "{ \"vector_foo_int\": [ 1, 2, 3, 4 ], \"vector_foo_string\": [ \"a\" ] "
+      "}");
+  EXPECT_EQ(FlatbufferToJson(parsed, {.max_vector_size = 3}),
+            "{ \"vector_foo_int\": [ \"... 4 elements ...\" ], "
+            "\"vector_foo_string\": [ \"a\" ] }");
+}
+
+TEST(JsonToFlatbufferTest, Hex) {
+  FlatbufferDetachedBuffer<Everything> parsed = JsonToFlatbuffer<Everything>(
+      "{ \"foo_int\": -31, \"foo_ulong\": 255, \"foo_float\": 1.5, "
+      "\"foo_enum\": \"Float\" }");
+  const std::string hex = FlatbufferToJson(parsed, {.use_hex = true});
+  EXPECT_EQ(hex,
+            "{ \"foo_int\": -0x1f, \"foo_ulong\": 0xff, \"foo_float\": 1.5, "
+            "\"foo_enum\": \"Float\" }");
+  // Hex output parses back to the same values.
+  FlatbufferDetachedBuffer<Everything> reparsed =
+      JsonToFlatbuffer<Everything>(hex);
+  EXPECT_EQ(FlatbufferToJson(reparsed), FlatbufferToJson(parsed));
+}
+
+TEST(JsonToFlatbufferTest, MultiLine) {
+  FlatbufferDetachedBuffer<Everything> parsed = JsonToFlatbuffer<Everything>(
+      "{ \"foo_int\": 1, \"vector_foo_int\": [ 1, 2 ], \"foo_table\": { "
+      "\"name\": \"x\" } }");
+  EXPECT_EQ(FlatbufferToJson(parsed, {.multi_line = true}),
+            "{\n"
+            " \"foo_int\": 1,\n"
+            " \"foo_table\": {\n"
+            "  \"name\": \"x\"\n"
+            " },\n"
+            " \"vector_foo_int\": [\n"
+            "  1,\n"
+            "  2\n"
+            " ]\n"
+            "}");
+  EXPECT_EQ(
+      FlatbufferToJson(parsed, {.multi_line = true, .max_multi_line = 20}),
+      "{\n"
+      " \"foo_int\": 1,\n"
+      " \"foo_table\": { \"name\": \"x\" },\n"
+      " \"vector_foo_int\": [ 1, 2 ]\n"
+      "}");
+  // Multi-line output parses back too.
+  EXPECT_EQ(FlatbufferToJson(JsonToFlatbuffer<Everything>(
+                FlatbufferToJson(parsed, {.multi_line = true}))),
+            FlatbufferToJson(parsed));
+}
+
+TEST(JsonToFlatbufferTest, NullTable) {
+  EXPECT_EQ(FlatbufferToJson<Everything>(nullptr), "null");
+}
+
+TEST(JsonToFlatbufferTest, BuildsIntoExistingBuilder) {
+  flatbuffers::FlatBufferBuilder fbb;
+  flatbuffers::Offset<Everything> offset = JsonToFlatbuffer<Everything>(
+      "{ \"foo_int\": 7, \"foo_string\": \"x\" }", &fbb);
+  ASSERT_FALSE(offset.IsNull());
+  fbb.Finish(offset);
+  FlatbufferDetachedBuffer<Everything> built(fbb.Release());
+  ASSERT_TRUE(built.Verify());
+  EXPECT_EQ(FlatbufferToJson(built),
+            "{ \"foo_int\": 7, \"foo_string\": \"x\" }");
+
+  flatbuffers::FlatBufferBuilder bad;
+  EXPECT_TRUE(JsonToFlatbuffer<Everything>("{ \"nope\": 1 }", &bad).IsNull());
+}
+
+TEST(JsonToFlatbufferTest, ConfigurationTypes) {
+  FlatbufferDetachedBuffer<Channel> channel = JsonToFlatbuffer<Channel>(
+      "{ \"name\": \"/foo\", \"type\": \".aos.Bar\", \"read_method\": \"PIN\", "
+      "\"num_readers\": 3, \"destination_nodes\": [ { \"name\": \"pi2\", "
+      "\"timestamp_logger\": \"REMOTE_LOGGER\" } ] }");
+  ASSERT_GT(channel.span().size(), 0u);
+  EXPECT_EQ(channel.message().read_method(), ReadMethod::PIN);
+  EXPECT_EQ(FlatbufferToJson(channel),
+            "{ \"name\": \"/foo\", \"type\": \".aos.Bar\", "
+            "\"destination_nodes\": [ { \"name\": \"pi2\", "
+            "\"timestamp_logger\": \"REMOTE_LOGGER\" } ], \"read_method\": "
+            "\"PIN\", \"num_readers\": 3 }");
+}
+
+// Each malformed input fails with a message saying where and what.
+struct BadJson {
+  const char *json;
+  const char *message;
+};
+
+class BadJsonTest : public ::testing::TestWithParam<BadJson> {};
+
+TEST_P(BadJsonTest, Fails) {
+  Result<FlatbufferDetachedBuffer<Everything>> parsed =
+      MaybeJsonToFlatbuffer<Everything>(GetParam().json);
+  ASSERT_FALSE(parsed.has_value()) << GetParam().json;
+  EXPECT_THAT(parsed.error().message(), HasSubstr(GetParam().message));
+  EXPECT_THAT(parsed.error().message(), HasSubstr("aos.testing.Everything"));
+  // The upstream-style variant returns an empty buffer.
+  EXPECT_EQ(JsonToFlatbuffer<Everything>(GetParam().json).span().size(), 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Errors, BadJsonTest,
+    ::testing::Values(
+        BadJson{"{ \"nope\": 1 }", "1: 11: error: unknown field: nope"},
+        BadJson{"{ \"foo_enum\": \"Purple\" }", "Purple"},
+        BadJson{"{ \"foo_int\": 1, \"foo_int\": 2 }",
+                "field set more than once"},
+        BadJson{"{ \"foo_int\": \"x\" }",
+                "1: 16: error: enum values need to be qualified"},
+        BadJson{"{ \"foo_table\": [ 1 ] }", "1: 18: error: expecting: string"},
+        BadJson{"{ \"vector_foo_int\": { } }",
+                "1: 21: error: expecting: [ instead got: {"},
+        BadJson{"{ \"foo_struct\": { \"x\": 1 } }",
+                "struct: wrong number of initializers: Everything_foo_struct"},
+        BadJson{"{ \"foo_string\": \"\\uZZZZ\" }", "escape"},
+        BadJson{"{ \"foo_int\": 1",
+                "1: 14: error: expecting: , instead got: end of file"},
+        BadJson{"{ \"foo_byte\": 300 }", "constant does not fit [-128; 127]"},
+        BadJson{"", "error: input file is empty"},
+        BadJson{"{ } { }", "1: 5: error: expecting: end of file"},
+        BadJson{"{ \"foo_union\": { \"name\": \"x\" } }",
+                "1: 32: error: expecting: , instead got: }"}));
+
+}  // namespace
+}  // namespace aos::testing
