@@ -62,6 +62,10 @@ inline constexpr size_t kChannelDataAlignment = 128;
 // Bytes of guard pattern before and after every payload, checked on Send.
 inline constexpr size_t kChannelDataRedzone = 32;
 
+// Version of the shared-memory layout. It is in queue file names and headers;
+// bump it whenever the layout changes.
+inline constexpr uint32_t kQueueLayoutVersion = 1;
+
 struct LocklessQueueConfiguration {
   // Maximum number of watcher, sender and pinner slots.
   size_t num_watchers = 0;
@@ -93,6 +97,23 @@ size_t LocklessQueueMemorySize(LocklessQueueConfiguration config);
 // The shared-memory region. Opaque: its layout is in lockless_queue_memory.h.
 struct LocklessQueueMemory;
 
+// Byte offsets of the parts of the region, derived from a configuration.
+struct QueueLayout {
+  explicit QueueLayout(const LocklessQueueConfiguration &config);
+
+  // Within one message buffer: where the payload area ends (aligned to
+  // kChannelDataAlignment) and the size of the buffer.
+  size_t payload_end = 0;
+  size_t message_size = 0;
+  // Within the region.
+  size_t queue_offset = 0;
+  size_t messages_offset = 0;
+  size_t watchers_offset = 0;
+  size_t senders_offset = 0;
+  size_t pinners_offset = 0;
+  size_t total_size = 0;
+};
+
 // A handle on one queue's memory: cheap to copy, owns nothing.
 //
 // `const_memory` and `memory` are two mappings of the same region (read-only
@@ -118,6 +139,7 @@ class LocklessQueue {
   Result<void> Initialize(uint32_t starting_queue_index = 0);
 
   const LocklessQueueConfiguration &config() const { return config_; }
+  const QueueLayout &layout() const { return layout_; }
   size_t QueueSize() const { return config_.queue_size; }
   const LocklessQueueMemory *const_memory() const { return const_memory_; }
   LocklessQueueMemory *memory() const { return memory_; }
@@ -126,6 +148,7 @@ class LocklessQueue {
   const LocklessQueueMemory *const_memory_;
   LocklessQueueMemory *memory_;
   LocklessQueueConfiguration config_;
+  QueueLayout layout_;
 };
 
 // How senders wake a watcher.

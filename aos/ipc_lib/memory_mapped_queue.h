@@ -30,10 +30,6 @@
 
 namespace aos::ipc_lib {
 
-// Version of the shared-memory layout. It is in the file name and the header;
-// bump it whenever the layout changes.
-inline constexpr uint32_t kQueueLayoutVersion = 1;
-
 // `<shm_base><channel_name>/<type>.v<kQueueLayoutVersion>`. Channel names
 // start with '/'.
 std::string ShmPath(std::string_view shm_base, std::string_view channel_name,

@@ -77,9 +77,6 @@ class RobustOwnershipTracker {
   // The owner's tid (0 if unowned or the kernel cleared it at death).
   pid_t tid() const;
   pid_t pid() const { return pid_.load(std::memory_order_relaxed); }
-  uint64_t start_time() const {
-    return start_time_.load(std::memory_order_relaxed);
-  }
   // The raw futex word (tid | FUTEX_OWNER_DIED | FUTEX_WAITERS).
   uint32_t futex_word(
       std::memory_order order = std::memory_order_acquire) const {
@@ -108,7 +105,11 @@ class RobustOwnershipTracker {
   // Offset 0: the futex word, as in glibc's pthread_mutex_t.
   std::atomic<uint32_t> futex_{0};
   std::atomic<int32_t> pid_{0};
-  std::atomic<uint64_t> start_time_{0};
+  // (tid << 32) | (low 32 bits of the owner's start time), written just after
+  // the owner takes the futex and cleared before it lets go. Pairing the
+  // start time with the tid lets a checker tell "start time not written yet"
+  // (tid differs) from "tid reused" (tid equal, time differs).
+  std::atomic<uint64_t> identity_{0};
   uint64_t reserved_ = 0;
   // Offset 24 and 32: glibc's __pthread_list_t {prev, next}. The kernel's
   // robust list points at robust_next_.

@@ -1,0 +1,1227 @@
+#include "aos/ipc_lib/lockless_queue.h"
+
+#include <errno.h>
+#include <linux/futex.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <iomanip>
+#include <thread>
+#include <utility>
+
+#include "aos/ipc_lib/lockless_queue_memory.h"
+#include "glog/logging.h"
+
+DEFINE_bool(coalesce_wakeups, true,
+            "If true, new watchers ask senders to signal them only when they "
+            "are about to sleep (one signal for many messages). If false, "
+            "every send signals every watcher, as upstream AOS does.");
+
+#if defined(__SANITIZE_THREAD__)
+extern "C" void AnnotateIgnoreReadsBegin(const char *file, int line);
+extern "C" void AnnotateIgnoreReadsEnd(const char *file, int line);
+#define AOS_IGNORE_READS_BEGIN() AnnotateIgnoreReadsBegin(__FILE__, __LINE__)
+#define AOS_IGNORE_READS_END() AnnotateIgnoreReadsEnd(__FILE__, __LINE__)
+#else
+#define AOS_IGNORE_READS_BEGIN()
+#define AOS_IGNORE_READS_END()
+#endif
+
+namespace aos::ipc_lib {
+namespace {
+
+constexpr size_t RoundUp(size_t value, size_t alignment) {
+  return (value + alignment - 1) / alignment * alignment;
+}
+
+constexpr uint32_t kMaxQueueSize = 1u << 30;
+
+uint32_t QueueSize32(const LocklessQueueConfiguration &config) {
+  return static_cast<uint32_t>(config.queue_size);
+}
+
+// The first queue index of the queue (0 unless a test chose otherwise).
+QueueIndex StartingIndex(const LocklessQueueMemory *memory, uint32_t count) {
+  return QueueIndex::FromRaw(memory->header.starting_queue_index, count);
+}
+
+// Redzone bytes follow a pattern derived from their offset in the region, so
+// a stray write of a constant (memset 0, 0xff) is caught and every redzone
+// differs.
+void FillRedzone(const QueueMemoryView &view, char *redzone) {
+  const size_t offset = view.OffsetOf(redzone);
+  uint8_t value =
+      static_cast<uint8_t>((offset & 0xff) ^ ((offset >> 8) & 0xff));
+  for (size_t i = 0; i < kChannelDataRedzone; ++i) {
+    redzone[i] = static_cast<char>(value++);
+  }
+}
+
+bool RedzoneIntact(const QueueMemoryView &view, const char *redzone) {
+  const size_t offset = view.OffsetOf(redzone);
+  uint8_t value =
+      static_cast<uint8_t>((offset & 0xff) ^ ((offset >> 8) & 0xff));
+  for (size_t i = 0; i < kChannelDataRedzone; ++i) {
+    if (static_cast<uint8_t>(redzone[i]) != value++) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool MessageRedzonesIntact(const QueueMemoryView &view,
+                           const LocklessQueueConfiguration &config,
+                           size_t message_index) {
+  const char *payload = view.payload(message_index, config.message_data_size);
+  return RedzoneIntact(view, payload - kChannelDataRedzone) &&
+         RedzoneIntact(view, payload + config.message_data_size);
+}
+
+bool IsDeadOrUnowned(uint32_t futex_word) {
+  return (futex_word & FUTEX_OWNER_DIED) || (futex_word & FUTEX_TID_MASK) == 0;
+}
+
+uint32_t CurrentUid() {
+  // As upstream: a setuid program acts as its real user unless it fully
+  // switched.
+  uid_t ruid, euid, suid;
+  PCHECK(getresuid(&ruid, &euid, &suid) == 0);
+  return euid == suid ? euid : ruid;
+}
+
+// If the buffer `sender` holds as scratch is pinned, trades it for the spare
+// buffer of the pinner that pinned it, until the scratch buffer is pinned by
+// nobody. Each trade is a (scratch, to_replace) transition like the publish
+// CAS, so cleanup resolves a death in the middle the same way.
+void SwapPinnedScratch(const QueueMemoryView &view,
+                       const LocklessQueueConfiguration &config,
+                       SenderSlot *sender) {
+  const uint32_t count = QueueSize32(config);
+  while (true) {
+    const Index current = sender->scratch_index.Load(std::memory_order_relaxed);
+    const QueueIndex held =
+        view.message(current.message_index())
+            ->queue_index.Load(count, std::memory_order_relaxed);
+    if (!held.valid()) {
+      return;
+    }
+    PinnerSlot *holder = nullptr;
+    for (size_t i = 0; i < config.num_pinners; ++i) {
+      PinnerSlot *pinner = view.pinner(i);
+      // seq_cst pairs with PinIndex: either it sees our ring CAS and gives up,
+      // or we see its pin here.
+      if (pinner->pinned.Load(count, std::memory_order_seq_cst) == held) {
+        holder = pinner;
+        break;
+      }
+    }
+    if (holder == nullptr) {
+      return;
+    }
+    const Index spare = holder->scratch_index.Load(std::memory_order_acquire);
+    sender->to_replace.Store(spare, std::memory_order_release);
+    if (!holder->scratch_index.CompareAndExchangeStrong(spare, current)) {
+      // Another sender traded with this pinner first; look again.
+      sender->to_replace.Invalidate(std::memory_order_release);
+      continue;
+    }
+    sender->scratch_index.Store(spare, std::memory_order_release);
+    sender->to_replace.Invalidate(std::memory_order_release);
+  }
+}
+
+// Repairs the slots of dead senders and pinners. Must hold the setup lock.
+//
+// A dead pinner only needs its pin dropped. A dead sender is in one of these
+// states of (scratch_index, to_replace), because every transfer of a buffer
+// B into the sender (from the ring by the publish CAS, or from a pinner by
+// the pinned-buffer trade) goes
+//   (S, invalid) -> (S, B) -> CAS moves S out and B in -> (B, B) -> (B,
+//   invalid)
+// 1. to_replace invalid: consistent, scratch is its buffer.
+// 2. to_replace = B != scratch = S: died around the CAS. Exactly one of S
+//    and B is its buffer, and the other is owned elsewhere (ring, another
+//    sender, a pinner). Resolved by accounting below.
+// 3. to_replace == scratch: finished the CAS and recorded it; clear to_replace.
+// Accounting: collect the buffers every other owner holds (live senders'
+// scratch buffers, the ring, pinners' spares) until all but one per
+// ambiguous sender are seen (they move while we look, so keep looking), then
+// give each ambiguous sender whichever candidate nobody else has. Resolving
+// one can make another decidable (a dead sender's published buffer may have
+// been taken by a second dead sender), so repeat until all are resolved.
+void Cleanup(const QueueMemoryView &view,
+             const LocklessQueueConfiguration &config) {
+  for (size_t i = 0; i < config.num_pinners; ++i) {
+    PinnerSlot *pinner = view.pinner(i);
+    if (pinner->owner.state() != RobustOwnershipTracker::State::kUnowned &&
+        pinner->owner.IsDefinitelyDead()) {
+      pinner->pinned.Invalidate();
+      pinner->owner.ForceRelease();
+    }
+  }
+
+  std::vector<size_t> ambiguous;
+  for (size_t i = 0; i < config.num_senders; ++i) {
+    SenderSlot *sender = view.sender(i);
+    if (sender->owner.state() == RobustOwnershipTracker::State::kUnowned ||
+        !sender->owner.IsDefinitelyDead()) {
+      continue;
+    }
+    const Index to_replace = sender->to_replace.Load();
+    const Index scratch = sender->scratch_index.Load();
+    CHECK(scratch.valid()) << ": queue memory corrupted: dead sender " << i
+                           << " has no scratch buffer";
+    if (!to_replace.valid()) {
+      sender->owner.ForceRelease();
+    } else if (to_replace.message_index() == scratch.message_index()) {
+      sender->to_replace.Invalidate();
+      sender->owner.ForceRelease();
+    } else {
+      ambiguous.push_back(i);
+    }
+  }
+  if (ambiguous.empty()) {
+    return;
+  }
+
+  const size_t num_messages = config.num_messages();
+  std::vector<bool> seen(num_messages, false);
+  size_t num_seen = 0;
+  auto mark = [&](Index index) {
+    CHECK_LT(index.message_index(), num_messages)
+        << ": queue memory corrupted: buffer index out of range";
+    if (!seen[index.message_index()]) {
+      seen[index.message_index()] = true;
+      ++num_seen;
+    }
+  };
+  for (int pass = 0; num_seen + ambiguous.size() != num_messages; ++pass) {
+    if (pass > 0) {
+      // A live sender is between taking a buffer and recording it; let it
+      // run.
+      std::this_thread::yield();
+    }
+    for (size_t i = 0; i < config.num_senders; ++i) {
+      if (std::find(ambiguous.begin(), ambiguous.end(), i) == ambiguous.end()) {
+        mark(view.sender(i)->scratch_index.Load());
+      }
+    }
+    for (size_t i = 0; i < config.queue_size; ++i) {
+      mark(view.ring(i)->Load());
+    }
+    for (size_t i = 0; i < config.num_pinners; ++i) {
+      mark(view.pinner(i)->scratch_index.Load());
+    }
+    CHECK_LE(num_seen + ambiguous.size(), num_messages)
+        << ": queue memory corrupted: more buffers in use than exist";
+  }
+
+  while (!ambiguous.empty()) {
+    const size_t before = ambiguous.size();
+    for (auto it = ambiguous.begin(); it != ambiguous.end();) {
+      SenderSlot *sender = view.sender(*it);
+      const Index to_replace = sender->to_replace.Load();
+      const Index scratch = sender->scratch_index.Load();
+      const bool scratch_seen = seen[scratch.message_index()];
+      const bool replace_seen = seen[to_replace.message_index()];
+      if (replace_seen && !scratch_seen) {
+        // The CAS did not happen: keep the scratch buffer.
+        sender->to_replace.Invalidate();
+        seen[scratch.message_index()] = true;
+      } else if (scratch_seen && !replace_seen) {
+        // The CAS happened: finish taking to_replace.
+        sender->scratch_index.Store(to_replace);
+        sender->to_replace.Invalidate();
+        seen[to_replace.message_index()] = true;
+      } else {
+        CHECK(!(scratch_seen && replace_seen))
+            << ": queue memory corrupted: both buffers of dead sender " << *it
+            << " are owned elsewhere";
+        ++it;
+        continue;
+      }
+      sender->owner.ForceRelease();
+      it = ambiguous.erase(it);
+    }
+    CHECK_LT(ambiguous.size(), before)
+        << ": queue memory corrupted: cannot attribute the buffers of dead "
+           "senders";
+  }
+}
+
+int rt_tgsigqueueinfo(pid_t tgid, pid_t tid, int signal, siginfo_t *info) {
+  return static_cast<int>(
+      syscall(SYS_rt_tgsigqueueinfo, tgid, tid, signal, info));
+}
+
+}  // namespace
+
+QueueLayout::QueueLayout(const LocklessQueueConfiguration &config) {
+  CHECK_GT(config.queue_size, 0u) << ": a queue needs at least one slot";
+  CHECK_LE(config.queue_size, kMaxQueueSize)
+      << ": queue_size " << config.queue_size
+      << " is too large for 32-bit queue indices (more messages/second "
+         "configured than the queue can hold)";
+  CHECK_LT(config.num_messages(), Index::MaxMessages())
+      << ": too many message buffers for a 32-bit buffer index";
+  CHECK_LE(config.message_data_size, size_t{1} << 40)
+      << ": message_data_size " << config.message_data_size << " is absurd";
+  payload_end = RoundUp(
+      sizeof(MessageHeader) + kChannelDataRedzone + config.message_data_size,
+      kChannelDataAlignment);
+  message_size =
+      RoundUp(payload_end + kChannelDataRedzone, kChannelDataAlignment);
+  queue_offset = sizeof(LocklessQueueMemory);
+  messages_offset =
+      RoundUp(queue_offset + sizeof(AtomicIndex) * config.queue_size,
+              kChannelDataAlignment);
+  watchers_offset = messages_offset + message_size * config.num_messages();
+  senders_offset =
+      RoundUp(watchers_offset + sizeof(WatcherSlot) * config.num_watchers,
+              kChannelDataAlignment);
+  pinners_offset =
+      RoundUp(senders_offset + sizeof(SenderSlot) * config.num_senders,
+              kChannelDataAlignment);
+  total_size = RoundUp(pinners_offset + sizeof(PinnerSlot) * config.num_pinners,
+                       kChannelDataAlignment);
+}
+
+size_t LocklessQueueConfiguration::message_size() const {
+  return QueueLayout(*this).message_size;
+}
+
+std::ostream &operator<<(std::ostream &os,
+                         const LocklessQueueConfiguration &config) {
+  return os << "{num_watchers: " << config.num_watchers
+            << ", num_senders: " << config.num_senders
+            << ", num_pinners: " << config.num_pinners
+            << ", queue_size: " << config.queue_size
+            << ", message_data_size: " << config.message_data_size << "}";
+}
+
+size_t LocklessQueueMemorySize(LocklessQueueConfiguration config) {
+  return QueueLayout(config).total_size;
+}
+
+Result<void> CheckQueueHeader(const QueueFileHeader &header,
+                              const LocklessQueueConfiguration &config) {
+  if (header.magic != kQueueMagic) {
+    return MakeError(
+        "not a lockless queue of this software (bad magic number)");
+  }
+  if (header.layout_version != kQueueLayoutVersion) {
+    return MakeError("layout version is " +
+                     std::to_string(header.layout_version) +
+                     " in the queue memory but this build uses " +
+                     std::to_string(kQueueLayoutVersion));
+  }
+  const struct {
+    const char *name;
+    uint64_t in_memory;
+    uint64_t expected;
+  } fields[] = {
+      {"num_watchers", header.num_watchers, config.num_watchers},
+      {"num_senders", header.num_senders, config.num_senders},
+      {"num_pinners", header.num_pinners, config.num_pinners},
+      {"queue_size", header.queue_size, config.queue_size},
+      {"message_data_size", header.message_data_size, config.message_data_size},
+      {"header size", header.header_size, sizeof(LocklessQueueMemory)},
+      {"total size", header.total_size, LocklessQueueMemorySize(config)},
+  };
+  for (const auto &field : fields) {
+    if (field.in_memory != field.expected) {
+      return MakeError(
+          std::string(field.name) + " is " + std::to_string(field.in_memory) +
+          " in the queue memory but " + std::to_string(field.expected) +
+          " in the configuration");
+    }
+  }
+  return {};
+}
+
+LocklessQueue::LocklessQueue(const LocklessQueueMemory *const_memory,
+                             LocklessQueueMemory *memory,
+                             LocklessQueueConfiguration config)
+    : const_memory_(const_memory),
+      memory_(memory),
+      config_(config),
+      layout_(config) {
+  CHECK_EQ(reinterpret_cast<uintptr_t>(memory) % kChannelDataAlignment, 0u)
+      << ": queue memory must be aligned to " << kChannelDataAlignment;
+  CHECK_EQ(reinterpret_cast<uintptr_t>(const_memory) % kChannelDataAlignment,
+           0u)
+      << ": queue memory must be aligned to " << kChannelDataAlignment;
+}
+
+Result<void> LocklessQueue::Initialize(uint32_t starting_queue_index) {
+  const uint32_t count = QueueSize32(config_);
+  CHECK_LT(starting_queue_index, QueueIndex::MaxIndex(count))
+      << ": starting queue index out of range for a ring of " << count;
+  RobustMutexLock lock(&memory_->setup_lock);
+  if (memory_->initialized.load(std::memory_order_acquire)) {
+    Result<void> header = CheckQueueHeader(memory_->header, config_);
+    if (!header) {
+      return header;
+    }
+    const uint32_t uid = CurrentUid();
+    if (memory_->header.uid != uid) {
+      return MakeError("the queue belongs to uid " +
+                       std::to_string(memory_->header.uid) +
+                       " but this process runs as uid " + std::to_string(uid) +
+                       "; run as that user");
+    }
+    return {};
+  }
+  // Everything is zero or left over from an initializer that died: write all
+  // of it.
+  QueueMemoryView view(memory_, layout_);
+  QueueFileHeader &header = memory_->header;
+  header.magic = kQueueMagic;
+  header.layout_version = kQueueLayoutVersion;
+  header.header_size = sizeof(LocklessQueueMemory);
+  header.total_size = layout_.total_size;
+  header.num_watchers = config_.num_watchers;
+  header.num_senders = config_.num_senders;
+  header.num_pinners = config_.num_pinners;
+  header.queue_size = config_.queue_size;
+  header.message_data_size = config_.message_data_size;
+  header.starting_queue_index = starting_queue_index;
+  header.uid = CurrentUid();
+
+  for (size_t i = 0; i < config_.num_messages(); ++i) {
+    MessageHeader *message = view.message(i);
+    message->queue_index.Invalidate(std::memory_order_relaxed);
+    message->monotonic_sent_time.store(
+        monotonic_clock::min_time.time_since_epoch().count(),
+        std::memory_order_relaxed);
+    message->realtime_sent_time.store(
+        realtime_clock::min_time.time_since_epoch().count(),
+        std::memory_order_relaxed);
+    message->length.store(0, std::memory_order_relaxed);
+    char *payload = view.payload(i, config_.message_data_size);
+    FillRedzone(view, payload - kChannelDataRedzone);
+    FillRedzone(view, payload + config_.message_data_size);
+  }
+  // Slot i first receives the first index >= start that maps to it. It
+  // starts out holding that index minus one lap, so the sender of that index
+  // finds what it expects to displace and a reader of it gets NOTHING_NEW.
+  const QueueIndex start = QueueIndex::FromRaw(starting_queue_index, count);
+  for (uint32_t i = 0; i < count; ++i) {
+    const uint32_t ahead = (i + count - start.Wrapped()) % count;
+    view.ring(i)->Store(Index(start.IncrementBy(ahead).DecrementBy(count), i),
+                        std::memory_order_relaxed);
+  }
+  memory_->next_queue_index.Invalidate(std::memory_order_relaxed);
+  for (size_t i = 0; i < config_.num_senders; ++i) {
+    SenderSlot *sender = view.sender(i);
+    sender->scratch_index.Store(
+        Index(QueueIndex::kInvalid, static_cast<uint32_t>(count + i)),
+        std::memory_order_relaxed);
+    sender->to_replace.Invalidate(std::memory_order_relaxed);
+    sender->owner.ForceRelease();
+  }
+  for (size_t i = 0; i < config_.num_pinners; ++i) {
+    PinnerSlot *pinner = view.pinner(i);
+    pinner->scratch_index.Store(
+        Index(QueueIndex::kInvalid,
+              static_cast<uint32_t>(count + config_.num_senders + i)),
+        std::memory_order_relaxed);
+    pinner->pinned.Invalidate(std::memory_order_relaxed);
+    pinner->owner.ForceRelease();
+  }
+  for (size_t i = 0; i < config_.num_watchers; ++i) {
+    WatcherSlot *watcher = view.watcher(i);
+    watcher->armed.store(0, std::memory_order_relaxed);
+    watcher->owner.ForceRelease();
+  }
+  // Last, so a death before this line makes the next process start over.
+  memory_->initialized.store(1, std::memory_order_release);
+  return {};
+}
+
+// ---------------------------------------------------------------- Watcher
+
+std::optional<LocklessQueueWatcher> LocklessQueueWatcher::Make(
+    LocklessQueue queue, int priority) {
+  return Make(queue, priority,
+              FLAGS_coalesce_wakeups ? WakeupPolicy::kCoalesce
+                                     : WakeupPolicy::kEveryMessage);
+}
+
+std::optional<LocklessQueueWatcher> LocklessQueueWatcher::Make(
+    LocklessQueue queue, int priority, WakeupPolicy policy) {
+  ThreadIdentity::Current();
+  LocklessQueueMemory *memory = queue.memory();
+  CHECK(memory->initialized.load(std::memory_order_acquire))
+      << ": Initialize the queue before making watchers";
+  QueueMemoryView view(memory, queue.layout());
+  RobustMutexLock lock(&memory->setup_lock);
+  for (size_t i = 0; i < queue.config().num_watchers; ++i) {
+    WatcherSlot *watcher = view.watcher(i);
+    const bool free =
+        watcher->owner.state() == RobustOwnershipTracker::State::kUnowned;
+    if (!free && !watcher->owner.IsDefinitelyDead()) {
+      continue;
+    }
+    if (!free) {
+      watcher->owner.ForceRelease();
+    }
+    watcher->priority.store(priority, std::memory_order_relaxed);
+    watcher->policy.store(static_cast<uint32_t>(policy),
+                          std::memory_order_relaxed);
+    watcher->armed.store(0, std::memory_order_relaxed);
+    watcher->owner.Acquire();
+    return LocklessQueueWatcher(queue, static_cast<int>(i), policy);
+  }
+  return std::nullopt;
+}
+
+LocklessQueueWatcher::LocklessQueueWatcher(LocklessQueue queue,
+                                           int watcher_index,
+                                           WakeupPolicy policy)
+    : queue_(queue), watcher_index_(watcher_index), policy_(policy) {}
+
+LocklessQueueWatcher::LocklessQueueWatcher(LocklessQueueWatcher &&other)
+    : queue_(other.queue_),
+      watcher_index_(std::exchange(other.watcher_index_, -1)),
+      policy_(other.policy_) {}
+
+LocklessQueueWatcher::~LocklessQueueWatcher() {
+  if (watcher_index_ == -1) {
+    return;
+  }
+  LocklessQueueMemory *memory = queue_.memory();
+  RobustMutexLock lock(&memory->setup_lock);
+  WatcherSlot *watcher =
+      QueueMemoryView(memory, queue_.layout()).watcher(watcher_index_);
+  watcher->armed.store(0, std::memory_order_relaxed);
+  watcher->owner.Release();
+}
+
+void LocklessQueueWatcher::PrepareToSleep() {
+  WatcherSlot *watcher =
+      QueueMemoryView(queue_.memory(), queue_.layout()).watcher(watcher_index_);
+  // Release: a sender whose exchange reads this 1 also sees that we own the
+  // slot (Wakeup reads the owner after the exchange).
+  watcher->armed.store(1, std::memory_order_release);
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+}
+
+void LocklessQueueWatcher::DoneSleeping() {
+  QueueMemoryView(queue_.memory(), queue_.layout())
+      .watcher(watcher_index_)
+      ->armed.store(0, std::memory_order_relaxed);
+}
+
+// ---------------------------------------------------------------- WakeUpper
+
+LocklessQueueWakeUpper::LocklessQueueWakeUpper(LocklessQueue queue)
+    : queue_(queue),
+      pid_(getpid()),
+      uid_(getuid()),
+      watcher_copy_(queue.config().num_watchers) {}
+
+void LocklessQueueWakeUpper::SetPriority(int priority) {
+  struct sched_param param;
+  param.sched_priority = priority;
+  if (sched_setscheduler(0, SCHED_FIFO, &param) != 0) {
+    // No permission (e.g. a container without CAP_SYS_NICE or RT limits):
+    // run unboosted from now on rather than fail the send.
+    PCHECK(errno == EPERM) << ": sched_setscheduler(SCHED_FIFO, " << priority
+                           << ")";
+    boost_allowed_ = false;
+  }
+}
+
+int LocklessQueueWakeUpper::Wakeup(int current_priority) {
+  // Pairs with the fence in PrepareToSleep; see the proof on
+  // LocklessQueueWatcher. Everything this thread published before is ordered
+  // before our reads of `armed`.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  const QueueMemoryView view(queue_.memory(), queue_.layout());
+  size_t count = 0;
+  for (size_t i = 0; i < queue_.config().num_watchers; ++i) {
+    WatcherSlot *watcher = view.watcher(i);
+    uint32_t word = watcher->owner.futex_word(std::memory_order_acquire);
+    if (IsDeadOrUnowned(word)) {
+      continue;
+    }
+    if (watcher->policy.load(std::memory_order_relaxed) ==
+        static_cast<uint32_t>(WakeupPolicy::kCoalesce)) {
+      if (watcher->armed.load(std::memory_order_relaxed) == 0 ||
+          watcher->armed.exchange(0, std::memory_order_acq_rel) == 0) {
+        continue;
+      }
+      // Whoever armed it owns the slot now (or a later owner, which checks
+      // the queue before it first sleeps).
+      word = watcher->owner.futex_word(std::memory_order_acquire);
+      if (IsDeadOrUnowned(word)) {
+        continue;
+      }
+    }
+    const pid_t pid = watcher->owner.pid();
+    const int priority = watcher->priority.load(std::memory_order_relaxed);
+    if (watcher->owner.futex_word(std::memory_order_acquire) != word) {
+      // The slot changed hands while we read it; its new owner checks the
+      // queue before it first sleeps.
+      continue;
+    }
+    watcher_copy_[count++] = {static_cast<pid_t>(word & FUTEX_TID_MASK), pid,
+                              priority};
+  }
+  if (count == 0) {
+    return 0;
+  }
+  // Highest priority first (a handful of entries: insertion sort, no
+  // allocation).
+  for (size_t i = 1; i < count; ++i) {
+    const WatcherCopy moving = watcher_copy_[i];
+    size_t j = i;
+    while (j > 0 && watcher_copy_[j - 1].priority < moving.priority) {
+      watcher_copy_[j] = watcher_copy_[j - 1];
+      --j;
+    }
+    watcher_copy_[j] = moving;
+  }
+  const int max_priority = watcher_copy_[0].priority;
+  const bool boost =
+      boost_allowed_ && current_priority > 0 && max_priority > current_priority;
+  if (boost) {
+    SetPriority(max_priority);
+  }
+  siginfo_t info;
+  memset(&info, 0, sizeof(info));
+  info.si_code = SI_QUEUE;
+  info.si_pid = pid_;
+  info.si_uid = uid_;
+  info.si_value.sival_int = 0;
+  int sent = 0;
+  for (size_t i = 0; i < count; ++i) {
+    // A watcher that died since we looked gives ESRCH; nothing to do.
+    if (rt_tgsigqueueinfo(watcher_copy_[i].pid, watcher_copy_[i].tid,
+                          kWakeupSignal, &info) == 0) {
+      ++sent;
+    }
+  }
+  if (boost && boost_allowed_) {
+    SetPriority(current_priority);
+  }
+  return sent;
+}
+
+// ---------------------------------------------------------------- Sender
+
+std::optional<LocklessQueueSender> LocklessQueueSender::Make(
+    LocklessQueue queue, monotonic_clock::duration channel_storage_duration) {
+  ThreadIdentity::Current();
+  LocklessQueueMemory *memory = queue.memory();
+  CHECK(memory->initialized.load(std::memory_order_acquire))
+      << ": Initialize the queue before making senders";
+  const QueueMemoryView view(memory, queue.layout());
+  RobustMutexLock lock(&memory->setup_lock);
+  Cleanup(view, queue.config());
+  for (size_t i = 0; i < queue.config().num_senders; ++i) {
+    SenderSlot *sender = view.sender(i);
+    if (sender->owner.state() != RobustOwnershipTracker::State::kUnowned) {
+      continue;
+    }
+    sender->owner.Acquire();
+    // The buffer may be pinned (a previous owner died before trading it) or
+    // still carry the index it had in the ring.
+    SwapPinnedScratch(view, queue.config(), sender);
+    view.message(sender->scratch_index.Load().message_index())
+        ->queue_index.Invalidate();
+    return LocklessQueueSender(queue, static_cast<int>(i),
+                               channel_storage_duration);
+  }
+  return std::nullopt;
+}
+
+LocklessQueueSender::LocklessQueueSender(
+    LocklessQueue queue, int sender_index,
+    monotonic_clock::duration channel_storage_duration)
+    : queue_(queue),
+      sender_index_(sender_index),
+      channel_storage_duration_(channel_storage_duration) {}
+
+LocklessQueueSender::LocklessQueueSender(LocklessQueueSender &&other)
+    : queue_(other.queue_),
+      sender_index_(std::exchange(other.sender_index_, -1)),
+      channel_storage_duration_(other.channel_storage_duration_),
+      monotonic_now_(other.monotonic_now_) {}
+
+LocklessQueueSender::~LocklessQueueSender() {
+  if (sender_index_ == -1) {
+    return;
+  }
+  LocklessQueueMemory *memory = queue_.memory();
+  RobustMutexLock lock(&memory->setup_lock);
+  QueueMemoryView(memory, queue_.layout())
+      .sender(sender_index_)
+      ->owner.Release();
+}
+
+void *LocklessQueueSender::Data() {
+  const QueueMemoryView view(queue_.memory(), queue_.layout());
+  return view.payload(view.sender(sender_index_)
+                          ->scratch_index.Load(std::memory_order_relaxed)
+                          .message_index(),
+                      queue_.config().message_data_size);
+}
+
+size_t LocklessQueueSender::size() const {
+  return queue_.config().message_data_size;
+}
+
+int LocklessQueueSender::buffer_index() const {
+  return static_cast<int>(QueueMemoryView(queue_.memory(), queue_.layout())
+                              .sender(sender_index_)
+                              ->scratch_index.Load(std::memory_order_relaxed)
+                              .message_index());
+}
+
+LocklessQueueSender::Result LocklessQueueSender::Send(
+    const char *data, size_t length,
+    monotonic_clock::time_point monotonic_remote_time,
+    realtime_clock::time_point realtime_remote_time,
+    monotonic_clock::time_point monotonic_remote_transmit_time,
+    uint32_t remote_queue_index, const UUID &source_boot_uuid,
+    monotonic_clock::time_point *monotonic_sent_time,
+    realtime_clock::time_point *realtime_sent_time, uint32_t *queue_index) {
+  CHECK_LE(length, size()) << ": message of " << length
+                           << " bytes does not fit the channel's max_size";
+  memcpy(static_cast<char *>(Data()) + size() - length, data, length);
+  return Send(length, monotonic_remote_time, realtime_remote_time,
+              monotonic_remote_transmit_time, remote_queue_index,
+              source_boot_uuid, monotonic_sent_time, realtime_sent_time,
+              queue_index);
+}
+
+LocklessQueueSender::Result LocklessQueueSender::Send(
+    size_t length, monotonic_clock::time_point monotonic_remote_time,
+    realtime_clock::time_point realtime_remote_time,
+    monotonic_clock::time_point monotonic_remote_transmit_time,
+    uint32_t remote_queue_index, const UUID &source_boot_uuid,
+    monotonic_clock::time_point *monotonic_sent_time,
+    realtime_clock::time_point *realtime_sent_time, uint32_t *queue_index) {
+  const LocklessQueueConfiguration &config = queue_.config();
+  CHECK_LE(length, config.message_data_size)
+      << ": message of " << length
+      << " bytes does not fit the channel's max_size";
+  LocklessQueueMemory *memory = queue_.memory();
+  const QueueMemoryView view(memory, queue_.layout());
+  const uint32_t count = QueueSize32(config);
+  SenderSlot *sender = view.sender(sender_index_);
+  const Index scratch = sender->scratch_index.Load(std::memory_order_relaxed);
+  if (!MessageRedzonesIntact(view, config, scratch.message_index())) {
+    return Result::INVALID_REDZONE;
+  }
+  MessageHeader *message = view.message(scratch.message_index());
+  constexpr auto kRelaxed = std::memory_order_relaxed;
+  message->length.store(length, kRelaxed);
+  message->monotonic_remote_time.store(
+      monotonic_remote_time.time_since_epoch().count(), kRelaxed);
+  message->realtime_remote_time.store(
+      realtime_remote_time.time_since_epoch().count(), kRelaxed);
+  message->monotonic_remote_transmit_time.store(
+      monotonic_remote_transmit_time.time_since_epoch().count(), kRelaxed);
+  message->remote_queue_index.store(remote_queue_index, kRelaxed);
+  uint64_t uuid[2];
+  memcpy(uuid, source_boot_uuid.span().data(), sizeof(uuid));
+  message->source_boot_uuid[0].store(uuid[0], kRelaxed);
+  message->source_boot_uuid[1].store(uuid[1], kRelaxed);
+
+  while (true) {
+    const QueueIndex actual_next = memory->next_queue_index.Load(count);
+    const QueueIndex next =
+        actual_next.valid() ? actual_next : StartingIndex(memory, count);
+    const QueueIndex previous = next.DecrementBy(count);
+    AtomicIndex *const slot = view.ring(next.Wrapped());
+    const Index to_replace = slot->Load();
+    if (!to_replace.Holds(previous)) {
+      // Someone published `next` and has not bumped next_queue_index yet (or
+      // we read a stale value). Bump it for them and retry.
+      memory->next_queue_index.CompareAndExchangeStrong(actual_next,
+                                                        next.Increment());
+      continue;
+    }
+    const MessageHeader *replaced = view.message(to_replace.message_index());
+    const QueueIndex replaced_index = replaced->queue_index.Load(count);
+    if (replaced_index.valid() && replaced_index != previous) {
+      // The buffer was taken out of the ring and reused since we loaded the
+      // slot; the slot has moved on.
+      continue;
+    }
+    // Read the clocks on every attempt, so send times follow queue order.
+    const monotonic_clock::time_point monotonic_now = monotonic_now_();
+    const realtime_clock::time_point realtime_now = realtime_clock::now();
+    if (replaced_index.valid()) {
+      const monotonic_clock::time_point replaced_sent_time(
+          monotonic_clock::duration(
+              replaced->monotonic_sent_time.load(kRelaxed)));
+      if (monotonic_now - replaced_sent_time < channel_storage_duration_) {
+        // Only trust the time if the message was still in the ring after we
+        // read it.
+        std::atomic_thread_fence(std::memory_order_acquire);
+        if (slot->Load() != to_replace) {
+          continue;
+        }
+        return Result::MESSAGES_SENT_TOO_FAST;
+      }
+    }
+    message->monotonic_sent_time.store(monotonic_now.time_since_epoch().count(),
+                                       kRelaxed);
+    message->realtime_sent_time.store(realtime_now.time_since_epoch().count(),
+                                      kRelaxed);
+    // Record the buffer we are about to take, for cleanup if we die, then
+    // claim the index and swap our buffer into the ring.
+    sender->to_replace.Store(to_replace, std::memory_order_release);
+    message->queue_index.Store(next, std::memory_order_release);
+    if (!slot->CompareAndExchangeStrong(to_replace,
+                                        Index(next, scratch.message_index()))) {
+      message->queue_index.Invalidate(std::memory_order_relaxed);
+      sender->to_replace.Invalidate(std::memory_order_release);
+      continue;
+    }
+    memory->next_queue_index.CompareAndExchangeStrong(actual_next,
+                                                      next.Increment());
+    // The displaced buffer is ours now: (scratch, to_replace) goes
+    // (S, R) -> (R, R) -> (R, invalid). Release stores keep that order.
+    sender->scratch_index.Store(to_replace, std::memory_order_release);
+    sender->to_replace.Invalidate(std::memory_order_release);
+    if (config.num_pinners > 0) {
+      SwapPinnedScratch(view, config, sender);
+    }
+    // Readers still copying the new scratch buffer must see it change before
+    // anything is written into it (the writer half of the seqlock).
+    view.message(sender->scratch_index.Load(kRelaxed).message_index())
+        ->queue_index.Invalidate(kRelaxed);
+    std::atomic_thread_fence(std::memory_order_release);
+
+    if (monotonic_sent_time != nullptr) *monotonic_sent_time = monotonic_now;
+    if (realtime_sent_time != nullptr) *realtime_sent_time = realtime_now;
+    if (queue_index != nullptr) *queue_index = next.index();
+    return Result::GOOD;
+  }
+}
+
+std::ostream &operator<<(std::ostream &os, LocklessQueueSender::Result result) {
+  switch (result) {
+    case LocklessQueueSender::Result::GOOD:
+      return os << "GOOD";
+    case LocklessQueueSender::Result::INVALID_REDZONE:
+      return os << "INVALID_REDZONE";
+    case LocklessQueueSender::Result::MESSAGES_SENT_TOO_FAST:
+      return os << "MESSAGES_SENT_TOO_FAST";
+  }
+  return os << "Result(" << static_cast<int>(result) << ")";
+}
+
+// ---------------------------------------------------------------- Pinner
+
+std::optional<LocklessQueuePinner> LocklessQueuePinner::Make(
+    LocklessQueue queue) {
+  ThreadIdentity::Current();
+  LocklessQueueMemory *memory = queue.memory();
+  CHECK(memory->initialized.load(std::memory_order_acquire))
+      << ": Initialize the queue before making pinners";
+  const QueueMemoryView view(memory, queue.layout());
+  RobustMutexLock lock(&memory->setup_lock);
+  Cleanup(view, queue.config());
+  for (size_t i = 0; i < queue.config().num_pinners; ++i) {
+    PinnerSlot *pinner = view.pinner(i);
+    if (pinner->owner.state() != RobustOwnershipTracker::State::kUnowned) {
+      continue;
+    }
+    pinner->pinned.Invalidate();
+    pinner->owner.Acquire();
+    return LocklessQueuePinner(queue, static_cast<int>(i));
+  }
+  return std::nullopt;
+}
+
+LocklessQueuePinner::LocklessQueuePinner(LocklessQueue queue, int pinner_index)
+    : queue_(queue), pinner_index_(pinner_index) {}
+
+LocklessQueuePinner::LocklessQueuePinner(LocklessQueuePinner &&other)
+    : queue_(other.queue_),
+      pinner_index_(std::exchange(other.pinner_index_, -1)),
+      pinned_buffer_(other.pinned_buffer_) {}
+
+LocklessQueuePinner::~LocklessQueuePinner() {
+  if (pinner_index_ == -1) {
+    return;
+  }
+  LocklessQueueMemory *memory = queue_.memory();
+  RobustMutexLock lock(&memory->setup_lock);
+  PinnerSlot *pinner =
+      QueueMemoryView(memory, queue_.layout()).pinner(pinner_index_);
+  pinner->pinned.Invalidate();
+  pinner->owner.Release();
+}
+
+int LocklessQueuePinner::PinIndex(uint32_t uint32_queue_index) {
+  const uint32_t count = QueueSize32(queue_.config());
+  const QueueIndex queue_index = QueueIndex::FromRaw(uint32_queue_index, count);
+  const QueueMemoryView view(queue_.memory(), queue_.layout());
+  PinnerSlot *pinner = view.pinner(pinner_index_);
+  AtomicIndex *slot = view.ring(queue_index.Wrapped());
+  const Index held = slot->Load();
+  if (held.Holds(queue_index)) {
+    // Publish the pin, then check the ring still holds the buffer. Both are
+    // seq_cst, as are the sender's ring CAS and its read of our pin: either
+    // the sender sees our pin and trades the buffer to us instead of writing
+    // into it, or we see that it left the ring.
+    pinner->pinned.Store(queue_index, std::memory_order_seq_cst);
+    if (slot->Load(std::memory_order_seq_cst) == held) {
+      pinned_buffer_ = static_cast<int>(held.message_index());
+      return pinned_buffer_;
+    }
+  }
+  pinner->pinned.Invalidate();
+  pinned_buffer_ = -1;
+  return -1;
+}
+
+const void *LocklessQueuePinner::Data() const {
+  CHECK_GE(pinned_buffer_, 0) << ": Data() needs a successful PinIndex()";
+  return QueueMemoryView(queue_.const_memory(), queue_.layout())
+      .payload(pinned_buffer_, queue_.config().message_data_size);
+}
+
+size_t LocklessQueuePinner::size() const {
+  return queue_.config().message_data_size;
+}
+
+// ---------------------------------------------------------------- Reader
+
+LocklessQueueReader::LocklessQueueReader(LocklessQueue queue) : queue_(queue) {}
+
+LocklessQueueReader::Result LocklessQueueReader::Read(
+    uint32_t uint32_queue_index, MessageInfo *info, char *copy_destination,
+    ReadFilter filter) const {
+  const LocklessQueueConfiguration &config = queue_.config();
+  const uint32_t count = QueueSize32(config);
+  const QueueIndex queue_index = QueueIndex::FromRaw(uint32_queue_index, count);
+  const QueueMemoryView view(queue_.const_memory(), queue_.layout());
+  const AtomicIndex *slot = view.ring(queue_index.Wrapped());
+
+  Index held = slot->Load();
+  const MessageHeader *message = view.message(held.message_index());
+  while (!held.Holds(queue_index)) {
+    const QueueIndex message_index = message->queue_index.Load(count);
+    const Index again = slot->Load();
+    if (again != held) {
+      held = again;
+      message = view.message(held.message_index());
+      continue;
+    }
+    if (!message_index.valid()) {
+      // Never written since initialization: the index is either in the first
+      // lap (not sent yet) or from before the queue began.
+      return queue_index.DistanceFrom(
+                 StartingIndex(queue_.const_memory(), count)) < count
+                 ? Result::NOTHING_NEW
+                 : Result::TOO_OLD;
+    }
+    const QueueIndex slot_index =
+        QueueIndex::FromRaw(held.queue_index(), count);
+    // The slot holds a later lap than asked for: overwritten. An earlier lap:
+    // not written yet.
+    return slot_index.DistanceFrom(queue_index) <
+                   QueueIndex::MaxIndex(count) / 2
+               ? Result::TOO_OLD
+               : Result::NOTHING_NEW;
+  }
+
+  // The ring held our message (acquire): its header as published is visible.
+  // Read it speculatively and validate afterwards (seqlock reader).
+  constexpr auto kRelaxed = std::memory_order_relaxed;
+  MessageInfo local;
+  local.queue_index = uint32_queue_index;
+  local.monotonic_sent_time = monotonic_clock::time_point(
+      monotonic_clock::duration(message->monotonic_sent_time.load(kRelaxed)));
+  local.realtime_sent_time = realtime_clock::time_point(
+      realtime_clock::duration(message->realtime_sent_time.load(kRelaxed)));
+  local.monotonic_remote_time = monotonic_clock::time_point(
+      monotonic_clock::duration(message->monotonic_remote_time.load(kRelaxed)));
+  local.monotonic_remote_transmit_time =
+      monotonic_clock::time_point(monotonic_clock::duration(
+          message->monotonic_remote_transmit_time.load(kRelaxed)));
+  local.realtime_remote_time = realtime_clock::time_point(
+      realtime_clock::duration(message->realtime_remote_time.load(kRelaxed)));
+  local.remote_queue_index = message->remote_queue_index.load(kRelaxed);
+  if (local.remote_queue_index == QueueIndex::kInvalid) {
+    local.remote_queue_index = uint32_queue_index;
+  }
+  const uint64_t uuid[2] = {message->source_boot_uuid[0].load(kRelaxed),
+                            message->source_boot_uuid[1].load(kRelaxed)};
+  local.source_boot_uuid = UUID::FromSpan(std::span<const uint8_t>(
+      reinterpret_cast<const uint8_t *>(uuid), sizeof(uuid)));
+  local.length = message->length.load(kRelaxed);
+
+  auto still_ours = [&]() {
+    std::atomic_thread_fence(std::memory_order_acquire);
+    return message->queue_index.Load(count, kRelaxed) == queue_index;
+  };
+  if (filter) {
+    if (!still_ours()) {
+      return Result::OVERWROTE;
+    }
+    if (!filter(local)) {
+      *info = local;
+      return Result::FILTERED;
+    }
+  }
+  if (copy_destination != nullptr) {
+    const size_t length = std::min(local.length, config.message_data_size);
+    const size_t offset = config.message_data_size - length;
+    AOS_IGNORE_READS_BEGIN();
+    memcpy(
+        copy_destination + offset,
+        view.payload(held.message_index(), config.message_data_size) + offset,
+        length);
+    AOS_IGNORE_READS_END();
+  }
+  if (!still_ours()) {
+    return Result::OVERWROTE;
+  }
+  CHECK_LE(local.length, config.message_data_size)
+      << ": queue memory corrupted: message " << uint32_queue_index
+      << " claims " << local.length << " bytes";
+  *info = local;
+  return Result::GOOD;
+}
+
+LocklessQueueReader::Result LocklessQueueReader::Read(
+    uint32_t queue_index, monotonic_clock::time_point *monotonic_sent_time,
+    realtime_clock::time_point *realtime_sent_time,
+    monotonic_clock::time_point *monotonic_remote_time,
+    monotonic_clock::time_point *monotonic_remote_transmit_time,
+    realtime_clock::time_point *realtime_remote_time,
+    uint32_t *remote_queue_index, UUID *source_boot_uuid, size_t *length,
+    char *copy_destination, ReadFilter filter) const {
+  MessageInfo info;
+  const Result result = Read(queue_index, &info, copy_destination, filter);
+  if (result == Result::GOOD) {
+    *monotonic_sent_time = info.monotonic_sent_time;
+    *realtime_sent_time = info.realtime_sent_time;
+    *monotonic_remote_time = info.monotonic_remote_time;
+    *monotonic_remote_transmit_time = info.monotonic_remote_transmit_time;
+    *realtime_remote_time = info.realtime_remote_time;
+    *remote_queue_index = info.remote_queue_index;
+    *source_boot_uuid = info.source_boot_uuid;
+    *length = info.length;
+  }
+  return result;
+}
+
+QueueIndex LocklessQueueReader::LatestIndex() const {
+  const uint32_t count = QueueSize32(queue_.config());
+  const LocklessQueueMemory *memory = queue_.const_memory();
+  const QueueMemoryView view(memory, queue_.layout());
+  const QueueIndex recorded = memory->next_queue_index.Load(count);
+  QueueIndex next = recorded.valid() ? recorded : StartingIndex(memory, count);
+  // Step over messages whose senders have not bumped next_queue_index yet
+  // (at most one per sender). Read-only: the next sender repairs the counter.
+  bool stepped = false;
+  for (uint32_t i = 0;
+       i < count && view.ring(next.Wrapped())->Load().Holds(next); ++i) {
+    next = next.Increment();
+    stepped = true;
+  }
+  if (!recorded.valid() && !stepped) {
+    return QueueIndex::Invalid();
+  }
+  return next.Decrement();
+}
+
+const void *LocklessQueueReader::BufferData(int buffer_index) const {
+  CHECK_GE(buffer_index, 0);
+  CHECK_LT(static_cast<size_t>(buffer_index), queue_.config().num_messages());
+  return QueueMemoryView(queue_.const_memory(), queue_.layout())
+      .payload(buffer_index, queue_.config().message_data_size);
+}
+
+std::ostream &operator<<(std::ostream &os, LocklessQueueReader::Result result) {
+  switch (result) {
+    case LocklessQueueReader::Result::TOO_OLD:
+      return os << "TOO_OLD";
+    case LocklessQueueReader::Result::GOOD:
+      return os << "GOOD";
+    case LocklessQueueReader::Result::NOTHING_NEW:
+      return os << "NOTHING_NEW";
+    case LocklessQueueReader::Result::FILTERED:
+      return os << "FILTERED";
+    case LocklessQueueReader::Result::OVERWROTE:
+      return os << "OVERWROTE";
+  }
+  return os << "Result(" << static_cast<int>(result) << ")";
+}
+
+// ---------------------------------------------------------------- Checks
+
+Result<void> CheckQueueConsistency(const LocklessQueue &queue) {
+  const LocklessQueueConfiguration &config = queue.config();
+  const uint32_t count = QueueSize32(config);
+  const QueueMemoryView view(queue.const_memory(), queue.layout());
+  std::vector<std::string> owners(config.num_messages());
+  auto own = [&](Index index, std::string owner) -> Result<void> {
+    if (!index.valid() || index.message_index() >= config.num_messages()) {
+      return MakeError(owner + " holds an invalid buffer index " +
+                       index.DebugString());
+    }
+    std::string &previous = owners[index.message_index()];
+    if (!previous.empty()) {
+      return MakeError("buffer " + std::to_string(index.message_index()) +
+                       " is owned by both " + previous + " and " + owner);
+    }
+    previous = std::move(owner);
+    return {};
+  };
+  for (size_t i = 0; i < config.queue_size; ++i) {
+    const Index index = view.ring(i)->Load();
+    if (auto result = own(index, "ring slot " + std::to_string(i)); !result) {
+      return result;
+    }
+    if (index.queue_index() % count != i) {
+      return MakeError("ring slot " + std::to_string(i) + " holds index " +
+                       std::to_string(index.queue_index()));
+    }
+    const QueueIndex message_index =
+        view.message(index.message_index())->queue_index.Load(count);
+    if (message_index.valid() && !index.Holds(message_index)) {
+      return MakeError("ring slot " + std::to_string(i) + " holds " +
+                       index.DebugString() + " but its buffer says index " +
+                       std::to_string(message_index.index()));
+    }
+  }
+  for (size_t i = 0; i < config.num_senders; ++i) {
+    const SenderSlot *sender = view.sender(i);
+    if (sender->to_replace.Load().valid()) {
+      return MakeError("sender " + std::to_string(i) +
+                       " is in the middle of taking a buffer");
+    }
+    if (auto result =
+            own(sender->scratch_index.Load(), "sender " + std::to_string(i));
+        !result) {
+      return result;
+    }
+  }
+  for (size_t i = 0; i < config.num_pinners; ++i) {
+    if (auto result = own(view.pinner(i)->scratch_index.Load(),
+                          "pinner " + std::to_string(i));
+        !result) {
+      return result;
+    }
+  }
+  for (size_t i = 0; i < owners.size(); ++i) {
+    if (owners[i].empty()) {
+      return MakeError("buffer " + std::to_string(i) + " is owned by nobody");
+    }
+    if (!MessageRedzonesIntact(view, config, i)) {
+      return MakeError("buffer " + std::to_string(i) + " has a bad redzone");
+    }
+  }
+  return {};
+}
+
+// ---------------------------------------------------------------- Printing
+
+std::string QueueIndex::DebugString() const {
+  if (!valid()) {
+    return "QueueIndex(invalid)";
+  }
+  return "QueueIndex(" + std::to_string(index_) + ", slot " +
+         std::to_string(Wrapped()) + ")";
+}
+
+std::string Index::DebugString() const {
+  if (!valid()) {
+    return "Index(invalid)";
+  }
+  const std::string queue_index_string = queue_index() == QueueIndex::kInvalid
+                                             ? std::string("invalid")
+                                             : std::to_string(queue_index());
+  return "Index(queue_index " + queue_index_string + ", buffer " +
+         std::to_string(message_index()) + ")";
+}
+
+void PrintLocklessQueueMemory(const LocklessQueueMemory *memory,
+                              const LocklessQueueConfiguration &config,
+                              std::ostream &os, bool dump_data) {
+  const QueueLayout layout(config);
+  const QueueMemoryView view(memory, layout);
+  const uint32_t count = QueueSize32(config);
+  os << "LocklessQueueMemory {\n";
+  os << "  layout_version: " << memory->header.layout_version << "\n";
+  os << "  config: " << config << "\n";
+  os << "  total_size: " << layout.total_size << "\n";
+  os << "  uid: " << memory->header.uid << "\n";
+  os << "  starting_queue_index: " << memory->header.starting_queue_index
+     << "\n";
+  os << "  setup_lock: " << memory->setup_lock.tracker().DebugString() << "\n";
+  os << "  initialized: " << memory->initialized.load() << "\n";
+  os << "  next_queue_index: "
+     << memory->next_queue_index.Load(count).DebugString() << "\n";
+  os << "  queue[" << config.queue_size << "] {\n";
+  for (size_t i = 0; i < config.queue_size; ++i) {
+    os << "    [" << i << "] -> " << view.ring(i)->Load().DebugString() << "\n";
+  }
+  os << "  }\n  messages[" << config.num_messages() << "] {\n";
+  for (size_t i = 0; i < config.num_messages(); ++i) {
+    const MessageHeader *message = view.message(i);
+    os << "    [" << i
+       << "] {queue_index: " << message->queue_index.Load(count).DebugString()
+       << ", length: " << message->length.load() << ", monotonic_sent_time: "
+       << monotonic_clock::time_point(
+              monotonic_clock::duration(message->monotonic_sent_time.load()))
+       << ", remote_queue_index: " << message->remote_queue_index.load();
+    if (!MessageRedzonesIntact(view, config, i)) {
+      os << ", REDZONE CORRUPTED";
+    }
+    os << "}\n";
+    if (dump_data) {
+      const size_t length =
+          std::min<size_t>(message->length.load(), config.message_data_size);
+      const unsigned char *payload = reinterpret_cast<const unsigned char *>(
+          view.payload(i, config.message_data_size) + config.message_data_size -
+          length);
+      os << "      data:";
+      for (size_t j = 0; j < length; ++j) {
+        os << " " << std::hex << std::setw(2) << std::setfill('0')
+           << static_cast<int>(payload[j]) << std::dec;
+      }
+      os << "\n";
+    }
+  }
+  os << "  }\n  watchers[" << config.num_watchers << "] {\n";
+  for (size_t i = 0; i < config.num_watchers; ++i) {
+    const WatcherSlot *watcher = view.watcher(i);
+    os << "    [" << i << "] {" << watcher->owner.DebugString()
+       << ", priority: " << watcher->priority.load()
+       << ", policy: " << watcher->policy.load()
+       << ", armed: " << watcher->armed.load() << "}\n";
+  }
+  os << "  }\n  senders[" << config.num_senders << "] {\n";
+  for (size_t i = 0; i < config.num_senders; ++i) {
+    const SenderSlot *sender = view.sender(i);
+    os << "    [" << i << "] {" << sender->owner.DebugString()
+       << ", scratch_index: " << sender->scratch_index.Load().DebugString()
+       << ", to_replace: " << sender->to_replace.Load().DebugString() << "}\n";
+  }
+  os << "  }\n  pinners[" << config.num_pinners << "] {\n";
+  for (size_t i = 0; i < config.num_pinners; ++i) {
+    const PinnerSlot *pinner = view.pinner(i);
+    os << "    [" << i << "] {" << pinner->owner.DebugString()
+       << ", scratch_index: " << pinner->scratch_index.Load().DebugString()
+       << ", pinned: " << pinner->pinned.Load(count).DebugString() << "}\n";
+  }
+  os << "  }\n}\n";
+}
+
+}  // namespace aos::ipc_lib

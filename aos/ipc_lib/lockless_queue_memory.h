@@ -1,0 +1,164 @@
+#ifndef AOS_IPC_LIB_LOCKLESS_QUEUE_MEMORY_H_
+#define AOS_IPC_LIB_LOCKLESS_QUEUE_MEMORY_H_
+
+// The layout of a lockless queue's shared memory. Internal to ipc_lib (and its
+// tests and tools); users go through lockless_queue.h.
+//
+// One contiguous region, every part aligned to kChannelDataAlignment:
+//   LocklessQueueMemory           header, setup lock, next_queue_index
+//   AtomicIndex queue[queue_size] the ring: which buffer holds which index
+//   messages[num_messages]        MessageHeader, redzone, payload, redzone
+//   WatcherSlot[num_watchers]
+//   SenderSlot[num_senders]
+//   PinnerSlot[num_pinners]
+// Every message buffer is, at any time, owned by exactly one of: a ring slot,
+// a sender slot (its scratch buffer) or a pinner slot (its spare buffer). The
+// send path moves ownership with single CASes and records its intent in the
+// sender slot (`to_replace`) first, so a death at any instruction leaves a
+// state that cleanup can resolve (see Cleanup in lockless_queue.cc).
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "aos/ipc_lib/index.h"
+#include "aos/ipc_lib/lockless_queue.h"
+#include "aos/ipc_lib/robust_ownership_tracker.h"
+
+namespace aos::ipc_lib {
+
+// "AOSLQ" + layout marker; the first 8 bytes of every queue file.
+inline constexpr uint64_t kQueueMagic = 0x00'00'51'4C'53'4F'41'A5ull;
+
+// The self-describing part of the file. Written once, under the setup lock,
+// before `initialized` is set.
+struct QueueFileHeader {
+  uint64_t magic;
+  uint32_t layout_version;
+  uint32_t header_size;
+  uint64_t total_size;
+  uint64_t num_watchers;
+  uint64_t num_senders;
+  uint64_t num_pinners;
+  uint64_t queue_size;
+  uint64_t message_data_size;
+  uint32_t starting_queue_index;
+  uint32_t uid;
+};
+
+struct alignas(kChannelDataAlignment) LocklessQueueMemory {
+  QueueFileHeader header;
+  RobustMutex setup_lock;
+  // Set last by Initialize; an initializer that dies leaves it 0.
+  std::atomic<uint32_t> initialized;
+  // The index the next message gets (invalid until the first send). May lag
+  // behind the ring by the messages whose senders have not bumped it yet.
+  alignas(64) AtomicQueueIndex next_queue_index;
+};
+
+// The header of a message buffer. Fields other than queue_index are written
+// by the owning sender before publication and read speculatively by readers,
+// who validate with queue_index afterwards (a seqlock); they are relaxed
+// atomics so those racing reads are well defined.
+struct MessageHeader {
+  // The queue index this buffer holds, or invalid while it is being written
+  // or was never written.
+  AtomicQueueIndex queue_index;
+  std::atomic<uint32_t> remote_queue_index;
+  std::atomic<int64_t> monotonic_sent_time;
+  std::atomic<int64_t> realtime_sent_time;
+  std::atomic<int64_t> monotonic_remote_time;
+  std::atomic<int64_t> monotonic_remote_transmit_time;
+  std::atomic<int64_t> realtime_remote_time;
+  std::atomic<uint64_t> source_boot_uuid[2];
+  std::atomic<uint64_t> length;
+};
+
+struct alignas(64) SenderSlot {
+  RobustOwnershipTracker owner;
+  // The buffer this sender writes into next.
+  AtomicIndex scratch_index;
+  // While a buffer is changing hands (ring -> sender, or pinner -> sender):
+  // the buffer this sender is taking. Invalid otherwise.
+  AtomicIndex to_replace;
+};
+
+struct alignas(64) PinnerSlot {
+  RobustOwnershipTracker owner;
+  // A spare buffer, swapped in by senders that displace a pinned message.
+  AtomicIndex scratch_index;
+  // The queue index pinned (invalid if none).
+  AtomicQueueIndex pinned;
+};
+
+struct alignas(64) WatcherSlot {
+  RobustOwnershipTracker owner;
+  std::atomic<int32_t> priority;
+  std::atomic<uint32_t> policy;  // a WakeupPolicy
+  // 1 if the watcher may sleep and wants a signal (kCoalesce).
+  std::atomic<uint32_t> armed;
+};
+
+// Typed access to the parts of a region. It does not check constness: built
+// on the read-only mapping, callers must only read.
+class QueueMemoryView {
+ public:
+  QueueMemoryView(const LocklessQueueMemory *memory, const QueueLayout &layout)
+      : base_(reinterpret_cast<char *>(
+            const_cast<LocklessQueueMemory *>(memory))),
+        layout_(&layout) {}
+
+  LocklessQueueMemory *memory() const {
+    return reinterpret_cast<LocklessQueueMemory *>(base_);
+  }
+  AtomicIndex *ring(size_t slot) const {
+    return reinterpret_cast<AtomicIndex *>(base_ + layout_->queue_offset) +
+           slot;
+  }
+  char *buffer(size_t message_index) const {
+    return base_ + layout_->messages_offset +
+           message_index * layout_->message_size;
+  }
+  MessageHeader *message(size_t message_index) const {
+    return reinterpret_cast<MessageHeader *>(buffer(message_index));
+  }
+  // Start of the payload area (message_data_size bytes, end aligned).
+  char *payload(size_t message_index, size_t message_data_size) const {
+    return buffer(message_index) + layout_->payload_end - message_data_size;
+  }
+  WatcherSlot *watcher(size_t i) const {
+    return reinterpret_cast<WatcherSlot *>(base_ + layout_->watchers_offset) +
+           i;
+  }
+  SenderSlot *sender(size_t i) const {
+    return reinterpret_cast<SenderSlot *>(base_ + layout_->senders_offset) + i;
+  }
+  PinnerSlot *pinner(size_t i) const {
+    return reinterpret_cast<PinnerSlot *>(base_ + layout_->pinners_offset) + i;
+  }
+  // Offset of `pointer` from the start of the region (redzone patterns are
+  // derived from it, so they match in every mapping).
+  size_t OffsetOf(const void *pointer) const {
+    return static_cast<size_t>(static_cast<const char *>(pointer) - base_);
+  }
+
+ private:
+  char *base_;
+  const QueueLayout *layout_;
+};
+
+// Checks that `memory`, which claims to be initialized, describes
+// `config` and this layout version. The error names the first differing
+// field.
+Result<void> CheckQueueHeader(const QueueFileHeader &header,
+                              const LocklessQueueConfiguration &config);
+
+// For tests and tools, on a quiescent queue (no send in progress): checks
+// that every message buffer is owned exactly once (ring, sender slots, pinner
+// slots), that no sender is mid-transfer, and that the ring's indices are
+// consistent with the messages. Returns a description of the first problem.
+Result<void> CheckQueueConsistency(const LocklessQueue &queue);
+
+}  // namespace aos::ipc_lib
+
+#endif  // AOS_IPC_LIB_LOCKLESS_QUEUE_MEMORY_H_
