@@ -98,10 +98,10 @@ TEST_F(MemoryMappedQueueTest, CreatesAndShares) {
 TEST_F(MemoryMappedQueueTest, ConfigurationMismatchNamesTheField) {
   const std::string path = Path("/mismatch");
   ASSERT_TRUE(MemoryMappedQueue::Open(path, Config(), 0770).has_value());
-  // Same size, different fields: caught by the header.
+  // Same size (the watcher array is padded to 128 bytes), different field:
+  // caught by the header.
   LocklessQueueConfiguration swapped = Config();
-  swapped.num_watchers = 2;
-  swapped.num_senders = 3;
+  swapped.num_watchers = 4;
   ASSERT_EQ(LocklessQueueMemorySize(swapped),
             LocklessQueueMemorySize(Config()));
   {
