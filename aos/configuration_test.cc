@@ -1,0 +1,360 @@
+#include "aos/configuration.h"
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "aos/json_to_flatbuffer.h"
+#include "aos/testing/tmpdir.h"
+#include "gflags/gflags.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+DECLARE_string(override_hostname);
+
+namespace aos::configuration::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::string TestData(std::string_view file) {
+  return std::string(AOS_TESTDATA_DIR) + "/" + std::string(file);
+}
+
+FlatbufferDetachedBuffer<Configuration> Read(std::string_view file) {
+  Result<FlatbufferDetachedBuffer<Configuration>> config =
+      MaybeReadConfig(TestData(file));
+  CHECK(config.has_value()) << config.error().message();
+  return std::move(*config);
+}
+
+std::vector<std::string> ChannelNames(const Configuration *config) {
+  std::vector<std::string> names;
+  for (const Channel *channel : *config->channels()) {
+    names.push_back(channel->name()->str() + " " + channel->type()->str());
+  }
+  return names;
+}
+
+TEST(ConfigurationTest, ImportsMergeWithImporterLast) {
+  FlatbufferDetachedBuffer<Configuration> config = Read("config1.json");
+  const Configuration *c = &config.message();
+  ASSERT_TRUE(config.Verify());
+  EXPECT_EQ(c->imports(), nullptr);
+  // Sorted by (name, type).
+  EXPECT_THAT(ChannelNames(c),
+              ::testing::ElementsAre(
+                  "/base .aos.bar", "/foo .aos.bar", "/foo2 .aos.bar",
+                  "/magic/string/subfolder .aos.bar", "/pinned .aos.bar"));
+  const Channel *foo = GetChannel(c, "/foo", ".aos.bar", "", nullptr);
+  ASSERT_NE(foo, nullptr);
+  EXPECT_EQ(foo->frequency(), 200);  // From base.json, not reset.
+  EXPECT_EQ(foo->max_size(), 5000);  // From config1.json.
+  // logger_nodes are a sorted union.
+  const Channel *base = GetChannel(c, "/base", ".aos.bar", "", nullptr);
+  ASSERT_NE(base->logger_nodes(), nullptr);
+  EXPECT_EQ(base->logger_nodes()->size(), 2u);
+  EXPECT_EQ(base->logger_nodes()->Get(0)->str(), "a");
+  // Maps are concatenated, imported ones first.
+  ASSERT_EQ(c->maps()->size(), 4u);
+  EXPECT_EQ(c->maps()->Get(0)->rename()->name()->str(), "/bar");
+  // Applications: args replaced, other fields kept, sorted by name.
+  ASSERT_EQ(c->applications()->size(), 2u);
+  EXPECT_EQ(c->applications()->Get(0)->name()->str(), "app0");
+  const Application *app1 = c->applications()->Get(1);
+  ASSERT_EQ(app1->args()->size(), 1u);
+  EXPECT_EQ(app1->args()->Get(0)->str(), "--new");
+  EXPECT_FALSE(app1->autostart());
+  // The top-level storage duration comes from the import.
+  EXPECT_EQ(c->channel_storage_duration(), 5000000000);
+}
+
+TEST(ConfigurationTest, QueueSizeAndStorageDuration) {
+  FlatbufferDetachedBuffer<Configuration> config = Read("config1.json");
+  const Configuration *c = &config.message();
+  const Channel *foo = GetChannel(c, "/foo", ".aos.bar", "", nullptr);
+  const Channel *foo2 = GetChannel(c, "/foo2", ".aos.bar", "", nullptr);
+  EXPECT_EQ(ChannelStorageDuration(c, foo), std::chrono::seconds(5));
+  EXPECT_EQ(ChannelStorageDuration(c, foo2), std::chrono::seconds(1));
+  EXPECT_EQ(QueueSize(c, foo), 1000u);
+  EXPECT_EQ(QueueSize(c, foo2), 100u);
+  EXPECT_EQ(QueueSize(3, std::chrono::milliseconds(500)), 2u);  // ceil(1.5)
+  EXPECT_EQ(QueueSize(4500, std::chrono::seconds(5)), 22500u);
+  const Channel *pinned = GetChannel(c, "/pinned", ".aos.bar", "", nullptr);
+  EXPECT_EQ(QueueScratchBufferSize(pinned), 13);
+}
+
+TEST(ConfigurationTest, MapsLastWinsWildcardsTypesAndApplications) {
+  FlatbufferDetachedBuffer<Configuration> config = Read("config1.json");
+  const Configuration *c = &config.message();
+  // Two maps of /batman: the later (/foo) wins.
+  const Channel *batman = GetChannel(c, "/batman", ".aos.bar", "", nullptr);
+  ASSERT_NE(batman, nullptr);
+  EXPECT_EQ(batman->name()->str(), "/foo");
+  // Prefix wildcard keeps the suffix.
+  const Channel *magic =
+      GetChannel(c, "/magic/string/subfolder", ".aos.bar", "", nullptr);
+  EXPECT_EQ(magic, nullptr) << "maps to /magic/subfolder, which is absent";
+  EXPECT_EQ(
+      MappedChannelName(c, "/magic/string/subfolder", ".aos.bar", "", nullptr),
+      "/magic/subfolder");
+  // Type filter: only .aos.baz is renamed.
+  EXPECT_EQ(MappedChannelName(c, "/typed", ".aos.baz", "", nullptr), "/foo");
+  EXPECT_EQ(MappedChannelName(c, "/typed", ".aos.bar", "", nullptr), "/typed");
+  // Application maps apply only to that application, before global ones.
+  EXPECT_EQ(GetChannel(c, "/app_alias", ".aos.bar", "app1", nullptr),
+            GetChannel(c, "/foo2", ".aos.bar", "", nullptr));
+  EXPECT_EQ(GetChannel(c, "/app_alias", ".aos.bar", "app0", nullptr), nullptr);
+}
+
+TEST(ConfigurationTest, MapChainsFollowOrder) {
+  FlatbufferDetachedBuffer<Configuration> base = Read("config1.json");
+  // /a -> /b then /b -> /foo: processed last to first, so /a stops at /b.
+  FlatbufferDetachedBuffer<Configuration> chain = MergeWithConfig(
+      &base.message(),
+      R"({ "maps": [ { "match": { "name": "/a" }, "rename": { "name": "/b" } },
+                    { "match": { "name": "/b" }, "rename": { "name": "/foo" } } ] })");
+  EXPECT_EQ(MappedChannelName(&chain.message(), "/a", ".aos.bar", "", nullptr),
+            "/b");
+  FlatbufferDetachedBuffer<Configuration> reversed = MergeWithConfig(
+      &base.message(),
+      R"({ "maps": [ { "match": { "name": "/b" }, "rename": { "name": "/foo" } },
+                    { "match": { "name": "/a" }, "rename": { "name": "/b" } } ] })");
+  EXPECT_EQ(
+      MappedChannelName(&reversed.message(), "/a", ".aos.bar", "", nullptr),
+      "/foo");
+}
+
+TEST(ConfigurationTest, MultiNode) {
+  FlatbufferDetachedBuffer<Configuration> config = Read("multinode.json");
+  const Configuration *c = &config.message();
+  EXPECT_TRUE(MultiNode(c));
+  // Nodes sorted by name, so indices are alphabetical.
+  ASSERT_EQ(NodesCount(c), 2u);
+  EXPECT_EQ(NodeName(c, 0), "pi1");
+  EXPECT_EQ(NodeName(c, 1), "pi2");
+  const Node *pi1 = GetNode(c, "pi1");
+  const Node *pi2 = GetNode(c, "pi2");
+  EXPECT_EQ(GetNodeIndex(c, pi2), 1);
+  EXPECT_EQ(GetNodes(c), (std::vector<const Node *>{pi1, pi2}));
+  EXPECT_EQ(GetNodeFromHostname(c, "other"), pi1);
+  EXPECT_TRUE(NodeHasTag(pi1, "a"));
+  EXPECT_FALSE(NodeHasTag(pi1, "b"));
+  EXPECT_TRUE(NodeHasTag(nullptr, "b"));
+
+  // Source-node maps apply per node.
+  const Channel *pi1_aos = GetChannel(c, "/aos", "aos.timing.Report", "", pi1);
+  const Channel *pi2_aos = GetChannel(c, "/aos", "aos.timing.Report", "", pi2);
+  ASSERT_NE(pi1_aos, nullptr);
+  ASSERT_NE(pi2_aos, nullptr);
+  EXPECT_EQ(pi1_aos->name()->str(), "/pi1/aos");
+  EXPECT_EQ(pi2_aos->name()->str(), "/pi2/aos");
+  EXPECT_EQ(GetChannel(c, "/aos", "aos.timing.Report", "", nullptr, true),
+            nullptr);
+
+  EXPECT_TRUE(ChannelIsSendableOnNode(pi1_aos, pi1));
+  EXPECT_FALSE(ChannelIsSendableOnNode(pi1_aos, pi2));
+  EXPECT_TRUE(ChannelIsReadableOnNode(pi1_aos, pi2));
+  EXPECT_FALSE(ChannelIsReadableOnNode(pi2_aos, pi1));
+  ASSERT_NE(ConnectionToNode(pi1_aos, pi2), nullptr);
+  EXPECT_EQ(ConnectionToNode(pi1_aos, pi2)->priority(), 5);
+  EXPECT_EQ(ConnectionToNode(pi1_aos, pi1), nullptr);
+  EXPECT_TRUE(ChannelMessageIsLoggedOnNode(pi2_aos, pi1));
+  EXPECT_TRUE(ChannelMessageIsLoggedOnNode(pi2_aos, pi2));
+  EXPECT_FALSE(ChannelMessageIsLoggedOnNode(pi1_aos, pi2));
+
+  EXPECT_NE(GetApplication(c, pi2, "app"), nullptr);
+  EXPECT_EQ(GetApplication(c, pi1, "app"), nullptr);
+  EXPECT_NE(GetApplication(c, nullptr, "app"), nullptr);
+}
+
+TEST(ConfigurationTest, GetMyNodeUsesOverrideHostname) {
+  FlatbufferDetachedBuffer<Configuration> config = Read("multinode.json");
+  FLAGS_override_hostname = "raspberrypi2";
+  EXPECT_EQ(GetMyNode(&config.message()), GetNode(&config.message(), "pi2"));
+  FLAGS_override_hostname = "nowhere";
+  EXPECT_DEATH(GetMyNode(&config.message()),
+               "Unknown node for host: nowhere.  Consider using "
+               "--override_hostname");
+  FLAGS_override_hostname = "";
+}
+
+TEST(ConfigurationTest, SingleNodeHelpers) {
+  FlatbufferDetachedBuffer<Configuration> config = Read("config1.json");
+  const Configuration *c = &config.message();
+  EXPECT_FALSE(MultiNode(c));
+  EXPECT_EQ(GetMyNode(c), nullptr);
+  EXPECT_EQ(GetNodes(c), std::vector<const Node *>{nullptr});
+  EXPECT_EQ(NodeName(c, 0), "(singlenode)");
+  EXPECT_EQ(GetNodeIndex(c, static_cast<const Node *>(nullptr)), 0);
+  const Channel *foo = GetChannel(c, "/foo", ".aos.bar", "", nullptr);
+  EXPECT_TRUE(ChannelIsSendableOnNode(foo, nullptr));
+  EXPECT_TRUE(ChannelIsReadableOnNode(foo, nullptr));
+  EXPECT_TRUE(ChannelMessageIsLoggedOnNode(foo, nullptr));
+}
+
+TEST(ConfigurationTest, ChannelIndex) {
+  FlatbufferDetachedBuffer<Configuration> config = Read("config1.json");
+  FlatbufferDetachedBuffer<Configuration> other = Read("config1.json");
+  const Channel *foo2 =
+      GetChannel(&config.message(), "/foo2", ".aos.bar", "", nullptr);
+  EXPECT_EQ(ChannelIndex(&config.message(), foo2), 2u);
+  EXPECT_EQ(GetChannel(&config.message(), size_t{2}), foo2);
+  EXPECT_DEATH(ChannelIndex(&other.message(), foo2),
+               "Channel \\{ \"name\": \"/foo2\", \"type\": \".aos.bar\" \\} "
+               "is not a pointer into this configuration");
+}
+
+TEST(ConfigurationTest, ChannelToString) {
+  FlatbufferDetachedBuffer<Configuration> config = Read("config1.json");
+  const Channel *pinned =
+      GetChannel(&config.message(), "/pinned", ".aos.bar", "", nullptr);
+  EXPECT_EQ(StrippedChannelToString(pinned),
+            "{ \"name\": \"/pinned\", \"type\": \".aos.bar\" }");
+  EXPECT_EQ(CleanedChannelToString(pinned),
+            "{ \"name\": \"/pinned\", \"type\": \".aos.bar\", "
+            "\"read_method\": \"PIN\", \"num_readers\": 3 }");
+}
+
+// Schemas are embedded once per type and shared.
+TEST(ConfigurationTest, SchemasAreSharedPerType) {
+  flatbuffers::FlatBufferBuilder fbb;
+  // Any reflection schema will do: use the Channel table's own.
+  const reflection::Schema *channel_schema = SchemaOf<Channel>();
+  flatbuffers::Verifier verifier(
+      reinterpret_cast<const uint8_t *>(channel_schema), 1 << 20);
+  std::unique_ptr<reflection::SchemaT> unpacked(channel_schema->UnPack());
+  fbb.Finish(reflection::CreateSchema(fbb, unpacked.get()));
+  std::vector<FlatbufferVector<reflection::Schema>> schemas;
+  schemas.emplace_back(
+      std::span<const uint8_t>(fbb.GetBufferPointer(), fbb.GetSize()));
+  FlatbufferDetachedBuffer<Configuration> config = AddSchema(
+      R"({ "channels": [ { "name": "/a", "type": "aos.Channel" },
+                         { "name": "/b", "type": "aos.Channel" },
+                         { "name": "/c", "type": "aos.Other" } ] })",
+      schemas);
+  ASSERT_TRUE(config.Verify());
+  const Configuration *c = &config.message();
+  const Channel *a = c->channels()->Get(0);
+  const Channel *b = c->channels()->Get(1);
+  ASSERT_NE(a->schema(), nullptr);
+  EXPECT_EQ(a->schema(), b->schema()) << "one shared copy";
+  EXPECT_EQ(c->channels()->Get(2)->schema(), nullptr);
+  EXPECT_EQ(GetSchema(c, "aos.Channel"), a->schema());
+  EXPECT_EQ(GetSchema<Channel>(c)->root_table()->name()->str(), "aos.Channel");
+  EXPECT_EQ(GetSchema(c, "aos.Other"), nullptr);
+  // The embedded schema works for JSON.
+  EXPECT_EQ(
+      FlatbufferToJson(
+          a->schema(),
+          reinterpret_cast<const uint8_t *>(
+              JsonToFlatbuffer<Channel>(R"({ "name": "/x" })").span().data())),
+      "{ \"name\": \"/x\" }");
+}
+
+TEST(ConfigurationTest, MergeWithConfigOverridesAndValidates) {
+  FlatbufferDetachedBuffer<Configuration> config = Read("config1.json");
+  FlatbufferDetachedBuffer<Configuration> merged = MergeWithConfig(
+      &config.message(),
+      R"({ "channels": [ { "name": "/foo", "type": ".aos.bar", "frequency": 10 },
+                         { "name": "/new", "type": ".aos.bar" } ] })");
+  const Configuration *c = &merged.message();
+  EXPECT_EQ(GetChannel(c, "/foo", ".aos.bar", "", nullptr)->frequency(), 10);
+  EXPECT_EQ(GetChannel(c, "/foo", ".aos.bar", "", nullptr)->max_size(), 5000);
+  EXPECT_NE(GetChannel(c, "/new", ".aos.bar", "", nullptr), nullptr);
+
+  Result<FlatbufferDetachedBuffer<Configuration>> bad = MaybeMergeWithConfig(
+      &config.message(),
+      R"({ "channels": [ { "name": "/foo", "type": ".aos.bar", "max_size": 7 } ] })");
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_THAT(bad.error().message(), HasSubstr("multiple of 8"));
+  EXPECT_DEATH(MergeWithConfig(&config.message(), "{ \"bogus\": 1 }"),
+               "unknown field: bogus");
+}
+
+TEST(ConfigurationTest, ReadConfigDiesWithTheError) {
+  EXPECT_DEATH(ReadConfig(TestData("bad/name_no_slash.json")),
+               "Could not read config: .*Channel names must start with '/'");
+}
+
+TEST(ConfigurationTest, MissingFile) {
+  Result<FlatbufferDetachedBuffer<Configuration>> config =
+      MaybeReadConfig("/nonexistent/config.json");
+  ASSERT_FALSE(config.has_value());
+  EXPECT_THAT(config.error().message(),
+              HasSubstr("Failed to read config file /nonexistent/config.json"));
+}
+
+TEST(ConfigurationTest, ExtraImportPaths) {
+  aos::testing::TempDir dir;
+  const std::string importer = dir.path() + "/importer.json";
+  std::ofstream(importer) << R"({ "imports": ["config1.json"] })";
+  EXPECT_FALSE(MaybeReadConfig(importer).has_value());
+  const std::vector<std::string> extra = {TestData("")};
+  Result<FlatbufferDetachedBuffer<Configuration>> config =
+      MaybeReadConfig(importer, extra);
+  ASSERT_TRUE(config.has_value()) << config.error().message();
+  EXPECT_EQ(config->message().channels()->size(), 5u);
+}
+
+// A flattened binary config reads back as the same config, and a .bfbs next
+// to the .json is preferred.
+TEST(ConfigurationTest, BinaryConfig) {
+  aos::testing::TempDir dir;
+  FlatbufferDetachedBuffer<Configuration> config = Read("multinode.json");
+  const std::string json = dir.path() + "/config.json";
+  const std::string bfbs = dir.path() + "/config.bfbs";
+  std::ofstream(json) << "this is not read";
+  std::ofstream(bfbs, std::ios::binary)
+      .write(reinterpret_cast<const char *>(config.span().data()),
+             config.span().size());
+  for (const std::string &path : {json, bfbs}) {
+    Result<FlatbufferDetachedBuffer<Configuration>> read =
+        MaybeReadConfig(path);
+    ASSERT_TRUE(read.has_value()) << read.error().message();
+    EXPECT_EQ(FlatbufferToJson(*read), FlatbufferToJson(config));
+  }
+  std::ofstream(bfbs, std::ios::binary) << "garbage bytes";
+  Result<FlatbufferDetachedBuffer<Configuration>> garbage =
+      MaybeReadConfig(bfbs);
+  ASSERT_FALSE(garbage.has_value());
+  EXPECT_THAT(garbage.error().message(),
+              HasSubstr("is not a valid binary Configuration flatbuffer"));
+}
+
+// Every config in testdata/bad fails with the message EXPECTED lists for it,
+// and every config there is listed.
+TEST(ConfigurationTest, BadConfigCorpus) {
+  std::ifstream expected_file(TestData("bad/EXPECTED"));
+  std::map<std::string, std::string> expected;
+  std::string line;
+  while (std::getline(expected_file, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    const size_t bar = line.find('|');
+    ASSERT_NE(bar, std::string::npos) << line;
+    expected[line.substr(0, bar)] = line.substr(bar + 1);
+  }
+  EXPECT_GE(expected.size(), 30u);
+  size_t checked = 0;
+  for (const auto &entry :
+       std::filesystem::directory_iterator(TestData("bad"))) {
+    const std::string name = entry.path().filename().string();
+    if (entry.path().extension() != ".json" || name.starts_with("helper_")) {
+      continue;
+    }
+    SCOPED_TRACE(name);
+    auto it = expected.find(name);
+    ASSERT_NE(it, expected.end()) << "add an expected message to EXPECTED";
+    Result<FlatbufferDetachedBuffer<Configuration>> config =
+        MaybeReadConfig(entry.path().string());
+    ASSERT_FALSE(config.has_value());
+    EXPECT_THAT(config.error().message(), HasSubstr(it->second));
+    // Errors name the file they are about (or the importing one).
+    EXPECT_THAT(config.error().message(), HasSubstr(".json"));
+    ++checked;
+  }
+  EXPECT_EQ(checked, expected.size());
+}
+
+}  // namespace
+}  // namespace aos::configuration::testing
