@@ -358,3 +358,66 @@ TEST(ConfigurationTest, BadConfigCorpus) {
 
 }  // namespace
 }  // namespace aos::configuration::testing
+
+namespace aos::configuration::testing {
+namespace {
+
+// aos_config() flattened testdata/flattener_test.json at build time.
+TEST(ConfigFlattenerTest, BuildTimeOutputHasSchemasAndMergedValues) {
+  // The .json alone (reading it beside the .bfbs would read the .bfbs).
+  aos::testing::TempDir dir;
+  const std::string json_copy = dir.path() + "/flattened.json";
+  std::filesystem::copy_file(AOS_FLATTENED_JSON, json_copy);
+  for (const std::string &path : {json_copy, std::string(AOS_FLATTENED_BFBS)}) {
+    SCOPED_TRACE(path);
+    Result<FlatbufferDetachedBuffer<Configuration>> config =
+        MaybeReadConfig(path);
+    ASSERT_TRUE(config.has_value()) << config.error().message();
+    const Configuration *c = &config->message();
+    const Channel *test =
+        GetChannel(c, "/test", "aos.testing.Everything", "", nullptr);
+    ASSERT_NE(test, nullptr);
+    EXPECT_EQ(test->frequency(), 50);
+    ASSERT_NE(test->schema(), nullptr);
+    EXPECT_EQ(test->schema()->root_table()->name()->str(),
+              "aos.testing.Everything");
+    EXPECT_EQ(test->schema(),
+              GetChannel(c, "/other", "aos.testing.Everything", "", nullptr)
+                  ->schema());
+  }
+}
+
+int RunFlattener(const std::string &args, std::string *output) {
+  const std::string command =
+      std::string(AOS_CONFIG_FLATTENER) + " " + args + " 2>&1";
+  FILE *pipe = popen(command.c_str(), "r");
+  CHECK(pipe != nullptr);
+  char buffer[4096];
+  size_t n;
+  while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) {
+    output->append(buffer, n);
+  }
+  return pclose(pipe);
+}
+
+TEST(ConfigFlattenerTest, FailsWithoutSchema) {
+  aos::testing::TempDir dir;
+  std::string output;
+  EXPECT_NE(
+      RunFlattener(TestData("config1.json") + " " + dir.path() + "/out.json " +
+                       dir.path() + "/out.bfbs " + AOS_JSON_TEST_BFBS,
+                   &output),
+      0);
+  EXPECT_THAT(output, HasSubstr("no schema for channel { \"name\": \"/base\", "
+                                "\"type\": \".aos.bar\" }"));
+  output.clear();
+  EXPECT_NE(
+      RunFlattener(TestData("bad/max_size_not_8.json") + " " + dir.path() +
+                       "/out.json " + dir.path() + "/out.bfbs",
+                   &output),
+      0);
+  EXPECT_THAT(output, HasSubstr("must be a non-negative multiple of 8"));
+}
+
+}  // namespace
+}  // namespace aos::configuration::testing

@@ -1,0 +1,97 @@
+// Flattens a JSON config at build time (see cmake/AosConfig.cmake):
+//
+//   config_flattener <config.json> <out.json> <out.bfbs> [<schema.bfbs>...]
+//
+// Reads the config with its imports, merges and validates it, embeds the
+// schema of every channel's type from the given binary schemas, and writes
+// the result as multi-line JSON and as a binary flatbuffer. Fails (one line
+// on stderr, non-zero exit) on any error, including a channel whose type has
+// no schema: tools such as aos_dump must always be able to print a channel.
+
+#include <fstream>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "aos/configuration.h"
+#include "aos/json_to_flatbuffer.h"
+#include "flatbuffers/reflection.h"
+
+namespace aos {
+namespace {
+
+Result<std::string> ReadFile(const std::string &path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return MakeError("Failed to read " + path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+Result<void> WriteFile(const std::string &path, std::string_view contents) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(contents.data(), contents.size());
+  if (!out) return MakeError("Failed to write " + path);
+  return {};
+}
+
+Result<void> Flatten(int argc, char **argv) {
+  if (argc < 4) {
+    return MakeError(
+        "usage: config_flattener <config.json> <out.json> <out.bfbs> "
+        "[<schema.bfbs>...]");
+  }
+  std::vector<FlatbufferVector<reflection::Schema>> schemas;
+  for (int i = 4; i < argc; ++i) {
+    Result<std::string> bytes = ReadFile(argv[i]);
+    if (!bytes) return std::unexpected(bytes.error());
+    FlatbufferVector<reflection::Schema> schema(std::span<const uint8_t>(
+        reinterpret_cast<const uint8_t *>(bytes->data()), bytes->size()));
+    flatbuffers::Verifier verifier(schema.span().data(), schema.span().size());
+    if (!reflection::VerifySchemaBuffer(verifier)) {
+      return MakeError(std::string(argv[i]) +
+                       " is not a binary flatbuffer schema (.bfbs)");
+    }
+    schemas.push_back(std::move(schema));
+  }
+
+  Result<FlatbufferDetachedBuffer<Configuration>> config =
+      configuration::MaybeReadConfig(argv[1]);
+  if (!config) return std::unexpected(config.error());
+  Result<FlatbufferDetachedBuffer<Configuration>> merged =
+      configuration::MaybeMergeConfiguration(*config, schemas);
+  if (!merged) return std::unexpected(merged.error());
+  if (!merged->Verify()) {
+    return MakeError("Flattened config of " + std::string(argv[1]) +
+                     " does not verify");
+  }
+  for (const Channel *channel : *merged->message().channels()) {
+    if (channel->schema() == nullptr) {
+      return MakeError(std::string(argv[1]) + ": no schema for channel " +
+                       configuration::StrippedChannelToString(channel) +
+                       "; add the aos_flatbuffer target defining " +
+                       channel->type()->str() + " to FLATBUFFERS");
+    }
+  }
+  if (Result<void> r = WriteFile(
+          argv[2], FlatbufferToJson(
+                       *merged, {.multi_line = true, .max_multi_line = 80}) +
+                       "\n");
+      !r) {
+    return r;
+  }
+  return WriteFile(
+      argv[3],
+      std::string_view(reinterpret_cast<const char *>(merged->span().data()),
+                       merged->span().size()));
+}
+
+}  // namespace
+}  // namespace aos
+
+int main(int argc, char **argv) {
+  aos::Result<void> result = aos::Flatten(argc, argv);
+  if (!result) {
+    std::cerr << "config_flattener: " << result.error().message() << "\n";
+    return 1;
+  }
+  return 0;
+}
