@@ -63,26 +63,38 @@ QueueIndex StartingIndex(const LocklessQueueMemory *memory, uint32_t count) {
 
 // Redzone bytes follow a pattern derived from their offset in the region, so
 // a stray write of a constant (memset 0, 0xff) is caught and every redzone
-// differs.
-void FillRedzone(const QueueMemoryView &view, char *redzone) {
+// differs: byte i is (start + i) mod 256, start being the XOR of the low two
+// bytes of the offset.
+uint8_t RedzoneStart(const QueueMemoryView &view, const char *redzone) {
   const size_t offset = view.OffsetOf(redzone);
-  uint8_t value =
-      static_cast<uint8_t>((offset & 0xff) ^ ((offset >> 8) & 0xff));
+  return static_cast<uint8_t>((offset & 0xff) ^ ((offset >> 8) & 0xff));
+}
+
+void FillRedzone(const QueueMemoryView &view, char *redzone) {
+  uint8_t value = RedzoneStart(view, redzone);
   for (size_t i = 0; i < kChannelDataRedzone; ++i) {
     redzone[i] = static_cast<char>(value++);
   }
 }
 
+// Checked on every send, so 16 bytes at a time (SSE2) rather than byte by
+// byte: the pattern is the ramp 0, 1, ..., 15 plus the start byte, with
+// byte-wise wrap-around, which is exactly what vector adds of uint8 lanes do.
 bool RedzoneIntact(const QueueMemoryView &view, const char *redzone) {
-  const size_t offset = view.OffsetOf(redzone);
-  uint8_t value =
-      static_cast<uint8_t>((offset & 0xff) ^ ((offset >> 8) & 0xff));
-  for (size_t i = 0; i < kChannelDataRedzone; ++i) {
-    if (static_cast<uint8_t>(redzone[i]) != value++) {
-      return false;
-    }
-  }
-  return true;
+  using Bytes = uint8_t __attribute__((vector_size(16)));
+  static_assert(kChannelDataRedzone == 2 * sizeof(Bytes));
+  constexpr Bytes kRamp = {0, 1, 2,  3,  4,  5,  6,  7,
+                           8, 9, 10, 11, 12, 13, 14, 15};
+  const uint8_t start = RedzoneStart(view, redzone);
+  Bytes low, high;
+  memcpy(&low, redzone, sizeof(low));
+  memcpy(&high, redzone + sizeof(low), sizeof(high));
+  const Bytes difference =
+      (low ^ (kRamp + start)) |
+      (high ^ (kRamp + static_cast<uint8_t>(start + sizeof(Bytes))));
+  uint64_t words[2];
+  memcpy(words, &difference, sizeof(words));
+  return (words[0] | words[1]) == 0;
 }
 
 bool MessageRedzonesIntact(const QueueMemoryView &view,
@@ -300,6 +312,10 @@ QueueLayout::QueueLayout(const LocklessQueueConfiguration &config) {
               kChannelDataAlignment);
   total_size = RoundUp(pinners_offset + sizeof(PinnerSlot) * config.num_pinners,
                        kChannelDataAlignment);
+  const uint32_t count = QueueSize32(config);
+  max_queue_index = QueueIndex::MaxIndex(count);
+  // Wraps to 0 for count == 1, which makes every remainder 0, as it must be.
+  queue_size_multiplier = ~uint64_t{0} / count + 1;
 }
 
 size_t LocklessQueueConfiguration::message_size() const {
@@ -727,6 +743,7 @@ LocklessQueueSender::Result LocklessQueueSender::Send(
   LocklessQueueMemory *memory = queue_.memory();
   const QueueMemoryView view(memory, queue_.layout());
   const uint32_t count = QueueSize32(config);
+  const RingIndexing ring(queue_.layout(), count);
   SenderSlot *sender = view.sender(sender_index_);
   const Index scratch = sender->scratch_index.Load(std::memory_order_relaxed);
   if (!MessageRedzonesIntact(view, config, scratch.message_index())) {
@@ -751,14 +768,14 @@ LocklessQueueSender::Result LocklessQueueSender::Send(
     const QueueIndex actual_next = memory->next_queue_index.Load(count);
     const QueueIndex next =
         actual_next.valid() ? actual_next : StartingIndex(memory, count);
-    const QueueIndex previous = next.DecrementBy(count);
-    AtomicIndex *const slot = view.ring(next.Wrapped());
+    const QueueIndex previous = ring.LapBefore(next);
+    AtomicIndex *const slot = view.ring(ring.Slot(next.index()));
     const Index to_replace = slot->Load();
     if (!to_replace.Holds(previous)) {
       // Someone published `next` and has not bumped next_queue_index yet (or
       // we read a stale value). Bump it for them and retry.
       memory->next_queue_index.CompareAndExchangeStrong(actual_next,
-                                                        next.Increment());
+                                                        ring.Increment(next));
       continue;
     }
     const MessageHeader *replaced = view.message(to_replace.message_index());
@@ -800,7 +817,7 @@ LocklessQueueSender::Result LocklessQueueSender::Send(
       continue;
     }
     memory->next_queue_index.CompareAndExchangeStrong(actual_next,
-                                                      next.Increment());
+                                                      ring.Increment(next));
     // The displaced buffer is ours now: (scratch, to_replace) goes
     // (S, R) -> (R, R) -> (R, invalid). Release stores keep that order.
     sender->scratch_index.Store(to_replace, std::memory_order_release);
@@ -881,7 +898,8 @@ int LocklessQueuePinner::PinIndex(uint32_t uint32_queue_index) {
   const QueueIndex queue_index = QueueIndex::FromRaw(uint32_queue_index, count);
   const QueueMemoryView view(queue_.memory(), queue_.layout());
   PinnerSlot *pinner = view.pinner(pinner_index_);
-  AtomicIndex *slot = view.ring(queue_index.Wrapped());
+  AtomicIndex *slot =
+      view.ring(RingIndexing(queue_.layout(), count).Slot(uint32_queue_index));
   const Index held = slot->Load();
   if (held.Holds(queue_index)) {
     // Publish the pin, then check the ring still holds the buffer. Both are
@@ -920,7 +938,8 @@ LocklessQueueReader::Result LocklessQueueReader::Read(
   const uint32_t count = QueueSize32(config);
   const QueueIndex queue_index = QueueIndex::FromRaw(uint32_queue_index, count);
   const QueueMemoryView view(queue_.const_memory(), queue_.layout());
-  const AtomicIndex *slot = view.ring(queue_index.Wrapped());
+  const AtomicIndex *slot =
+      view.ring(RingIndexing(queue_.layout(), count).Slot(uint32_queue_index));
 
   Index held = slot->Load();
   const MessageHeader *message = view.message(held.message_index());
@@ -1040,16 +1059,18 @@ QueueIndex LocklessQueueReader::LatestIndex() const {
   QueueIndex next = recorded.valid() ? recorded : StartingIndex(memory, count);
   // Step over messages whose senders have not bumped next_queue_index yet
   // (at most one per sender). Read-only: the next sender repairs the counter.
+  const RingIndexing ring(queue_.layout(), count);
   bool stepped = false;
   for (uint32_t i = 0;
-       i < count && view.ring(next.Wrapped())->Load().Holds(next); ++i) {
-    next = next.Increment();
+       i < count && view.ring(ring.Slot(next.index()))->Load().Holds(next);
+       ++i) {
+    next = ring.Increment(next);
     stepped = true;
   }
   if (!recorded.valid() && !stepped) {
     return QueueIndex::Invalid();
   }
-  return next.Decrement();
+  return ring.Decrement(next);
 }
 
 const void *LocklessQueueReader::BufferData(int buffer_index) const {

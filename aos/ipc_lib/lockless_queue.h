@@ -112,6 +112,13 @@ struct QueueLayout {
   size_t senders_offset = 0;
   size_t pinners_offset = 0;
   size_t total_size = 0;
+  // Ring arithmetic without division, for the send and read paths:
+  // QueueIndex::MaxIndex(queue_size), and the multiplier of the fast modulo by
+  // queue_size (Lemire, Kaser and Kurz, "Faster remainder by direct
+  // computation", 2019): x % queue_size == ((M * x) * queue_size) >> 64 for
+  // every 32-bit x, with M = 2^64 / queue_size rounded up (mod 2^64).
+  uint32_t max_queue_index = 0;
+  uint64_t queue_size_multiplier = 0;
 };
 
 // A handle on one queue's memory: cheap to copy, owns nothing.

@@ -147,6 +147,44 @@ class QueueMemoryView {
   const QueueLayout *layout_;
 };
 
+// Queue index arithmetic of the hot paths, with the constants precomputed in
+// QueueLayout instead of the divisions QueueIndex does (three or four 32-bit
+// divisions per send otherwise, ~10 cycles each). `count` is the queue size.
+class RingIndexing {
+ public:
+  RingIndexing(const QueueLayout &layout, uint32_t count)
+      : multiplier_(layout.queue_size_multiplier),
+        max_index_(layout.max_queue_index),
+        count_(count) {}
+
+  // index % count.
+  uint32_t Slot(uint32_t index) const {
+    const uint64_t low_bits = multiplier_ * index;
+    return static_cast<uint32_t>(
+        (static_cast<unsigned __int128>(low_bits) * count_) >> 64);
+  }
+  QueueIndex Increment(QueueIndex index) const {
+    const uint32_t next = index.index() + 1;
+    return QueueIndex::FromRaw(next == max_index_ ? 0 : next, count_);
+  }
+  QueueIndex Decrement(QueueIndex index) const {
+    const uint32_t raw = index.index();
+    return QueueIndex::FromRaw(raw == 0 ? max_index_ - 1 : raw - 1, count_);
+  }
+  // The index that used the same ring slot one lap earlier.
+  QueueIndex LapBefore(QueueIndex index) const {
+    const uint32_t raw = index.index();
+    return QueueIndex::FromRaw(
+        raw >= count_ ? raw - count_ : raw + max_index_ - count_, count_);
+  }
+  uint32_t count() const { return count_; }
+
+ private:
+  uint64_t multiplier_;
+  uint32_t max_index_;
+  uint32_t count_;
+};
+
 // Checks that `memory`, which claims to be initialized, describes
 // `config` and this layout version. The error names the first differing
 // field.

@@ -261,6 +261,52 @@ TEST(LocklessQueueTest, RedzoneCorruptionIsCaught) {
   EXPECT_EQ(SendString(&*sender, "x"), SendResult::GOOD);
 }
 
+// The redzone check compares 16 bytes at a time against a computed pattern:
+// every byte of both redzones must count, in buffers whose patterns start at
+// different bytes (some wrap past 255 inside the redzone).
+TEST(LocklessQueueTest, EveryRedzoneByteIsChecked) {
+  LocklessQueueConfiguration config = SmallConfig();
+  config.queue_size = 16;
+  HeapQueue heap(config);
+  auto sender = LocklessQueueSender::Make(heap.queue(), seconds(0));
+  ASSERT_TRUE(sender.has_value());
+  for (int buffer = 0; buffer < 20; ++buffer) {
+    char *data = static_cast<char *>(sender->Data());
+    for (size_t i = 0; i < kChannelDataRedzone; ++i) {
+      for (char *byte : {data - 1 - i, data + sender->size() + i}) {
+        *byte ^= 0x01;
+        EXPECT_EQ(SendString(&*sender, "x"), SendResult::INVALID_REDZONE)
+            << "buffer " << buffer << " byte " << i;
+        *byte ^= 0x01;
+      }
+    }
+    ASSERT_EQ(SendString(&*sender, "x"), SendResult::GOOD);
+  }
+}
+
+// The division-free ring arithmetic of the send and read paths agrees with
+// QueueIndex's, including at the wrap and for every kind of ring length.
+TEST(LocklessQueueLayoutTest, RingIndexingMatchesQueueIndex) {
+  for (uint32_t count :
+       {1u, 2u, 3u, 7u, 64u, 100u, 4096u, 65537u, (1u << 30) - 1, 1u << 30}) {
+    LocklessQueueConfiguration config = SmallConfig();
+    config.queue_size = count;
+    const QueueLayout layout(config);
+    const RingIndexing ring(layout, count);
+    const uint32_t max = QueueIndex::MaxIndex(count);
+    for (uint32_t raw : {0u, 1u, count - 1, count, count + 1, 12345u,
+                         0x7FFFFFFFu, max - count, max - 2, max - 1}) {
+      if (raw >= max) continue;
+      const QueueIndex index = QueueIndex::FromRaw(raw, count);
+      EXPECT_EQ(ring.Slot(raw), index.Wrapped()) << count << " " << raw;
+      EXPECT_EQ(ring.Increment(index).index(), index.Increment().index());
+      EXPECT_EQ(ring.Decrement(index).index(), index.Decrement().index());
+      EXPECT_EQ(ring.LapBefore(index).index(),
+                index.DecrementBy(count).index());
+    }
+  }
+}
+
 monotonic_clock::time_point fake_now;
 monotonic_clock::time_point FakeNow() { return fake_now; }
 
