@@ -78,31 +78,35 @@ void FillRedzone(const QueueMemoryView &view, char *redzone) {
 }
 
 // Checked on every send, so 16 bytes at a time (SSE2) rather than byte by
-// byte: the pattern is the ramp 0, 1, ..., 15 plus the start byte, with
+// byte: a redzone is the ramp 0, 1, ..., 31 plus its start byte, with
 // byte-wise wrap-around, which is exactly what vector adds of uint8 lanes do.
-bool RedzoneIntact(const QueueMemoryView &view, const char *redzone) {
-  using Bytes = uint8_t __attribute__((vector_size(16)));
-  static_assert(kChannelDataRedzone == 2 * sizeof(Bytes));
-  constexpr Bytes kRamp = {0, 1, 2,  3,  4,  5,  6,  7,
-                           8, 9, 10, 11, 12, 13, 14, 15};
+// Returns the bits that differ from the pattern in `redzone`, folded into 16
+// bytes (all zero if intact).
+using RedzoneBytes = uint8_t __attribute__((vector_size(16)));
+static_assert(kChannelDataRedzone == 2 * sizeof(RedzoneBytes));
+
+inline RedzoneBytes RedzoneDifference(const QueueMemoryView &view,
+                                      const char *redzone) {
+  constexpr RedzoneBytes kRamp = {0, 1, 2,  3,  4,  5,  6,  7,
+                                  8, 9, 10, 11, 12, 13, 14, 15};
   const uint8_t start = RedzoneStart(view, redzone);
-  Bytes low, high;
+  RedzoneBytes low, high;
   memcpy(&low, redzone, sizeof(low));
   memcpy(&high, redzone + sizeof(low), sizeof(high));
-  const Bytes difference =
-      (low ^ (kRamp + start)) |
-      (high ^ (kRamp + static_cast<uint8_t>(start + sizeof(Bytes))));
+  return (low ^ (kRamp + start)) |
+         (high ^ (kRamp + static_cast<uint8_t>(start + sizeof(low))));
+}
+
+inline bool MessageRedzonesIntact(const QueueMemoryView &view,
+                                  size_t message_data_size,
+                                  size_t message_index) {
+  const char *payload = view.payload(message_index, message_data_size);
+  const RedzoneBytes difference =
+      RedzoneDifference(view, payload - kChannelDataRedzone) |
+      RedzoneDifference(view, payload + message_data_size);
   uint64_t words[2];
   memcpy(words, &difference, sizeof(words));
   return (words[0] | words[1]) == 0;
-}
-
-bool MessageRedzonesIntact(const QueueMemoryView &view,
-                           const LocklessQueueConfiguration &config,
-                           size_t message_index) {
-  const char *payload = view.payload(message_index, config.message_data_size);
-  return RedzoneIntact(view, payload - kChannelDataRedzone) &&
-         RedzoneIntact(view, payload + config.message_data_size);
 }
 
 bool IsDeadOrUnowned(uint32_t futex_word) {
@@ -737,16 +741,21 @@ LocklessQueueSender::Result LocklessQueueSender::Send(
     monotonic_clock::time_point *monotonic_sent_time,
     realtime_clock::time_point *realtime_sent_time, uint32_t *queue_index) {
   const LocklessQueueConfiguration &config = queue_.config();
+  const QueueLayout &layout = queue_.layout();
   CHECK_LE(length, config.message_data_size)
       << ": message of " << length
       << " bytes does not fit the channel's max_size";
   LocklessQueueMemory *memory = queue_.memory();
-  const QueueMemoryView view(memory, queue_.layout());
+  const QueueMemoryView view(memory, layout);
   const uint32_t count = QueueSize32(config);
-  const RingIndexing ring(queue_.layout(), count);
+  const RingIndexing ring(layout, count);
   SenderSlot *sender = view.sender(sender_index_);
+  const monotonic_clock::duration channel_storage_duration =
+      channel_storage_duration_;
+  monotonic_clock::time_point (*const monotonic_now)() = monotonic_now_;
   const Index scratch = sender->scratch_index.Load(std::memory_order_relaxed);
-  if (!MessageRedzonesIntact(view, config, scratch.message_index())) {
+  if (!MessageRedzonesIntact(view, config.message_data_size,
+                             scratch.message_index())) {
     return Result::INVALID_REDZONE;
   }
   MessageHeader *message = view.message(scratch.message_index());
@@ -786,13 +795,13 @@ LocklessQueueSender::Result LocklessQueueSender::Send(
       continue;
     }
     // Read the clocks on every attempt, so send times follow queue order.
-    const monotonic_clock::time_point monotonic_now = monotonic_now_();
+    const monotonic_clock::time_point now = monotonic_now();
     const realtime_clock::time_point realtime_now = realtime_clock::now();
     if (replaced_index.valid()) {
       const monotonic_clock::time_point replaced_sent_time(
           monotonic_clock::duration(
               replaced->monotonic_sent_time.load(kRelaxed)));
-      if (monotonic_now - replaced_sent_time < channel_storage_duration_) {
+      if (now - replaced_sent_time < channel_storage_duration) {
         // Only trust the time if the message was still in the ring after we
         // read it.
         Fence(std::memory_order_acquire);
@@ -802,7 +811,7 @@ LocklessQueueSender::Result LocklessQueueSender::Send(
         return Result::MESSAGES_SENT_TOO_FAST;
       }
     }
-    message->monotonic_sent_time.store(monotonic_now.time_since_epoch().count(),
+    message->monotonic_sent_time.store(now.time_since_epoch().count(),
                                        kRelaxed);
     message->realtime_sent_time.store(realtime_now.time_since_epoch().count(),
                                       kRelaxed);
@@ -831,7 +840,7 @@ LocklessQueueSender::Result LocklessQueueSender::Send(
         ->queue_index.Invalidate(kRelaxed);
     Fence(std::memory_order_release);
 
-    if (monotonic_sent_time != nullptr) *monotonic_sent_time = monotonic_now;
+    if (monotonic_sent_time != nullptr) *monotonic_sent_time = now;
     if (realtime_sent_time != nullptr) *realtime_sent_time = realtime_now;
     if (queue_index != nullptr) *queue_index = next.index();
     return Result::GOOD;
@@ -935,11 +944,12 @@ LocklessQueueReader::Result LocklessQueueReader::Read(
     uint32_t uint32_queue_index, MessageInfo *info, char *copy_destination,
     ReadFilter filter) const {
   const LocklessQueueConfiguration &config = queue_.config();
+  const QueueLayout &layout = queue_.layout();
   const uint32_t count = QueueSize32(config);
   const QueueIndex queue_index = QueueIndex::FromRaw(uint32_queue_index, count);
-  const QueueMemoryView view(queue_.const_memory(), queue_.layout());
+  const QueueMemoryView view(queue_.const_memory(), layout);
   const AtomicIndex *slot =
-      view.ring(RingIndexing(queue_.layout(), count).Slot(uint32_queue_index));
+      view.ring(RingIndexing(layout, count).Slot(uint32_queue_index));
 
   Index held = slot->Load();
   const MessageHeader *message = view.message(held.message_index());
@@ -1156,7 +1166,7 @@ Result<void> CheckQueueConsistency(const LocklessQueue &queue) {
     if (owners[i].empty()) {
       return MakeError("buffer " + std::to_string(i) + " is owned by nobody");
     }
-    if (!MessageRedzonesIntact(view, config, i)) {
+    if (!MessageRedzonesIntact(view, config.message_data_size, i)) {
       return MakeError("buffer " + std::to_string(i) + " has a bad redzone");
     }
   }
@@ -1214,7 +1224,7 @@ void PrintLocklessQueueMemory(const LocklessQueueMemory *memory,
        << monotonic_clock::time_point(
               monotonic_clock::duration(message->monotonic_sent_time.load()))
        << ", remote_queue_index: " << message->remote_queue_index.load();
-    if (!MessageRedzonesIntact(view, config, i)) {
+    if (!MessageRedzonesIntact(view, config.message_data_size, i)) {
       os << ", REDZONE CORRUPTED";
     }
     os << "}\n";

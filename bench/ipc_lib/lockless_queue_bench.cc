@@ -1,14 +1,28 @@
 // Send + read through one lockless queue in one thread, 64 B to 1 MiB, next to
-// the floor it cannot beat measured in the same run: one memcpy of the
-// payload in and one out (what a copying send and a copying read must do).
+// the floor it cannot beat, measured in the same run with the same memory
+// footprint:
+//   Floor        what the contract makes a copying send + read do anyway: read
+//                the monotonic and the realtime clock (both send times are
+//                part of every message) and copy the payload into one of
+//                queue_size + 1 rotating buffers of the queue's message size
+//                and back out;
+//   CopiesOnly   the same two copies without the clock reads.
+// The buffers rotate like the queue's, so at 1 MiB x 64 slots (65 MiB) both
+// the queue and the floor copy into memory that has left the caches; the
+// queue_size 2 rows show the same sizes with a footprint that stays cached.
 //
-// Reports items_per_second (messages/s) and time per message; compare the
-// LocklessQueue/N and MemcpyFloor/N rows of one run.
+// Each benchmark runs 5 times; the summary at the end prints the medians
+// (CPU time per message, which excludes time this process was not running
+// on the shared machine) and the ratio of the queue to the floor.
 
 #include <benchmark/benchmark.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "aos/init.h"
@@ -18,38 +32,45 @@
 namespace aos::ipc_lib {
 namespace {
 
-class Queue {
+LocklessQueueConfiguration Config(size_t message_size, size_t queue_size) {
+  LocklessQueueConfiguration config;
+  config.num_watchers = 1;
+  config.num_senders = 1;
+  config.num_pinners = 0;
+  config.queue_size = queue_size;
+  config.message_data_size = message_size;
+  return config;
+}
+
+// Page-aligned, zeroed (so every page is faulted in before timing) memory.
+class Region {
  public:
-  explicit Queue(size_t message_size) {
-    config_.num_watchers = 1;
-    config_.num_senders = 1;
-    config_.num_pinners = 0;
-    config_.queue_size = 64;
-    config_.message_data_size = message_size;
-    size_ = LocklessQueueMemorySize(config_);
-    memory_ = static_cast<LocklessQueueMemory *>(
-        std::aligned_alloc(4096, (size_ + 4095) / 4096 * 4096));
-    memset(static_cast<void *>(memory_), 0, size_);
-    CHECK(queue().Initialize().has_value());
+  explicit Region(size_t size) : size_((size + 4095) / 4096 * 4096) {
+    memory_ = static_cast<char *>(std::aligned_alloc(4096, size_));
+    CHECK(memory_ != nullptr);
+    memset(memory_, 0, size_);
   }
-  ~Queue() { std::free(memory_); }
-  LocklessQueue queue() const {
-    return LocklessQueue(memory_, memory_, config_);
-  }
+  ~Region() { std::free(memory_); }
+  Region(const Region &) = delete;
+  char *data() const { return memory_; }
 
  private:
-  LocklessQueueConfiguration config_;
   size_t size_;
-  LocklessQueueMemory *memory_;
+  char *memory_;
 };
 
 void BM_LocklessQueueSendRead(benchmark::State &state) {
   const size_t size = static_cast<size_t>(state.range(0));
-  Queue queue(size);
-  auto sender =
-      LocklessQueueSender::Make(queue.queue(), std::chrono::seconds(0));
+  const LocklessQueueConfiguration config =
+      Config(size, static_cast<size_t>(state.range(1)));
+  Region region(LocklessQueueMemorySize(config));
+  LocklessQueue queue(reinterpret_cast<LocklessQueueMemory *>(region.data()),
+                      reinterpret_cast<LocklessQueueMemory *>(region.data()),
+                      config);
+  CHECK(queue.Initialize().has_value());
+  auto sender = LocklessQueueSender::Make(queue, std::chrono::seconds(0));
   CHECK(sender.has_value());
-  LocklessQueueReader reader(queue.queue());
+  LocklessQueueReader reader(queue);
   std::vector<char> source(size, 'x');
   std::vector<char> destination(size);
   for (auto _ : state) {
@@ -66,26 +87,95 @@ void BM_LocklessQueueSendRead(benchmark::State &state) {
     benchmark::DoNotOptimize(destination.data());
   }
   state.SetItemsProcessed(state.iterations());
-  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(size));
 }
-BENCHMARK(BM_LocklessQueueSendRead)->RangeMultiplier(16)->Range(64, 1 << 20);
 
-// The floor: the two copies without the queue.
-void BM_MemcpyFloor(benchmark::State &state) {
+template <bool kReadClocks>
+void Floor(benchmark::State &state) {
   const size_t size = static_cast<size_t>(state.range(0));
+  const LocklessQueueConfiguration config =
+      Config(size, static_cast<size_t>(state.range(1)));
+  const size_t stride = config.message_size();
+  const size_t buffers = config.queue_size + 1;
+  Region region(stride * buffers);
   std::vector<char> source(size, 'x');
-  std::vector<char> shared(size);
   std::vector<char> destination(size);
+  size_t next = 0;
   for (auto _ : state) {
-    memcpy(shared.data(), source.data(), size);
+    if constexpr (kReadClocks) {
+      benchmark::DoNotOptimize(monotonic_clock::now());
+      benchmark::DoNotOptimize(realtime_clock::now());
+    }
+    char *buffer = region.data() + next * stride;
+    next = next + 1 == buffers ? 0 : next + 1;
+    memcpy(buffer, source.data(), size);
     benchmark::ClobberMemory();
-    memcpy(destination.data(), shared.data(), size);
+    memcpy(destination.data(), buffer, size);
     benchmark::DoNotOptimize(destination.data());
   }
   state.SetItemsProcessed(state.iterations());
-  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(size));
 }
-BENCHMARK(BM_MemcpyFloor)->RangeMultiplier(16)->Range(64, 1 << 20);
+void BM_Floor(benchmark::State &state) { Floor<true>(state); }
+void BM_CopiesOnly(benchmark::State &state) { Floor<false>(state); }
+
+void Arguments(benchmark::internal::Benchmark *benchmark) {
+  for (int64_t size : {64, 256, 4096, 65536, 1 << 20}) {
+    benchmark->Args({size, 64});
+  }
+  benchmark->Args({4096, 2});
+  benchmark->Args({1 << 20, 2});
+  benchmark->ArgNames({"bytes", "queue_size"});
+  benchmark->Repetitions(5);
+  benchmark->ReportAggregatesOnly(true);
+}
+BENCHMARK(BM_LocklessQueueSendRead)->Apply(Arguments);
+BENCHMARK(BM_Floor)->Apply(Arguments);
+BENCHMARK(BM_CopiesOnly)->Apply(Arguments);
+
+// Prints as usual and keeps the medians for the summary.
+class SummaryReporter : public benchmark::ConsoleReporter {
+ public:
+  void ReportRuns(const std::vector<Run> &reports) override {
+    ConsoleReporter::ReportRuns(reports);
+    for (const Run &run : reports) {
+      if (run.run_type == Run::RT_Aggregate && run.aggregate_name == "median") {
+        Row &row = RowFor(run.run_name.args);
+        row.cpu_ns[run.run_name.function_name] = run.GetAdjustedCPUTime();
+      }
+    }
+  }
+
+  void PrintSummary() const {
+    printf(
+        "\nmedian CPU ns per message (send + read), same run, same "
+        "footprint\n%-28s %10s %12s %10s %10s %12s\n",
+        "case", "queue", "msg/s", "floor", "copies", "queue/floor");
+    for (const Row &row : rows_) {
+      auto find = [&row](const char *name) {
+        auto it = row.cpu_ns.find(name);
+        return it == row.cpu_ns.end() ? 0.0 : it->second;
+      };
+      const double queue = find("BM_LocklessQueueSendRead");
+      const double floor = find("BM_Floor");
+      if (queue == 0 || floor == 0) continue;
+      printf("%-28s %10.1f %12.0f %10.1f %10.1f %12.2f\n", row.args.c_str(),
+             queue, 1e9 / queue, floor, find("BM_CopiesOnly"), queue / floor);
+    }
+  }
+
+ private:
+  struct Row {
+    std::string args;
+    std::map<std::string, double> cpu_ns;  // by benchmark function
+  };
+  Row &RowFor(const std::string &args) {
+    for (Row &row : rows_) {
+      if (row.args == args) return row;
+    }
+    return rows_.emplace_back(Row{args, {}});
+  }
+
+  std::vector<Row> rows_;  // in the order the arguments are registered
+};
 
 }  // namespace
 }  // namespace aos::ipc_lib
@@ -93,7 +183,9 @@ BENCHMARK(BM_MemcpyFloor)->RangeMultiplier(16)->Range(64, 1 << 20);
 int main(int argc, char **argv) {
   benchmark::Initialize(&argc, argv);
   aos::InitGoogle(&argc, &argv);
-  benchmark::RunSpecifiedBenchmarks();
+  aos::ipc_lib::SummaryReporter reporter;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  reporter.PrintSummary();
   benchmark::Shutdown();
   return 0;
 }
