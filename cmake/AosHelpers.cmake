@@ -8,7 +8,9 @@
 #     depends on both. ${name}_BFBS holds the path of the binary schema.
 #   aos_test(NAME name SRCS a_test.cc ... [DEPS ...] [LABELS ...])
 #     A GoogleTest binary linked with aos/testing's main (InitGoogle plus a
-#     private temporary shm base), registered with CTest test by test.
+#     private temporary shm base), registered with CTest test by test. With
+#     the label `tsan` it is also built by the `tsan_tests` target, which is
+#     all the ThreadSanitizer pass of CI builds.
 #   aos_binary(NAME name SRCS ... [DEPS ...])
 #     A program with our warning flags.
 
@@ -67,6 +69,19 @@ function(aos_test)
   target_link_libraries(${ARG_NAME} PRIVATE ${ARG_DEPS} aos_test_main GTest::gmock)
   gtest_discover_tests(${ARG_NAME} DISCOVERY_TIMEOUT 60
                        PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT 300)
+  if("tsan" IN_LIST ARG_LABELS)
+    set_property(GLOBAL APPEND PROPERTY AOS_TSAN_TESTS ${ARG_NAME})
+  endif()
+endfunction()
+
+# Call once, after every aos_test: makes `tsan_tests`, which builds the test
+# binaries labelled `tsan`.
+function(aos_add_tsan_tests_target)
+  get_property(tests GLOBAL PROPERTY AOS_TSAN_TESTS)
+  add_custom_target(tsan_tests)
+  if(tests)
+    add_dependencies(tsan_tests ${tests})
+  endif()
 endfunction()
 
 function(aos_binary)
