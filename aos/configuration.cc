@@ -7,10 +7,12 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <set>
 #include <sstream>
 
 #include "aos/configuration_merge.h"
+#include "aos/configuration_validation.h"
 #include "aos/json_to_flatbuffer.h"
 #include "gflags/gflags.h"
 #include "glog/logging.h"
@@ -23,10 +25,9 @@ namespace aos::configuration {
 namespace {
 
 using internal::ConfigurationModel;
-
-// Upstream's queue packs message indices in 16 bits; a queue (plus its
-// scratch messages) must fit.
-constexpr size_t kMaxQueueMessages = 0xffff;
+using internal::Origins;
+using internal::ValidateFile;
+using internal::ValidateMerged;
 
 bool EndsWith(std::string_view s, std::string_view suffix) {
   return s.size() >= suffix.size() &&
@@ -42,304 +43,6 @@ Result<std::string> ReadFile(const std::filesystem::path &path) {
   std::stringstream contents;
   contents << in.rdbuf();
   return contents.str();
-}
-
-// Checks what can be checked on one channel alone.
-Result<void> ValidateChannelAlone(const Channel *channel,
-                                  const std::string &where) {
-  const std::string_view name = channel->name()->string_view();
-  if (name.empty() || name.front() != '/') {
-    return MakeError(where + "Channel names must start with '/': \"" +
-                     std::string(name) + "\"");
-  }
-  if (name.size() > 1 && name.back() == '/') {
-    return MakeError(where + "Channel names can't end with '/': \"" +
-                     std::string(name) + "\"");
-  }
-  if (name.find("//") != std::string_view::npos) {
-    return MakeError(where + "Invalid channel name " + std::string(name) +
-                     ", can't use //.");
-  }
-  for (char c : name) {
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' ||
-          c == '/')) {
-      return MakeError(where + "Invalid channel name " + std::string(name) +
-                       ", can only use [-a-zA-Z0-9_/]");
-    }
-  }
-  const std::string channel_text = StrippedChannelToString(channel);
-  if (channel->type()->size() == 0) {
-    return MakeError(where + "Channel " + channel_text + " has an empty type");
-  }
-  if (channel->max_size() % 8 != 0 || channel->max_size() < 0) {
-    return MakeError(where + "max_size of " + channel_text + " is " +
-                     std::to_string(channel->max_size()) +
-                     "; it must be a non-negative multiple of 8");
-  }
-  if (channel->frequency() <= 0) {
-    return MakeError(where + "frequency of " + channel_text + " is " +
-                     std::to_string(channel->frequency()) +
-                     "; it must be positive");
-  }
-  if (channel->num_senders() < 0 || channel->num_watchers() < 0 ||
-      channel->num_readers() < 0) {
-    return MakeError(where + "num_senders, num_watchers and num_readers of " +
-                     channel_text + " must not be negative");
-  }
-  auto check_duplicates =
-      [&](const flatbuffers::Vector<flatbuffers::Offset<flatbuffers::String>>
-              *nodes,
-          std::string_view what) -> Result<void> {
-    if (nodes == nullptr) return {};
-    std::set<std::string_view> seen;
-    for (const flatbuffers::String *node : *nodes) {
-      if (!seen.insert(node->string_view()).second) {
-        return MakeError(where + "Found duplicate " + std::string(what) +
-                         " in " + channel_text + ": \"" + node->str() +
-                         "\"; list each node once");
-      }
-    }
-    return {};
-  };
-  if (Result<void> r =
-          check_duplicates(channel->logger_nodes(), "logger_nodes");
-      !r) {
-    return r;
-  }
-  if (channel->destination_nodes() != nullptr) {
-    for (const Connection *connection : *channel->destination_nodes()) {
-      if (connection->name() == nullptr) {
-        return MakeError(where + "A destination_nodes entry of " +
-                         channel_text + " has no \"name\"");
-      }
-      if (Result<void> r = check_duplicates(
-              connection->timestamp_logger_nodes(), "timestamp_logger_nodes");
-          !r) {
-        return r;
-      }
-    }
-  }
-  return {};
-}
-
-// Checks the rules that a single file can break on its own, before merging
-// hides them (duplicates collapse, bad names get keyed).
-Result<void> ValidateFile(const Configuration *config,
-                          const std::string &file) {
-  if (config->channels() == nullptr) return {};
-  for (size_t i = 0; i < config->channels()->size(); ++i) {
-    const Channel *channel = config->channels()->Get(i);
-    if (channel->name() == nullptr || channel->type() == nullptr) {
-      return MakeError(file + ": channel #" + std::to_string(i) +
-                       " needs both a \"name\" and a \"type\"");
-    }
-    if (Result<void> r = ValidateChannelAlone(channel, file + ": "); !r) {
-      return r;
-    }
-  }
-  return {};
-}
-
-// Where the merged channel came from, for errors.
-using Origins =
-    std::map<std::pair<std::string, std::string>, std::vector<std::string>>;
-
-std::string Where(const Channel *channel, const Origins *origins) {
-  if (origins == nullptr) return "";
-  auto it = origins->find({channel->name()->str(), channel->type()->str()});
-  if (it == origins->end()) return "";
-  std::string files;
-  for (const std::string &file : it->second) {
-    if (!files.empty()) files += ", ";
-    files += file;
-  }
-  return " (defined in " + files + ")";
-}
-
-Result<void> ValidateLoggerNodes(
-    const Configuration *config, LoggerConfig logger,
-    const flatbuffers::Vector<flatbuffers::Offset<flatbuffers::String>> *nodes,
-    std::string_view field, const std::string &channel_text) {
-  const bool remote = logger == LoggerConfig::REMOTE_LOGGER ||
-                      logger == LoggerConfig::LOCAL_AND_REMOTE_LOGGER;
-  if (!remote) {
-    if (nodes != nullptr && nodes->size() > 0) {
-      return MakeError(channel_text + " lists " + std::string(field) +
-                       " but logs " + EnumNameLoggerConfig(logger) +
-                       "; remove them or log REMOTE_LOGGER");
-    }
-    return {};
-  }
-  if (nodes == nullptr || nodes->size() == 0) {
-    return MakeError(channel_text + " logs " + EnumNameLoggerConfig(logger) +
-                     " but lists no " + std::string(field) +
-                     "; name the nodes that log it");
-  }
-  for (const flatbuffers::String *node : *nodes) {
-    if (GetNode(config, node->string_view()) == nullptr) {
-      return MakeError(channel_text + " has an unknown \"" +
-                       std::string(field) + "\" node \"" + node->str() +
-                       "\"; add it to \"nodes\" or fix the name");
-    }
-  }
-  return {};
-}
-
-Result<void> ValidateMerged(const Configuration *config,
-                            const Origins *origins) {
-  if (config->imports() != nullptr && config->imports()->size() > 0) {
-    return MakeError(
-        "Config still has imports; merge it (flatten it) before use");
-  }
-  const bool multi_node = MultiNode(config);
-  if (config->channels() != nullptr) {
-    const Channel *previous = nullptr;
-    for (const Channel *channel : *config->channels()) {
-      if (channel->name() == nullptr || channel->type() == nullptr) {
-        return MakeError("A channel needs both a \"name\" and a \"type\"");
-      }
-      const std::string channel_text = "Channel " +
-                                       StrippedChannelToString(channel) +
-                                       Where(channel, origins);
-      if (Result<void> r = ValidateChannelAlone(channel, ""); !r) return r;
-      if (previous != nullptr) {
-        const int order =
-            previous->name()->str().compare(channel->name()->str());
-        if (order > 0 ||
-            (order == 0 && previous->type()->str() >= channel->type()->str())) {
-          return MakeError("Channels not sorted! " +
-                           StrippedChannelToString(previous) +
-                           " comes before " + StrippedChannelToString(channel) +
-                           "; re-merge the config");
-        }
-      }
-      previous = channel;
-      const size_t queue = QueueSize(config, channel);
-      if (queue + QueueScratchBufferSize(channel) >= kMaxQueueMessages) {
-        return MakeError(
-            "More messages/second configured than the queue can hold on " +
-            channel_text + ": " + std::to_string(channel->frequency()) +
-            " Hz * " +
-            std::to_string(ChannelStorageDuration(config, channel).count()) +
-            " ns storage = " + std::to_string(queue) + " messages, limit " +
-            std::to_string(kMaxQueueMessages) +
-            "; lower frequency or channel_storage_duration");
-      }
-      const bool pin = channel->read_method() == ReadMethod::PIN;
-      if (pin != (channel->num_readers() > 0)) {
-        return MakeError(
-            "num_readers may be set if and only if read_method is PIN on " +
-            channel_text + "; set both or neither");
-      }
-      if (channel->logger() == LoggerConfig::NOT_LOGGED &&
-          channel->destination_nodes() != nullptr) {
-        for (const Connection *connection : *channel->destination_nodes()) {
-          if (connection->timestamp_logger() != LoggerConfig::NOT_LOGGED) {
-            return MakeError(
-                "Logging timestamps without data is not supported. " +
-                channel_text + " is NOT_LOGGED but its connection to " +
-                connection->name()->str() +
-                " logs timestamps; set its timestamp_logger to NOT_LOGGED");
-          }
-        }
-      }
-      if (!multi_node) {
-        if (channel->source_node() != nullptr ||
-            channel->destination_nodes() != nullptr) {
-          return MakeError(channel_text +
-                           " has \"source_node\" or \"destination_nodes\" but "
-                           "the config has no \"nodes\"; add them or remove "
-                           "these fields");
-        }
-        continue;
-      }
-      if (channel->source_node() == nullptr) {
-        return MakeError(channel_text +
-                         " is missing \"source_node\"; every channel of a "
-                         "multi-node config needs one");
-      }
-      if (GetNode(config, channel->source_node()->string_view()) == nullptr) {
-        return MakeError(channel_text + " has an unknown \"source_node\" \"" +
-                         channel->source_node()->str() +
-                         "\"; add it to \"nodes\" or fix the name");
-      }
-      if (Result<void> r = ValidateLoggerNodes(config, channel->logger(),
-                                               channel->logger_nodes(),
-                                               "logger_nodes", channel_text);
-          !r) {
-        return r;
-      }
-      if (channel->destination_nodes() == nullptr) continue;
-      for (const Connection *connection : *channel->destination_nodes()) {
-        if (GetNode(config, connection->name()->string_view()) == nullptr) {
-          return MakeError(channel_text +
-                           " has an unknown \"destination_nodes\" node \"" +
-                           connection->name()->str() +
-                           "\"; add it to \"nodes\" or fix the name");
-        }
-        if (connection->name()->string_view() ==
-            channel->source_node()->string_view()) {
-          return MakeError(channel_text + " is forwarding data to itself (" +
-                           connection->name()->str() +
-                           "); remove it from destination_nodes");
-        }
-        if (Result<void> r = ValidateLoggerNodes(
-                config, connection->timestamp_logger(),
-                connection->timestamp_logger_nodes(), "timestamp_logger_nodes",
-                channel_text + "'s connection to " + connection->name()->str());
-            !r) {
-          return r;
-        }
-      }
-    }
-  }
-  auto validate_maps =
-      [&](const flatbuffers::Vector<flatbuffers::Offset<Map>> *maps,
-          const std::string &where) -> Result<void> {
-    if (maps == nullptr) return {};
-    for (size_t i = 0; i < maps->size(); ++i) {
-      const Map *map = maps->Get(i);
-      const std::string map_text = where + "map #" + std::to_string(i);
-      if (map->match() == nullptr || map->match()->name() == nullptr) {
-        return MakeError(map_text + " has no \"match\" \"name\"");
-      }
-      if (map->rename() == nullptr || map->rename()->name() == nullptr) {
-        return MakeError(map_text + " has no \"rename\" \"name\"");
-      }
-      if (map->rename()->name()->string_view().empty() ||
-          map->rename()->name()->string_view().front() != '/') {
-        return MakeError(map_text + " renames to \"" +
-                         map->rename()->name()->str() +
-                         "\"; channel names must start with '/'");
-      }
-      if (map->match()->source_node() != nullptr &&
-          GetNode(config, map->match()->source_node()->string_view()) ==
-              nullptr) {
-        return MakeError(map_text + " matches unknown \"source_node\" \"" +
-                         map->match()->source_node()->str() +
-                         "\"; add it to \"nodes\" or fix the name");
-      }
-    }
-    return {};
-  };
-  if (Result<void> r = validate_maps(config->maps(), ""); !r) return r;
-  if (config->applications() != nullptr) {
-    for (const Application *application : *config->applications()) {
-      const std::string where =
-          "application \"" + application->name()->str() + "\" ";
-      if (Result<void> r = validate_maps(application->maps(), where); !r) {
-        return r;
-      }
-      if (application->nodes() == nullptr) continue;
-      for (const flatbuffers::String *node : *application->nodes()) {
-        if (!multi_node || GetNode(config, node->string_view()) == nullptr) {
-          return MakeError(where + "runs on unknown node \"" + node->str() +
-                           "\"; add it to \"nodes\" or fix the name");
-        }
-      }
-    }
-  }
-  return {};
 }
 
 // Reads `path` and its imports depth first into `model`.
@@ -471,6 +174,27 @@ void ApplyMaps(const flatbuffers::Vector<flatbuffers::Offset<Map>> *maps,
   }
 }
 
+// The channel named exactly `name` with type `type` (no maps), by binary
+// search in the sorted channel list; null if there is none.
+const Channel *FindChannel(const Configuration *config, std::string_view name,
+                           std::string_view type) {
+  if (config->channels() == nullptr) return nullptr;
+  const auto *channels = config->channels();
+  auto it = std::lower_bound(
+      channels->begin(), channels->end(), std::make_pair(name, type),
+      [](const Channel *channel,
+         const std::pair<std::string_view, std::string_view> &key) {
+        const int order = channel->name()->string_view().compare(key.first);
+        return order < 0 ||
+               (order == 0 && channel->type()->string_view() < key.second);
+      });
+  if (it != channels->end() && it->name()->string_view() == name &&
+      it->type()->string_view() == type) {
+    return *it;
+  }
+  return nullptr;
+}
+
 }  // namespace
 
 Result<FlatbufferDetachedBuffer<Configuration>> MaybeReadConfig(
@@ -587,6 +311,76 @@ FlatbufferDetachedBuffer<Configuration> MergeConfiguration(
   return std::move(*result);
 }
 
+Result<FlatbufferDetachedBuffer<Configuration>> MaybeAddChannelToConfiguration(
+    const Configuration *config, std::string_view name,
+    const Flatbuffer<reflection::Schema> &schema, const Node *node,
+    const ChannelT &overrides) {
+  const reflection::Object *root = schema.message().root_table();
+  if (root == nullptr || root->name() == nullptr) {
+    return MakeError("The schema for new channel " + std::string(name) +
+                     " has no root table; pass the .bfbs of the message type");
+  }
+  ChannelT channel = overrides;
+  channel.name = name;
+  channel.type = root->name()->str();
+  channel.schema.reset();
+  channel.source_node = node != nullptr ? node->name()->str() : "";
+  flatbuffers::FlatBufferBuilder fbb;
+  // Fields left at their defaults stay absent, so they do not override an
+  // existing channel's values when merged.
+  fbb.ForceDefaults(false);
+  const flatbuffers::Offset<Channel> channel_offset =
+      Channel::Pack(fbb, &channel);
+  const auto channels = fbb.CreateVector(&channel_offset, 1);
+  ConfigurationBuilder builder(fbb);
+  builder.add_channels(channels);
+  fbb.Finish(builder.Finish());
+  FlatbufferDetachedBuffer<Configuration> addition(fbb.Release());
+  const std::string origin = "added channel";
+  if (Result<void> r = ValidateFile(&addition.message(), origin); !r) {
+    return std::unexpected(r.error());
+  }
+  ConfigurationModel model;
+  if (Result<void> r = model.Merge(config, "base config"); !r) {
+    return std::unexpected(r.error());
+  }
+  if (Result<void> r = model.Merge(&addition.message(), origin); !r) {
+    return std::unexpected(r.error());
+  }
+  model.channels[{channel.name, channel.type}].schema = &schema.message();
+  FlatbufferDetachedBuffer<Configuration> result = model.Pack();
+  const Origins origins = OriginsOf(model);
+  if (Result<void> r = ValidateMerged(&result.message(), &origins); !r) {
+    return std::unexpected(r.error());
+  }
+  return result;
+}
+
+FlatbufferDetachedBuffer<Configuration> AddChannelToConfiguration(
+    const Configuration *config, std::string_view name,
+    const Flatbuffer<reflection::Schema> &schema, const Node *node,
+    const ChannelT &overrides) {
+  Result<FlatbufferDetachedBuffer<Configuration>> result =
+      MaybeAddChannelToConfiguration(config, name, schema, node, overrides);
+  CHECK(result.has_value()) << result.error().message();
+  return std::move(*result);
+}
+
+FlatbufferDetachedBuffer<Configuration> GetPartialConfiguration(
+    const Configuration &config,
+    const std::function<bool(const Channel &)> &should_include_channel) {
+  ConfigurationModel model;
+  CheckExpected(model.Merge(&config, "config"));
+  if (config.channels() != nullptr) {
+    for (const Channel *channel : *config.channels()) {
+      if (!should_include_channel(*channel)) {
+        model.channels.erase({channel->name()->str(), channel->type()->str()});
+      }
+    }
+  }
+  return model.Pack();
+}
+
 FlatbufferDetachedBuffer<Configuration> AddSchema(
     std::string_view json,
     std::span<const FlatbufferVector<reflection::Schema>> schemas) {
@@ -616,20 +410,8 @@ const Channel *GetChannel(const Configuration *config, std::string_view name,
                           bool quiet) {
   const std::string mapped =
       MappedChannelName(config, name, type, application_name, node);
-  if (config->channels() != nullptr) {
-    const auto *channels = config->channels();
-    auto it = std::lower_bound(
-        channels->begin(), channels->end(), std::make_pair(mapped, type),
-        [](const Channel *channel,
-           const std::pair<const std::string &, std::string_view> &key) {
-          const int order = channel->name()->string_view().compare(key.first);
-          return order < 0 ||
-                 (order == 0 && channel->type()->string_view() < key.second);
-        });
-    if (it != channels->end() && it->name()->string_view() == mapped &&
-        it->type()->string_view() == type) {
-      return *it;
-    }
+  if (const Channel *channel = FindChannel(config, mapped, type)) {
+    return channel;
   }
   if (!quiet) {
     VLOG(1) << "No channel { \"name\": \"" << mapped << "\", \"type\": \""
@@ -637,6 +419,102 @@ const Channel *GetChannel(const Configuration *config, std::string_view name,
             << application_name << "\")";
   }
   return nullptr;
+}
+
+namespace {
+
+// Reverse-applying maps can multiply names (each map may or may not have
+// fired); past this many candidates an alias list helps nobody, so stop
+// expanding rather than go exponential on a pathological config.
+constexpr size_t kMaxAliasCandidates = 4096;
+
+// Adds to `names` every name that `map` could have turned into one of them.
+void AddPreimages(const Map *map, std::set<std::string> *names) {
+  const std::string_view pattern = map->match()->name()->string_view();
+  const std::string_view rename = map->rename()->name()->string_view();
+  std::vector<std::string> added;
+  for (const std::string &name : *names) {
+    if (!pattern.empty() && pattern.back() == '*') {
+      // Forward: prefix + suffix -> rename + suffix.
+      if (std::string_view(name).starts_with(rename)) {
+        added.push_back(std::string(pattern.substr(0, pattern.size() - 1)) +
+                        name.substr(rename.size()));
+      }
+    } else if (name == rename) {
+      added.emplace_back(pattern);
+    }
+  }
+  for (std::string &name : added) {
+    if (names->size() >= kMaxAliasCandidates) return;
+    names->insert(std::move(name));
+  }
+}
+
+bool MapApplies(const Map *map, std::string_view type, const Node *node) {
+  if (map->match() == nullptr || map->match()->name() == nullptr ||
+      map->rename() == nullptr || map->rename()->name() == nullptr) {
+    return false;
+  }
+  const Channel *match = map->match();
+  if (match->type() != nullptr && match->type()->string_view() != type) {
+    return false;
+  }
+  return match->source_node() == nullptr ||
+         (node != nullptr && node->name() != nullptr &&
+          node->name()->string_view() == match->source_node()->string_view());
+}
+
+}  // namespace
+
+std::set<std::string> GetChannelAliases(const Configuration *config,
+                                        const Channel *channel,
+                                        std::string_view application_name,
+                                        const Node *node) {
+  CHECK(channel->name() != nullptr && channel->type() != nullptr)
+      << "GetChannelAliases needs a channel with a name and a type";
+  const std::string_view target = channel->name()->string_view();
+  const std::string_view type = channel->type()->string_view();
+  // GetChannel applies the application's maps last to first, then the global
+  // maps last to first, each at most once. Undo that sequence from its end:
+  // every name that could lead to the target is a candidate...
+  std::vector<const Map *> forward;
+  auto add_reversed =
+      [&](const flatbuffers::Vector<flatbuffers::Offset<Map>> *maps) {
+        if (maps == nullptr) return;
+        for (int i = static_cast<int>(maps->size()) - 1; i >= 0; --i) {
+          if (MapApplies(maps->Get(i), type, node)) {
+            forward.push_back(maps->Get(i));
+          }
+        }
+      };
+  const Application *application =
+      GetApplication(config, node, application_name);
+  if (application != nullptr) add_reversed(application->maps());
+  add_reversed(config->maps());
+  std::set<std::string> candidates = {std::string(target)};
+  for (auto it = forward.rbegin(); it != forward.rend(); ++it) {
+    AddPreimages(*it, &candidates);
+  }
+  // ... and an alias only if the forward lookup really ends there (a map
+  // that fires first may send it elsewhere).
+  std::set<std::string> aliases;
+  for (const std::string &candidate : candidates) {
+    if (MappedChannelName(config, candidate, type, application_name, node) ==
+        target) {
+      aliases.insert(candidate);
+    }
+  }
+  return aliases;
+}
+
+std::set<std::string> GetChannelAliases(const Configuration *config,
+                                        std::string_view name,
+                                        std::string_view type,
+                                        std::string_view application_name,
+                                        const Node *node) {
+  const Channel *channel = FindChannel(config, name, type);
+  if (channel == nullptr) return {};
+  return GetChannelAliases(config, channel, application_name, node);
 }
 
 size_t ChannelIndex(const Configuration *config, const Channel *channel) {
@@ -759,6 +637,28 @@ bool NodeHasTag(const Node *node, std::string_view tag) {
       [&](const flatbuffers::String *t) { return t->string_view() == tag; });
 }
 
+std::vector<const Node *> GetNodesWithTag(const Configuration *config,
+                                          std::string_view tag) {
+  std::vector<const Node *> nodes;
+  for (const Node *node : GetNodes(config)) {
+    if (NodeHasTag(node, tag)) nodes.push_back(node);
+  }
+  return nodes;
+}
+
+const Node *GetNodeOrDie(const Configuration *config, std::string_view name) {
+  const Node *node = GetNode(config, name);
+  CHECK(node != nullptr) << "No node named \"" << name
+                         << "\" in the configuration";
+  return node;
+}
+
+bool IsNodeFromConfiguration(const Configuration *config, const Node *node) {
+  if (!MultiNode(config)) return node == nullptr;
+  return std::find(config->nodes()->begin(), config->nodes()->end(), node) !=
+         config->nodes()->end();
+}
+
 bool ChannelIsSendableOnNode(const Channel *channel, const Node *node) {
   if (node == nullptr) return true;
   CHECK(channel->source_node() != nullptr)
@@ -783,6 +683,108 @@ bool ChannelIsReadableOnNode(const Channel *channel, const Node *node) {
   if (node == nullptr) return true;
   return ChannelIsSendableOnNode(channel, node) ||
          ConnectionToNode(channel, node) != nullptr;
+}
+
+size_t ConnectionCount(const Channel *channel) {
+  return channel->destination_nodes() != nullptr
+             ? channel->destination_nodes()->size()
+             : 0;
+}
+
+bool ChannelIsForwardedFromNode(const Channel *channel, const Node *node) {
+  return node != nullptr && ChannelIsSendableOnNode(channel, node) &&
+         ConnectionCount(channel) > 0;
+}
+
+const Node *SourceNode(const Configuration *config, const Channel *channel) {
+  if (!MultiNode(config)) return nullptr;
+  CHECK(channel->source_node() != nullptr)
+      << "Channel " << StrippedChannelToString(channel)
+      << " has no source_node in a multi-node config";
+  return GetNodeOrDie(config, channel->source_node()->string_view());
+}
+
+int SourceNodeIndex(const Configuration *config, const Channel *channel) {
+  return GetNodeIndex(config, SourceNode(config, channel));
+}
+
+bool ConnectionDeliveryTimeIsLoggedOnNode(const Connection *connection,
+                                          const Node *logger_node) {
+  if (connection == nullptr) return false;
+  CHECK(logger_node != nullptr)
+      << "Delivery timestamps of the connection to "
+      << connection->name()->string_view()
+      << " exist only between nodes; ask about a node, not null";
+  const std::string_view logger = logger_node->name()->string_view();
+  auto in_timestamp_logger_nodes = [&] {
+    return connection->timestamp_logger_nodes() != nullptr &&
+           std::any_of(connection->timestamp_logger_nodes()->begin(),
+                       connection->timestamp_logger_nodes()->end(),
+                       [&](const flatbuffers::String *name) {
+                         return name->string_view() == logger;
+                       });
+  };
+  switch (connection->timestamp_logger()) {
+    case LoggerConfig::LOCAL_LOGGER:
+      return connection->name()->string_view() == logger;
+    case LoggerConfig::REMOTE_LOGGER:
+      return in_timestamp_logger_nodes();
+    case LoggerConfig::LOCAL_AND_REMOTE_LOGGER:
+      return connection->name()->string_view() == logger ||
+             in_timestamp_logger_nodes();
+    case LoggerConfig::NOT_LOGGED:
+      return false;
+  }
+  return false;
+}
+
+bool ConnectionDeliveryTimeIsLoggedOnNode(const Channel *channel,
+                                          const Node *node,
+                                          const Node *logger_node) {
+  return ConnectionDeliveryTimeIsLoggedOnNode(ConnectionToNode(channel, node),
+                                              logger_node);
+}
+
+std::vector<std::string_view> SourceNodeNames(const Configuration *config,
+                                              const Node *my_node) {
+  std::set<std::string_view> names;
+  if (!MultiNode(config) || config->channels() == nullptr) return {};
+  for (const Channel *channel : *config->channels()) {
+    if (ConnectionToNode(channel, my_node) != nullptr) {
+      names.insert(channel->source_node()->string_view());
+    }
+  }
+  return std::vector<std::string_view>(names.begin(), names.end());
+}
+
+std::vector<std::string_view> DestinationNodeNames(const Configuration *config,
+                                                   const Node *my_node) {
+  std::set<std::string_view> names;
+  if (!MultiNode(config) || config->channels() == nullptr) return {};
+  for (const Channel *channel : *config->channels()) {
+    if (!ChannelIsForwardedFromNode(channel, my_node)) continue;
+    for (const Connection *connection : *channel->destination_nodes()) {
+      names.insert(connection->name()->string_view());
+    }
+  }
+  return std::vector<std::string_view>(names.begin(), names.end());
+}
+
+std::vector<const Node *> TimestampNodes(const Configuration *config,
+                                         const Node *my_node) {
+  if (!MultiNode(config) || config->channels() == nullptr) return {};
+  std::set<int> indices;
+  for (const Channel *channel : *config->channels()) {
+    if (!ChannelIsForwardedFromNode(channel, my_node)) continue;
+    for (const Connection *connection : *channel->destination_nodes()) {
+      if (ConnectionDeliveryTimeIsLoggedOnNode(connection, my_node)) {
+        indices.insert(GetNodeIndex(config, connection->name()->string_view()));
+      }
+    }
+  }
+  std::vector<const Node *> nodes;
+  for (int index : indices) nodes.push_back(GetNode(config, size_t(index)));
+  return nodes;
 }
 
 bool ChannelMessageIsLoggedOnNode(const Channel *channel, const Node *node) {
@@ -811,10 +813,16 @@ bool ChannelMessageIsLoggedOnNode(const Channel *channel, const Node *node) {
 }
 
 size_t QueueSize(size_t frequency, std::chrono::nanoseconds storage_duration) {
-  // ceil(frequency * duration) in integers: exact for any realistic value.
-  const __int128 product =
-      static_cast<__int128>(frequency) * storage_duration.count();
-  return static_cast<size_t>((product + 999'999'999) / 1'000'000'000);
+  // ceil(frequency * duration) in integers, exact. Saturates rather than
+  // wrapping, so that validation rejects absurd values instead of seeing a
+  // small queue; a non-positive duration holds nothing.
+  if (storage_duration.count() <= 0) return 0;
+  const unsigned __int128 product =
+      static_cast<unsigned __int128>(frequency) * storage_duration.count();
+  const unsigned __int128 size = (product + 999'999'999) / 1'000'000'000;
+  return size > std::numeric_limits<size_t>::max()
+             ? std::numeric_limits<size_t>::max()
+             : static_cast<size_t>(size);
 }
 
 size_t QueueSize(const Configuration *config, const Channel *channel) {
@@ -857,6 +865,26 @@ const reflection::Schema *GetSchema(const Configuration *config,
     }
   }
   return nullptr;
+}
+
+std::optional<FlatbufferDetachedBuffer<reflection::Schema>>
+GetSchemaDetachedBuffer(const Configuration *config, std::string_view type) {
+  const reflection::Schema *schema = GetSchema(config, type);
+  if (schema == nullptr) return std::nullopt;
+  std::unique_ptr<reflection::SchemaT> unpacked(schema->UnPack());
+  flatbuffers::FlatBufferBuilder fbb;
+  fbb.Finish(reflection::CreateSchema(fbb, unpacked.get()));
+  return FlatbufferDetachedBuffer<reflection::Schema>(fbb.Release());
+}
+
+bool ApplicationShouldStart(const Configuration * /*config*/, const Node *node,
+                            const Application *application) {
+  if (node == nullptr || application->nodes() == nullptr) return true;
+  return std::any_of(application->nodes()->begin(), application->nodes()->end(),
+                     [&](const flatbuffers::String *name) {
+                       return name->string_view() ==
+                              node->name()->string_view();
+                     });
 }
 
 const Application *GetApplication(const Configuration *config, const Node *node,

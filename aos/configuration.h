@@ -30,6 +30,9 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
+#include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -56,6 +59,30 @@ Result<FlatbufferDetachedBuffer<Configuration>> MaybeReadConfig(
 FlatbufferDetachedBuffer<Configuration> ReadConfig(
     std::string_view path,
     std::span<const std::string> extra_import_paths = {});
+
+// Returns `config` plus a channel named `name` whose type is `schema`'s root
+// table, with `schema` embedded (shared with other channels of that type) and
+// sent from `node` (null for single-node configs). Of `overrides`, only fields
+// that differ from their defaults are set (name, type and source_node are
+// taken from the arguments). If the channel exists, these fields merge over
+// it. The Maybe form returns an error if the result does not validate (bad
+// name, unknown node, queue too large, ...) or `schema` has no root table;
+// the other CHECK-fails on it.
+Result<FlatbufferDetachedBuffer<Configuration>> MaybeAddChannelToConfiguration(
+    const Configuration *config, std::string_view name,
+    const Flatbuffer<reflection::Schema> &schema, const Node *node = nullptr,
+    const ChannelT &overrides = {});
+FlatbufferDetachedBuffer<Configuration> AddChannelToConfiguration(
+    const Configuration *config, std::string_view name,
+    const Flatbuffer<reflection::Schema> &schema, const Node *node = nullptr,
+    const ChannelT &overrides = {});
+
+// A copy of `config` with only the channels for which `should_include_channel`
+// returns true (in order; schemas stay shared). Everything else (maps, nodes,
+// applications, storage duration) is kept.
+FlatbufferDetachedBuffer<Configuration> GetPartialConfiguration(
+    const Configuration &config,
+    const std::function<bool(const Channel &)> &should_include_channel);
 
 // Checks a merged configuration against every rule (channel names, sizes,
 // queue sizes, PIN/num_readers, known nodes, logger settings, sort order).
@@ -121,6 +148,25 @@ std::string MappedChannelName(const Configuration *config,
                               std::string_view application_name,
                               const Node *node);
 
+// The names under which `channel` is found by GetChannel for application
+// `application_name` on `node`: every name that the maps (reversed, including
+// `*` wildcards and chains) turn into the channel's name and that GetChannel
+// then really resolves to `channel` (a map with a type or node filter only
+// yields aliases where it applies). Includes the channel's own name unless a
+// map sends that name elsewhere. Sorted. This is what the command-line tools
+// print as short names and accept as input. `config` must be merged.
+std::set<std::string> GetChannelAliases(const Configuration *config,
+                                        const Channel *channel,
+                                        std::string_view application_name,
+                                        const Node *node);
+// As above, for the channel named `name` (a real channel name, not an alias)
+// with type `type`; the result is empty if there is no such channel.
+std::set<std::string> GetChannelAliases(const Configuration *config,
+                                        std::string_view name,
+                                        std::string_view type,
+                                        std::string_view application_name,
+                                        const Node *node);
+
 // The index of `channel` in config->channels(). CHECK-fails if `channel` is
 // not a pointer into `config`.
 size_t ChannelIndex(const Configuration *config, const Channel *channel);
@@ -169,6 +215,19 @@ std::string_view NodeName(const Configuration *config, size_t index);
 // Whether the node has `tag` (a null node has every tag).
 bool NodeHasTag(const Node *node, std::string_view tag);
 
+// The nodes (from GetNodes, in index order) for which NodeHasTag is true: so
+// {nullptr} in a single-node config, whatever the tag.
+std::vector<const Node *> GetNodesWithTag(const Configuration *config,
+                                          std::string_view tag);
+
+// The node in `config` named `name`; CHECK-fails if there is none (a program
+// error: the name came from the config or was validated).
+const Node *GetNodeOrDie(const Configuration *config, std::string_view name);
+
+// Whether `node` points into `config` (not merely has the same name). A null
+// node is "from" a single-node config only.
+bool IsNodeFromConfiguration(const Configuration *config, const Node *node);
+
 // Whether processes on `node` may send on `channel`: it is the source node.
 // Always true for a null node (single-node).
 bool ChannelIsSendableOnNode(const Channel *channel, const Node *node);
@@ -180,6 +239,48 @@ bool ChannelIsReadableOnNode(const Channel *channel, const Node *node);
 // The connection forwarding `channel` to `node`, or null if it is not
 // forwarded there.
 const Connection *ConnectionToNode(const Channel *channel, const Node *node);
+
+// The number of nodes `channel` is forwarded to.
+size_t ConnectionCount(const Channel *channel);
+
+// Whether `node` sends `channel` and forwards it to at least one other node.
+// False for a null node (single-node configs forward nothing).
+bool ChannelIsForwardedFromNode(const Channel *channel, const Node *node);
+
+// The node that sends `channel`, or null in a single-node config.
+// CHECK-fails if a multi-node channel has no (known) source node.
+const Node *SourceNode(const Configuration *config, const Channel *channel);
+// Its index (0 in a single-node config).
+int SourceNodeIndex(const Configuration *config, const Channel *channel);
+
+// Whether the delivery times of `connection` (when a message reached
+// connection->name()) are logged on `logger_node`: LOCAL_LOGGER logs them on
+// the receiving node, REMOTE_LOGGER on timestamp_logger_nodes,
+// LOCAL_AND_REMOTE_LOGGER on both, NOT_LOGGED nowhere. A null connection is
+// never logged. `logger_node` must not be null (timestamps exist only between
+// nodes).
+bool ConnectionDeliveryTimeIsLoggedOnNode(const Connection *connection,
+                                          const Node *logger_node);
+// As above for the connection of `channel` to `node` (false if there is none).
+bool ConnectionDeliveryTimeIsLoggedOnNode(const Channel *channel,
+                                          const Node *node,
+                                          const Node *logger_node);
+
+// The names of the nodes that forward at least one channel to `my_node`,
+// sorted and unique. Empty in a single-node config.
+std::vector<std::string_view> SourceNodeNames(const Configuration *config,
+                                              const Node *my_node);
+
+// The names of the nodes `my_node` forwards at least one channel to, sorted
+// and unique. Empty in a single-node config.
+std::vector<std::string_view> DestinationNodeNames(const Configuration *config,
+                                                   const Node *my_node);
+
+// The nodes (in index order) that receive a channel from `my_node` and whose
+// delivery times are logged on `my_node`: the nodes from which `my_node` needs
+// the delivery timestamps back. Empty in a single-node config.
+std::vector<const Node *> TimestampNodes(const Configuration *config,
+                                         const Node *my_node);
 
 // Whether `channel`'s messages are logged on `node` (a null node means a
 // single-node config, where LOCAL_LOGGER is logged and NOT_LOGGED is not).
@@ -215,10 +316,20 @@ const reflection::Schema *GetSchema(const Configuration *config) {
   return GetSchema(config, T::GetFullyQualifiedName());
 }
 
+// The schema of `type` copied into its own buffer (which outlives `config`);
+// nullopt if no channel of that type has one.
+std::optional<FlatbufferDetachedBuffer<reflection::Schema>>
+GetSchemaDetachedBuffer(const Configuration *config, std::string_view type);
+
 // The application `name` if it runs on `node` (any node when `node` is null
 // or the application lists no nodes); else null.
 const Application *GetApplication(const Configuration *config, const Node *node,
                                   std::string_view name);
+
+// Whether `application` is to be started on `node`: it lists no nodes, or
+// lists `node`. Always true for a null node (single-node configs).
+bool ApplicationShouldStart(const Configuration *config, const Node *node,
+                            const Application *application);
 
 }  // namespace aos::configuration
 
