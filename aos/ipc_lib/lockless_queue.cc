@@ -570,10 +570,9 @@ void LocklessQueueWakeUpper::SetPriority(int priority) {
 }
 
 int LocklessQueueWakeUpper::Wakeup(int current_priority) {
-  // Pairs with the fence in PrepareToSleep; see the proof on
-  // LocklessQueueWatcher. Everything this thread published before is ordered
-  // before our reads of `armed`.
-  Fence(std::memory_order_seq_cst);
+  // No fence: the seq_cst load of `armed` below, after the seq_cst ring CAS
+  // of this thread's Send, pairs with the fence in PrepareToSleep (see the
+  // proof on LocklessQueueWatcher).
   const QueueMemoryView view(queue_.memory(), queue_.layout());
   size_t count = 0;
   for (size_t i = 0; i < queue_.config().num_watchers; ++i) {
@@ -584,7 +583,7 @@ int LocklessQueueWakeUpper::Wakeup(int current_priority) {
     }
     if (watcher->policy.load(std::memory_order_relaxed) ==
         static_cast<uint32_t>(WakeupPolicy::kCoalesce)) {
-      if (watcher->armed.load(std::memory_order_relaxed) == 0 ||
+      if (watcher->armed.load(std::memory_order_seq_cst) == 0 ||
           watcher->armed.exchange(0, std::memory_order_acq_rel) == 0) {
         continue;
       }

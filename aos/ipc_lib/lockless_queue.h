@@ -186,15 +186,17 @@ enum class WakeupPolicy : uint32_t {
 //
 // Why no message is missed. Let the watcher's step 2 be "store armed=1;
 // seq_cst fence" and its step 3 be acquire loads of the ring. A sender's Send
-// ends with a seq_cst CAS of the ring; Wakeup then does "seq_cst fence; load
+// publishes with a seq_cst CAS of the ring; Wakeup then does "seq_cst load of
 // armed; if 1, exchange(armed, 0) and signal if that returned 1". Take a
 // message M whose Wakeup ran, and the watcher's last PrepareToSleep P before
 // a sleep S:
-//   - if the sender's armed access is before P's store in the modification
-//     order of `armed`, it did not see P's store; the two fences then order
-//     the sender's ring CAS before the watcher's loads in step 3 (this is the
-//     store-buffering pattern, which seq_cst fences forbid from failing both
-//     ways), so step 3 sees M and handles it before S;
+//   - if the sender's load of `armed` does not see P's store (it is
+//     coherence-ordered before it), step 3 sees M's CAS. Otherwise step 3's
+//     load of the ring would be coherence-ordered before the CAS, and the
+//     total order S of seq_cst operations and fences would need (C++20
+//     [atomics.order]/4): P's fence before the CAS (4.3), the CAS before the
+//     load of `armed` (same thread, both seq_cst), and that load before P's
+//     fence (4.2): a cycle. So step 3 sees M and handles it before S;
 //   - otherwise the first exchange after P's store in that order reads 1
 //     (only the watcher writes 1, and P is its last write before S), so some
 //     sender signals this thread after P. The signal is sent after step 1 of
@@ -202,7 +204,8 @@ enum class WakeupPolicy : uint32_t {
 // Either way M is handled without waiting for another message. A watcher
 // that is signalled and then drains in step 1 re-arms in step 2 before
 // checking, so a sender that found `armed` already cleared by another sender
-// is covered by that other sender's signal.
+// is covered by that other sender's signal. On x86 the sender's side costs
+// plain loads (no fence) while the watcher is awake and has not armed.
 //
 // Make the object in the thread that will read the signalfd; destroy it in
 // the same thread.
@@ -249,7 +252,9 @@ class LocklessQueueWakeUpper {
 
   // Signals every live watcher that needs it (kEveryMessage watchers always,
   // kCoalesce watchers when armed), highest priority first. Call it after
-  // Send returned GOOD, from the thread that sent. If the caller is real-time
+  // Send returned GOOD, from the thread that sent (the proof above relies on
+  // that Send's seq_cst CAS coming before this call in the same thread). If the
+  // caller is real-time
   // (`current_priority` > 0) and a signalled watcher has a higher priority,
   // the caller is boosted to that priority (SCHED_FIFO) while it signals, so
   // a low-priority sender cannot hold up a high-priority reader; without

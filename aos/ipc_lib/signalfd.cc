@@ -60,4 +60,23 @@ signalfd_siginfo SignalFd::Read() {
   }
 }
 
+int SignalFd::Drain() {
+  signalfd_siginfo infos[16];
+  int drained = 0;
+  while (true) {
+    const ssize_t size = read(fd_, infos, sizeof(infos));
+    if (size < 0 && errno == EINTR) {
+      continue;
+    }
+    if (size < 0) {
+      PCHECK(errno == EAGAIN) << ": read of signalfd " << fd_;
+      return drained;
+    }
+    drained += static_cast<int>(static_cast<size_t>(size) / sizeof(infos[0]));
+    if (static_cast<size_t>(size) < sizeof(infos)) {
+      return drained;
+    }
+  }
+}
+
 }  // namespace aos::ipc_lib

@@ -44,6 +44,12 @@ class SignalFd {
   // pending (the fd never blocks).
   signalfd_siginfo Read();
 
+  // Reads every pending signal, up to 16 per syscall, and returns how many
+  // there were. Never blocks. One read usually suffices: a short read means
+  // nothing else was pending. For watchers, which only need to know they were
+  // woken, not by whom.
+  int Drain();
+
   int fd() const { return fd_; }
 
  private:
