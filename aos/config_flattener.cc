@@ -4,9 +4,12 @@
 //
 // Reads the config with its imports, merges and validates it, embeds the
 // schema of every channel's type from the given binary schemas, and writes
-// the result as multi-line JSON and as a binary flatbuffer. Fails (one line
-// on stderr, non-zero exit) on any error, including a channel whose type has
-// no schema: tools such as aos_dump must always be able to print a channel.
+// the result as multi-line JSON (<out.json>) and as a binary flatbuffer
+// (<out.bfbs>). Beside <out.json> it also writes <out>.stripped.json, the
+// same merged config without the schemas: small enough for people to read
+// and diff, as upstream's aos_config rule provides. Fails (one line on
+// stderr, non-zero exit) on any error, including a channel whose type has no
+// schema: tools such as aos_dump must always be able to print a channel.
 
 #include <fstream>
 #include <iostream>
@@ -14,6 +17,7 @@
 #include <vector>
 
 #include "aos/configuration.h"
+#include "aos/configuration_merge.h"
 #include "aos/json_to_flatbuffer.h"
 #include "flatbuffers/reflection.h"
 
@@ -31,6 +35,23 @@ Result<void> WriteFile(const std::string &path, std::string_view contents) {
   out.write(contents.data(), contents.size());
   if (!out) return MakeError("Failed to write " + path);
   return {};
+}
+
+// "dir/name.json" -> "dir/name.stripped.json" (any other name gets the suffix
+// appended).
+std::string StrippedPath(std::string_view json_path) {
+  constexpr std::string_view kJson = ".json";
+  if (json_path.ends_with(kJson)) json_path.remove_suffix(kJson.size());
+  return std::string(json_path) + ".stripped.json";
+}
+
+// `config` without the channels' schemas.
+FlatbufferDetachedBuffer<Configuration> StripSchemas(
+    const Configuration *config) {
+  configuration::internal::ConfigurationModel model;
+  CheckExpected(model.Merge(config, "flattened config"));
+  for (auto &[key, channel] : model.channels) channel.schema = nullptr;
+  return model.Pack();
 }
 
 Result<void> Flatten(int argc, char **argv) {
@@ -71,10 +92,16 @@ Result<void> Flatten(int argc, char **argv) {
                        channel->type()->str() + " to FLATBUFFERS");
     }
   }
+  const JsonOptions json_options = {.multi_line = true, .max_multi_line = 80};
+  if (Result<void> r =
+          WriteFile(argv[2], FlatbufferToJson(*merged, json_options) + "\n");
+      !r) {
+    return r;
+  }
   if (Result<void> r = WriteFile(
-          argv[2], FlatbufferToJson(
-                       *merged, {.multi_line = true, .max_multi_line = 80}) +
-                       "\n");
+          StrippedPath(argv[2]),
+          FlatbufferToJson(StripSchemas(&merged->message()), json_options) +
+              "\n");
       !r) {
     return r;
   }

@@ -387,6 +387,30 @@ TEST(ConfigFlattenerTest, BuildTimeOutputHasSchemasAndMergedValues) {
   }
 }
 
+// name.stripped.json is the same merged config without schemas.
+TEST(ConfigFlattenerTest, StrippedOutputHasNoSchemas) {
+  aos::testing::TempDir dir;
+  const std::string stripped_copy = dir.path() + "/stripped.json";
+  std::filesystem::copy_file(AOS_FLATTENED_STRIPPED_JSON, stripped_copy);
+  Result<FlatbufferDetachedBuffer<Configuration>> stripped =
+      MaybeReadConfig(stripped_copy);
+  ASSERT_TRUE(stripped.has_value()) << stripped.error().message();
+  Result<FlatbufferDetachedBuffer<Configuration>> full =
+      MaybeReadConfig(AOS_FLATTENED_BFBS);
+  ASSERT_TRUE(full.has_value()) << full.error().message();
+  const auto *channels = stripped->message().channels();
+  ASSERT_EQ(channels->size(), full->message().channels()->size());
+  for (size_t i = 0; i < channels->size(); ++i) {
+    EXPECT_EQ(channels->Get(i)->schema(), nullptr);
+    EXPECT_EQ(CleanedChannelToString(channels->Get(i)),
+              CleanedChannelToString(full->message().channels()->Get(i)));
+  }
+  std::ifstream in(AOS_FLATTENED_STRIPPED_JSON);
+  const std::string text(std::istreambuf_iterator<char>(in), {});
+  EXPECT_THAT(text, HasSubstr("\"name\": \"/test\""));
+  EXPECT_THAT(text, ::testing::Not(HasSubstr("\"schema\"")));
+}
+
 int RunFlattener(const std::string &args, std::string *output) {
   const std::string command =
       std::string(AOS_CONFIG_FLATTENER) + " " + args + " 2>&1";
@@ -410,6 +434,16 @@ TEST(ConfigFlattenerTest, FailsWithoutSchema) {
       0);
   EXPECT_THAT(output, HasSubstr("no schema for channel { \"name\": \"/base\", "
                                 "\"type\": \".aos.bar\" }"));
+  EXPECT_FALSE(std::filesystem::exists(dir.path() + "/out.stripped.json"));
+  // Run by hand, the stripped output goes beside the JSON one.
+  output.clear();
+  EXPECT_EQ(RunFlattener(TestData("flattener_test.json") + " " + dir.path() +
+                             "/by_hand.json " + dir.path() + "/by_hand.bfbs " +
+                             AOS_JSON_TEST_BFBS,
+                         &output),
+            0)
+      << output;
+  EXPECT_TRUE(std::filesystem::exists(dir.path() + "/by_hand.stripped.json"));
   output.clear();
   EXPECT_NE(
       RunFlattener(TestData("bad/max_size_not_8.json") + " " + dir.path() +

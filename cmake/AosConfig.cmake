@@ -31,8 +31,10 @@
 #   validates it, embeds the schema of every channel's type (from the .bfbs of
 #   the FLATBUFFERS targets and of every DEPS config's) and fails if a channel
 #   has no schema. Produces ${CMAKE_CURRENT_BINARY_DIR}/name.json (multi-line,
-#   with schemas) and name.bfbs (binary, fastest to load), a target `name`, and
-#   the variables ${name}_JSON and ${name}_BFBS in the caller's scope.
+#   with schemas), name.stripped.json (the same without schemas, for people)
+#   and name.bfbs (binary, fastest to load), a target `name`, and the
+#   variables ${name}_JSON, ${name}_STRIPPED_JSON and ${name}_BFBS in the
+#   caller's scope.
 
 set(AOS_REFLECTION_SCHEMA ${CMAKE_SOURCE_DIR}/aos/reflection/reflection.fbs)
 set(AOS_REFLECTION_INCLUDE_DIR ${CMAKE_BINARY_DIR}/aos/reflection/include)
@@ -77,6 +79,8 @@ function(aos_config)
   get_filename_component(src_abs ${ARG_SRC} ABSOLUTE)
   set(out_json ${CMAKE_CURRENT_BINARY_DIR}/${ARG_NAME}.json)
   set(out_bfbs ${CMAKE_CURRENT_BINARY_DIR}/${ARG_NAME}.bfbs)
+  # Written by the flattener beside out_json.
+  set(out_stripped ${CMAKE_CURRENT_BINARY_DIR}/${ARG_NAME}.stripped.json)
 
   # Schemas and source files, including those of the configs we depend on
   # (their files are what foo.json imports).
@@ -106,15 +110,17 @@ function(aos_config)
   set_property(GLOBAL PROPERTY ${ARG_NAME}_CONFIG_SOURCES ${sources})
 
   add_custom_command(
-    OUTPUT ${out_json} ${out_bfbs}
+    OUTPUT ${out_json} ${out_stripped} ${out_bfbs}
     COMMAND aos_config_flattener ${src_abs} ${out_json} ${out_bfbs} ${schemas}
     DEPENDS ${sources} ${schemas} aos_config_flattener
     COMMENT "Flattening config ${ARG_NAME}"
     VERBATIM)
-  add_custom_target(${ARG_NAME} ALL DEPENDS ${out_json} ${out_bfbs})
+  add_custom_target(${ARG_NAME} ALL DEPENDS ${out_json} ${out_stripped}
+                    ${out_bfbs})
   if(dep_targets)
     add_dependencies(${ARG_NAME} ${dep_targets})
   endif()
   set(${ARG_NAME}_JSON ${out_json} PARENT_SCOPE)
+  set(${ARG_NAME}_STRIPPED_JSON ${out_stripped} PARENT_SCOPE)
   set(${ARG_NAME}_BFBS ${out_bfbs} PARENT_SCOPE)
 endfunction()
