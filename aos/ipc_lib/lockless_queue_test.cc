@@ -442,6 +442,62 @@ TEST(LocklessQueueTest, DeadSenderSlotReclaimed) {
   munmap(shared, size);
 }
 
+// A slot whose recorded owner tid now belongs to another thread (the owner
+// died unseen and its tid was reused): the owner's start time tells them
+// apart, so the slot is reclaimed; with the right start time the same tid is
+// a live owner and keeps it. The tid used is this test's own thread, which is
+// certainly alive.
+TEST(LocklessQueueTest, SlotOfAReusedTidIsReclaimed) {
+  LocklessQueueConfiguration config = SmallConfig();
+  config.num_senders = 1;
+  HeapQueue heap(config);
+  const ThreadIdentity me = ThreadIdentity::Current();
+  ASSERT_NE(me.start_time, 0u) << "needs /proc";
+  RobustOwnershipTracker *owner =
+      &QueueMemoryView(heap.memory(), heap.queue().layout()).sender(0)->owner;
+
+  RobustOwnershipTrackerTestPeer::SetOwner(owner, me.pid, me.tid,
+                                           me.start_time);
+  EXPECT_FALSE(owner->IsDefinitelyDead());
+  EXPECT_FALSE(LocklessQueueSender::Make(heap.queue(), seconds(0)).has_value());
+
+  RobustOwnershipTrackerTestPeer::SetOwner(owner, me.pid, me.tid,
+                                           me.start_time + 1);
+  EXPECT_TRUE(owner->IsDefinitelyDead());
+  auto sender = LocklessQueueSender::Make(heap.queue(), seconds(0));
+  ASSERT_TRUE(sender.has_value());
+  EXPECT_TRUE(owner->OwnedByCurrentThread());
+  EXPECT_EQ(SendString(&*sender, "mine now"), SendResult::GOOD);
+  EXPECT_TRUE(CheckQueueConsistency(heap.queue()).has_value());
+}
+
+// The same for a watcher slot, and for a tid that no longer exists at all.
+TEST(LocklessQueueTest, WatcherSlotOfAReusedOrGoneTidIsReclaimed) {
+  LocklessQueueConfiguration config = SmallConfig();
+  config.num_watchers = 1;
+  HeapQueue heap(config);
+  const ThreadIdentity me = ThreadIdentity::Current();
+  ASSERT_NE(me.start_time, 0u) << "needs /proc";
+  RobustOwnershipTracker *owner =
+      &QueueMemoryView(heap.memory(), heap.queue().layout()).watcher(0)->owner;
+  RobustOwnershipTrackerTestPeer::SetOwner(owner, me.pid, me.tid,
+                                           me.start_time);
+  EXPECT_FALSE(LocklessQueueWatcher::Make(heap.queue(), 0).has_value());
+  RobustOwnershipTrackerTestPeer::SetOwner(owner, me.pid, me.tid,
+                                           me.start_time - 1);
+  {
+    auto watcher = LocklessQueueWatcher::Make(heap.queue(), 0);
+    EXPECT_TRUE(watcher.has_value());
+  }
+  // A child's tid, after the child is gone: no such thread.
+  const pid_t child = fork();
+  if (child == 0) _exit(0);
+  ASSERT_EQ(waitpid(child, nullptr, 0), child);
+  RobustOwnershipTrackerTestPeer::SetOwner(owner, child, child, 12345);
+  EXPECT_TRUE(owner->IsDefinitelyDead());
+  EXPECT_TRUE(LocklessQueueWatcher::Make(heap.queue(), 0).has_value());
+}
+
 TEST(LocklessQueueTest, WakeupCoalescing) {
   HeapQueue heap(SmallConfig());
   auto coalesced =

@@ -11,7 +11,28 @@
 #include <string_view>
 
 #include "aos/ipc_lib/lockless_queue.h"
+#include "aos/ipc_lib/robust_ownership_tracker.h"
 #include "glog/logging.h"
+
+namespace aos::ipc_lib {
+
+// Writes an owner into a tracker without linking it into anyone's robust
+// list: what a slot looks like after its owner died in a way the kernel did
+// not see (memory unmapped first) and its tid went to another thread.
+class RobustOwnershipTrackerTestPeer {
+ public:
+  static void SetOwner(RobustOwnershipTracker *tracker, pid_t pid, pid_t tid,
+                       uint64_t start_time) {
+    tracker->pid_.store(pid);
+    // The packing documented on identity_.
+    tracker->identity_.store(
+        (static_cast<uint64_t>(static_cast<uint32_t>(tid)) << 32) |
+        (start_time & 0xFFFFFFFFu));
+    tracker->futex_.store(static_cast<uint32_t>(tid));
+  }
+};
+
+}  // namespace aos::ipc_lib
 
 namespace aos::ipc_lib::testing {
 

@@ -179,6 +179,37 @@ TEST_F(MemoryMappedQueueTest, StaleFilesAreErrors) {
   EXPECT_THAT(inspected.error().message(), HasSubstr("cannot open"));
 }
 
+// A queue file made by another user (its header records that user's uid):
+// opening it is an error naming both uids, the file and the way out. (The
+// test edits the recorded uid rather than switching users, which needs
+// root.)
+TEST_F(MemoryMappedQueueTest, AnotherUsersQueueIsAnError) {
+  const std::string path = Path("/theirs");
+  ASSERT_TRUE(MemoryMappedQueue::Open(path, Config(), 0770).has_value());
+  const uint32_t mine = geteuid();
+  const uint32_t theirs = mine + 1000;
+  {
+    const int fd = open(path.c_str(), O_WRONLY);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(
+        pwrite(fd, &theirs, sizeof(theirs), offsetof(QueueFileHeader, uid)),
+        static_cast<ssize_t>(sizeof(theirs)));
+    close(fd);
+  }
+  Result<MemoryMappedQueue> opened =
+      MemoryMappedQueue::Open(path, Config(), 0770);
+  ASSERT_FALSE(opened.has_value());
+  EXPECT_THAT(opened.error().message(),
+              AllOf(HasSubstr(path),
+                    HasSubstr("belongs to uid " + std::to_string(theirs)),
+                    HasSubstr("runs as uid " + std::to_string(mine)),
+                    HasSubstr("aos_shm")));
+  // aos_shm still describes it, with the owner's uid.
+  Result<QueueFileInfo> inspected = InspectQueueFile(path);
+  ASSERT_TRUE(inspected.has_value()) << inspected.error();
+  EXPECT_EQ(inspected->uid, theirs);
+}
+
 TEST_F(MemoryMappedQueueTest, UnwritableDirectoryIsAnError) {
   const std::string blocker = dir_.path() + "/file";
   std::ofstream(blocker) << "x";

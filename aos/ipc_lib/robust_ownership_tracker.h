@@ -93,6 +93,8 @@ class RobustOwnershipTracker {
 
  private:
   friend class RobustMutex;
+  // Tests write owners that cannot be produced on demand (a reused tid).
+  friend class RobustOwnershipTrackerTestPeer;
 
   // Links into / unlinks from the calling thread's robust list. The futex
   // word is set by `update` while the list's pending-operation pointer covers
