@@ -1,0 +1,35 @@
+# Deterministic simulation: the event scheduler, SimulatedEventLoopFactory
+# and the simulated message bridge (issue 6). Included from CMakeLists.txt.
+
+aos_library(NAME aos_event_scheduler
+  SRCS event_scheduler.cc
+  HDRS event_scheduler.h
+  DEPS aos_time aos_status glog::glog)
+
+aos_library(NAME aos_simulated_event_loop
+  SRCS simulated_event_loop.cc simulated_network_bridge.cc
+  HDRS simulated_event_loop.h simulated_network_bridge.h
+  DEPS aos_event_loop aos_event_scheduler aos_init aos_uuid
+       aos_remote_message_fbs aos_timestamp_fbs aos_message_bridge_server_fbs
+       aos_message_bridge_client_fbs glog::glog)
+
+aos_test(NAME aos_event_scheduler_test
+  SRCS event_scheduler_test.cc
+  DEPS aos_event_scheduler
+  LABELS simulation)
+
+# The conformance suite's TEST_Ps are compiled in (see event_loop_param_test.h).
+# FetchNextFallingBehind waits for the wall clock to move the loop's clock,
+# which never happens in simulation: it is left out until the suite advances
+# time through the factory (docs/decisions/simulation.md).
+add_executable(aos_simulated_event_loop_test
+  simulated_event_loop_test.cc event_loop_param_test.cc)
+target_compile_options(aos_simulated_event_loop_test PRIVATE ${AOS_WARNINGS})
+target_link_libraries(aos_simulated_event_loop_test PRIVATE
+  aos_simulated_event_loop aos_testing_time_converter aos_event_loop_test_fbs
+  aos_realtime aos_test_main GTest::gmock)
+gtest_discover_tests(aos_simulated_event_loop_test DISCOVERY_TIMEOUT 60
+  TEST_FILTER "-*AbstractEventLoopDeathTest.FetchNextFallingBehind*"
+  PROPERTIES LABELS simulation TIMEOUT 300)
+target_compile_definitions(aos_simulated_event_loop_test PRIVATE
+  AOS_SIM_TESTDATA_DIR="${CMAKE_CURRENT_SOURCE_DIR}/testdata")
