@@ -15,11 +15,12 @@
 // a sender slot (its scratch buffer) or a pinner slot (its spare buffer). The
 // send path moves ownership with single CASes and records its intent in the
 // sender slot (`to_replace`) first, so a death at any instruction leaves a
-// state that cleanup can resolve (see Cleanup in lockless_queue.cc).
+// state that cleanup can resolve (see lockless_queue_cleanup.cc).
 
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "aos/ipc_lib/index.h"
 #include "aos/ipc_lib/lockless_queue.h"
@@ -184,6 +185,90 @@ class RingIndexing {
   uint32_t max_index_;
   uint32_t count_;
 };
+
+// Helpers shared by the files of the queue's implementation.
+
+// A memory fence. ThreadSanitizer does not model fences (GCC warns about them
+// under -fsanitize=thread); the data they order is accessed through atomics or
+// inside AOS_IGNORE_READS, so it needs no model of them, and the fence still
+// runs.
+inline void Fence(std::memory_order order) {
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpragmas"
+#pragma GCC diagnostic ignored "-Wtsan"
+  __atomic_thread_fence(static_cast<int>(order));
+#pragma GCC diagnostic pop
+}
+
+inline uint32_t QueueSize32(const LocklessQueueConfiguration &config) {
+  return static_cast<uint32_t>(config.queue_size);
+}
+
+// The first queue index of the queue (0 unless a test chose otherwise).
+inline QueueIndex StartingIndex(const LocklessQueueMemory *memory,
+                                uint32_t count) {
+  return QueueIndex::FromRaw(memory->header.starting_queue_index, count);
+}
+
+// Redzone bytes follow a pattern derived from their offset in the region, so
+// a stray write of a constant (memset 0, 0xff) is caught and every redzone
+// differs: byte i is (start + i) mod 256, start being the XOR of the low two
+// bytes of the offset.
+inline uint8_t RedzoneStart(const QueueMemoryView &view, const char *redzone) {
+  const size_t offset = view.OffsetOf(redzone);
+  return static_cast<uint8_t>((offset & 0xff) ^ ((offset >> 8) & 0xff));
+}
+
+inline void FillRedzone(const QueueMemoryView &view, char *redzone) {
+  uint8_t value = RedzoneStart(view, redzone);
+  for (size_t i = 0; i < kChannelDataRedzone; ++i) {
+    redzone[i] = static_cast<char>(value++);
+  }
+}
+
+// Checked on every send, so 16 bytes at a time (SSE2) rather than byte by
+// byte: a redzone is the ramp 0, 1, ..., 31 plus its start byte, with
+// byte-wise wrap-around, which is exactly what vector adds of uint8 lanes do.
+// Returns the bits that differ from the pattern in `redzone`, folded into 16
+// bytes (all zero if intact).
+using RedzoneBytes = uint8_t __attribute__((vector_size(16)));
+static_assert(kChannelDataRedzone == 2 * sizeof(RedzoneBytes));
+
+inline RedzoneBytes RedzoneDifference(const QueueMemoryView &view,
+                                      const char *redzone) {
+  constexpr RedzoneBytes kRamp = {0, 1, 2,  3,  4,  5,  6,  7,
+                                  8, 9, 10, 11, 12, 13, 14, 15};
+  const uint8_t start = RedzoneStart(view, redzone);
+  RedzoneBytes low, high;
+  memcpy(&low, redzone, sizeof(low));
+  memcpy(&high, redzone + sizeof(low), sizeof(high));
+  return (low ^ (kRamp + start)) |
+         (high ^ (kRamp + static_cast<uint8_t>(start + sizeof(low))));
+}
+
+inline bool MessageRedzonesIntact(const QueueMemoryView &view,
+                                  size_t message_data_size,
+                                  size_t message_index) {
+  const char *payload = view.payload(message_index, message_data_size);
+  const RedzoneBytes difference =
+      RedzoneDifference(view, payload - kChannelDataRedzone) |
+      RedzoneDifference(view, payload + message_data_size);
+  uint64_t words[2];
+  memcpy(words, &difference, sizeof(words));
+  return (words[0] | words[1]) == 0;
+}
+
+// If the buffer `sender` holds as scratch is pinned, trades it for the spare
+// buffer of the pinner that pinned it, until the scratch buffer is pinned by
+// nobody (lockless_queue_cleanup.cc).
+void SwapPinnedScratch(const QueueMemoryView &view,
+                       const LocklessQueueConfiguration &config,
+                       SenderSlot *sender);
+
+// Repairs the slots of dead senders and pinners. Must hold the setup lock
+// (lockless_queue_cleanup.cc).
+void Cleanup(const QueueMemoryView &view,
+             const LocklessQueueConfiguration &config);
 
 // Checks that `memory`, which claims to be initialized, describes
 // `config` and this layout version. The error names the first differing

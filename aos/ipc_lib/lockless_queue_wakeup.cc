@@ -1,0 +1,204 @@
+// Watcher slots and wakeups: LocklessQueueWatcher and LocklessQueueWakeUpper.
+
+#include <errno.h>
+#include <linux/futex.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <utility>
+
+#include "aos/ipc_lib/lockless_queue.h"
+#include "aos/ipc_lib/lockless_queue_memory.h"
+#include "glog/logging.h"
+
+DEFINE_bool(coalesce_wakeups, true,
+            "If true, new watchers ask senders to signal them only when they "
+            "are about to sleep (one signal for many messages). If false, "
+            "every send signals every watcher, as upstream AOS does.");
+namespace aos::ipc_lib {
+namespace {
+
+bool IsDeadOrUnowned(uint32_t futex_word) {
+  return (futex_word & FUTEX_OWNER_DIED) || (futex_word & FUTEX_TID_MASK) == 0;
+}
+
+int rt_tgsigqueueinfo(pid_t tgid, pid_t tid, int signal, siginfo_t *info) {
+  return static_cast<int>(
+      syscall(SYS_rt_tgsigqueueinfo, tgid, tid, signal, info));
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- Watcher
+
+std::optional<LocklessQueueWatcher> LocklessQueueWatcher::Make(
+    LocklessQueue queue, int priority) {
+  return Make(queue, priority,
+              FLAGS_coalesce_wakeups ? WakeupPolicy::kCoalesce
+                                     : WakeupPolicy::kEveryMessage);
+}
+
+std::optional<LocklessQueueWatcher> LocklessQueueWatcher::Make(
+    LocklessQueue queue, int priority, WakeupPolicy policy) {
+  ThreadIdentity::Current();
+  LocklessQueueMemory *memory = queue.memory();
+  CHECK(memory->initialized.load(std::memory_order_acquire))
+      << ": Initialize the queue before making watchers";
+  QueueMemoryView view(memory, queue.layout());
+  RobustMutexLock lock(&memory->setup_lock);
+  for (size_t i = 0; i < queue.config().num_watchers; ++i) {
+    WatcherSlot *watcher = view.watcher(i);
+    const bool free =
+        watcher->owner.state() == RobustOwnershipTracker::State::kUnowned;
+    if (!free && !watcher->owner.IsDefinitelyDead()) {
+      continue;
+    }
+    if (!free) {
+      watcher->owner.ForceRelease();
+    }
+    watcher->priority.store(priority, std::memory_order_relaxed);
+    watcher->policy.store(static_cast<uint32_t>(policy),
+                          std::memory_order_relaxed);
+    watcher->armed.store(0, std::memory_order_relaxed);
+    watcher->owner.Acquire();
+    return LocklessQueueWatcher(queue, static_cast<int>(i), policy);
+  }
+  return std::nullopt;
+}
+
+LocklessQueueWatcher::LocklessQueueWatcher(LocklessQueue queue,
+                                           int watcher_index,
+                                           WakeupPolicy policy)
+    : queue_(queue), watcher_index_(watcher_index), policy_(policy) {}
+
+LocklessQueueWatcher::LocklessQueueWatcher(LocklessQueueWatcher &&other)
+    : queue_(other.queue_),
+      watcher_index_(std::exchange(other.watcher_index_, -1)),
+      policy_(other.policy_) {}
+
+LocklessQueueWatcher::~LocklessQueueWatcher() {
+  if (watcher_index_ == -1) {
+    return;
+  }
+  LocklessQueueMemory *memory = queue_.memory();
+  RobustMutexLock lock(&memory->setup_lock);
+  WatcherSlot *watcher =
+      QueueMemoryView(memory, queue_.layout()).watcher(watcher_index_);
+  watcher->armed.store(0, std::memory_order_relaxed);
+  watcher->owner.Release();
+}
+
+void LocklessQueueWatcher::PrepareToSleep() {
+  WatcherSlot *watcher =
+      QueueMemoryView(queue_.memory(), queue_.layout()).watcher(watcher_index_);
+  // Release: a sender whose exchange reads this 1 also sees that we own the
+  // slot (Wakeup reads the owner after the exchange).
+  watcher->armed.store(1, std::memory_order_release);
+  Fence(std::memory_order_seq_cst);
+}
+
+void LocklessQueueWatcher::DoneSleeping() {
+  QueueMemoryView(queue_.memory(), queue_.layout())
+      .watcher(watcher_index_)
+      ->armed.store(0, std::memory_order_relaxed);
+}
+
+// ---------------------------------------------------------------- WakeUpper
+
+LocklessQueueWakeUpper::LocklessQueueWakeUpper(LocklessQueue queue)
+    : queue_(queue),
+      pid_(getpid()),
+      uid_(getuid()),
+      watcher_copy_(queue.config().num_watchers) {}
+
+void LocklessQueueWakeUpper::SetPriority(int priority) {
+  struct sched_param param;
+  param.sched_priority = priority;
+  if (sched_setscheduler(0, SCHED_FIFO, &param) != 0) {
+    // No permission (e.g. a container without CAP_SYS_NICE or RT limits):
+    // run unboosted from now on rather than fail the send.
+    PCHECK(errno == EPERM) << ": sched_setscheduler(SCHED_FIFO, " << priority
+                           << ")";
+    boost_allowed_ = false;
+  }
+}
+
+int LocklessQueueWakeUpper::Wakeup(int current_priority) {
+  // No fence: the seq_cst load of `armed` below, after the seq_cst ring CAS
+  // of this thread's Send, pairs with the fence in PrepareToSleep (see the
+  // proof on LocklessQueueWatcher).
+  const QueueMemoryView view(queue_.memory(), queue_.layout());
+  size_t count = 0;
+  for (size_t i = 0; i < queue_.config().num_watchers; ++i) {
+    WatcherSlot *watcher = view.watcher(i);
+    uint32_t word = watcher->owner.futex_word(std::memory_order_acquire);
+    if (IsDeadOrUnowned(word)) {
+      continue;
+    }
+    if (watcher->policy.load(std::memory_order_relaxed) ==
+        static_cast<uint32_t>(WakeupPolicy::kCoalesce)) {
+      if (watcher->armed.load(std::memory_order_seq_cst) == 0 ||
+          watcher->armed.exchange(0, std::memory_order_acq_rel) == 0) {
+        continue;
+      }
+      // Whoever armed it owns the slot now (or a later owner, which checks
+      // the queue before it first sleeps).
+      word = watcher->owner.futex_word(std::memory_order_acquire);
+      if (IsDeadOrUnowned(word)) {
+        continue;
+      }
+    }
+    const pid_t pid = watcher->owner.pid();
+    const int priority = watcher->priority.load(std::memory_order_relaxed);
+    if (watcher->owner.futex_word(std::memory_order_acquire) != word) {
+      // The slot changed hands while we read it; its new owner checks the
+      // queue before it first sleeps.
+      continue;
+    }
+    watcher_copy_[count++] = {static_cast<pid_t>(word & FUTEX_TID_MASK), pid,
+                              priority};
+  }
+  if (count == 0) {
+    return 0;
+  }
+  // Highest priority first (a handful of entries: insertion sort, no
+  // allocation).
+  for (size_t i = 1; i < count; ++i) {
+    const WatcherCopy moving = watcher_copy_[i];
+    size_t j = i;
+    while (j > 0 && watcher_copy_[j - 1].priority < moving.priority) {
+      watcher_copy_[j] = watcher_copy_[j - 1];
+      --j;
+    }
+    watcher_copy_[j] = moving;
+  }
+  const int max_priority = watcher_copy_[0].priority;
+  const bool boost =
+      boost_allowed_ && current_priority > 0 && max_priority > current_priority;
+  if (boost) {
+    SetPriority(max_priority);
+  }
+  siginfo_t info;
+  memset(&info, 0, sizeof(info));
+  info.si_code = SI_QUEUE;
+  info.si_pid = pid_;
+  info.si_uid = uid_;
+  info.si_value.sival_int = 0;
+  int sent = 0;
+  for (size_t i = 0; i < count; ++i) {
+    // A watcher that died since we looked gives ESRCH; nothing to do.
+    if (rt_tgsigqueueinfo(watcher_copy_[i].pid, watcher_copy_[i].tid,
+                          kWakeupSignal, &info) == 0) {
+      ++sent;
+    }
+  }
+  if (boost && boost_allowed_) {
+    SetPriority(current_priority);
+  }
+  return sent;
+}
+
+}  // namespace aos::ipc_lib
