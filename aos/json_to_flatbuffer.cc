@@ -282,6 +282,41 @@ class JsonPrinter {
                               /*allow_non_utf8=*/true, /*natural_utf8=*/false);
   }
 
+  // Prints `value` of `enum_def` by name, quoted, if it has one: a value's
+  // name, or for a bit_flags enum the names of its bits separated by spaces
+  // (`"A C"`, as flatc prints and parses them). Returns false, printing
+  // nothing, for a value no name describes (including 0 of a bit_flags enum,
+  // and bits no flag names).
+  bool EnumName(const reflection::Enum *enum_def, int64_t value,
+                std::string *out) {
+    if (const reflection::EnumVal *enum_value =
+            enum_def->values()->LookupByKey(value)) {
+      out->push_back('"');
+      out->append(enum_value->name()->string_view());
+      out->push_back('"');
+      return true;
+    }
+    if (enum_def->attributes() == nullptr ||
+        enum_def->attributes()->LookupByKey("bit_flags") == nullptr ||
+        value == 0) {
+      return false;
+    }
+    std::string names;
+    uint64_t left = static_cast<uint64_t>(value);
+    for (const reflection::EnumVal *flag : *enum_def->values()) {
+      const uint64_t bit = static_cast<uint64_t>(flag->value());
+      if ((left & bit) == 0) continue;
+      if (!names.empty()) names += ' ';
+      names += flag->name()->str();
+      left &= ~bit;
+    }
+    if (left != 0) return false;
+    out->push_back('"');
+    out->append(names);
+    out->push_back('"');
+    return true;
+  }
+
   // Prints a scalar of `base_type` at `data`; `enum_index` >= 0 names the
   // enum (or union) whose value names to print.
   void Scalar(reflection::BaseType base_type, int32_t enum_index,
@@ -298,16 +333,10 @@ class JsonPrinter {
       return;
     }
     CHECK(IsInteger(base_type)) << "not a scalar: " << base_type;
-    if (enum_index >= 0) {
-      const int64_t value = flatbuffers::GetAnyValueI(base_type, data);
-      const reflection::EnumVal *enum_value =
-          schema_->enums()->Get(enum_index)->values()->LookupByKey(value);
-      if (enum_value != nullptr) {
-        out->push_back('"');
-        out->append(enum_value->name()->str());
-        out->push_back('"');
-        return;
-      }
+    if (enum_index >= 0 &&
+        EnumName(schema_->enums()->Get(enum_index),
+                 flatbuffers::GetAnyValueI(base_type, data), out)) {
+      return;
     }
     if (base_type == reflection::ULong) {
       Integer(false, flatbuffers::ReadScalar<uint64_t>(data), out);
@@ -372,6 +401,10 @@ flatbuffers::IDLOptions JsonParserOptions() {
   flatbuffers::IDLOptions options;
   // Presence means "the user wrote it" (configuration merging relies on it).
   options.force_defaults = true;
+  // Real JSON, as upstream: quoted field names, no trailing commas. (Comments,
+  // nan/inf and hex numbers stay accepted.) Configs then open in any JSON
+  // tool and stay readable by upstream.
+  options.strict_json = true;
   return options;
 }
 

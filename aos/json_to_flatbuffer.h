@@ -5,14 +5,17 @@
 // known, for configs, command-line tools (aos_send, aos_dump), logs and tests.
 //
 // Parsing is done by FlatBuffers' own parser (flatbuffers::Parser loaded with
-// the type's reflection schema), so the accepted JSON is exactly what flatc
-// accepts: unquoted field names, `//` and `/* */` comments, nan/inf, enum
-// values by name, unions as a `foo_type` field plus `foo`. Every field given in
-// the JSON is stored, even when it equals the default, so "present" means
-// "written by the user" (configuration merging relies on this).
+// the type's reflection schema) in its strict JSON mode: field names must be
+// quoted and trailing commas are errors, as upstream. It also accepts `//` and
+// `/* */` comments, nan/inf, hex integers, enum values by name (for bit_flags
+// enums, several names separated by spaces: "A C"), and unions as a
+// `foo_type` field plus `foo`. Every field given in the JSON is stored, even
+// when it equals the default, so "present" means "written by the user"
+// (configuration merging relies on this).
 //
 // Printing walks the flatbuffer with the reflection schema. Fields print in
-// schema order; absent fields are omitted:
+// schema order; absent fields are omitted; enum values print by name (a
+// bit_flags combination as "A C"), or as a number if no name describes them:
 //
 //   FlatbufferToJson(&message)  ->  { "name": "/foo", "frequency": 10 }
 //

@@ -13,6 +13,7 @@
 // equivalent .fbs text, let flatbuffers::Parser compile it, and keep its
 // binary schema for the life of the process.
 
+#include <bit>
 #include <map>
 #include <mutex>
 #include <set>
@@ -59,6 +60,26 @@ const char *ScalarTypeName(flatbuffers::ElementaryType type) {
       break;
   }
   LOG(FATAL) << "not a scalar type code: " << static_cast<int>(type);
+}
+
+// Whether an enum's type table is that of a `bit_flags` enum. Type tables do
+// not record attributes, so this infers it: bit_flags values are single bits
+// (1 << position), never 0, while any other enum whose fields use the
+// default value 0 must name 0 (flatc insists). An enum of distinct powers of
+// two without 0 that is not bit_flags (rare: every field of that type needs
+// an explicit default) would print combinations like "A B", which parse back
+// to the same value, so a wrong guess costs no data.
+bool LooksLikeBitFlags(const flatbuffers::TypeTable *type_table) {
+  if (type_table->values == nullptr || type_table->num_elems == 0) {
+    return false;  // Values 0, 1, 2, ...: 0 is there.
+  }
+  for (size_t i = 0; i < type_table->num_elems; ++i) {
+    const int64_t value = type_table->values[i];
+    if (value <= 0 || !std::has_single_bit(static_cast<uint64_t>(value))) {
+      return false;
+    }
+  }
+  return true;
 }
 
 // Writes the schema text of a root type and everything it refers to.
@@ -149,21 +170,27 @@ class SchemaWriter {
         }
         *text += " }\n";
         return;
-      case flatbuffers::ST_ENUM:
+      case flatbuffers::ST_ENUM: {
+        const bool bit_flags = LooksLikeBitFlags(type_table);
         *text += "enum " + name + " : " +
                  ScalarTypeName(static_cast<flatbuffers::ElementaryType>(
                      type_table->type_codes[0].base_type)) +
-                 " {";
+                 (bit_flags ? " (bit_flags)" : "") + " {";
         for (size_t i = 0; i < type_table->num_elems; ++i) {
-          *text += std::string(i == 0 ? " " : ", ") + type_table->names[i] +
-                   " = " +
-                   // flatc leaves out the values of enums numbered 0, 1, 2...
-                   std::to_string(type_table->values != nullptr
-                                      ? type_table->values[i]
-                                      : static_cast<int64_t>(i));
+          // flatc leaves out the values of enums numbered 0, 1, 2...
+          const int64_t value = type_table->values != nullptr
+                                    ? type_table->values[i]
+                                    : static_cast<int64_t>(i);
+          // bit_flags values are written as bit positions.
+          *text +=
+              std::string(i == 0 ? " " : ", ") + type_table->names[i] + " = " +
+              std::to_string(
+                  bit_flags ? std::countr_zero(static_cast<uint64_t>(value))
+                            : value);
         }
         *text += " }\n";
         return;
+      }
     }
   }
 
@@ -235,7 +262,11 @@ const reflection::Schema *SchemaForTypeTable(
 
   SchemaWriter writer(type_table, name);
   const std::string text = writer.Write();
-  flatbuffers::Parser parser;
+  flatbuffers::IDLOptions options;
+  // Keep built-in attributes such as bit_flags in the binary schema (as
+  // aos_flatbuffer's flatc --bfbs-builtins does): the printer needs it.
+  options.binary_schema_builtins = true;
+  flatbuffers::Parser parser(options);
   CHECK(parser.Parse(text.c_str()))
       << "could not rebuild the schema of " << name << ": " << parser.error_
       << "\nfrom:\n"

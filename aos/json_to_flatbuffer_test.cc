@@ -1,6 +1,8 @@
 #include "aos/json_to_flatbuffer.h"
 
 #include <cmath>
+#include <fstream>
+#include <iterator>
 #include <limits>
 #include <string>
 
@@ -145,10 +147,42 @@ TEST(JsonToFlatbufferTest, Vectors) {
   ExpectRoundTrip("{ \"vector_foo_int\": [ ] }");
 }
 
-TEST(JsonToFlatbufferTest, CommentsAndUnquotedNames) {
+TEST(JsonToFlatbufferTest, CommentsAndHex) {
   ExpectRoundTrip(
-      "// leading comment\n{ /* inline */ foo_int: 5, // trailing\n }",
-      "{ \"foo_int\": 5 }");
+      "// leading comment\n{ /* inline */ \"foo_int\": 0x1f // trailing\n }",
+      "{ \"foo_int\": 31 }");
+}
+
+// bit_flags enums: combinations print and parse as space-separated names.
+// The typed path rebuilds the schema from generated code, which does not
+// record the attribute; it must agree with the real .bfbs, which does.
+TEST(JsonToFlatbufferTest, BitFlags) {
+  ExpectRoundTrip("{ \"foo_flags\": \"A B\" }");
+  ExpectRoundTrip("{ \"foo_flags\": \"A B C\" }");
+  ExpectRoundTrip("{ \"foo_flags\": \"C A\" }", "{ \"foo_flags\": \"A C\" }");
+  // No flag set, and bits no flag names, print as numbers.
+  ExpectRoundTrip("{ \"foo_flags\": 0 }");
+  ExpectRoundTrip("{ \"foo_flags\": 8 }");
+  ExpectRoundTrip("{ \"foo_flags\": 9 }");
+  FlatbufferDetachedBuffer<Everything> parsed =
+      JsonToFlatbuffer<Everything>("{ \"foo_flags\": \"A C\" }");
+  EXPECT_EQ(parsed.message().foo_flags(), Flags::A | Flags::C);
+  // A plain enum never prints a combination.
+  ExpectRoundTrip("{ \"foo_enum\": 10 }");
+
+  std::ifstream in(AOS_JSON_TEST_BFBS, std::ios::binary);
+  const std::string bytes(std::istreambuf_iterator<char>(in), {});
+  ASSERT_FALSE(bytes.empty()) << AOS_JSON_TEST_BFBS;
+  const reflection::Schema *bfbs = reflection::GetSchema(bytes.data());
+  for (const char *json : {"{ \"foo_flags\": \"A C\" }", "{ \"foo_flags\": 9 }",
+                           "{ \"foo_enum\": \"Float\" }"}) {
+    SCOPED_TRACE(json);
+    Result<flatbuffers::DetachedBuffer> raw = JsonToFlatbuffer(bfbs, json);
+    ASSERT_TRUE(raw.has_value()) << raw.error().message();
+    EXPECT_EQ(FlatbufferToJson(bfbs, raw->data()), json);
+    EXPECT_EQ(FlatbufferToJson(flatbuffers::GetRoot<Everything>(raw->data())),
+              json);
+  }
 }
 
 TEST(JsonToFlatbufferTest, LongVectorsElided) {
@@ -257,6 +291,14 @@ INSTANTIATE_TEST_SUITE_P(
     Errors, BadJsonTest,
     ::testing::Values(
         BadJson{"{ \"nope\": 1 }", "1: 11: error: unknown field: nope"},
+        BadJson{"{ foo_int: 1 }",
+                "1: 9: error: expecting: string constant instead got: "
+                "foo_int"},
+        BadJson{"{ \"foo_int\": 1, }",
+                "error: expecting: string constant instead got: }"},
+        BadJson{"{ \"vector_foo_int\": [ 1, ] }",
+                "Cannot assign token starting with ']'"},
+        BadJson{"{ \"foo_flags\": \"A D\" }", "unknown enum value: D"},
         BadJson{"{ \"foo_enum\": \"Purple\" }", "Purple"},
         BadJson{"{ \"foo_int\": 1, \"foo_int\": 2 }",
                 "field set more than once"},
