@@ -1,0 +1,55 @@
+// ping: sends aos.examples.Ping on /test every --sleep_us and measures the
+// round trip to pong. Prints min/p50/p99/max round-trip times when it stops
+// (Ctrl-C, or after --count replies).
+//
+//   build/aos/examples/pong &
+//   build/aos/examples/ping --sleep_us=1000 --count=1000
+
+#include <iostream>
+
+#include "aos/events/shm_event_loop.h"
+#include "aos/examples/example_config.h"
+#include "aos/examples/ping_lib.h"
+#include "aos/init.h"
+#include "gflags/gflags.h"
+
+DEFINE_string(config, "pingpong_config.json",
+              "The configuration (looked for beside this program too).");
+DEFINE_int32(sleep_us, 10000, "Time between pings, in microseconds.");
+DEFINE_int64(count, 0, "Stop after this many replies (0: run until Ctrl-C).");
+DEFINE_int32(priority, 0, "SCHED_FIFO priority to run at (0: not realtime).");
+
+int main(int argc, char **argv) {
+  gflags::SetUsageMessage(
+      "Sends aos.examples.Ping on /test every --sleep_us, measures round\n"
+      "trips to pong, and prints their statistics when stopped.\n"
+      "Usage: ping [--config=pingpong_config.json] [--sleep_us=10000]\n"
+      "            [--count=N] [--shm_base=/dev/shm/aos]");
+  aos::InitGoogle(&argc, &argv);
+  if (argc > 1) {
+    std::cerr << "ping: unexpected argument '" << argv[1]
+              << "' (see ping --help)\n";
+    return 1;
+  }
+  if (FLAGS_sleep_us <= 0 || FLAGS_count < 0) {
+    std::cerr << "ping: --sleep_us must be > 0 and --count >= 0\n";
+    return 1;
+  }
+
+  aos::FlatbufferDetachedBuffer<aos::Configuration> config =
+      aos::examples::ReadExampleConfigOrExit(FLAGS_config);
+  aos::ShmEventLoop event_loop(&config.message());
+  event_loop.SetRuntimeRealtimePriority(FLAGS_priority);
+  aos::Ping ping(&event_loop,
+                 {.interval = std::chrono::microseconds(FLAGS_sleep_us),
+                  .count = FLAGS_count,
+                  .on_done = [&event_loop]() { event_loop.Exit(); }});
+
+  const aos::Result<void> result = event_loop.Run();
+  std::cout << ping.Summary() << std::flush;
+  if (!result) {
+    std::cerr << "ping: " << result.error().message() << "\n";
+    return 1;
+  }
+  return 0;
+}
