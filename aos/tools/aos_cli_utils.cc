@@ -1,0 +1,460 @@
+#include "aos/tools/aos_cli_utils.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <system_error>
+
+#include "aos/examples/latency_histogram.h"
+#include "aos/init.h"
+#include "aos/ipc_lib/memory_mapped_queue.h"
+#include "aos/ipc_lib/shm_base.h"
+#include "aos/json_to_flatbuffer.h"
+#include "flatbuffers/reflection.h"
+#include "gflags/gflags.h"
+#include "glog/logging.h"
+
+DECLARE_string(override_hostname);
+
+namespace aos::cli {
+namespace {
+
+bool IsHelpArgument(std::string_view arg) {
+  return arg == "--help" || arg == "-help" || arg == "-h" ||
+         arg == "--helpshort" || arg == "-helpshort" || arg == "--helpfull";
+}
+
+std::string ChannelTypes(const std::vector<const Channel *> &channels) {
+  std::string types;
+  for (const Channel *channel : channels) {
+    if (!types.empty()) types += ", ";
+    types += channel->type()->str();
+  }
+  return types;
+}
+
+bool Usable(const Channel *channel, const Node *node, ChannelUse use) {
+  return use == ChannelUse::kRead
+             ? configuration::ChannelIsReadableOnNode(channel, node)
+             : configuration::ChannelIsSendableOnNode(channel, node);
+}
+
+// flatbuffers::Parser::Deserialize (which JSON parsing uses) dereferences
+// `services` and each fbs_files entry's `included_filenames` without
+// checking them, and recognizes root_table only if it is one of `objects`;
+// flatc always writes them, but schemas copied into a flattened configuration
+// leave out the empty ones. Returns `schema` if it is safe to parse with, else
+// a copy that is (without fbs_files, which only name the source files; kept for
+// the life of the process: tools load one config).
+const reflection::Schema *CompleteSchema(const reflection::Schema *schema) {
+  bool complete =
+      schema->services() != nullptr && schema->objects() != nullptr &&
+      std::find(schema->objects()->begin(), schema->objects()->end(),
+                schema->root_table()) != schema->objects()->end();
+  if (schema->fbs_files() != nullptr) {
+    for (const reflection::SchemaFile *file : *schema->fbs_files()) {
+      complete = complete && file->included_filenames() != nullptr;
+    }
+  }
+  if (complete) return schema;
+  static std::map<const reflection::Schema *,
+                  flatbuffers::DetachedBuffer> *const completed =
+      new std::map<const reflection::Schema *, flatbuffers::DetachedBuffer>();
+  auto it = completed->find(schema);
+  if (it == completed->end()) {
+    reflection::SchemaT unpacked;
+    schema->UnPackTo(&unpacked);
+    flatbuffers::FlatBufferBuilder fbb;
+    // The parser finds the root type by pointer identity with an entry of
+    // `objects`, so root_table must be that same table.
+    std::vector<flatbuffers::Offset<reflection::Object>> objects;
+    flatbuffers::Offset<reflection::Object> root;
+    for (const auto &object : unpacked.objects) {
+      objects.push_back(reflection::CreateObject(fbb, object.get()));
+      if (object->name == unpacked.root_table->name) root = objects.back();
+    }
+    std::vector<flatbuffers::Offset<reflection::Enum>> enums;
+    for (const auto &enum_value : unpacked.enums) {
+      enums.push_back(reflection::CreateEnum(fbb, enum_value.get()));
+    }
+    std::vector<flatbuffers::Offset<reflection::Service>> services;
+    for (const auto &service : unpacked.services) {
+      services.push_back(reflection::CreateService(fbb, service.get()));
+    }
+    fbb.Finish(reflection::CreateSchema(
+        fbb, fbb.CreateVector(objects), fbb.CreateVector(enums),
+        fbb.CreateString(unpacked.file_ident),
+        fbb.CreateString(unpacked.file_ext), root, fbb.CreateVector(services),
+        unpacked.advanced_features));
+    it = completed->emplace(schema, fbb.Release()).first;
+  }
+  return flatbuffers::GetRoot<reflection::Schema>(it->second.data());
+}
+
+}  // namespace
+
+void PrintHelp(const ToolHelp &help) {
+  std::cout << help.usage << "\n";
+  if (!help.flags.empty()) std::cout << "\nFlags:\n";
+  for (std::string_view flag : help.flags) {
+    gflags::CommandLineFlagInfo info;
+    if (!gflags::GetCommandLineFlagInfo(std::string(flag).c_str(), &info)) {
+      continue;
+    }
+    std::cout << "  --" << info.name << " (" << info.type << ", default ";
+    if (info.type == "string") {
+      std::cout << "\"" << info.default_value << "\"";
+    } else {
+      std::cout << info.default_value;
+    }
+    std::cout << ")\n      " << info.description << "\n";
+  }
+}
+
+void InitTool(int *argc, char ***argv, const ToolHelp &help) {
+  for (int i = 1; i < *argc; ++i) {
+    const std::string_view arg = (*argv)[i];
+    if (arg == "--") break;
+    if (IsHelpArgument(arg)) {
+      PrintHelp(help);
+      std::exit(0);
+    }
+  }
+  // Tools talk to people: only warnings and errors from the libraries.
+  FLAGS_minloglevel = google::GLOG_WARNING;
+  aos::InitGoogle(argc, argv);
+}
+
+void PrintError(std::string_view tool, std::string_view message) {
+  std::cerr << tool << ": " << message << std::endl;
+}
+
+Result<FlatbufferDetachedBuffer<Configuration>> LoadConfig(
+    std::string_view path) {
+  std::string resolved(path);
+  std::error_code error;
+  if (!std::filesystem::exists(resolved, error) &&
+      std::filesystem::path(resolved).is_relative()) {
+    const std::filesystem::path self =
+        std::filesystem::read_symlink("/proc/self/exe", error);
+    if (!error &&
+        std::filesystem::exists(self.parent_path() / resolved, error)) {
+      resolved = (self.parent_path() / resolved).string();
+    }
+  }
+  if (!std::filesystem::exists(resolved, error)) {
+    return MakeError("config file '" + std::string(path) +
+                     "' not found (pass --config=path/to/config.json)");
+  }
+  Result<FlatbufferDetachedBuffer<Configuration>> config =
+      configuration::MaybeReadConfig(resolved);
+  if (!config) {
+    return MakeError("cannot read config '" + resolved +
+                     "': " + config.error().message());
+  }
+  return config;
+}
+
+Result<const Node *> FindMyNode(const Configuration *config) {
+  if (!configuration::MultiNode(config)) return nullptr;
+  std::string hostname = FLAGS_override_hostname;
+  if (hostname.empty()) {
+    char buffer[256] = {};
+    if (gethostname(buffer, sizeof(buffer) - 1) != 0) {
+      return MakeError(
+          "cannot read this machine's hostname; pass "
+          "--override_hostname=<node's hostname>");
+    }
+    hostname = buffer;
+  }
+  const Node *node = configuration::GetNodeFromHostname(config, hostname);
+  if (node == nullptr) {
+    return MakeError("no node of the config has hostname '" + hostname +
+                     "'; pass --override_hostname=<a node's hostname>");
+  }
+  return node;
+}
+
+Result<std::vector<const Channel *>> FindChannels(
+    const Configuration *config, std::string_view name,
+    std::string_view type_pattern, std::string_view application_name,
+    const Node *node, ChannelUse use) {
+  if (name.empty() || name.front() != '/') {
+    return MakeError("channel name '" + std::string(name) +
+                     "' must start with '/' (e.g. /test)");
+  }
+  // Every type the config knows, looked up under `name` through the maps:
+  // this is how aliases resolve, for any type.
+  std::set<std::string_view> types;
+  for (const Channel *channel : *config->channels()) {
+    types.insert(channel->type()->string_view());
+  }
+  std::vector<const Channel *> on_name;
+  for (std::string_view type : types) {
+    const Channel *channel = configuration::GetChannel(
+        config, name, type, application_name, node, /*quiet=*/true);
+    if (channel != nullptr) on_name.push_back(channel);
+  }
+  if (on_name.empty()) {
+    return MakeError("no channel named " + std::string(name) +
+                     " in the config (run aos_dump with no arguments to "
+                     "list channels)");
+  }
+  std::vector<const Channel *> usable;
+  for (const Channel *channel : on_name) {
+    if (Usable(channel, node, use)) usable.push_back(channel);
+  }
+  if (usable.empty()) {
+    return MakeError(
+        std::string(name) + " (" + ChannelTypes(on_name) + ") is not " +
+        (use == ChannelUse::kRead ? "readable" : "sendable") + " on this node");
+  }
+  if (type_pattern.empty()) return usable;
+
+  for (const Channel *channel : usable) {
+    if (channel->type()->string_view() == type_pattern) {
+      return std::vector<const Channel *>{channel};
+    }
+  }
+  std::vector<const Channel *> matches;
+  for (const Channel *channel : usable) {
+    if (channel->type()->string_view().find(type_pattern) !=
+        std::string_view::npos) {
+      matches.push_back(channel);
+    }
+  }
+  if (matches.empty()) {
+    return MakeError("no type matching '" + std::string(type_pattern) +
+                     "' on " + std::string(name) +
+                     " (types there: " + ChannelTypes(usable) + ")");
+  }
+  if (matches.size() > 1) {
+    return MakeError("type '" + std::string(type_pattern) + "' on " +
+                     std::string(name) + " is ambiguous: it matches " +
+                     ChannelTypes(matches) + "; give the full type");
+  }
+  return matches;
+}
+
+std::vector<std::string> ChannelAliases(const Configuration *config,
+                                        const Channel *channel,
+                                        std::string_view application_name,
+                                        const Node *node) {
+  std::set<std::string> names;
+  auto consider =
+      [&](const flatbuffers::Vector<flatbuffers::Offset<Map>> *maps) {
+        if (maps == nullptr) return;
+        for (const Map *map : *maps) {
+          if (map->match() == nullptr || map->match()->name() == nullptr)
+            continue;
+          const std::string_view alias = map->match()->name()->string_view();
+          if (alias.empty() || alias.back() == '*') continue;
+          // Whatever rename chain applies, the alias is one if looking it up
+          // lands on this channel.
+          if (configuration::GetChannel(config, alias,
+                                        channel->type()->string_view(),
+                                        application_name, node,
+                                        /*quiet=*/true) == channel &&
+              alias != channel->name()->string_view()) {
+            names.emplace(alias);
+          }
+        }
+      };
+  consider(config->maps());
+  if (config->applications() != nullptr) {
+    for (const Application *application : *config->applications()) {
+      if (application->name() != nullptr &&
+          application->name()->string_view() == application_name) {
+        consider(application->maps());
+      }
+    }
+  }
+  return std::vector<std::string>(names.begin(), names.end());
+}
+
+ipc_lib::LocklessQueueConfiguration QueueConfigurationForChannel(
+    const Configuration *config, const Channel *channel) {
+  ipc_lib::LocklessQueueConfiguration queue;
+  queue.num_watchers = channel->num_watchers();
+  queue.num_senders = channel->num_senders();
+  queue.num_pinners =
+      channel->read_method() == ReadMethod::PIN ? channel->num_readers() : 0;
+  queue.queue_size = configuration::QueueSize(config, channel);
+  queue.message_data_size = channel->max_size();
+  return queue;
+}
+
+Result<void> CheckChannelQueue(const Configuration *config,
+                               const Channel *channel,
+                               std::string_view shm_base, SlotNeed need) {
+  const std::string path = ipc_lib::ShmPath(
+      shm_base, channel->name()->string_view(), channel->type()->string_view());
+  {
+    Result<ipc_lib::MemoryMappedQueue> queue = ipc_lib::MemoryMappedQueue::Open(
+        path, QueueConfigurationForChannel(config, channel), FLAGS_permissions);
+    if (!queue) {
+      return MakeError("cannot open the queue of " + ChannelLabel(channel) +
+                       ": " + queue.error().message());
+    }
+  }
+  if (need == SlotNeed::kNone) return {};
+  Result<ipc_lib::QueueFileInfo> info = ipc_lib::InspectQueueFile(path);
+  if (!info) {
+    return MakeError("cannot inspect the queue of " + ChannelLabel(channel) +
+                     ": " + info.error().message());
+  }
+  const std::vector<ipc_lib::QueueSlotInfo> &slots =
+      need == SlotNeed::kWatcher ? info->watchers : info->senders;
+  const size_t live = static_cast<size_t>(std::count_if(
+      slots.begin(), slots.end(), [](const ipc_lib::QueueSlotInfo &slot) {
+        return slot.liveness == ipc_lib::QueueSlotInfo::Liveness::kAlive;
+      }));
+  if (live >= slots.size()) {
+    const char *kind = need == SlotNeed::kWatcher ? "watcher" : "sender";
+    return MakeError("all " + std::to_string(slots.size()) + " " + kind +
+                     " slots of " + ChannelLabel(channel) +
+                     " are taken by running processes (see `aos_shm show " +
+                     ChannelLabel(channel) + "`; raise num_" + kind +
+                     "s in the config)");
+  }
+  return {};
+}
+
+Result<const reflection::Schema *> ChannelSchema(const Configuration *config,
+                                                 const Channel *channel) {
+  const reflection::Schema *schema = channel->schema();
+  if (schema == nullptr) {
+    schema = configuration::GetSchema(config, channel->type()->string_view());
+  }
+  if (schema == nullptr || schema->root_table() == nullptr) {
+    return MakeError("the config has no schema for " + ChannelLabel(channel) +
+                     "; use the flattened config that aos_config() builds "
+                     "(e.g. build/aos/examples/pingpong_config.json)");
+  }
+  return CompleteSchema(schema);
+}
+
+std::string FormatMessage(const Channel *channel,
+                          const reflection::Schema *schema,
+                          const Context &context, const PrintOptions &options) {
+  const uint8_t *data = static_cast<const uint8_t *>(context.data);
+  const bool valid =
+      data != nullptr && context.size > 0 &&
+      flatbuffers::Verify(*schema, *schema->root_table(), data, context.size);
+  std::string body;
+  if (valid) {
+    JsonOptions json_options;
+    json_options.multi_line =
+        !options.json && (options.pretty || options.pretty_max);
+    json_options.max_multi_line = options.pretty_max ? 80 : 0;
+    json_options.max_vector_size = options.max_vector_size;
+    json_options.use_hex = options.hex;
+    body = FlatbufferToJson(schema, data, json_options);
+  }
+  std::ostringstream out;
+  if (options.json) {
+    out << "{\"name\": \"" << channel->name()->string_view()
+        << "\", \"type\": \"" << channel->type()->string_view()
+        << "\", \"monotonic_event_time\": "
+        << context.monotonic_event_time.time_since_epoch().count()
+        << ", \"realtime_event_time\": "
+        << context.realtime_event_time.time_since_epoch().count();
+    if (context.monotonic_remote_time != context.monotonic_event_time) {
+      out << ", \"monotonic_remote_time\": "
+          << context.monotonic_remote_time.time_since_epoch().count()
+          << ", \"realtime_remote_time\": "
+          << context.realtime_remote_time.time_since_epoch().count();
+    }
+    out << ", \"queue_index\": " << context.queue_index
+        << ", \"size\": " << context.size << ", \"data\": ";
+    if (valid) {
+      out << body;
+    } else {
+      out << "null, \"error\": \"invalid message\"";
+    }
+    out << "}";
+    return out.str();
+  }
+  out << context.realtime_event_time << " (" << context.monotonic_event_time
+      << ")";
+  if (context.monotonic_remote_time != context.monotonic_event_time) {
+    out << " sent " << context.realtime_remote_time << " ("
+        << context.monotonic_remote_time << ")";
+  }
+  out << " " << ChannelLabel(channel) << ": ";
+  if (valid) {
+    out << body;
+  } else {
+    out << "<invalid message, " << context.size << " bytes>";
+  }
+  return out.str();
+}
+
+void RateCounter::Add(monotonic_clock::time_point sent_time, size_t bytes) {
+  ++current_.messages;
+  current_.bytes += bytes;
+  if (last_sent_.has_value()) {
+    const std::chrono::nanoseconds gap = sent_time - *last_sent_;
+    current_.min_gap =
+        current_.min_gap ? std::min(*current_.min_gap, gap) : gap;
+    current_.max_gap =
+        current_.max_gap ? std::max(*current_.max_gap, gap) : gap;
+  }
+  last_sent_ = sent_time;
+}
+
+RateCounter::Window RateCounter::TakeWindow(monotonic_clock::time_point now) {
+  Window window = current_;
+  window.duration = now - start_;
+  current_ = Window();
+  start_ = now;
+  return window;
+}
+
+std::string FormatRate(std::string_view channel_label,
+                       const RateCounter::Window &window) {
+  std::string line = std::string(channel_label) + ": ";
+  if (window.messages == 0 || window.duration.count() <= 0) {
+    return line + "no messages";
+  }
+  const double seconds = std::chrono::duration<double>(window.duration).count();
+  char buffer[64];
+  std::snprintf(buffer, sizeof(buffer), "%.1f msg/s",
+                static_cast<double>(window.messages) / seconds);
+  line += buffer;
+  line += ", " + FormatBytes(static_cast<double>(window.bytes) / seconds) +
+          "/s, avg " +
+          FormatBytes(static_cast<double>(window.bytes) /
+                      static_cast<double>(window.messages));
+  if (window.min_gap.has_value()) {
+    line += ", period min " + examples::FormatDuration(*window.min_gap) +
+            " max " + examples::FormatDuration(*window.max_gap);
+  }
+  return line;
+}
+
+std::string FormatBytes(double bytes) {
+  char buffer[32];
+  if (bytes < 1e3) {
+    std::snprintf(buffer, sizeof(buffer), "%.0f B", bytes);
+  } else if (bytes < 1e6) {
+    std::snprintf(buffer, sizeof(buffer), "%.2f KB", bytes / 1e3);
+  } else {
+    std::snprintf(buffer, sizeof(buffer), "%.2f MB", bytes / 1e6);
+  }
+  return buffer;
+}
+
+std::string ChannelLabel(const Channel *channel) {
+  return channel->name()->str() + " " + channel->type()->str();
+}
+
+}  // namespace aos::cli

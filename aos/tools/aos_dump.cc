@@ -1,0 +1,294 @@
+// aos_dump: lists channels, prints the messages sent on them, or measures
+// their rates. See kHelp below.
+
+#include <algorithm>
+#include <cstdint>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "aos/configuration.h"
+#include "aos/events/shm_event_loop.h"
+#include "aos/ipc_lib/shm_base.h"
+#include "aos/tools/aos_cli_utils.h"
+#include "gflags/gflags.h"
+
+DEFINE_string(config, "aos_config.json",
+              "The configuration (flattened, with schemas) of the channels.");
+DEFINE_bool(all, false, "List channels of every node, not only this one's.");
+DEFINE_bool(canonical, false, "List channels without their map aliases.");
+DEFINE_bool(fetch, false,
+            "Print the newest message already sent on each channel first.");
+DEFINE_int64(count, -1,
+             "Exit after printing this many messages (-1: no limit).");
+DEFINE_int64(timeout, -1,
+             "Exit after this many milliseconds (-1: never; 0: only print "
+             "what --fetch finds).");
+DEFINE_int64(rate_limit, 0,
+             "Print at most one message per channel every this many "
+             "milliseconds (others are skipped).");
+DEFINE_bool(pretty, false, "Print messages as multi-line JSON.");
+DEFINE_bool(pretty_max, false,
+            "Multi-line JSON, keeping short tables and vectors on one line.");
+DEFINE_bool(json, false,
+            "Print one JSON object per message and line (times in ns).");
+DEFINE_int32(max_vector_size, 100,
+             "Print vectors longer than this as \"... N elements ...\".");
+DEFINE_bool(hex, false, "Print integers in hexadecimal.");
+DEFINE_bool(rate, false,
+            "Instead of messages, print each channel's messages/s and "
+            "bytes/s every --rate_period_ms (all readable channels when no "
+            "channel is given).");
+DEFINE_int32(rate_period_ms, 1000, "The period of --rate reports.");
+
+namespace {
+
+constexpr std::string_view kTool = "aos_dump";
+
+const aos::cli::ToolHelp kHelp = {
+    .name = kTool,
+    .usage =
+        "aos_dump: list channels, print their messages, or measure rates.\n"
+        "\n"
+        "Usage:\n"
+        "  aos_dump [--config=aos_config.json]        list readable channels\n"
+        "  aos_dump [flags] /channel [type]           print messages\n"
+        "  aos_dump --rate [/channel [type]]          msgs/s and bytes/s\n"
+        "\n"
+        "The type is optional: a type equal to it wins, otherwise it must be\n"
+        "a substring of exactly one type on the channel; with no type every\n"
+        "type on the channel is printed. Map aliases of channel names work.\n"
+        "Each message prints as\n"
+        "  realtime (monotonic) /name type: {json}",
+    .flags = {"config", "shm_base", "fetch", "count", "timeout", "rate_limit",
+              "pretty", "pretty_max", "json", "max_vector_size", "hex", "rate",
+              "rate_period_ms", "all", "canonical", "override_hostname"},
+};
+
+int Fail(std::string_view message) {
+  aos::cli::PrintError(kTool, message);
+  return 1;
+}
+
+// Prints the channels this node can read (every channel with --all).
+void ListChannels(const aos::Configuration *config, const aos::Node *node,
+                  std::string_view application_name) {
+  for (const aos::Channel *channel : *config->channels()) {
+    if (!FLAGS_all &&
+        !aos::configuration::ChannelIsReadableOnNode(channel, node)) {
+      continue;
+    }
+    std::cout << aos::cli::ChannelLabel(channel);
+    if (!FLAGS_canonical) {
+      const std::vector<std::string> aliases =
+          aos::cli::ChannelAliases(config, channel, application_name, node);
+      for (size_t i = 0; i < aliases.size(); ++i) {
+        std::cout << (i == 0 ? "  (alias " : ", ") << aliases[i];
+      }
+      if (!aliases.empty()) std::cout << ")";
+    }
+    std::cout << "\n";
+  }
+}
+
+// Prints messages of `channels` as they arrive, per the flags.
+class Printer {
+ public:
+  Printer(aos::ShmEventLoop *event_loop, aos::cli::PrintOptions options)
+      : event_loop_(event_loop), options_(options) {}
+
+  // Returns false once --count messages were printed.
+  bool Print(const aos::Channel *channel, const reflection::Schema *schema,
+             const aos::Context &context) {
+    // Messages handled in the same wakeup as the last one counted.
+    if (done()) return false;
+    if (FLAGS_rate_limit > 0) {
+      auto [it, inserted] =
+          last_printed_.try_emplace(channel, aos::monotonic_clock::min_time);
+      if (!inserted &&
+          context.monotonic_event_time <
+              it->second + std::chrono::milliseconds(FLAGS_rate_limit)) {
+        return true;
+      }
+      it->second = context.monotonic_event_time;
+    }
+    std::cout << aos::cli::FormatMessage(channel, schema, context, options_)
+              << std::endl;
+    ++printed_;
+    if (FLAGS_count >= 0 && printed_ >= FLAGS_count) {
+      event_loop_->Exit();
+      return false;
+    }
+    return true;
+  }
+
+  bool done() const { return FLAGS_count >= 0 && printed_ >= FLAGS_count; }
+
+ private:
+  aos::ShmEventLoop *event_loop_;
+  const aos::cli::PrintOptions options_;
+  int64_t printed_ = 0;
+  std::map<const aos::Channel *, aos::monotonic_clock::time_point>
+      last_printed_;
+};
+
+int RunRate(aos::ShmEventLoop *event_loop,
+            const std::vector<const aos::Channel *> &channels) {
+  std::vector<std::unique_ptr<aos::cli::RateCounter>> counters;
+  const aos::monotonic_clock::time_point start = event_loop->monotonic_now();
+  for (const aos::Channel *channel : channels) {
+    counters.push_back(std::make_unique<aos::cli::RateCounter>(start));
+    aos::cli::RateCounter *counter = counters.back().get();
+    // No-arg watchers: counting needs the size and time, not a copy.
+    event_loop->MakeRawNoArgWatcher(
+        channel, [counter](const aos::Context &context) {
+          counter->Add(context.monotonic_event_time, context.size);
+        });
+  }
+  aos::TimerHandler *report = event_loop->AddTimer([&]() {
+    const aos::monotonic_clock::time_point now = event_loop->monotonic_now();
+    for (size_t i = 0; i < channels.size(); ++i) {
+      std::cout << aos::cli::FormatRate(aos::cli::ChannelLabel(channels[i]),
+                                        counters[i]->TakeWindow(now))
+                << "\n";
+    }
+    std::cout << std::endl;
+  });
+  report->set_name("rate_report");
+  event_loop->OnRun([&]() {
+    const auto period = std::chrono::milliseconds(FLAGS_rate_period_ms);
+    report->Schedule(event_loop->monotonic_now() + period, period);
+  });
+  if (FLAGS_timeout > 0) {
+    aos::TimerHandler *stop =
+        event_loop->AddTimer([&]() { event_loop->Exit(); });
+    event_loop->OnRun([&]() {
+      stop->Schedule(event_loop->monotonic_now() +
+                     std::chrono::milliseconds(FLAGS_timeout));
+    });
+  }
+  const aos::Result<void> result = event_loop->Run();
+  if (!result) return Fail(result.error().message());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+  aos::cli::InitTool(&argc, &argv, kHelp);
+  if (argc > 3) {
+    return Fail("too many arguments (expected [/channel [type]]; see --help)");
+  }
+  if (FLAGS_json && (FLAGS_pretty || FLAGS_pretty_max)) {
+    return Fail(
+        "--json prints one message per line; it cannot be combined "
+        "with --pretty or --pretty_max");
+  }
+  if (FLAGS_max_vector_size < 0 || FLAGS_rate_limit < 0 || FLAGS_timeout < -1 ||
+      FLAGS_count < -1 || FLAGS_rate_period_ms <= 0) {
+    return Fail(
+        "--max_vector_size and --rate_limit must be >= 0, --timeout "
+        "and --count >= -1, --rate_period_ms > 0");
+  }
+
+  aos::Result<aos::FlatbufferDetachedBuffer<aos::Configuration>> config =
+      aos::cli::LoadConfig(FLAGS_config);
+  if (!config) return Fail(config.error().message());
+  const aos::Configuration *configuration = &config->message();
+  aos::Result<const aos::Node *> node = aos::cli::FindMyNode(configuration);
+  if (!node) return Fail(node.error().message());
+  const std::string application_name = FLAGS_application_name.empty()
+                                           ? std::string(kTool)
+                                           : FLAGS_application_name;
+
+  if (argc == 1 && !FLAGS_rate) {
+    ListChannels(configuration, *node, application_name);
+    return 0;
+  }
+
+  std::vector<const aos::Channel *> channels;
+  if (argc == 1) {
+    for (const aos::Channel *channel : *configuration->channels()) {
+      if (aos::configuration::ChannelIsReadableOnNode(channel, *node)) {
+        channels.push_back(channel);
+      }
+    }
+  } else {
+    aos::Result<std::vector<const aos::Channel *>> found =
+        aos::cli::FindChannels(configuration, argv[1], argc > 2 ? argv[2] : "",
+                               application_name, *node,
+                               aos::cli::ChannelUse::kRead);
+    if (!found) return Fail(found.error().message());
+    channels = std::move(*found);
+  }
+
+  std::vector<const reflection::Schema *> schemas;
+  if (!FLAGS_rate) {
+    for (const aos::Channel *channel : channels) {
+      aos::Result<const reflection::Schema *> schema =
+          aos::cli::ChannelSchema(configuration, channel);
+      if (!schema) return Fail(schema.error().message());
+      schemas.push_back(*schema);
+    }
+  }
+  const bool watch = FLAGS_timeout != 0;
+  for (const aos::Channel *channel : channels) {
+    aos::Result<void> checked = aos::cli::CheckChannelQueue(
+        configuration, channel, FLAGS_shm_base,
+        watch ? aos::cli::SlotNeed::kWatcher : aos::cli::SlotNeed::kNone);
+    if (!checked) return Fail(checked.error().message());
+  }
+
+  aos::ShmEventLoop event_loop(configuration);
+  event_loop.set_name(application_name);
+  event_loop.SkipTimingReport();
+  if (FLAGS_rate) return RunRate(&event_loop, channels);
+
+  aos::cli::PrintOptions options;
+  options.pretty = FLAGS_pretty;
+  options.pretty_max = FLAGS_pretty_max;
+  options.json = FLAGS_json;
+  options.max_vector_size = static_cast<size_t>(FLAGS_max_vector_size);
+  options.hex = FLAGS_hex;
+  Printer printer(&event_loop, options);
+
+  if (FLAGS_fetch) {
+    // The newest message of each channel, oldest first.
+    std::vector<std::pair<std::unique_ptr<aos::RawFetcher>, size_t>> fetched;
+    for (size_t i = 0; i < channels.size(); ++i) {
+      std::unique_ptr<aos::RawFetcher> fetcher =
+          event_loop.MakeRawFetcher(channels[i]);
+      if (fetcher->Fetch()) fetched.emplace_back(std::move(fetcher), i);
+    }
+    std::sort(fetched.begin(), fetched.end(), [](const auto &a, const auto &b) {
+      return a.first->context().monotonic_event_time <
+             b.first->context().monotonic_event_time;
+    });
+    for (const auto &[fetcher, i] : fetched) {
+      if (!printer.Print(channels[i], schemas[i], fetcher->context())) break;
+    }
+  }
+  if (!watch || printer.done()) return 0;
+
+  for (size_t i = 0; i < channels.size(); ++i) {
+    const aos::Channel *channel = channels[i];
+    const reflection::Schema *schema = schemas[i];
+    event_loop.MakeRawWatcher(
+        channel,
+        [&printer, channel, schema](const aos::Context &context, const void *) {
+          printer.Print(channel, schema, context);
+        });
+  }
+  if (FLAGS_timeout > 0) {
+    aos::TimerHandler *stop = event_loop.AddTimer([&]() { event_loop.Exit(); });
+    event_loop.OnRun([&]() {
+      stop->Schedule(event_loop.monotonic_now() +
+                     std::chrono::milliseconds(FLAGS_timeout));
+    });
+  }
+  const aos::Result<void> result = event_loop.Run();
+  if (!result) return Fail(result.error().message());
+  return 0;
+}

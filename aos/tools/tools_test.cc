@@ -1,0 +1,426 @@
+// End-to-end tests of the tools and the ping/pong example: every program runs
+// as its own process, as a user would run it, over a private --shm_base per
+// test.
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "aos/ipc_lib/memory_mapped_queue.h"
+#include "aos/testing/tmpdir.h"
+#include "glog/logging.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace aos::testing {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+// A safety net against hangs only; no test depends on timing.
+constexpr std::chrono::seconds kHangLimit(60);
+
+std::string ReadFile(const std::string &path) {
+  std::ifstream file(path);
+  std::stringstream contents;
+  contents << file.rdbuf();
+  return contents.str();
+}
+
+struct Exit {
+  int code = -1;
+  std::string out;
+  std::string err;
+};
+
+// A child process whose stdout and stderr go to files in `dir`.
+class Process {
+ public:
+  Process(std::vector<std::string> argv, const std::string &dir,
+          const std::string &stdin_text = "")
+      : command_(argv[0]) {
+    static int next_id = 0;
+    const std::string prefix = dir + "/process" + std::to_string(next_id++);
+    out_path_ = prefix + ".out";
+    err_path_ = prefix + ".err";
+    const std::string in_path = prefix + ".in";
+    { std::ofstream(in_path) << stdin_text; }
+    pid_ = fork();
+    PCHECK(pid_ >= 0);
+    if (pid_ == 0) {
+      const int in = open(in_path.c_str(), O_RDONLY);
+      const int out =
+          open(out_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+      const int err =
+          open(err_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+      if (in < 0 || out < 0 || err < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 ||
+          dup2(err, 2) < 0) {
+        _exit(127);
+      }
+      std::vector<char *> args;
+      for (std::string &arg : argv) args.push_back(arg.data());
+      args.push_back(nullptr);
+      execv(args[0], args.data());
+      _exit(127);
+    }
+  }
+  Process(const Process &) = delete;
+  ~Process() {
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+
+  pid_t pid() const { return pid_; }
+  std::string out() const { return ReadFile(out_path_); }
+  std::string err() const { return ReadFile(err_path_); }
+
+  void Signal(int signal) { PCHECK(kill(pid_, signal) == 0); }
+
+  // Waits for the exit (killing it after kHangLimit, which fails the test).
+  Exit Wait() {
+    const auto deadline = std::chrono::steady_clock::now() + kHangLimit;
+    int status = 0;
+    while (true) {
+      const pid_t done = waitpid(pid_, &status, WNOHANG);
+      PCHECK(done >= 0);
+      if (done == pid_) break;
+      if (std::chrono::steady_clock::now() > deadline) {
+        ADD_FAILURE() << command_ << " hung; killing it";
+        kill(pid_, SIGKILL);
+        waitpid(pid_, &status, 0);
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    pid_ = -1;
+    Exit exit;
+    exit.code =
+        WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    exit.out = out();
+    exit.err = err();
+    return exit;
+  }
+
+ private:
+  std::string command_;
+  pid_t pid_ = -1;
+  std::string out_path_;
+  std::string err_path_;
+};
+
+class ToolsTest : public ::testing::Test {
+ protected:
+  ToolsTest() : shm_base_(work_.path() + "/shm") {
+    std::filesystem::create_directories(shm_base_);
+  }
+
+  // The program with the test's --shm_base and the ping/pong config.
+  std::vector<std::string> Command(const char *program,
+                                   std::vector<std::string> args) {
+    std::vector<std::string> argv = {program, "--shm_base=" + shm_base_};
+    // aos_shm reads queue files only; it takes no configuration.
+    if (std::string_view(program) != AOS_SHM) {
+      argv.push_back(std::string("--config=") + AOS_PINGPONG_CONFIG);
+    }
+    argv.insert(argv.end(), args.begin(), args.end());
+    return argv;
+  }
+
+  std::unique_ptr<Process> Start(const char *program,
+                                 std::vector<std::string> args,
+                                 const std::string &stdin_text = "") {
+    return std::make_unique<Process>(Command(program, std::move(args)),
+                                     work_.path(), stdin_text);
+  }
+
+  Exit Run(const char *program, std::vector<std::string> args,
+           const std::string &stdin_text = "") {
+    return Start(program, std::move(args), stdin_text)->Wait();
+  }
+
+  // Waits until a live process watches `channel` `type` (so what is sent
+  // next reaches it), or `process` exited (which fails).
+  void WaitForWatcher(const std::string &channel, const std::string &type,
+                      Process *process) {
+    const std::string path = ipc_lib::ShmPath(shm_base_, channel, type);
+    const auto deadline = std::chrono::steady_clock::now() + kHangLimit;
+    while (std::chrono::steady_clock::now() < deadline) {
+      Result<ipc_lib::QueueFileInfo> info = ipc_lib::InspectQueueFile(path);
+      if (info) {
+        for (const ipc_lib::QueueSlotInfo &slot : info->watchers) {
+          if (slot.liveness == ipc_lib::QueueSlotInfo::Liveness::kAlive &&
+              slot.pid == process->pid()) {
+            // Run() registers watchers just before it starts running; give
+            // the process a moment to get past that.
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+            return;
+          }
+        }
+      }
+      ASSERT_EQ(waitpid(process->pid(), nullptr, WNOHANG), 0)
+          << "process exited: " << process->err();
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    FAIL() << "nobody watched " << channel << " " << type;
+  }
+
+  TempDir work_;
+  const std::string shm_base_;
+};
+
+// A tool's failure: non-zero exit, one line on stderr naming the problem,
+// nothing that looks like a crash.
+void ExpectOneLineError(const Exit &exit, const std::string &message) {
+  EXPECT_NE(exit.code, 0);
+  EXPECT_THAT(exit.err, HasSubstr(message));
+  EXPECT_EQ(std::count(exit.err.begin(), exit.err.end(), '\n'), 1) << exit.err;
+  EXPECT_THAT(exit.err, Not(HasSubstr("Check fail")));
+  EXPECT_THAT(exit.err, Not(HasSubstr("***")));
+}
+
+TEST_F(ToolsTest, PingPongExchange) {
+  std::unique_ptr<Process> pong = Start(AOS_PONG, {});
+  WaitForWatcher("/test", "aos.examples.Ping", pong.get());
+  const Exit ping = Run(AOS_PING, {"--sleep_us=1000", "--count=50"});
+  EXPECT_EQ(ping.code, 0) << ping.err;
+  EXPECT_THAT(ping.out, HasSubstr("got 50 replies (0 missing, 0 unexpected"));
+  EXPECT_TRUE(std::regex_search(
+      ping.out,
+      std::regex("ping: round trip 50 round trips: min [0-9.]+[mun]?s, "
+                 "p50 [0-9.]+[mun]?s, p99 [0-9.]+[mun]?s, max ")))
+      << ping.out;
+  pong->Signal(SIGINT);
+  const Exit pong_exit = pong->Wait();
+  EXPECT_EQ(pong_exit.code, 0) << pong_exit.err;
+  EXPECT_TRUE(std::regex_search(pong_exit.out,
+                                std::regex("pong: answered [0-9]+ pings")))
+      << pong_exit.out;
+}
+
+TEST_F(ToolsTest, DumpPrintsWhatSendSent) {
+  std::unique_ptr<Process> dump =
+      Start(AOS_DUMP, {"--count=2", "/test", "Ping"});
+  WaitForWatcher("/test", "aos.examples.Ping", dump.get());
+  std::unique_ptr<Process> send =
+      Start(AOS_SEND, {"--rate=100", "/test", "aos.examples.Ping",
+                       R"({"value": 7, "send_time": 3})"});
+  const Exit dumped = dump->Wait();
+  send->Signal(SIGINT);
+  const Exit sent = send->Wait();
+  EXPECT_EQ(sent.code, 0) << sent.err;
+  EXPECT_EQ(dumped.code, 0) << dumped.err;
+  const std::regex line(
+      "[0-9]{4}-[0-9]{2}-[0-9]{2}_[0-9]{2}-[0-9]{2}-[0-9]{2}\\.[0-9]{9} "
+      "\\([0-9]+\\.[0-9]{9}sec\\) /test aos.examples.Ping: "
+      "\\{ \"value\": 7, \"send_time\": 3 \\}\n");
+  std::smatch match;
+  std::string rest = dumped.out;
+  int lines = 0;
+  while (std::regex_search(rest, match, line) && match.position() == 0) {
+    ++lines;
+    rest = match.suffix();
+  }
+  EXPECT_EQ(lines, 2) << dumped.out;
+  EXPECT_EQ(rest, "") << dumped.out;
+}
+
+TEST_F(ToolsTest, SendFromStdinThenFetchAsJson) {
+  const Exit sent = Run(AOS_SEND, {"/test", "Pong", "-"}, R"({"value": 9})");
+  EXPECT_EQ(sent.code, 0) << sent.err;
+  const Exit dumped =
+      Run(AOS_DUMP, {"--fetch", "--timeout=0", "--json", "/test", "Pong"});
+  EXPECT_EQ(dumped.code, 0) << dumped.err;
+  EXPECT_TRUE(std::regex_match(
+      dumped.out,
+      std::regex("\\{\"name\": \"/test\", \"type\": \"aos.examples.Pong\", "
+                 "\"monotonic_event_time\": [0-9]+, \"realtime_event_time\": "
+                 "[0-9]+, \"queue_index\": 0, \"size\": [0-9]+, \"data\": "
+                 "\\{ \"value\": 9 \\}\\}\n")))
+      << dumped.out;
+
+  // --pretty, and --count stopping after the fetched message.
+  const Exit pretty =
+      Run(AOS_DUMP, {"--fetch", "--count=1", "--pretty", "/test", "Pong"});
+  EXPECT_EQ(pretty.code, 0) << pretty.err;
+  EXPECT_THAT(pretty.out,
+              HasSubstr("/test aos.examples.Pong: {\n \"value\": 9\n}\n"));
+}
+
+TEST_F(ToolsTest, ListsChannels) {
+  const Exit listed = Run(AOS_DUMP, {});
+  EXPECT_EQ(listed.code, 0) << listed.err;
+  EXPECT_EQ(listed.out,
+            "/aos aos.timing.Report\n/test aos.examples.Ping\n"
+            "/test aos.examples.Pong\n");
+}
+
+TEST_F(ToolsTest, RateMode) {
+  std::unique_ptr<Process> send =
+      Start(AOS_SEND, {"--rate=200", "/test", "Ping", R"({"value": 1})"});
+  const Exit rate = Run(AOS_DUMP, {"--rate", "--rate_period_ms=200",
+                                   "--timeout=700", "/test", "Ping"});
+  send->Signal(SIGINT);
+  EXPECT_EQ(send->Wait().code, 0);
+  EXPECT_EQ(rate.code, 0) << rate.err;
+  // Three reports; the numbers depend on the machine, the format does not.
+  EXPECT_TRUE(std::regex_search(
+      rate.out, std::regex("/test aos.examples.Ping: [0-9.]+ msg/s, [0-9.]+ "
+                           "[KM]?B/s, avg [0-9]+ B, period min ")))
+      << rate.out;
+}
+
+TEST_F(ToolsTest, TimingReportStreamer) {
+  std::unique_ptr<Process> pong = Start(AOS_PONG, {"--timing_report_ms=100"});
+  WaitForWatcher("/test", "aos.examples.Ping", pong.get());
+  const Exit streamed =
+      Run(AOS_TIMING_REPORT_STREAMER, {"--application=pong", "--count=1"});
+  EXPECT_EQ(streamed.code, 0) << streamed.err;
+  EXPECT_THAT(streamed.out,
+              HasSubstr("pong (pid " + std::to_string(pong->pid()) + ")"));
+  EXPECT_THAT(streamed.out, HasSubstr("watcher  /test aos.examples.Ping"));
+  EXPECT_THAT(streamed.out, HasSubstr("sender   /test aos.examples.Pong"));
+  EXPECT_THAT(streamed.out, HasSubstr("timer    timing_reports"));
+  pong->Signal(SIGINT);
+  EXPECT_EQ(pong->Wait().code, 0);
+}
+
+TEST_F(ToolsTest, ShmListsShowsAndRefusesToRemoveLiveQueues) {
+  std::unique_ptr<Process> pong = Start(AOS_PONG, {});
+  WaitForWatcher("/test", "aos.examples.Ping", pong.get());
+  const std::string pid = std::to_string(pong->pid());
+
+  const Exit listed = Run(AOS_SHM, {"list"});
+  EXPECT_EQ(listed.code, 0) << listed.err;
+  EXPECT_TRUE(std::regex_search(
+      listed.out, std::regex("/test +aos.examples.Ping +[0-9]+ +4000 +64 +0/10 "
+                             "+1/10 +0/0 +in use\n")))
+      << listed.out;
+
+  const Exit shown = Run(AOS_SHM, {"show", "/test", "Ping"});
+  EXPECT_EQ(shown.code, 0) << shown.err;
+  EXPECT_THAT(shown.out, HasSubstr("watcher 0: pid " + pid));
+  EXPECT_THAT(shown.out, HasSubstr(" alive"));
+  EXPECT_THAT(shown.out, HasSubstr("mapped by: " + pid));
+
+  const Exit printed = Run(AOS_SHM, {"print", "/test", "aos.examples.Pong"});
+  EXPECT_EQ(printed.code, 0) << printed.err;
+  EXPECT_GT(printed.out.size(), 1000u);
+
+  ExpectOneLineError(Run(AOS_SHM, {"rm", "/test", "Ping"}),
+                     "refusing to remove /test aos.examples.Ping");
+  // The clean-up of everything keeps the queues pong uses.
+  const Exit kept = Run(AOS_SHM, {"clean"});
+  EXPECT_EQ(kept.code, 0) << kept.err;
+  EXPECT_THAT(kept.out, HasSubstr("kept"));
+  EXPECT_TRUE(std::filesystem::exists(
+      ipc_lib::ShmPath(shm_base_, "/test", "aos.examples.Ping")));
+
+  pong->Signal(SIGINT);
+  EXPECT_EQ(pong->Wait().code, 0);
+  const Exit stale = Run(AOS_SHM, {"list"});
+  EXPECT_THAT(stale.out, HasSubstr("stale"));
+  EXPECT_THAT(stale.out, Not(HasSubstr("in use")));
+
+  const Exit removed = Run(AOS_SHM, {"rm", "/test", "Ping"});
+  EXPECT_EQ(removed.code, 0) << removed.err;
+  EXPECT_THAT(removed.out, HasSubstr("removed /test aos.examples.Ping"));
+  const Exit cleaned = Run(AOS_SHM, {"clean"});
+  EXPECT_EQ(cleaned.code, 0) << cleaned.err;
+  EXPECT_THAT(cleaned.out, HasSubstr("removed /test aos.examples.Pong"));
+  EXPECT_TRUE(std::filesystem::is_empty(shm_base_));
+}
+
+TEST_F(ToolsTest, StaleQueueFileOfAnotherLayout) {
+  const std::string path =
+      ipc_lib::ShmPath(shm_base_, "/test", "aos.examples.Ping");
+  std::filesystem::create_directories(
+      std::filesystem::path(path).parent_path());
+  { std::ofstream(path) << std::string(4096, 'x'); }
+  ExpectOneLineError(Run(AOS_DUMP, {"/test", "Ping"}),
+                     "cannot open the queue of /test aos.examples.Ping");
+  ExpectOneLineError(Run(AOS_SEND, {"/test", "Ping", "{}"}),
+                     "cannot open the queue of /test aos.examples.Ping");
+  const Exit cleaned = Run(AOS_SHM, {"clean"});
+  EXPECT_EQ(cleaned.code, 0) << cleaned.err;
+  const Exit sent = Run(AOS_SEND, {"/test", "Ping", "{}"});
+  EXPECT_EQ(sent.code, 0) << sent.err;
+}
+
+TEST_F(ToolsTest, HelpOnEveryTool) {
+  for (const char *tool :
+       {AOS_DUMP, AOS_SEND, AOS_SHM, AOS_TIMING_REPORT_STREAMER}) {
+    const Exit help = Process({tool, "--help"}, work_.path()).Wait();
+    EXPECT_EQ(help.code, 0) << tool;
+    EXPECT_THAT(help.out, HasSubstr("Usage:")) << tool;
+    EXPECT_THAT(help.out, HasSubstr("--shm_base")) << tool;
+    EXPECT_EQ(help.err, "") << tool;
+  }
+}
+
+struct BadCase {
+  const char *program;
+  std::vector<std::string> args;
+  std::string message;
+  std::string stdin_text = "";
+};
+
+TEST_F(ToolsTest, BadArgumentsGiveOneLineAndFail) {
+  const std::vector<BadCase> cases = {
+      {AOS_DUMP, {"/nope"}, "no channel named /nope"},
+      {AOS_DUMP, {"test"}, "must start with '/'"},
+      {AOS_DUMP, {"/test", "examples.P"}, "is ambiguous"},
+      {AOS_DUMP, {"/test", "Foo"}, "no type matching 'Foo' on /test"},
+      {AOS_DUMP, {"/test", "Ping", "extra"}, "too many arguments"},
+      {AOS_DUMP, {"--json", "--pretty", "/test"}, "cannot be combined"},
+      {AOS_DUMP, {"--no_such_flag"}, "unknown command line flag"},
+      {AOS_DUMP, {"--count=many"}, "illegal value"},
+      {AOS_DUMP, {"--config=/no/such.json"}, "not found"},
+      {AOS_DUMP,
+       {std::string("--config=") + AOS_PINGPONG_SOURCE_CONFIG, "/test", "Ping"},
+       "no schema for /test aos.examples.Ping"},
+      {AOS_DUMP, {"--rate_period_ms=0", "--rate"}, "--rate_period_ms > 0"},
+      {AOS_SEND, {"/test", "Ping", R"({"valu": 1})"}, "invalid JSON"},
+      {AOS_SEND, {"/test", "Ping", "{"}, "invalid JSON"},
+      {AOS_SEND, {"/test", "Ping", "-"}, "invalid JSON", "not json"},
+      {AOS_SEND, {"/test", "{}"}, "has several types"},
+      {AOS_SEND, {"/test"}, "expected /channel [type]"},
+      {AOS_SEND, {"/nope", "x", "{}"}, "no channel named /nope"},
+      {AOS_SEND, {"--rate=-1", "/test", "Ping", "{}"}, "--rate must be"},
+      {AOS_SHM, {"frobnicate"}, "unknown command 'frobnicate'"},
+      {AOS_SHM, {"show"}, "takes /channel [type]"},
+      {AOS_SHM, {"show", "/nope"}, "no queue file for channel /nope"},
+      {AOS_SHM, {"list", "extra"}, "takes no arguments"},
+      {AOS_TIMING_REPORT_STREAMER, {"extra"}, "unexpected argument 'extra'"},
+      {AOS_PING, {"--sleep_us=0"}, "--sleep_us must be > 0"},
+      {AOS_PING, {"--config=/no/such.json"}, "Cannot read --config"},
+      {AOS_PONG, {"extra"}, "unexpected argument 'extra'"},
+  };
+  for (const BadCase &bad : cases) {
+    SCOPED_TRACE(std::string(bad.program) + " " +
+                 ::testing::PrintToString(bad.args));
+    ExpectOneLineError(Run(bad.program, bad.args, bad.stdin_text), bad.message);
+  }
+  // aos_shm on a missing base.
+  const Exit missing =
+      Process({AOS_SHM, "--shm_base=" + shm_base_ + "/nope"}, work_.path())
+          .Wait();
+  ExpectOneLineError(missing, "is not a directory");
+}
+
+}  // namespace
+}  // namespace aos::testing
