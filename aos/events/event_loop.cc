@@ -553,6 +553,9 @@ PhasedLoopHandler *EventLoop::NewPhasedLoop(
 }
 
 void EventLoop::DeleteAllEvents() {
+  // The report sender goes first: destroying it while its timer exists
+  // would rebuild the report.
+  timing_report_sender_.reset();
   timing_report_timer_ = nullptr;
   timers_.clear();
   phased_loops_.clear();

@@ -776,9 +776,10 @@ class EventLoop {
   // Whether a watcher on the channel exists in this loop.
   bool HasWatcher(const Channel *channel) const;
 
-  // Calls `on_run` once when the loop starts, after watchers are armed and
-  // the thread went realtime, in registration order, with context() set like
-  // a timer's at the start time. CHECK-fails while running.
+  // Calls `on_run` once, when the loop next starts running: after watchers
+  // are armed and the thread went realtime, in registration order, with
+  // context() set like a timer's at the start time. CHECK-fails while
+  // running.
   virtual void OnRun(std::function<void()> on_run) = 0;
 
   // The application name, and this loop's node (nullptr in single-node
@@ -855,6 +856,10 @@ class EventLoop {
   // not point there.
   int ChannelIndex(const Channel *channel) const;
 
+  // Sends the timing report now (if reports are on) and resets statistics.
+  // Used before dying on an error, so tools see the failure.
+  void SendTimingReport();
+
  protected:
   friend class RawSender;
   friend class RawFetcher;
@@ -877,8 +882,9 @@ class EventLoop {
   PhasedLoopHandler *NewPhasedLoop(
       std::unique_ptr<PhasedLoopHandler> phased_loop);
 
-  // Destroys all timers, phased loops and watchers (implementations call it
-  // from their destructor, while their own state still exists).
+  // Destroys the timing report sender and all timers, phased loops and
+  // watchers. Implementations call it from their destructor, while their own
+  // state (and virtual methods) still exist.
   void DeleteAllEvents();
 
   const std::vector<std::unique_ptr<WatcherState>> &watchers() const {
@@ -897,9 +903,6 @@ class EventLoop {
   // callbacks. Returns an error naming the fix if the configuration has no
   // sendable /aos aos.timing.Report channel.
   Result<void> MaybeScheduleTimingReports();
-
-  // Sends the timing report now (if reports are on) and resets statistics.
-  void SendTimingReport();
 
   // Resets context() to the "no event" state.
   void ClearContext();

@@ -1,0 +1,125 @@
+#ifndef AOS_EVENTS_EVENT_LOOP_PARAM_TEST_H_
+#define AOS_EVENTS_EVENT_LOOP_PARAM_TEST_H_
+
+// The EventLoop conformance suite: one set of tests every implementation
+// must pass, so shared memory and simulation behave the same.
+//
+// An implementation joins by writing an EventLoopTestFactory and
+// instantiating the suites with it, for both read methods:
+//
+//   INSTANTIATE_TEST_SUITE_P(
+//       MyEventLoop, AbstractEventLoopTest,
+//       ::testing::ValuesIn(aos::testing::MakeEventLoopTestParams(
+//           "My", []() { return std::make_unique<MyFactory>(); })),
+//       aos::testing::EventLoopTestParamName);
+//   (and the same for AbstractEventLoopDeathTest)
+//
+// and compiling event_loop_param_test.cc into its test binary (it holds the
+// TEST_Ps; a static library would let the linker drop them).
+//
+// Tests make "primary" loops (the ones Run() runs) and plain loops (used to
+// send and fetch; an implementation may or may not run them). They never
+// assert on wall-clock durations: only on orders, counts and the times the
+// loops report.
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "aos/configuration.h"
+#include "aos/events/event_loop.h"
+#include "aos/flatbuffers.h"
+#include "gtest/gtest.h"
+
+namespace aos::testing {
+
+enum class TestReadMethod { kCopy, kPin };
+
+// Makes the loops under test and drives the primary one.
+class EventLoopTestFactory {
+ public:
+  EventLoopTestFactory();
+  virtual ~EventLoopTestFactory();
+
+  // A loop named `name` on the test configuration, not run by Run().
+  virtual std::unique_ptr<EventLoop> Make(std::string_view name) = 0;
+  // The loop that Run() runs. Called at most once per test.
+  virtual std::unique_ptr<EventLoop> MakePrimary(std::string_view name) = 0;
+
+  // Runs until Exit() (or an exit handle) and returns Run()'s status.
+  virtual Result<void> Run() = 0;
+  // Ends Run() after the current callback. Callable from callbacks.
+  virtual void Exit() = 0;
+  // Runs for `duration` of the primary loop's monotonic time, then returns
+  // (CHECK-fails if Run() fails).
+  virtual void RunFor(monotonic_clock::duration duration) = 0;
+  // A handle that ends Run() with a status.
+  virtual std::unique_ptr<ExitHandle> MakeExitHandle() = 0;
+
+  // Switches every channel to read_method PIN. Call before making loops.
+  void PinReads();
+
+  const Configuration *configuration() const { return &config_.message(); }
+
+ private:
+  FlatbufferDetachedBuffer<Configuration> config_;
+};
+
+struct EventLoopTestParam {
+  std::function<std::unique_ptr<EventLoopTestFactory>()> make_factory;
+  TestReadMethod read_method;
+  // "<Implementation>Copy" or "<Implementation>Pin".
+  std::string name;
+};
+
+// Prints the name, for gtest.
+void PrintTo(const EventLoopTestParam &param, std::ostream *os);
+
+// Copy and Pin parameters for one implementation.
+std::vector<EventLoopTestParam> MakeEventLoopTestParams(
+    std::string_view implementation,
+    std::function<std::unique_ptr<EventLoopTestFactory>()> make_factory);
+
+// For INSTANTIATE_TEST_SUITE_P's name generator.
+std::string EventLoopTestParamName(
+    const ::testing::TestParamInfo<EventLoopTestParam> &info);
+
+class AbstractEventLoopTest
+    : public ::testing::TestWithParam<EventLoopTestParam> {
+ public:
+  AbstractEventLoopTest();
+
+  std::unique_ptr<EventLoop> Make(std::string_view name = "") {
+    return factory_->Make(NextName(name));
+  }
+  std::unique_ptr<EventLoop> MakePrimary(std::string_view name = "primary") {
+    return factory_->MakePrimary(name);
+  }
+  Result<void> Run() { return factory_->Run(); }
+  void Exit() { factory_->Exit(); }
+  void RunFor(monotonic_clock::duration duration) {
+    factory_->RunFor(duration);
+  }
+
+  const Configuration *configuration() const {
+    return factory_->configuration();
+  }
+  bool pinned() const { return GetParam().read_method == TestReadMethod::kPin; }
+
+ protected:
+  std::unique_ptr<EventLoopTestFactory> factory_;
+
+ private:
+  std::string NextName(std::string_view name);
+  int loop_count_ = 0;
+};
+
+// Same fixture; a separate name so gtest runs death tests first.
+using AbstractEventLoopDeathTest = AbstractEventLoopTest;
+
+}  // namespace aos::testing
+
+#endif  // AOS_EVENTS_EVENT_LOOP_PARAM_TEST_H_

@@ -1,0 +1,165 @@
+#ifndef AOS_EVENTS_SHM_EVENT_LOOP_H_
+#define AOS_EVENTS_SHM_EVENT_LOOP_H_
+
+// ShmEventLoop: the EventLoop of real processes, over shared memory.
+//
+// Each channel is a lockless queue in a file under --shm_base (see
+// aos/ipc_lib/memory_mapped_queue.h), shared by every process that uses the
+// channel. Senders build messages in place in their shared-memory buffer and
+// publish with one CAS; fetchers copy (COPY channels) or pin the buffer in
+// place (PIN channels); watchers are woken by a real-time signal read from
+// one signalfd per loop. Senders only signal a watcher that announced it may
+// sleep, so a burst of messages costs the reader one wakeup (the coalescing
+// protocol of ipc_lib's LocklessQueueWatcher).
+//
+// Run() is an epoll loop over that signalfd, one timerfd per timer and phased
+// loop, and any fds the application adds through epoll(). Watchers with a
+// pending message, timers and phased loops sit in one queue ordered by event
+// time (send time or scheduled time; ties in the order they were queued), so
+// callbacks run in event-time order.
+//
+// SIGINT, SIGHUP and SIGTERM make every running ShmEventLoop of the process
+// return from Run() (a second one kills the process). The wakeup signal is
+// ignored by default and stays blocked after Run(), so a late wakeup cannot
+// kill a process that is shutting down.
+//
+// Flags: --shm_base and --permissions (read at construction),
+// --application_name (default: the program's name), --timing_reports,
+// --timing_report_ms, and the RT flags of aos/realtime.h.
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "aos/events/epoll.h"
+#include "aos/events/event_loop.h"
+#include "aos/ipc_lib/signalfd.h"
+#include "gflags/gflags.h"
+
+DECLARE_string(application_name);
+
+namespace aos {
+namespace shm_event_loop_internal {
+class EventQueue;
+class ShmWatcherState;
+class ShmTimerHandler;
+class ShmPhasedLoopHandler;
+class ShmExitHandle;
+}  // namespace shm_event_loop_internal
+
+class ShmEventLoop : public EventLoop {
+ public:
+  // `configuration` must outlive the loop. CHECK-fails unless
+  // aos::InitGoogle ran ("Need to initialize AOS first."), and (through
+  // configuration::GetMyNode) if a multi-node configuration has no node for
+  // this host.
+  explicit ShmEventLoop(const Flatbuffer<Configuration> &configuration)
+      : ShmEventLoop(&configuration.message()) {}
+  explicit ShmEventLoop(const Configuration *configuration);
+  // CHECK-fails while running or while ExitHandles remain.
+  ~ShmEventLoop() override;
+
+  // Runs until Exit(), an ExitHandle, or SIGINT/SIGHUP/SIGTERM. Returns the
+  // status given to ExitWithStatus/ExitHandle::Exit (success otherwise), or,
+  // without running, an error if the loop cannot start: the configuration
+  // lacks the timing report channel, or a watched channel has all its
+  // num_watchers slots taken (the message names the channel and the limit).
+  // May be called again after it returns.
+  Result<void> Run();
+
+  // Makes Run() return success after the current callback.
+  // Async-signal-safe.
+  void Exit();
+
+  // Makes Run() return `status` after the current callback. The first status
+  // since Run() started wins. Thread-safe, not async-signal-safe.
+  void ExitWithStatus(Result<void> status = {});
+
+  // A handle for ending this loop from elsewhere (another thread, a helper
+  // object). Every handle must be destroyed before the loop.
+  std::unique_ptr<ExitHandle> MakeExitHandle();
+
+  monotonic_clock::time_point monotonic_now() const override {
+    return monotonic_clock::now();
+  }
+  realtime_clock::time_point realtime_now() const override {
+    return realtime_clock::now();
+  }
+
+  std::unique_ptr<RawSender> MakeRawSender(const Channel *channel) override;
+  std::unique_ptr<RawFetcher> MakeRawFetcher(const Channel *channel) override;
+  void MakeRawWatcher(
+      const Channel *channel,
+      std::function<void(const Context &context, const void *message)> watcher)
+      override;
+  void MakeRawNoArgWatcher(
+      const Channel *channel,
+      std::function<void(const Context &context)> watcher) override;
+
+  TimerHandler *AddTimer(std::function<void()> callback) override;
+  PhasedLoopHandler *AddPhasedLoop(
+      std::function<void(int)> callback, monotonic_clock::duration interval,
+      monotonic_clock::duration offset = monotonic_clock::zero()) override;
+
+  void OnRun(std::function<void()> on_run) override;
+
+  // Changes the application name (timing reports, thread name, maps).
+  // CHECK-fails while running.
+  void set_name(std::string_view name);
+  std::string_view name() const override { return name_; }
+  const Node *node() const override { return node_; }
+
+  const UUID &boot_uuid() const override { return boot_uuid_; }
+
+  // The fd loop, for adding the application's own fds.
+  internal::EPoll *epoll() { return &epoll_; }
+
+  // The shared-memory region of the queue behind this loop's watcher on
+  // `channel` (for tools). CHECK-fails if there is none.
+  std::span<const uint8_t> GetWatcherSharedMemory(const Channel *channel);
+
+  // The --shm_base this loop uses.
+  const std::string &shm_base() const { return shm_base_; }
+
+ private:
+  friend class shm_event_loop_internal::ShmWatcherState;
+  friend class shm_event_loop_internal::ShmTimerHandler;
+  friend class shm_event_loop_internal::ShmPhasedLoopHandler;
+  friend class shm_event_loop_internal::ShmExitHandle;
+
+  // Checks watchers for new messages and runs every event that is due.
+  void HandleEvents();
+  // Drains the signalfd, arms every watcher's wakeup, then HandleEvents():
+  // the order the coalescing protocol needs before each wait.
+  void BeforeWait();
+
+  Result<void> RegisterWatchers();
+  void UnregisterWatchers();
+
+  shm_event_loop_internal::ShmWatcherState *Watcher(size_t index) const;
+
+  const UUID boot_uuid_;
+  const std::string shm_base_;
+  const uint32_t permissions_;
+  std::string name_;
+  const Node *const node_;
+
+  internal::EPoll epoll_;
+  std::unique_ptr<shm_event_loop_internal::EventQueue> events_;
+  std::unique_ptr<ipc_lib::SignalFd> signalfd_;
+  std::vector<std::function<void()>> on_run_;
+  bool before_wait_registered_ = false;
+
+  std::mutex exit_mutex_;
+  bool exit_status_set_ = false;
+  Result<void> exit_status_;
+  std::atomic<int> exit_handle_count_{0};
+};
+
+}  // namespace aos
+
+#endif  // AOS_EVENTS_SHM_EVENT_LOOP_H_

@@ -1,0 +1,348 @@
+#include "aos/events/shm_event_loop.h"
+
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <chrono>
+#include <thread>
+
+#include "aos/events/event_loop_param_test.h"
+#include "aos/events/test_message_generated.h"
+#include "aos/ipc_lib/memory_mapped_queue.h"
+#include "aos/ipc_lib/shm_base.h"
+#include "aos/ipc_lib/signalfd.h"
+#include "aos/realtime.h"
+#include "aos/testing/tmpdir.h"
+#include "gflags/gflags.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace aos::testing {
+namespace {
+
+using std::chrono::milliseconds;
+
+// Each test gets its own --shm_base, so queues never carry messages (or a
+// COPY/PIN layout) from one test into the next.
+class ShmEventLoopTestFactory : public EventLoopTestFactory {
+ public:
+  ShmEventLoopTestFactory() : previous_shm_base_(FLAGS_shm_base) {
+    ipc_lib::SetShmBase(shm_dir_.path() + "/aos");
+  }
+  ~ShmEventLoopTestFactory() override {
+    ipc_lib::SetShmBase(previous_shm_base_);
+  }
+
+  std::unique_ptr<EventLoop> Make(std::string_view name) override {
+    auto loop = std::make_unique<ShmEventLoop>(configuration());
+    loop->set_name(name);
+    return loop;
+  }
+
+  std::unique_ptr<EventLoop> MakePrimary(std::string_view name) override {
+    CHECK(primary_ == nullptr) << ": one primary loop per test";
+    auto loop = std::make_unique<ShmEventLoop>(configuration());
+    loop->set_name(name);
+    primary_ = loop.get();
+    return loop;
+  }
+
+  Result<void> Run() override { return primary()->Run(); }
+  void Exit() override { primary()->Exit(); }
+
+  void RunFor(monotonic_clock::duration duration) override {
+    TimerHandler *exit_timer =
+        primary()->AddTimer([this]() { primary()->Exit(); });
+    exit_timer->Schedule(primary()->monotonic_now() + duration);
+    CheckExpected(primary()->Run());
+  }
+
+  std::unique_ptr<ExitHandle> MakeExitHandle() override {
+    return primary()->MakeExitHandle();
+  }
+
+  ShmEventLoop *primary() {
+    CHECK(primary_ != nullptr) << ": make the primary loop first";
+    return primary_;
+  }
+
+ private:
+  TempDir shm_dir_;
+  const std::string previous_shm_base_;
+  ShmEventLoop *primary_ = nullptr;
+};
+
+std::unique_ptr<EventLoopTestFactory> MakeShmFactory() {
+  return std::make_unique<ShmEventLoopTestFactory>();
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    ShmEventLoop, AbstractEventLoopTest,
+    ::testing::ValuesIn(MakeEventLoopTestParams("Shm", MakeShmFactory)),
+    EventLoopTestParamName);
+INSTANTIATE_TEST_SUITE_P(
+    ShmEventLoop, AbstractEventLoopDeathTest,
+    ::testing::ValuesIn(MakeEventLoopTestParams("Shm", MakeShmFactory)),
+    EventLoopTestParamName);
+
+// Shared-memory specific behaviour, still run for COPY and PIN.
+class ShmEventLoopTest : public AbstractEventLoopTest {
+ public:
+  ShmEventLoop *primary_shm() {
+    return static_cast<ShmEventLoopTestFactory *>(factory_.get())->primary();
+  }
+};
+using ShmEventLoopDeathTest = ShmEventLoopTest;
+
+INSTANTIATE_TEST_SUITE_P(
+    ShmEventLoop, ShmEventLoopTest,
+    ::testing::ValuesIn(MakeEventLoopTestParams("Shm", MakeShmFactory)),
+    EventLoopTestParamName);
+INSTANTIATE_TEST_SUITE_P(
+    ShmEventLoop, ShmEventLoopDeathTest,
+    ::testing::ValuesIn(MakeEventLoopTestParams("Shm", MakeShmFactory)),
+    EventLoopTestParamName);
+
+void *volatile allocation_sink = nullptr;
+
+mode_t GetUmask() {
+  const mode_t mask = umask(0);
+  umask(mask);
+  return mask;
+}
+
+void Send(Sender<TestMessage> *sender, int value) {
+  Sender<TestMessage>::Builder builder = sender->MakeBuilder();
+  TestMessage::Builder message = builder.MakeBuilder<TestMessage>();
+  message.add_value(value);
+  builder.CheckOk(builder.Send(message.Finish()));
+}
+
+// Restores the flags a test changes.
+class FlagSaver {
+ public:
+  ~FlagSaver() {
+    FLAGS_die_on_malloc = die_on_malloc_;
+    FLAGS_skip_realtime_scheduler = skip_realtime_scheduler_;
+    FLAGS_skip_locking_memory = skip_locking_memory_;
+    FLAGS_timing_report_ms = timing_report_ms_;
+  }
+
+ private:
+  const bool die_on_malloc_ = FLAGS_die_on_malloc;
+  const bool skip_realtime_scheduler_ = FLAGS_skip_realtime_scheduler;
+  const bool skip_locking_memory_ = FLAGS_skip_locking_memory;
+  const int timing_report_ms_ = FLAGS_timing_report_ms;
+};
+
+// The real-time path allocates nothing: sends (with wakeups), fetches,
+// watcher dispatch (COPY and PIN), no-arg watchers, timers, phased loops and
+// timing reports, all in a running loop marked realtime.
+TEST_P(ShmEventLoopTest, RealtimePathDoesNotAllocate) {
+  if (!AllocationGuardAvailable()) {
+    GTEST_SKIP() << "the allocation guard is off in sanitizer builds";
+  }
+  FlagSaver flag_saver;
+  // Count instead of dying, so a failure says how many allocations there
+  // were; run "RT" without needing CAP_SYS_NICE.
+  FLAGS_die_on_malloc = false;
+  FLAGS_skip_realtime_scheduler = true;
+  FLAGS_skip_locking_memory = true;
+  FLAGS_timing_report_ms = 5;
+
+  auto primary = MakePrimary();
+  auto other = Make();
+  primary->SetRuntimeRealtimePriority(1);
+  auto ping_sender = primary->MakeSender<TestMessage>("/test");
+  auto ping_fetcher = primary->MakeFetcher<TestMessage>("/test");
+  auto pong_sender = other->MakeSender<TestMessage>("/test1");
+  auto report_fetcher = other->MakeFetcher<timing::Report>("/aos");
+
+  int pongs = 0;
+  int no_arg_calls = 0;
+  int phased_calls = 0;
+  int fetched = 0;
+  uint64_t allocations_before = 0;
+  uint64_t allocations_after = 0;
+  primary->MakeWatcher("/test1", [&](const TestMessage &pong) {
+    ++pongs;
+    if (ping_fetcher.FetchNext()) ++fetched;
+    if (ping_fetcher.Fetch()) ++fetched;
+    if (pong.value() >= 200) {
+      allocations_after = RealtimeAllocationCount();
+      Exit();
+    }
+  });
+  primary->MakeNoArgWatcher<TestMessage>("/test2", [&]() { ++no_arg_calls; });
+  auto no_arg_sender = other->MakeSender<TestMessage>("/test2");
+  primary->AddPhasedLoop([&](int) { ++phased_calls; }, milliseconds(1));
+  int value = 0;
+  TimerHandler *ping = primary->AddTimer([&]() {
+    ++value;
+    Send(&ping_sender, value);
+    // The other loop is not running; its sends stand in for another
+    // process's (the primary's watchers are woken the same way).
+    Send(&pong_sender, value);
+    Send(&no_arg_sender, value);
+  });
+  primary->OnRun([&]() {
+    allocations_before = RealtimeAllocationCount();
+    ping->Schedule(primary->monotonic_now(), std::chrono::microseconds(200));
+  });
+
+  ASSERT_TRUE(Run().has_value());
+  EXPECT_EQ(allocations_after - allocations_before, 0u)
+      << "heap allocations on the real-time path";
+  EXPECT_EQ(pongs, 200);
+  EXPECT_GE(no_arg_calls, 199);
+  EXPECT_GT(phased_calls, 0);
+  EXPECT_GE(fetched, 200);
+  EXPECT_TRUE(report_fetcher.Fetch()) << "timing reports were sent while RT";
+}
+
+// The guard the previous test relies on does catch allocations.
+TEST_P(ShmEventLoopDeathTest, DieOnMallocInRealtimeHandler) {
+  if (!AllocationGuardAvailable()) {
+    GTEST_SKIP() << "the allocation guard is off in sanitizer builds";
+  }
+  FlagSaver flag_saver;
+  FLAGS_die_on_malloc = true;
+  FLAGS_skip_realtime_scheduler = true;
+  FLAGS_skip_locking_memory = true;
+  auto primary = MakePrimary();
+  primary->SetRuntimeRealtimePriority(1);
+  TimerHandler *timer = primary->AddTimer([&]() {
+    // Stored in a volatile global so the compiler cannot elide it.
+    allocation_sink = malloc(100);
+    Exit();
+  });
+  primary->OnRun([&]() { timer->Schedule(primary->monotonic_now()); });
+  EXPECT_DEATH((void)Run(), "Malloced in realtime code");
+}
+
+TEST_P(ShmEventLoopTest, SigintEndsRun) {
+  auto primary = MakePrimary();
+  TimerHandler *timer = primary->AddTimer([]() { raise(SIGINT); });
+  primary->OnRun([&]() { timer->Schedule(primary->monotonic_now()); });
+  EXPECT_TRUE(Run().has_value());
+  // The handler is restored afterwards.
+  struct sigaction action;
+  ASSERT_EQ(sigaction(SIGINT, nullptr, &action), 0);
+  EXPECT_EQ(action.sa_handler, SIG_DFL);
+}
+
+TEST_P(ShmEventLoopTest, WakeupSignalIgnoredAndLeftBlocked) {
+  auto loop1 = Make();
+  auto primary = MakePrimary();
+  struct sigaction action;
+  ASSERT_EQ(sigaction(ipc_lib::kWakeupSignal, nullptr, &action), 0);
+  EXPECT_EQ(action.sa_handler, SIG_IGN);
+
+  auto sender = loop1->MakeSender<TestMessage>("/test");
+  primary->MakeWatcher("/test", [&](const TestMessage &) { Exit(); });
+  primary->OnRun([&]() { Send(&sender, 1); });
+  ASSERT_TRUE(Run().has_value());
+  sigset_t blocked;
+  ASSERT_EQ(pthread_sigmask(SIG_BLOCK, nullptr, &blocked), 0);
+  EXPECT_TRUE(sigismember(&blocked, ipc_lib::kWakeupSignal));
+  // A late wakeup does no harm.
+  Send(&sender, 2);
+}
+
+// Decision 4: after an overrun, a repeating timer fires at the first
+// multiple of its period strictly after the time it noticed.
+TEST_P(ShmEventLoopTest, RepeatingTimerSkipsMissedCycles) {
+  auto primary = MakePrimary();
+  std::vector<monotonic_clock::time_point> fire_times;
+  monotonic_clock::time_point overrun_end;
+  monotonic_clock::time_point base;
+  TimerHandler *timer = primary->AddTimer([&]() {
+    fire_times.push_back(primary->context().monotonic_event_time);
+    if (fire_times.size() == 1) {
+      std::this_thread::sleep_for(milliseconds(25));
+      overrun_end = primary->monotonic_now();
+    } else {
+      Exit();
+    }
+  });
+  primary->OnRun([&]() {
+    base = primary->monotonic_now() + milliseconds(1);
+    timer->Schedule(base, milliseconds(10));
+  });
+  ASSERT_TRUE(Run().has_value());
+  ASSERT_EQ(fire_times.size(), 2u);
+  EXPECT_EQ((fire_times[1] - base) % milliseconds(10), milliseconds(0));
+  EXPECT_GE(fire_times[1], base + milliseconds(30));
+  // Not later than the first multiple after the overrun ended (the next
+  // one was computed a moment before `overrun_end` was read).
+  EXPECT_LE(fire_times[1], overrun_end + milliseconds(10));
+}
+
+TEST_P(ShmEventLoopTest, PhasedLoopCountsAStall) {
+  auto primary = MakePrimary();
+  std::vector<int> counts;
+  primary->AddPhasedLoop(
+      [&](int cycles) {
+        counts.push_back(cycles);
+        if (counts.size() == 2) {
+          std::this_thread::sleep_for(milliseconds(25));
+        }
+        if (counts.size() == 4) Exit();
+      },
+      milliseconds(10));
+  ASSERT_TRUE(Run().has_value());
+  ASSERT_EQ(counts.size(), 4u);
+  EXPECT_GE(counts[2], 3) << "a 25 ms stall at 10 ms skips at least 2";
+}
+
+TEST_P(ShmEventLoopTest, QueueFileLivesUnderShmBase) {
+  auto loop = Make();
+  auto sender = loop->MakeSender<TestMessage>("/test");
+  const std::string path =
+      ipc_lib::ShmPath(FLAGS_shm_base, "/test", "aos.TestMessage");
+  struct stat st;
+  ASSERT_EQ(stat(path.c_str(), &st), 0) << path;
+  EXPECT_EQ(st.st_mode & 0777, FLAGS_permissions & 0777 & ~GetUmask());
+}
+
+TEST_P(ShmEventLoopTest, ExitFromAnotherThread) {
+  auto primary = MakePrimary();
+  std::unique_ptr<ExitHandle> handle = primary_shm()->MakeExitHandle();
+  std::thread exiter;
+  primary->OnRun([&]() {
+    exiter = std::thread([&]() { handle->Exit(MakeError("from a thread")); });
+  });
+  Result<void> result = Run();
+  exiter.join();
+  ASSERT_FALSE(result.has_value());
+  EXPECT_EQ(result.error().message(), "from a thread");
+}
+
+TEST_P(ShmEventLoopTest, MissingTimingReportChannelIsAnError) {
+  FlatbufferDetachedBuffer<Configuration> config =
+      configuration::MergeWithConfig(
+          &FlatbufferDetachedBuffer<Configuration>::Empty().message(),
+          R"({"channels": [{"name": "/test", "type": "aos.TestMessage"}]})");
+  ShmEventLoop loop(&config.message());
+  Result<void> result = loop.Run();
+  ASSERT_FALSE(result.has_value());
+  EXPECT_THAT(result.error().message(),
+              ::testing::HasSubstr("\"name\": \"/aos\""));
+  EXPECT_THAT(result.error().message(),
+              ::testing::HasSubstr("--timing_reports=false"));
+}
+
+TEST_P(ShmEventLoopDeathTest, DestroyingExitHandleLast) {
+  EXPECT_DEATH(
+      {
+        std::unique_ptr<ExitHandle> handle;
+        {
+          ShmEventLoop loop(configuration());
+          handle = loop.MakeExitHandle();
+        }
+      },
+      "All ExitHandles must be destroyed before the ShmEventLoop");
+}
+
+}  // namespace
+}  // namespace aos::testing
