@@ -10,7 +10,7 @@
 #include "aos/events/shm_event_loop.h"
 #include "aos/examples/example_config.h"
 #include "aos/examples/ping_lib.h"
-#include "aos/init.h"
+#include "aos/tools/aos_cli_utils.h"
 #include "gflags/gflags.h"
 
 DEFINE_string(config, "pingpong_config.json",
@@ -20,12 +20,16 @@ DEFINE_int64(count, 0, "Stop after this many replies (0: run until Ctrl-C).");
 DEFINE_int32(priority, 0, "SCHED_FIFO priority to run at (0: not realtime).");
 
 int main(int argc, char **argv) {
-  gflags::SetUsageMessage(
-      "Sends aos.examples.Ping on /test every --sleep_us, measures round\n"
-      "trips to pong, and prints their statistics when stopped.\n"
-      "Usage: ping [--config=pingpong_config.json] [--sleep_us=10000]\n"
-      "            [--count=N] [--shm_base=/dev/shm/aos]");
-  aos::InitGoogle(&argc, &argv);
+  aos::cli::InitTool(
+      &argc, &argv,
+      {.name = "ping",
+       .usage = "ping: sends aos.examples.Ping on /test every --sleep_us,\n"
+                "measures round trips to pong, and prints their statistics\n"
+                "(min/p50/p99/max) when stopped (Ctrl-C or --count).\n"
+                "\n"
+                "Usage: ping [flags]",
+       .flags = {"config", "shm_base", "sleep_us", "count", "priority",
+                 "timing_report_ms"}});
   if (argc > 1) {
     std::cerr << "ping: unexpected argument '" << argv[1]
               << "' (see ping --help)\n";

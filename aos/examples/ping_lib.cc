@@ -70,7 +70,7 @@ std::string Ping::Summary() const {
       << round_trips_.count() << " replies (" << missing_ << " missing, "
       << unexpected_ << " unexpected, " << send_failures_
       << " send failures)\n";
-  out << "ping: round trip " << round_trips_.Summary() << "\n";
+  out << "ping: " << round_trips_.Summary() << "\n";
   return out.str();
 }
 

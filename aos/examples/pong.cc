@@ -6,7 +6,7 @@
 #include "aos/events/shm_event_loop.h"
 #include "aos/examples/example_config.h"
 #include "aos/examples/pong_lib.h"
-#include "aos/init.h"
+#include "aos/tools/aos_cli_utils.h"
 #include "gflags/gflags.h"
 
 DEFINE_string(config, "pingpong_config.json",
@@ -14,10 +14,14 @@ DEFINE_string(config, "pingpong_config.json",
 DEFINE_int32(priority, 0, "SCHED_FIFO priority to run at (0: not realtime).");
 
 int main(int argc, char **argv) {
-  gflags::SetUsageMessage(
-      "Answers every aos.examples.Ping on /test with an aos.examples.Pong.\n"
-      "Usage: pong [--config=pingpong_config.json] [--shm_base=/dev/shm/aos]");
-  aos::InitGoogle(&argc, &argv);
+  aos::cli::InitTool(
+      &argc, &argv,
+      {.name = "pong",
+       .usage = "pong: answers every aos.examples.Ping on /test with an\n"
+                "aos.examples.Pong, until Ctrl-C.\n"
+                "\n"
+                "Usage: pong [flags]",
+       .flags = {"config", "shm_base", "priority", "timing_report_ms"}});
   if (argc > 1) {
     std::cerr << "pong: unexpected argument '" << argv[1]
               << "' (see pong --help)\n";
