@@ -1,6 +1,7 @@
 // Flattens a JSON config at build time (see cmake/AosConfig.cmake):
 //
-//   config_flattener <config.json> <out.json> <out.bfbs> [<schema.bfbs>...]
+//   config_flattener [--flags] <config.json> <out.json> <out.bfbs>
+//                    [<schema.bfbs>...]
 //
 // Reads the config with its imports, merges and validates it, embeds the
 // schema of every channel's type from the given binary schemas, and writes
@@ -10,6 +11,8 @@
 // and diff, as upstream's aos_config rule provides. Fails (one line on
 // stderr, non-zero exit) on any error, including a channel whose type has no
 // schema: tools such as aos_dump must always be able to print a channel.
+// Validation flags apply, e.g. --max_queue_memory_mib for a config that
+// really needs a bigger queue (aos_config's FLATTENER_FLAGS passes them).
 
 #include <fstream>
 #include <iostream>
@@ -20,6 +23,7 @@
 #include "aos/configuration_merge.h"
 #include "aos/json_to_flatbuffer.h"
 #include "flatbuffers/reflection.h"
+#include "gflags/gflags.h"
 
 namespace aos {
 namespace {
@@ -115,6 +119,10 @@ Result<void> Flatten(int argc, char **argv) {
 }  // namespace aos
 
 int main(int argc, char **argv) {
+  gflags::SetUsageMessage(
+      "config_flattener [--flags] <config.json> <out.json> <out.bfbs> "
+      "[<schema.bfbs>...]");
+  gflags::ParseCommandLineFlags(&argc, &argv, /*remove_flags=*/true);
   aos::Result<void> result = aos::Flatten(argc, argv);
   if (!result) {
     std::cerr << "config_flattener: " << result.error().message() << "\n";

@@ -2,6 +2,8 @@
 // shared-memory queue they protect: a config that validates must never make
 // the queue CHECK-fail, and the memory estimate must not exceed the truth.
 
+#include <filesystem>
+#include <fstream>
 #include <string>
 
 #include "aos/configuration.h"
@@ -9,6 +11,7 @@
 #include "aos/ipc_lib/index.h"
 #include "aos/ipc_lib/lockless_queue.h"
 #include "aos/json_to_flatbuffer.h"
+#include "aos/testing/tmpdir.h"
 #include "gflags/gflags.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -145,6 +148,37 @@ TEST(QueueLimitsTest, MemorySanityLimit) {
   FLAGS_max_queue_memory_mib = 2048;
   EXPECT_FALSE(
       OneChannel("\"frequency\": 536870912, \"max_size\": 0").has_value());
+}
+
+// A flattened (binary) config was checked against the limit its build chose;
+// reading it does not need the flag again. Its JSON source does.
+TEST(QueueLimitsTest, BinaryConfigsSkipTheMemoryLimit) {
+  gflags::FlagSaver saver;
+  FLAGS_max_queue_memory_mib = 0;
+  Result<FlatbufferDetachedBuffer<Configuration>> big =
+      OneChannel("\"frequency\": 10000, \"max_size\": 1000000");
+  ASSERT_TRUE(big.has_value()) << big.error().message();
+  FLAGS_max_queue_memory_mib = 2048;
+  aos::testing::TempDir dir;
+  const std::string bfbs = dir.path() + "/big.bfbs";
+  std::ofstream(bfbs, std::ios::binary)
+      .write(reinterpret_cast<const char *>(big->span().data()),
+             big->span().size());
+  Result<FlatbufferDetachedBuffer<Configuration>> read = MaybeReadConfig(bfbs);
+  EXPECT_TRUE(read.has_value()) << read.error().message();
+  const std::string json = dir.path() + "/big.json";
+  std::ofstream(json) << FlatbufferToJson(*big);
+  std::filesystem::remove(bfbs);
+  Result<FlatbufferDetachedBuffer<Configuration>> from_json =
+      MaybeReadConfig(json);
+  ASSERT_FALSE(from_json.has_value());
+  EXPECT_THAT(from_json.error().message(), HasSubstr("MiB sanity limit"));
+  // The hard limits still apply to binary configs.
+  FLAGS_max_queue_size_override = 100;
+  std::ofstream(bfbs, std::ios::binary)
+      .write(reinterpret_cast<const char *>(big->span().data()),
+             big->span().size());
+  EXPECT_FALSE(MaybeReadConfig(bfbs).has_value());
 }
 
 // The estimate is a lower bound of what the queue really maps, and not a

@@ -435,6 +435,23 @@ TEST(ConfigFlattenerTest, FailsWithoutSchema) {
   EXPECT_THAT(output, HasSubstr("no schema for channel { \"name\": \"/base\", "
                                 "\"type\": \".aos.bar\" }"));
   EXPECT_FALSE(std::filesystem::exists(dir.path() + "/out.stripped.json"));
+  // Validation flags reach the flattener: past the memory limit, the next
+  // error is the missing schema.
+  output.clear();
+  EXPECT_NE(
+      RunFlattener(TestData("bad/queue_memory_too_large.json") + " " +
+                       dir.path() + "/out.json " + dir.path() + "/out.bfbs",
+                   &output),
+      0);
+  EXPECT_THAT(output, HasSubstr("MiB sanity limit"));
+  output.clear();
+  EXPECT_NE(
+      RunFlattener("--max_queue_memory_mib=0 " +
+                       TestData("bad/queue_memory_too_large.json") + " " +
+                       dir.path() + "/out.json " + dir.path() + "/out.bfbs",
+                   &output),
+      0);
+  EXPECT_THAT(output, HasSubstr("no schema for channel"));
   // Run by hand, the stripped output goes beside the JSON one.
   output.clear();
   EXPECT_EQ(RunFlattener(TestData("flattener_test.json") + " " + dir.path() +

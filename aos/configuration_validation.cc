@@ -167,7 +167,8 @@ Result<void> ValidateLoggerNodes(
 // Checks that `channel`'s queue can be built by the shared-memory queue and
 // is not absurdly large.
 Result<void> ValidateQueue(const Configuration *config, const Channel *channel,
-                           const std::string &channel_text) {
+                           const std::string &channel_text,
+                           bool check_queue_memory) {
   const int64_t storage = ChannelStorageDuration(config, channel).count();
   if (storage <= 0) {
     return MakeError("channel_storage_duration of " + channel_text + " is " +
@@ -208,7 +209,7 @@ Result<void> ValidateQueue(const Configuration *config, const Channel *channel,
   }
   const uint64_t memory = QueueMemoryLowerBound(config, channel);
   const uint64_t memory_mib = (memory + (uint64_t{1} << 20) - 1) >> 20;
-  if (FLAGS_max_queue_memory_mib != 0 &&
+  if (check_queue_memory && FLAGS_max_queue_memory_mib != 0 &&
       memory_mib > FLAGS_max_queue_memory_mib) {
     return MakeError(
         "Queue of " + channel_text + " would take at least " +
@@ -224,8 +225,8 @@ Result<void> ValidateQueue(const Configuration *config, const Channel *channel,
 
 }  // namespace
 
-Result<void> ValidateMerged(const Configuration *config,
-                            const Origins *origins) {
+Result<void> ValidateMerged(const Configuration *config, const Origins *origins,
+                            bool check_queue_memory) {
   if (config->imports() != nullptr && config->imports()->size() > 0) {
     return MakeError(
         "Config still has imports; merge it (flatten it) before use");
@@ -253,7 +254,9 @@ Result<void> ValidateMerged(const Configuration *config,
         }
       }
       previous = channel;
-      if (Result<void> r = ValidateQueue(config, channel, channel_text); !r) {
+      if (Result<void> r =
+              ValidateQueue(config, channel, channel_text, check_queue_memory);
+          !r) {
         return r;
       }
       const bool pin = channel->read_method() == ReadMethod::PIN;

@@ -44,9 +44,11 @@ using Origins =
 Result<void> ValidateFile(const Configuration *config, const std::string &file);
 
 // Checks a merged configuration. `origins` (may be null) lets errors name the
-// files that defined a channel.
-Result<void> ValidateMerged(const Configuration *config,
-                            const Origins *origins);
+// files that defined a channel. `check_queue_memory` applies the
+// --max_queue_memory_mib sanity limit; binary configs skip it, because it was
+// applied (with whatever limit the build chose) when they were flattened.
+Result<void> ValidateMerged(const Configuration *config, const Origins *origins,
+                            bool check_queue_memory = true);
 
 }  // namespace aos::configuration::internal
 

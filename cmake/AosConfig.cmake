@@ -26,7 +26,7 @@
 #   changes) so that it exists before anything compiles, whatever the order.
 #
 # (2) aos_config(NAME name SRC foo.json [FLATBUFFERS fbs_target ...]
-#                [DEPS other_aos_config ...])
+#                [DEPS other_aos_config ...] [FLATTENER_FLAGS --flag=value ...])
 #   Flattens foo.json at build time with config_flattener: merges its imports,
 #   validates it, embeds the schema of every channel's type (from the .bfbs of
 #   the FLATBUFFERS targets and of every DEPS config's) and fails if a channel
@@ -34,7 +34,9 @@
 #   with schemas), name.stripped.json (the same without schemas, for people)
 #   and name.bfbs (binary, fastest to load), a target `name`, and the
 #   variables ${name}_JSON, ${name}_STRIPPED_JSON and ${name}_BFBS in the
-#   caller's scope.
+#   caller's scope. FLATTENER_FLAGS go to config_flattener, e.g.
+#   --max_queue_memory_mib=4096 for a config whose queues really are that big
+#   (see docs/decisions/configuration.md).
 
 set(AOS_REFLECTION_SCHEMA ${CMAKE_SOURCE_DIR}/aos/reflection/reflection.fbs)
 set(AOS_REFLECTION_INCLUDE_DIR ${CMAKE_BINARY_DIR}/aos/reflection/include)
@@ -75,7 +77,8 @@ set_property(GLOBAL PROPERTY aos_configuration_fbs_SCHEMA
              ${CMAKE_SOURCE_DIR}/aos/configuration.fbs)
 
 function(aos_config)
-  cmake_parse_arguments(ARG "" "NAME;SRC" "FLATBUFFERS;DEPS" ${ARGN})
+  cmake_parse_arguments(ARG "" "NAME;SRC" "FLATBUFFERS;DEPS;FLATTENER_FLAGS"
+                        ${ARGN})
   get_filename_component(src_abs ${ARG_SRC} ABSOLUTE)
   set(out_json ${CMAKE_CURRENT_BINARY_DIR}/${ARG_NAME}.json)
   set(out_bfbs ${CMAKE_CURRENT_BINARY_DIR}/${ARG_NAME}.bfbs)
@@ -111,7 +114,8 @@ function(aos_config)
 
   add_custom_command(
     OUTPUT ${out_json} ${out_stripped} ${out_bfbs}
-    COMMAND aos_config_flattener ${src_abs} ${out_json} ${out_bfbs} ${schemas}
+    COMMAND aos_config_flattener ${ARG_FLATTENER_FLAGS} ${src_abs} ${out_json}
+            ${out_bfbs} ${schemas}
     DEPENDS ${sources} ${schemas} aos_config_flattener
     COMMENT "Flattening config ${ARG_NAME}"
     VERBATIM)
