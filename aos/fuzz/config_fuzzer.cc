@@ -1,9 +1,12 @@
 // Fuzz entry point: arbitrary bytes as a JSON configuration. Reading a config
 // must never crash or abort, whatever the input: it returns an error or a
-// valid configuration. See docs/decisions/fuzzing.md for how this runs.
+// valid configuration. On a valid one, the queries tools and the logger run
+// must not abort either, and every alias GetChannelAliases lists must lead
+// back to its channel. See docs/decisions/fuzzing.md for how this runs.
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 #include "aos/configuration.h"
@@ -17,7 +20,30 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       aos::configuration::MaybeMergeWithConfig(&empty.message(), json);
   if (config.has_value()) {
     CHECK(config->Verify()) << "merged config does not verify";
-    CHECK(aos::configuration::Validate(&config->message()).has_value());
+    const aos::Configuration *c = &config->message();
+    CHECK(aos::configuration::Validate(c).has_value());
+    for (const aos::Node *node : aos::configuration::GetNodes(c)) {
+      for (const aos::Channel *channel : *c->channels()) {
+        for (const std::string &alias :
+             aos::configuration::GetChannelAliases(c, channel, "", node)) {
+          CHECK_EQ(aos::configuration::GetChannel(
+                       c, alias, channel->type()->string_view(), "", node),
+                   channel)
+              << alias;
+        }
+        if (node != nullptr) {
+          aos::configuration::ChannelIsForwardedFromNode(channel, node);
+        }
+      }
+      aos::configuration::SourceNodeNames(c, node);
+      aos::configuration::DestinationNodeNames(c, node);
+      aos::configuration::TimestampNodes(c, node);
+    }
+    CHECK(aos::configuration::Validate(
+              &aos::configuration::GetPartialConfiguration(
+                   *c, [](const aos::Channel &) { return true; })
+                   .message())
+              .has_value());
   }
   return 0;
 }
