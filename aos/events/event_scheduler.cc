@@ -189,6 +189,15 @@ void EventSchedulerScheduler::RunTransition(NodeState *node) {
   EventScheduler *scheduler = node->scheduler;
   if (!node->up) {
     node->up = true;
+    // The boot starts when its clock reads the epoch; say exactly that,
+    // whatever the distributed time rounded to.
+    const size_t index = scheduler->node_index_;
+    if (converter_->ToDistributedClock(
+            index, BootTimestamp{scheduler->boot_, monotonic_clock::epoch()}) ==
+        distributed_now_) {
+      scheduler->monotonic_now_ = monotonic_clock::epoch();
+      scheduler->monotonic_now_valid_at_ = distributed_now_;
+    }
     ComputeTransition(node);
     node->hooks->Startup();
   } else {

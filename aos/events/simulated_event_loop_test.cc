@@ -5,8 +5,10 @@
 #include <string>
 #include <vector>
 
+#include "aos/configuration.h"
 #include "aos/events/event_loop_param_test.h"
 #include "aos/events/test_message_generated.h"
+#include "aos/network/testing_time_converter.h"
 #include "gtest/gtest.h"
 
 namespace aos::testing {
@@ -65,6 +67,408 @@ INSTANTIATE_TEST_SUITE_P(SimulatedEventLoop, AbstractEventLoopDeathTest,
                          ::testing::ValuesIn(MakeEventLoopTestParams(
                              "Simulated", MakeSimulatedFactory)),
                          EventLoopTestParamName);
+
+using std::chrono::microseconds;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+constexpr monotonic_clock::time_point kEpoch = monotonic_clock::epoch();
+
+constexpr std::string_view kSingleNodeConfig = R"json({
+  "channels": [
+    {"name": "/aos", "type": "aos.timing.Report", "frequency": 50,
+     "num_senders": 20, "max_size": 4096},
+    {"name": "/test", "type": "aos.TestMessage", "frequency": 1000},
+    {"name": "/slow", "type": "aos.TestMessage", "frequency": 2,
+     "channel_storage_duration": 1000000000}
+  ]
+})json";
+
+FlatbufferDetachedBuffer<Configuration> SingleNodeConfig() {
+  return configuration::MergeWithConfig(
+      &FlatbufferDetachedBuffer<Configuration>::Empty().message(),
+      kSingleNodeConfig);
+}
+
+void SendValue(Sender<TestMessage> *sender, int value) {
+  Sender<TestMessage>::Builder builder = sender->MakeBuilder();
+  TestMessage::Builder message = builder.MakeBuilder<TestMessage>();
+  message.add_value(value);
+  builder.CheckOk(builder.Send(message.Finish()));
+}
+
+RawSender::Error TrySendValue(Sender<TestMessage> *sender, int value) {
+  Sender<TestMessage>::Builder builder = sender->MakeBuilder();
+  TestMessage::Builder message = builder.MakeBuilder<TestMessage>();
+  message.add_value(value);
+  return builder.Send(message.Finish());
+}
+
+class SimulatedEventLoopTest : public ::testing::Test {
+ protected:
+  SimulatedEventLoopTest() : config_(SingleNodeConfig()) {}
+
+  FlatbufferDetachedBuffer<Configuration> config_;
+  SimulatedEventLoopFactory factory_{&config_.message()};
+};
+
+using SimulatedEventLoopDeathTest = SimulatedEventLoopTest;
+
+// RunFor ends at exactly now + duration, with or without events; Run ends
+// when nothing is left to do.
+TEST_F(SimulatedEventLoopTest, TimeControl) {
+  factory_.SkipTimingReport();
+  auto loop = factory_.MakeEventLoop("loop");
+  EXPECT_EQ(loop->monotonic_now(), kEpoch);
+  EXPECT_EQ(loop->realtime_now(), realtime_clock::epoch());
+  std::vector<monotonic_clock::time_point> fired;
+  TimerHandler *timer = loop->AddTimer([&]() {
+    fired.push_back(loop->monotonic_now());
+    EXPECT_EQ(loop->context().monotonic_event_time, loop->monotonic_now());
+  });
+  timer->Schedule(kEpoch + milliseconds(300));
+  CheckExpected(factory_.RunFor(seconds(1)));
+  EXPECT_EQ(loop->monotonic_now(), kEpoch + seconds(1));
+  EXPECT_EQ(factory_.distributed_now(),
+            distributed_clock::epoch() + seconds(1));
+  CheckExpected(factory_.RunFor(milliseconds(1)));
+  EXPECT_EQ(loop->monotonic_now(), kEpoch + milliseconds(1001));
+  EXPECT_EQ(fired, std::vector<monotonic_clock::time_point>{kEpoch +
+                                                            milliseconds(300)});
+
+  timer->Schedule(kEpoch + seconds(5));
+  CheckExpected(factory_.Run());
+  EXPECT_EQ(loop->monotonic_now(), kEpoch + seconds(5));
+  EXPECT_EQ(fired.size(), 2u);
+
+  factory_.GetNodeEventLoopFactory(nullptr)->SetRealtimeOffset(
+      kEpoch + seconds(5), realtime_clock::epoch() + seconds(1000));
+  EXPECT_EQ(loop->realtime_now(), realtime_clock::epoch() + seconds(1000));
+}
+
+// RunUntil stops at a realtime and says whether events remain.
+TEST_F(SimulatedEventLoopTest, RunUntil) {
+  factory_.SkipTimingReport();
+  auto loop = factory_.MakeEventLoop("loop");
+  TimerHandler *timer = loop->AddTimer([]() {});
+  timer->Schedule(kEpoch + seconds(2));
+  Result<SimulatedEventLoopFactory::RunEndState> end =
+      factory_.RunUntil(realtime_clock::epoch() + seconds(1));
+  ASSERT_TRUE(end.has_value());
+  EXPECT_EQ(*end, SimulatedEventLoopFactory::RunEndState::kEventsRemaining);
+  EXPECT_EQ(loop->monotonic_now(), kEpoch + seconds(1));
+  end = factory_.RunUntil(realtime_clock::epoch() + seconds(3));
+  ASSERT_TRUE(end.has_value());
+  EXPECT_EQ(*end,
+            SimulatedEventLoopFactory::RunEndState::kFinishedEventProcessing);
+  end = factory_.RunUntil(realtime_clock::epoch() + seconds(1));
+  ASSERT_FALSE(end.has_value());
+  EXPECT_NE(end.error().message().find("is in the past"), std::string::npos);
+}
+
+// Watchers are called send_delay() after the send; the context keeps the
+// send time, so the timing report shows that delay as wakeup latency.
+TEST_F(SimulatedEventLoopTest, SendDelay) {
+  factory_.SkipTimingReport();
+  auto sender_loop = factory_.MakeEventLoop("sender");
+  auto watcher_loop = factory_.MakeEventLoop("watcher");
+  auto sender = sender_loop->MakeSender<TestMessage>("/test");
+  std::vector<
+      std::pair<monotonic_clock::time_point, monotonic_clock::time_point>>
+      seen;
+  watcher_loop->MakeWatcher("/test", [&](const TestMessage &) {
+    seen.emplace_back(watcher_loop->monotonic_now(),
+                      watcher_loop->context().monotonic_event_time);
+  });
+  TimerHandler *timer = sender_loop->AddTimer([&]() { SendValue(&sender, 1); });
+  timer->Schedule(kEpoch + milliseconds(10));
+  CheckExpected(factory_.RunFor(milliseconds(20)));
+  factory_.set_send_delay(microseconds(7));
+  timer->Schedule(kEpoch + milliseconds(30));
+  CheckExpected(factory_.RunFor(milliseconds(20)));
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[0].first, kEpoch + milliseconds(10) + microseconds(50));
+  EXPECT_EQ(seen[0].second, kEpoch + milliseconds(10));
+  EXPECT_EQ(seen[1].first, kEpoch + milliseconds(30) + microseconds(7));
+}
+
+// Once a loop ran, its watchers stay armed between runs: messages sent
+// between two RunFor calls are delivered at the next one. Messages sent
+// before the first run are not.
+TEST_F(SimulatedEventLoopTest, MessagesBetweenRunsReachStartedWatchers) {
+  factory_.SkipTimingReport();
+  auto sender_loop = factory_.MakeEventLoop("sender");
+  auto watcher_loop = factory_.MakeEventLoop("watcher");
+  auto sender = sender_loop->MakeSender<TestMessage>("/test");
+  std::vector<int> values;
+  watcher_loop->MakeWatcher(
+      "/test", [&](const TestMessage &m) { values.push_back(m.value()); });
+  SendValue(&sender, 1);
+  CheckExpected(factory_.RunFor(milliseconds(1)));
+  SendValue(&sender, 2);
+  SendValue(&sender, 3);
+  EXPECT_TRUE(values.empty());
+  CheckExpected(factory_.RunFor(milliseconds(1)));
+  EXPECT_EQ(values, (std::vector<int>{2, 3}));
+}
+
+// Exit and exit handles end the run with their status; the first wins.
+TEST_F(SimulatedEventLoopTest, ExitStatus) {
+  factory_.SkipTimingReport();
+  auto loop = factory_.MakeEventLoop("loop");
+  std::unique_ptr<ExitHandle> handle = factory_.MakeExitHandle();
+  TimerHandler *timer = loop->AddTimer([&]() {
+    handle->Exit(MakeError("first"));
+    factory_.Exit(MakeError("second"));
+  });
+  timer->Schedule(kEpoch + seconds(1), seconds(1));
+  Result<void> result = factory_.Run();
+  ASSERT_FALSE(result.has_value());
+  EXPECT_EQ(result.error().message(), "first");
+  EXPECT_EQ(loop->monotonic_now(), kEpoch + seconds(1));
+  // The next run starts with a clean status.
+  TimerHandler *ok_exit = loop->AddTimer([&]() { factory_.Exit(); });
+  timer->Disable();
+  ok_exit->Schedule(kEpoch + seconds(3));
+  EXPECT_TRUE(factory_.Run().has_value());
+}
+
+// Timing reports are on by default and SkipTimingReport() on the factory
+// turns them off in a single-node configuration too (design decision 7).
+TEST_F(SimulatedEventLoopTest, TimingReportsAndFactorySkip) {
+  auto reporter = factory_.MakeEventLoop("reporter");
+  factory_.SkipTimingReport();
+  auto quiet = factory_.MakeEventLoop("quiet");
+  auto reader = factory_.MakeEventLoop("reader");
+  std::vector<std::string> names;
+  reader->MakeWatcher("/aos", [&](const timing::Report &report) {
+    names.push_back(report.name()->str());
+  });
+  CheckExpected(factory_.RunFor(milliseconds(2500)));
+  EXPECT_EQ(names, (std::vector<std::string>{"reporter", "reporter"}));
+}
+
+// CheckSentTooFast::kNo loops may exceed the rate; their messages still
+// count against everyone else's.
+TEST_F(SimulatedEventLoopTest, CheckSentTooFastOption) {
+  factory_.SkipTimingReport();
+  NodeEventLoopFactory *node = factory_.GetNodeEventLoopFactory(nullptr);
+  auto strict = node->MakeEventLoop("strict");
+  auto lax = node->MakeEventLoop(
+      "lax",
+      EventLoopOptions{CheckSentTooFast::kNo, ExclusiveSenders::kNo, {}});
+  auto strict_sender = strict->MakeSender<TestMessage>("/slow");
+  auto lax_sender = lax->MakeSender<TestMessage>("/slow");
+  // /slow holds 2 messages per second.
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(TrySendValue(&lax_sender, i), RawSender::Error::kOk);
+  }
+  EXPECT_EQ(TrySendValue(&strict_sender, 9),
+            RawSender::Error::kMessagesSentTooFast);
+  CheckExpected(factory_.RunFor(seconds(1)));
+  EXPECT_EQ(TrySendValue(&strict_sender, 9), RawSender::Error::kOk);
+}
+
+// A fetcher more than a queue behind dies in FetchNext, naming the channel.
+TEST_F(SimulatedEventLoopDeathTest, FetchNextFallingBehind) {
+  factory_.SkipTimingReport();
+  auto loop = factory_.MakeEventLoop("loop");
+  auto sender = loop->MakeSender<TestMessage>("/slow");
+  auto fetcher = loop->MakeFetcher<TestMessage>("/slow");
+  SendValue(&sender, 1);
+  SendValue(&sender, 2);
+  CheckExpected(factory_.RunFor(seconds(1)));
+  SendValue(&sender, 3);
+  SendValue(&sender, 4);
+  EXPECT_DEATH(fetcher.FetchNext(),
+               "The next message is no longer available.*\"/slow\"");
+  // Fetch() recovers by jumping to the newest.
+  ASSERT_TRUE(fetcher.Fetch());
+  EXPECT_EQ(fetcher->value(), 4);
+}
+
+TEST_F(SimulatedEventLoopDeathTest, ExclusiveSenders) {
+  factory_.SkipTimingReport();
+  NodeEventLoopFactory *node = factory_.GetNodeEventLoopFactory(nullptr);
+  auto replay = node->MakeEventLoop(
+      "replay",
+      EventLoopOptions{CheckSentTooFast::kYes, ExclusiveSenders::kYes, {}});
+  auto other = node->MakeEventLoop("other");
+  {
+    auto exclusive = replay->MakeSender<TestMessage>("/test");
+    EXPECT_DEATH(other->MakeSender<TestMessage>("/test"),
+                 "Attempted to create a new sender on exclusive channel "
+                 "\\{ \"name\": \"/test\"");
+  }
+  // Exclusivity ends with the exclusive sender.
+  auto sender = other->MakeSender<TestMessage>("/test");
+  EXPECT_DEATH(replay->MakeSender<TestMessage>("/test"),
+               "exclusive sender on \\{ \"name\": \"/test\".*already has "
+               "senders");
+}
+
+TEST_F(SimulatedEventLoopDeathTest, MakingLoops) {
+  FlatbufferDetachedBuffer<Configuration> multi_node =
+      configuration::ReadConfig(AOS_SIM_TESTDATA_DIR "/sim_multinode.json");
+  EXPECT_DEATH(factory_.MakeEventLoop(
+                   "x", configuration::GetNode(&multi_node.message(), "pi1")),
+               "multi-node event loop in a single-node world");
+  auto loop = factory_.MakeEventLoop("loop");
+  loop->SkipTimingReport();
+  loop->OnRun([&]() { factory_.MakeEventLoop("late"); });
+  EXPECT_DEATH((void)factory_.Run(),
+               "Can't create an event loop while running");
+}
+
+FlatbufferDetachedBuffer<Configuration> MultiNodeConfig() {
+  return configuration::ReadConfig(AOS_SIM_TESTDATA_DIR "/sim_multinode.json");
+}
+
+class SimulatedMultiNodeTest : public ::testing::Test {
+ protected:
+  SimulatedMultiNodeTest()
+      : config_(MultiNodeConfig()),
+        pi1_(configuration::GetNode(&config_.message(), "pi1")),
+        pi2_(configuration::GetNode(&config_.message(), "pi2")) {}
+
+  FlatbufferDetachedBuffer<Configuration> config_;
+  const Node *const pi1_;
+  const Node *const pi2_;
+  message_bridge::TestingTimeConverter time_{2};
+};
+
+using SimulatedMultiNodeDeathTest = SimulatedMultiNodeTest;
+
+// Nodes are sorted by name, each has its own clock (offset and drift from
+// the time converter) and boot UUID, and a node whose clock starts before
+// the epoch boots when it reaches it.
+TEST_F(SimulatedMultiNodeTest, ClocksOffsetsAndStaggeredBoot) {
+  // pi2 reads -1 s at the start and runs 1 ms per second fast.
+  time_.AddNextTimestamp(distributed_clock::epoch(),
+                         {{0, kEpoch}, {0, kEpoch - seconds(1)}});
+  time_.AddNextTimestamp(
+      distributed_clock::epoch() + seconds(10),
+      {{0, kEpoch + seconds(10)}, {0, kEpoch + seconds(9) + milliseconds(10)}});
+  SimulatedEventLoopFactory factory(&config_.message());
+  factory.SetTimeConverter(&time_);
+  factory.SkipTimingReport();
+  ASSERT_EQ(factory.node_factories().size(), 2u);
+  EXPECT_EQ(factory.node_factories()[0]->node()->name()->string_view(), "pi1");
+  NodeEventLoopFactory *pi1 = factory.GetNodeEventLoopFactory(pi1_);
+  NodeEventLoopFactory *pi2 = factory.GetNodeEventLoopFactory("pi2");
+  EXPECT_NE(pi1->boot_uuid(), pi2->boot_uuid());
+
+  auto loop1 = pi1->MakeEventLoop("a");
+  auto loop2 = pi2->MakeEventLoop("b");
+  distributed_clock::time_point started1 = distributed_clock::min_time;
+  distributed_clock::time_point started2 = distributed_clock::min_time;
+  loop1->OnRun([&]() { started1 = factory.distributed_now(); });
+  loop2->OnRun([&]() {
+    started2 = factory.distributed_now();
+    EXPECT_EQ(loop2->monotonic_now(), kEpoch);
+  });
+  CheckExpected(factory.RunFor(milliseconds(500)));
+  EXPECT_EQ(started1, distributed_clock::epoch());
+  EXPECT_EQ(started2, distributed_clock::min_time) << "pi2 is not up yet";
+  EXPECT_FALSE(pi2->is_up());
+  CheckExpected(factory.RunFor(seconds(2)));
+  EXPECT_TRUE(pi2->is_up());
+  // pi2 reached its epoch a little before 1 s: it runs fast.
+  EXPECT_GT(started2, distributed_clock::epoch() + milliseconds(998));
+  EXPECT_LT(started2, distributed_clock::epoch() + seconds(1));
+  CheckExpected(factory.RunFor(milliseconds(7500)));
+  EXPECT_EQ(pi1->monotonic_now(), kEpoch + seconds(10));
+  EXPECT_EQ(pi2->monotonic_now(), kEpoch + seconds(9) + milliseconds(10));
+  EXPECT_EQ(pi2->ToDistributedClock(kEpoch + seconds(9) + milliseconds(10)),
+            distributed_clock::epoch() + seconds(10));
+}
+
+// An application that keeps its loop and counts its runs.
+struct CountingApp {
+  CountingApp(EventLoop *event_loop, int *starts) : event_loop(event_loop) {
+    event_loop->OnRun([starts]() { ++*starts; });
+  }
+  EventLoop *event_loop;
+};
+
+// AlwaysStart runs everywhere, MaybeStart only where the configuration
+// lists the application, Stop ends one for good.
+TEST_F(SimulatedMultiNodeTest, Applications) {
+  SimulatedEventLoopFactory factory(&config_.message());
+  factory.SkipTimingReport();
+  NodeEventLoopFactory *pi1 = factory.GetNodeEventLoopFactory(pi1_);
+  NodeEventLoopFactory *pi2 = factory.GetNodeEventLoopFactory(pi2_);
+  int starts = 0;
+  CountingApp *always = pi1->AlwaysStart<CountingApp>("always", &starts);
+  ASSERT_NE(always, nullptr);
+  EXPECT_EQ(always->event_loop->name(), "always");
+  EXPECT_EQ(pi1->MaybeStart<CountingApp>("pong", &starts), nullptr);
+  CountingApp *pong = pi2->MaybeStart<CountingApp>("pong", &starts);
+  ASSERT_NE(pong, nullptr);
+  EXPECT_EQ(pong->event_loop->node(), pi2_);
+  CheckExpected(factory.RunFor(seconds(1)));
+  EXPECT_EQ(starts, 2);
+  pi2->Stop(pong);
+  CheckExpected(factory.RunFor(seconds(1)));
+  EXPECT_EQ(starts, 2);
+}
+
+// A reboot runs OnShutdown, restarts the applications, clears the node's
+// channels and draws a new boot UUID; OnStartup runs at every boot.
+TEST_F(SimulatedMultiNodeTest, Reboot) {
+  time_.StartEqual();
+  time_.RebootAt(1, distributed_clock::epoch() + seconds(2));
+  SimulatedEventLoopFactory factory(&config_.message());
+  factory.SetTimeConverter(&time_);
+  factory.SkipTimingReport();
+  NodeEventLoopFactory *pi2 = factory.GetNodeEventLoopFactory(pi2_);
+  int startups = 0;
+  int shutdowns = 0;
+  pi2->OnStartup([&]() { ++startups; });
+  pi2->OnShutdown([&]() { ++shutdowns; });
+  int starts = 0;
+  pi2->AlwaysStart<CountingApp>("app", &starts);
+  const UUID first_boot = pi2->boot_uuid();
+  {
+    auto loop = pi2->MakeEventLoop("before");
+    auto sender = loop->MakeSender<TestMessage>("/reply");
+    SendValue(&sender, 1);
+  }
+  CheckExpected(factory.RunFor(seconds(1)));
+  EXPECT_EQ(startups, 1);
+  EXPECT_EQ(starts, 1);
+  EXPECT_EQ(pi2->boot_count(), 0u);
+  CheckExpected(factory.RunFor(seconds(2)));
+  EXPECT_EQ(shutdowns, 1);
+  EXPECT_EQ(startups, 2);
+  EXPECT_EQ(starts, 2);
+  EXPECT_EQ(pi2->boot_count(), 1u);
+  EXPECT_NE(pi2->boot_uuid(), first_boot);
+  EXPECT_EQ(pi2->monotonic_now(), kEpoch + seconds(1));
+  auto after = pi2->MakeEventLoop("after");
+  EXPECT_EQ(after->boot_uuid(), pi2->boot_uuid());
+  auto fetcher = after->MakeFetcher<TestMessage>("/reply");
+  EXPECT_FALSE(fetcher.Fetch()) << "messages do not survive a reboot";
+}
+
+// An event loop that is not an application must be gone at a reboot.
+TEST_F(SimulatedMultiNodeDeathTest, LoopSurvivingReboot) {
+  time_.StartEqual();
+  time_.RebootAt(1, distributed_clock::epoch() + seconds(1));
+  SimulatedEventLoopFactory factory(&config_.message());
+  factory.SetTimeConverter(&time_);
+  factory.SkipTimingReport();
+  auto loop = factory.MakeEventLoop("stubborn", pi2_);
+  EXPECT_DEATH((void)factory.RunFor(seconds(2)),
+               "Event loop stubborn on node pi2 still exists");
+}
+
+TEST_F(SimulatedMultiNodeDeathTest, NodeRules) {
+  SimulatedEventLoopFactory factory(&config_.message());
+  EXPECT_DEATH(factory.MakeEventLoop("x"),
+               "Can't make a single node event loop in a multi-node world");
+  EXPECT_DEATH(factory.GetNodeEventLoopFactory("pi9"), "no node named");
+}
 
 }  // namespace
 }  // namespace aos::testing

@@ -33,3 +33,11 @@ gtest_discover_tests(aos_simulated_event_loop_test DISCOVERY_TIMEOUT 60
   PROPERTIES LABELS simulation TIMEOUT 300)
 target_compile_definitions(aos_simulated_event_loop_test PRIVATE
   AOS_SIM_TESTDATA_DIR="${CMAKE_CURRENT_SOURCE_DIR}/testdata")
+
+aos_test(NAME aos_simulated_network_bridge_test
+  SRCS simulated_network_bridge_test.cc
+  DEPS aos_simulated_event_loop aos_testing_time_converter
+       aos_event_loop_test_fbs
+  LABELS simulation)
+target_compile_definitions(aos_simulated_network_bridge_test PRIVATE
+  AOS_SIM_TESTDATA_DIR="${CMAKE_CURRENT_SOURCE_DIR}/testdata")

@@ -1,0 +1,439 @@
+#include "aos/events/simulated_network_bridge.h"
+
+#include <chrono>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "aos/configuration.h"
+#include "aos/events/simulated_event_loop.h"
+#include "aos/events/test_message_generated.h"
+#include "aos/network/message_bridge_client_generated.h"
+#include "aos/network/message_bridge_server_generated.h"
+#include "aos/network/remote_message_generated.h"
+#include "aos/network/testing_time_converter.h"
+#include "aos/network/timestamp_generated.h"
+#include "gtest/gtest.h"
+
+namespace aos::message_bridge::testing {
+namespace {
+
+using std::chrono::microseconds;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+constexpr monotonic_clock::time_point kEpoch = monotonic_clock::epoch();
+
+void SendValue(Sender<TestMessage> *sender, int value) {
+  Sender<TestMessage>::Builder builder = sender->MakeBuilder();
+  TestMessage::Builder message = builder.MakeBuilder<TestMessage>();
+  message.add_value(value);
+  builder.CheckOk(builder.Send(message.Finish()));
+}
+
+// What a watcher saw: the value, this node's time and the context.
+struct Seen {
+  int value;
+  monotonic_clock::time_point now;
+  Context context;
+};
+
+class SimulatedMessageBridgeTest : public ::testing::Test {
+ protected:
+  SimulatedMessageBridgeTest()
+      : config_(configuration::ReadConfig(AOS_SIM_TESTDATA_DIR
+                                          "/sim_multinode.json")),
+        pi1_(configuration::GetNode(&config_.message(), "pi1")),
+        pi2_(configuration::GetNode(&config_.message(), "pi2")) {}
+
+  // Makes the factory (after the test set up the time converter).
+  void MakeFactory() {
+    factory_ = std::make_unique<SimulatedEventLoopFactory>(&config_.message());
+    factory_->SetTimeConverter(&time_);
+    factory_->SkipTimingReport();
+    pi1_factory_ = factory_->GetNodeEventLoopFactory(pi1_);
+    pi2_factory_ = factory_->GetNodeEventLoopFactory(pi2_);
+  }
+
+  // Watches `channel` on pi2 into `seen`.
+  void Watch(EventLoop *loop, std::string_view channel,
+             std::vector<Seen> *seen) {
+    loop->MakeWatcher(channel, [loop, seen](const TestMessage &message) {
+      seen->push_back(
+          Seen{message.value(), loop->monotonic_now(), loop->context()});
+    });
+  }
+
+  FlatbufferDetachedBuffer<Configuration> config_;
+  const Node *const pi1_;
+  const Node *const pi2_;
+  TestingTimeConverter time_{2};
+  std::unique_ptr<SimulatedEventLoopFactory> factory_;
+  NodeEventLoopFactory *pi1_factory_ = nullptr;
+  NodeEventLoopFactory *pi2_factory_ = nullptr;
+};
+
+// A forwarded message arrives the network delay later (in distributed time)
+// with the source's times, queue index and boot UUID as remote fields; the
+// delivery timestamp comes back to the source another delay later.
+TEST_F(SimulatedMessageBridgeTest, ForwardsWithRemoteFieldsAndTimestamps) {
+  // pi2's clock is 10 s ahead of pi1's.
+  time_.AddNextTimestamp(distributed_clock::epoch(),
+                         {{0, kEpoch}, {0, kEpoch + seconds(10)}});
+  MakeFactory();
+  pi2_factory_->SetRealtimeOffset(kEpoch, realtime_clock::epoch() + seconds(5));
+  auto ping = pi1_factory_->MakeEventLoop("ping");
+  auto pong = pi2_factory_->MakeEventLoop("pong");
+  auto timestamps = pi1_factory_->MakeEventLoop("timestamps");
+  auto sender = ping->MakeSender<TestMessage>("/test");
+  std::vector<Seen> seen;
+  Watch(pong.get(), "/test", &seen);
+  std::vector<FlatbufferVector<RemoteMessage>> remote;
+  timestamps->MakeWatcher(
+      "/aos/remote_timestamps/pi2/test/aos-TestMessage",
+      [&](const RemoteMessage &) {
+        remote.push_back(timestamps->context().CopyFlatBuffer<RemoteMessage>());
+      });
+  TimerHandler *timer = ping->AddTimer([&]() { SendValue(&sender, 7); });
+  timer->Schedule(kEpoch + milliseconds(10));
+  factory_->set_network_delay(microseconds(300));
+  CheckExpected(factory_->RunFor(milliseconds(20)));
+
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].value, 7);
+  const Context &context = seen[0].context;
+  // Sent on pi2 by the bridge 300 us after pi1 sent it; the watcher runs
+  // the send delay after that.
+  EXPECT_EQ(context.monotonic_event_time,
+            kEpoch + seconds(10) + milliseconds(10) + microseconds(300));
+  EXPECT_EQ(seen[0].now, context.monotonic_event_time + microseconds(50));
+  EXPECT_EQ(context.realtime_event_time, realtime_clock::epoch() + seconds(15) +
+                                             milliseconds(10) +
+                                             microseconds(300));
+  EXPECT_EQ(context.monotonic_remote_time, kEpoch + milliseconds(10));
+  EXPECT_EQ(context.realtime_remote_time,
+            realtime_clock::epoch() + milliseconds(10));
+  EXPECT_EQ(context.monotonic_remote_transmit_time, kEpoch + milliseconds(10));
+  EXPECT_EQ(context.queue_index, 0u);
+  EXPECT_EQ(context.remote_queue_index, sender.sent_queue_index());
+  EXPECT_EQ(context.source_boot_uuid, pi1_factory_->boot_uuid());
+
+  ASSERT_EQ(remote.size(), 1u);
+  const RemoteMessage &timestamp = remote[0].message();
+  EXPECT_EQ(timestamp.channel_index(),
+            configuration::ChannelIndex(&config_.message(), sender.channel()));
+  EXPECT_EQ(timestamp.monotonic_sent_time(),
+            context.monotonic_event_time.time_since_epoch().count());
+  EXPECT_EQ(timestamp.monotonic_remote_time(),
+            (kEpoch + milliseconds(10)).time_since_epoch().count());
+  EXPECT_EQ(timestamp.monotonic_timestamp_time(),
+            (kEpoch + milliseconds(10) + microseconds(600))
+                .time_since_epoch()
+                .count());
+  EXPECT_EQ(UUID::FromSpan(std::span<const uint8_t>(
+                timestamp.boot_uuid()->data(), timestamp.boot_uuid()->size())),
+            pi2_factory_->boot_uuid());
+}
+
+// Ping/pong across nodes: each hop costs the network delay.
+TEST_F(SimulatedMessageBridgeTest, RoundTrip) {
+  time_.StartEqual();
+  MakeFactory();
+  auto ping = pi1_factory_->MakeEventLoop("ping");
+  auto pong = pi2_factory_->MakeEventLoop("pong");
+  auto ping_sender = ping->MakeSender<TestMessage>("/test");
+  auto pong_sender = pong->MakeSender<TestMessage>("/reply");
+  pong->MakeWatcher("/test", [&](const TestMessage &message) {
+    SendValue(&pong_sender, message.value());
+  });
+  std::vector<monotonic_clock::time_point> replies;
+  ping->MakeWatcher("/reply", [&](const TestMessage &) {
+    replies.push_back(ping->monotonic_now());
+  });
+  TimerHandler *timer = ping->AddTimer([&]() { SendValue(&ping_sender, 1); });
+  timer->Schedule(kEpoch + milliseconds(1));
+  CheckExpected(factory_->RunFor(milliseconds(5)));
+  // 100 us network + 50 us send delay, twice.
+  EXPECT_EQ(replies, std::vector<monotonic_clock::time_point>{
+                         kEpoch + milliseconds(1) + microseconds(300)});
+}
+
+// While a link is down unreliable messages are lost; the latest reliable
+// message goes out when it comes back. Only that direction goes down.
+TEST_F(SimulatedMessageBridgeTest, DisconnectAndConnect) {
+  time_.StartEqual();
+  MakeFactory();
+  auto ping = pi1_factory_->MakeEventLoop("ping");
+  auto pong = pi2_factory_->MakeEventLoop("pong");
+  auto reliable = ping->MakeSender<TestMessage>("/test");
+  auto unreliable = ping->MakeSender<TestMessage>("/unreliable");
+  auto reply = pong->MakeSender<TestMessage>("/reply");
+  std::vector<Seen> reliable_seen, unreliable_seen, reply_seen;
+  Watch(pong.get(), "/test", &reliable_seen);
+  Watch(pong.get(), "/unreliable", &unreliable_seen);
+  Watch(ping.get(), "/reply", &reply_seen);
+  CheckExpected(factory_->RunFor(milliseconds(1)));
+
+  pi1_factory_->Disconnect(pi2_);
+  EXPECT_FALSE(factory_->bridge()->IsConnected(pi1_, pi2_));
+  EXPECT_TRUE(factory_->bridge()->IsConnected(pi2_, pi1_));
+  SendValue(&reliable, 1);
+  SendValue(&reliable, 2);
+  SendValue(&unreliable, 3);
+  SendValue(&reply, 4);
+  CheckExpected(factory_->RunFor(milliseconds(10)));
+  EXPECT_TRUE(reliable_seen.empty());
+  EXPECT_TRUE(unreliable_seen.empty());
+  ASSERT_EQ(reply_seen.size(), 1u) << "pi2 -> pi1 is still up";
+
+  pi1_factory_->Connect(pi2_);
+  CheckExpected(factory_->RunFor(milliseconds(10)));
+  ASSERT_EQ(reliable_seen.size(), 1u);
+  EXPECT_EQ(reliable_seen[0].value, 2);
+  // Sent 100 us after the connection came back, at 11 ms.
+  EXPECT_EQ(reliable_seen[0].context.monotonic_event_time,
+            kEpoch + milliseconds(11) + microseconds(100));
+  EXPECT_EQ(reliable_seen[0].context.monotonic_remote_transmit_time,
+            kEpoch + milliseconds(11));
+  EXPECT_EQ(reliable_seen[0].context.monotonic_remote_time,
+            kEpoch + milliseconds(1));
+  EXPECT_TRUE(unreliable_seen.empty());
+  const SimulatedMessageBridge::LinkStatistics statistics =
+      factory_->bridge()->GetLinkStatistics(pi1_, pi2_);
+  EXPECT_EQ(statistics.dropped_packets, 3u);
+  EXPECT_EQ(statistics.sent_packets, 1u);
+  EXPECT_EQ(statistics.connection_count, 2u);
+
+  // Connecting again sends nothing new: pi2 already has the latest.
+  pi1_factory_->Disconnect(pi2_);
+  pi1_factory_->Connect(pi2_);
+  CheckExpected(factory_->RunFor(milliseconds(10)));
+  EXPECT_EQ(reliable_seen.size(), 1u);
+}
+
+// DisableForwarding stops a channel for good; other channels still flow.
+TEST_F(SimulatedMessageBridgeTest, DisableForwarding) {
+  time_.StartEqual();
+  MakeFactory();
+  auto ping = pi1_factory_->MakeEventLoop("ping");
+  auto pong = pi2_factory_->MakeEventLoop("pong");
+  auto test = ping->MakeSender<TestMessage>("/test");
+  auto unreliable = ping->MakeSender<TestMessage>("/unreliable");
+  std::vector<Seen> test_seen, unreliable_seen;
+  Watch(pong.get(), "/test", &test_seen);
+  Watch(pong.get(), "/unreliable", &unreliable_seen);
+  factory_->DisableForwarding(test.channel());
+  CheckExpected(factory_->RunFor(milliseconds(1)));
+  SendValue(&test, 1);
+  SendValue(&unreliable, 2);
+  CheckExpected(factory_->RunFor(milliseconds(1)));
+  EXPECT_TRUE(test_seen.empty());
+  EXPECT_EQ(unreliable_seen.size(), 1u);
+}
+
+// After the destination reboots, the latest reliable message is delivered
+// to its new boot; unreliable ones are not.
+TEST_F(SimulatedMessageBridgeTest, ReliableAfterDestinationReboot) {
+  time_.StartEqual();
+  time_.RebootAt(1, distributed_clock::epoch() + seconds(1));
+  MakeFactory();
+  auto ping = pi1_factory_->MakeEventLoop("ping");
+  auto reliable = ping->MakeSender<TestMessage>("/test");
+  auto unreliable = ping->MakeSender<TestMessage>("/unreliable");
+  std::vector<int> seen;
+  UUID first_boot = pi2_factory_->boot_uuid();
+  struct Receiver {
+    Receiver(EventLoop *loop, std::vector<int> *seen) {
+      loop->MakeWatcher("/test", [seen](const TestMessage &message) {
+        seen->push_back(message.value());
+      });
+      loop->MakeWatcher("/unreliable", [seen](const TestMessage &message) {
+        seen->push_back(message.value());
+      });
+    }
+  };
+  pi2_factory_->AlwaysStart<Receiver>("receiver", &seen);
+  CheckExpected(factory_->RunFor(milliseconds(100)));
+  SendValue(&reliable, 1);
+  SendValue(&unreliable, 2);
+  CheckExpected(factory_->RunFor(milliseconds(100)));
+  EXPECT_EQ(seen, (std::vector<int>{1, 2}));
+  CheckExpected(factory_->RunFor(seconds(1)));
+  EXPECT_NE(pi2_factory_->boot_uuid(), first_boot);
+  EXPECT_EQ(seen, (std::vector<int>{1, 2, 1}));
+}
+
+// The bridge publishes ServerStatistics (1 Hz), ClientStatistics and
+// Timestamp (10 Hz) on each node's /aos.
+TEST_F(SimulatedMessageBridgeTest, Statistics) {
+  // pi2 is 1 ms ahead.
+  time_.AddNextTimestamp(distributed_clock::epoch(),
+                         {{0, kEpoch}, {0, kEpoch + milliseconds(1)}});
+  MakeFactory();
+  auto ping = pi1_factory_->MakeEventLoop("ping");
+  auto sender = ping->MakeSender<TestMessage>("/test");
+  auto monitor1 = pi1_factory_->MakeEventLoop("monitor");
+  auto monitor2 = pi2_factory_->MakeEventLoop("monitor");
+  std::vector<FlatbufferVector<ServerStatistics>> server;
+  std::vector<FlatbufferVector<ClientStatistics>> client;
+  int timestamps = 0;
+  int empty_timestamps = 0;
+  monitor1->MakeWatcher("/aos", [&](const ServerStatistics &) {
+    server.push_back(monitor1->context().CopyFlatBuffer<ServerStatistics>());
+  });
+  monitor2->MakeWatcher("/aos", [&](const ClientStatistics &) {
+    client.push_back(monitor2->context().CopyFlatBuffer<ClientStatistics>());
+  });
+  monitor2->MakeWatcher("/aos", [&](const Timestamp &timestamp) {
+    // Without a connection from pi1 there is no offset to report.
+    if (timestamp.offsets()->size() == 0) {
+      ++empty_timestamps;
+      return;
+    }
+    ++timestamps;
+    ASSERT_EQ(timestamp.offsets()->size(), 1u);
+    EXPECT_EQ(timestamp.offsets()->Get(0)->node()->name()->string_view(),
+              "pi1");
+    EXPECT_EQ(timestamp.offsets()->Get(0)->monotonic_offset(),
+              -std::chrono::nanoseconds(milliseconds(1)).count());
+  });
+  TimerHandler *timer = ping->AddTimer([&]() { SendValue(&sender, 1); });
+  timer->Schedule(kEpoch + milliseconds(10), milliseconds(10));
+  CheckExpected(factory_->RunFor(milliseconds(2005)));
+
+  ASSERT_EQ(server.size(), 2u);
+  const ServerStatistics &last = server.back().message();
+  ASSERT_EQ(last.connections()->size(), 1u);
+  const ServerConnection *connection = last.connections()->Get(0);
+  EXPECT_EQ(connection->node()->name()->string_view(), "pi2");
+  EXPECT_EQ(connection->state(), State::CONNECTED);
+  // The 200th message is in flight when the 2 s report goes out.
+  EXPECT_EQ(connection->sent_packets(), 199u);
+  EXPECT_EQ(connection->dropped_packets(), 0u);
+  EXPECT_EQ(connection->monotonic_offset(),
+            std::chrono::nanoseconds(milliseconds(1)).count());
+  EXPECT_EQ(connection->boot_uuid()->string_view(),
+            pi2_factory_->boot_uuid().ToString());
+  EXPECT_EQ(client.size(), 20u);
+  ASSERT_EQ(client.back().message().connections()->size(), 1u);
+  EXPECT_EQ(client.back().message().connections()->Get(0)->received_packets(),
+            199u);
+  EXPECT_EQ(timestamps, 20);
+  EXPECT_EQ(empty_timestamps, 0);
+
+  pi1_factory_->Disconnect(pi2_);
+  CheckExpected(factory_->RunFor(seconds(1)));
+  EXPECT_EQ(server.back().message().connections()->Get(0)->state(),
+            State::DISCONNECTED);
+  EXPECT_EQ(empty_timestamps, 10);
+  EXPECT_GT(server.back().message().connections()->Get(0)->dropped_packets(),
+            90u);
+
+  factory_->DisableStatistics();
+  const size_t count = server.size();
+  CheckExpected(factory_->RunFor(seconds(2)));
+  EXPECT_EQ(server.size(), count);
+}
+
+// The same program produces the same events, byte for byte: two runs of a
+// multi-node scenario with drift, a reboot, disconnects and statistics give
+// identical traces.
+std::string RunScenario(const Configuration *config) {
+  TestingTimeConverter time(2);
+  time.AddNextTimestamp(distributed_clock::epoch(),
+                        {{0, kEpoch}, {0, kEpoch - milliseconds(3)}});
+  time.AddNextTimestamp(distributed_clock::epoch() + seconds(2),
+                        {{0, kEpoch + seconds(2)},
+                         {0, kEpoch + seconds(2) - microseconds(2900)}});
+  time.RebootAt(1, distributed_clock::epoch() + milliseconds(2500));
+  SimulatedEventLoopFactory factory(config);
+  factory.SetTimeConverter(&time);
+  const Node *pi1 = configuration::GetNode(config, "pi1");
+  const Node *pi2 = configuration::GetNode(config, "pi2");
+  std::ostringstream trace;
+
+  // Records every message of every channel on pi1 and pi2 (tools-style).
+  struct Recorder {
+    Recorder(EventLoop *loop, std::ostringstream *trace) {
+      for (const Channel *channel : *loop->configuration()->channels()) {
+        if (!configuration::ChannelIsReadableOnNode(channel, loop->node())) {
+          continue;
+        }
+        loop->MakeRawWatcher(
+            channel,
+            [loop, channel, trace](const Context &context, const void *data) {
+              *trace << loop->node()->name()->string_view() << " "
+                     << channel->name()->string_view() << " "
+                     << channel->type()->string_view() << " "
+                     << context.monotonic_event_time << " "
+                     << context.realtime_event_time << " "
+                     << context.monotonic_remote_time << " "
+                     << context.monotonic_remote_transmit_time << " "
+                     << context.queue_index << " " << context.remote_queue_index
+                     << " " << context.source_boot_uuid.ToString() << " "
+                     << context.size << " ";
+              const uint8_t *bytes = static_cast<const uint8_t *>(data);
+              for (size_t i = 0; i < context.size; ++i) {
+                *trace << std::hex << static_cast<int>(bytes[i]) << std::dec;
+              }
+              *trace << "\n";
+            });
+      }
+    }
+  };
+  struct Pinger {
+    Pinger(EventLoop *loop)
+        : sender(loop->MakeSender<TestMessage>("/test")),
+          unreliable(loop->MakeSender<TestMessage>("/unreliable")) {
+      TimerHandler *timer = loop->AddTimer([this]() {
+        SendValue(&sender, ++count);
+        SendValue(&unreliable, count);
+      });
+      loop->OnRun([loop, timer]() {
+        timer->Schedule(loop->monotonic_now() + milliseconds(7),
+                        milliseconds(33));
+      });
+    }
+    Sender<TestMessage> sender;
+    Sender<TestMessage> unreliable;
+    int count = 0;
+  };
+  struct Ponger {
+    Ponger(EventLoop *loop) : sender(loop->MakeSender<TestMessage>("/reply")) {
+      loop->MakeWatcher("/test", [this](const TestMessage &message) {
+        SendValue(&sender, message.value());
+      });
+    }
+    Sender<TestMessage> sender;
+  };
+  NodeEventLoopFactory *pi1_factory = factory.GetNodeEventLoopFactory(pi1);
+  NodeEventLoopFactory *pi2_factory = factory.GetNodeEventLoopFactory(pi2);
+  pi1_factory->AlwaysStart<Recorder>("recorder", &trace);
+  pi2_factory->AlwaysStart<Recorder>("recorder", &trace);
+  pi1_factory->AlwaysStart<Pinger>("ping");
+  pi2_factory->AlwaysStart<Ponger>("pong");
+  CheckExpected(factory.RunFor(milliseconds(1500)));
+  pi1_factory->Disconnect(pi2);
+  CheckExpected(factory.RunFor(milliseconds(300)));
+  pi1_factory->Connect(pi2);
+  CheckExpected(factory.RunFor(seconds(2)));
+  return trace.str();
+}
+
+TEST_F(SimulatedMessageBridgeTest, Deterministic) {
+  const std::string first = RunScenario(&config_.message());
+  const std::string second = RunScenario(&config_.message());
+  EXPECT_GT(first.size(), 10000u);
+  // Every kind of traffic is in it.
+  for (const char *expected :
+       {"pi2 /test", "pi1 /reply", "pi2 /unreliable", "RemoteMessage",
+        "ServerStatistics", "ClientStatistics", "aos.timing.Report",
+        "aos.message_bridge.Timestamp"}) {
+    EXPECT_NE(first.find(expected), std::string::npos) << expected;
+  }
+  EXPECT_TRUE(first == second) << "the two runs differ";
+}
+
+}  // namespace
+}  // namespace aos::message_bridge::testing
