@@ -185,7 +185,7 @@ enum class WakeupPolicy : uint32_t {
 // Under load, arm late: handle everything pending first, then do steps 2 and
 // 3; if step 3 found messages, DoneSleeping() and go round again instead of
 // sleeping. Senders then signal only a watcher that is really about to
-// sleep (in lockless_queue_stream_bench this cut signals per message about
+// sleep (in lockless_queue_stream_bench this cut the signals two- to
 // threefold). Draining may then be left until after a sleep: a signal sent
 // while the watcher was still busy only makes that sleep return at once.
 //
