@@ -292,10 +292,15 @@ class SimulatedEventLoop : public EventLoop {
   const EventLoopOptions &options() const { return options_; }
   bool started() const { return started_; }
 
-  // Arms new watchers, makes the timing report and runs new OnRun
-  // callbacks. On failure (too many watchers, no timing report channel)
-  // stops the simulation with the error and leaves the loop unstarted.
-  void Start();
+  // Prepare() arms new watchers and makes the timing report; on failure (too
+  // many watchers, no timing report channel) it stops the simulation with
+  // the error, leaves the loop unstarted and returns false. RunOnRun() then
+  // runs the new OnRun callbacks. Start() does both.
+  bool Prepare();
+  void RunOnRun();
+  void Start() {
+    if (Prepare()) RunOnRun();
+  }
   // Asks for Start() at the current time, at the next run.
   void ScheduleStart();
 
@@ -738,7 +743,7 @@ SimulatedWatcher *SimulatedEventLoop::Watcher(size_t index) const {
   return static_cast<SimulatedWatcher *>(watchers()[index].get());
 }
 
-void SimulatedEventLoop::Start() {
+bool SimulatedEventLoop::Prepare() {
   scheduler()->Deschedule(&start_event_);
   // Too many watchers is an error at start, as in shared memory (design
   // decision 1). Count before arming, so a failure changes nothing.
@@ -762,19 +767,23 @@ void SimulatedEventLoop::Start() {
           ") slots are held by event loops of the simulated node.  Raise "
           "num_watchers for the channel in the configuration, or watch it "
           "from fewer event loops."));
-      return;
+      return false;
     }
   }
   Result<void> timing_reports = MaybeScheduleTimingReports();
   if (!timing_reports.has_value()) {
     node_->factory()->Fail(std::move(timing_reports));
-    return;
+    return false;
   }
   for (size_t i = 0; i < watchers().size(); ++i) {
     if (!Watcher(i)->armed()) Watcher(i)->Arm();
   }
   started_ = true;
   set_is_running(node_->factory()->scheduler_scheduler_.is_running());
+  return true;
+}
+
+void SimulatedEventLoop::RunOnRun() {
   const monotonic_clock::time_point now = monotonic_now();
   // OnRun callbacks may register more; run those too.
   while (on_run_done_ < on_run_.size()) {
@@ -967,11 +976,14 @@ void NodeEventLoopFactory::Startup() {
     }
   }
   creating_applications_ = false;
-  // In construction order. Starting may not make or destroy loops.
-  const std::vector<SimulatedEventLoop *> loops = event_loops_;
-  for (SimulatedEventLoop *loop : loops) {
-    if (!loop->started()) loop->Start();
+  // Every loop of the boot arms its watchers before any OnRun callback
+  // runs, so a message sent from one loop's OnRun reaches the others. Then
+  // the callbacks, in construction order.
+  std::vector<SimulatedEventLoop *> prepared;
+  for (SimulatedEventLoop *loop : event_loops_) {
+    if (!loop->started() && loop->Prepare()) prepared.push_back(loop);
   }
+  for (SimulatedEventLoop *loop : prepared) loop->RunOnRun();
 }
 
 void NodeEventLoopFactory::Shutdown() {

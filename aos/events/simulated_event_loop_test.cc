@@ -212,6 +212,20 @@ TEST_F(SimulatedEventLoopTest, MessagesBetweenRunsReachStartedWatchers) {
   EXPECT_EQ(values, (std::vector<int>{2, 3}));
 }
 
+// Loops that start together arm their watchers before any OnRun runs, so
+// a message sent from one loop's OnRun reaches the others.
+TEST_F(SimulatedEventLoopTest, OnRunSendsReachLoopsStartingTogether) {
+  factory_.SkipTimingReport();
+  auto sender_loop = factory_.MakeEventLoop("sender");
+  auto watcher_loop = factory_.MakeEventLoop("watcher");
+  auto sender = sender_loop->MakeSender<TestMessage>("/test");
+  sender_loop->OnRun([&]() { SendValue(&sender, 5); });
+  int seen = 0;
+  watcher_loop->MakeWatcher("/test", [&](const TestMessage &) { ++seen; });
+  CheckExpected(factory_.RunFor(milliseconds(1)));
+  EXPECT_EQ(seen, 1);
+}
+
 // Exit and exit handles end the run with their status; the first wins.
 TEST_F(SimulatedEventLoopTest, ExitStatus) {
   factory_.SkipTimingReport();

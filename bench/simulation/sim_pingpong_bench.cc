@@ -1,0 +1,214 @@
+// Deliveries per wall-clock second of the simulation.
+//
+// Two event loops play ping-pong: each reply is sent from the watcher
+// callback that received the previous message, so one message is in flight
+// and every simulated event is one delivery. A delivery is one watcher
+// callback; the figure is deliveries / wall time of factory.Run().
+//
+// Cases:
+//  - scheduler floor (baseline): two bare EventScheduler events that
+//    schedule each other, 50 us apart. No channels, no messages: the cost
+//    of the clock and the heap alone, measured in the same run.
+//  - one node: two loops on one node (send, 50 us send delay, watcher).
+//  - two nodes: the loops on two nodes, every message forwarded by the
+//    simulated message bridge (the bridge's delivery event plus the watcher
+//    event per hop), with delivery timestamps going back to the source.
+//
+// Each case runs --runs times; the table gives the median and the range.
+// The messages are built in place (aos.bench.BenchMessage, a sequence
+// number and no payload).
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "aos/configuration.h"
+#include "aos/events/event_scheduler.h"
+#include "aos/events/simulated_event_loop.h"
+#include "aos/init.h"
+#include "bench/events/bench_message_generated.h"
+#include "gflags/gflags.h"
+
+DEFINE_int32(runs, 5, "Repetitions of each case.");
+DEFINE_int32(round_trips, 500000, "Round trips per repetition.");
+
+namespace aos::bench {
+namespace {
+
+// Short storage durations keep the rings small; the rate allows one message
+// per 50 us per channel with room to spare.
+constexpr std::string_view kSingleNode = R"json({
+  "channels": [
+    {"name": "/ping", "type": "aos.bench.BenchMessage", "frequency": 100000,
+     "channel_storage_duration": 1000000, "max_size": 64},
+    {"name": "/pong", "type": "aos.bench.BenchMessage", "frequency": 100000,
+     "channel_storage_duration": 1000000, "max_size": 64}
+  ]
+})json";
+
+constexpr std::string_view kTwoNodes = R"json({
+  "channels": [
+    {"name": "/ping", "type": "aos.bench.BenchMessage", "frequency": 100000,
+     "channel_storage_duration": 1000000, "max_size": 64,
+     "source_node": "pi1", "destination_nodes": [{"name": "pi2"}]},
+    {"name": "/pong", "type": "aos.bench.BenchMessage", "frequency": 100000,
+     "channel_storage_duration": 1000000, "max_size": 64,
+     "source_node": "pi2", "destination_nodes": [{"name": "pi1"}]},
+    {"name": "/aos/remote_timestamps/pi2/ping/aos-bench-BenchMessage",
+     "type": "aos.message_bridge.RemoteMessage", "source_node": "pi1",
+     "frequency": 100000, "channel_storage_duration": 1000000,
+     "max_size": 256},
+    {"name": "/aos/remote_timestamps/pi1/pong/aos-bench-BenchMessage",
+     "type": "aos.message_bridge.RemoteMessage", "source_node": "pi2",
+     "frequency": 100000, "channel_storage_duration": 1000000,
+     "max_size": 256}
+  ],
+  "nodes": [{"name": "pi1"}, {"name": "pi2"}]
+})json";
+
+double Seconds(std::chrono::steady_clock::duration duration) {
+  return std::chrono::duration<double>(duration).count();
+}
+
+void Send(Sender<BenchMessage> *sender, int sequence) {
+  auto builder = sender->MakeBuilder();
+  BenchMessage::Builder message = builder.MakeBuilder<BenchMessage>();
+  message.add_sequence(sequence);
+  builder.CheckOk(builder.Send(message.Finish()));
+}
+
+// Returns deliveries per second.
+double RunPingPong(const Configuration *config, const Node *ping_node,
+                   const Node *pong_node) {
+  SimulatedEventLoopFactory factory(config);
+  factory.SkipTimingReport();
+  auto ping = factory.MakeEventLoop("ping", ping_node);
+  auto pong = factory.MakeEventLoop("pong", pong_node);
+  auto ping_sender = ping->MakeSender<BenchMessage>("/ping");
+  auto pong_sender = pong->MakeSender<BenchMessage>("/pong");
+  int64_t deliveries = 0;
+  pong->MakeWatcher("/ping", [&](const BenchMessage &message) {
+    ++deliveries;
+    Send(&pong_sender, message.sequence());
+  });
+  ping->MakeWatcher("/pong", [&](const BenchMessage &message) {
+    ++deliveries;
+    if (message.sequence() == FLAGS_round_trips) {
+      factory.Exit();
+      return;
+    }
+    Send(&ping_sender, message.sequence() + 1);
+  });
+  ping->OnRun([&]() { Send(&ping_sender, 1); });
+  const auto start = std::chrono::steady_clock::now();
+  CheckExpected(factory.Run());
+  const auto end = std::chrono::steady_clock::now();
+  CHECK_EQ(deliveries, 2 * static_cast<int64_t>(FLAGS_round_trips));
+  return deliveries / Seconds(end - start);
+}
+
+// The baseline: the scheduler alone, two events bouncing.
+class Bounce final : public EventScheduler::Event {
+ public:
+  Bounce(EventScheduler *scheduler, EventSchedulerScheduler *all,
+         int64_t *count, int64_t limit)
+      : scheduler_(scheduler), all_(all), count_(count), limit_(limit) {}
+  void set_other(Bounce *other) { other_ = other; }
+  void Handle() override {
+    if (++*count_ == limit_) {
+      all_->Exit();
+      return;
+    }
+    scheduler_->Schedule(
+        other_, scheduler_->monotonic_now() + std::chrono::microseconds(50));
+  }
+
+ private:
+  EventScheduler *const scheduler_;
+  EventSchedulerScheduler *const all_;
+  int64_t *const count_;
+  const int64_t limit_;
+  Bounce *other_ = nullptr;
+};
+
+class NoHooks final : public EventSchedulerScheduler::NodeHooks {
+ public:
+  void Startup() override {}
+  void Shutdown() override {}
+};
+
+double RunSchedulerFloor() {
+  EventSchedulerScheduler all;
+  EventScheduler scheduler(0, &all);
+  NoHooks hooks;
+  all.AddNode(&scheduler, &hooks);
+  int64_t count = 0;
+  const int64_t limit = 2 * static_cast<int64_t>(FLAGS_round_trips);
+  Bounce a(&scheduler, &all, &count, limit), b(&scheduler, &all, &count, limit);
+  a.set_other(&b);
+  b.set_other(&a);
+  scheduler.Schedule(&a, monotonic_clock::epoch());
+  const auto start = std::chrono::steady_clock::now();
+  all.RunUntil(distributed_clock::max_time);
+  const auto end = std::chrono::steady_clock::now();
+  CHECK_EQ(count, limit);
+  return count / Seconds(end - start);
+}
+
+struct Row {
+  std::string name;
+  std::vector<double> rates;
+  double median() const {
+    std::vector<double> sorted = rates;
+    std::sort(sorted.begin(), sorted.end());
+    return sorted[sorted.size() / 2];
+  }
+};
+
+int Main() {
+  const FlatbufferDetachedBuffer<Configuration> single =
+      configuration::MergeWithConfig(
+          &FlatbufferDetachedBuffer<Configuration>::Empty().message(),
+          kSingleNode);
+  const FlatbufferDetachedBuffer<Configuration> multi =
+      configuration::MergeWithConfig(
+          &FlatbufferDetachedBuffer<Configuration>::Empty().message(),
+          kTwoNodes);
+  const Node *pi1 = configuration::GetNode(&multi.message(), "pi1");
+  const Node *pi2 = configuration::GetNode(&multi.message(), "pi2");
+
+  std::vector<Row> rows = {{"scheduler floor (baseline)", {}},
+                           {"one node, two loops", {}},
+                           {"two nodes, via bridge", {}}};
+  // Interleaved, so a noisy minute hits every case alike.
+  for (int run = 0; run < FLAGS_runs; ++run) {
+    rows[0].rates.push_back(RunSchedulerFloor());
+    rows[1].rates.push_back(RunPingPong(&single.message(), nullptr, nullptr));
+    rows[2].rates.push_back(RunPingPong(&multi.message(), pi1, pi2));
+  }
+
+  printf(
+      "Simulated ping/pong, %d round trips per run, %d runs (median, "
+      "[min, max]), deliveries per wall-clock second:\n",
+      FLAGS_round_trips, FLAGS_runs);
+  const double floor = rows[0].median();
+  for (const Row &row : rows) {
+    const auto [min, max] =
+        std::minmax_element(row.rates.begin(), row.rates.end());
+    printf("  %-28s %7.2f M/s  [%6.2f, %6.2f]  floor/this = %.2fx\n",
+           row.name.c_str(), row.median() / 1e6, *min / 1e6, *max / 1e6,
+           floor / row.median());
+  }
+  printf("Target: >= 2 M deliveries/s (issue 6).\n");
+  return 0;
+}
+
+}  // namespace
+}  // namespace aos::bench
+
+int main(int argc, char **argv) {
+  aos::InitGoogle(&argc, &argv);
+  return aos::bench::Main();
+}
