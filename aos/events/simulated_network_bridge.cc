@@ -1,8 +1,8 @@
 #include "aos/events/simulated_network_bridge.h"
 
 #include <algorithm>
-#include <deque>
 #include <string>
+#include <utility>
 
 #include "aos/network/message_bridge_client_generated.h"
 #include "aos/network/message_bridge_server_generated.h"
@@ -11,6 +11,46 @@
 #include "glog/logging.h"
 
 namespace aos::message_bridge {
+namespace {
+
+// A FIFO over a ring that only grows, so messages in flight cost no
+// allocation once it is warm (std::deque frees and allocates blocks as it
+// cycles).
+template <typename T>
+class Fifo {
+ public:
+  bool empty() const { return size_ == 0; }
+  T &front() { return items_[head_]; }
+  void push_back(T item) {
+    if (size_ == items_.size()) Grow();
+    items_[(head_ + size_) % items_.size()] = std::move(item);
+    ++size_;
+  }
+  void pop_front() {
+    items_[head_] = T();
+    head_ = (head_ + 1) % items_.size();
+    --size_;
+  }
+  void clear() {
+    while (!empty()) pop_front();
+  }
+
+ private:
+  void Grow() {
+    std::vector<T> grown(std::max<size_t>(8, 2 * items_.size()));
+    for (size_t i = 0; i < size_; ++i) {
+      grown[i] = std::move(items_[(head_ + i) % items_.size()]);
+    }
+    items_ = std::move(grown);
+    head_ = 0;
+  }
+
+  std::vector<T> items_;
+  size_t head_ = 0;
+  size_t size_ = 0;
+};
+
+}  // namespace
 
 // The state of the link from one node to another.
 struct SimulatedMessageBridge::Link {
@@ -146,7 +186,7 @@ class SimulatedMessageBridge::Delivery {
     realtime_clock::time_point realtime_remote_time;
     monotonic_clock::time_point monotonic_remote_transmit_time;
     uint32_t remote_queue_index;
-    UUID boot_uuid;
+    UUID boot_uuid = UUID::Zero();
   };
 
   NodeEventLoopFactory *Source() const {
@@ -242,7 +282,9 @@ class SimulatedMessageBridge::Delivery {
     timestamps_.pop_front();
     if (!timestamps_.empty()) ScheduleTimestamp();
     if (timestamp_sender_ == nullptr) return;
-    flatbuffers::FlatBufferBuilder fbb;
+    // Built in place in the sender's buffer, like Sender::Builder does.
+    flatbuffers::FlatBufferBuilder fbb(
+        timestamp_sender_->size(), timestamp_sender_->fbb_allocator(), false);
     fbb.ForceDefaults(true);
     const auto boot_uuid = fbb.CreateVector(timestamp.boot_uuid.span().data(),
                                             timestamp.boot_uuid.span().size());
@@ -265,7 +307,9 @@ class SimulatedMessageBridge::Delivery {
         timestamp.monotonic_remote_transmit_time.time_since_epoch().count());
     fbb.Finish(builder.Finish());
     // Timestamps are best effort, as on the robot (a full queue drops).
-    (void)timestamp_sender_->Send(fbb.GetBufferPointer(), fbb.GetSize());
+    (void)timestamp_sender_->Send(fbb.GetSize());
+    // Hand the buffer back to the sender's allocator.
+    fbb = flatbuffers::FlatBufferBuilder();
   }
 
   SimulatedMessageBridge *const bridge_;
@@ -281,8 +325,8 @@ class SimulatedMessageBridge::Delivery {
   RawSender *timestamp_sender_ = nullptr;
   simulated_internal::MessageRef latest_;
   bool latest_enqueued_ = false;
-  std::deque<Pending> pending_;
-  std::deque<PendingTimestamp> timestamps_;
+  Fifo<Pending> pending_;
+  Fifo<PendingTimestamp> timestamps_;
   DeliverEvent deliver_event_;
   TimestampEvent timestamp_event_;
 };
