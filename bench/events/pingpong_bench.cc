@@ -1,0 +1,402 @@
+// One-way latency of ShmEventLoop watchers, against the raw wakeup floor.
+//
+// Two processes play ping-pong: each reply is sent from the watcher callback
+// that received the previous message, so exactly one message is in flight.
+// A hop's latency is "callback start - send time" as the receiving loop sees
+// it (context().monotonic_event_time is stamped by the sender's publish).
+//
+// The baseline, measured in the same run with the same placement, is the
+// mechanism under the event loop with nothing else: two processes bouncing
+// an rt signal (carrying the send time) read from a signalfd in epoll.
+//
+// Placements: both processes on CPU 0 ("same core"), or on CPUs 0 and 1
+// ("other core"). Payloads: 64 B (COPY read) and 1 MiB, built in place by the
+// sender and read either by copying (COPY) or in place (PIN). Each case runs
+// --runs times; the tables give each figure's median over runs and the
+// spread of p50 across runs.
+//
+// iceoryx is compared only if its packages are installed (they are not
+// installed by this program).
+
+#include <sched.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "aos/configuration.h"
+#include "aos/events/shm_event_loop.h"
+#include "aos/init.h"
+#include "aos/ipc_lib/shm_base.h"
+#include "bench/events/bench_message_generated.h"
+#include "gflags/gflags.h"
+#include "glog/logging.h"
+
+DEFINE_int32(small_round_trips, 20000, "Round trips per 64 B run.");
+DEFINE_int32(large_round_trips, 2000, "Round trips per 1 MiB run.");
+DEFINE_int32(warmup, 500, "Round trips discarded at the start of each run.");
+DEFINE_int32(runs, 3, "Runs per case; the median of runs is reported.");
+
+namespace aos::bench {
+namespace {
+
+constexpr size_t kLargePayload = 1 << 20;
+
+// The channels: small (64 B messages) and large (1 MiB), COPY and PIN. The
+// frequencies are far above what ping-pong reaches, so sent-too-fast never
+// triggers; the storage durations keep the 1 MiB queues small.
+constexpr std::string_view kConfig = R"json({
+  "channels": [
+    {"name": "/ping", "type": "aos.bench.BenchMessage", "max_size": 128,
+     "frequency": 1000000, "channel_storage_duration": 1000000,
+     "num_senders": 2, "num_watchers": 2},
+    {"name": "/pong", "type": "aos.bench.BenchMessage", "max_size": 128,
+     "frequency": 1000000, "channel_storage_duration": 1000000,
+     "num_senders": 2, "num_watchers": 2},
+    {"name": "/large_ping", "type": "aos.bench.BenchMessage",
+     "max_size": 1048832, "frequency": 200000,
+     "channel_storage_duration": 100000, "num_senders": 2,
+     "num_watchers": 2},
+    {"name": "/large_pong", "type": "aos.bench.BenchMessage",
+     "max_size": 1048832, "frequency": 200000,
+     "channel_storage_duration": 100000, "num_senders": 2,
+     "num_watchers": 2},
+    {"name": "/large_pin_ping", "type": "aos.bench.BenchMessage",
+     "max_size": 1048832, "frequency": 200000,
+     "channel_storage_duration": 100000, "num_senders": 2,
+     "num_watchers": 2, "read_method": "PIN", "num_readers": 2},
+    {"name": "/large_pin_pong", "type": "aos.bench.BenchMessage",
+     "max_size": 1048832, "frequency": 200000,
+     "channel_storage_duration": 100000, "num_senders": 2,
+     "num_watchers": 2, "read_method": "PIN", "num_readers": 2}
+  ]
+})json";
+
+struct Case {
+  std::string name;
+  std::string ping_channel;
+  std::string pong_channel;
+  size_t payload;
+  int round_trips;
+};
+
+// Latency samples in nanoseconds, in memory shared with the children.
+struct Samples {
+  explicit Samples(size_t capacity) : capacity(capacity) {
+    void *memory =
+        mmap(nullptr, capacity * sizeof(int64_t) + sizeof(size_t),
+             PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    PCHECK(memory != MAP_FAILED);
+    count = static_cast<size_t *>(memory);
+    data = reinterpret_cast<int64_t *>(count + 1);
+  }
+  void Add(int64_t sample) {
+    const size_t index = __atomic_fetch_add(count, 1, __ATOMIC_RELAXED);
+    if (index < capacity) data[index] = sample;
+  }
+  std::vector<int64_t> Take() {
+    std::vector<int64_t> result(data, data + std::min(*count, capacity));
+    *count = 0;
+    return result;
+  }
+  size_t capacity;
+  size_t *count;
+  int64_t *data;
+};
+
+struct Stats {
+  double min, p50, p99, p999, max;
+};
+
+Stats Summarize(std::vector<int64_t> samples) {
+  CHECK(!samples.empty());
+  std::sort(samples.begin(), samples.end());
+  auto at = [&](double q) {
+    return samples[std::min(samples.size() - 1,
+                            static_cast<size_t>(q * samples.size()))] /
+           1000.0;
+  };
+  return {samples.front() / 1000.0, at(0.5), at(0.99), at(0.999),
+          samples.back() / 1000.0};
+}
+
+void PinToCpu(int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  PCHECK(sched_setaffinity(0, sizeof(set), &set) == 0);
+}
+
+void Send(Sender<BenchMessage> *sender, int32_t sequence, size_t payload) {
+  Sender<BenchMessage>::Builder builder = sender->MakeBuilder();
+  // Built in place in shared memory; only the ends of a large payload are
+  // written, as a producer filling a buffer it owns would.
+  uint8_t *bytes = nullptr;
+  const auto data =
+      builder.fbb()->CreateUninitializedVector<uint8_t>(payload, &bytes);
+  bytes[0] = static_cast<uint8_t>(sequence);
+  bytes[payload - 1] = static_cast<uint8_t>(sequence);
+  BenchMessage::Builder message = builder.MakeBuilder<BenchMessage>();
+  message.add_sequence(sequence);
+  message.add_payload(data);
+  builder.CheckOk(builder.Send(message.Finish()));
+}
+
+// The pong process: replies to every ping with the same sequence.
+[[noreturn]] void RunPong(const Configuration *config, const Case &c, int cpu,
+                          Samples *samples, int warmup) {
+  PinToCpu(cpu);
+  ShmEventLoop loop(config);
+  loop.SkipTimingReport();
+  auto sender = loop.MakeSender<BenchMessage>(c.pong_channel);
+  loop.MakeWatcher(c.ping_channel, [&](const BenchMessage &ping) {
+    const monotonic_clock::time_point now = loop.monotonic_now();
+    if (ping.sequence() < 0) {
+      loop.Exit();
+      return;
+    }
+    if (ping.sequence() >= warmup) {
+      samples->Add((now - loop.context().monotonic_event_time).count());
+    }
+    Send(&sender, ping.sequence(), c.payload);
+  });
+  CHECK(loop.Run().has_value());
+  _exit(0);
+}
+
+// The ping process: sends ping k+1 when pong k arrives. Until the pong
+// process is running, a timer repeats ping 0.
+[[noreturn]] void RunPing(const Configuration *config, const Case &c, int cpu,
+                          Samples *samples, int warmup) {
+  PinToCpu(cpu);
+  ShmEventLoop loop(config);
+  loop.SkipTimingReport();
+  auto sender = loop.MakeSender<BenchMessage>(c.ping_channel);
+  int32_t expected = 0;
+  TimerHandler *starter = loop.AddTimer([&]() { Send(&sender, 0, c.payload); });
+  loop.MakeWatcher(c.pong_channel, [&](const BenchMessage &pong) {
+    const monotonic_clock::time_point now = loop.monotonic_now();
+    if (pong.sequence() != expected) return;  // A repeated start-up ping.
+    if (expected == 0) starter->Disable();
+    if (expected >= warmup) {
+      samples->Add((now - loop.context().monotonic_event_time).count());
+    }
+    ++expected;
+    if (expected == c.round_trips + warmup) {
+      Send(&sender, -1, c.payload);
+      loop.Exit();
+      return;
+    }
+    Send(&sender, expected, c.payload);
+  });
+  loop.OnRun([&]() {
+    starter->Schedule(loop.monotonic_now(), std::chrono::milliseconds(10));
+  });
+  CHECK(loop.Run().has_value());
+  _exit(0);
+}
+
+// Waits for `pid`; if it failed, kills `other` (which would wait for it
+// forever) and dies.
+void WaitFor(pid_t pid, pid_t other) {
+  int status;
+  PCHECK(waitpid(pid, &status, 0) == pid);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    if (other > 0) kill(other, SIGKILL);
+    LOG(FATAL) << "benchmark child failed, status " << status;
+  }
+}
+
+std::vector<int64_t> RunAosCase(const Configuration *config, const Case &c,
+                                int ping_cpu, int pong_cpu, Samples *samples) {
+  fflush(stdout);
+  const pid_t pong = fork();
+  PCHECK(pong != -1);
+  if (pong == 0) RunPong(config, c, pong_cpu, samples, FLAGS_warmup);
+  const pid_t ping = fork();
+  PCHECK(ping != -1);
+  if (ping == 0) RunPing(config, c, ping_cpu, samples, FLAGS_warmup);
+  WaitFor(ping, pong);
+  WaitFor(pong, 0);
+  return samples->Take();
+}
+
+// The floor: an rt signal carrying the send time, read from a signalfd in
+// epoll, bounced between two processes.
+const int kRawSignal = SIGRTMIN + 5;
+
+int64_t NowNs() { return monotonic_clock::now().time_since_epoch().count(); }
+
+[[noreturn]] void RawBouncer(bool is_ping, pid_t peer, int cpu, int count,
+                             Samples *samples, int warmup) {
+  PinToCpu(cpu);
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, kRawSignal);
+  const int signal_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+  PCHECK(signal_fd != -1);
+  const int epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+  struct epoll_event event = {};
+  event.events = EPOLLIN;
+  PCHECK(epoll_ctl(epoll_fd, EPOLL_CTL_ADD, signal_fd, &event) == 0);
+  auto send = [&](pid_t to) {
+    union sigval value;
+    value.sival_ptr = reinterpret_cast<void *>(NowNs());
+    PCHECK(sigqueue(to, kRawSignal, value) == 0);
+  };
+  if (is_ping) send(peer);
+  for (int i = 0; i < count + warmup; ++i) {
+    struct epoll_event ready;
+    while (epoll_wait(epoll_fd, &ready, 1, -1) != 1) {
+    }
+    const int64_t now = NowNs();
+    signalfd_siginfo info;
+    PCHECK(read(signal_fd, &info, sizeof(info)) == sizeof(info));
+    if (i >= warmup) {
+      samples->Add(now - static_cast<int64_t>(info.ssi_ptr));
+    }
+    if (is_ping && i + 1 == count + warmup) break;
+    send(is_ping ? peer : static_cast<pid_t>(info.ssi_pid));
+  }
+  _exit(0);
+}
+
+std::vector<int64_t> RunRawCase(int count, int ping_cpu, int pong_cpu,
+                                Samples *samples) {
+  // Blocked before forking, so a signal sent before the peer's signalfd
+  // exists stays pending.
+  sigset_t set, previous;
+  sigemptyset(&set);
+  sigaddset(&set, kRawSignal);
+  PCHECK(sigprocmask(SIG_BLOCK, &set, &previous) == 0);
+  fflush(stdout);
+  const pid_t pong = fork();
+  if (pong == 0) {
+    RawBouncer(false, 0, pong_cpu, count, samples, FLAGS_warmup);
+  }
+  const pid_t ping = fork();
+  if (ping == 0) {
+    RawBouncer(true, pong, ping_cpu, count, samples, FLAGS_warmup);
+  }
+  WaitFor(ping, pong);
+  WaitFor(pong, 0);
+  PCHECK(sigprocmask(SIG_SETMASK, &previous, nullptr) == 0);
+  return samples->Take();
+}
+
+double Median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  return values[values.size() / 2];
+}
+
+// Median over runs of each figure, and the spread of p50.
+struct Summary {
+  Stats median;
+  double p50_low, p50_high;
+};
+
+Summary Combine(const std::vector<Stats> &runs) {
+  std::vector<double> min, p50, p99, p999, max;
+  for (const Stats &s : runs) {
+    min.push_back(s.min);
+    p50.push_back(s.p50);
+    p99.push_back(s.p99);
+    p999.push_back(s.p999);
+    max.push_back(s.max);
+  }
+  return {{Median(min), Median(p50), Median(p99), Median(p999), Median(max)},
+          *std::min_element(p50.begin(), p50.end()),
+          *std::max_element(p50.begin(), p50.end())};
+}
+
+void Print(const std::string &what, const Summary &s) {
+  printf("  %-34s %8.2f %8.2f %8.2f %8.2f %9.2f   (p50 %.2f..%.2f)\n",
+         what.c_str(), s.median.min, s.median.p50, s.median.p99, s.median.p999,
+         s.median.max, s.p50_low, s.p50_high);
+}
+
+bool IceoryxInstalled() {
+  return std::filesystem::exists("/usr/bin/iox-roudi") ||
+         std::filesystem::exists("/usr/include/iceoryx");
+}
+
+int Main() {
+  const std::string shm_base =
+      "/dev/shm/aos_events_bench_" + std::to_string(getpid());
+  ipc_lib::SetShmBase(shm_base);
+  FlatbufferDetachedBuffer<Configuration> config =
+      configuration::MergeWithConfig(
+          &FlatbufferDetachedBuffer<Configuration>::Empty().message(), kConfig);
+
+  const std::vector<Case> cases = {
+      {"64 B, COPY", "/ping", "/pong", 64, FLAGS_small_round_trips},
+      {"1 MiB, COPY", "/large_ping", "/large_pong", kLargePayload,
+       FLAGS_large_round_trips},
+      {"1 MiB, PIN (in place)", "/large_pin_ping", "/large_pin_pong",
+       kLargePayload, FLAGS_large_round_trips},
+  };
+  const std::vector<std::pair<std::string, std::pair<int, int>>> placements = {
+      {"same core (CPU 0 / CPU 0)", {0, 0}},
+      {"other core (CPU 0 / CPU 1)", {0, 1}},
+  };
+  Samples samples(2 * static_cast<size_t>(std::max(FLAGS_small_round_trips,
+                                                   FLAGS_large_round_trips)) +
+                  16);
+
+  printf(
+      "One-way latency, microseconds: median over %d runs of each "
+      "figure; both hops of every round trip are samples.\n",
+      FLAGS_runs);
+  printf("  %-34s %8s %8s %8s %8s %9s\n", "", "min", "p50", "p99", "p99.9",
+         "max");
+  for (const auto &[placement, cpus] : placements) {
+    printf("\n%s\n", placement.c_str());
+    std::vector<Stats> raw_runs;
+    for (int run = 0; run < FLAGS_runs; ++run) {
+      raw_runs.push_back(Summarize(RunRawCase(
+          FLAGS_small_round_trips, cpus.first, cpus.second, &samples)));
+    }
+    const Summary raw = Combine(raw_runs);
+    Print("raw rt signal (floor)", raw);
+    for (const Case &c : cases) {
+      std::vector<Stats> runs;
+      for (int run = 0; run < FLAGS_runs; ++run) {
+        runs.push_back(Summarize(RunAosCase(&config.message(), c, cpus.first,
+                                            cpus.second, &samples)));
+      }
+      const Summary aos = Combine(runs);
+      Print("ShmEventLoop " + c.name, aos);
+      printf("  %-34s p50 ratio to floor %.2fx, p99 ratio %.2fx\n", "",
+             aos.median.p50 / raw.median.p50, aos.median.p99 / raw.median.p99);
+    }
+  }
+  if (IceoryxInstalled()) {
+    printf(
+        "\niceoryx is installed but its ping-pong is not implemented in "
+        "this benchmark yet.\n");
+  } else {
+    printf(
+        "\niceoryx: skipped (packages iceoryx / libiceoryx-posh-dev are "
+        "not installed).\n");
+  }
+  std::filesystem::remove_all(shm_base);
+  return 0;
+}
+
+}  // namespace
+}  // namespace aos::bench
+
+int main(int argc, char **argv) {
+  aos::InitGoogle(&argc, &argv);
+  return aos::bench::Main();
+}
