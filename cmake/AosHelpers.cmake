@@ -68,7 +68,19 @@ function(aos_test)
   target_compile_options(${ARG_NAME} PRIVATE ${AOS_WARNINGS})
   target_link_libraries(${ARG_NAME} PRIVATE ${ARG_DEPS} aos_test_main GTest::gmock)
   gtest_discover_tests(${ARG_NAME} DISCOVERY_TIMEOUT 60
-                       PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT 300)
+                       PROPERTIES TIMEOUT 300)
+  # PROPERTIES would split a list of labels (keeping only the first), so the
+  # labels are set by a script CTest runs after the discovered tests are
+  # defined. ${ARG_NAME}_TESTS is the discovery's list of test names; it only
+  # exists once the binary has been built.
+  if(ARG_LABELS)
+    set(labels_script ${CMAKE_CURRENT_BINARY_DIR}/${ARG_NAME}_labels.cmake)
+    file(WRITE ${labels_script}
+         "if(${ARG_NAME}_TESTS)\n"
+         "  set_tests_properties(\${${ARG_NAME}_TESTS} PROPERTIES LABELS \"${ARG_LABELS}\")\n"
+         "endif()\n")
+    set_property(DIRECTORY APPEND PROPERTY TEST_INCLUDE_FILES ${labels_script})
+  endif()
   if("tsan" IN_LIST ARG_LABELS)
     set_property(GLOBAL APPEND PROPERTY AOS_TSAN_TESTS ${ARG_NAME})
   endif()
