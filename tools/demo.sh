@@ -52,21 +52,24 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Until a live process watches /test aos.examples.Ping.
+# Until pong runs: its first timing report (pong is the only process sending
+# them yet) goes out once its loop runs, and from then on it answers every
+# ping. Waiting only for its watcher slot would leave a short window in which
+# the first ping could go unanswered.
 wait_for_pong() {
-  for _ in $(seq 1 500); do
-    if "$bin_tools/aos_shm" --shm_base="$shm_base" show /test aos.examples.Ping \
-        2>/dev/null | grep -q "watcher .* alive"; then
+  for _ in $(seq 1 1000); do
+    if "$bin_tools/aos_shm" --shm_base="$shm_base" show /aos aos.timing.Report \
+        2>/dev/null | grep -q "latest index [0-9]"; then
       return 0
     fi
     kill -0 "$1" 2>/dev/null || fail "pong exited early"
     sleep 0.01
   done
-  fail "pong did not start watching /test"
+  fail "pong did not start"
 }
 
 step "Starting pong, then ping ($pings pings, one every ${sleep_us}us) on $shm_base"
-"$bin_examples/pong" "${flags[@]}" > "$logs/pong.out" &
+"$bin_examples/pong" "${flags[@]}" --timing_report_ms=100 > "$logs/pong.out" &
 pong_pid=$!
 pids+=("$pong_pid")
 wait_for_pong "$pong_pid"

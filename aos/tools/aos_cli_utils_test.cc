@@ -254,7 +254,7 @@ TEST(TimingReportFormatTest, Table) {
                  "error_counts": [{"error": "MESSAGE_SENT_TOO_FAST", "count": 1},
                                   {"error": "INVALID_REDZONE", "count": 0}]}],
     "fetchers": [{"channel_index": 17, "count": 0}],
-    "timers": [{"name": "ping", "count": 100}]
+    "timers": [{"name": "ping", "count": 100}, {"count": 3}]
   })");
   ASSERT_GT(report.span().size(), 0u);
   const std::string table =
@@ -270,6 +270,7 @@ TEST(TimingReportFormatTest, Table) {
   EXPECT_THAT(table, Not(HasSubstr("INVALID_REDZONE")));
   EXPECT_THAT(table, HasSubstr("fetcher  channel 17"));
   EXPECT_THAT(table, HasSubstr("timer    ping"));
+  EXPECT_THAT(table, HasSubstr("timer    (unnamed)"));
   EXPECT_THAT(table, HasSubstr("wakeup -  handler -"));
 }
 

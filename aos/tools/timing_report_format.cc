@@ -102,9 +102,10 @@ std::string FormatTimingReport(const Configuration *config,
         std::pair{"phased", report.phased_loops()}}) {
     for (size_t i = 0; i < Size(timers); ++i) {
       const timing::Timer *timer = timers->Get(i);
+      const bool named = timer->name() != nullptr && timer->name()->size() > 0;
       out << Row(kind,
-                 timer->name() != nullptr ? timer->name()->string_view()
-                                          : std::string_view("(unnamed)"),
+                 named ? timer->name()->string_view()
+                       : std::string_view("(unnamed)"),
                  timer->count())
           << "  wakeup " << Seconds(timer->wakeup_latency()) << "  handler "
           << Seconds(timer->handler_time()) << "\n";

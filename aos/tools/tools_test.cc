@@ -153,8 +153,10 @@ class ToolsTest : public ::testing::Test {
     return Start(program, std::move(args), stdin_text)->Wait();
   }
 
-  // Waits until a live process watches `channel` `type` (so what is sent
-  // next reaches it), or `process` exited (which fails).
+  // Waits until `process` holds a watcher slot on `channel` `type`, or
+  // exits (which fails). Its loop may not be running yet: Run() registers
+  // watchers just before it starts delivering, so use this only where a
+  // message sent in between may be missed (e.g. the sender repeats).
   void WaitForWatcher(const std::string &channel, const std::string &type,
                       Process *process) {
     const std::string path = ipc_lib::ShmPath(shm_base_, channel, type);
@@ -165,9 +167,6 @@ class ToolsTest : public ::testing::Test {
         for (const ipc_lib::QueueSlotInfo &slot : info->watchers) {
           if (slot.liveness == ipc_lib::QueueSlotInfo::Liveness::kAlive &&
               slot.pid == process->pid()) {
-            // Run() registers watchers just before it starts running; give
-            // the process a moment to get past that.
-            std::this_thread::sleep_for(std::chrono::milliseconds(50));
             return;
           }
         }
@@ -177,6 +176,23 @@ class ToolsTest : public ::testing::Test {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
     FAIL() << "nobody watched " << channel << " " << type;
+  }
+
+  // Waits until `process` (the only one sending timing reports, started
+  // with a short --timing_report_ms) sent a report, which it does only once
+  // its loop runs: from then on every message sent reaches its watchers.
+  void WaitForRunning(Process *process) {
+    const std::string path =
+        ipc_lib::ShmPath(shm_base_, "/aos", "aos.timing.Report");
+    const auto deadline = std::chrono::steady_clock::now() + kHangLimit;
+    while (std::chrono::steady_clock::now() < deadline) {
+      Result<ipc_lib::QueueFileInfo> info = ipc_lib::InspectQueueFile(path);
+      if (info && info->latest_queue_index.has_value()) return;
+      ASSERT_EQ(waitpid(process->pid(), nullptr, WNOHANG), 0)
+          << "process exited: " << process->err();
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    FAIL() << "no timing report";
   }
 
   TempDir work_;
@@ -194,8 +210,8 @@ void ExpectOneLineError(const Exit &exit, const std::string &message) {
 }
 
 TEST_F(ToolsTest, PingPongExchange) {
-  std::unique_ptr<Process> pong = Start(AOS_PONG, {});
-  WaitForWatcher("/test", "aos.examples.Ping", pong.get());
+  std::unique_ptr<Process> pong = Start(AOS_PONG, {"--timing_report_ms=20"});
+  WaitForRunning(pong.get());
   const Exit ping = Run(AOS_PING, {"--sleep_us=1000", "--count=50"});
   EXPECT_EQ(ping.code, 0) << ping.err;
   EXPECT_THAT(ping.out, HasSubstr("got 50 replies (0 missing, 0 unexpected"));
