@@ -80,7 +80,10 @@ constexpr std::string_view kSingleNodeConfig = R"json({
      "num_senders": 20, "max_size": 4096},
     {"name": "/test", "type": "aos.TestMessage", "frequency": 1000},
     {"name": "/slow", "type": "aos.TestMessage", "frequency": 2,
-     "channel_storage_duration": 1000000000}
+     "channel_storage_duration": 1000000000},
+    {"name": "/pinned", "type": "aos.TestMessage", "frequency": 4,
+     "channel_storage_duration": 1000000000, "read_method": "PIN",
+     "num_readers": 2, "num_senders": 2}
   ]
 })json";
 
@@ -224,6 +227,58 @@ TEST_F(SimulatedEventLoopTest, OnRunSendsReachLoopsStartingTogether) {
   watcher_loop->MakeWatcher("/test", [&](const TestMessage &) { ++seen; });
   CheckExpected(factory_.RunFor(milliseconds(1)));
   EXPECT_EQ(seen, 1);
+}
+
+// On PIN channels buffer indices stay in [0, NumberBuffers) and a buffer a
+// reader holds is never handed to a sender, however far the ring moves on.
+TEST_F(SimulatedEventLoopTest, PinnedBufferIndices) {
+  factory_.SkipTimingReport();
+  auto loop = factory_.MakeEventLoop("loop");
+  auto sender = loop->MakeSender<TestMessage>("/pinned");
+  auto held = loop->MakeFetcher<TestMessage>("/pinned");
+  auto moving = loop->MakeFetcher<TestMessage>("/pinned");
+  const int buffers = loop->NumberBuffers(sender.channel());
+  for (int i = 0; i < 40; ++i) {
+    const int index = sender.buffer_index();
+    ASSERT_GE(index, 0);
+    ASSERT_LT(index, buffers);
+    if (held.get() != nullptr) {
+      EXPECT_NE(index, held.context().buffer_index) << i;
+    }
+    ASSERT_NE(index, moving.context().buffer_index) << i;
+    SendValue(&sender, i);
+    ASSERT_TRUE(moving.FetchNext());
+    EXPECT_EQ(moving.context().buffer_index, index);
+    EXPECT_EQ(moving->value(), i);
+    if (i == 2) {
+      ASSERT_TRUE(held.Fetch());
+    }
+    // /pinned takes 4 messages per second.
+    CheckExpected(factory_.RunFor(milliseconds(250)));
+  }
+  EXPECT_EQ(held->value(), 2) << "the held message is still intact";
+}
+
+// An application may stop itself from one of its own callbacks.
+TEST_F(SimulatedEventLoopTest, ApplicationStopsItself) {
+  factory_.SkipTimingReport();
+  NodeEventLoopFactory *node = factory_.GetNodeEventLoopFactory(nullptr);
+  struct SelfStopping {
+    SelfStopping(EventLoop *loop, NodeEventLoopFactory *node, int *calls) {
+      TimerHandler *timer = loop->AddTimer([this, node, calls]() {
+        ++*calls;
+        node->Stop(this);
+      });
+      loop->OnRun([loop, timer]() {
+        timer->Schedule(loop->monotonic_now() + milliseconds(1),
+                        milliseconds(1));
+      });
+    }
+  };
+  int calls = 0;
+  node->AlwaysStart<SelfStopping>("self", node, &calls);
+  CheckExpected(factory_.RunFor(milliseconds(10)));
+  EXPECT_EQ(calls, 1);
 }
 
 // Exit and exit handles end the run with their status; the first wins.
