@@ -7,8 +7,8 @@ aos_library(NAME aos_event_scheduler
   DEPS aos_time aos_status glog::glog)
 
 aos_library(NAME aos_simulated_event_loop
-  SRCS simulated_event_loop.cc simulated_network_bridge.cc
-  HDRS simulated_event_loop.h simulated_network_bridge.h
+  SRCS simulated_event_loop.cc simulated_channel.cc simulated_network_bridge.cc
+  HDRS simulated_event_loop.h simulated_channel.h simulated_network_bridge.h
   DEPS aos_event_loop aos_event_scheduler aos_init aos_uuid
        aos_remote_message_fbs aos_timestamp_fbs aos_message_bridge_server_fbs
        aos_message_bridge_client_fbs glog::glog)
