@@ -19,18 +19,11 @@ aos_test(NAME aos_event_scheduler_test
   LABELS simulation)
 
 # The conformance suite's TEST_Ps are compiled in (see event_loop_param_test.h).
-# FetchNextFallingBehind waits for the wall clock to move the loop's clock,
-# which never happens in simulation: it is left out until the suite advances
-# time through the factory (docs/decisions/simulation.md).
-add_executable(aos_simulated_event_loop_test
-  simulated_event_loop_test.cc event_loop_param_test.cc)
-target_compile_options(aos_simulated_event_loop_test PRIVATE ${AOS_WARNINGS})
-target_link_libraries(aos_simulated_event_loop_test PRIVATE
-  aos_simulated_event_loop aos_testing_time_converter aos_event_loop_test_fbs
-  aos_realtime aos_test_main GTest::gmock)
-gtest_discover_tests(aos_simulated_event_loop_test DISCOVERY_TIMEOUT 60
-  TEST_FILTER "-*AbstractEventLoopDeathTest.FetchNextFallingBehind*"
-  PROPERTIES LABELS simulation TIMEOUT 300)
+aos_test(NAME aos_simulated_event_loop_test
+  SRCS simulated_event_loop_test.cc event_loop_param_test.cc
+  DEPS aos_simulated_event_loop aos_testing_time_converter
+       aos_event_loop_test_fbs aos_realtime
+  LABELS simulation)
 target_compile_definitions(aos_simulated_event_loop_test PRIVATE
   AOS_SIM_TESTDATA_DIR="${CMAKE_CURRENT_SOURCE_DIR}/testdata")
 
