@@ -164,7 +164,7 @@ int RunRate(aos::ShmEventLoop *event_loop,
   if (FLAGS_timeout > 0) {
     aos::TimerHandler *stop =
         event_loop->AddTimer([&]() { event_loop->Exit(); });
-    event_loop->OnRun([&]() {
+    event_loop->OnRun([event_loop, stop]() {
       stop->Schedule(event_loop->monotonic_now() +
                      std::chrono::milliseconds(FLAGS_timeout));
     });
@@ -283,7 +283,7 @@ int main(int argc, char **argv) {
   }
   if (FLAGS_timeout > 0) {
     aos::TimerHandler *stop = event_loop.AddTimer([&]() { event_loop.Exit(); });
-    event_loop.OnRun([&]() {
+    event_loop.OnRun([&event_loop, stop]() {
       stop->Schedule(event_loop.monotonic_now() +
                      std::chrono::milliseconds(FLAGS_timeout));
     });
