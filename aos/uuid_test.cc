@@ -22,9 +22,9 @@ TEST(UUIDTest, RoundTripsThroughText) {
   const Result<UUID> parsed = UUID::FromString(uuid.ToString());
   ASSERT_TRUE(parsed.has_value()) << parsed.error();
   EXPECT_EQ(*parsed, uuid);
-  EXPECT_EQ(UUID::FromString("01234567-89AB-cdef-0123-456789abcdef")
-                ->ToString(),
-            "01234567-89ab-cdef-0123-456789abcdef");
+  EXPECT_EQ(
+      UUID::FromString("01234567-89AB-cdef-0123-456789abcdef")->ToString(),
+      "01234567-89ab-cdef-0123-456789abcdef");
 }
 
 TEST(UUIDTest, ZeroAndSpan) {

@@ -25,9 +25,9 @@ TEST(StatusTest, RecordsWhereTheErrorWasMade) {
   ASSERT_FALSE(result.has_value());
   EXPECT_EQ(result.error().source_location().line(),
             static_cast<unsigned>(line));
-  EXPECT_NE(result.error().ToString().find("status_test.cc:" +
-                                           std::to_string(line)),
-            std::string::npos)
+  EXPECT_NE(
+      result.error().ToString().find("status_test.cc:" + std::to_string(line)),
+      std::string::npos)
       << result.error().ToString();
 }
 
