@@ -383,11 +383,65 @@ class JsonPrinter {
   JsonOptions options_;
 };
 
-// Loads `schema` into a parser that stores every field the JSON gives.
+// Whether flatbuffers' Parser::Deserialize can load `schema` as it is. The
+// parser dereferences `services` and each file's `included_filenames` without
+// checking them, and finds the root type by pointer identity with an entry of
+// `objects`. Schemas that went through the object API (as the ones embedded in
+// a merged configuration do) have empty vectors dropped and a separate copy of
+// the root table.
+bool ParserCanLoad(const reflection::Schema *schema) {
+  if (schema->services() == nullptr || schema->objects() == nullptr ||
+      std::find(schema->objects()->begin(), schema->objects()->end(),
+                schema->root_table()) == schema->objects()->end()) {
+    return false;
+  }
+  if (schema->fbs_files() != nullptr) {
+    for (const reflection::SchemaFile *file : *schema->fbs_files()) {
+      if (file->included_filenames() == nullptr) return false;
+    }
+  }
+  return true;
+}
+
+// Rebuilds `schema` into the shape ParserCanLoad accepts: every vector
+// present, and root_table pointing at its entry in `objects`.
+flatbuffers::DetachedBuffer RebuildForParser(const reflection::Schema *schema) {
+  reflection::SchemaT unpacked;
+  schema->UnPackTo(&unpacked);
+  flatbuffers::FlatBufferBuilder fbb;
+  std::vector<flatbuffers::Offset<reflection::Object>> objects;
+  flatbuffers::Offset<reflection::Object> root;
+  for (const auto &object : unpacked.objects) {
+    objects.push_back(reflection::CreateObject(fbb, object.get()));
+    if (object->name == unpacked.root_table->name) root = objects.back();
+  }
+  std::vector<flatbuffers::Offset<reflection::Enum>> enums;
+  for (const auto &enum_value : unpacked.enums) {
+    enums.push_back(reflection::CreateEnum(fbb, enum_value.get()));
+  }
+  std::vector<flatbuffers::Offset<reflection::Service>> services;
+  for (const auto &service : unpacked.services) {
+    services.push_back(reflection::CreateService(fbb, service.get()));
+  }
+  fbb.Finish(reflection::CreateSchema(
+      fbb, fbb.CreateVector(objects), fbb.CreateVector(enums),
+      fbb.CreateString(unpacked.file_ident),
+      fbb.CreateString(unpacked.file_ext), root, fbb.CreateVector(services),
+      unpacked.advanced_features));
+  return fbb.Release();
+}
+
+// Loads `schema` into a parser that stores every field the JSON gives. The
+// parser copies what it needs, so a rebuilt schema may go away afterwards.
 Result<void> LoadSchema(const reflection::Schema *schema,
                         flatbuffers::Parser *parser) {
   if (schema == nullptr || schema->root_table() == nullptr) {
     return MakeError("schema has no root table");
+  }
+  flatbuffers::DetachedBuffer rebuilt;
+  if (!ParserCanLoad(schema)) {
+    rebuilt = RebuildForParser(schema);
+    schema = flatbuffers::GetRoot<reflection::Schema>(rebuilt.data());
   }
   if (!parser->Deserialize(schema)) {
     return MakeError("invalid reflection schema for " +

@@ -318,5 +318,27 @@ INSTANTIATE_TEST_SUITE_P(
         BadJson{"{ \"foo_union\": { \"name\": \"x\" } }",
                 "1: 32: error: expecting: , instead got: }"}));
 
+// Schemas embedded in a merged configuration went through the object API,
+// which drops empty vectors and copies the root table; flatbuffers' parser
+// crashes on such a schema unless it is repaired first.
+TEST(JsonToFlatbufferTest, ParsesWithASchemaRepackedThroughTheObjectApi) {
+  reflection::SchemaT unpacked;
+  SchemaOf<Configuration>()->UnPackTo(&unpacked);
+  unpacked.services.clear();
+  flatbuffers::FlatBufferBuilder fbb;
+  fbb.Finish(reflection::Schema::Pack(fbb, &unpacked));
+  const reflection::Schema *repacked =
+      flatbuffers::GetRoot<reflection::Schema>(fbb.GetBufferPointer());
+  ASSERT_EQ(repacked->services(), nullptr);
+
+  const Result<flatbuffers::DetachedBuffer> parsed = JsonToFlatbuffer(
+      repacked, R"({"channels": [{"name": "/a", "type": "T"}]})");
+  ASSERT_TRUE(parsed.has_value()) << parsed.error();
+  const Configuration *config =
+      flatbuffers::GetRoot<Configuration>(parsed->data());
+  ASSERT_EQ(config->channels()->size(), 1u);
+  EXPECT_EQ(config->channels()->Get(0)->name()->string_view(), "/a");
+}
+
 }  // namespace
 }  // namespace aos::testing

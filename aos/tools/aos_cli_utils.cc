@@ -47,58 +47,6 @@ bool Usable(const Channel *channel, const Node *node, ChannelUse use) {
              : configuration::ChannelIsSendableOnNode(channel, node);
 }
 
-// flatbuffers::Parser::Deserialize (which JSON parsing uses) dereferences
-// `services` and each fbs_files entry's `included_filenames` without
-// checking them, and recognizes root_table only if it is one of `objects`;
-// flatc always writes them, but schemas copied into a flattened configuration
-// leave out the empty ones. Returns `schema` if it is safe to parse with, else
-// a copy that is (without fbs_files, which only name the source files; kept for
-// the life of the process: tools load one config).
-const reflection::Schema *CompleteSchema(const reflection::Schema *schema) {
-  bool complete =
-      schema->services() != nullptr && schema->objects() != nullptr &&
-      std::find(schema->objects()->begin(), schema->objects()->end(),
-                schema->root_table()) != schema->objects()->end();
-  if (schema->fbs_files() != nullptr) {
-    for (const reflection::SchemaFile *file : *schema->fbs_files()) {
-      complete = complete && file->included_filenames() != nullptr;
-    }
-  }
-  if (complete) return schema;
-  static std::map<const reflection::Schema *,
-                  flatbuffers::DetachedBuffer> *const completed =
-      new std::map<const reflection::Schema *, flatbuffers::DetachedBuffer>();
-  auto it = completed->find(schema);
-  if (it == completed->end()) {
-    reflection::SchemaT unpacked;
-    schema->UnPackTo(&unpacked);
-    flatbuffers::FlatBufferBuilder fbb;
-    // The parser finds the root type by pointer identity with an entry of
-    // `objects`, so root_table must be that same table.
-    std::vector<flatbuffers::Offset<reflection::Object>> objects;
-    flatbuffers::Offset<reflection::Object> root;
-    for (const auto &object : unpacked.objects) {
-      objects.push_back(reflection::CreateObject(fbb, object.get()));
-      if (object->name == unpacked.root_table->name) root = objects.back();
-    }
-    std::vector<flatbuffers::Offset<reflection::Enum>> enums;
-    for (const auto &enum_value : unpacked.enums) {
-      enums.push_back(reflection::CreateEnum(fbb, enum_value.get()));
-    }
-    std::vector<flatbuffers::Offset<reflection::Service>> services;
-    for (const auto &service : unpacked.services) {
-      services.push_back(reflection::CreateService(fbb, service.get()));
-    }
-    fbb.Finish(reflection::CreateSchema(
-        fbb, fbb.CreateVector(objects), fbb.CreateVector(enums),
-        fbb.CreateString(unpacked.file_ident),
-        fbb.CreateString(unpacked.file_ext), root, fbb.CreateVector(services),
-        unpacked.advanced_features));
-    it = completed->emplace(schema, fbb.Release()).first;
-  }
-  return flatbuffers::GetRoot<reflection::Schema>(it->second.data());
-}
-
 }  // namespace
 
 void PrintHelp(const ToolHelp &help) {
@@ -339,7 +287,7 @@ Result<const reflection::Schema *> ChannelSchema(const Configuration *config,
                      "; use the flattened config that aos_config() builds "
                      "(e.g. build/aos/examples/pingpong_config.json)");
   }
-  return CompleteSchema(schema);
+  return schema;
 }
 
 std::string FormatMessage(const Channel *channel,
