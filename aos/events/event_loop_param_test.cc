@@ -39,6 +39,8 @@ constexpr std::string_view kTestConfig = R"json({
 
 constexpr int kPinReaders = 3;
 
+}  // namespace
+
 void SendValue(Sender<TestMessage> *sender, int value) {
   Sender<TestMessage>::Builder builder = sender->MakeBuilder();
   TestMessage::Builder message = builder.MakeBuilder<TestMessage>();
@@ -52,8 +54,6 @@ RawSender::Error TrySendValue(Sender<TestMessage> *sender, int value) {
   message.add_value(value);
   return builder.Send(message.Finish());
 }
-
-}  // namespace
 
 EventLoopTestFactory::EventLoopTestFactory()
     : config_(configuration::MergeWithConfig(

@@ -31,6 +31,7 @@
 
 #include "aos/configuration.h"
 #include "aos/events/event_loop.h"
+#include "aos/events/test_message_generated.h"
 #include "aos/flatbuffers.h"
 #include "gtest/gtest.h"
 
@@ -119,6 +120,11 @@ class AbstractEventLoopTest
 
 // Same fixture; a separate name so gtest runs death tests first.
 using AbstractEventLoopDeathTest = AbstractEventLoopTest;
+
+// Sends a TestMessage with `value`, dying if the send fails.
+void SendValue(Sender<TestMessage> *sender, int value);
+// Sends a TestMessage with `value`, returning the send's result.
+RawSender::Error TrySendValue(Sender<TestMessage> *sender, int value);
 
 }  // namespace aos::testing
 

@@ -93,20 +93,6 @@ FlatbufferDetachedBuffer<Configuration> SingleNodeConfig() {
       kSingleNodeConfig);
 }
 
-void SendValue(Sender<TestMessage> *sender, int value) {
-  Sender<TestMessage>::Builder builder = sender->MakeBuilder();
-  TestMessage::Builder message = builder.MakeBuilder<TestMessage>();
-  message.add_value(value);
-  builder.CheckOk(builder.Send(message.Finish()));
-}
-
-RawSender::Error TrySendValue(Sender<TestMessage> *sender, int value) {
-  Sender<TestMessage>::Builder builder = sender->MakeBuilder();
-  TestMessage::Builder message = builder.MakeBuilder<TestMessage>();
-  message.add_value(value);
-  return builder.Send(message.Finish());
-}
-
 class SimulatedEventLoopTest : public ::testing::Test {
  protected:
   SimulatedEventLoopTest() : config_(SingleNodeConfig()) {}
