@@ -392,6 +392,8 @@ void EventLoop::SetRuntimeAffinity(const cpu_set_t &cpuset) {
   runtime_affinity_ = cpuset;
 }
 
+pid_t EventLoop::GetTid() { return static_cast<pid_t>(syscall(SYS_gettid)); }
+
 int EventLoop::NumberBuffers(const Channel *channel) {
   CheckChannel(channel);
   return static_cast<int>(configuration::QueueSize(configuration_, channel)) +
@@ -696,7 +698,7 @@ void EventLoop::UpdateTimingReport() {
 
   timing::Report::Builder report(fbb);
   report.add_name(name_offset);
-  report.add_pid(static_cast<int>(syscall(SYS_gettid)));
+  report.add_pid(GetTid());
   if (!version_offset.IsNull()) report.add_version(version_offset);
   if (senders_offset != 0) report.add_senders(senders_offset);
   if (fetchers_offset != 0) report.add_fetchers(fetchers_offset);

@@ -44,6 +44,7 @@
 // their specification.
 
 #include <sched.h>
+#include <sys/types.h>
 
 #include <atomic>
 #include <chrono>
@@ -845,6 +846,11 @@ class EventLoop {
 
   // This node's boot UUID.
   virtual const UUID &boot_uuid() const = 0;
+
+  // The thread id stamped into timing reports. The real tid of the thread
+  // running the loop by default; simulated loops return a synthetic id so
+  // that reports are identical from run to run.
+  virtual pid_t GetTid();
 
   // The version stamped into timing reports: this loop's if set, else the
   // process default. Setting either while running CHECK-fails.
