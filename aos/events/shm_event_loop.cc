@@ -9,6 +9,7 @@
 #include <cstring>
 #include <optional>
 
+#include "aos/events/shm_channel_queue.h"
 #include "aos/init.h"
 #include "aos/ipc_lib/lockless_queue.h"
 #include "aos/ipc_lib/memory_mapped_queue.h"
@@ -29,29 +30,15 @@ std::string DefaultApplicationName() {
   return program_invocation_short_name;
 }
 
-ipc_lib::LocklessQueueConfiguration MakeQueueConfiguration(
-    const Configuration *configuration, const Channel *channel) {
-  ipc_lib::LocklessQueueConfiguration config;
-  config.num_watchers = channel->num_watchers();
-  config.num_senders = channel->num_senders();
-  config.num_pinners =
-      channel->read_method() == ReadMethod::PIN ? channel->num_readers() : 0;
-  config.queue_size = configuration::QueueSize(configuration, channel);
-  config.message_data_size = channel->max_size();
-  return config;
-}
-
 // Maps `channel`'s queue, creating the file if needed. Stale or mismatched
 // files are a configuration problem of the machine, not of this program; the
 // error names the file and how to remove it.
 ipc_lib::MemoryMappedQueue OpenQueue(const ShmEventLoop *event_loop,
                                      const Channel *channel,
                                      uint32_t permissions) {
-  const std::string path =
-      ipc_lib::ShmPath(event_loop->shm_base(), channel->name()->string_view(),
-                       channel->type()->string_view());
   Result<ipc_lib::MemoryMappedQueue> queue = ipc_lib::MemoryMappedQueue::Open(
-      path, MakeQueueConfiguration(event_loop->configuration(), channel),
+      ShmChannelQueuePath(event_loop->shm_base(), channel),
+      ShmChannelQueueConfiguration(event_loop->configuration(), channel),
       permissions);
   CHECK(queue.has_value()) << ": Failed to open the queue of "
                            << configuration::StrippedChannelToString(channel)
