@@ -34,6 +34,13 @@ bool EndsWith(std::string_view s, std::string_view suffix) {
          s.substr(s.size() - suffix.size()) == suffix;
 }
 
+// The binary config read instead of a `.json` path: the `.bfbs` of the same
+// stem. Other paths are their own.
+std::string BinaryBeside(const std::string &path) {
+  if (!EndsWith(path, ".json")) return path;
+  return path.substr(0, path.size() - 5) + ".bfbs";
+}
+
 Result<std::string> ReadFile(const std::filesystem::path &path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
@@ -199,25 +206,42 @@ const Channel *FindChannel(const Configuration *config, std::string_view name,
 
 }  // namespace
 
+Result<std::string> FindConfigFile(
+    std::string_view path, std::span<const std::string> extra_import_paths) {
+  std::vector<std::filesystem::path> candidates = {std::filesystem::path(path)};
+  if (candidates.front().is_relative()) {
+    for (const std::string &extra : extra_import_paths) {
+      candidates.push_back(std::filesystem::path(extra) / path);
+    }
+    std::error_code error;
+    const std::filesystem::path program =
+        std::filesystem::read_symlink("/proc/self/exe", error);
+    if (!error) candidates.push_back(program.parent_path() / path);
+  }
+  std::string tried;
+  for (const std::filesystem::path &candidate : candidates) {
+    std::error_code error;
+    if (std::filesystem::exists(candidate, error) ||
+        std::filesystem::exists(BinaryBeside(candidate.string()), error)) {
+      return candidate.string();
+    }
+    tried += (tried.empty() ? "" : ", ") + candidate.string();
+  }
+  return MakeError("Config file " + std::string(path) + " not found (tried " +
+                   tried + ")");
+}
+
 Result<FlatbufferDetachedBuffer<Configuration>> MaybeReadConfig(
     std::string_view path_view,
     std::span<const std::string> extra_import_paths) {
-  std::string path(path_view);
-  if (EndsWith(path, ".json")) {
-    const std::string binary = path.substr(0, path.size() - 5) + ".bfbs";
-    if (std::filesystem::exists(binary)) path = binary;
+  Result<std::string> found = FindConfigFile(path_view, extra_import_paths);
+  if (!found) return std::unexpected(found.error());
+  std::string path = std::move(*found);
+  if (const std::string binary = BinaryBeside(path);
+      binary != path && std::filesystem::exists(binary)) {
+    path = binary;
   }
   if (EndsWith(path, ".bfbs")) return ReadBinary(path);
-  if (!std::filesystem::exists(path)) {
-    for (const std::string &extra : extra_import_paths) {
-      const std::filesystem::path candidate =
-          std::filesystem::path(extra) / path;
-      if (std::filesystem::exists(candidate)) {
-        path = candidate.string();
-        break;
-      }
-    }
-  }
   ConfigReader reader(extra_import_paths);
   if (Result<void> r = reader.Read(path, path, "the command line"); !r) {
     return std::unexpected(r.error());

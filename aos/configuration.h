@@ -45,12 +45,24 @@
 
 namespace aos::configuration {
 
-// Reads the config at `path` and everything it imports, merges and validates
-// it. A `.bfbs` path is a binary config that is already flattened: it is only
-// verified and validated. A `.json` path with a `.bfbs` of the same stem
-// beside it is read from the `.bfbs` (faster, same content). Imports that are
-// not found relative to the importing file are looked for in
-// `extra_import_paths`, in order. The same file imported twice is an error.
+// Where MaybeReadConfig finds the config `path`: the path itself (relative
+// to the working directory); then, for a relative path, under each of
+// `extra_import_paths` in order and beside the running program, so that a
+// program given its default --config finds the config built next to it from
+// any working directory. A `.json` path also counts as found where only the
+// `.bfbs` of the same stem exists. Returns the first hit, or an error naming
+// `path` and every place tried.
+Result<std::string> FindConfigFile(
+    std::string_view path,
+    std::span<const std::string> extra_import_paths = {});
+
+// Reads the config at `path` (looked for as FindConfigFile does) and
+// everything it imports, merges and validates it. A `.bfbs` path is a binary
+// config that is already flattened: it is only verified and validated. A
+// `.json` path with a `.bfbs` of the same stem beside it is read from the
+// `.bfbs` (faster, same content). Imports that are not found relative to the
+// importing file are looked for in `extra_import_paths`, in order. The same
+// file imported twice is an error.
 Result<FlatbufferDetachedBuffer<Configuration>> MaybeReadConfig(
     std::string_view path,
     std::span<const std::string> extra_import_paths = {});

@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include "aos/json_to_flatbuffer.h"
 #include "aos/testing/tmpdir.h"
@@ -282,7 +283,8 @@ TEST(ConfigurationTest, MissingFile) {
       MaybeReadConfig("/nonexistent/config.json");
   ASSERT_FALSE(config.has_value());
   EXPECT_THAT(config.error().message(),
-              HasSubstr("Failed to read config file /nonexistent/config.json"));
+              HasSubstr("Config file /nonexistent/config.json not found "
+                        "(tried /nonexistent/config.json)"));
 }
 
 TEST(ConfigurationTest, ExtraImportPaths) {
@@ -295,6 +297,90 @@ TEST(ConfigurationTest, ExtraImportPaths) {
       MaybeReadConfig(importer, extra);
   ASSERT_TRUE(config.has_value()) << config.error().message();
   EXPECT_EQ(config->message().channels()->size(), 5u);
+}
+
+// Runs in `dir` while it lives, then back where the test was.
+class ScopedWorkingDirectory {
+ public:
+  explicit ScopedWorkingDirectory(const std::string &dir)
+      : previous_(std::filesystem::current_path()) {
+    std::filesystem::current_path(dir);
+  }
+  ~ScopedWorkingDirectory() { std::filesystem::current_path(previous_); }
+
+ private:
+  const std::filesystem::path previous_;
+};
+
+// The build puts the flattened test config beside this test program, which
+// is where programs look for a relative --config that the working directory
+// does not have.
+TEST(ConfigurationTest, FindsARelativeConfigBesideTheProgram) {
+  const std::filesystem::path flattened(AOS_FLATTENED_JSON);
+  ASSERT_TRUE(std::filesystem::equivalent(
+      flattened.parent_path(),
+      std::filesystem::read_symlink("/proc/self/exe").parent_path()));
+  const std::string name = flattened.filename().string();
+  aos::testing::TempDir elsewhere;
+  ScopedWorkingDirectory cwd(elsewhere.path());
+
+  Result<std::string> found = FindConfigFile(name);
+  ASSERT_TRUE(found.has_value()) << found.error().message();
+  EXPECT_TRUE(std::filesystem::equivalent(*found, flattened)) << *found;
+  Result<FlatbufferDetachedBuffer<Configuration>> config =
+      MaybeReadConfig(name);
+  ASSERT_TRUE(config.has_value()) << config.error().message();
+  Result<FlatbufferDetachedBuffer<Configuration>> direct =
+      MaybeReadConfig(AOS_FLATTENED_JSON);
+  ASSERT_TRUE(direct.has_value()) << direct.error().message();
+  EXPECT_EQ(FlatbufferToJson(*config), FlatbufferToJson(*direct));
+}
+
+// The working directory first, then the extra paths, then the program's
+// directory; absolute paths only as given.
+TEST(ConfigurationTest, FindConfigFileOrder) {
+  const std::string name =
+      std::filesystem::path(AOS_FLATTENED_JSON).filename().string();
+  aos::testing::TempDir cwd_dir;
+  aos::testing::TempDir extra_dir;
+  const std::vector<std::string> extra = {extra_dir.path()};
+  ScopedWorkingDirectory cwd(cwd_dir.path());
+
+  std::ofstream(extra_dir.path() + "/" + name) << "{}";
+  Result<std::string> found = FindConfigFile(name, extra);
+  ASSERT_TRUE(found.has_value()) << found.error().message();
+  EXPECT_EQ(*found, extra_dir.path() + "/" + name);
+
+  std::ofstream(cwd_dir.path() + "/" + name) << "{}";
+  found = FindConfigFile(name, extra);
+  ASSERT_TRUE(found.has_value()) << found.error().message();
+  EXPECT_EQ(*found, name);
+
+  // Only the .bfbs exists: found under the .json name, which MaybeReadConfig
+  // then reads from the .bfbs.
+  const std::string stem = extra_dir.path() + "/binary_only";
+  std::ofstream(stem + ".bfbs") << "x";
+  found = FindConfigFile(stem + ".json");
+  ASSERT_TRUE(found.has_value()) << found.error().message();
+  EXPECT_EQ(*found, stem + ".json");
+}
+
+TEST(ConfigurationTest, FindConfigFileSaysWhereItLooked) {
+  aos::testing::TempDir cwd_dir;
+  ScopedWorkingDirectory cwd(cwd_dir.path());
+  const std::vector<std::string> extra = {"/extra/dir"};
+  Result<std::string> found = FindConfigFile("missing.json", extra);
+  ASSERT_FALSE(found.has_value());
+  const std::string program_dir =
+      std::filesystem::read_symlink("/proc/self/exe").parent_path().string();
+  EXPECT_EQ(found.error().message(),
+            "Config file missing.json not found (tried missing.json, "
+            "/extra/dir/missing.json, " +
+                program_dir + "/missing.json)");
+  Result<FlatbufferDetachedBuffer<Configuration>> config =
+      MaybeReadConfig("missing.json", extra);
+  ASSERT_FALSE(config.has_value());
+  EXPECT_EQ(config.error().message(), found.error().message());
 }
 
 // A flattened binary config reads back as the same config, and a .bfbs next
