@@ -61,6 +61,9 @@ class SimulatedEventLoop : public EventLoop {
   std::string_view name() const override { return name_; }
   const Node *node() const override { return node_->node(); }
   const UUID &boot_uuid() const override { return node_->boot_uuid(); }
+  // A simulated process's id: handed out in creation order per node, so
+  // that timing reports are the same bytes in every run of a program.
+  pid_t GetTid() override { return pid_; }
 
   NodeEventLoopFactory *node_factory() const { return node_; }
   EventScheduler *scheduler() const { return node_->scheduler(); }
