@@ -262,25 +262,11 @@ int LocklessQueueSender::buffer_index() const {
                               .message_index());
 }
 
-LocklessQueueSender::Result LocklessQueueSender::Send(
+// Both Sends inline this, so the copying one is not two calls.
+[[gnu::always_inline]] inline LocklessQueueSender::Result
+LocklessQueueSender::DoSend(
     const char *data, size_t length,
     monotonic_clock::time_point monotonic_remote_time,
-    realtime_clock::time_point realtime_remote_time,
-    monotonic_clock::time_point monotonic_remote_transmit_time,
-    uint32_t remote_queue_index, const UUID &source_boot_uuid,
-    monotonic_clock::time_point *monotonic_sent_time,
-    realtime_clock::time_point *realtime_sent_time, uint32_t *queue_index) {
-  CHECK_LE(length, size()) << ": message of " << length
-                           << " bytes does not fit the channel's max_size";
-  memcpy(static_cast<char *>(Data()) + size() - length, data, length);
-  return Send(length, monotonic_remote_time, realtime_remote_time,
-              monotonic_remote_transmit_time, remote_queue_index,
-              source_boot_uuid, monotonic_sent_time, realtime_sent_time,
-              queue_index);
-}
-
-LocklessQueueSender::Result LocklessQueueSender::Send(
-    size_t length, monotonic_clock::time_point monotonic_remote_time,
     realtime_clock::time_point realtime_remote_time,
     monotonic_clock::time_point monotonic_remote_transmit_time,
     uint32_t remote_queue_index, const UUID &source_boot_uuid,
@@ -300,6 +286,11 @@ LocklessQueueSender::Result LocklessQueueSender::Send(
       channel_storage_duration_;
   monotonic_clock::time_point (*const monotonic_now)() = monotonic_now_;
   const Index scratch = sender->scratch_index.Load(std::memory_order_relaxed);
+  if (data != nullptr) {
+    memcpy(view.payload(scratch.message_index(), config.message_data_size) +
+               config.message_data_size - length,
+           data, length);
+  }
   if (!MessageRedzonesIntact(view, config.message_data_size,
                              scratch.message_index())) {
     return Result::INVALID_REDZONE;
@@ -391,6 +382,33 @@ LocklessQueueSender::Result LocklessQueueSender::Send(
     if (queue_index != nullptr) *queue_index = next.index();
     return Result::GOOD;
   }
+}
+
+LocklessQueueSender::Result LocklessQueueSender::Send(
+    const char *data, size_t length,
+    monotonic_clock::time_point monotonic_remote_time,
+    realtime_clock::time_point realtime_remote_time,
+    monotonic_clock::time_point monotonic_remote_transmit_time,
+    uint32_t remote_queue_index, const UUID &source_boot_uuid,
+    monotonic_clock::time_point *monotonic_sent_time,
+    realtime_clock::time_point *realtime_sent_time, uint32_t *queue_index) {
+  return DoSend(data, length, monotonic_remote_time, realtime_remote_time,
+                monotonic_remote_transmit_time, remote_queue_index,
+                source_boot_uuid, monotonic_sent_time, realtime_sent_time,
+                queue_index);
+}
+
+LocklessQueueSender::Result LocklessQueueSender::Send(
+    size_t length, monotonic_clock::time_point monotonic_remote_time,
+    realtime_clock::time_point realtime_remote_time,
+    monotonic_clock::time_point monotonic_remote_transmit_time,
+    uint32_t remote_queue_index, const UUID &source_boot_uuid,
+    monotonic_clock::time_point *monotonic_sent_time,
+    realtime_clock::time_point *realtime_sent_time, uint32_t *queue_index) {
+  return DoSend(nullptr, length, monotonic_remote_time, realtime_remote_time,
+                monotonic_remote_transmit_time, remote_queue_index,
+                source_boot_uuid, monotonic_sent_time, realtime_sent_time,
+                queue_index);
 }
 
 std::ostream &operator<<(std::ostream &os, LocklessQueueSender::Result result) {

@@ -392,6 +392,16 @@ class LocklessQueueSender {
   LocklessQueueSender(LocklessQueue queue, int sender_index,
                       monotonic_clock::duration channel_storage_duration);
 
+  // Both Sends: copies `data` (if not null) to the end of Data() first.
+  Result DoSend(const char *data, size_t length,
+                monotonic_clock::time_point monotonic_remote_time,
+                realtime_clock::time_point realtime_remote_time,
+                monotonic_clock::time_point monotonic_remote_transmit_time,
+                uint32_t remote_queue_index, const UUID &source_boot_uuid,
+                monotonic_clock::time_point *monotonic_sent_time,
+                realtime_clock::time_point *realtime_sent_time,
+                uint32_t *queue_index);
+
   LocklessQueue queue_;
   int sender_index_;
   monotonic_clock::duration channel_storage_duration_;
