@@ -18,16 +18,13 @@
 // iceoryx is compared only if its packages are installed (they are not
 // installed by this program).
 
-#include <sched.h>
 #include <signal.h>
 #include <sys/epoll.h>
-#include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -39,6 +36,7 @@
 #include "aos/init.h"
 #include "aos/ipc_lib/shm_base.h"
 #include "bench/events/bench_message_generated.h"
+#include "bench/events/pingpong_common.h"
 #include "gflags/gflags.h"
 #include "glog/logging.h"
 
@@ -89,53 +87,6 @@ struct Case {
   size_t payload;
   int round_trips;
 };
-
-// Latency samples in nanoseconds, in memory shared with the children.
-struct Samples {
-  explicit Samples(size_t capacity) : capacity(capacity) {
-    void *memory =
-        mmap(nullptr, capacity * sizeof(int64_t) + sizeof(size_t),
-             PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    PCHECK(memory != MAP_FAILED);
-    count = static_cast<size_t *>(memory);
-    data = reinterpret_cast<int64_t *>(count + 1);
-  }
-  void Add(int64_t sample) {
-    const size_t index = __atomic_fetch_add(count, 1, __ATOMIC_RELAXED);
-    if (index < capacity) data[index] = sample;
-  }
-  std::vector<int64_t> Take() {
-    std::vector<int64_t> result(data, data + std::min(*count, capacity));
-    *count = 0;
-    return result;
-  }
-  size_t capacity;
-  size_t *count;
-  int64_t *data;
-};
-
-struct Stats {
-  double min, p50, p99, p999, max;
-};
-
-Stats Summarize(std::vector<int64_t> samples) {
-  CHECK(!samples.empty());
-  std::sort(samples.begin(), samples.end());
-  auto at = [&](double q) {
-    return samples[std::min(samples.size() - 1,
-                            static_cast<size_t>(q * samples.size()))] /
-           1000.0;
-  };
-  return {samples.front() / 1000.0, at(0.5), at(0.99), at(0.999),
-          samples.back() / 1000.0};
-}
-
-void PinToCpu(int cpu) {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(cpu, &set);
-  PCHECK(sched_setaffinity(0, sizeof(set), &set) == 0);
-}
 
 void Send(Sender<BenchMessage> *sender, int32_t sequence, size_t payload) {
   Sender<BenchMessage>::Builder builder = sender->MakeBuilder();
@@ -206,17 +157,6 @@ void Send(Sender<BenchMessage> *sender, int32_t sequence, size_t payload) {
   _exit(0);
 }
 
-// Waits for `pid`; if it failed, kills `other` (which would wait for it
-// forever) and dies.
-void WaitFor(pid_t pid, pid_t other) {
-  int status;
-  PCHECK(waitpid(pid, &status, 0) == pid);
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    if (other > 0) kill(other, SIGKILL);
-    LOG(FATAL) << "benchmark child failed, status " << status;
-  }
-}
-
 std::vector<int64_t> RunAosCase(const Configuration *config, const Case &c,
                                 int ping_cpu, int pong_cpu, Samples *samples) {
   fflush(stdout);
@@ -234,8 +174,6 @@ std::vector<int64_t> RunAosCase(const Configuration *config, const Case &c,
 // The floor: an rt signal carrying the send time, read from a signalfd in
 // epoll, bounced between two processes.
 const int kRawSignal = SIGRTMIN + 5;
-
-int64_t NowNs() { return monotonic_clock::now().time_since_epoch().count(); }
 
 [[noreturn]] void RawBouncer(bool is_ping, pid_t peer, int cpu, int count,
                              Samples *samples, int warmup) {
