@@ -2,10 +2,14 @@
 #
 #   aos_library(NAME name SRCS a.cc ... [HDRS ...] [DEPS target ...])
 #     A static library with our warning flags.
-#   aos_flatbuffer(NAME name SCHEMA foo.fbs [INCLUDE_DIRS dir ...] [DEPS name ...])
+#   aos_flatbuffer(NAME name SCHEMA foo.fbs [STATIC] [INCLUDE_DIRS dir ...]
+#                  [DEPS name ...])
 #     Compiles foo.fbs into foo_generated.h (next to the source path, under the
 #     build tree) and foo.bfbs, and makes an INTERFACE target `name` that
 #     depends on both. ${name}_BFBS holds the path of the binary schema.
+#     With STATIC it also generates foo_static.h, the static flatbuffer API
+#     (aos/flatbuffers/static_table.h); schemas it includes tables from must
+#     be STATIC too, and be in DEPS.
 #   aos_test(NAME name SRCS a_test.cc ... [DEPS ...] [LABELS ...])
 #     A GoogleTest binary linked with aos/testing's main (InitGoogle plus a
 #     private temporary shm base), registered with CTest test by test. With
@@ -27,7 +31,7 @@ function(aos_library)
 endfunction()
 
 function(aos_flatbuffer)
-  cmake_parse_arguments(ARG "" "NAME;SCHEMA" "INCLUDE_DIRS;DEPS" ${ARGN})
+  cmake_parse_arguments(ARG "STATIC" "NAME;SCHEMA" "INCLUDE_DIRS;DEPS" ${ARGN})
   get_filename_component(schema_abs ${ARG_SCHEMA} ABSOLUTE)
   get_filename_component(schema_stem ${ARG_SCHEMA} NAME_WE)
   file(RELATIVE_PATH rel_dir ${CMAKE_SOURCE_DIR} ${CMAKE_CURRENT_SOURCE_DIR})
@@ -53,10 +57,27 @@ function(aos_flatbuffer)
     DEPENDS ${schema_abs} ${dep_schemas} ${AOS_FLATC}
     COMMENT "flatc ${ARG_SCHEMA}"
     VERBATIM)
-  add_custom_target(${ARG_NAME}_gen DEPENDS ${header} ${bfbs})
+  set(outputs ${header} ${bfbs})
+  set(static_deps)
+  if(ARG_STATIC)
+    # The generator (aos/flatbuffers) reads the .bfbs just written.
+    set(static_header ${out_dir}/${schema_stem}_static.h)
+    file(RELATIVE_PATH schema_rel ${CMAKE_SOURCE_DIR} ${schema_abs})
+    add_custom_command(
+      OUTPUT ${static_header}
+      COMMAND aos_static_flatbuffers_generator --bfbs=${bfbs}
+              --schema=${schema_rel} --output=${static_header}
+      DEPENDS ${bfbs} aos_static_flatbuffers_generator
+      COMMENT "static flatbuffers ${ARG_SCHEMA}"
+      VERBATIM)
+    list(APPEND outputs ${static_header})
+    set(static_deps aos_static_flatbuffers)
+  endif()
+  add_custom_target(${ARG_NAME}_gen DEPENDS ${outputs})
   add_library(${ARG_NAME} INTERFACE)
   add_dependencies(${ARG_NAME} ${ARG_NAME}_gen)
-  target_link_libraries(${ARG_NAME} INTERFACE flatbuffers::flatbuffers_shared ${ARG_DEPS})
+  target_link_libraries(${ARG_NAME} INTERFACE flatbuffers::flatbuffers_shared ${ARG_DEPS}
+                        ${static_deps})
   set_property(GLOBAL PROPERTY ${ARG_NAME}_SCHEMA ${schema_abs})
   set(${ARG_NAME}_BFBS ${bfbs} PARENT_SCOPE)
   set_property(GLOBAL PROPERTY ${ARG_NAME}_BFBS ${bfbs})

@@ -1,0 +1,92 @@
+#ifndef AOS_FLATBUFFERS_ARENA_H_
+#define AOS_FLATBUFFERS_ARENA_H_
+
+// Arena: the memory a static flatbuffer (aos/flatbuffers/static_table.h) is
+// built in. It manages one fixed, caller-owned buffer, for example a sender's
+// shared-memory message buffer, and never allocates.
+//
+// A message occupies [start(), end of buffer): it ends at the end of the
+// buffer, because that is where AOS senders publish from, and grows downward
+// only by moving the whole message, never by moving one part of it. Inside
+// the message, space is handed out by bumping used() upward, so an object
+// allocated later always lies at a higher address than the objects allocated
+// before it: that is what makes every flatbuffer offset (which must point
+// forward) from an existing object to a new one valid.
+//
+// Objects refer to their bytes by position relative to start(), which a move
+// does not change, so a move invalidates no handle. A move happens when an
+// allocation does not fit between the used space and the end of the buffer:
+// the message is shifted toward the start of the buffer by a multiple of
+// kAlignment (which keeps every alignment), if there is room. Otherwise the
+// allocation fails and nothing changes.
+//
+// One message at a time: Begin() starts one, End() forgets it.
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+
+namespace aos::fbs {
+
+class Arena {
+ public:
+  // Every object in a message is aligned to at most this, and the message
+  // starts at a multiple of it.
+  static constexpr size_t kAlignment = 8;
+
+  // An arena without a buffer; Reset() gives it one.
+  Arena() = default;
+  // `buffer` must end at a multiple of kAlignment and outlive the arena.
+  explicit Arena(std::span<uint8_t> buffer);
+  Arena(const Arena &) = delete;
+  Arena &operator=(const Arena &) = delete;
+  // CHECK-fails while a message is being built (a builder outlived its
+  // buffer).
+  ~Arena();
+
+  // Rebinds to another buffer (same requirements as the constructor).
+  // CHECK-fails while a message is being built.
+  void Reset(std::span<uint8_t> buffer);
+
+  // Starts a message, reserving `reserve` bytes at the end of the buffer.
+  // CHECK-fails if a message is already being built ("May not have multiple
+  // active allocators on a single sender") or if `reserve` exceeds the
+  // buffer.
+  void Begin(size_t reserve);
+  // Forgets the message. Its bytes stay where they are.
+  void End();
+  bool active() const { return active_; }
+
+  // Hands out `size` zeroed bytes at the lowest position p >= used() with
+  // (p + prefix) a multiple of `align` (a power of two, at most kAlignment),
+  // moving the message down if needed. Padding skipped over is zeroed too.
+  // Returns p, or nullopt (changing nothing) if the buffer is full.
+  std::optional<uint32_t> Allocate(size_t size, size_t align, size_t prefix);
+
+  // The message's first byte; it moves when the message does.
+  uint8_t *start() const { return start_; }
+  // Bytes of the message handed out so far, from start().
+  size_t used() const { return used_; }
+  // The message, including the not yet used space up to the end of the
+  // buffer.
+  std::span<uint8_t> message() const {
+    return {start_, static_cast<size_t>(end_ - start_)};
+  }
+  // Zeroes the space the message reserved but did not use, so that every
+  // byte published is deterministic.
+  void ZeroUnused();
+
+  size_t buffer_size() const { return static_cast<size_t>(end_ - begin_); }
+
+ private:
+  uint8_t *begin_ = nullptr;
+  uint8_t *end_ = nullptr;
+  uint8_t *start_ = nullptr;
+  size_t used_ = 0;
+  bool active_ = false;
+};
+
+}  // namespace aos::fbs
+
+#endif  // AOS_FLATBUFFERS_ARENA_H_
