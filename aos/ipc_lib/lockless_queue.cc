@@ -512,10 +512,17 @@ LocklessQueueReader::Result LocklessQueueReader::Read(
   const uint32_t count = QueueSize32(config);
   const QueueIndex queue_index = QueueIndex::FromRaw(uint32_queue_index, count);
   const QueueMemoryView view(queue_.const_memory(), layout);
-  const AtomicIndex *slot =
-      view.ring(RingIndexing(layout, count).Slot(uint32_queue_index));
+  const RingIndexing ring(layout, count);
+  const AtomicIndex *slot = view.ring(ring.Slot(uint32_queue_index));
 
   Index held = slot->Load();
+  if (held.Holds(ring.LapBefore(queue_index))) {
+    // Not sent yet (in the first lap the slot holds that index as a
+    // placeholder, so the answer is the same). Deciding this from the slot
+    // alone keeps a reader polling for the next message off the header of
+    // the buffer the sender is about to take back and write.
+    return Result::NOTHING_NEW;
+  }
   const MessageHeader *message = view.message(held.message_index());
   while (!held.Holds(queue_index)) {
     const QueueIndex message_index = message->queue_index.Load(count);
