@@ -87,7 +87,10 @@ monotonic_clock::time_point EventScheduler::monotonic_now() const {
   const distributed_clock::time_point now = scheduler_->distributed_now_;
   if (monotonic_now_valid_at_ != now) {
     const monotonic_clock::time_point converted =
-        scheduler_->converter_->FromDistributedClock(node_index_, now, boot_);
+        scheduler_->identity_converter_
+            ? monotonic_clock::epoch() + now.time_since_epoch()
+            : scheduler_->converter_->FromDistributedClock(node_index_, now,
+                                                           boot_);
     monotonic_now_ = std::max(monotonic_now_, converted);
     monotonic_now_valid_at_ = now;
   }
@@ -216,9 +219,20 @@ bool EventSchedulerScheduler::RunUntil(distributed_clock::time_point end) {
                          "and RunUntil cannot be nested.";
   is_running_ = true;
   exit_requested_ = false;
+  const bool paced = std::isfinite(replay_rate_);
+  if (paced) {
+    run_start_distributed_ = distributed_now_;
+    run_start_wall_ = wall_clock_->Now();
+  }
   while (!exit_requested_) {
     const Next next = FindNext();
     if (next.time > end || next.time == distributed_clock::max_time) break;
+    if (paced) {
+      WaitForWallClock(next.time);
+      // A descriptor's callback may have ended the run, or added events.
+      if (exit_requested_) break;
+      if (FindNext().time != next.time) continue;
+    }
     // Events in the past (scheduled for a time that already went by) run
     // now; the clock never goes back.
     distributed_now_ = std::max(distributed_now_, next.time);
@@ -230,6 +244,9 @@ bool EventSchedulerScheduler::RunUntil(distributed_clock::time_point end) {
     }
     RunDeferred();
   }
+  if (paced && !exit_requested_ && end != distributed_clock::max_time) {
+    WaitForWallClock(end);
+  }
   const bool exited = exit_requested_;
   if (!exited && end != distributed_clock::max_time) {
     distributed_now_ = std::max(distributed_now_, end);
@@ -237,6 +254,33 @@ bool EventSchedulerScheduler::RunUntil(distributed_clock::time_point end) {
   exit_requested_ = false;
   is_running_ = false;
   return !exited;
+}
+
+void EventSchedulerScheduler::WaitForWallClock(
+    distributed_clock::time_point time) {
+  if (time <= run_start_distributed_) return;
+  const double wall_seconds =
+      std::chrono::duration<double>(time - run_start_distributed_).count() /
+      replay_rate_;
+  const monotonic_clock::time_point target =
+      run_start_wall_ + std::chrono::duration_cast<monotonic_clock::duration>(
+                            std::chrono::duration<double>(wall_seconds));
+  while (!exit_requested_ && wall_clock_->Now() < target) {
+    wall_clock_->WaitUntil(target, &epoll_);
+  }
+}
+
+void EventSchedulerScheduler::SetReplayRate(double rate) {
+  CHECK(rate > 0) << ": the replay rate must be positive (distributed "
+                     "seconds per wall second; infinity runs as fast as "
+                     "possible), got "
+                  << rate;
+  replay_rate_ = rate;
+}
+
+void EventSchedulerScheduler::SetWallClock(WallClock *clock) {
+  CHECK(!is_running_) << ": cannot change the wall clock while running";
+  wall_clock_ = clock == nullptr ? &real_wall_clock_ : clock;
 }
 
 void EventSchedulerScheduler::RunAfterEvent(std::function<void()> fn) {

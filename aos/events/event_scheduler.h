@@ -16,7 +16,9 @@
 // Scheduling and descheduling never allocate once the heap has grown to the
 // number of schedulable objects: each Event knows its own heap slot.
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -25,6 +27,7 @@
 #include <ostream>
 #include <vector>
 
+#include "aos/events/epoll.h"
 #include "aos/time/time.h"
 #include "aos/util/status.h"
 
@@ -218,8 +221,26 @@ class EventScheduler {
 // whose clock starts negative boots later), and "shuts down" when the
 // TimeConverter says the next boot begins. The owner supplies what happens
 // then through the NodeHooks.
+//
+// By default it runs as fast as it can. With a finite replay rate it paces
+// itself against a wall clock (realtime log replay): an event at distributed
+// time T of a run that started at (distributed D0, wall W0) runs no earlier
+// than wall time W0 + (T - D0) / rate. While it waits it serves the file
+// descriptors registered on epoll() (a replay's web server, a tool's input).
 class EventSchedulerScheduler {
  public:
+  // The clock that paces a replay. The default reads monotonic_clock::now()
+  // and waits in epoll; tests substitute a fake.
+  class WallClock {
+   public:
+    virtual ~WallClock() = default;
+    virtual monotonic_clock::time_point Now() = 0;
+    // Waits until Now() reaches `time` or one of `epoll`'s descriptors is
+    // ready (then dispatches it and returns early).
+    virtual void WaitUntil(monotonic_clock::time_point time,
+                           internal::EPoll *epoll) = 0;
+  };
+
   // What the simulation does at a node's boot transitions.
   class NodeHooks {
    public:
@@ -249,6 +270,20 @@ class EventSchedulerScheduler {
 
   // Makes the running RunUntil() return after the current event.
   void Exit() { exit_requested_ = true; }
+
+  // Distributed seconds per wall-clock second for the following runs; the
+  // default, infinity, runs as fast as possible. CHECK-fails unless `rate`
+  // is positive.
+  void SetReplayRate(double rate);
+  double replay_rate() const { return replay_rate_; }
+
+  // Replaces the wall clock that paces runs (nullptr: the real one). `clock`
+  // must outlive its use. Not while running.
+  void SetWallClock(WallClock *clock);
+
+  // Descriptors served while a paced run waits for the wall clock. Remove
+  // them (DeleteFd) before this is destroyed.
+  internal::EPoll *epoll() { return &epoll_; }
 
   // Whether any event (or boot transition) is pending.
   bool HasPendingEvents();
@@ -290,6 +325,20 @@ class EventSchedulerScheduler {
   Next FindNext();
   void RunTransition(NodeState *node);
   void RunDeferred();
+  // With a finite replay rate: waits until the wall clock reaches the time
+  // for distributed time `time` of this run (or Exit() is called).
+  void WaitForWallClock(distributed_clock::time_point time);
+
+  class RealWallClock final : public WallClock {
+   public:
+    monotonic_clock::time_point Now() override {
+      return monotonic_clock::now();
+    }
+    void WaitUntil(monotonic_clock::time_point time,
+                   internal::EPoll *epoll) override {
+      epoll->Poll(std::max(time - Now(), monotonic_clock::duration::zero()));
+    }
+  };
 
   TimeConverter *converter_;
   IdentityTimeConverter identity_;
@@ -299,6 +348,14 @@ class EventSchedulerScheduler {
   bool exit_requested_ = false;
   bool is_running_ = false;
   std::vector<std::function<void()>> deferred_;
+
+  double replay_rate_ = std::numeric_limits<double>::infinity();
+  RealWallClock real_wall_clock_;
+  WallClock *wall_clock_ = &real_wall_clock_;
+  internal::EPoll epoll_;
+  // Where the current paced run started, on both clocks.
+  distributed_clock::time_point run_start_distributed_;
+  monotonic_clock::time_point run_start_wall_;
 };
 
 }  // namespace aos

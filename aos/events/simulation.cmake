@@ -4,7 +4,7 @@
 aos_library(NAME aos_event_scheduler
   SRCS event_scheduler.cc
   HDRS event_scheduler.h
-  DEPS aos_time aos_status glog::glog)
+  DEPS aos_time aos_status aos_epoll glog::glog)
 
 aos_library(NAME aos_simulated_event_loop
   SRCS simulated_event_loop.cc simulated_channel.cc simulated_network_bridge.cc
