@@ -9,6 +9,7 @@
 #include "aos/events/simulated_channel.h"
 #include "aos/events/simulated_network_bridge.h"
 #include "aos/init.h"
+#include "flatbuffers/reflection.h"
 #include "glog/logging.h"
 
 namespace aos {
@@ -132,7 +133,11 @@ class SimulatedSender final : public RawSender {
         loop_(loop),
         channel_(loop->GetSimulatedChannel(channel)),
         check_sent_too_fast_(loop->options().check_sent_too_fast ==
-                             CheckSentTooFast::kYes) {
+                             CheckSentTooFast::kYes),
+        schema_(channel->schema() != nullptr &&
+                        channel->schema()->root_table() != nullptr
+                    ? channel->schema()
+                    : nullptr) {
     CHECK(channel_->exclusive_sender == nullptr)
         << ": Attempted to create a new sender on exclusive channel "
         << configuration::StrippedChannelToString(channel)
@@ -231,6 +236,7 @@ class SimulatedSender final : public RawSender {
                 monotonic_clock::time_point monotonic_remote_transmit_time,
                 uint32_t remote_queue_index, const UUID &source_boot_uuid) {
     Context &context = scratch_->context;
+    if (schema_ != nullptr) Verify(context);
     context.monotonic_remote_time = monotonic_remote_time;
     context.realtime_remote_time = realtime_remote_time;
     context.monotonic_remote_transmit_time = monotonic_remote_transmit_time;
@@ -249,9 +255,34 @@ class SimulatedSender final : public RawSender {
     return Error::kOk;
   }
 
+  // Every message sent on a channel with a schema must be a valid flatbuffer
+  // of the channel's type (upstream DCHECKs it): a corrupt message is
+  // caught where it is made, not in whichever reader trips over it.
+  void Verify(const Context &context) {
+    if (flatbuffers::Verify(*schema_, *schema_->root_table(),
+                            static_cast<const uint8_t *>(context.data),
+                            context.size)) {
+      return;
+    }
+    const Node *node = loop_->node();
+    loop_->SendTimingReport();
+    LOG(FATAL) << "Sent a message on "
+               << configuration::StrippedChannelToString(channel())
+               << (node == nullptr ? std::string()
+                                   : " on " + node->name()->str())
+               << " from event loop " << loop_->name()
+               << " that does not verify against the channel's schema ("
+               << context.size << " bytes are not a valid "
+               << channel()->type()->string_view()
+               << ").  Build messages with the channel's type "
+                  "(Sender<T>::MakeBuilder), or fix the raw bytes.";
+  }
+
   SimulatedEventLoop *const loop_;
   SimulatedChannel *const channel_;
   const bool check_sent_too_fast_;
+  // The channel's schema if it has one (with a root table), else nullptr.
+  const reflection::Schema *const schema_;
   SimulatedMessage *scratch_ = nullptr;
 };
 
@@ -563,11 +594,15 @@ bool SimulatedEventLoop::Prepare() {
 
 void SimulatedEventLoop::RunOnRun() {
   const monotonic_clock::time_point now = monotonic_now();
+  SimulatedEventLoopFactory *factory = node_->factory();
+  const SimulatedEventLoop *outer = factory->in_on_run_;
+  factory->in_on_run_ = this;
   // OnRun callbacks may register more; run those too.
   while (on_run_done_ < on_run_.size()) {
     SetTimerContext(now);
     on_run_[on_run_done_++]();
   }
+  factory->in_on_run_ = outer;
   ClearContext();
 }
 
@@ -671,10 +706,12 @@ bool NodeEventLoopFactory::is_up() const {
 
 std::unique_ptr<EventLoop> NodeEventLoopFactory::MakeEventLoop(
     std::string_view name, EventLoopOptions options) {
-  CHECK(!factory_->scheduler_scheduler_.is_running() || creating_applications_)
+  CHECK(!factory_->scheduler_scheduler_.is_running() ||
+        creating_applications_ || factory_->world_stopped_)
       << ": Can't create an event loop while running (" << name
-      << "); make it before running, or start it as an application "
-         "(AlwaysStart, OnStartup).";
+      << "); make it before running, start it as an application "
+         "(AlwaysStart, OnStartup), or make it inside "
+         "AllowApplicationCreationDuring.";
   return std::make_unique<SimulatedEventLoop>(this, name, std::move(options),
                                               next_pid_++);
 }
@@ -949,6 +986,55 @@ void SimulatedEventLoopFactory::SkipTimingReport() {
   }
 }
 
+void SimulatedEventLoopFactory::PermanentlyDisableStatistics() {
+  CHECK(bridge_ != nullptr)
+      << ": PermanentlyDisableStatistics needs a multi-node configuration";
+  CHECK(!scheduler_scheduler_.is_running())
+      << ": PermanentlyDisableStatistics destroys the message bridge's "
+         "statistics senders; call it between runs, not from a callback.";
+  bridge_->PermanentlyDisableStatistics();
+}
+
+void SimulatedEventLoopFactory::AllowApplicationCreationDuring(
+    std::function<void()> fn) {
+  CHECK(in_on_run_ == nullptr)
+      << ": AllowApplicationCreationDuring called from an OnRun callback of "
+      << in_on_run_->name()
+      << ": the world cannot be stopped while loops are starting.  Call it "
+         "from a timer or watcher callback, or before running.";
+  CHECK(!world_stopped_) << ": AllowApplicationCreationDuring cannot nest";
+  if (!scheduler_scheduler_.is_running()) {
+    // Between runs, making loops is allowed anyway.
+    fn();
+    return;
+  }
+  std::vector<std::vector<SimulatedEventLoop *>> before;
+  for (NodeEventLoopFactory *node : node_factory_pointers_) {
+    before.push_back(node->event_loops_);
+    for (SimulatedEventLoop *loop : node->event_loops_) loop->SetRunning(false);
+  }
+  world_stopped_ = true;
+  fn();
+  world_stopped_ = false;
+  // The new loops start now, together, like the loops of a boot: first all
+  // arm their watchers, then the OnRun callbacks run.
+  std::vector<SimulatedEventLoop *> prepared;
+  for (size_t i = 0; i < node_factory_pointers_.size(); ++i) {
+    NodeEventLoopFactory *node = node_factory_pointers_[i];
+    for (SimulatedEventLoop *loop : node->event_loops_) {
+      const bool is_new = std::find(before[i].begin(), before[i].end(), loop) ==
+                          before[i].end();
+      if (is_new && node->is_up() && !loop->started() && loop->Prepare()) {
+        prepared.push_back(loop);
+      }
+    }
+  }
+  for (NodeEventLoopFactory *node : node_factory_pointers_) {
+    for (SimulatedEventLoop *loop : node->event_loops_) loop->SetRunning(true);
+  }
+  for (SimulatedEventLoop *loop : prepared) loop->RunOnRun();
+}
+
 void SimulatedEventLoopFactory::DisableForwarding(const Channel *channel) {
   CHECK(bridge_ != nullptr)
       << ": DisableForwarding needs a multi-node configuration";
@@ -965,6 +1051,18 @@ void SimulatedEventLoopFactory::EnableStatistics() {
   CHECK(bridge_ != nullptr)
       << ": EnableStatistics needs a multi-node configuration";
   bridge_->EnableStatistics();
+}
+
+void NodeEventLoopFactory::DisableStatistics() {
+  CHECK(factory_->bridge_ != nullptr)
+      << ": DisableStatistics needs a multi-node configuration";
+  factory_->bridge_->DisableStatistics(node_index());
+}
+
+void NodeEventLoopFactory::EnableStatistics() {
+  CHECK(factory_->bridge_ != nullptr)
+      << ": EnableStatistics needs a multi-node configuration";
+  factory_->bridge_->EnableStatistics(node_index());
 }
 
 void NodeEventLoopFactory::Disconnect(const Node *other) {

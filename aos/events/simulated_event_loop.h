@@ -194,8 +194,15 @@ class NodeEventLoopFactory {
   void Disconnect(const Node *other);
   void Connect(const Node *other);
 
-  // Do not send timing reports from this node's loops made after this.
+  // Do not send timing reports from this node's loops made after this (the
+  // message bridge's loop included, from its next boot on).
   void SkipTimingReport() { skip_timing_report_ = true; }
+
+  // Stop / resume publishing this node's message bridge statistics
+  // (ServerStatistics, ClientStatistics, Timestamp); delivery timestamps
+  // keep flowing. Requires a multi-node configuration (CHECK-fails).
+  void DisableStatistics();
+  void EnableStatistics();
 
   SimulatedEventLoopFactory *factory() const { return factory_; }
 
@@ -322,15 +329,43 @@ class SimulatedEventLoopFactory {
 
   const Configuration *configuration() const { return configuration_; }
 
-  // Do not send timing reports from loops made after this (on every node).
+  // Do not send timing reports from loops made after this (on every node,
+  // the message bridge's loops included). Works in single-node
+  // configurations too (design decision 7).
   void SkipTimingReport();
 
   // Message bridge controls (multi-node only; CHECK-fail otherwise): stop
   // forwarding `channel`; stop or resume publishing the bridge's statistics
-  // and timestamp channels (all nodes).
+  // and timestamp channels (all nodes). PermanentlyDisableStatistics also
+  // destroys their senders, so that something else (log replay) may send
+  // on those channels; between runs only, and EnableStatistics CHECK-fails
+  // afterwards.
   void DisableForwarding(const Channel *channel);
   void DisableStatistics();
   void EnableStatistics();
+  void PermanentlyDisableStatistics();
+
+  // Calls `fn`, inside which event loops and applications may be made even
+  // while the simulation runs (from a timer or watcher callback, e.g. log
+  // replay starting applications at a point of the log). While `fn` runs the
+  // world is stopped: no loop is running, so existing loops may get senders
+  // and watchers too. Afterwards every loop made in `fn` on a node that is
+  // up starts at once, together (all arm their watchers, then their OnRun
+  // callbacks run in creation order). CHECK-fails from an OnRun callback,
+  // where loops are still starting.
+  void AllowApplicationCreationDuring(std::function<void()> fn);
+
+  // Paces the following runs against the wall clock: `rate` simulated
+  // (distributed) seconds per wall second; infinity (the default) runs as
+  // fast as possible. CHECK-fails unless `rate` is positive. See
+  // EventSchedulerScheduler for the rule and for testing with a fake clock.
+  void SetRealtimeReplayRate(double rate) {
+    scheduler_scheduler_.SetReplayRate(rate);
+  }
+
+  // Descriptors served while a paced run waits for the wall clock (never
+  // at the infinite rate). Remove them before the factory is destroyed.
+  internal::EPoll *scheduler_epoll() { return scheduler_scheduler_.epoll(); }
 
   // The simulated message bridge (nullptr in single-node configurations).
   message_bridge::SimulatedMessageBridge *bridge() { return bridge_.get(); }
@@ -363,6 +398,10 @@ class SimulatedEventLoopFactory {
   bool exit_status_set_ = false;
   Result<void> exit_status_;
   int exit_handle_count_ = 0;
+  // Inside AllowApplicationCreationDuring.
+  bool world_stopped_ = false;
+  // The loop whose OnRun callbacks are running, if any.
+  const SimulatedEventLoop *in_on_run_ = nullptr;
 };
 
 // Implementation details below.

@@ -1,14 +1,23 @@
 #include "aos/events/simulated_event_loop.h"
 
+#include <sys/eventfd.h>
+#include <unistd.h>
+
 #include <chrono>
+#include <cstdint>
+#include <fstream>
+#include <iterator>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "aos/configuration.h"
+#include "aos/events/epoll.h"
 #include "aos/events/event_loop_param_test.h"
 #include "aos/events/test_message_generated.h"
 #include "aos/network/testing_time_converter.h"
+#include "flatbuffers/reflection.h"
 #include "gtest/gtest.h"
 
 namespace aos::testing {
@@ -301,6 +310,186 @@ TEST_F(SimulatedEventLoopTest, TimingReportsAndFactorySkip) {
   });
   CheckExpected(factory_.RunFor(milliseconds(2500)));
   EXPECT_EQ(names, (std::vector<std::string>{"reporter", "reporter"}));
+}
+
+// Each node hands its loops synthetic pids in creation order, so reports are
+// the same in every process.
+TEST_F(SimulatedEventLoopTest, TimingReportPids) {
+  auto reader = factory_.MakeEventLoop("reader");
+  auto first = factory_.MakeEventLoop("first");
+  auto second = factory_.MakeEventLoop("second");
+  std::vector<std::pair<std::string, int>> reports;
+  reader->MakeWatcher("/aos", [&](const timing::Report &report) {
+    reports.emplace_back(report.name()->str(), report.pid());
+  });
+  CheckExpected(factory_.RunFor(milliseconds(1500)));
+  EXPECT_EQ(reports, (std::vector<std::pair<std::string, int>>{{"first", 2},
+                                                               {"second", 3}}));
+}
+
+// Messages are verified against the channel's schema when it has one: a
+// corrupt message dies at the sender, naming the channel and the loop.
+TEST_F(SimulatedEventLoopDeathTest, SentMessagesVerifyAgainstTheSchema) {
+  std::ifstream file(AOS_TEST_MESSAGE_BFBS, std::ios::binary);
+  ASSERT_TRUE(file.good()) << AOS_TEST_MESSAGE_BFBS;
+  const std::vector<FlatbufferVector<reflection::Schema>> schemas = {
+      FlatbufferVector<reflection::Schema>(
+          std::vector<uint8_t>(std::istreambuf_iterator<char>(file), {}))};
+  const FlatbufferDetachedBuffer<Configuration> config =
+      configuration::AddSchema(kSingleNodeConfig, schemas);
+  SimulatedEventLoopFactory factory(&config.message());
+  factory.SkipTimingReport();
+  auto loop = factory.MakeEventLoop("corrupter");
+  auto sender = loop->MakeSender<TestMessage>("/test");
+  auto raw_sender = loop->MakeRawSender(sender.channel());
+  SendValue(&sender, 1);
+  // A table whose root offset points past the end.
+  const uint8_t corrupt[8] = {0xff, 0, 0, 0, 0, 0, 0, 0};
+  EXPECT_DEATH((void)raw_sender->Send(corrupt, sizeof(corrupt)),
+               "Sent a message on \\{ \"name\": \"/test\", \"type\": "
+               "\"aos.TestMessage\".* from event loop corrupter that does not "
+               "verify against the channel's schema \\(8 bytes are not a "
+               "valid aos.TestMessage\\)");
+  // Without a schema nothing is checked (most test configurations).
+  auto unchecked_loop = factory_.MakeEventLoop("unchecked");
+  auto unchecked = unchecked_loop->MakeRawSender(configuration::GetChannel(
+      &config_.message(), "/test", "aos.TestMessage", "", nullptr));
+  EXPECT_EQ(unchecked->Send(corrupt, sizeof(corrupt)), RawSender::Error::kOk);
+}
+
+// Loops made inside AllowApplicationCreationDuring while running start at
+// once and together; the others are stopped meanwhile.
+TEST_F(SimulatedEventLoopTest, AllowApplicationCreationDuring) {
+  factory_.SkipTimingReport();
+  auto driver = factory_.MakeEventLoop("driver");
+  std::unique_ptr<EventLoop> talker, listener;
+  std::optional<Sender<TestMessage>> talker_sender;
+  std::vector<monotonic_clock::time_point> on_run, heard;
+  bool driver_running_inside = true;
+  TimerHandler *timer = driver->AddTimer([&]() {
+    factory_.AllowApplicationCreationDuring([&]() {
+      driver_running_inside = driver->is_running();
+      talker = factory_.MakeEventLoop("talker");
+      talker_sender = talker->MakeSender<TestMessage>("/test");
+      // Sends from its OnRun, which the loop made after it still hears.
+      talker->OnRun([&]() {
+        on_run.push_back(talker->monotonic_now());
+        SendValue(&*talker_sender, 5);
+      });
+      listener = factory_.MakeEventLoop("listener");
+      listener->MakeWatcher("/test", [&](const TestMessage &message) {
+        EXPECT_EQ(message.value(), 5);
+        heard.push_back(listener->monotonic_now());
+      });
+    });
+    EXPECT_TRUE(driver->is_running());
+  });
+  timer->Schedule(kEpoch + seconds(1));
+  CheckExpected(factory_.RunFor(seconds(2)));
+  EXPECT_FALSE(driver_running_inside) << "the world stops inside";
+  EXPECT_EQ(on_run,
+            std::vector<monotonic_clock::time_point>{kEpoch + seconds(1)});
+  EXPECT_EQ(heard, std::vector<monotonic_clock::time_point>{
+                       kEpoch + seconds(1) + microseconds(50)});
+  // Between runs it just calls the function.
+  int calls = 0;
+  factory_.AllowApplicationCreationDuring([&]() { ++calls; });
+  EXPECT_EQ(calls, 1);
+}
+
+TEST_F(SimulatedEventLoopDeathTest, AllowApplicationCreationDuringFromOnRun) {
+  factory_.SkipTimingReport();
+  auto loop = factory_.MakeEventLoop("starter");
+  loop->OnRun([&]() { factory_.AllowApplicationCreationDuring([]() {}); });
+  EXPECT_DEATH((void)factory_.Run(),
+               "AllowApplicationCreationDuring called from an OnRun callback "
+               "of starter");
+}
+
+// A wall clock the test moves: waits return at once, at their target.
+class FakeWallClock final : public EventSchedulerScheduler::WallClock {
+ public:
+  monotonic_clock::time_point Now() override { return now; }
+  void WaitUntil(monotonic_clock::time_point time, internal::EPoll *) override {
+    waits.push_back(time);
+    now = time;
+  }
+
+  monotonic_clock::time_point now = kEpoch + seconds(1000);
+  std::vector<monotonic_clock::time_point> waits;
+};
+
+// With a replay rate, an event at distributed time T of a run that started
+// at (D0, W0) runs no earlier than wall time W0 + (T - D0) / rate, and a
+// RunFor ends no earlier than its end's wall time.
+TEST_F(SimulatedEventLoopTest, RealtimeReplayRate) {
+  factory_.SkipTimingReport();
+  FakeWallClock wall;
+  factory_.scheduler_scheduler()->SetWallClock(&wall);
+  auto loop = factory_.MakeEventLoop("loop");
+  std::vector<monotonic_clock::time_point> fired_at;
+  TimerHandler *timer = loop->AddTimer([&]() { fired_at.push_back(wall.now); });
+  timer->Schedule(kEpoch + seconds(1), seconds(2));
+  // As fast as possible by default: no waiting.
+  CheckExpected(factory_.RunFor(milliseconds(500)));
+  EXPECT_TRUE(wall.waits.empty());
+
+  factory_.SetRealtimeReplayRate(2.0);
+  const monotonic_clock::time_point start = wall.now;
+  CheckExpected(factory_.RunFor(milliseconds(3500)));
+  // Timers at 1 s and 3 s: 0.25 s and 1.25 s of wall time into the run
+  // (which started at 0.5 s); the run ends at 4 s, 1.75 s in.
+  EXPECT_EQ(wall.waits,
+            (std::vector<monotonic_clock::time_point>{
+                start + milliseconds(250), start + milliseconds(1250),
+                start + milliseconds(1750)}));
+  EXPECT_EQ(fired_at,
+            (std::vector<monotonic_clock::time_point>{
+                start + milliseconds(250), start + milliseconds(1250)}));
+  // Each run starts its own reference: a wall clock that ran ahead (a slow
+  // handler) is not caught up with by rushing.
+  wall.now += seconds(10);
+  wall.waits.clear();
+  const monotonic_clock::time_point third_start = wall.now;
+  CheckExpected(factory_.RunFor(milliseconds(500)));
+  EXPECT_EQ(wall.waits, (std::vector<monotonic_clock::time_point>{
+                            third_start + milliseconds(250)}));
+  factory_.scheduler_scheduler()->SetWallClock(nullptr);
+}
+
+TEST_F(SimulatedEventLoopDeathTest, RealtimeReplayRateMustBePositive) {
+  EXPECT_DEATH(factory_.SetRealtimeReplayRate(0.0),
+               "the replay rate must be positive");
+  EXPECT_DEATH(factory_.SetRealtimeReplayRate(-1.0),
+               "the replay rate must be positive");
+}
+
+// While a paced run waits for the wall clock it serves scheduler_epoll()'s
+// descriptors, which may end the run.
+TEST_F(SimulatedEventLoopTest, SchedulerEpollDuringPacedRuns) {
+  factory_.SkipTimingReport();
+  auto loop = factory_.MakeEventLoop("loop");
+  bool timer_fired = false;
+  TimerHandler *timer = loop->AddTimer([&]() { timer_fired = true; });
+  timer->Schedule(kEpoch + seconds(100));
+  const int fd = eventfd(1, EFD_NONBLOCK);
+  ASSERT_GE(fd, 0);
+  bool served = false;
+  factory_.scheduler_epoll()->OnReadable(fd, [&]() {
+    uint64_t value;
+    ASSERT_EQ(read(fd, &value, sizeof(value)),
+              static_cast<ssize_t>(sizeof(value)));
+    served = true;
+    factory_.Exit();
+  });
+  factory_.SetRealtimeReplayRate(1.0);
+  CheckExpected(factory_.RunFor(seconds(200)));
+  EXPECT_TRUE(served);
+  EXPECT_FALSE(timer_fired) << "the run ended while waiting for the timer";
+  EXPECT_LT(factory_.distributed_now(),
+            distributed_clock::epoch() + seconds(100));
+  factory_.scheduler_epoll()->DeleteFd(fd);
+  close(fd);
 }
 
 // CheckSentTooFast::kNo loops may exceed the rate; their messages still

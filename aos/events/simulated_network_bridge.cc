@@ -1,6 +1,8 @@
 #include "aos/events/simulated_network_bridge.h"
 
 #include <algorithm>
+#include <cstring>
+#include <span>
 #include <string>
 #include <utility>
 
@@ -52,15 +54,6 @@ class Fifo {
 
 }  // namespace
 
-// The state of the link from one node to another.
-struct SimulatedMessageBridge::Link {
-  bool connected = true;
-  LinkStatistics statistics;
-  // Received on the destination (differs from sent while in flight).
-  uint32_t received_packets = 0;
-  monotonic_clock::time_point connected_since = monotonic_clock::epoch();
-};
-
 // The bridge's presence on one node: a loop per boot with the senders of
 // forwarded copies, timestamps and statistics.
 struct SimulatedMessageBridge::NodeBridge {
@@ -76,6 +69,7 @@ struct SimulatedMessageBridge::NodeBridge {
   Sender<Timestamp> timestamp;
   TimerHandler *server_timer = nullptr;
   TimerHandler *client_timer = nullptr;
+  bool statistics_enabled = true;
 
   RawSender *TimestampSender(const Channel *channel) {
     for (auto &[c, sender] : timestamp_senders) {
@@ -84,6 +78,152 @@ struct SimulatedMessageBridge::NodeBridge {
     timestamp_senders.emplace_back(channel, event_loop->MakeRawSender(channel));
     return timestamp_senders.back().second.get();
   }
+};
+
+// A message on the wire from the source to the destination.
+struct SimulatedMessageBridge::Pending {
+  Delivery *delivery;
+  simulated_internal::MessageRef message;
+  // When it arrives (distributed) and when it left the source (source
+  // clock).
+  distributed_clock::time_point arrival;
+  monotonic_clock::time_point transmit_time;
+};
+
+// A delivery timestamp on its way back to the source.
+struct SimulatedMessageBridge::PendingTimestamp {
+  Delivery *delivery;
+  distributed_clock::time_point arrival;
+  monotonic_clock::time_point monotonic_sent_time;
+  realtime_clock::time_point realtime_sent_time;
+  uint32_t queue_index;
+  monotonic_clock::time_point monotonic_remote_time;
+  realtime_clock::time_point realtime_remote_time;
+  monotonic_clock::time_point monotonic_remote_transmit_time;
+  uint32_t remote_queue_index;
+  UUID boot_uuid = UUID::Zero();
+};
+
+// The connection from one node to another: one ordered stream of messages
+// (every forwarded channel) one way, and of delivery timestamps the other,
+// as one SCTP association is on the robot. One event per direction drains
+// whatever has arrived, so a batch costs one wakeup on each side.
+class SimulatedMessageBridge::Link {
+ public:
+  Link(SimulatedMessageBridge *bridge, size_t source, size_t destination)
+      : bridge_(bridge),
+        source_(source),
+        destination_(destination),
+        deliver_event_(this),
+        timestamp_event_(this) {}
+
+  ~Link() {
+    CHECK(!deliver_event_.scheduled() && !timestamp_event_.scheduled())
+        << ": the bridge shuts every node down before it goes";
+  }
+
+  bool connected = true;
+  LinkStatistics statistics{0, 0, 1};
+  // Received on the destination (differs from sent while in flight).
+  uint32_t received_packets = 0;
+  monotonic_clock::time_point connected_since = monotonic_clock::epoch();
+
+  // The time the source's bridge wakes up to transmit a message sent at
+  // `sent`: a send starts a batch, which leaves send_delay() later (the
+  // server's watcher wakeup) with every message sent before then.
+  monotonic_clock::time_point TransmitTime(monotonic_clock::time_point sent) {
+    if (sent >= batch_transmit_time_) {
+      batch_transmit_time_ = sent + bridge_->factory_->send_delay();
+    }
+    return batch_transmit_time_;
+  }
+
+  // Puts `message` on the wire at `transmit_time` (source clock).
+  void Transmit(Delivery *delivery,
+                const simulated_internal::MessageRef &message,
+                monotonic_clock::time_point transmit_time) {
+    // The stream is ordered: nothing overtakes (even if the network delay
+    // shrank meanwhile).
+    last_arrival_ =
+        std::max(last_arrival_, Source()->ToDistributedClock(transmit_time) +
+                                    bridge_->factory_->network_delay());
+    pending_.push_back(
+        Pending{delivery, message, last_arrival_, transmit_time});
+    if (!deliver_event_.scheduled()) {
+      Schedule(Destination(), &deliver_event_, pending_.front().arrival);
+    }
+  }
+
+  // Sends `timestamp` back to the source (its arrival is set here).
+  void ReturnTimestamp(PendingTimestamp timestamp) {
+    last_timestamp_arrival_ = std::max(
+        last_timestamp_arrival_,
+        Destination()->ToDistributedClock(Destination()->monotonic_now()) +
+            bridge_->factory_->network_delay());
+    timestamp.arrival = last_timestamp_arrival_;
+    timestamps_.push_back(timestamp);
+    if (!timestamp_event_.scheduled()) {
+      Schedule(Source(), &timestamp_event_, timestamps_.front().arrival);
+    }
+  }
+
+  // The destination's boot ended: what was on the wire to it is lost.
+  void DestinationShutdown() {
+    Destination()->scheduler()->Deschedule(&deliver_event_);
+    pending_.clear();
+    last_arrival_ = distributed_clock::min_time;
+  }
+  // The source's boot ended: timestamps to it are lost, and its next boot
+  // starts a new batch on its new clock.
+  void SourceShutdown() {
+    Source()->scheduler()->Deschedule(&timestamp_event_);
+    timestamps_.clear();
+    last_timestamp_arrival_ = distributed_clock::min_time;
+    batch_transmit_time_ = monotonic_clock::min_time;
+  }
+
+ private:
+  template <void (Link::*kHandler)()>
+  class LinkEvent final : public EventScheduler::Event {
+   public:
+    explicit LinkEvent(Link *link) : link_(link) {}
+    void Handle() override { (link_->*kHandler)(); }
+
+   private:
+    Link *const link_;
+  };
+
+  NodeEventLoopFactory *Source() const {
+    return bridge_->nodes_[source_]->node;
+  }
+  NodeEventLoopFactory *Destination() const {
+    return bridge_->nodes_[destination_]->node;
+  }
+
+  static void Schedule(NodeEventLoopFactory *node, EventScheduler::Event *event,
+                       distributed_clock::time_point arrival) {
+    node->scheduler()->Schedule(
+        event,
+        std::max(node->FromDistributedClock(arrival), node->monotonic_now()));
+  }
+
+  // Delivers the first message on the wire (the event was scheduled for
+  // it, whatever the clock conversions rounded to) and every other that
+  // arrived by now.
+  void Deliver();
+  void SendTimestamps();
+
+  SimulatedMessageBridge *const bridge_;
+  const size_t source_;
+  const size_t destination_;
+  monotonic_clock::time_point batch_transmit_time_ = monotonic_clock::min_time;
+  distributed_clock::time_point last_arrival_ = distributed_clock::min_time;
+  distributed_clock::time_point last_timestamp_arrival_ =
+      distributed_clock::min_time;
+  Fifo<Pending> pending_;
+  Fifo<PendingTimestamp> timestamps_;
+  LinkEvent<&Link::Deliver> deliver_event_;
+  LinkEvent<&Link::SendTimestamps> timestamp_event_;
 };
 
 // Forwards one channel from its source node to one destination node.
@@ -100,17 +240,13 @@ class SimulatedMessageBridge::Delivery {
         destination_(destination),
         reliable_(reliable),
         timestamp_channel_(timestamp_channel),
-        deliver_event_(this),
-        timestamp_event_(this) {
+        link_(bridge->GetLink(source, destination)) {
     Source()->AddSendListener(
         channel, [this](const simulated_internal::MessageRef &message) {
           OnSend(message);
         });
-  }
-
-  ~Delivery() {
-    Destination()->scheduler()->Deschedule(&deliver_event_);
-    Source()->scheduler()->Deschedule(&timestamp_event_);
+    if (timestamp_channel_ != nullptr)
+      timestamp_template_ = TimestampTemplate();
   }
 
   const Channel *channel() const { return channel_; }
@@ -130,17 +266,17 @@ class SimulatedMessageBridge::Delivery {
     // latest again.
     if (reliable_) SendLatestIfUndelivered(true);
   }
-  void DestinationShutdown() {
-    Destination()->scheduler()->Deschedule(&deliver_event_);
-    pending_.clear();
-    sender_ = nullptr;
-  }
+  void DestinationShutdown() { sender_ = nullptr; }
   void SourceStartup(RawSender *timestamp_sender) {
     timestamp_sender_ = timestamp_sender;
+    if (timestamp_sender_ == nullptr) return;
+    CHECK_LE(timestamp_template_.span().size(), timestamp_sender_->size())
+        << ": max_size of "
+        << configuration::StrippedChannelToString(timestamp_channel_)
+        << " is too small for a RemoteMessage ("
+        << timestamp_template_.span().size() << " bytes); raise it.";
   }
   void SourceShutdown() {
-    Source()->scheduler()->Deschedule(&timestamp_event_);
-    timestamps_.clear();
     timestamp_sender_ = nullptr;
     // The source's channels are cleared: nothing is left to resend.
     latest_ = {};
@@ -151,99 +287,9 @@ class SimulatedMessageBridge::Delivery {
     if (reliable_) SendLatestIfUndelivered(false);
   }
 
- private:
-  class DeliverEvent final : public EventScheduler::Event {
-   public:
-    explicit DeliverEvent(Delivery *delivery) : delivery_(delivery) {}
-    void Handle() override { delivery_->Deliver(); }
-
-   private:
-    Delivery *const delivery_;
-  };
-  class TimestampEvent final : public EventScheduler::Event {
-   public:
-    explicit TimestampEvent(Delivery *delivery) : delivery_(delivery) {}
-    void Handle() override { delivery_->SendTimestamp(); }
-
-   private:
-    Delivery *const delivery_;
-  };
-
-  struct Pending {
-    simulated_internal::MessageRef message;
-    // When it arrives (distributed) and when it left the source (source
-    // clock).
-    distributed_clock::time_point arrival;
-    monotonic_clock::time_point transmit_time;
-  };
-
-  struct PendingTimestamp {
-    distributed_clock::time_point arrival;
-    monotonic_clock::time_point monotonic_sent_time;
-    realtime_clock::time_point realtime_sent_time;
-    uint32_t queue_index;
-    monotonic_clock::time_point monotonic_remote_time;
-    realtime_clock::time_point realtime_remote_time;
-    monotonic_clock::time_point monotonic_remote_transmit_time;
-    uint32_t remote_queue_index;
-    UUID boot_uuid = UUID::Zero();
-  };
-
-  NodeEventLoopFactory *Source() const {
-    return bridge_->nodes_[source_]->node;
-  }
-  NodeEventLoopFactory *Destination() const {
-    return bridge_->nodes_[destination_]->node;
-  }
-  Link *GetLink() const { return bridge_->GetLink(source_, destination_); }
-
-  void OnSend(const simulated_internal::MessageRef &message) {
-    if (forwarding_disabled_) return;
-    latest_ = message;
-    latest_enqueued_ = false;
-    if (!GetLink()->connected || sender_ == nullptr) {
-      ++GetLink()->statistics.dropped_packets;
-      return;
-    }
-    const monotonic_clock::time_point sent =
-        message.context().monotonic_event_time;
-    Enqueue(message, Source()->ToDistributedClock(sent), sent);
-  }
-
-  void SendLatestIfUndelivered(bool new_boot) {
-    if (!latest_ || forwarding_disabled_ || sender_ == nullptr ||
-        !GetLink()->connected || !Source()->is_up()) {
-      return;
-    }
-    if (latest_enqueued_ && !new_boot) return;
-    Enqueue(latest_, bridge_->factory_->distributed_now(),
-            Source()->monotonic_now());
-  }
-
-  // Puts `message`, which left the source at distributed time `departure`,
-  // on the wire.
-  void Enqueue(const simulated_internal::MessageRef &message,
-               distributed_clock::time_point departure,
-               monotonic_clock::time_point transmit_time) {
-    latest_enqueued_ = true;
-    const distributed_clock::time_point arrival =
-        departure + bridge_->factory_->network_delay();
-    pending_.push_back(Pending{message, arrival, transmit_time});
-    if (!deliver_event_.scheduled()) ScheduleDelivery();
-  }
-
-  void ScheduleDelivery() {
-    NodeEventLoopFactory *destination = Destination();
-    destination->scheduler()->Schedule(
-        &deliver_event_,
-        std::max(destination->FromDistributedClock(pending_.front().arrival),
-                 destination->monotonic_now()));
-  }
-
-  void Deliver() {
-    Pending pending = std::move(pending_.front());
-    pending_.pop_front();
-    if (!pending_.empty()) ScheduleDelivery();
+  // On the destination: publishes the forwarded copy and returns its
+  // delivery timestamp.
+  void Deliver(const Pending &pending) {
     const Context &context = pending.message.context();
     CHECK(sender_ != nullptr);
     const RawSender::Error error =
@@ -253,63 +299,103 @@ class SimulatedMessageBridge::Delivery {
     CHECK(error == RawSender::Error::kOk)
         << ": the message bridge failed to forward a message on "
         << configuration::StrippedChannelToString(channel_);
-    Link *link = GetLink();
-    ++link->statistics.sent_packets;
-    ++link->received_packets;
+    ++link_->statistics.sent_packets;
+    ++link_->received_packets;
     if (timestamp_channel_ == nullptr) return;
-    // The delivery timestamp goes back to the source.
-    NodeEventLoopFactory *destination = Destination();
-    timestamps_.push_back(PendingTimestamp{
-        destination->ToDistributedClock(destination->monotonic_now()) +
-            bridge_->factory_->network_delay(),
-        sender_->monotonic_sent_time(), sender_->realtime_sent_time(),
-        sender_->sent_queue_index(), context.monotonic_event_time,
-        context.realtime_event_time, pending.transmit_time, context.queue_index,
-        destination->boot_uuid()});
-    if (!timestamp_event_.scheduled()) ScheduleTimestamp();
+    link_->ReturnTimestamp(PendingTimestamp{
+        this, distributed_clock::min_time, sender_->monotonic_sent_time(),
+        sender_->realtime_sent_time(), sender_->sent_queue_index(),
+        context.monotonic_event_time, context.realtime_event_time,
+        pending.transmit_time, context.queue_index,
+        Destination()->boot_uuid()});
   }
 
-  void ScheduleTimestamp() {
-    NodeEventLoopFactory *source = Source();
-    source->scheduler()->Schedule(
-        &timestamp_event_,
-        std::max(source->FromDistributedClock(timestamps_.front().arrival),
-                 source->monotonic_now()));
-  }
-
-  void SendTimestamp() {
-    const PendingTimestamp timestamp = timestamps_.front();
-    timestamps_.pop_front();
-    if (!timestamps_.empty()) ScheduleTimestamp();
+  // On the source: publishes a delivery timestamp (RemoteMessage).
+  void SendTimestamp(const PendingTimestamp &timestamp) {
     if (timestamp_sender_ == nullptr) return;
-    // Built in place in the sender's buffer, like Sender::Builder does.
-    flatbuffers::FlatBufferBuilder fbb(
-        timestamp_sender_->size(), timestamp_sender_->fbb_allocator(), false);
+    // Every field of the template is present (ForceDefaults), so patching
+    // the values gives the bytes a builder would.
+    const std::span<const uint8_t> bytes = timestamp_template_.span();
+    uint8_t *data = static_cast<uint8_t *>(timestamp_sender_->data()) +
+                    timestamp_sender_->size() - bytes.size();
+    memcpy(data, bytes.data(), bytes.size());
+    RemoteMessage *message = flatbuffers::GetMutableRoot<RemoteMessage>(data);
+    const bool patched =
+        message->mutate_monotonic_sent_time(
+            timestamp.monotonic_sent_time.time_since_epoch().count()) &&
+        message->mutate_realtime_sent_time(
+            timestamp.realtime_sent_time.time_since_epoch().count()) &&
+        message->mutate_queue_index(timestamp.queue_index) &&
+        message->mutate_monotonic_remote_time(
+            timestamp.monotonic_remote_time.time_since_epoch().count()) &&
+        message->mutate_realtime_remote_time(
+            timestamp.realtime_remote_time.time_since_epoch().count()) &&
+        message->mutate_remote_queue_index(timestamp.remote_queue_index) &&
+        message->mutate_monotonic_timestamp_time(
+            Source()->monotonic_now().time_since_epoch().count()) &&
+        message->mutate_monotonic_remote_transmit_time(
+            timestamp.monotonic_remote_transmit_time.time_since_epoch()
+                .count());
+    CHECK(patched);
+    memcpy(message->mutable_boot_uuid()->data(),
+           timestamp.boot_uuid.span().data(), UUID::kDataSize);
+    // Timestamps are best effort, as on the robot (a full queue drops).
+    (void)timestamp_sender_->Send(bytes.size());
+  }
+
+ private:
+  NodeEventLoopFactory *Source() const {
+    return bridge_->nodes_[source_]->node;
+  }
+  NodeEventLoopFactory *Destination() const {
+    return bridge_->nodes_[destination_]->node;
+  }
+
+  // A RemoteMessage for this channel with every field present.
+  FlatbufferDetachedBuffer<RemoteMessage> TimestampTemplate() const {
+    flatbuffers::FlatBufferBuilder fbb;
     fbb.ForceDefaults(true);
-    const auto boot_uuid = fbb.CreateVector(timestamp.boot_uuid.span().data(),
-                                            timestamp.boot_uuid.span().size());
+    const UUID zero = UUID::Zero();
+    const auto boot_uuid =
+        fbb.CreateVector(zero.span().data(), zero.span().size());
     RemoteMessage::Builder builder(fbb);
     builder.add_channel_index(channel_index_);
-    builder.add_monotonic_sent_time(
-        timestamp.monotonic_sent_time.time_since_epoch().count());
-    builder.add_realtime_sent_time(
-        timestamp.realtime_sent_time.time_since_epoch().count());
-    builder.add_queue_index(timestamp.queue_index);
-    builder.add_monotonic_remote_time(
-        timestamp.monotonic_remote_time.time_since_epoch().count());
-    builder.add_realtime_remote_time(
-        timestamp.realtime_remote_time.time_since_epoch().count());
-    builder.add_remote_queue_index(timestamp.remote_queue_index);
-    builder.add_monotonic_timestamp_time(
-        Source()->monotonic_now().time_since_epoch().count());
+    builder.add_monotonic_sent_time(0);
+    builder.add_realtime_sent_time(0);
+    builder.add_queue_index(0);
+    builder.add_monotonic_remote_time(0);
+    builder.add_realtime_remote_time(0);
+    builder.add_remote_queue_index(0);
+    builder.add_monotonic_timestamp_time(0);
     builder.add_boot_uuid(boot_uuid);
-    builder.add_monotonic_remote_transmit_time(
-        timestamp.monotonic_remote_transmit_time.time_since_epoch().count());
+    builder.add_monotonic_remote_transmit_time(0);
     fbb.Finish(builder.Finish());
-    // Timestamps are best effort, as on the robot (a full queue drops).
-    (void)timestamp_sender_->Send(fbb.GetSize());
-    // Hand the buffer back to the sender's allocator.
-    fbb = flatbuffers::FlatBufferBuilder();
+    return FlatbufferDetachedBuffer<RemoteMessage>(fbb.Release());
+  }
+
+  void OnSend(const simulated_internal::MessageRef &message) {
+    if (forwarding_disabled_) return;
+    latest_ = message;
+    latest_enqueued_ = false;
+    if (!link_->connected || sender_ == nullptr) {
+      ++link_->statistics.dropped_packets;
+      return;
+    }
+    latest_enqueued_ = true;
+    link_->Transmit(
+        this, message,
+        link_->TransmitTime(message.context().monotonic_event_time));
+  }
+
+  void SendLatestIfUndelivered(bool new_boot) {
+    if (!latest_ || forwarding_disabled_ || sender_ == nullptr ||
+        !link_->connected || !Source()->is_up()) {
+      return;
+    }
+    if (latest_enqueued_ && !new_boot) return;
+    latest_enqueued_ = true;
+    // The server sends it as soon as the connection is up.
+    link_->Transmit(this, latest_, Source()->monotonic_now());
   }
 
   SimulatedMessageBridge *const bridge_;
@@ -319,17 +405,46 @@ class SimulatedMessageBridge::Delivery {
   const size_t destination_;
   const bool reliable_;
   const Channel *const timestamp_channel_;
+  Link *const link_;
+  FlatbufferDetachedBuffer<RemoteMessage> timestamp_template_ =
+      FlatbufferDetachedBuffer<RemoteMessage>::Empty();
   bool forwarding_disabled_ = false;
 
   RawSender *sender_ = nullptr;
   RawSender *timestamp_sender_ = nullptr;
   simulated_internal::MessageRef latest_;
   bool latest_enqueued_ = false;
-  Fifo<Pending> pending_;
-  Fifo<PendingTimestamp> timestamps_;
-  DeliverEvent deliver_event_;
-  TimestampEvent timestamp_event_;
 };
+
+void SimulatedMessageBridge::Link::Deliver() {
+  const distributed_clock::time_point now =
+      bridge_->factory_->distributed_now();
+  const distributed_clock::time_point due =
+      std::max(now, pending_.front().arrival);
+  while (!pending_.empty() && pending_.front().arrival <= due) {
+    const Pending pending = std::move(pending_.front());
+    pending_.pop_front();
+    pending.delivery->Deliver(pending);
+  }
+  if (!pending_.empty()) {
+    Schedule(Destination(), &deliver_event_, pending_.front().arrival);
+  }
+}
+
+void SimulatedMessageBridge::Link::SendTimestamps() {
+  const distributed_clock::time_point now =
+      bridge_->factory_->distributed_now();
+  const distributed_clock::time_point due =
+      std::max(now, timestamps_.front().arrival);
+  while (!timestamps_.empty() && timestamps_.front().arrival <= due) {
+    const PendingTimestamp timestamp = timestamps_.front();
+    timestamps_.pop_front();
+    timestamp.delivery->SendTimestamp(timestamp);
+  }
+  if (!timestamps_.empty()) {
+    Schedule(Source(), &timestamp_event_, timestamps_.front().arrival);
+  }
+}
 
 namespace {
 
@@ -365,9 +480,10 @@ SimulatedMessageBridge::SimulatedMessageBridge(
     nodes_.push_back(std::make_unique<NodeBridge>());
     nodes_.back()->node = node;
   }
-  for (size_t i = 0; i < nodes.size() * nodes.size(); ++i) {
-    links_.push_back(std::make_unique<Link>());
-    links_.back()->statistics.connection_count = 1;
+  for (size_t from = 0; from < nodes.size(); ++from) {
+    for (size_t to = 0; to < nodes.size(); ++to) {
+      links_.push_back(std::make_unique<Link>(this, from, to));
+    }
   }
   if (configuration_->channels() != nullptr) {
     for (const Channel *channel : *configuration_->channels()) {
@@ -420,7 +536,6 @@ void SimulatedMessageBridge::Startup(size_t node_index) {
   node->event_loop = node->node->MakeEventLoop(
       "message_bridge",
       EventLoopOptions{CheckSentTooFast::kNo, ExclusiveSenders::kNo, {}});
-  node->event_loop->SkipTimingReport();
   for (const std::unique_ptr<Delivery> &delivery : deliveries_) {
     if (delivery->source() == node_index) {
       delivery->SourceStartup(
@@ -429,11 +544,13 @@ void SimulatedMessageBridge::Startup(size_t node_index) {
               : node->TimestampSender(delivery->timestamp_channel()));
     }
   }
-  node->server_statistics =
-      node->event_loop->TryMakeSender<ServerStatistics>("/aos");
-  node->client_statistics =
-      node->event_loop->TryMakeSender<ClientStatistics>("/aos");
-  node->timestamp = node->event_loop->TryMakeSender<Timestamp>("/aos");
+  if (!statistics_permanently_disabled_) {
+    node->server_statistics =
+        node->event_loop->TryMakeSender<ServerStatistics>("/aos");
+    node->client_statistics =
+        node->event_loop->TryMakeSender<ClientStatistics>("/aos");
+    node->timestamp = node->event_loop->TryMakeSender<Timestamp>("/aos");
+  }
   if (node->server_statistics.valid()) {
     node->server_timer = node->event_loop->AddTimer(
         [this, node_index]() { SendServerStatistics(node_index); });
@@ -463,6 +580,10 @@ void SimulatedMessageBridge::Startup(size_t node_index) {
 
 void SimulatedMessageBridge::Shutdown(size_t node_index) {
   NodeBridge *node = nodes_[node_index].get();
+  for (size_t other = 0; other < nodes_.size(); ++other) {
+    GetLink(other, node_index)->DestinationShutdown();
+    GetLink(node_index, other)->SourceShutdown();
+  }
   for (const std::unique_ptr<Delivery> &delivery : deliveries_) {
     if (delivery->destination() == node_index) delivery->DestinationShutdown();
     if (delivery->source() == node_index) delivery->SourceShutdown();
@@ -478,7 +599,7 @@ void SimulatedMessageBridge::Shutdown(size_t node_index) {
 }
 
 void SimulatedMessageBridge::ScheduleStatistics(NodeBridge *node) {
-  if (!statistics_enabled_) return;
+  if (!node->statistics_enabled) return;
   const monotonic_clock::time_point now = node->event_loop->monotonic_now();
   if (node->server_timer != nullptr) {
     node->server_timer->Schedule(now + std::chrono::seconds(1),
@@ -490,18 +611,39 @@ void SimulatedMessageBridge::ScheduleStatistics(NodeBridge *node) {
   }
 }
 
-void SimulatedMessageBridge::DisableStatistics() {
-  statistics_enabled_ = false;
-  for (const std::unique_ptr<NodeBridge> &node : nodes_) {
+void SimulatedMessageBridge::DisableStatistics(
+    std::optional<size_t> node_index) {
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    if (node_index.has_value() && *node_index != i) continue;
+    NodeBridge *node = nodes_[i].get();
+    node->statistics_enabled = false;
     if (node->server_timer != nullptr) node->server_timer->Disable();
     if (node->client_timer != nullptr) node->client_timer->Disable();
   }
 }
 
-void SimulatedMessageBridge::EnableStatistics() {
-  statistics_enabled_ = true;
+void SimulatedMessageBridge::EnableStatistics(
+    std::optional<size_t> node_index) {
+  CHECK(!statistics_permanently_disabled_)
+      << ": EnableStatistics after PermanentlyDisableStatistics: the "
+         "message bridge's statistics senders are gone for good.";
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    if (node_index.has_value() && *node_index != i) continue;
+    NodeBridge *node = nodes_[i].get();
+    // Already publishing: the timers keep their phase.
+    if (node->statistics_enabled) continue;
+    node->statistics_enabled = true;
+    if (node->event_loop != nullptr) ScheduleStatistics(node);
+  }
+}
+
+void SimulatedMessageBridge::PermanentlyDisableStatistics() {
+  DisableStatistics(std::nullopt);
+  statistics_permanently_disabled_ = true;
   for (const std::unique_ptr<NodeBridge> &node : nodes_) {
-    if (node->event_loop != nullptr) ScheduleStatistics(node.get());
+    node->server_statistics = {};
+    node->client_statistics = {};
+    node->timestamp = {};
   }
 }
 

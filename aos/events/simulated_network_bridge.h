@@ -5,16 +5,21 @@
 //
 // On the robot, message_bridge_server and message_bridge_client forward each
 // channel from its source node to its destination nodes over the network. In
-// simulation this object does it, deterministically: every message sent on
-// a forwarded channel arrives on each destination node the network delay
-// (100 us by default) later in distributed time, published there with the
-// source's send times as remote times, its queue index as remote queue index
-// and the source's boot UUID. The SimulatedEventLoopFactory makes one for
-// every multi-node configuration; tests reach it through the factory
-// (DisableForwarding, Disconnect/Connect on the NodeEventLoopFactory, ...).
+// simulation this object does it, deterministically. The server wakes up
+// send_delay() (50 us) after a message is sent on a forwarded channel and
+// transmits it together with every other message for that destination sent
+// before then (one batch, one "transmit" time); each arrives on the
+// destination the network delay (100 us) later in distributed time and is
+// published there with the source's send times as remote times, the batch's
+// transmit time, its queue index as remote queue index and the source's
+// boot UUID. Each direction of a link is one ordered stream. The
+// SimulatedEventLoopFactory makes one bridge for every multi-node
+// configuration; tests reach it through the factory (DisableForwarding,
+// Disconnect/Connect on the NodeEventLoopFactory, ...).
 //
 // What it publishes, when the configuration has the channels:
-// - the forwarded copies (made by a loop named "message_bridge" per node);
+// - the forwarded copies (made by a loop named "message_bridge" per node and
+//   boot, which sends timing reports unless the node or factory skips them);
 // - aos.message_bridge.RemoteMessage delivery timestamps, back on the source
 //   node (another network delay later), on
 //   /aos/remote_timestamps/<destination>/<channel name>/<type-with-dashes>
@@ -28,7 +33,10 @@
 // (time_to_live 0) the latest message is delivered when the link comes back
 // and at every boot of the destination.
 
+#include <cstddef>
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "aos/configuration.h"
@@ -48,9 +56,14 @@ class SimulatedMessageBridge {
   // Stops forwarding `channel` (to every destination) for good.
   void DisableForwarding(const Channel *channel);
 
-  // Stops / resumes the statistics and Timestamp messages (every node).
-  void DisableStatistics();
-  void EnableStatistics();
+  // Stops / resumes the statistics and Timestamp messages of one node, or
+  // of every node if `node_index` is empty. EnableStatistics CHECK-fails
+  // after PermanentlyDisableStatistics.
+  void DisableStatistics(std::optional<size_t> node_index = std::nullopt);
+  void EnableStatistics(std::optional<size_t> node_index = std::nullopt);
+  // Stops them for good and destroys their senders (now and at every boot),
+  // so that something else may send on those channels. Not while running.
+  void PermanentlyDisableStatistics();
 
   // Takes the link from `from` to `to` down or up. Only that direction.
   void SetConnected(const Node *from, const Node *to, bool connected);
@@ -66,8 +79,10 @@ class SimulatedMessageBridge {
 
  private:
   class Delivery;
-  struct Link;
+  class Link;
   struct NodeBridge;
+  struct Pending;
+  struct PendingTimestamp;
 
   Link *GetLink(size_t from, size_t to);
   const Link *GetLink(size_t from, size_t to) const;
@@ -84,7 +99,7 @@ class SimulatedMessageBridge {
   // links_[from * nodes + to].
   std::vector<std::unique_ptr<Link>> links_;
   std::vector<std::unique_ptr<Delivery>> deliveries_;
-  bool statistics_enabled_ = true;
+  bool statistics_permanently_disabled_ = false;
 };
 
 }  // namespace aos::message_bridge

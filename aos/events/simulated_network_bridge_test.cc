@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "aos/configuration.h"
+#include "aos/events/event_loop_generated.h"
 #include "aos/events/simulated_event_loop.h"
 #include "aos/events/test_message_generated.h"
 #include "aos/network/message_bridge_client_generated.h"
@@ -113,18 +114,19 @@ TEST_F(SimulatedMessageBridgeTest, ForwardsWithRemoteFieldsAndTimestamps) {
   ASSERT_EQ(seen.size(), 1u);
   EXPECT_EQ(seen[0].value, 7);
   const Context &context = seen[0].context;
-  // Sent on pi2 by the bridge 300 us after pi1 sent it; the watcher runs
-  // the send delay after that.
+  // The bridge transmits it 50 us (the send delay) after pi1 sent it; it is
+  // sent on pi2 300 us later; the watcher runs the send delay after that.
   EXPECT_EQ(context.monotonic_event_time,
-            kEpoch + seconds(10) + milliseconds(10) + microseconds(300));
+            kEpoch + seconds(10) + milliseconds(10) + microseconds(350));
   EXPECT_EQ(seen[0].now, context.monotonic_event_time + microseconds(50));
   EXPECT_EQ(context.realtime_event_time, realtime_clock::epoch() + seconds(15) +
                                              milliseconds(10) +
-                                             microseconds(300));
+                                             microseconds(350));
   EXPECT_EQ(context.monotonic_remote_time, kEpoch + milliseconds(10));
   EXPECT_EQ(context.realtime_remote_time,
             realtime_clock::epoch() + milliseconds(10));
-  EXPECT_EQ(context.monotonic_remote_transmit_time, kEpoch + milliseconds(10));
+  EXPECT_EQ(context.monotonic_remote_transmit_time,
+            kEpoch + milliseconds(10) + microseconds(50));
   EXPECT_EQ(context.queue_index, 0u);
   EXPECT_EQ(context.remote_queue_index, sender.sent_queue_index());
   EXPECT_EQ(context.source_boot_uuid, pi1_factory_->boot_uuid());
@@ -137,8 +139,19 @@ TEST_F(SimulatedMessageBridgeTest, ForwardsWithRemoteFieldsAndTimestamps) {
             context.monotonic_event_time.time_since_epoch().count());
   EXPECT_EQ(timestamp.monotonic_remote_time(),
             (kEpoch + milliseconds(10)).time_since_epoch().count());
+  EXPECT_EQ(timestamp.monotonic_remote_transmit_time(),
+            (kEpoch + milliseconds(10) + microseconds(50))
+                .time_since_epoch()
+                .count());
+  EXPECT_EQ(timestamp.queue_index(), 0u);
+  EXPECT_EQ(timestamp.remote_queue_index(), sender.sent_queue_index());
+  EXPECT_EQ(timestamp.realtime_sent_time(),
+            context.realtime_event_time.time_since_epoch().count());
+  EXPECT_EQ(
+      timestamp.realtime_remote_time(),
+      (realtime_clock::epoch() + milliseconds(10)).time_since_epoch().count());
   EXPECT_EQ(timestamp.monotonic_timestamp_time(),
-            (kEpoch + milliseconds(10) + microseconds(600))
+            (kEpoch + milliseconds(10) + microseconds(650))
                 .time_since_epoch()
                 .count());
   EXPECT_EQ(UUID::FromSpan(std::span<const uint8_t>(
@@ -164,9 +177,50 @@ TEST_F(SimulatedMessageBridgeTest, RoundTrip) {
   TimerHandler *timer = ping->AddTimer([&]() { SendValue(&ping_sender, 1); });
   timer->Schedule(kEpoch + milliseconds(1));
   CheckExpected(factory_->RunFor(milliseconds(5)));
-  // 100 us network + 50 us send delay, twice.
+  // 50 us to the bridge's transmit wakeup + 100 us network + 50 us send
+  // delay to the watcher, twice.
   EXPECT_EQ(replies, std::vector<monotonic_clock::time_point>{
-                         kEpoch + milliseconds(1) + microseconds(300)});
+                         kEpoch + milliseconds(1) + microseconds(400)});
+}
+
+// Messages for one destination sent within the send delay of the first
+// leave in one transmit wakeup and arrive together, in send order, across
+// channels; a later one starts the next batch.
+TEST_F(SimulatedMessageBridgeTest, BatchesCloseMessages) {
+  time_.StartEqual();
+  MakeFactory();
+  auto ping = pi1_factory_->MakeEventLoop("ping");
+  auto pong = pi2_factory_->MakeEventLoop("pong");
+  auto reliable = ping->MakeSender<TestMessage>("/test");
+  auto unreliable = ping->MakeSender<TestMessage>("/unreliable");
+  std::vector<Seen> seen;
+  Watch(pong.get(), "/test", &seen);
+  Watch(pong.get(), "/unreliable", &seen);
+  std::vector<int> values = {1, 2, 3, 4};
+  std::vector<microseconds> offsets = {microseconds(0), microseconds(20),
+                                       microseconds(49), microseconds(50)};
+  for (size_t i = 0; i < values.size(); ++i) {
+    TimerHandler *timer = ping->AddTimer([&, i]() {
+      SendValue(i % 2 == 0 ? &reliable : &unreliable, values[i]);
+    });
+    timer->Schedule(kEpoch + milliseconds(1) + offsets[i]);
+  }
+  CheckExpected(factory_->RunFor(milliseconds(5)));
+  ASSERT_EQ(seen.size(), 4u);
+  const monotonic_clock::time_point first_batch =
+      kEpoch + milliseconds(1) + microseconds(50);
+  const monotonic_clock::time_point second_batch =
+      kEpoch + milliseconds(1) + microseconds(100);
+  const std::vector<monotonic_clock::time_point> transmit = {
+      first_batch, first_batch, first_batch, second_batch};
+  for (size_t i = 0; i < seen.size(); ++i) {
+    EXPECT_EQ(seen[i].value, values[i]);
+    EXPECT_EQ(seen[i].context.monotonic_remote_time,
+              kEpoch + milliseconds(1) + offsets[i]);
+    EXPECT_EQ(seen[i].context.monotonic_remote_transmit_time, transmit[i]);
+    EXPECT_EQ(seen[i].context.monotonic_event_time,
+              transmit[i] + microseconds(100));
+  }
 }
 
 // While a link is down unreliable messages are lost; the latest reliable
@@ -344,6 +398,96 @@ TEST_F(SimulatedMessageBridgeTest, Statistics) {
   const size_t count = server.size();
   CheckExpected(factory_->RunFor(seconds(2)));
   EXPECT_EQ(server.size(), count);
+}
+
+// Statistics can be switched off and on per node; switched off for good,
+// their senders are gone and the channels free for others.
+TEST_F(SimulatedMessageBridgeTest, StatisticsSwitches) {
+  time_.StartEqual();
+  MakeFactory();
+  auto monitor1 = pi1_factory_->MakeEventLoop("monitor");
+  auto monitor2 = pi2_factory_->MakeEventLoop("monitor");
+  int server1 = 0, server2 = 0;
+  monitor1->MakeWatcher("/aos", [&](const ServerStatistics &) { ++server1; });
+  monitor2->MakeWatcher("/aos", [&](const ServerStatistics &) { ++server2; });
+  pi1_factory_->DisableStatistics();
+  CheckExpected(factory_->RunFor(milliseconds(2500)));
+  EXPECT_EQ(server1, 0);
+  EXPECT_EQ(server2, 2);
+  pi1_factory_->EnableStatistics();
+  CheckExpected(factory_->RunFor(milliseconds(2000)));
+  // Sent 1 s after it was enabled at 2.5 s, and at 4.5 s (seen 50 us
+  // later, after this run).
+  EXPECT_EQ(server1, 1);
+  EXPECT_EQ(server2, 4);
+
+  // No more statistics; a replayed log may now send them itself.
+  factory_->PermanentlyDisableStatistics();
+  auto replay = pi1_factory_->MakeEventLoop(
+      "replay",
+      EventLoopOptions{CheckSentTooFast::kYes, ExclusiveSenders::kYes, {}});
+  auto replayed = replay->MakeSender<ServerStatistics>("/aos");
+  CheckExpected(factory_->RunFor(seconds(2)));
+  EXPECT_EQ(server1, 2) << "only the one sent at 4.5 s";
+  EXPECT_EQ(server2, 4);
+  auto builder = replayed.MakeBuilder();
+  builder.CheckOk(
+      builder.Send(ServerStatistics::Builder(*builder.fbb()).Finish()));
+  CheckExpected(factory_->RunFor(seconds(1)));
+  EXPECT_EQ(server1, 3);
+}
+
+TEST_F(SimulatedMessageBridgeTest, StatisticsSwitchErrors) {
+  time_.StartEqual();
+  MakeFactory();
+  CheckExpected(factory_->RunFor(milliseconds(1)));
+  // The bridge's loop holds the statistics senders.
+  auto replay = pi1_factory_->MakeEventLoop(
+      "replay",
+      EventLoopOptions{CheckSentTooFast::kYes, ExclusiveSenders::kYes, {}});
+  EXPECT_DEATH(replay->MakeSender<ServerStatistics>("/aos"),
+               "exclusive sender on .*ServerStatistics.*already has senders");
+  auto loop = pi1_factory_->MakeEventLoop("loop");
+  TimerHandler *timer =
+      loop->AddTimer([&]() { factory_->PermanentlyDisableStatistics(); });
+  timer->Schedule(pi1_factory_->monotonic_now() + milliseconds(1));
+  EXPECT_DEATH((void)factory_->RunFor(milliseconds(5)),
+               "PermanentlyDisableStatistics destroys the message bridge's "
+               "statistics senders; call it between runs");
+  timer->Disable();
+  factory_->PermanentlyDisableStatistics();
+  EXPECT_DEATH(pi2_factory_->EnableStatistics(),
+               "EnableStatistics after PermanentlyDisableStatistics");
+
+  FlatbufferDetachedBuffer<Configuration> single_node =
+      configuration::MergeWithConfig(
+          &FlatbufferDetachedBuffer<Configuration>::Empty().message(),
+          R"json({"channels": []})json");
+  SimulatedEventLoopFactory single(&single_node.message());
+  EXPECT_DEATH(single.DisableStatistics(),
+               "DisableStatistics needs a multi-node configuration");
+  EXPECT_DEATH(single.GetNodeEventLoopFactory(nullptr)->EnableStatistics(),
+               "EnableStatistics needs a multi-node configuration");
+  EXPECT_DEATH(single.PermanentlyDisableStatistics(),
+               "PermanentlyDisableStatistics needs a multi-node "
+               "configuration");
+}
+
+// The bridge's loops send timing reports like any other, unless the factory
+// (or node) skips them.
+TEST_F(SimulatedMessageBridgeTest, BridgeTimingReports) {
+  for (const bool skip : {false, true}) {
+    SimulatedEventLoopFactory factory(&config_.message());
+    if (skip) factory.SkipTimingReport();
+    auto monitor = factory.MakeEventLoop("monitor", pi1_);
+    std::vector<std::string> names;
+    monitor->MakeWatcher("/aos", [&](const timing::Report &report) {
+      names.push_back(report.name()->str());
+    });
+    CheckExpected(factory.RunFor(milliseconds(1500)));
+    EXPECT_EQ(names, skip ? std::vector<std::string>{}
+                          : std::vector<std::string>{"message_bridge"});
+  }
 }
 
 // The same program produces the same events, byte for byte: two runs of a

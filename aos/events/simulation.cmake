@@ -24,8 +24,10 @@ aos_test(NAME aos_simulated_event_loop_test
   DEPS aos_simulated_event_loop aos_testing_time_converter
        aos_event_loop_test_fbs aos_realtime
   LABELS simulation)
+get_property(aos_test_message_bfbs GLOBAL PROPERTY aos_event_loop_test_fbs_BFBS)
 target_compile_definitions(aos_simulated_event_loop_test PRIVATE
-  AOS_SIM_TESTDATA_DIR="${CMAKE_CURRENT_SOURCE_DIR}/testdata")
+  AOS_SIM_TESTDATA_DIR="${CMAKE_CURRENT_SOURCE_DIR}/testdata"
+  AOS_TEST_MESSAGE_BFBS="${aos_test_message_bfbs}")
 
 aos_test(NAME aos_simulated_network_bridge_test
   SRCS simulated_network_bridge_test.cc
