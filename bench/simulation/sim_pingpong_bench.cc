@@ -10,9 +10,13 @@
 //    schedule each other, 50 us apart. No channels, no messages: the cost
 //    of the clock and the heap alone, measured in the same run.
 //  - one node: two loops on one node (send, 50 us send delay, watcher).
+//  - one node, schema: the same with the message schema embedded in the
+//    configuration, as in a flattened config, so every send is verified
+//    against it (the cost of that check).
 //  - two nodes: the loops on two nodes, every message forwarded by the
 //    simulated message bridge (the bridge's delivery event plus the watcher
-//    event per hop), with delivery timestamps going back to the source.
+//    event per hop), with delivery timestamps going back to the source (one
+//    more event and a RemoteMessage send per hop).
 //
 // Each case runs --runs times; the table gives the median and the range.
 // The messages are built in place (aos.bench.BenchMessage, a sequence
@@ -21,6 +25,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -172,6 +178,13 @@ int Main() {
       configuration::MergeWithConfig(
           &FlatbufferDetachedBuffer<Configuration>::Empty().message(),
           kSingleNode);
+  std::ifstream schema_file(AOS_BENCH_MESSAGE_BFBS, std::ios::binary);
+  CHECK(schema_file.good()) << AOS_BENCH_MESSAGE_BFBS;
+  const std::vector<FlatbufferVector<reflection::Schema>> schemas = {
+      FlatbufferVector<reflection::Schema>(std::vector<uint8_t>(
+          std::istreambuf_iterator<char>(schema_file), {}))};
+  const FlatbufferDetachedBuffer<Configuration> single_with_schema =
+      configuration::AddSchema(kSingleNode, schemas);
   const FlatbufferDetachedBuffer<Configuration> multi =
       configuration::MergeWithConfig(
           &FlatbufferDetachedBuffer<Configuration>::Empty().message(),
@@ -181,12 +194,15 @@ int Main() {
 
   std::vector<Row> rows = {{"scheduler floor (baseline)", {}},
                            {"one node, two loops", {}},
+                           {"one node, schema verified", {}},
                            {"two nodes, via bridge", {}}};
   // Interleaved, so a noisy minute hits every case alike.
   for (int run = 0; run < FLAGS_runs; ++run) {
     rows[0].rates.push_back(RunSchedulerFloor());
     rows[1].rates.push_back(RunPingPong(&single.message(), nullptr, nullptr));
-    rows[2].rates.push_back(RunPingPong(&multi.message(), pi1, pi2));
+    rows[2].rates.push_back(
+        RunPingPong(&single_with_schema.message(), nullptr, nullptr));
+    rows[3].rates.push_back(RunPingPong(&multi.message(), pi1, pi2));
   }
 
   printf(
