@@ -8,8 +8,15 @@
 //                  footprint) and bumps a counter; the reader spins on the
 //                  counter and copies the payload out. The ceiling of any
 //                  copying shared-memory transport with this footprint;
+//   clock_floor    copy_floor plus what the queue's contract adds to every
+//                  message: reading the monotonic and the realtime clock
+//                  (stored in the payload's first 16 bytes). The ceiling of
+//                  any transport that stamps both send times;
 //   every_message  queue + one signal per message (upstream's design);
-//   coalesced      queue + a signal only when the watcher is about to sleep.
+//   coalesced      queue + a signal only when the watcher is about to sleep;
+//   queue_poll     queue, no watcher and no signals: the reader spins on
+//                  Read (backing off like copy_floor's). The ceiling of the
+//                  queue itself, to tell its cost from the wakeups'.
 // The reader reads everything pending before it arms and checks again after
 // arming, so senders only signal a reader that is really about to sleep.
 // The sender never gets more than half a ring ahead of the reader (the reader
@@ -34,6 +41,7 @@
 #include <atomic>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -49,23 +57,76 @@ DEFINE_int32(messages_large, 4000, "Messages per run for 1 MiB.");
 DEFINE_int32(runs, 5, "Runs per mode; the median is reported.");
 DEFINE_int32(sender_cpu, 0, "CPU of the sender (-1: unpinned).");
 DEFINE_int32(reader_cpu, 1, "CPU of the reader (-1: unpinned).");
+DEFINE_string(modes,
+              "raw_signal,copy_floor,clock_floor,every_message,coalesced,"
+              "queue_poll",
+              "Comma-separated modes to run, in this order.");
+DEFINE_bool(arm_late, true,
+            "Coalesced reader: arm only after a pass that found nothing and "
+            "disarm as soon as a message shows up (false: arm after every "
+            "pass and handle everything found while armed).");
+DEFINE_int64(spin_before_arm_ns, 0,
+             "Coalesced reader with --arm_late: after a pass that found "
+             "nothing, keep polling this long before arming.");
+DEFINE_int32(queue_size_small, 4096,
+             "Ring length for payloads up to 4 KiB (16 for larger ones).");
+DEFINE_string(sizes, "64,1048576", "Comma-separated payload sizes in bytes.");
 
 namespace aos::ipc_lib {
 namespace {
 
-enum class Mode { kRawSignal, kCopyFloor, kEveryMessage, kCoalesced };
+enum class Mode {
+  kRawSignal,
+  kCopyFloor,
+  kClockFloor,
+  kEveryMessage,
+  kCoalesced,
+  kQueuePoll
+};
 const char *ModeName(Mode mode) {
   switch (mode) {
     case Mode::kRawSignal:
       return "raw_signal";
     case Mode::kCopyFloor:
       return "copy_floor";
+    case Mode::kClockFloor:
+      return "clock_floor";
     case Mode::kEveryMessage:
       return "every_message";
     case Mode::kCoalesced:
       return "coalesced";
+    case Mode::kQueuePoll:
+      return "queue_poll";
   }
   return "?";
+}
+
+std::vector<std::string> Split(const std::string &list) {
+  std::vector<std::string> parts;
+  size_t start = 0;
+  while (start <= list.size()) {
+    const size_t comma = std::min(list.find(',', start), list.size());
+    if (comma > start) parts.push_back(list.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return parts;
+}
+
+std::vector<Mode> ParseModes(const std::string &list) {
+  std::vector<Mode> modes;
+  for (const std::string &name : Split(list)) {
+    bool found = false;
+    for (Mode mode :
+         {Mode::kRawSignal, Mode::kCopyFloor, Mode::kClockFloor,
+          Mode::kEveryMessage, Mode::kCoalesced, Mode::kQueuePoll}) {
+      if (name == ModeName(mode)) {
+        modes.push_back(mode);
+        found = true;
+      }
+    }
+    CHECK(found) << ": unknown mode '" << name << "' in --modes";
+  }
+  return modes;
 }
 
 void Pin(int cpu) {
@@ -98,6 +159,9 @@ struct ReaderReport {
   int64_t received = 0;
   int64_t lost = 0;
   int64_t wakeups = 0;
+  // PrepareToSleep calls: each one makes the sender's next look at the
+  // watcher slot a cache miss.
+  int64_t arms = 0;
   int64_t end_ns = 0;
 };
 
@@ -106,6 +170,7 @@ struct RunResult {
   int64_t lost;
   int64_t signals;
   int64_t wakeups;
+  int64_t arms;
   // Times the sender found itself max_ahead messages ahead and waited for the
   // reader: many means the reader is the bottleneck.
   int64_t sender_stalls;
@@ -119,7 +184,8 @@ LocklessQueueConfiguration Config(size_t size) {
   config.num_watchers = 1;
   config.num_senders = 1;
   config.num_pinners = 0;
-  config.queue_size = size <= 4096 ? 4096 : 16;
+  config.queue_size =
+      size <= 4096 ? static_cast<size_t>(FLAGS_queue_size_small) : 16;
   config.message_data_size = size;
   return config;
 }
@@ -148,7 +214,7 @@ void ReaderProcess(Mode mode, size_t size, int64_t messages,
       result.received += signalfd.Drain();
       shared->read.store(result.received, std::memory_order_release);
     }
-  } else if (mode == Mode::kCopyFloor) {
+  } else if (mode == Mode::kCopyFloor || mode == Mode::kClockFloor) {
     const LocklessQueueConfiguration config = Config(size);
     const size_t stride = config.message_size();
     const size_t buffers = config.queue_size + 1;
@@ -180,32 +246,40 @@ void ReaderProcess(Mode mode, size_t size, int64_t messages,
     Result<MemoryMappedQueue> queue =
         MemoryMappedQueue::Open(path, Config(size), 0770);
     CHECK(queue.has_value()) << queue.error();
-    auto watcher = LocklessQueueWatcher::Make(
-        queue->queue(), 0,
-        mode == Mode::kCoalesced ? WakeupPolicy::kCoalesce
-                                 : WakeupPolicy::kEveryMessage);
-    CHECK(watcher.has_value());
+    // queue_poll has no watcher.
+    std::optional<LocklessQueueWatcher> watcher =
+        mode == Mode::kQueuePoll
+            ? std::optional<LocklessQueueWatcher>()
+            : LocklessQueueWatcher::Make(queue->queue(), 0,
+                                         mode == Mode::kCoalesced
+                                             ? WakeupPolicy::kCoalesce
+                                             : WakeupPolicy::kEveryMessage);
+    CHECK(mode == Mode::kQueuePoll || watcher.has_value());
     LocklessQueueReader reader(queue->queue());
     PCHECK(write(ready_fd, &tid, sizeof(tid)) == sizeof(tid));
     QueueIndex next =
         QueueIndex::Zero(static_cast<uint32_t>(Config(size).queue_size));
+    // Reads the next message; false if there is none.
+    auto read_one = [&]() {
+      MessageInfo info;
+      const LocklessQueueReader::Result read =
+          reader.Read(next.index(), &info, buffer.data());
+      if (read == LocklessQueueReader::Result::NOTHING_NEW) return false;
+      if (read == LocklessQueueReader::Result::GOOD) {
+        ++result.received;
+        next = next.Increment();
+      } else {
+        // Overrun: skip to the newest and count what we missed.
+        const QueueIndex latest = reader.LatestIndex();
+        result.lost += latest.DistanceFrom(next);
+        next = latest;
+      }
+      return true;
+    };
     // Reads until NOTHING_NEW; returns how many it read or skipped.
     auto read_all = [&]() {
       int64_t count = 0;
-      while (true) {
-        MessageInfo info;
-        const LocklessQueueReader::Result read =
-            reader.Read(next.index(), &info, buffer.data());
-        if (read == LocklessQueueReader::Result::NOTHING_NEW) break;
-        if (read == LocklessQueueReader::Result::GOOD) {
-          ++result.received;
-          next = next.Increment();
-        } else {
-          // Overrun: skip to the newest and count what we missed.
-          const QueueIndex latest = reader.LatestIndex();
-          result.lost += latest.DistanceFrom(next);
-          next = latest;
-        }
+      while (read_one()) {
         if (++count % 256 == 0) {
           shared->read.store(result.received, std::memory_order_release);
         }
@@ -213,15 +287,45 @@ void ReaderProcess(Mode mode, size_t size, int64_t messages,
       shared->read.store(result.received, std::memory_order_release);
       return count;
     };
+    int spins = 0;
+    while (mode == Mode::kQueuePoll && result.received < messages) {
+      if (read_all() == 0) {
+        Backoff(&spins);
+      } else {
+        spins = 0;
+      }
+    }
     while (result.received + result.lost < messages) {
-      read_all();
-      watcher->PrepareToSleep();
-      if (read_all() > 0) {
-        // Still busy: spare the senders a signal, and go round again. (A
-        // signal sent since arming stays pending; it only makes the next
-        // sleep return at once, and is drained then.)
-        watcher->DoneSleeping();
-        continue;
+      if (FLAGS_arm_late) {
+        // Arm only once a pass found nothing, and keep the armed window
+        // short: if a message came in, disarm before handling it. Senders
+        // then only see a watcher armed that is about to sleep.
+        if (read_all() > 0) continue;
+        // Optionally keep looking a little longer before arming: a sender
+        // that is only slightly slower than us then rarely sees us armed.
+        bool found = false;
+        for (const int64_t give_up = NowNs() + FLAGS_spin_before_arm_ns;
+             !found && NowNs() < give_up;) {
+          found = read_all() > 0;
+        }
+        if (found) continue;
+        watcher->PrepareToSleep();
+        ++result.arms;
+        if (read_one()) {
+          watcher->DoneSleeping();
+          continue;
+        }
+      } else {
+        read_all();
+        watcher->PrepareToSleep();
+        ++result.arms;
+        if (read_all() > 0) {
+          // Still busy: spare the senders a signal, and go round again. (A
+          // signal sent since arming stays pending; it only makes the next
+          // sleep return at once, and is drained then.)
+          watcher->DoneSleeping();
+          continue;
+        }
       }
       if (result.received + result.lost >= messages) break;
       struct pollfd fd = {signalfd.fd(), POLLIN, 0};
@@ -247,7 +351,7 @@ RunResult RunOnce(Mode mode, size_t size, int64_t messages,
   // copy_floor's rotating buffers, in a file like the queue's.
   char *pool = nullptr;
   size_t pool_size = 0;
-  if (mode == Mode::kCopyFloor) {
+  if (mode == Mode::kCopyFloor || mode == Mode::kClockFloor) {
     const LocklessQueueConfiguration config = Config(size);
     pool_size = config.message_size() * (config.queue_size + 1);
     PCHECK(mkdir(path.substr(0, path.rfind('/')).c_str(), 0770) == 0 ||
@@ -304,7 +408,7 @@ RunResult RunOnce(Mode mode, size_t size, int64_t messages,
       }
       ++signals;
     }
-  } else if (mode == Mode::kCopyFloor) {
+  } else if (mode == Mode::kCopyFloor || mode == Mode::kClockFloor) {
     const LocklessQueueConfiguration config = Config(size);
     const size_t stride = config.message_size();
     const size_t buffers = config.queue_size + 1;
@@ -313,6 +417,12 @@ RunResult RunOnce(Mode mode, size_t size, int64_t messages,
     for (int64_t i = 0; i < messages; ++i) {
       flow_control(i);
       payload[0] = static_cast<char>(i);
+      if (mode == Mode::kClockFloor && size >= 16) {
+        const int64_t times[2] = {
+            monotonic_clock::now().time_since_epoch().count(),
+            realtime_clock::now().time_since_epoch().count()};
+        memcpy(payload.data(), times, sizeof(times));
+      }
       memcpy(pool + next * stride, payload.data(), size);
       next = next + 1 == buffers ? 0 : next + 1;
       shared->sent.store(i + 1, std::memory_order_release);
@@ -351,6 +461,7 @@ RunResult RunOnce(Mode mode, size_t size, int64_t messages,
       result.lost,
       signals,
       result.wakeups,
+      result.arms,
       stalls,
       static_cast<double>(sender_cpu_ns) / static_cast<double>(messages)};
 }
@@ -363,42 +474,60 @@ void Main() {
   const std::string path = directory + "/queue.v1";
   printf("placement: sender cpu %d, reader cpu %d; median of %d runs\n",
          FLAGS_sender_cpu, FLAGS_reader_cpu, FLAGS_runs);
-  for (size_t size : {size_t{64}, size_t{1} << 20}) {
+  const std::vector<Mode> modes = ParseModes(FLAGS_modes);
+  for (const std::string &size_name : Split(FLAGS_sizes)) {
+    const size_t size = std::stoul(size_name);
     const int64_t messages =
         size <= 4096 ? FLAGS_messages_small : FLAGS_messages_large;
+    // Run i of every mode, then run i + 1: a noisy minute on the shared
+    // machine then hits every mode alike.
+    std::vector<std::vector<RunResult>> runs(modes.size());
+    for (int i = 0; i < FLAGS_runs; ++i) {
+      for (size_t m = 0; m < modes.size(); ++m) {
+        runs[m].push_back(RunOnce(modes[m], size, messages, path));
+      }
+    }
     double raw_signal = 0;
     double copy_floor = 0;
-    for (Mode mode : {Mode::kRawSignal, Mode::kCopyFloor, Mode::kEveryMessage,
-                      Mode::kCoalesced}) {
-      std::vector<RunResult> runs;
-      for (int i = 0; i < FLAGS_runs; ++i) {
-        runs.push_back(RunOnce(mode, size, messages, path));
-      }
-      std::sort(runs.begin(), runs.end(),
+    for (size_t m = 0; m < modes.size(); ++m) {
+      std::sort(runs[m].begin(), runs[m].end(),
                 [](const RunResult &a, const RunResult &b) {
                   return a.messages_per_second < b.messages_per_second;
                 });
-      const RunResult &median = runs[runs.size() / 2];
-      if (mode == Mode::kRawSignal) raw_signal = median.messages_per_second;
-      if (mode == Mode::kCopyFloor) copy_floor = median.messages_per_second;
-      char versus_floor[32] = "";
+      const RunResult &median = runs[m][runs[m].size() / 2];
+      if (modes[m] == Mode::kRawSignal) {
+        raw_signal = median.messages_per_second;
+      }
+      if (modes[m] == Mode::kCopyFloor) {
+        copy_floor = median.messages_per_second;
+      }
+    }
+    for (size_t m = 0; m < modes.size(); ++m) {
+      const RunResult &median = runs[m][runs[m].size() / 2];
+      char ratios[64] = "";
+      if (raw_signal > 0) {
+        snprintf(ratios, sizeof(ratios), "  x%.2f of raw_signal",
+                 median.messages_per_second / raw_signal);
+      }
       if (copy_floor > 0) {
-        snprintf(versus_floor, sizeof(versus_floor), "  x%.2f of copy_floor",
+        snprintf(ratios + strlen(ratios), sizeof(ratios) - strlen(ratios),
+                 "  x%.2f of copy_floor",
                  median.messages_per_second / copy_floor);
       }
       printf(
-          "%8zu B %-14s %10.0f msg/s (min %.0f, max %.0f)  x%.2f of "
-          "raw_signal%s  lost %lld  signals %lld  wakeups %lld  "
-          "sender_stalls %lld  sender_cpu %.0f ns/msg\n",
-          size, ModeName(mode), median.messages_per_second,
-          runs.front().messages_per_second, runs.back().messages_per_second,
-          median.messages_per_second / raw_signal, versus_floor,
+          "%8zu B %-14s %10.0f msg/s (min %.0f, max %.0f)%s  lost %lld  "
+          "signals %lld  wakeups %lld  arms %lld  sender_stalls %lld  "
+          "sender_cpu %.0f ns/msg\n",
+          size, ModeName(modes[m]), median.messages_per_second,
+          runs[m].front().messages_per_second,
+          runs[m].back().messages_per_second, ratios,
           static_cast<long long>(median.lost),
           static_cast<long long>(median.signals),
           static_cast<long long>(median.wakeups),
+          static_cast<long long>(median.arms),
           static_cast<long long>(median.sender_stalls), median.sender_cpu_ns);
-      fflush(stdout);
     }
+    fflush(stdout);
   }
   rmdir(directory.c_str());
 }
