@@ -15,6 +15,7 @@
 #include "aos/ipc_lib/memory_mapped_queue.h"
 #include "aos/ipc_lib/shm_base.h"
 #include "aos/realtime.h"
+#include "aos/stl_mutex/thread_id.h"
 
 DEFINE_string(application_name, "",
               "The application name, used for timing reports, the thread "
@@ -252,6 +253,22 @@ class SimpleShmFetcher {
   const Channel *channel() const { return channel_; }
   const ipc_lib::MemoryMappedQueue &queue() const { return queue_; }
 
+  // Where fetched messages are: the copy buffer, or the read-only mapping of
+  // the queue for pinned reads. Empty for no-data watchers.
+  std::span<const uint8_t> FetchedMemory() const {
+    switch (mode_) {
+      case Mode::kCopy:
+        return {reinterpret_cast<const uint8_t *>(copy_buffer_.get()),
+                channel_->max_size() + kChannelDataAlignment};
+      case Mode::kPin:
+        return {reinterpret_cast<const uint8_t *>(queue_.const_memory()),
+                queue_.size()};
+      case Mode::kNoData:
+        break;
+    }
+    return {};
+  }
+
  private:
   static void FillContext(const ipc_lib::MessageInfo &info,
                           uint32_t queue_index, Context *context) {
@@ -338,26 +355,40 @@ class ShmFetcher final : public RawFetcher {
   ShmFetcher(ShmEventLoop *event_loop, const Channel *channel,
              uint32_t permissions)
       : RawFetcher(event_loop, channel),
+        event_loop_(event_loop),
         fetcher_(event_loop, channel,
                  channel->read_method() == ReadMethod::PIN
                      ? SimpleShmFetcher::Mode::kPin
                      : SimpleShmFetcher::Mode::kCopy,
                  permissions) {}
 
+  std::span<const uint8_t> FetchedMemory() const {
+    return fetcher_.FetchedMemory();
+  }
+
  private:
   bool Update(bool fetched) {
     if (fetched) context_ = fetcher_.context();
     return fetched;
   }
-  bool DoFetchNext() override { return Update(fetcher_.FetchNext(nullptr)); }
+  bool DoFetchNext() override {
+    event_loop_->CheckCurrentThread("FetchNext", channel());
+    return Update(fetcher_.FetchNext(nullptr));
+  }
   bool DoFetchNextIf(ContextPredicate predicate) override {
+    event_loop_->CheckCurrentThread("FetchNextIf", channel());
     return Update(fetcher_.FetchNext(&predicate));
   }
-  bool DoFetch() override { return Update(fetcher_.Fetch(nullptr)); }
+  bool DoFetch() override {
+    event_loop_->CheckCurrentThread("Fetch", channel());
+    return Update(fetcher_.Fetch(nullptr));
+  }
   bool DoFetchIf(ContextPredicate predicate) override {
+    event_loop_->CheckCurrentThread("FetchIf", channel());
     return Update(fetcher_.Fetch(&predicate));
   }
 
+  ShmEventLoop *const event_loop_;
   SimpleShmFetcher fetcher_;
 };
 
@@ -366,13 +397,21 @@ class ShmSender final : public RawSender {
   ShmSender(ShmEventLoop *event_loop, const Channel *channel,
             uint32_t permissions)
       : RawSender(event_loop, channel),
+        event_loop_(event_loop),
         queue_(OpenQueue(event_loop, channel, permissions)),
         sender_(MakeSender(queue_, event_loop->configuration(), channel)),
         wake_upper_(queue_.queue()) {}
 
-  void *data() override { return sender_.Data(); }
+  void *data() override {
+    event_loop_->CheckCurrentThread("Building a message", channel());
+    return sender_.Data();
+  }
   size_t size() override { return sender_.size(); }
   int buffer_index() override { return sender_.buffer_index(); }
+
+  std::span<uint8_t> SharedMemory() const {
+    return {reinterpret_cast<uint8_t *>(queue_.memory()), queue_.size()};
+  }
 
  private:
   static ipc_lib::LocklessQueueSender MakeSender(
@@ -420,6 +459,7 @@ class ShmSender final : public RawSender {
                monotonic_clock::time_point monotonic_remote_transmit_time,
                uint32_t remote_queue_index,
                const UUID &source_boot_uuid) override {
+    event_loop_->CheckCurrentThread("Send", channel());
     monotonic_clock::time_point monotonic_sent_time;
     realtime_clock::time_point realtime_sent_time;
     uint32_t queue_index;
@@ -436,6 +476,7 @@ class ShmSender final : public RawSender {
                monotonic_clock::time_point monotonic_remote_transmit_time,
                uint32_t remote_queue_index,
                const UUID &source_boot_uuid) override {
+    event_loop_->CheckCurrentThread("Send", channel());
     monotonic_clock::time_point monotonic_sent_time;
     realtime_clock::time_point realtime_sent_time;
     uint32_t queue_index;
@@ -447,6 +488,7 @@ class ShmSender final : public RawSender {
     return Finish(result, monotonic_sent_time, realtime_sent_time, queue_index);
   }
 
+  ShmEventLoop *const event_loop_;
   ipc_lib::MemoryMappedQueue queue_;
   ipc_lib::LocklessQueueSender sender_;
   ipc_lib::LocklessQueueWakeUpper wake_upper_;
@@ -512,13 +554,13 @@ class ShmTimerHandler final : public TimerHandler, public EventLoopEvent {
   ShmTimerHandler(ShmEventLoop *event_loop, std::function<void()> fn)
       : TimerHandler(event_loop, std::move(fn)), event_loop_(event_loop) {
     // The timerfd only wakes the loop; the event queue decides what runs.
-    event_loop_->epoll()->OnReadable(timerfd_.fd(),
-                                     [this]() { timerfd_.Read(); });
+    event_loop_->epoll_.OnReadable(timerfd_.fd(),
+                                   [this]() { timerfd_.Read(); });
   }
 
   ~ShmTimerHandler() override {
     event_loop_->events_->Remove(this);
-    event_loop_->epoll()->DeleteFd(timerfd_.fd());
+    event_loop_->epoll_.DeleteFd(timerfd_.fd());
   }
 
   void HandleEvent(monotonic_clock::time_point) override {
@@ -541,17 +583,22 @@ class ShmTimerHandler final : public TimerHandler, public EventLoopEvent {
   }
 
   void Disable() override {
+    event_loop_->CheckCurrentThread("TimerHandler::Disable");
     ++schedule_generation_;
     event_loop_->events_->Remove(this);
     timerfd_.Disable();
     disabled_ = true;
   }
 
-  bool IsDisabled() override { return disabled_; }
+  bool IsDisabled() override {
+    event_loop_->CheckCurrentThread("TimerHandler::IsDisabled");
+    return disabled_;
+  }
 
  private:
   void DoSchedule(monotonic_clock::time_point base,
                   monotonic_clock::duration repeat_offset) override {
+    event_loop_->CheckCurrentThread("TimerHandler::Schedule");
     ++schedule_generation_;
     event_loop_->events_->Remove(this);
     repeat_offset_ = repeat_offset;
@@ -577,19 +624,20 @@ class ShmPhasedLoopHandler final : public PhasedLoopHandler,
                        monotonic_clock::duration offset)
       : PhasedLoopHandler(event_loop, std::move(fn), interval, offset),
         event_loop_(event_loop) {
-    event_loop_->epoll()->OnReadable(timerfd_.fd(),
-                                     [this]() { timerfd_.Read(); });
+    event_loop_->epoll_.OnReadable(timerfd_.fd(),
+                                   [this]() { timerfd_.Read(); });
   }
 
   ~ShmPhasedLoopHandler() override {
     event_loop_->events_->Remove(this);
-    event_loop_->epoll()->DeleteFd(timerfd_.fd());
+    event_loop_->epoll_.DeleteFd(timerfd_.fd());
   }
 
   void HandleEvent(monotonic_clock::time_point) override { Call(); }
 
  private:
   void Schedule(monotonic_clock::time_point sleep_time) override {
+    event_loop_->CheckCurrentThread("Scheduling a phased loop");
     event_loop_->events_->Remove(this);
     event_loop_->events_->Add(this, sleep_time);
     timerfd_.SetTime(sleep_time, monotonic_clock::zero());
@@ -707,17 +755,20 @@ ShmEventLoop::~ShmEventLoop() {
 }
 
 std::unique_ptr<RawSender> ShmEventLoop::MakeRawSender(const Channel *channel) {
+  CheckCurrentThread("MakeRawSender", channel);
   return std::make_unique<ShmSender>(this, channel, permissions_);
 }
 
 std::unique_ptr<RawFetcher> ShmEventLoop::MakeRawFetcher(
     const Channel *channel) {
+  CheckCurrentThread("MakeRawFetcher", channel);
   return std::make_unique<ShmFetcher>(this, channel, permissions_);
 }
 
 void ShmEventLoop::MakeRawWatcher(
     const Channel *channel,
     std::function<void(const Context &context, const void *message)> watcher) {
+  CheckCurrentThread("MakeRawWatcher", channel);
   NewWatcher(std::make_unique<ShmWatcherState>(
       this, channel, std::move(watcher),
       channel->read_method() == ReadMethod::PIN ? SimpleShmFetcher::Mode::kPin
@@ -728,6 +779,7 @@ void ShmEventLoop::MakeRawWatcher(
 void ShmEventLoop::MakeRawNoArgWatcher(
     const Channel *channel,
     std::function<void(const Context &context)> watcher) {
+  CheckCurrentThread("MakeRawNoArgWatcher", channel);
   // No data is read, so no copy buffer and no pinner slot.
   NewWatcher(std::make_unique<ShmWatcherState>(
       this, channel,
@@ -738,22 +790,26 @@ void ShmEventLoop::MakeRawNoArgWatcher(
 }
 
 TimerHandler *ShmEventLoop::AddTimer(std::function<void()> callback) {
+  CheckCurrentThread("AddTimer");
   return NewTimer(std::make_unique<ShmTimerHandler>(this, std::move(callback)));
 }
 
 PhasedLoopHandler *ShmEventLoop::AddPhasedLoop(
     std::function<void(int)> callback, monotonic_clock::duration interval,
     monotonic_clock::duration offset) {
+  CheckCurrentThread("AddPhasedLoop");
   return NewPhasedLoop(std::make_unique<ShmPhasedLoopHandler>(
       this, std::move(callback), interval, offset));
 }
 
 void ShmEventLoop::OnRun(std::function<void()> on_run) {
+  CheckCurrentThread("OnRun");
   CHECK(!is_running()) << ": Cannot register OnRun callback while running.";
   on_run_.push_back(std::move(on_run));
 }
 
 void ShmEventLoop::set_name(std::string_view name) {
+  CheckCurrentThread("set_name");
   CHECK(!is_running()) << ": Cannot set the name of " << name_
                        << " while running.";
   name_ = std::string(name);
@@ -765,6 +821,7 @@ ShmWatcherState *ShmEventLoop::Watcher(size_t index) const {
 
 std::span<const uint8_t> ShmEventLoop::GetWatcherSharedMemory(
     const Channel *channel) {
+  CheckCurrentThread("GetWatcherSharedMemory", channel);
   for (size_t i = 0; i < watchers().size(); ++i) {
     if (Watcher(i)->channel() == channel) {
       const ipc_lib::MemoryMappedQueue &queue = Watcher(i)->queue();
@@ -775,6 +832,59 @@ std::span<const uint8_t> ShmEventLoop::GetWatcherSharedMemory(
   LOG(FATAL) << "No watcher found for channel "
              << configuration::StrippedChannelToString(channel);
   std::abort();
+}
+
+std::span<uint8_t> ShmEventLoop::GetSenderSharedMemory(RawSender *sender) {
+  CheckCurrentThread("GetSenderSharedMemory", sender->channel());
+  CHECK(sender->event_loop() == this)
+      << ": GetSenderSharedMemory: the sender on "
+      << configuration::StrippedChannelToString(sender->channel())
+      << " was made by another event loop than " << name_;
+  // Every sender of this loop (the timing report's too) is a ShmSender.
+  return static_cast<ShmSender *>(sender)->SharedMemory();
+}
+
+std::span<const uint8_t> ShmEventLoop::GetFetcherPrivateMemory(
+    const RawFetcher *fetcher) {
+  CheckCurrentThread("GetFetcherPrivateMemory", fetcher->channel());
+  CHECK(fetcher->event_loop() == this)
+      << ": GetFetcherPrivateMemory: the fetcher on "
+      << configuration::StrippedChannelToString(fetcher->channel())
+      << " was made by another event loop than " << name_;
+  return static_cast<const ShmFetcher *>(fetcher)->FetchedMemory();
+}
+
+void ShmEventLoop::LockToThread() {
+  CheckCurrentThread("LockToThread");
+  check_thread_id_ = CurrentThreadId();
+}
+
+void ShmEventLoop::CheckForMutex(stl_mutex *mutex) {
+  CheckCurrentThread("CheckForMutex");
+  check_mutex_ = mutex;
+}
+
+void ShmEventLoop::CheckCurrentThreadSlow(const char *what,
+                                          const Channel *channel) const {
+  const bool wrong_thread =
+      check_thread_id_ != 0 && CurrentThreadId() != check_thread_id_;
+  const bool mutex_not_held =
+      check_mutex_ != nullptr && !check_mutex_->is_locked();
+  if (!wrong_thread && !mutex_not_held) [[likely]] {
+    return;
+  }
+  // Only now, on the way to dying, is it fine to allocate.
+  const std::string call =
+      std::string(what) +
+      (channel == nullptr
+           ? std::string()
+           : " on " + configuration::StrippedChannelToString(channel)) +
+      " of ShmEventLoop \"" + name_ + "\" called from thread " +
+      std::to_string(CurrentThreadId());
+  CHECK(!wrong_thread) << ": " << call
+                       << ", but LockToThread() locked the loop to thread "
+                       << check_thread_id_;
+  LOG(FATAL) << call << " without holding the mutex given to CheckForMutex()";
 }
 
 Result<void> ShmEventLoop::RegisterWatchers() {
@@ -835,6 +945,7 @@ void ShmEventLoop::BeforeWait() {
 }
 
 Result<void> ShmEventLoop::Run() {
+  CheckCurrentThread("Run");
   CHECK(!is_running()) << ": ShmEventLoop::Run() called while running";
   {
     std::lock_guard<std::mutex> lock(exit_mutex_);
@@ -936,6 +1047,7 @@ void ShmEventLoop::ExitWithStatus(Result<void> status) {
 }
 
 std::unique_ptr<ExitHandle> ShmEventLoop::MakeExitHandle() {
+  CheckCurrentThread("MakeExitHandle");
   return std::make_unique<ShmExitHandle>(this);
 }
 

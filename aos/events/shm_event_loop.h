@@ -23,6 +23,11 @@
 // ignored by default and stays blocked after Run(), so a late wakeup cannot
 // kill a process that is shutting down.
 //
+// A loop is not thread-safe: one thread makes its objects, runs it, and
+// uses its senders, fetchers and timers (Exit() and ExitWithStatus() are the
+// exceptions). LockToThread() and CheckForMutex() turn that contract into
+// checks on every call.
+//
 // Flags: --shm_base and --permissions (read at construction),
 // --application_name (default: the program's name), --timing_reports,
 // --timing_report_ms, and the RT flags of aos/realtime.h.
@@ -38,6 +43,7 @@
 #include "aos/events/epoll.h"
 #include "aos/events/event_loop.h"
 #include "aos/ipc_lib/signalfd.h"
+#include "aos/stl_mutex/stl_mutex.h"
 #include "gflags/gflags.h"
 
 DECLARE_string(application_name);
@@ -45,6 +51,8 @@ DECLARE_string(application_name);
 namespace aos {
 namespace shm_event_loop_internal {
 class EventQueue;
+class ShmFetcher;
+class ShmSender;
 class ShmWatcherState;
 class ShmTimerHandler;
 class ShmPhasedLoopHandler;
@@ -116,16 +124,49 @@ class ShmEventLoop : public EventLoop {
   const UUID &boot_uuid() const override { return boot_uuid_; }
 
   // The fd loop, for adding the application's own fds.
-  internal::EPoll *epoll() { return &epoll_; }
+  internal::EPoll *epoll() {
+    CheckCurrentThread("epoll");
+    return &epoll_;
+  }
 
   // The shared-memory region of the queue behind this loop's watcher on
   // `channel` (for tools). CHECK-fails if there is none.
   std::span<const uint8_t> GetWatcherSharedMemory(const Channel *channel);
 
+  // This process's writable mapping of the whole queue `sender` builds and
+  // publishes in (its data() lies inside), e.g. to register it for DMA.
+  // Valid while the sender lives. CHECK-fails unless `sender` was made by
+  // this loop.
+  std::span<uint8_t> GetSenderSharedMemory(RawSender *sender);
+
+  // The memory `fetcher`'s messages are read into, i.e. where its
+  // context().data points after a fetch: its private copy buffer on COPY
+  // channels; on PIN channels, where messages are read in place, the whole
+  // read-only mapping of the queue. Valid while the fetcher lives.
+  // CHECK-fails unless `fetcher` was made by this loop.
+  std::span<const uint8_t> GetFetcherPrivateMemory(const RawFetcher *fetcher);
+
+  // From now on, every call into this loop or its senders, fetchers, timers
+  // and phased loops (making objects, Run, sending, fetching, scheduling)
+  // CHECK-fails, naming the call and both threads, unless it comes from the
+  // calling thread. Exit(), ExitWithStatus() and is_running() stay callable
+  // from any thread. The check costs a thread-local load (no syscall, no
+  // lock). A child of fork() has another thread id, so its calls fail.
+  void LockToThread();
+
+  // From now on, every call listed at LockToThread() CHECK-fails unless the
+  // calling thread holds `mutex`, for a loop shared by threads that
+  // serialize their use of it with `mutex`. Callbacks run by Run() need it
+  // held too, so a thread calling Run() holds it while running. `mutex`
+  // must outlive the loop; nullptr stops the checks.
+  void CheckForMutex(stl_mutex *mutex);
+
   // The --shm_base this loop uses.
   const std::string &shm_base() const { return shm_base_; }
 
  private:
+  friend class shm_event_loop_internal::ShmFetcher;
+  friend class shm_event_loop_internal::ShmSender;
   friend class shm_event_loop_internal::ShmWatcherState;
   friend class shm_event_loop_internal::ShmTimerHandler;
   friend class shm_event_loop_internal::ShmPhasedLoopHandler;
@@ -142,6 +183,16 @@ class ShmEventLoop : public EventLoop {
 
   shm_event_loop_internal::ShmWatcherState *Watcher(size_t index) const;
 
+  // Enforces LockToThread() and CheckForMutex() for the call `what` (on
+  // `channel`, if not null).
+  void CheckCurrentThread(const char *what,
+                          const Channel *channel = nullptr) const {
+    if (check_thread_id_ != 0 || check_mutex_ != nullptr) [[unlikely]] {
+      CheckCurrentThreadSlow(what, channel);
+    }
+  }
+  void CheckCurrentThreadSlow(const char *what, const Channel *channel) const;
+
   const UUID boot_uuid_;
   const std::string shm_base_;
   const uint32_t permissions_;
@@ -153,6 +204,10 @@ class ShmEventLoop : public EventLoop {
   std::unique_ptr<ipc_lib::SignalFd> signalfd_;
   std::vector<std::function<void()>> on_run_;
   bool before_wait_registered_ = false;
+
+  // Set by LockToThread() and CheckForMutex(); 0 and null: no checks.
+  pid_t check_thread_id_ = 0;
+  const stl_mutex *check_mutex_ = nullptr;
 
   std::mutex exit_mutex_;
   bool exit_status_set_ = false;

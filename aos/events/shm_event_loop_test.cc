@@ -12,6 +12,7 @@
 #include "aos/ipc_lib/shm_base.h"
 #include "aos/ipc_lib/signalfd.h"
 #include "aos/realtime.h"
+#include "aos/stl_mutex/stl_mutex.h"
 #include "aos/testing/tmpdir.h"
 #include "gflags/gflags.h"
 #include "gmock/gmock.h"
@@ -136,8 +137,9 @@ class FlagSaver {
 };
 
 // The real-time path allocates nothing: sends (with wakeups), fetches,
-// watcher dispatch (COPY and PIN), no-arg watchers, timers, phased loops and
-// timing reports, all in a running loop marked realtime.
+// watcher dispatch (COPY and PIN), no-arg watchers, timers, phased loops,
+// timing reports and the LockToThread/CheckForMutex checks, all in a running
+// loop marked realtime.
 TEST_P(ShmEventLoopTest, RealtimePathDoesNotAllocate) {
   if (!AllocationGuardAvailable()) {
     GTEST_SKIP() << "the allocation guard is off in sanitizer builds";
@@ -153,6 +155,12 @@ TEST_P(ShmEventLoopTest, RealtimePathDoesNotAllocate) {
   auto primary = MakePrimary();
   auto other = Make();
   primary->SetRuntimeRealtimePriority(1);
+  // The thread and mutex checks run on every call below, and must not
+  // allocate either.
+  stl_mutex mutex;
+  std::lock_guard<stl_mutex> lock(mutex);
+  primary_shm()->LockToThread();
+  primary_shm()->CheckForMutex(&mutex);
   auto ping_sender = primary->MakeSender<TestMessage>("/test");
   auto ping_fetcher = primary->MakeFetcher<TestMessage>("/test");
   auto pong_sender = other->MakeSender<TestMessage>("/test1");
@@ -342,6 +350,188 @@ TEST_P(ShmEventLoopDeathTest, DestroyingExitHandleLast) {
         }
       },
       "All ExitHandles must be destroyed before the ShmEventLoop");
+}
+
+// A finished TestMessage, for the copying Send overloads.
+FlatbufferDetachedBuffer<TestMessage> MakeTestMessage(int value) {
+  flatbuffers::FlatBufferBuilder fbb;
+  TestMessage::Builder builder(fbb);
+  builder.add_value(value);
+  fbb.Finish(builder.Finish());
+  return FlatbufferDetachedBuffer<TestMessage>(fbb.Release());
+}
+
+// Runs `fn` on a new thread and waits for it.
+template <typename Fn>
+void OnOtherThread(Fn fn) {
+  std::thread(fn).join();
+}
+
+// Everything works from the thread the loop is locked to, and Exit() works
+// from any thread.
+TEST_P(ShmEventLoopTest, LockToThreadAllowsItsOwnThread) {
+  auto other = Make();
+  auto primary = MakePrimary();
+  primary_shm()->LockToThread();
+  auto sender = other->MakeSender<TestMessage>("/test1");
+  auto fetcher = primary->MakeFetcher<TestMessage>("/test1");
+  int watched = 0;
+  std::thread exiter;
+  primary->MakeWatcher("/test1", [&](const TestMessage &message) {
+    ++watched;
+    EXPECT_TRUE(fetcher.Fetch());
+    EXPECT_EQ(fetcher->value(), message.value());
+    exiter = std::thread([&]() { primary_shm()->Exit(); });
+  });
+  TimerHandler *timer = primary->AddTimer([&]() { Send(&sender, 7); });
+  primary->OnRun([&]() { timer->Schedule(primary->monotonic_now()); });
+  ASSERT_TRUE(Run().has_value());
+  exiter.join();
+  EXPECT_EQ(watched, 1);
+}
+
+// Each kind of call from another thread dies, naming the call, the channel
+// and both threads.
+TEST_P(ShmEventLoopDeathTest, LockToThreadCatchesOtherThreads) {
+  auto primary = MakePrimary();
+  auto sender = primary->MakeSender<TestMessage>("/test1");
+  auto fetcher = primary->MakeFetcher<TestMessage>("/test1");
+  TimerHandler *timer = primary->AddTimer([]() {});
+  primary_shm()->LockToThread();
+  const std::string threads =
+      " of ShmEventLoop \"primary\" called from thread [0-9]+, but "
+      "LockToThread\\(\\) locked the loop to thread [0-9]+";
+  const std::string test1 =
+      " on \\{ \"name\": \"/test1\", \"type\": \"aos.TestMessage\" \\}";
+  EXPECT_DEATH(
+      OnOtherThread([&]() { primary->MakeSender<TestMessage>("/test"); }),
+      "MakeRawSender on .*/test.*" + threads);
+  EXPECT_DEATH(
+      OnOtherThread([&]() { primary->MakeFetcher<TestMessage>("/test"); }),
+      "MakeRawFetcher on .*/test.*" + threads);
+  EXPECT_DEATH(OnOtherThread([&]() {
+                 primary->MakeWatcher("/test", [](const TestMessage &) {});
+               }),
+               "MakeRawWatcher on .*/test.*" + threads);
+  EXPECT_DEATH(OnOtherThread([&]() { primary->AddTimer([]() {}); }),
+               "AddTimer" + threads);
+  EXPECT_DEATH(OnOtherThread([&]() { Send(&sender, 1); }),
+               "Building a message" + test1 + threads);
+  const FlatbufferDetachedBuffer<TestMessage> message = MakeTestMessage(1);
+  EXPECT_DEATH(OnOtherThread([&]() { (void)sender.Send(message); }),
+               "Send" + test1 + threads);
+  EXPECT_DEATH(OnOtherThread([&]() { fetcher.Fetch(); }),
+               "Fetch" + test1 + threads);
+  EXPECT_DEATH(OnOtherThread([&]() { fetcher.FetchNext(); }),
+               "FetchNext" + test1 + threads);
+  EXPECT_DEATH(
+      OnOtherThread([&]() { timer->Schedule(primary->monotonic_now()); }),
+      "TimerHandler::Schedule" + threads);
+  EXPECT_DEATH(OnOtherThread([&]() { (void)primary_shm()->Run(); }),
+               "Run" + threads);
+}
+
+// A loop shared by threads under a mutex: any thread holding it may call
+// in; one that does not dies.
+TEST_P(ShmEventLoopTest, CheckForMutexAllowsWhoeverHoldsIt) {
+  auto primary = MakePrimary();
+  stl_mutex mutex;
+  primary_shm()->CheckForMutex(&mutex);
+  std::unique_ptr<RawFetcher> fetcher;
+  {
+    std::lock_guard<stl_mutex> lock(mutex);
+    fetcher = primary->MakeRawFetcher(configuration::GetChannel<TestMessage>(
+        primary->configuration(), "/test1", "", nullptr));
+  }
+  OnOtherThread([&]() {
+    std::lock_guard<stl_mutex> lock(mutex);
+    auto sender = primary->MakeSender<TestMessage>("/test1");
+    Send(&sender, 3);
+  });
+  std::lock_guard<stl_mutex> lock(mutex);
+  ASSERT_TRUE(fetcher->Fetch());
+  EXPECT_EQ(flatbuffers::GetRoot<TestMessage>(fetcher->context().data)->value(),
+            3);
+  primary_shm()->CheckForMutex(nullptr);
+}
+
+TEST_P(ShmEventLoopDeathTest, CheckForMutexCatchesCallsWithoutIt) {
+  auto primary = MakePrimary();
+  stl_mutex mutex;
+  primary_shm()->CheckForMutex(&mutex);
+  const std::string rule =
+      " of ShmEventLoop \"primary\" called from thread [0-9]+ without "
+      "holding the mutex given to CheckForMutex\\(\\)";
+  EXPECT_DEATH(primary->MakeSender<TestMessage>("/test"),
+               "MakeRawSender on .*/test.*" + rule);
+  EXPECT_DEATH(primary->AddTimer([]() {}), "AddTimer" + rule);
+  // Held by another thread is not held.
+  std::thread holder;
+  std::atomic<bool> held{false};
+  std::atomic<bool> release{false};
+  holder = std::thread([&]() {
+    std::lock_guard<stl_mutex> lock(mutex);
+    held = true;
+    while (!release) std::this_thread::yield();
+  });
+  while (!held) std::this_thread::yield();
+  EXPECT_DEATH(primary->MakeFetcher<TestMessage>("/test"),
+               "MakeRawFetcher on .*/test.*" + rule);
+  release = true;
+  holder.join();
+}
+
+// A sender's buffer lies in the mapping GetSenderSharedMemory returns, and a
+// PIN fetcher reads in place in a mapping of the same file.
+TEST_P(ShmEventLoopTest, SenderSharedMemoryAndFetcherPrivateMemory) {
+  auto primary = MakePrimary();
+  const Channel *channel = configuration::GetChannel<TestMessage>(
+      primary->configuration(), "/test1", "", nullptr);
+  std::unique_ptr<RawSender> sender = primary->MakeRawSender(channel);
+  std::unique_ptr<RawFetcher> fetcher = primary->MakeRawFetcher(channel);
+  const std::span<uint8_t> shared =
+      primary_shm()->GetSenderSharedMemory(sender.get());
+  const std::span<const uint8_t> fetched =
+      primary_shm()->GetFetcherPrivateMemory(fetcher.get());
+  auto inside = [](const void *begin, size_t size, auto span) {
+    const uint8_t *b = static_cast<const uint8_t *>(begin);
+    return b >= span.data() && b + size <= span.data() + span.size();
+  };
+  ASSERT_FALSE(shared.empty());
+  EXPECT_TRUE(inside(sender->data(), sender->size(), shared));
+
+  // Written through the sender's buffer, read back by the fetcher.
+  const FlatbufferDetachedBuffer<TestMessage> message = MakeTestMessage(42);
+  ASSERT_EQ(sender->Send(message.span().data(), message.span().size()),
+            RawSender::Error::kOk);
+  ASSERT_TRUE(fetcher->Fetch());
+  EXPECT_TRUE(
+      inside(fetcher->context().data, fetcher->context().size, fetched));
+  if (pinned()) {
+    // The whole queue, read-only, at another address than the sender's.
+    EXPECT_EQ(fetched.size(), shared.size());
+    EXPECT_EQ(memcmp(fetched.data(), shared.data(), shared.size()), 0);
+  } else {
+    // A private copy: room for one message, outside the queue.
+    EXPECT_GE(fetched.size(), channel->max_size());
+    EXPECT_LT(fetched.size(), shared.size());
+    EXPECT_FALSE(inside(fetched.data(), fetched.size(), shared));
+  }
+}
+
+TEST_P(ShmEventLoopDeathTest, SharedMemoryOfAnotherLoopsObjects) {
+  auto primary = MakePrimary();
+  auto other = Make("other");
+  const Channel *channel = configuration::GetChannel<TestMessage>(
+      primary->configuration(), "/test1", "", nullptr);
+  std::unique_ptr<RawSender> sender = other->MakeRawSender(channel);
+  std::unique_ptr<RawFetcher> fetcher = other->MakeRawFetcher(channel);
+  EXPECT_DEATH(primary_shm()->GetSenderSharedMemory(sender.get()),
+               "GetSenderSharedMemory: the sender on .*/test1.* was made by "
+               "another event loop than primary");
+  EXPECT_DEATH(primary_shm()->GetFetcherPrivateMemory(fetcher.get()),
+               "GetFetcherPrivateMemory: the fetcher on .*/test1.* was made "
+               "by another event loop than primary");
 }
 
 }  // namespace
