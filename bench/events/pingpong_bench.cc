@@ -15,8 +15,11 @@
 // --runs times; the tables give each figure's median over runs and the
 // spread of p50 across runs.
 //
-// iceoryx is compared only if its packages are installed (they are not
-// installed by this program).
+// The peer, iceoryx, plays the same ping-pong in the same invocation (same
+// payloads, placements and runs, event-driven through a WaitSet, zero-copy)
+// when its packages were found at configure time; the benchmark starts and
+// stops its own iox-roudi. Otherwise it prints why iceoryx was skipped (it
+// installs nothing).
 
 #include <signal.h>
 #include <sys/epoll.h>
@@ -28,6 +31,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -37,6 +42,9 @@
 #include "aos/ipc_lib/shm_base.h"
 #include "bench/events/bench_message_generated.h"
 #include "bench/events/pingpong_common.h"
+#ifdef AOS_BENCH_ICEORYX_ROUDI
+#include "bench/events/iceoryx_pingpong.h"
+#endif
 #include "gflags/gflags.h"
 #include "glog/logging.h"
 
@@ -263,9 +271,59 @@ void Print(const std::string &what, const Summary &s) {
          s.median.max, s.p50_low, s.p50_high);
 }
 
+std::string LoadAverage() {
+  std::ifstream in("/proc/loadavg");
+  std::string one, five, fifteen;
+  in >> one >> five >> fifteen;
+  return one + " " + five + " " + fifteen;
+}
+
+#ifndef AOS_BENCH_ICEORYX_ROUDI
 bool IceoryxInstalled() {
   return std::filesystem::exists("/usr/bin/iox-roudi") ||
          std::filesystem::exists("/usr/include/iceoryx");
+}
+#endif
+
+// Starts the benchmark's own RouDi and returns its owner (destroying it
+// stops RouDi), or returns null and says in `skipped` why iceoryx is not
+// compared.
+std::shared_ptr<void> MaybeStartRoudi(std::string *skipped) {
+#ifdef AOS_BENCH_ICEORYX_ROUDI
+  std::string notes;
+  Result<std::unique_ptr<IceoryxRoudi>> roudi =
+      IceoryxRoudi::Start(AOS_BENCH_ICEORYX_ROUDI, kLargePayload, &notes);
+  if (!notes.empty()) printf("iceoryx: %s", notes.c_str());
+  if (roudi.has_value()) return std::move(*roudi);
+  *skipped = "iceoryx: skipped (" + roudi.error().message() + ").";
+#else
+  *skipped = IceoryxInstalled()
+                 ? "iceoryx: skipped (its packages are installed but were not "
+                   "found when this build was configured: re-run cmake and "
+                   "rebuild)."
+                 : "iceoryx: skipped (packages iceoryx / libiceoryx-posh-dev "
+                   "are not installed).";
+#endif
+  return nullptr;
+}
+
+struct Placement {
+  std::string name;
+  int ping_cpu, pong_cpu;
+};
+
+// One iceoryx run; only called once MaybeStartRoudi started RouDi.
+std::vector<int64_t> RunPeerCase(const Case &c, const Placement &placement,
+                                 Samples *samples) {
+#ifdef AOS_BENCH_ICEORYX_ROUDI
+  return RunIceoryxCase(c.payload, c.round_trips, FLAGS_warmup,
+                        placement.ping_cpu, placement.pong_cpu, samples);
+#else
+  LOG(FATAL) << "iceoryx case '" << c.name << "' on " << placement.name
+             << " in a build without iceoryx: MaybeStartRoudi started no "
+                "RouDi, so no iceoryx case may run";
+  (void)samples;
+#endif
 }
 
 int Main() {
@@ -283,50 +341,86 @@ int Main() {
       {"1 MiB, PIN (in place)", "/large_pin_ping", "/large_pin_pong",
        kLargePayload, FLAGS_large_round_trips},
   };
-  const std::vector<std::pair<std::string, std::pair<int, int>>> placements = {
-      {"same core (CPU 0 / CPU 0)", {0, 0}},
-      {"other core (CPU 0 / CPU 1)", {0, 1}},
+  // iceoryx's cases, by payload: written in place and read in place.
+  const std::vector<Case> iceoryx_cases = {
+      {"64 B", "", "", 64, FLAGS_small_round_trips},
+      {"1 MiB", "", "", kLargePayload, FLAGS_large_round_trips},
+  };
+  const std::vector<Placement> placements = {
+      {"same core (CPU 0 / CPU 0)", 0, 0},
+      {"other core (CPU 0 / CPU 1)", 0, 1},
   };
   Samples samples(2 * static_cast<size_t>(std::max(FLAGS_small_round_trips,
                                                    FLAGS_large_round_trips)) +
                   16);
 
+  printf("load average (1, 5, 15 min) at start: %s\n", LoadAverage().c_str());
+  std::string iceoryx_skipped;
+  std::shared_ptr<void> roudi = MaybeStartRoudi(&iceoryx_skipped);
+  if (roudi == nullptr) printf("%s\n", iceoryx_skipped.c_str());
+
   printf(
-      "One-way latency, microseconds: median over %d runs of each "
-      "figure; both hops of every round trip are samples.\n",
+      "\nOne-way latency, microseconds: median over %d runs of each "
+      "figure; both hops of every round trip are samples. Each run plays "
+      "every case once, in turn, so slow minutes of the shared machine hit "
+      "all of them.\n",
       FLAGS_runs);
   printf("  %-34s %8s %8s %8s %8s %9s\n", "", "min", "p50", "p99", "p99.9",
          "max");
-  for (const auto &[placement, cpus] : placements) {
-    printf("\n%s\n", placement.c_str());
+  for (const Placement &placement : placements) {
+    printf("\n%s\n", placement.name.c_str());
+    fflush(stdout);
     std::vector<Stats> raw_runs;
+    std::vector<std::vector<Stats>> aos_runs(cases.size());
+    std::vector<std::vector<Stats>> iceoryx_runs(iceoryx_cases.size());
     for (int run = 0; run < FLAGS_runs; ++run) {
-      raw_runs.push_back(Summarize(RunRawCase(
-          FLAGS_small_round_trips, cpus.first, cpus.second, &samples)));
+      raw_runs.push_back(
+          Summarize(RunRawCase(FLAGS_small_round_trips, placement.ping_cpu,
+                               placement.pong_cpu, &samples)));
+      for (size_t i = 0; i < cases.size(); ++i) {
+        aos_runs[i].push_back(Summarize(
+            RunAosCase(&config.message(), cases[i], placement.ping_cpu,
+                       placement.pong_cpu, &samples)));
+      }
+      if (roudi == nullptr) continue;
+      for (size_t i = 0; i < iceoryx_cases.size(); ++i) {
+        iceoryx_runs[i].push_back(
+            Summarize(RunPeerCase(iceoryx_cases[i], placement, &samples)));
+      }
     }
     const Summary raw = Combine(raw_runs);
     Print("raw rt signal (floor)", raw);
-    for (const Case &c : cases) {
-      std::vector<Stats> runs;
-      for (int run = 0; run < FLAGS_runs; ++run) {
-        runs.push_back(Summarize(RunAosCase(&config.message(), c, cpus.first,
-                                            cpus.second, &samples)));
-      }
-      const Summary aos = Combine(runs);
-      Print("ShmEventLoop " + c.name, aos);
+    auto print_ratios = [&](const Summary &s) {
       printf("  %-34s p50 ratio to floor %.2fx, p99 ratio %.2fx\n", "",
-             aos.median.p50 / raw.median.p50, aos.median.p99 / raw.median.p99);
+             s.median.p50 / raw.median.p50, s.median.p99 / raw.median.p99);
+    };
+    std::vector<Summary> aos;
+    for (size_t i = 0; i < cases.size(); ++i) {
+      aos.push_back(Combine(aos_runs[i]));
+      Print("ShmEventLoop " + cases[i].name, aos.back());
+      print_ratios(aos.back());
     }
+    if (roudi == nullptr) continue;
+    std::vector<Summary> iceoryx;
+    for (size_t i = 0; i < iceoryx_cases.size(); ++i) {
+      iceoryx.push_back(Combine(iceoryx_runs[i]));
+      Print("iceoryx " + iceoryx_cases[i].name + " (WaitSet, zero-copy)",
+            iceoryx.back());
+      print_ratios(iceoryx.back());
+    }
+    printf("  ShmEventLoop p50 / iceoryx p50 (same payload):");
+    for (size_t i = 0; i < cases.size(); ++i) {
+      for (size_t j = 0; j < iceoryx_cases.size(); ++j) {
+        if (iceoryx_cases[j].payload != cases[i].payload) continue;
+        printf("%s %s %.2fx", i == 0 ? "" : ";", cases[i].name.c_str(),
+               aos[i].median.p50 / iceoryx[j].median.p50);
+      }
+    }
+    printf("\n");
   }
-  if (IceoryxInstalled()) {
-    printf(
-        "\niceoryx is installed but its ping-pong is not implemented in "
-        "this benchmark yet.\n");
-  } else {
-    printf(
-        "\niceoryx: skipped (packages iceoryx / libiceoryx-posh-dev are "
-        "not installed).\n");
-  }
+  if (roudi == nullptr) printf("\n%s\n", iceoryx_skipped.c_str());
+  printf("\nload average (1, 5, 15 min) at end: %s\n", LoadAverage().c_str());
+  roudi.reset();
   std::filesystem::remove_all(shm_base);
   return 0;
 }
