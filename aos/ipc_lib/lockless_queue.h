@@ -188,6 +188,11 @@ enum class WakeupPolicy : uint32_t {
 // sleep (in lockless_queue_stream_bench this cut the signals two- to
 // threefold). Draining may then be left until after a sleep: a signal sent
 // while the watcher was still busy only makes that sleep return at once.
+// Tighter still (the bench's default, --arm_late): arm only after a pass
+// that found nothing, and if step 3 finds a message, DoneSleeping() before
+// handling it, so the armed window is one Read long. Each PrepareToSleep
+// also costs every sender one cache miss (it reads `armed` on every
+// Wakeup), so arming less often helps them too.
 //
 // Several watchers of one thread may do step 2 for each, then step 3 for all.
 //

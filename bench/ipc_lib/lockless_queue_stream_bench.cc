@@ -17,13 +17,16 @@
 //   queue_poll     queue, no watcher and no signals: the reader spins on
 //                  Read (backing off like copy_floor's). The ceiling of the
 //                  queue itself, to tell its cost from the wakeups'.
-// The reader reads everything pending before it arms and checks again after
-// arming, so senders only signal a reader that is really about to sleep.
+// The coalesced reader arms late (LocklessQueueWatcher): it arms only after
+// a pass that found nothing and disarms as soon as a message shows up, so
+// senders only signal a reader that is really about to sleep
+// (--arm_late=false: arm after every pass and handle everything found while
+// armed, the looser form).
 // The sender never gets more than half a ring ahead of the reader (the reader
 // publishes its count in shared memory after each batch; the sender rereads
 // it only when it hits the limit), so the rate is what both sides sustain.
 // Prints messages/s delivered (sender start to last message read), messages
-// lost (reader overrun; should be 0), signals and wakeups, the median of
+// lost (reader overrun; should be 0), signals, wakeups and arms, the median of
 // --runs runs with the min and max, and the ratio of each mode to raw_signal
 // and to copy_floor.
 
