@@ -181,7 +181,8 @@ class String {
   [[nodiscard]] bool SetString(std::string_view value) {
     if (!storage_.Reserve(value.size())) return false;
     uint8_t *data = storage_.Data();
-    std::memcpy(data, value.data(), value.size());
+    // An empty string_view's data() may be null, which memcpy must not get.
+    if (!value.empty()) std::memcpy(data, value.data(), value.size());
     // Clear the rest of the old contents so the NUL (and determinism) hold.
     const size_t old_size = storage_.size();
     if (old_size > value.size()) {
