@@ -142,7 +142,8 @@ class SimulatedChannel {
   RawSender::Error Publish(SimulatedMessage *message, bool check_sent_too_fast,
                            monotonic_clock::time_point monotonic_now,
                            realtime_clock::time_point realtime_now) {
-    SimulatedMessage **slot = &ring_[next_index_ % queue_size_];
+    // The slot of next_index_, kept alongside it (no division per send).
+    SimulatedMessage **slot = &ring_[next_slot_];
     if (check_sent_too_fast && *slot != nullptr &&
         monotonic_now - (*slot)->context.monotonic_event_time <
             storage_duration_) {
@@ -172,6 +173,7 @@ class SimulatedChannel {
     }
     *slot = message;
     ++next_index_;
+    if (++next_slot_ == queue_size_) next_slot_ = 0;
 
     for (ChannelWatcher *watcher : watchers_) watcher->OnSend(*message);
     if (!listeners_.empty()) {
@@ -191,6 +193,7 @@ class SimulatedChannel {
       }
     }
     next_index_ = 0;
+    next_slot_ = 0;
   }
 
   void AddWatcher(ChannelWatcher *watcher) { watchers_.push_back(watcher); }
@@ -226,6 +229,7 @@ class SimulatedChannel {
 
   std::vector<SimulatedMessage *> ring_;
   uint64_t next_index_ = 0;
+  size_t next_slot_ = 0;
 
   std::vector<std::unique_ptr<SimulatedMessage>> all_;
   std::vector<SimulatedMessage *> free_;

@@ -18,7 +18,10 @@
 #include "aos/events/test_message_generated.h"
 #include "aos/network/testing_time_converter.h"
 #include "flatbuffers/reflection.h"
+#include "gflags/gflags.h"
 #include "gtest/gtest.h"
+
+DECLARE_bool(simulation_verify_messages);
 
 namespace aos::testing {
 namespace {
@@ -355,6 +358,11 @@ TEST_F(SimulatedEventLoopDeathTest, SentMessagesVerifyAgainstTheSchema) {
   auto unchecked = unchecked_loop->MakeRawSender(configuration::GetChannel(
       &config_.message(), "/test", "aos.TestMessage", "", nullptr));
   EXPECT_EQ(unchecked->Send(corrupt, sizeof(corrupt)), RawSender::Error::kOk);
+  // Nor with --nosimulation_verify_messages (for senders made after it).
+  FLAGS_simulation_verify_messages = false;
+  auto unverified = loop->MakeRawSender(sender.channel());
+  FLAGS_simulation_verify_messages = true;
+  EXPECT_EQ(unverified->Send(corrupt, sizeof(corrupt)), RawSender::Error::kOk);
 }
 
 // Loops made inside AllowApplicationCreationDuring while running start at
