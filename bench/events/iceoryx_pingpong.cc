@@ -128,7 +128,6 @@ void Play(bool is_ping, size_t payload, int round_trips, int warmup,
           << kPeerTimeout.count() << " s";
       continue;
     }
-    last_event = std::chrono::steady_clock::now();
     while (true) {
       const auto taken = subscriber.take();
       if (taken.has_error()) {
@@ -142,7 +141,7 @@ void Play(bool is_ping, size_t payload, int round_trips, int warmup,
       memcpy(&header, taken.value(), sizeof(header));
       subscriber.release(taken.value());
       if (is_ping) {
-        if (header.sequence != expected) continue;  // A repeated ping 0.
+        if (header.sequence != expected) continue;  // Reply to a repeat.
         if (expected >= warmup) samples->Add(now - header.send_time_ns);
         ++expected;
         if (expected == round_trips + warmup) {
@@ -158,6 +157,8 @@ void Play(bool is_ping, size_t payload, int round_trips, int warmup,
         send(header.sequence);
       }
     }
+    // Stamped after replying, to keep it out of the measured path.
+    last_event = std::chrono::steady_clock::now();
   }
 }
 
