@@ -4,6 +4,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdarg>
+
+#include "aos/logging/log_message.h"
+#include "aos/logging/logging.h"
 
 DEFINE_bool(timing_reports, true,
             "Publish timing reports (aos.timing.Report on /aos).");
@@ -23,6 +27,43 @@ std::optional<std::string> &DefaultVersionString() {
 }
 
 }  // namespace
+
+namespace internal {
+
+// An event loop's AOS_LOG destination (see aos/logging/logging.h). Made
+// before the loop runs; logging then formats into text_ and builds the
+// message in the sender's own buffer, so it never allocates.
+class AosLogSender final : public logging::LogImplementation {
+ public:
+  AosLogSender(Sender<logging::LogMessageFbs> sender, std::string_view name,
+               pid_t pid, size_t text_capacity)
+      : sender_(std::move(sender)),
+        name_(name),
+        pid_(pid),
+        text_(text_capacity) {}
+
+  void DoLog(logging::Level level, const char *file, int line,
+             const char *format, va_list args) override {
+    const std::string_view text =
+        logging::FormatLogText(text_, file, line, format, args);
+    Sender<logging::LogMessageFbs>::Builder builder = sender_.MakeBuilder();
+    const RawSender::Error error = builder.Send(logging::BuildLogMessage(
+        builder.fbb(), level, pid_, name_, send_failures_, text));
+    // A full channel loses the message, not the loop: the next one that
+    // gets through says how many were lost.
+    send_failures_ = error == RawSender::Error::kOk ? 0 : send_failures_ + 1;
+  }
+
+ private:
+  Sender<logging::LogMessageFbs> sender_;
+  // Fixed when the sender is made: LogTextCapacity counted this name.
+  const std::string name_;
+  const pid_t pid_;
+  std::vector<char> text_;
+  uint64_t send_failures_ = 0;
+};
+
+}  // namespace internal
 
 void CheckChannelDataAlignment(const void *data, size_t size) {
   CHECK_EQ((reinterpret_cast<uintptr_t>(data) + size) % kChannelDataAlignment,
@@ -342,6 +383,7 @@ void WatcherState::CallCallback(const Context &context) {
   }
   const monotonic_clock::time_point start = event_loop_->monotonic_now();
   event_loop_->context_ = context;
+  event_loop_->SetAosLogContext();
   fn_(context, context.data);
   const monotonic_clock::time_point end = event_loop_->monotonic_now();
   timing_.AddCall(Seconds(start - context.monotonic_event_time),
@@ -356,6 +398,7 @@ EventLoop::EventLoop(const Configuration *configuration)
 
 EventLoop::~EventLoop() {
   timing_report_sender_.reset();
+  DestroyAosLogSender();
   CHECK(senders_.empty()) << ": Not all senders destroyed (" << senders_.size()
                           << " left, the first on "
                           << configuration::StrippedChannelToString(
@@ -559,6 +602,7 @@ void EventLoop::DeleteAllEvents() {
   // would rebuild the report.
   timing_report_sender_.reset();
   timing_report_timer_ = nullptr;
+  DestroyAosLogSender();
   timers_.clear();
   phased_loops_.clear();
   watchers_.clear();
@@ -568,15 +612,68 @@ void EventLoop::DeleteAllEvents() {
 void EventLoop::ClearContext() {
   context_ = Context();
   context_.source_boot_uuid = boot_uuid();
+  // Only this loop's own sender: a loop made (and cleared) inside another
+  // loop's handler must not take that handler's destination away.
+  if (aos_log_sender_ != nullptr &&
+      logging::GetThreadLogImplementation() == aos_log_sender_.get()) {
+    logging::SetThreadLogImplementation(nullptr);
+  }
 }
 
 void EventLoop::SetTimerContext(
     monotonic_clock::time_point monotonic_event_time) {
   ClearContext();
   context_.monotonic_event_time = monotonic_event_time;
+  SetAosLogContext();
+}
+
+void EventLoop::SetAosLogContext() {
+  logging::SetThreadLogImplementation(aos_log_sender_.get());
+}
+
+void EventLoop::SkipAosLog() {
+  CHECK(!is_running()) << ": Cannot change where AOS_LOG goes while running; "
+                          "call SkipAosLog() before Run().";
+  skip_aos_log_ = true;
+  DestroyAosLogSender();
+}
+
+void EventLoop::DestroyAosLogSender() {
+  if (aos_log_sender_ == nullptr) return;
+  if (logging::GetThreadLogImplementation() == aos_log_sender_.get()) {
+    logging::SetThreadLogImplementation(nullptr);
+  }
+  aos_log_sender_.reset();
+}
+
+void EventLoop::MaybeMakeAosLogSender() {
+  if (skip_aos_log_ || aos_log_sender_ != nullptr) return;
+  const Channel *channel = configuration::GetChannel(
+      configuration_, "/aos", logging::LogMessageFbs::GetFullyQualifiedName(),
+      name(), node(), true);
+  // Without a channel this loop may send on (none, another node's, or one
+  // it watches), AOS_LOG goes to glog.
+  if (channel == nullptr ||
+      !configuration::ChannelIsSendableOnNode(channel, node()) ||
+      HasWatcher(channel)) {
+    return;
+  }
+  const size_t text_capacity =
+      logging::LogTextCapacity(channel->max_size(), name());
+  if (text_capacity == 0) {
+    LOG(ERROR) << "max_size " << channel->max_size() << " of "
+               << configuration::StrippedChannelToString(channel)
+               << " leaves no room for log text from " << name()
+               << "; AOS_LOG goes to glog.  Raise max_size (512 is usual).";
+    return;
+  }
+  aos_log_sender_ = std::make_unique<internal::AosLogSender>(
+      Sender<logging::LogMessageFbs>(MakeRawSender(channel)), name(), GetTid(),
+      text_capacity);
 }
 
 Result<void> EventLoop::MaybeScheduleTimingReports() {
+  MaybeMakeAosLogSender();
   if (!FLAGS_timing_reports || skip_timing_report_) return {};
   if (timing_report_sender_ == nullptr) {
     const Channel *channel = configuration::GetChannel(

@@ -82,6 +82,9 @@ namespace aos {
 
 class EventLoop;
 class WatcherState;
+namespace internal {
+class AosLogSender;
+}  // namespace internal
 
 // Message payloads end at a multiple of this (flatbuffers build from the
 // back, so the end is what must be aligned).
@@ -840,6 +843,12 @@ class EventLoop {
   // Do not send timing reports from this loop.
   void SkipTimingReport() { skip_timing_report_ = true; }
 
+  // Send AOS_LOG messages from this loop's handlers to glog instead of the
+  // /aos aos.logging.LogMessageFbs channel (for tools that watch that
+  // channel). Without this call, a loop that can send on that channel makes
+  // its log sender when it starts running. CHECK-fails while running.
+  void SkipAosLog();
+
   // Range of Context::buffer_index on `channel`: queue size + senders +
   // readers.
   int NumberBuffers(const Channel *channel);
@@ -908,6 +917,11 @@ class EventLoop {
   // --timing_report_ms once running. Call before running, before OnRun
   // callbacks. Returns an error naming the fix if the configuration has no
   // sendable /aos aos.timing.Report channel.
+  //
+  // It also makes the AOS_LOG sender (unless SkipAosLog()), since it is the
+  // one call every implementation makes before running: AOS_LOG from this
+  // loop's handlers then goes to /aos aos.logging.LogMessageFbs if the
+  // configuration has that channel, else to glog.
   Result<void> MaybeScheduleTimingReports();
 
   // Resets context() to the "no event" state.
@@ -944,6 +958,15 @@ class EventLoop {
   // Rebuilds the prebuilt report after objects were added or renamed.
   void UpdateTimingReport();
 
+  // Makes aos_log_sender_ if this loop can send on /aos
+  // aos.logging.LogMessageFbs and did not SkipAosLog().
+  void MaybeMakeAosLogSender();
+  // Makes this loop's log sender (or glog, without one) the AOS_LOG
+  // destination of the calling thread, for the handler about to run.
+  // ClearContext() undoes it.
+  void SetAosLogContext();
+  void DestroyAosLogSender();
+
   const Configuration *const configuration_;
   std::atomic<bool> is_running_{false};
   int runtime_realtime_priority_ = 0;
@@ -967,6 +990,9 @@ class EventLoop {
   FlatbufferDetachedBuffer<timing::Report> timing_report_;
   uint64_t timing_report_failures_ = 0;
   bool timing_report_too_big_ = false;
+
+  bool skip_aos_log_ = false;
+  std::unique_ptr<internal::AosLogSender> aos_log_sender_;
 };
 
 // Implementation details below.

@@ -1,6 +1,8 @@
 #include "aos/examples/pong_lib.h"
 
-#include "glog/logging.h"
+#include <cinttypes>
+
+#include "aos/logging/logging.h"
 
 namespace aos {
 
@@ -8,6 +10,7 @@ Pong::Pong(EventLoop *event_loop, std::string_view channel)
     : sender_(event_loop->MakeSender<examples::Pong>(channel)) {
   event_loop->MakeWatcher(
       channel, [this](const examples::Ping &ping) { HandlePing(ping); });
+  event_loop->OnRun([]() { AOS_LOG(INFO, "answering pings"); });
 }
 
 void Pong::HandlePing(const examples::Ping &ping) {
@@ -18,8 +21,11 @@ void Pong::HandlePing(const examples::Ping &ping) {
   if (builder.Send(pong.Finish()) != RawSender::Error::kOk) {
     // Ping sends at most as fast as the channel allows, so this means
     // another sender shares the channel. Ping counts the missing reply.
-    ++send_failures_;
-    LOG_EVERY_N(WARNING, 100) << "Pong send failed (sent too fast?)";
+    // AOS_LOG, not glog: this runs in the (possibly real-time) watcher.
+    if (send_failures_++ % 100 == 0) {
+      AOS_LOG(WARNING, "Pong send failed %" PRId64 " times (sent too fast?)",
+              send_failures_);
+    }
     return;
   }
   ++answered_;

@@ -254,6 +254,26 @@ TEST_F(ToolsTest, DumpPrintsWhatSendSent) {
   EXPECT_EQ(rest, "") << dumped.out;
 }
 
+// AOS_LOG from a running process (pong says it started) reaches aos_dump.
+TEST_F(ToolsTest, DumpPrintsAosLogMessages) {
+  std::unique_ptr<Process> pong = Start(AOS_PONG, {"--timing_report_ms=20"});
+  // Its first timing report comes after OnRun, where it logs.
+  WaitForRunning(pong.get());
+  const Exit dumped = Run(AOS_DUMP, {"--fetch", "--timeout=0", "/aos",
+                                     "aos.logging.LogMessageFbs"});
+  EXPECT_EQ(dumped.code, 0) << dumped.err;
+  EXPECT_TRUE(std::regex_search(
+      dumped.out,
+      std::regex("/aos aos.logging.LogMessageFbs: \\{ \"message\": "
+                 "\"pong_lib.cc:[0-9]+\\] answering pings\", \"level\": "
+                 "\"INFO\", \"source_pid\": " +
+                 std::to_string(pong->pid()) +
+                 ", \"name\": \"pong\", \"send_failures\": 0 \\}\n")))
+      << dumped.out;
+  pong->Signal(SIGINT);
+  EXPECT_EQ(pong->Wait().code, 0);
+}
+
 TEST_F(ToolsTest, SendFromStdinThenFetchAsJson) {
   const Exit sent = Run(AOS_SEND, {"/test", "Pong", "-"}, R"({"value": 9})");
   EXPECT_EQ(sent.code, 0) << sent.err;
@@ -280,8 +300,8 @@ TEST_F(ToolsTest, ListsChannels) {
   const Exit listed = Run(AOS_DUMP, {});
   EXPECT_EQ(listed.code, 0) << listed.err;
   EXPECT_EQ(listed.out,
-            "/aos aos.timing.Report\n/test aos.examples.Ping\n"
-            "/test aos.examples.Pong\n");
+            "/aos aos.logging.LogMessageFbs\n/aos aos.timing.Report\n"
+            "/test aos.examples.Ping\n/test aos.examples.Pong\n");
 }
 
 TEST_F(ToolsTest, RateMode) {
