@@ -13,6 +13,7 @@
 #include <sstream>
 #include <system_error>
 
+#include "aos/events/shm_channel_queue.h"
 #include "aos/examples/latency_histogram.h"
 #include "aos/init.h"
 #include "aos/ipc_lib/memory_mapped_queue.h"
@@ -228,26 +229,13 @@ std::vector<std::string> ChannelAliases(const Configuration *config,
   return std::vector<std::string>(names.begin(), names.end());
 }
 
-ipc_lib::LocklessQueueConfiguration QueueConfigurationForChannel(
-    const Configuration *config, const Channel *channel) {
-  ipc_lib::LocklessQueueConfiguration queue;
-  queue.num_watchers = channel->num_watchers();
-  queue.num_senders = channel->num_senders();
-  queue.num_pinners =
-      channel->read_method() == ReadMethod::PIN ? channel->num_readers() : 0;
-  queue.queue_size = configuration::QueueSize(config, channel);
-  queue.message_data_size = channel->max_size();
-  return queue;
-}
-
 Result<void> CheckChannelQueue(const Configuration *config,
                                const Channel *channel,
                                std::string_view shm_base, SlotNeed need) {
-  const std::string path = ipc_lib::ShmPath(
-      shm_base, channel->name()->string_view(), channel->type()->string_view());
+  const std::string path = ShmChannelQueuePath(shm_base, channel);
   {
     Result<ipc_lib::MemoryMappedQueue> queue = ipc_lib::MemoryMappedQueue::Open(
-        path, QueueConfigurationForChannel(config, channel), FLAGS_permissions);
+        path, ShmChannelQueueConfiguration(config, channel), FLAGS_permissions);
     if (!queue) {
       return MakeError("cannot open the queue of " + ChannelLabel(channel) +
                        ": " + queue.error().message());

@@ -86,10 +86,6 @@ std::vector<std::string> ChannelAliases(const Configuration *config,
                                         std::string_view application_name,
                                         const Node *node);
 
-// The shared-memory queue layout ShmEventLoop uses for `channel`.
-ipc_lib::LocklessQueueConfiguration QueueConfigurationForChannel(
-    const Configuration *config, const Channel *channel);
-
 // Opens (creating if needed, as ShmEventLoop would) the queue of `channel`
 // under `shm_base` and checks that it matches the configuration and that a
 // slot of the kind the tool needs is free (a watcher slot to watch, a sender
