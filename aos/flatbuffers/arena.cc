@@ -1,17 +1,11 @@
 #include "aos/flatbuffers/arena.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "glog/logging.h"
 
 namespace aos::fbs {
-namespace {
-
-size_t AlignUp(size_t value, size_t align) {
-  return (value + align - 1) & ~(align - 1);
-}
-
-}  // namespace
 
 Arena::Arena(std::span<uint8_t> buffer) { Reset(buffer); }
 
@@ -42,37 +36,40 @@ void Arena::Begin(size_t reserve) {
       << " bytes but its buffer has " << buffer_size();
   // The end is aligned, so the start is too.
   start_ = end_ - rounded;
+  std::memset(start_, 0, rounded);
   used_ = 0;
+  zeroed_from_ = 0;
   active_ = true;
 }
 
 void Arena::End() { active_ = false; }
 
-std::optional<uint32_t> Arena::Allocate(size_t size, size_t align,
-                                        size_t prefix) {
+bool Arena::MoveDown(size_t new_used) {
   DCHECK(active_);
-  DCHECK_LE(align, kAlignment);
-  DCHECK_EQ(align & (align - 1), 0u);
-  const size_t position = AlignUp(used_ + prefix, align) - prefix;
-  const size_t new_used = position + size;
+  // Positions (relative to start_) and alignments (the shift is a multiple
+  // of kAlignment) survive the move.
   const size_t available = static_cast<size_t>(end_ - start_);
-  if (new_used > available) {
-    // Make room by moving the whole message down; positions (relative to
-    // start_) and alignments (the shift is a multiple of kAlignment) stay.
-    const size_t shift = AlignUp(new_used - available, kAlignment);
-    if (shift > static_cast<size_t>(start_ - begin_) || new_used > UINT32_MAX) {
-      return std::nullopt;
-    }
-    std::memmove(start_ - shift, start_, used_);
-    start_ -= shift;
+  const size_t shift = AlignUp(new_used - available, kAlignment);
+  if (shift > static_cast<size_t>(start_ - begin_) || new_used > UINT32_MAX) {
+    return false;
   }
-  std::memset(start_ + used_, 0, new_used - used_);
-  used_ = new_used;
-  return static_cast<uint32_t>(position);
+  std::memmove(start_ - shift, start_, used_);
+  start_ -= shift;
+  // What lies past the message now is its old last `shift` bytes, then what
+  // lay past it before.
+  zeroed_from_ = std::max(zeroed_from_, used_) + shift;
+  return true;
+}
+
+void Arena::ZeroStale() {
+  if (zeroed_from_ > used_) {
+    std::memset(start_ + used_, 0, zeroed_from_ - used_);
+  }
 }
 
 void Arena::ZeroUnused() {
-  std::memset(start_ + used_, 0, static_cast<size_t>(end_ - start_) - used_);
+  ZeroStale();
+  zeroed_from_ = used_;
 }
 
 }  // namespace aos::fbs

@@ -24,6 +24,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <span>
 
@@ -62,7 +63,22 @@ class Arena {
   // (p + prefix) a multiple of `align` (a power of two, at most kAlignment),
   // moving the message down if needed. Padding skipped over is zeroed too.
   // Returns p, or nullopt (changing nothing) if the buffer is full.
-  std::optional<uint32_t> Allocate(size_t size, size_t align, size_t prefix);
+  std::optional<uint32_t> Allocate(size_t size, size_t align, size_t prefix) {
+    const size_t position = AlignUp(used_ + prefix, align) - prefix;
+    const size_t new_used = position + size;
+    if (new_used > static_cast<size_t>(end_ - start_)) [[unlikely]] {
+      if (!MoveDown(new_used)) return std::nullopt;
+    }
+    if (new_used > zeroed_from_) {
+      // Only bytes left over from moves are dirty; the rest was zeroed once.
+      ZeroStale();
+      zeroed_from_ = new_used;
+    } else if (used_ < zeroed_from_) {
+      std::memset(start_ + used_, 0, new_used - used_);
+    }
+    used_ = new_used;
+    return static_cast<uint32_t>(position);
+  }
 
   // The message's first byte; it moves when the message does.
   uint8_t *start() const { return start_; }
@@ -80,10 +96,22 @@ class Arena {
   size_t buffer_size() const { return static_cast<size_t>(end_ - begin_); }
 
  private:
+  static constexpr size_t AlignUp(size_t value, size_t align) {
+    return (value + align - 1) & ~(align - 1);
+  }
+  // Moves the message down so that `new_used` bytes fit. False if the
+  // buffer is too small.
+  bool MoveDown(size_t new_used);
+  // Zeroes [used_, zeroed_from_).
+  void ZeroStale();
+
   uint8_t *begin_ = nullptr;
   uint8_t *end_ = nullptr;
   uint8_t *start_ = nullptr;
   size_t used_ = 0;
+  // Bytes from here to the end of the buffer are known to be zero (Begin
+  // zeroes the reservation once, so most messages need no other zeroing).
+  size_t zeroed_from_ = 0;
   bool active_ = false;
 };
 

@@ -44,6 +44,28 @@ TEST_F(ArenaTest, MovesTheMessageDownToGrow) {
   arena.End();
 }
 
+// Bytes a move leaves behind the message are zeroed before they are handed
+// out or published.
+TEST_F(ArenaTest, MovesLeaveNoStaleBytes) {
+  buffer_.fill(0xaa);
+  Arena arena(buffer_);
+  arena.Begin(16);
+  ASSERT_EQ(arena.Allocate(16, 8, 0), 0u);
+  std::memset(arena.start(), 0xbb, 16);
+  // Moves down by 8: the old last 8 bytes now lie past the message.
+  ASSERT_EQ(arena.Allocate(2, 1, 0), 16u);
+  EXPECT_EQ(arena.start()[16], 0);
+  EXPECT_EQ(arena.start()[17], 0);
+  for (size_t i = 18; i < 24; ++i) EXPECT_EQ(arena.start()[i], 0xbb) << i;
+  ASSERT_EQ(arena.Allocate(1, 1, 0), 18u);
+  EXPECT_EQ(arena.start()[18], 0);
+  arena.ZeroUnused();
+  for (size_t i = 19; i < 24; ++i) EXPECT_EQ(arena.start()[i], 0) << i;
+  // Before the message, the buffer is untouched.
+  EXPECT_EQ(buffer_[64 - 24 - 1], 0xaa);
+  arena.End();
+}
+
 // A full buffer fails the allocation and changes nothing.
 TEST_F(ArenaTest, FailsCleanlyWhenFull) {
   Arena arena(buffer_);
