@@ -8,13 +8,10 @@
 #include <iostream>
 
 #include "aos/events/shm_event_loop.h"
-#include "aos/examples/example_config.h"
 #include "aos/examples/ping_lib.h"
 #include "aos/tools/aos_cli_utils.h"
 #include "gflags/gflags.h"
 
-DEFINE_string(config, "pingpong_config.json",
-              "The configuration (looked for beside this program too).");
 DEFINE_int32(sleep_us, 10000, "Time between pings, in microseconds.");
 DEFINE_int64(count, 0, "Stop after this many replies (0: run until Ctrl-C).");
 DEFINE_int32(priority, 0, "SCHED_FIFO priority to run at (0: not realtime).");
@@ -29,7 +26,8 @@ int main(int argc, char **argv) {
                 "\n"
                 "Usage: ping [flags]",
        .flags = {"config", "shm_base", "sleep_us", "count", "priority",
-                 "timing_report_ms"}});
+                 "timing_report_ms"},
+       .default_config = "pingpong_config.json"});
   if (argc > 1) {
     std::cerr << "ping: unexpected argument '" << argv[1]
               << "' (see ping --help)\n";
@@ -40,9 +38,13 @@ int main(int argc, char **argv) {
     return 1;
   }
 
-  aos::FlatbufferDetachedBuffer<aos::Configuration> config =
-      aos::examples::ReadExampleConfigOrExit(FLAGS_config);
-  aos::ShmEventLoop event_loop(&config.message());
+  aos::Result<aos::FlatbufferDetachedBuffer<aos::Configuration>> config =
+      aos::cli::LoadConfig(FLAGS_config);
+  if (!config) {
+    aos::cli::PrintError("ping", config.error().message());
+    return 1;
+  }
+  aos::ShmEventLoop event_loop(&config->message());
   event_loop.SetRuntimeRealtimePriority(FLAGS_priority);
   aos::Ping ping(&event_loop,
                  {.interval = std::chrono::microseconds(FLAGS_sleep_us),

@@ -4,13 +4,10 @@
 #include <iostream>
 
 #include "aos/events/shm_event_loop.h"
-#include "aos/examples/example_config.h"
 #include "aos/examples/pong_lib.h"
 #include "aos/tools/aos_cli_utils.h"
 #include "gflags/gflags.h"
 
-DEFINE_string(config, "pingpong_config.json",
-              "The configuration (looked for beside this program too).");
 DEFINE_int32(priority, 0, "SCHED_FIFO priority to run at (0: not realtime).");
 
 int main(int argc, char **argv) {
@@ -21,16 +18,21 @@ int main(int argc, char **argv) {
                 "aos.examples.Pong, until Ctrl-C.\n"
                 "\n"
                 "Usage: pong [flags]",
-       .flags = {"config", "shm_base", "priority", "timing_report_ms"}});
+       .flags = {"config", "shm_base", "priority", "timing_report_ms"},
+       .default_config = "pingpong_config.json"});
   if (argc > 1) {
     std::cerr << "pong: unexpected argument '" << argv[1]
               << "' (see pong --help)\n";
     return 1;
   }
 
-  aos::FlatbufferDetachedBuffer<aos::Configuration> config =
-      aos::examples::ReadExampleConfigOrExit(FLAGS_config);
-  aos::ShmEventLoop event_loop(&config.message());
+  aos::Result<aos::FlatbufferDetachedBuffer<aos::Configuration>> config =
+      aos::cli::LoadConfig(FLAGS_config);
+  if (!config) {
+    aos::cli::PrintError("pong", config.error().message());
+    return 1;
+  }
+  aos::ShmEventLoop event_loop(&config->message());
   event_loop.SetRuntimeRealtimePriority(FLAGS_priority);
   aos::Pong pong(&event_loop);
 

@@ -6,12 +6,10 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <filesystem>
 #include <iostream>
 #include <map>
 #include <set>
 #include <sstream>
-#include <system_error>
 
 #include "aos/events/shm_channel_queue.h"
 #include "aos/examples/latency_histogram.h"
@@ -23,6 +21,9 @@
 #include "gflags/gflags.h"
 #include "glog/logging.h"
 
+DEFINE_string(config, "aos_config.json",
+              "The configuration (flattened, with schemas) of the channels. "
+              "A relative path is also looked for beside the program.");
 DECLARE_string(override_hostname);
 
 namespace aos::cli {
@@ -69,6 +70,9 @@ void PrintHelp(const ToolHelp &help) {
 }
 
 void InitTool(int *argc, char ***argv, const ToolHelp &help) {
+  gflags::SetCommandLineOptionWithMode("config",
+                                       std::string(help.default_config).c_str(),
+                                       gflags::SET_FLAGS_DEFAULT);
   for (int i = 1; i < *argc; ++i) {
     const std::string_view arg = (*argv)[i];
     if (arg == "--") break;
@@ -88,28 +92,35 @@ void PrintError(std::string_view tool, std::string_view message) {
 
 Result<FlatbufferDetachedBuffer<Configuration>> LoadConfig(
     std::string_view path) {
-  std::string resolved(path);
-  std::error_code error;
-  if (!std::filesystem::exists(resolved, error) &&
-      std::filesystem::path(resolved).is_relative()) {
-    const std::filesystem::path self =
-        std::filesystem::read_symlink("/proc/self/exe", error);
-    if (!error &&
-        std::filesystem::exists(self.parent_path() / resolved, error)) {
-      resolved = (self.parent_path() / resolved).string();
-    }
-  }
-  if (!std::filesystem::exists(resolved, error)) {
-    return MakeError("config file '" + std::string(path) +
-                     "' not found (pass --config=path/to/config.json)");
-  }
   Result<FlatbufferDetachedBuffer<Configuration>> config =
-      configuration::MaybeReadConfig(resolved);
+      configuration::MaybeReadConfig(path);
   if (!config) {
-    return MakeError("cannot read config '" + resolved +
-                     "': " + config.error().message());
+    return MakeError("cannot read --config=" + std::string(path) + ": " +
+                     config.error().message());
   }
   return config;
+}
+
+Result<ToolSetup> LoadToolSetup(std::string_view tool_name) {
+  Result<FlatbufferDetachedBuffer<Configuration>> config =
+      LoadConfig(FLAGS_config);
+  if (!config) return std::unexpected(config.error());
+  // The node points into the buffer, which moves without moving its bytes.
+  Result<const Node *> node = FindMyNode(&config->message());
+  if (!node) return std::unexpected(node.error());
+  return ToolSetup{.config = std::move(*config),
+                   .node = *node,
+                   .application_name = FLAGS_application_name.empty()
+                                           ? std::string(tool_name)
+                                           : FLAGS_application_name};
+}
+
+std::unique_ptr<ShmEventLoop> MakeToolEventLoop(const ToolSetup &setup) {
+  auto event_loop = std::make_unique<ShmEventLoop>(setup.configuration());
+  event_loop->set_name(setup.application_name);
+  event_loop->SkipTimingReport();
+  event_loop->SkipAosLog();
+  return event_loop;
 }
 
 Result<const Node *> FindMyNode(const Configuration *config) {

@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -23,10 +24,15 @@
 
 #include "aos/configuration.h"
 #include "aos/events/context.h"
+#include "aos/events/shm_event_loop.h"
 #include "aos/flatbuffers.h"
-#include "aos/ipc_lib/lockless_queue.h"
 #include "aos/time/time.h"
 #include "aos/util/status.h"
+#include "gflags/gflags.h"
+
+// The configuration every program built on these helpers reads. Its default
+// is the program's ToolHelp::default_config.
+DECLARE_string(config);
 
 namespace aos::cli {
 
@@ -36,26 +42,50 @@ struct ToolHelp {
   std::string_view name;
   std::string_view usage;
   std::vector<std::string_view> flags;
+  // The default of --config for this program.
+  std::string_view default_config = "aos_config.json";
 };
 
 // Prints `help` (usage, then each flag) to stdout.
 void PrintHelp(const ToolHelp &help);
 
-// The start of every tool's main(): if the arguments ask for help (--help,
-// -h, -help, --helpshort) prints PrintHelp and exits 0; otherwise runs
-// aos::InitGoogle, which removes the flags from argv (an unknown flag or a
-// bad flag value prints one line and exits 1 there). Logging goes to stderr
-// and only warnings and errors are shown.
+// The start of every tool's main(): makes help.default_config the default of
+// --config; if the arguments ask for help (--help, -h, -help, --helpshort)
+// prints PrintHelp and exits 0; otherwise runs aos::InitGoogle, which removes
+// the flags from argv (an unknown flag or a bad flag value prints one line
+// and exits 1 there). Logging goes to stderr and only warnings and errors
+// are shown.
 void InitTool(int *argc, char ***argv, const ToolHelp &help);
 
 // Prints "<tool>: <message>" on stderr.
 void PrintError(std::string_view tool, std::string_view message);
 
-// Reads and validates the configuration at `path`. A relative path that
-// does not exist is also looked for beside the running program. The error
-// names the file and the problem.
+// Reads and validates the configuration at `path` (a relative path is also
+// looked for beside the running program: configuration::FindConfigFile).
+// The error names the file and the problem.
 Result<FlatbufferDetachedBuffer<Configuration>> LoadConfig(
     std::string_view path);
+
+// What a tool that works on channels loads before anything else.
+struct ToolSetup {
+  // From --config.
+  FlatbufferDetachedBuffer<Configuration> config;
+  // This host's node (FindMyNode); nullptr in single-node configurations.
+  const Node *node;
+  // The name channels are looked up as (maps apply per application):
+  // --application_name, else the tool's name.
+  std::string application_name;
+
+  const Configuration *configuration() const { return &config.message(); }
+};
+
+// LoadConfig(--config), then FindMyNode. Errors are theirs.
+Result<ToolSetup> LoadToolSetup(std::string_view tool_name);
+
+// The event loop of a tool: named setup.application_name, and neither
+// sending timing reports nor taking a slot on the AOS_LOG channel (a tool
+// is not a process to monitor, and aos_dump may be watching that channel).
+std::unique_ptr<ShmEventLoop> MakeToolEventLoop(const ToolSetup &setup);
 
 // The node this host is in the configuration (by --override_hostname or the
 // hostname); nullptr for single-node configs. Errors instead of dying when

@@ -12,6 +12,8 @@
 #include "aos/examples/ping_generated.h"
 #include "aos/ipc_lib/memory_mapped_queue.h"
 #include "aos/json_to_flatbuffer.h"
+#include "aos/logging/log_message_generated.h"
+#include "aos/logging/logging.h"
 #include "aos/testing/tmpdir.h"
 #include "aos/tools/shm_queues.h"
 #include "aos/tools/timing_report_format.h"
@@ -38,6 +40,66 @@ constexpr std::string_view kConfig = R"({
     {"match": {"name": "/prefix*"}, "rename": {"name": "/test"}}
   ]
 })";
+
+// The /aos channels a tool must stay off.
+constexpr std::string_view kToolConfig = R"({"channels": [
+  {"name": "/aos", "type": "aos.timing.Report", "max_size": 2048},
+  {"name": "/aos", "type": "aos.logging.LogMessageFbs", "max_size": 512}
+]})";
+
+// Sets --config for one test.
+class ScopedConfigFlag {
+ public:
+  explicit ScopedConfigFlag(const std::string &path) { FLAGS_config = path; }
+  ~ScopedConfigFlag() { FLAGS_config = previous_; }
+
+ private:
+  const std::string previous_ = FLAGS_config;
+};
+
+TEST(ToolSetupTest, LoadsTheConfigAndNamesTheTool) {
+  aos::testing::TempDir dir;
+  const std::string path = dir.path() + "/tool_config.json";
+  std::ofstream(path) << kToolConfig;
+  ScopedConfigFlag config(path);
+  Result<ToolSetup> setup = LoadToolSetup("my_tool");
+  ASSERT_TRUE(setup.has_value()) << setup.error().message();
+  EXPECT_EQ(setup->application_name, "my_tool");
+  EXPECT_EQ(setup->node, nullptr);
+  EXPECT_EQ(setup->configuration()->channels()->size(), 2u);
+}
+
+TEST(ToolSetupTest, AMissingConfigNamesTheFlag) {
+  ScopedConfigFlag config("/no/such.json");
+  Result<ToolSetup> setup = LoadToolSetup("my_tool");
+  ASSERT_FALSE(setup.has_value());
+  EXPECT_THAT(setup.error().message(),
+              HasSubstr("cannot read --config=/no/such.json: Config file "
+                        "/no/such.json not found"));
+}
+
+// A tool's loop takes no slot on /aos: it sends neither timing reports nor
+// AOS_LOG messages (those go to stderr).
+TEST(ToolSetupTest, ToolEventLoopsStayOffAos) {
+  ToolSetup setup{.config = configuration::AddSchema(kToolConfig, {}),
+                  .node = nullptr,
+                  .application_name = "my_tool"};
+  std::unique_ptr<ShmEventLoop> tool = MakeToolEventLoop(setup);
+  EXPECT_EQ(tool->name(), "my_tool");
+  ShmEventLoop other(setup.configuration());
+  Fetcher<logging::LogMessageFbs> logs =
+      other.MakeFetcher<logging::LogMessageFbs>("/aos");
+  Fetcher<timing::Report> reports = other.MakeFetcher<timing::Report>("/aos");
+  TimerHandler *timer = tool->AddTimer([&]() {
+    AOS_LOG(INFO, "from a tool");
+    tool->SendTimingReport();
+    tool->Exit();
+  });
+  tool->OnRun([&]() { timer->Schedule(tool->monotonic_now()); });
+  ASSERT_TRUE(tool->Run().has_value());
+  EXPECT_FALSE(logs.Fetch());
+  EXPECT_FALSE(reports.Fetch());
+}
 
 class FindChannelsTest : public ::testing::Test {
  protected:

@@ -15,8 +15,6 @@
 #include "aos/tools/aos_cli_utils.h"
 #include "gflags/gflags.h"
 
-DEFINE_string(config, "aos_config.json",
-              "The configuration (flattened, with schemas) of the channels.");
 DEFINE_bool(all, false, "List channels of every node, not only this one's.");
 DEFINE_bool(canonical, false, "List channels without their map aliases.");
 DEFINE_bool(fetch, false,
@@ -193,32 +191,27 @@ int main(int argc, char **argv) {
         "and --count >= -1, --rate_period_ms > 0");
   }
 
-  aos::Result<aos::FlatbufferDetachedBuffer<aos::Configuration>> config =
-      aos::cli::LoadConfig(FLAGS_config);
-  if (!config) return Fail(config.error().message());
-  const aos::Configuration *configuration = &config->message();
-  aos::Result<const aos::Node *> node = aos::cli::FindMyNode(configuration);
-  if (!node) return Fail(node.error().message());
-  const std::string application_name = FLAGS_application_name.empty()
-                                           ? std::string(kTool)
-                                           : FLAGS_application_name;
+  aos::Result<aos::cli::ToolSetup> setup = aos::cli::LoadToolSetup(kTool);
+  if (!setup) return Fail(setup.error().message());
+  const aos::Configuration *configuration = setup->configuration();
+  const aos::Node *node = setup->node;
 
   if (argc == 1 && !FLAGS_rate) {
-    ListChannels(configuration, *node, application_name);
+    ListChannels(configuration, node, setup->application_name);
     return 0;
   }
 
   std::vector<const aos::Channel *> channels;
   if (argc == 1) {
     for (const aos::Channel *channel : *configuration->channels()) {
-      if (aos::configuration::ChannelIsReadableOnNode(channel, *node)) {
+      if (aos::configuration::ChannelIsReadableOnNode(channel, node)) {
         channels.push_back(channel);
       }
     }
   } else {
     aos::Result<std::vector<const aos::Channel *>> found =
         aos::cli::FindChannels(configuration, argv[1], argc > 2 ? argv[2] : "",
-                               application_name, *node,
+                               setup->application_name, node,
                                aos::cli::ChannelUse::kRead);
     if (!found) return Fail(found.error().message());
     channels = std::move(*found);
@@ -241,10 +234,9 @@ int main(int argc, char **argv) {
     if (!checked) return Fail(checked.error().message());
   }
 
-  aos::ShmEventLoop event_loop(configuration);
-  event_loop.set_name(application_name);
-  event_loop.SkipTimingReport();
-  if (FLAGS_rate) return RunRate(&event_loop, channels);
+  std::unique_ptr<aos::ShmEventLoop> event_loop =
+      aos::cli::MakeToolEventLoop(*setup);
+  if (FLAGS_rate) return RunRate(event_loop.get(), channels);
 
   aos::cli::PrintOptions options;
   options.pretty = FLAGS_pretty;
@@ -252,14 +244,14 @@ int main(int argc, char **argv) {
   options.json = FLAGS_json;
   options.max_vector_size = static_cast<size_t>(FLAGS_max_vector_size);
   options.hex = FLAGS_hex;
-  Printer printer(&event_loop, options);
+  Printer printer(event_loop.get(), options);
 
   if (FLAGS_fetch) {
     // The newest message of each channel, oldest first.
     std::vector<std::pair<std::unique_ptr<aos::RawFetcher>, size_t>> fetched;
     for (size_t i = 0; i < channels.size(); ++i) {
       std::unique_ptr<aos::RawFetcher> fetcher =
-          event_loop.MakeRawFetcher(channels[i]);
+          event_loop->MakeRawFetcher(channels[i]);
       if (fetcher->Fetch()) fetched.emplace_back(std::move(fetcher), i);
     }
     std::sort(fetched.begin(), fetched.end(), [](const auto &a, const auto &b) {
@@ -275,20 +267,21 @@ int main(int argc, char **argv) {
   for (size_t i = 0; i < channels.size(); ++i) {
     const aos::Channel *channel = channels[i];
     const reflection::Schema *schema = schemas[i];
-    event_loop.MakeRawWatcher(
+    event_loop->MakeRawWatcher(
         channel,
         [&printer, channel, schema](const aos::Context &context, const void *) {
           printer.Print(channel, schema, context);
         });
   }
   if (FLAGS_timeout > 0) {
-    aos::TimerHandler *stop = event_loop.AddTimer([&]() { event_loop.Exit(); });
-    event_loop.OnRun([&event_loop, stop]() {
-      stop->Schedule(event_loop.monotonic_now() +
+    aos::TimerHandler *stop =
+        event_loop->AddTimer([&]() { event_loop->Exit(); });
+    event_loop->OnRun([&event_loop, stop]() {
+      stop->Schedule(event_loop->monotonic_now() +
                      std::chrono::milliseconds(FLAGS_timeout));
     });
   }
-  const aos::Result<void> result = event_loop.Run();
+  const aos::Result<void> result = event_loop->Run();
   if (!result) return Fail(result.error().message());
   return 0;
 }

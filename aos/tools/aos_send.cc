@@ -14,8 +14,6 @@
 #include "aos/tools/aos_cli_utils.h"
 #include "gflags/gflags.h"
 
-DEFINE_string(config, "aos_config.json",
-              "The configuration (flattened, with schemas) of the channels.");
 DEFINE_double(rate, 0,
               "Send repeatedly at this many messages per second until "
               "Ctrl-C (or --count); 0 sends once.");
@@ -69,19 +67,13 @@ int main(int argc, char **argv) {
                 std::istreambuf_iterator<char>());
   }
 
-  aos::Result<aos::FlatbufferDetachedBuffer<aos::Configuration>> config =
-      aos::cli::LoadConfig(FLAGS_config);
-  if (!config) return Fail(config.error().message());
-  const aos::Configuration *configuration = &config->message();
-  aos::Result<const aos::Node *> node = aos::cli::FindMyNode(configuration);
-  if (!node) return Fail(node.error().message());
-  const std::string application_name = FLAGS_application_name.empty()
-                                           ? std::string(kTool)
-                                           : FLAGS_application_name;
+  aos::Result<aos::cli::ToolSetup> setup = aos::cli::LoadToolSetup(kTool);
+  if (!setup) return Fail(setup.error().message());
+  const aos::Configuration *configuration = setup->configuration();
 
   aos::Result<std::vector<const aos::Channel *>> found = aos::cli::FindChannels(
-      configuration, channel_name, type_pattern, application_name, *node,
-      aos::cli::ChannelUse::kSend);
+      configuration, channel_name, type_pattern, setup->application_name,
+      setup->node, aos::cli::ChannelUse::kSend);
   if (!found) return Fail(found.error().message());
   if (found->size() != 1) {
     std::string types;
@@ -111,10 +103,9 @@ int main(int argc, char **argv) {
       configuration, channel, FLAGS_shm_base, aos::cli::SlotNeed::kSender);
   if (!checked) return Fail(checked.error().message());
 
-  aos::ShmEventLoop event_loop(configuration);
-  event_loop.set_name(application_name);
-  event_loop.SkipTimingReport();
-  std::unique_ptr<aos::RawSender> sender = event_loop.MakeRawSender(channel);
+  std::unique_ptr<aos::ShmEventLoop> event_loop =
+      aos::cli::MakeToolEventLoop(*setup);
+  std::unique_ptr<aos::RawSender> sender = event_loop->MakeRawSender(channel);
 
   auto send = [&]() -> bool {
     const aos::RawSender::Error error =
@@ -139,21 +130,21 @@ int main(int argc, char **argv) {
 
   int64_t sent = 0;
   int64_t failures = 0;
-  aos::TimerHandler *timer = event_loop.AddTimer([&]() {
+  aos::TimerHandler *timer = event_loop->AddTimer([&]() {
     if (send()) {
       ++sent;
     } else {
       ++failures;
     }
-    if (FLAGS_count > 0 && sent + failures >= FLAGS_count) event_loop.Exit();
+    if (FLAGS_count > 0 && sent + failures >= FLAGS_count) event_loop->Exit();
   });
   timer->set_name("send");
-  event_loop.OnRun([&]() {
+  event_loop->OnRun([&]() {
     timer->Schedule(
-        event_loop.monotonic_now(),
+        event_loop->monotonic_now(),
         std::chrono::nanoseconds(static_cast<int64_t>(1e9 / FLAGS_rate)));
   });
-  const aos::Result<void> result = event_loop.Run();
+  const aos::Result<void> result = event_loop->Run();
   if (!result) return Fail(result.error().message());
   return failures == 0 ? 0 : 1;
 }

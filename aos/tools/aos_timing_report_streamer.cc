@@ -12,8 +12,6 @@
 #include "aos/tools/timing_report_format.h"
 #include "gflags/gflags.h"
 
-DEFINE_string(config, "aos_config.json",
-              "The configuration (flattened, with schemas) of the channels.");
 DEFINE_string(application, "",
               "Only show reports of applications with this name.");
 DEFINE_int64(count, -1, "Exit after this many reports (-1: no limit).");
@@ -55,28 +53,24 @@ int main(int argc, char **argv) {
   if (FLAGS_count < -1 || FLAGS_timeout < -1) {
     return Fail("--count and --timeout must be >= -1");
   }
-  aos::Result<aos::FlatbufferDetachedBuffer<aos::Configuration>> config =
-      aos::cli::LoadConfig(FLAGS_config);
-  if (!config) return Fail(config.error().message());
-  const aos::Configuration *configuration = &config->message();
-  aos::Result<const aos::Node *> node = aos::cli::FindMyNode(configuration);
-  if (!node) return Fail(node.error().message());
+  aos::Result<aos::cli::ToolSetup> setup = aos::cli::LoadToolSetup(kTool);
+  if (!setup) return Fail(setup.error().message());
+  const aos::Configuration *configuration = setup->configuration();
 
   aos::Result<std::vector<const aos::Channel *>> found = aos::cli::FindChannels(
       configuration, "/aos", aos::timing::Report::GetFullyQualifiedName(),
-      kTool, *node, aos::cli::ChannelUse::kRead);
+      setup->application_name, setup->node, aos::cli::ChannelUse::kRead);
   if (!found) return Fail(found.error().message());
   const aos::Channel *channel = found->front();
   aos::Result<void> checked = aos::cli::CheckChannelQueue(
       configuration, channel, FLAGS_shm_base, aos::cli::SlotNeed::kWatcher);
   if (!checked) return Fail(checked.error().message());
 
-  aos::ShmEventLoop event_loop(configuration);
-  event_loop.set_name(kTool);
-  event_loop.SkipTimingReport();
+  std::unique_ptr<aos::ShmEventLoop> event_loop =
+      aos::cli::MakeToolEventLoop(*setup);
   int64_t shown = 0;
-  event_loop.MakeRawWatcher(channel, [&](const aos::Context &context,
-                                         const void *data) {
+  event_loop->MakeRawWatcher(channel, [&](const aos::Context &context,
+                                          const void *data) {
     if (FLAGS_count >= 0 && shown >= FLAGS_count) return;
     flatbuffers::Verifier verifier(static_cast<const uint8_t *>(data),
                                    context.size);
@@ -96,16 +90,17 @@ int main(int argc, char **argv) {
                                               context.monotonic_event_time)
               << std::endl;
     ++shown;
-    if (FLAGS_count >= 0 && shown >= FLAGS_count) event_loop.Exit();
+    if (FLAGS_count >= 0 && shown >= FLAGS_count) event_loop->Exit();
   });
   if (FLAGS_timeout >= 0) {
-    aos::TimerHandler *stop = event_loop.AddTimer([&]() { event_loop.Exit(); });
-    event_loop.OnRun([&event_loop, stop]() {
-      stop->Schedule(event_loop.monotonic_now() +
+    aos::TimerHandler *stop =
+        event_loop->AddTimer([&]() { event_loop->Exit(); });
+    event_loop->OnRun([&event_loop, stop]() {
+      stop->Schedule(event_loop->monotonic_now() +
                      std::chrono::milliseconds(FLAGS_timeout));
     });
   }
-  const aos::Result<void> result = event_loop.Run();
+  const aos::Result<void> result = event_loop->Run();
   if (!result) return Fail(result.error().message());
   return 0;
 }

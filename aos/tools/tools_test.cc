@@ -442,7 +442,10 @@ TEST_F(ToolsTest, BadArgumentsGiveOneLineAndFail) {
       {AOS_SHM, {"list", "extra"}, "takes no arguments"},
       {AOS_TIMING_REPORT_STREAMER, {"extra"}, "unexpected argument 'extra'"},
       {AOS_PING, {"--sleep_us=0"}, "--sleep_us must be > 0"},
-      {AOS_PING, {"--config=/no/such.json"}, "Cannot read --config"},
+      {AOS_PING,
+       {"--config=/no/such.json"},
+       "cannot read --config=/no/such.json: Config file /no/such.json not "
+       "found"},
       {AOS_PONG, {"extra"}, "unexpected argument 'extra'"},
   };
   for (const BadCase &bad : cases) {
