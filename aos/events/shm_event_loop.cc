@@ -521,6 +521,8 @@ class ShmWatcherState final : public WatcherState, public EventLoopEvent {
 
   // Step 2 of the coalescing protocol: senders signal from now on.
   void PrepareToSleep() { watcher_->PrepareToSleep(); }
+  // Undoes PrepareToSleep() when the loop will not sleep after all.
+  void DoneSleeping() { watcher_->DoneSleeping(); }
 
   // Forgets pending messages: only ones sent from now on are delivered.
   void PointAtNextQueueIndex() {
@@ -529,11 +531,12 @@ class ShmWatcherState final : public WatcherState, public EventLoopEvent {
   }
 
   // Queues the next message, if there is one and none is queued yet.
-  void CheckForNewData() {
-    if (queued()) return;
-    if (fetcher_.FetchNext(nullptr)) {
-      event_loop_->events_->Add(this, fetcher_.context().monotonic_event_time);
-    }
+  // Returns whether it queued one.
+  bool CheckForNewData() {
+    if (queued()) return false;
+    if (!fetcher_.FetchNext(nullptr)) return false;
+    event_loop_->events_->Add(this, fetcher_.context().monotonic_event_time);
+    return true;
   }
 
   void HandleEvent(monotonic_clock::time_point) override {
@@ -912,9 +915,7 @@ void ShmEventLoop::UnregisterWatchers() {
 }
 
 void ShmEventLoop::HandleEvents() {
-  for (size_t i = 0; i < watchers().size(); ++i) {
-    Watcher(i)->CheckForNewData();
-  }
+  CheckWatchersForNewData();
   monotonic_clock::time_point now = monotonic_clock::now();
   while (!events_->empty() && !epoll_.quit_requested()) {
     shm_event_loop_internal::EventLoopEvent *event = events_->Top();
@@ -929,19 +930,41 @@ void ShmEventLoop::HandleEvents() {
   }
 }
 
+bool ShmEventLoop::CheckWatchersForNewData() {
+  bool found = false;
+  for (size_t i = 0; i < watchers().size(); ++i) {
+    found |= Watcher(i)->CheckForNewData();
+  }
+  return found;
+}
+
 void ShmEventLoop::BeforeWait() {
-  // The wakeup-coalescing protocol (ipc_lib/lockless_queue.h): drain the
-  // signals, arm every watcher, then look for messages. A message published
-  // after a watcher was armed finds it armed and signals us, so the wait
-  // below returns at once; one published before is seen by HandleEvents.
-  if (signalfd_ != nullptr) {
-    while (signalfd_->Read().ssi_signo != 0) {
+  // The wakeup-coalescing protocol of ipc_lib (lockless_queue.h), arming
+  // late: handle everything pending, then drain, arm and check once more.
+  // Senders see this loop armed only once it is really about to sleep, so a
+  // busy loop takes fewer signals. A message published after the arm finds
+  // a watcher armed and signals (the signal stays pending, so the wait
+  // returns at once); one published before is found by the check.
+  //
+  // Handling comes before draining, so the time from a wakeup to its
+  // callback has no signalfd read in it; and the signalfd is read only when
+  // epoll said it had something, in one read (SignalFd::Drain).
+  while (true) {
+    HandleEvents();
+    if (signalfd_ == nullptr || epoll_.quit_requested()) return;
+    if (signal_pending_) {
+      signalfd_->Drain();
+      signal_pending_ = false;
     }
     for (size_t i = 0; i < watchers().size(); ++i) {
       Watcher(i)->PrepareToSleep();
     }
+    if (!CheckWatchersForNewData()) return;
+    // More came in while we were busy: no signal needed, go round.
+    for (size_t i = 0; i < watchers().size(); ++i) {
+      Watcher(i)->DoneSleeping();
+    }
   }
-  HandleEvents();
 }
 
 Result<void> ShmEventLoop::Run() {
@@ -962,8 +985,10 @@ Result<void> ShmEventLoop::Run() {
   if (!watchers().empty()) {
     signalfd_ = std::make_unique<ipc_lib::SignalFd>(
         std::initializer_list<int>{ipc_lib::kWakeupSignal});
-    epoll_.OnReadable(signalfd_->fd(), []() {
+    signal_pending_ = false;
+    epoll_.OnReadable(signalfd_->fd(), [this]() {
       // Drained in BeforeWait(), which runs right after this.
+      signal_pending_ = true;
     });
   }
   Result<void> registered = RegisterWatchers();

@@ -174,8 +174,11 @@ class ShmEventLoop : public EventLoop {
 
   // Checks watchers for new messages and runs every event that is due.
   void HandleEvents();
-  // Drains the signalfd, arms every watcher's wakeup, then HandleEvents():
-  // the order the coalescing protocol needs before each wait.
+  // Queues the next message of every watcher that has one; returns whether
+  // any had.
+  bool CheckWatchersForNewData();
+  // Runs before each wait: HandleEvents(), then the coalescing protocol's
+  // drain, arm and check, repeated until a check finds nothing new.
   void BeforeWait();
 
   Result<void> RegisterWatchers();
@@ -202,6 +205,8 @@ class ShmEventLoop : public EventLoop {
   internal::EPoll epoll_;
   std::unique_ptr<shm_event_loop_internal::EventQueue> events_;
   std::unique_ptr<ipc_lib::SignalFd> signalfd_;
+  // epoll saw the signalfd readable since the last drain.
+  bool signal_pending_ = false;
   std::vector<std::function<void()>> on_run_;
   bool before_wait_registered_ = false;
 
