@@ -190,9 +190,14 @@ enum class WakeupPolicy : uint32_t {
 // while the watcher was still busy only makes that sleep return at once.
 // Tighter still (the bench's default, --arm_late): arm only after a pass
 // that found nothing, and if step 3 finds a message, DoneSleeping() before
-// handling it, so the armed window is one Read long. Each PrepareToSleep
-// also costs every sender one cache miss (it reads `armed` on every
-// Wakeup), so arming less often helps them too.
+// handling it, so the armed window is one Read long (measured: no clear
+// change over the above). Each PrepareToSleep also costs every sender one
+// cache miss (it reads `armed` on every Wakeup). What does cut signals is
+// polling a little before arming: a wakeup costs both sides about 1.4 us of
+// CPU (sender 0.9, reader 0.5), so polling for up to ~1 us first never costs
+// more than the wakeup it may save. In the stream bench
+// (--spin_before_arm_ns=1000) it cut the signals of a 64 B stream ~80-fold
+// and the sender's CPU per message by a fifth.
 //
 // Several watchers of one thread may do step 2 for each, then step 3 for all.
 //
