@@ -84,6 +84,7 @@ ChannelPreallocatedAllocator &ChannelPreallocatedAllocator::operator=(
   data_ = other.data_;
   size_ = other.size_;
   channel_ = other.channel_;
+  static_arena_ = other.static_arena_;
   return *this;
 }
 
@@ -95,6 +96,12 @@ ChannelPreallocatedAllocator::~ChannelPreallocatedAllocator() {
 uint8_t *ChannelPreallocatedAllocator::allocate(size_t size) {
   CHECK(!is_allocated_)
       << ": May not have multiple active allocators on a single sender";
+  // A Builder made before a static builder only allocates when it starts
+  // building.
+  CHECK(static_arena_ == nullptr || !static_arena_->active())
+      << ": May not have multiple active allocators on a single sender ("
+      << configuration::StrippedChannelToString(channel_)
+      << "): a static builder is alive";
   CHECK_LE(size, size_) << ": Requested " << size << " bytes, but max size is "
                         << size_ << " for channel "
                         << configuration::StrippedChannelToString(channel_)
@@ -271,9 +278,28 @@ void RawSender::CheckOk(const Error err) {
 }
 
 ChannelPreallocatedAllocator *RawSender::fbb_allocator() {
-  fbb_allocator_ = ChannelPreallocatedAllocator(static_cast<uint8_t *>(data()),
-                                                size(), channel_);
+  CHECK(!static_allocator_.active())
+      << ": May not have multiple active allocators on a single sender ("
+      << configuration::StrippedChannelToString(channel_)
+      << "): a static builder is alive";
+  fbb_allocator_ = ChannelPreallocatedAllocator(
+      static_cast<uint8_t *>(data()), size(), channel_, &static_allocator_);
   return &fbb_allocator_;
+}
+
+fbs::Arena *RawSender::static_allocator() {
+  CHECK(!static_allocator_.active())
+      << ": May not have multiple active allocators on a single sender ("
+      << configuration::StrippedChannelToString(channel_)
+      << "): a static builder is alive";
+  CHECK(!fbb_allocator_.is_allocated())
+      << ": May not have multiple active allocators on a single sender ("
+      << configuration::StrippedChannelToString(channel_)
+      << "): a Builder or detached buffer is alive";
+  // data() may change with every send.
+  static_allocator_.Reset(
+      std::span<uint8_t>(static_cast<uint8_t *>(data()), size()));
+  return &static_allocator_;
 }
 
 TimerHandler::TimerHandler(EventLoop *event_loop, std::function<void()> fn)

@@ -66,6 +66,7 @@
 #include "aos/events/event_loop_generated.h"
 #include "aos/events/timing_statistics.h"
 #include "aos/flatbuffers.h"
+#include "aos/flatbuffers/builder.h"
 #include "aos/json_to_flatbuffer.h"
 #include "aos/time/time.h"
 #include "aos/util/phased_loop.h"
@@ -121,12 +122,18 @@ class ContextPredicate {
 // A flatbuffers allocator over a sender's message buffer, so messages are
 // built in place (in shared memory for ShmEventLoop). It hands out its one
 // block at most once at a time; asking for more than the channel's max_size
-// is fatal, naming the channel.
+// is fatal, naming the channel. With `static_arena`, handing out the block
+// while that arena builds a static flatbuffer in the same buffer is fatal
+// too.
 class ChannelPreallocatedAllocator : public flatbuffers::Allocator {
  public:
   ChannelPreallocatedAllocator(uint8_t *data, size_t size,
-                               const Channel *channel)
-      : data_(data), size_(size), channel_(channel) {}
+                               const Channel *channel,
+                               const fbs::Arena *static_arena = nullptr)
+      : data_(data),
+        size_(size),
+        channel_(channel),
+        static_arena_(static_arena) {}
   ChannelPreallocatedAllocator(const ChannelPreallocatedAllocator &) = delete;
   // Rebinds to another buffer. CHECK-fails while a block is handed out.
   ChannelPreallocatedAllocator &operator=(ChannelPreallocatedAllocator &&);
@@ -147,6 +154,7 @@ class ChannelPreallocatedAllocator : public flatbuffers::Allocator {
   uint8_t *data_;
   size_t size_;
   const Channel *channel_;
+  const fbs::Arena *static_arena_;
 };
 
 // Reads messages from one channel. Made by EventLoop::MakeRawFetcher; the
@@ -297,8 +305,13 @@ class RawSender {
 
   // The allocator for building a flatbuffer in data(). CHECK-fails ("May not
   // have multiple active allocators on a single sender") if the previous
-  // builder or detached buffer is still alive.
+  // builder or detached buffer, or a static builder, is still alive.
   ChannelPreallocatedAllocator *fbb_allocator();
+
+  // The arena for building a static flatbuffer (aos/flatbuffers/) in data(),
+  // for Sender<T>::MakeStaticBuilder. CHECK-fails like fbb_allocator() if
+  // any builder (static or not) or detached buffer is still alive.
+  fbs::Arena *static_allocator();
 
  protected:
   // Implementations publish and, on success, set the *_sent_time_ and
@@ -334,6 +347,7 @@ class RawSender {
   const Channel *const channel_;
   internal::RawSenderTiming timing_;
   ChannelPreallocatedAllocator fbb_allocator_{nullptr, 0, nullptr};
+  fbs::Arena static_allocator_;
 };
 
 // Counts send failures for callers that tolerate some (e.g. best-effort
@@ -356,6 +370,9 @@ class SendFailureCounter {
 // channel it is invalid (valid() == false) and must not be used otherwise.
 template <typename T>
 class Fetcher {
+  static_assert(!fbs::StaticTable<T>,
+                "Fetchers read ordinary flatbuffers: use Foo, not FooStatic");
+
  public:
   Fetcher() = default;
 
@@ -466,6 +483,69 @@ class Sender {
   Builder MakeBuilder() {
     RawSender *sender = CheckedSender();
     return Builder(sender, sender->fbb_allocator());
+  }
+
+  // Builds one message in place with the static flatbuffer API
+  // (aos/flatbuffers/static_table.h; include foo_static.h):
+  //
+  //   auto builder = sender.MakeStaticBuilder();
+  //   builder->set_value(5);
+  //   builder.CheckOk(builder.Send());
+  //
+  // Only one builder (static or not) may be alive per sender. Destroying it
+  // without Send() sends nothing. It is movable; moving it moves the field
+  // handles, so take pointers from add_*() after the move.
+  class StaticBuilder {
+   public:
+    // FooStatic, for a sender of Foo or of FooStatic.
+    using Static = fbs::StaticTypeFor_t<T>;
+
+    // An empty builder, to be assigned.
+    StaticBuilder() = default;
+    StaticBuilder(RawSender *sender, fbs::Arena *arena)
+        : builder_(arena), sender_(sender) {}
+    StaticBuilder(StaticBuilder &&) = default;
+    StaticBuilder &operator=(StaticBuilder &&) = default;
+
+    // The message's root table. CHECK-fails on an empty builder.
+    Static *get() { return builder_.get(); }
+    Static *operator->() { return get(); }
+    Static &operator*() { return *get(); }
+    fbs::Builder<Static> *builder() { return &builder_; }
+
+    // Publishes the message and empties the builder (even when the send
+    // fails). CHECK-fails if a required field is unset.
+    RawSender::Error Send() {
+      const char *missing = builder_.MissingRequiredField();
+      CHECK(missing == nullptr)
+          << ": required field " << missing << " is not set in a message for "
+          << configuration::StrippedChannelToString(sender_->channel());
+      const RawSender::Error err = sender_->Send(builder_.buffer().size());
+      builder_.Release();
+      return err;
+    }
+    void CheckOk(const RawSender::Error err) { sender_->CheckOk(err); }
+    void CheckSent() { CheckOk(Send()); }
+
+   private:
+    fbs::Builder<Static> builder_;
+    RawSender *sender_ = nullptr;
+  };
+
+  // CHECK-fails if another builder is alive, or if the channel's max_size is
+  // below the static size of the message (FooStatic::kSize plus the root
+  // offset).
+  StaticBuilder MakeStaticBuilder() {
+    RawSender *sender = CheckedSender();
+    fbs::Arena *arena = sender->static_allocator();
+    constexpr size_t kSize =
+        fbs::Builder<typename StaticBuilder::Static>::kSize;
+    CHECK_GE(arena->buffer_size(), kSize)
+        << ": " << configuration::StrippedChannelToString(sender->channel())
+        << " has max_size " << arena->buffer_size() << ", but a static "
+        << T::GetFullyQualifiedName() << " needs up to " << kSize
+        << " bytes.  Increase max_size or lower the static sizes.";
+    return StaticBuilder(sender, arena);
   }
 
   // Copies a finished message and publishes it.
