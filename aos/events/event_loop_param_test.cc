@@ -8,6 +8,7 @@
 
 #include "aos/events/event_loop_generated.h"
 #include "aos/events/test_message_generated.h"
+#include "aos/network/remote_message_generated.h"
 #include "aos/realtime.h"
 #include "glog/logging.h"
 #include "gmock/gmock.h"
@@ -37,6 +38,43 @@ constexpr std::string_view kTestConfig = R"json({
   ]
 })json";
 
+// Two nodes. Loops under test run on "me". Each node has its own timing
+// report channel, reached as /aos through node-specific maps, with room for
+// reports from several loops (simulation's message bridge reports too). /test
+// is sent on "me" and forwarded to "them" (with delivery timestamps coming back
+// on a remote timestamp channel of "me"); /from_them is forwarded the other
+// way; /them_only never leaves "them".
+constexpr std::string_view kMultiNodeTestConfig = R"json({
+  "nodes": [
+    {"name": "me", "hostname": "me"},
+    {"name": "them", "hostname": "them"}
+  ],
+  "maps": [
+    {"match": {"name": "/aos", "source_node": "me"},
+     "rename": {"name": "/me/aos"}},
+    {"match": {"name": "/aos", "source_node": "them"},
+     "rename": {"name": "/them/aos"}}
+  ],
+  "channels": [
+    {"name": "/me/aos", "type": "aos.timing.Report", "source_node": "me",
+     "frequency": 1000, "num_senders": 20, "max_size": 4096},
+    {"name": "/them/aos", "type": "aos.timing.Report", "source_node": "them",
+     "frequency": 1000, "num_senders": 20, "max_size": 4096},
+    {"name": "/test", "type": "aos.TestMessage", "source_node": "me",
+     "frequency": 200,
+     "destination_nodes": [
+       {"name": "them", "timestamp_logger": "REMOTE_LOGGER",
+        "timestamp_logger_nodes": ["me"]}
+     ]},
+    {"name": "/aos/remote_timestamps/them/test/aos-TestMessage",
+     "type": "aos.message_bridge.RemoteMessage", "source_node": "me",
+     "frequency": 200, "num_senders": 4},
+    {"name": "/from_them", "type": "aos.TestMessage", "source_node": "them",
+     "destination_nodes": [{"name": "me"}]},
+    {"name": "/them_only", "type": "aos.TestMessage", "source_node": "them"}
+  ]
+})json";
+
 constexpr int kPinReaders = 3;
 
 }  // namespace
@@ -63,6 +101,11 @@ EventLoopTestFactory::EventLoopTestFactory()
 EventLoopTestFactory::~EventLoopTestFactory() = default;
 
 void EventLoopTestFactory::PinReads() {
+  pin_reads_ = true;
+  ApplyPinReads();
+}
+
+void EventLoopTestFactory::ApplyPinReads() {
   std::string json = R"({"channels": [)";
   bool first = true;
   for (const Channel *channel : *config_.message().channels()) {
@@ -75,6 +118,15 @@ void EventLoopTestFactory::PinReads() {
   }
   json += "]}";
   config_ = configuration::MergeWithConfig(&config_.message(), json);
+}
+
+void EventLoopTestFactory::EnableNodes() {
+  config_ = configuration::MergeWithConfig(
+      &FlatbufferDetachedBuffer<Configuration>::Empty().message(),
+      kMultiNodeTestConfig);
+  if (pin_reads_) ApplyPinReads();
+  my_node_ = configuration::GetNode(&config_.message(), "me");
+  CHECK(my_node_ != nullptr);
 }
 
 std::vector<EventLoopTestParam> MakeEventLoopTestParams(
@@ -99,6 +151,18 @@ std::string EventLoopTestParamName(
 AbstractEventLoopTest::AbstractEventLoopTest()
     : factory_(GetParam().make_factory()) {
   if (GetParam().read_method == TestReadMethod::kPin) factory_->PinReads();
+}
+
+const Channel *AbstractEventLoopMultiNodeTest::ConfiguredChannel(
+    std::string_view name, std::string_view type) const {
+  for (const Channel *channel : *configuration()->channels()) {
+    if (channel->name()->string_view() == name &&
+        channel->type()->string_view() == type) {
+      return channel;
+    }
+  }
+  LOG(FATAL) << "no channel " << name << " " << type << " in the test config";
+  std::abort();
 }
 
 std::string AbstractEventLoopTest::NextName(std::string_view name) {
@@ -932,6 +996,182 @@ TEST_P(AbstractEventLoopDeathTest, SettingsWhileRunning) {
         (void)Run();
       },
       "Can't do things that might alter the timing report while running");
+}
+
+// --- Multi-node: loops on node "me". ---
+
+// Implementations not yet able to make loops on a node do not instantiate
+// these (see docs/decisions/event_loop.md).
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(AbstractEventLoopMultiNodeTest);
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(
+    AbstractEventLoopMultiNodeDeathTest);
+
+TEST_P(AbstractEventLoopMultiNodeTest, LoopsKnowTheirNode) {
+  auto loop = Make();
+  auto primary = MakePrimary();
+  ASSERT_NE(loop->node(), nullptr);
+  EXPECT_EQ(loop->node(), my_node()) << "a node of the loop's configuration";
+  EXPECT_EQ(loop->node()->name()->string_view(), "me");
+  EXPECT_EQ(primary->node(), my_node());
+}
+
+// Objects on channels this node cannot use are invalid, not errors: the
+// Try* calls are how code probes what this node has.
+TEST_P(AbstractEventLoopMultiNodeTest, OnlyThisNodesChannelsAreUsable) {
+  auto loop = Make();
+  // Sent here: sendable and readable.
+  EXPECT_TRUE(loop->TryMakeSender<TestMessage>("/test").valid());
+  EXPECT_TRUE(loop->TryMakeFetcher<TestMessage>("/test").valid());
+  // Forwarded here: readable only.
+  EXPECT_FALSE(loop->TryMakeSender<TestMessage>("/from_them").valid());
+  EXPECT_TRUE(loop->TryMakeFetcher<TestMessage>("/from_them").valid());
+  // Another node's own channel: neither.
+  EXPECT_FALSE(loop->TryMakeSender<TestMessage>("/them_only").valid());
+  EXPECT_FALSE(loop->TryMakeFetcher<TestMessage>("/them_only").valid());
+  // It exists in the configuration all the same.
+  EXPECT_TRUE(loop->HasChannel<TestMessage>("/them_only"));
+}
+
+// A message forwarded from another node (as the message bridge sends it, with
+// a raw sender, which ignores sendability) carries that node's times, queue
+// index and boot UUID to watchers and fetchers here; the event times are
+// this node's.
+TEST_P(AbstractEventLoopMultiNodeTest, ForwardedMessagesKeepRemoteMetadata) {
+  auto bridge = Make("bridge");
+  auto primary = MakePrimary();
+  std::unique_ptr<RawSender> forwarder =
+      bridge->MakeRawSender(bridge->GetChannel<TestMessage>("/from_them"));
+  auto fetcher = primary->MakeFetcher<TestMessage>("/from_them");
+  const monotonic_clock::time_point remote_monotonic =
+      monotonic_clock::epoch() + std::chrono::seconds(5);
+  const realtime_clock::time_point remote_realtime =
+      realtime_clock::epoch() + std::chrono::seconds(6);
+  const monotonic_clock::time_point transmit =
+      monotonic_clock::epoch() + std::chrono::seconds(7);
+  const UUID remote_boot = UUID::Random();
+  ASSERT_NE(remote_boot, primary->boot_uuid());
+  std::vector<Context> watched;
+  primary->MakeWatcher("/from_them", [&](const TestMessage &message) {
+    EXPECT_EQ(message.value(), 4);
+    watched.push_back(primary->context());
+    Exit();
+  });
+  TimerHandler *forward = primary->AddTimer([&]() {
+    flatbuffers::FlatBufferBuilder fbb;
+    TestMessage::Builder builder(fbb);
+    builder.add_value(4);
+    fbb.Finish(builder.Finish());
+    ASSERT_EQ(
+        forwarder->Send(fbb.GetBufferPointer(), fbb.GetSize(), remote_monotonic,
+                        remote_realtime, transmit, 33, remote_boot),
+        RawSender::Error::kOk);
+  });
+  primary->OnRun([&]() { forward->Schedule(primary->monotonic_now()); });
+  ASSERT_TRUE(Run().has_value());
+
+  ASSERT_EQ(watched.size(), 1u);
+  ASSERT_TRUE(fetcher.Fetch());
+  for (const Context &context : {watched[0], fetcher.context()}) {
+    EXPECT_EQ(context.monotonic_remote_time, remote_monotonic);
+    EXPECT_EQ(context.realtime_remote_time, remote_realtime);
+    EXPECT_EQ(context.monotonic_remote_transmit_time, transmit);
+    EXPECT_EQ(context.remote_queue_index, 33u);
+    EXPECT_EQ(context.source_boot_uuid, remote_boot);
+    EXPECT_EQ(context.monotonic_event_time, forwarder->monotonic_sent_time());
+    EXPECT_NE(context.monotonic_event_time, remote_monotonic);
+  }
+}
+
+// Delivery timestamps of /test come back to "me" on its remote timestamp
+// channel: an ordinary channel of this node, found by its full name.
+TEST_P(AbstractEventLoopMultiNodeTest, RemoteTimestampChannelsAreThisNodes) {
+  constexpr std::string_view kTimestamps =
+      "/aos/remote_timestamps/them/test/aos-TestMessage";
+  auto loop = Make();
+  auto sender = loop->MakeSender<message_bridge::RemoteMessage>(kTimestamps);
+  auto fetcher = loop->MakeFetcher<message_bridge::RemoteMessage>(kTimestamps);
+  EXPECT_EQ(sender.channel()->source_node()->string_view(), "me");
+  const int test_index =
+      loop->ChannelIndex(loop->GetChannel<TestMessage>("/test"));
+  const UUID them_boot = UUID::Random();
+  {
+    auto builder = sender.MakeBuilder();
+    auto boot_uuid = builder.fbb()->CreateVector(them_boot.span().data(),
+                                                 them_boot.span().size());
+    message_bridge::RemoteMessage::Builder message =
+        builder.MakeBuilder<message_bridge::RemoteMessage>();
+    message.add_channel_index(static_cast<uint32_t>(test_index));
+    message.add_queue_index(12);
+    message.add_remote_queue_index(11);
+    message.add_monotonic_sent_time(1000);
+    message.add_monotonic_remote_time(900);
+    message.add_boot_uuid(boot_uuid);
+    builder.CheckOk(builder.Send(message.Finish()));
+  }
+  ASSERT_TRUE(fetcher.Fetch());
+  EXPECT_EQ(fetcher->channel_index(), static_cast<uint32_t>(test_index));
+  EXPECT_EQ(fetcher->queue_index(), 12u);
+  EXPECT_EQ(fetcher->remote_queue_index(), 11u);
+  EXPECT_EQ(fetcher->monotonic_sent_time(), 1000);
+  EXPECT_EQ(fetcher->monotonic_remote_time(), 900);
+  ASSERT_NE(fetcher->boot_uuid(), nullptr);
+  EXPECT_EQ(UUID::FromSpan(std::span<const uint8_t>(
+                fetcher->boot_uuid()->data(), fetcher->boot_uuid()->size())),
+            them_boot);
+}
+
+// A loop's timing reports go to its own node's /aos channel (/me/aos here),
+// never to another node's.
+TEST_P(AbstractEventLoopMultiNodeTest, TimingReportsGoToTheNodesAos) {
+  ScopedTimingReportPeriod period(20);
+  auto loop = Make();
+  auto primary = MakePrimary("primary");
+  auto report_fetcher = loop->MakeFetcher<timing::Report>("/aos");
+  EXPECT_EQ(report_fetcher.channel(),
+            ConfiguredChannel("/me/aos", "aos.timing.Report"));
+  std::unique_ptr<RawFetcher> me_aos =
+      loop->MakeRawFetcher(ConfiguredChannel("/me/aos", "aos.timing.Report"));
+  TimerHandler *exit_timer = primary->AddTimer([&]() { Exit(); });
+  primary->OnRun([&]() {
+    exit_timer->Schedule(primary->monotonic_now() +
+                         milliseconds(FLAGS_timing_report_ms) +
+                         milliseconds(20));
+  });
+  ASSERT_TRUE(Run().has_value());
+  // Other loops of the node (simulation's message bridge) report there too.
+  const timing::Report *report = nullptr;
+  while (report == nullptr && me_aos->FetchNext()) {
+    const timing::Report *candidate =
+        flatbuffers::GetRoot<timing::Report>(me_aos->context().data);
+    if (candidate->name()->string_view() == "primary") report = candidate;
+  }
+  ASSERT_NE(report, nullptr) << "no report from primary on /me/aos";
+  // Its own sender is listed, on /me/aos.
+  ASSERT_NE(report->senders(), nullptr);
+  bool found_own_sender = false;
+  for (const timing::Sender *sender : *report->senders()) {
+    if (sender->channel_index() == primary->ChannelIndex(ConfiguredChannel(
+                                       "/me/aos", "aos.timing.Report"))) {
+      found_own_sender = true;
+    }
+  }
+  EXPECT_TRUE(found_own_sender) << "the report sender is on /me/aos";
+}
+
+TEST_P(AbstractEventLoopMultiNodeDeathTest, OtherNodesChannelsDie) {
+  auto loop = Make();
+  EXPECT_DEATH(loop->MakeSender<TestMessage>("/from_them"),
+               "\\{ \"name\": \"/from_them\", \"type\": "
+               "\"aos.TestMessage\" \\} is not able to be sent on this "
+               "node");
+  EXPECT_DEATH(loop->MakeSender<TestMessage>("/them_only"),
+               "/them_only.* is not able to be sent on this node");
+  EXPECT_DEATH(loop->MakeFetcher<TestMessage>("/them_only"),
+               "/them_only.* is not able to be fetched on this node");
+  EXPECT_DEATH(loop->MakeWatcher("/them_only", [](const TestMessage &) {}),
+               "/them_only.* is not able to be watched on this node");
+  EXPECT_DEATH(loop->MakeNoArgWatcher<TestMessage>("/them_only", []() {}),
+               "/them_only.* is not able to be watched on this node");
 }
 
 }  // namespace aos::testing

@@ -21,6 +21,11 @@
 // send and fetch; an implementation may or may not run them). They never
 // assert on wall-clock durations: only on orders, counts and the times the
 // loops report.
+//
+// AbstractEventLoopMultiNodeTest (and ...DeathTest) run in a multi-node
+// configuration (EventLoopTestFactory::EnableNodes): an implementation
+// instantiates them the same way, once its factory makes every loop on
+// factory->my_node().
 
 #include <chrono>
 #include <functional>
@@ -63,10 +68,25 @@ class EventLoopTestFactory {
   // Switches every channel to read_method PIN. Call before making loops.
   void PinReads();
 
+  // Switches to the multi-node test configuration: nodes "me" and "them",
+  // each with its own timing report channel (/aos maps to /me/aos on "me"),
+  // and channels sendable or readable on one node only (see
+  // event_loop_param_test.cc). Every loop must then be made on my_node().
+  // Call before making loops; keeps PinReads().
+  void EnableNodes();
+
+  // The node to make loops on: "me" after EnableNodes(), else nullptr
+  // (single-node).
+  const Node *my_node() const { return my_node_; }
+
   const Configuration *configuration() const { return &config_.message(); }
 
  private:
+  void ApplyPinReads();
+
   FlatbufferDetachedBuffer<Configuration> config_;
+  bool pin_reads_ = false;
+  const Node *my_node_ = nullptr;
 };
 
 struct EventLoopTestParam {
@@ -120,6 +140,20 @@ class AbstractEventLoopTest
 
 // Same fixture; a separate name so gtest runs death tests first.
 using AbstractEventLoopDeathTest = AbstractEventLoopTest;
+
+// The suite's multi-node tests: loops are made on node "me" of the
+// configuration EventLoopTestFactory::EnableNodes() sets up.
+class AbstractEventLoopMultiNodeTest : public AbstractEventLoopTest {
+ public:
+  AbstractEventLoopMultiNodeTest() { factory_->EnableNodes(); }
+
+  const Node *my_node() const { return factory_->my_node(); }
+  // The channel `name` of `type` exactly as configured (no maps applied).
+  const Channel *ConfiguredChannel(std::string_view name,
+                                   std::string_view type) const;
+};
+
+using AbstractEventLoopMultiNodeDeathTest = AbstractEventLoopMultiNodeTest;
 
 // Sends a TestMessage with `value`, dying if the send fails.
 void SendValue(Sender<TestMessage> *sender, int value);
