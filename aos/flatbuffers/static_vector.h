@@ -250,6 +250,8 @@ class Vector {
   bool empty() const { return size() == 0; }
   size_t capacity() const { return storage_.capacity(); }
 
+  // The elements, valid until the vector grows. Prefer them to operator[]
+  // for bulk access: each operator[] locates the vector anew.
   T *data() { return reinterpret_cast<T *>(storage_.Data()); }
   const T *data() const { return reinterpret_cast<const T *>(storage_.Data()); }
   std::span<T> span() { return {data(), size()}; }
