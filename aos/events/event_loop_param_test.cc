@@ -1000,12 +1000,6 @@ TEST_P(AbstractEventLoopDeathTest, SettingsWhileRunning) {
 
 // --- Multi-node: loops on node "me". ---
 
-// Implementations not yet able to make loops on a node do not instantiate
-// these (see docs/decisions/event_loop.md).
-GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(AbstractEventLoopMultiNodeTest);
-GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(
-    AbstractEventLoopMultiNodeDeathTest);
-
 TEST_P(AbstractEventLoopMultiNodeTest, LoopsKnowTheirNode) {
   auto loop = Make();
   auto primary = MakePrimary();

@@ -36,12 +36,12 @@ class SimulatedEventLoopTestFactory : public EventLoopTestFactory {
   // never in shared memory, so they send no timing reports there: match
   // that.
   std::unique_ptr<EventLoop> Make(std::string_view name) override {
-    std::unique_ptr<EventLoop> loop = factory()->MakeEventLoop(name);
+    std::unique_ptr<EventLoop> loop = factory()->MakeEventLoop(name, my_node());
     loop->SkipTimingReport();
     return loop;
   }
   std::unique_ptr<EventLoop> MakePrimary(std::string_view name) override {
-    return factory()->MakeEventLoop(name);
+    return factory()->MakeEventLoop(name, my_node());
   }
   Result<void> Run() override { return factory()->Run(); }
   void Exit() override { factory()->Exit(); }
@@ -72,6 +72,15 @@ std::unique_ptr<EventLoopTestFactory> MakeSimulatedFactory() {
 }
 
 INSTANTIATE_TEST_SUITE_P(SimulatedEventLoop, AbstractEventLoopTest,
+                         ::testing::ValuesIn(MakeEventLoopTestParams(
+                             "Simulated", MakeSimulatedFactory)),
+                         EventLoopTestParamName);
+INSTANTIATE_TEST_SUITE_P(SimulatedEventLoop, AbstractEventLoopMultiNodeTest,
+                         ::testing::ValuesIn(MakeEventLoopTestParams(
+                             "Simulated", MakeSimulatedFactory)),
+                         EventLoopTestParamName);
+INSTANTIATE_TEST_SUITE_P(SimulatedEventLoop,
+                         AbstractEventLoopMultiNodeDeathTest,
                          ::testing::ValuesIn(MakeEventLoopTestParams(
                              "Simulated", MakeSimulatedFactory)),
                          EventLoopTestParamName);
