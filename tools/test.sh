@@ -21,13 +21,20 @@ case "$variant" in
     ;;
   asan)
     dir=build-asan
-    cmake_args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DAOS_ASAN=ON -DAOS_BUILD_BENCHMARKS=OFF)
+    # -O1 is what ASan recommends; -g1 (line tables) keeps file:line in its
+    # reports. Together they halve the build against -O2 -g (measured on the
+    # conformance suite: 106 s vs 222 s), the biggest share of CI.
+    cmake_args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo
+                "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG"
+                -DAOS_ASAN=ON -DAOS_BUILD_BENCHMARKS=OFF)
     targets=()
     ctest_args=()
     ;;
   tsan)
     dir=build-tsan
-    cmake_args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DAOS_TSAN=ON -DAOS_BUILD_BENCHMARKS=OFF)
+    cmake_args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo
+                "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG"
+                -DAOS_TSAN=ON -DAOS_BUILD_BENCHMARKS=OFF)
     # Only the concurrency tests are worth ThreadSanitizer's build time.
     targets=(tsan_tests)
     ctest_args=(-L tsan --no-tests=error)
