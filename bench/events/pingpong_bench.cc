@@ -52,6 +52,10 @@ DEFINE_int32(small_round_trips, 20000, "Round trips per 64 B run.");
 DEFINE_int32(large_round_trips, 2000, "Round trips per 1 MiB run.");
 DEFINE_int32(warmup, 500, "Round trips discarded at the start of each run.");
 DEFINE_int32(runs, 3, "Runs per case; the median of runs is reported.");
+DEFINE_string(only, "",
+              "Run only the ShmEventLoop and iceoryx cases whose name contains "
+              "this (e.g. \"1 MiB, COPY\"), for profiling one case; the "
+              "floor always runs.");
 
 namespace aos::bench {
 namespace {
@@ -334,7 +338,7 @@ int Main() {
       configuration::MergeWithConfig(
           &FlatbufferDetachedBuffer<Configuration>::Empty().message(), kConfig);
 
-  const std::vector<Case> cases = {
+  std::vector<Case> cases = {
       {"64 B, COPY", "/ping", "/pong", 64, FLAGS_small_round_trips},
       {"1 MiB, COPY", "/large_ping", "/large_pong", kLargePayload,
        FLAGS_large_round_trips},
@@ -342,10 +346,16 @@ int Main() {
        kLargePayload, FLAGS_large_round_trips},
   };
   // iceoryx's cases, by payload: written in place and read in place.
-  const std::vector<Case> iceoryx_cases = {
+  std::vector<Case> iceoryx_cases = {
       {"64 B", "", "", 64, FLAGS_small_round_trips},
       {"1 MiB", "", "", kLargePayload, FLAGS_large_round_trips},
   };
+  std::erase_if(cases, [](const Case &c) {
+    return c.name.find(FLAGS_only) == std::string::npos;
+  });
+  std::erase_if(iceoryx_cases, [](const Case &c) {
+    return c.name.find(FLAGS_only) == std::string::npos;
+  });
   const std::vector<Placement> placements = {
       {"same core (CPU 0 / CPU 0)", 0, 0},
       {"other core (CPU 0 / CPU 1)", 0, 1},
@@ -356,7 +366,12 @@ int Main() {
 
   printf("load average (1, 5, 15 min) at start: %s\n", LoadAverage().c_str());
   std::string iceoryx_skipped;
-  std::shared_ptr<void> roudi = MaybeStartRoudi(&iceoryx_skipped);
+  std::shared_ptr<void> roudi;
+  if (iceoryx_cases.empty()) {
+    iceoryx_skipped = "iceoryx: no case matches --only.";
+  } else {
+    roudi = MaybeStartRoudi(&iceoryx_skipped);
+  }
   if (roudi == nullptr) printf("%s\n", iceoryx_skipped.c_str());
 
   printf(
