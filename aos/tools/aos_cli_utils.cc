@@ -123,6 +123,15 @@ std::unique_ptr<ShmEventLoop> MakeToolEventLoop(const ToolSetup &setup) {
   return event_loop;
 }
 
+void ExitAfter(ShmEventLoop *event_loop, std::chrono::milliseconds timeout) {
+  TimerHandler *stop =
+      event_loop->AddTimer([event_loop]() { event_loop->Exit(); });
+  stop->set_name("exit_after_timeout");
+  event_loop->OnRun([event_loop, stop, timeout]() {
+    stop->Schedule(event_loop->monotonic_now() + timeout);
+  });
+}
+
 Result<const Node *> FindMyNode(const Configuration *config) {
   if (!configuration::MultiNode(config)) return nullptr;
   std::string hostname = FLAGS_override_hostname;

@@ -87,6 +87,10 @@ Result<ToolSetup> LoadToolSetup(std::string_view tool_name);
 // is not a process to monitor, and aos_dump may be watching that channel).
 std::unique_ptr<ShmEventLoop> MakeToolEventLoop(const ToolSetup &setup);
 
+// Makes `event_loop` exit `timeout` after it starts running (a tool's
+// --timeout). Call before Run.
+void ExitAfter(ShmEventLoop *event_loop, std::chrono::milliseconds timeout);
+
 // The node this host is in the configuration (by --override_hostname or the
 // hostname); nullptr for single-node configs. Errors instead of dying when
 // there is no such node.

@@ -93,12 +93,8 @@ int main(int argc, char **argv) {
     if (FLAGS_count >= 0 && shown >= FLAGS_count) event_loop->Exit();
   });
   if (FLAGS_timeout >= 0) {
-    aos::TimerHandler *stop =
-        event_loop->AddTimer([&]() { event_loop->Exit(); });
-    event_loop->OnRun([&event_loop, stop]() {
-      stop->Schedule(event_loop->monotonic_now() +
-                     std::chrono::milliseconds(FLAGS_timeout));
-    });
+    aos::cli::ExitAfter(event_loop.get(),
+                        std::chrono::milliseconds(FLAGS_timeout));
   }
   const aos::Result<void> result = event_loop->Run();
   if (!result) return Fail(result.error().message());
