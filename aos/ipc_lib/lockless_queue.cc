@@ -39,9 +39,9 @@ uint32_t CurrentUid() {
 }
 
 // Starts fetching the lines the next Send touches in scratch buffer
-// `message_index`: the header and the end of the payload (written; a reader
-// on another core has them in its cache since it read them one lap ago) and
-// the redzones (read). Without this, each of those misses costs a full
+// `message_index`: the header line and the end of the payload (written; a
+// reader on another core has them in its cache since it read them one lap ago)
+// and the redzones (read). Without this, each of those misses costs a full
 // cross-core round trip inside the next Send, one after the other (the
 // publish CAS waits for every earlier store, the clock reads for every
 // earlier load); fetched here, they overlap with each other and with
@@ -63,9 +63,8 @@ void PrefetchScratch(const QueueMemoryView &view, size_t message_data_size,
     __builtin_prefetch(line, 1);
   };
 #endif
-  static_assert(sizeof(MessageHeader) <= 128);
+  static_assert(sizeof(MessageHeader) == 64);
   prefetch_for_write(header);
-  prefetch_for_write(header + 64);
   if (message_data_size > 0) {
     prefetch_for_write(payload_end - 1);
   }
@@ -83,13 +82,15 @@ QueueLayout::QueueLayout(const LocklessQueueConfiguration &config) {
          "configured than the queue can hold)";
   CHECK_LT(config.num_messages(), Index::MaxMessages())
       << ": too many message buffers for a 32-bit buffer index";
-  CHECK_LE(config.message_data_size, size_t{1} << 40)
-      << ": message_data_size " << config.message_data_size << " is absurd";
+  CHECK_LE(config.message_data_size, size_t{kLengthMask})
+      << ": message_data_size " << config.message_data_size
+      << " does not fit the 31-bit length of a message header";
   payload_end = RoundUp(
       sizeof(MessageHeader) + kChannelDataRedzone + config.message_data_size,
       kChannelDataAlignment);
-  message_size =
-      RoundUp(payload_end + kChannelDataRedzone, kChannelDataAlignment);
+  remote_queue_index_offset = payload_end + kChannelDataRedzone;
+  message_size = RoundUp(remote_queue_index_offset + sizeof(uint32_t),
+                         kChannelDataAlignment);
   queue_offset = sizeof(LocklessQueueMemory);
   messages_offset =
       RoundUp(queue_offset + sizeof(AtomicIndex) * config.queue_size,
@@ -185,6 +186,8 @@ Result<void> LocklessQueue::Initialize(uint32_t starting_queue_index) {
         realtime_clock::min_time.time_since_epoch().count(),
         std::memory_order_relaxed);
     message->length.store(0, std::memory_order_relaxed);
+    view.remote_queue_index(i)->store(QueueIndex::kInvalid,
+                                      std::memory_order_relaxed);
     char *payload = view.payload(i, config_.message_data_size);
     FillRedzone(view, payload - kChannelDataRedzone);
     FillRedzone(view, payload + config_.message_data_size);
@@ -332,14 +335,21 @@ LocklessQueueSender::DoSend(
   }
   MessageHeader *message = view.message(scratch.message_index());
   constexpr auto kRelaxed = std::memory_order_relaxed;
-  message->length.store(length, kRelaxed);
+  // Written only for forwarded messages: a local send leaves that line alone.
+  const bool remote = remote_queue_index != QueueIndex::kInvalid;
+  if (remote) {
+    view.remote_queue_index(scratch.message_index())
+        ->store(remote_queue_index, kRelaxed);
+  }
+  message->length.store(
+      static_cast<uint32_t>(length) | (remote ? kRemoteQueueIndexSet : 0),
+      kRelaxed);
   message->monotonic_remote_time.store(
       monotonic_remote_time.time_since_epoch().count(), kRelaxed);
   message->realtime_remote_time.store(
       realtime_remote_time.time_since_epoch().count(), kRelaxed);
   message->monotonic_remote_transmit_time.store(
       monotonic_remote_transmit_time.time_since_epoch().count(), kRelaxed);
-  message->remote_queue_index.store(remote_queue_index, kRelaxed);
   uint64_t uuid[2];
   memcpy(uuid, source_boot_uuid.span().data(), sizeof(uuid));
   message->source_boot_uuid[0].store(uuid[0], kRelaxed);
@@ -603,10 +613,12 @@ LocklessQueueReader::Result LocklessQueueReader::Read(
           message->monotonic_remote_transmit_time.load(kRelaxed)));
   local.realtime_remote_time = realtime_clock::time_point(
       realtime_clock::duration(message->realtime_remote_time.load(kRelaxed)));
-  local.remote_queue_index = message->remote_queue_index.load(kRelaxed);
-  if (local.remote_queue_index == QueueIndex::kInvalid) {
-    local.remote_queue_index = uint32_queue_index;
-  }
+  const uint32_t length_word = message->length.load(kRelaxed);
+  local.length = length_word & kLengthMask;
+  local.remote_queue_index =
+      (length_word & kRemoteQueueIndexSet) != 0
+          ? view.remote_queue_index(held.message_index())->load(kRelaxed)
+          : uint32_queue_index;
   const uint64_t uuid[2] = {message->source_boot_uuid[0].load(kRelaxed),
                             message->source_boot_uuid[1].load(kRelaxed)};
   // Not UUID::FromSpan: an out-of-line call and a size CHECK per read for 16
@@ -614,7 +626,6 @@ LocklessQueueReader::Result LocklessQueueReader::Read(
   static_assert(sizeof(UUID) == sizeof(uuid) &&
                 std::is_trivially_copyable_v<UUID>);
   local.source_boot_uuid = std::bit_cast<UUID>(uuid);
-  local.length = message->length.load(kRelaxed);
 
   auto still_ours = [&]() {
     Fence(std::memory_order_acquire);

@@ -64,7 +64,7 @@ inline constexpr size_t kChannelDataRedzone = 32;
 
 // Version of the shared-memory layout. It is in queue file names and headers;
 // bump it whenever the layout changes.
-inline constexpr uint32_t kQueueLayoutVersion = 1;
+inline constexpr uint32_t kQueueLayoutVersion = 2;
 
 struct LocklessQueueConfiguration {
   // Maximum number of watcher, sender and pinner slots.
@@ -91,7 +91,8 @@ std::ostream &operator<<(std::ostream &os,
 
 // Bytes of shared memory a queue with `config` needs. CHECK-fails on a
 // configuration that cannot be represented (queue_size of 0 or above 2^30,
-// too many messages for a 32-bit message index).
+// too many messages for a 32-bit message index, message_data_size of 2^31 or
+// more).
 size_t LocklessQueueMemorySize(LocklessQueueConfiguration config);
 
 // The shared-memory region. Opaque: its layout is in lockless_queue_memory.h.
@@ -105,6 +106,9 @@ struct QueueLayout {
   // kChannelDataAlignment) and the size of the buffer.
   size_t payload_end = 0;
   size_t message_size = 0;
+  // Within one message buffer: the remote queue index (after the payload's
+  // end redzone, out of the lines a reader of a local message touches).
+  size_t remote_queue_index_offset = 0;
   // Within the region.
   size_t queue_offset = 0;
   size_t messages_offset = 0;

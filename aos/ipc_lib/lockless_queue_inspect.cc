@@ -158,19 +158,26 @@ void PrintLocklessQueueMemory(const LocklessQueueMemory *memory,
   os << "  }\n  messages[" << config.num_messages() << "] {\n";
   for (size_t i = 0; i < config.num_messages(); ++i) {
     const MessageHeader *message = view.message(i);
+    const uint32_t length_word = message->length.load();
     os << "    [" << i
        << "] {queue_index: " << message->queue_index.Load(count).DebugString()
-       << ", length: " << message->length.load() << ", monotonic_sent_time: "
+       << ", length: " << (length_word & kLengthMask)
+       << ", monotonic_sent_time: "
        << monotonic_clock::time_point(
               monotonic_clock::duration(message->monotonic_sent_time.load()))
-       << ", remote_queue_index: " << message->remote_queue_index.load();
+       << ", remote_queue_index: ";
+    if ((length_word & kRemoteQueueIndexSet) != 0) {
+      os << view.remote_queue_index(i)->load();
+    } else {
+      os << "local";
+    }
     if (!MessageRedzonesIntact(view, config.message_data_size, i)) {
       os << ", REDZONE CORRUPTED";
     }
     os << "}\n";
     if (dump_data) {
       const size_t length =
-          std::min<size_t>(message->length.load(), config.message_data_size);
+          std::min<size_t>(length_word & kLengthMask, config.message_data_size);
       const unsigned char *payload = reinterpret_cast<const unsigned char *>(
           view.payload(i, config.message_data_size) + config.message_data_size -
           length);

@@ -7,7 +7,8 @@
 // One contiguous region, every part aligned to kChannelDataAlignment:
 //   LocklessQueueMemory           header, setup lock, next_queue_index
 //   AtomicIndex queue[queue_size] the ring: which buffer holds which index
-//   messages[num_messages]        MessageHeader, redzone, payload, redzone
+//   messages[num_messages]        MessageHeader, redzone, payload, redzone,
+//                                 remote_queue_index
 //   WatcherSlot[num_watchers]
 //   SenderSlot[num_senders]
 //   PinnerSlot[num_pinners]
@@ -57,23 +58,36 @@ struct alignas(kChannelDataAlignment) LocklessQueueMemory {
   alignas(64) AtomicQueueIndex next_queue_index;
 };
 
-// The header of a message buffer. Fields other than queue_index are written
-// by the owning sender before publication and read speculatively by readers,
-// who validate with queue_index afterwards (a seqlock); they are relaxed
-// atomics so those racing reads are well defined.
+// The header of a message buffer: one cache line, everything a reader of a
+// local message needs, so reading a small message touches two lines (this and
+// the payload's) and the sender hands two lines to the reader's core per
+// message, not three. remote_queue_index, set only on messages forwarded from
+// another node, lives in a second line after the payload's end redzone; the
+// reader loads it only when `length` says it is set. Fields other than
+// queue_index are written by the owning sender before publication and read
+// speculatively by readers, who validate with queue_index afterwards (a
+// seqlock); they are relaxed atomics so those racing reads are well defined.
 struct MessageHeader {
   // The queue index this buffer holds, or invalid while it is being written
   // or was never written.
   AtomicQueueIndex queue_index;
-  std::atomic<uint32_t> remote_queue_index;
+  // Payload bytes (a channel's max_size is an int32, so 31 bits) plus
+  // kRemoteQueueIndexSet.
+  std::atomic<uint32_t> length;
   std::atomic<int64_t> monotonic_sent_time;
   std::atomic<int64_t> realtime_sent_time;
   std::atomic<int64_t> monotonic_remote_time;
   std::atomic<int64_t> monotonic_remote_transmit_time;
   std::atomic<int64_t> realtime_remote_time;
   std::atomic<uint64_t> source_boot_uuid[2];
-  std::atomic<uint64_t> length;
 };
+static_assert(sizeof(MessageHeader) == 64,
+              "the header must fill exactly one cache line");
+
+// In MessageHeader::length: the remote_queue_index field holds the index the
+// sender gave (else the message is local and that index is its own).
+inline constexpr uint32_t kRemoteQueueIndexSet = 0x80000000u;
+inline constexpr uint32_t kLengthMask = ~kRemoteQueueIndexSet;
 
 struct alignas(64) SenderSlot {
   RobustOwnershipTracker owner;
@@ -122,6 +136,12 @@ class QueueMemoryView {
   }
   MessageHeader *message(size_t message_index) const {
     return reinterpret_cast<MessageHeader *>(buffer(message_index));
+  }
+  // The remote queue index of a message (valid if its length word has
+  // kRemoteQueueIndexSet).
+  std::atomic<uint32_t> *remote_queue_index(size_t message_index) const {
+    return reinterpret_cast<std::atomic<uint32_t> *>(
+        buffer(message_index) + layout_->remote_queue_index_offset);
   }
   // Start of the payload area (message_data_size bytes, end aligned).
   char *payload(size_t message_index, size_t message_data_size) const {

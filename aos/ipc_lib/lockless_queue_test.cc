@@ -169,6 +169,22 @@ TEST(LocklessQueueTest, MetadataCarriedThrough) {
   MessageInfo info;
   ASSERT_EQ(reader.Read(index, &info, nullptr), ReadResult::GOOD);
   EXPECT_EQ(info.remote_queue_index, index);
+
+  // The remote index is kept outside the header and flagged in it: a buffer
+  // that carried a remote index and is then reused for local messages (and
+  // the other way round) must not show the stale one.
+  const size_t buffers = heap.queue().config().num_messages();
+  for (size_t i = 0; i < 3 * buffers; ++i) {
+    const bool remote = i % 3 == 0;
+    ASSERT_EQ(sender->Send("x", 1, remote_mono, remote_real, transmit,
+                           remote ? static_cast<uint32_t>(1000 + i)
+                                  : QueueIndex::kInvalid,
+                           uuid, nullptr, nullptr, &index),
+              SendResult::GOOD);
+    ASSERT_EQ(reader.Read(index, &info, nullptr), ReadResult::GOOD);
+    EXPECT_EQ(info.remote_queue_index, remote ? 1000 + i : index) << i;
+    EXPECT_EQ(info.length, 1u);
+  }
 }
 
 // Sends across the 32-bit wrap of the queue index with a ring whose length

@@ -143,11 +143,11 @@ TEST_F(MemoryMappedQueueTest, StaleFilesAreErrors) {
 
   // Another layout version.
   const std::string old_layout = Path("/old");
+  const uint32_t version = kQueueLayoutVersion + 5;
   ASSERT_TRUE(MemoryMappedQueue::Open(old_layout, Config(), 0770).has_value());
   {
     const int fd = open(old_layout.c_str(), O_WRONLY);
     ASSERT_GE(fd, 0);
-    const uint32_t version = kQueueLayoutVersion + 5;
     ASSERT_EQ(pwrite(fd, &version, sizeof(version),
                      offsetof(QueueFileHeader, layout_version)),
               static_cast<ssize_t>(sizeof(version)));
@@ -155,10 +155,12 @@ TEST_F(MemoryMappedQueueTest, StaleFilesAreErrors) {
   }
   opened = MemoryMappedQueue::Open(old_layout, Config(), 0770);
   ASSERT_FALSE(opened.has_value());
-  EXPECT_THAT(opened.error().message(), HasSubstr("layout version is 6"));
+  EXPECT_THAT(opened.error().message(),
+              HasSubstr("layout version is " + std::to_string(version)));
   inspected = InspectQueueFile(old_layout);
   ASSERT_FALSE(inspected.has_value());
-  EXPECT_THAT(inspected.error().message(), HasSubstr("layout version 6"));
+  EXPECT_THAT(inspected.error().message(),
+              HasSubstr("layout version " + std::to_string(version)));
 
   // A truncated file.
   const std::string truncated = Path("/truncated");
