@@ -17,10 +17,6 @@ DEFINE_int32(timing_report_ms, 1000,
 namespace aos {
 namespace {
 
-double Seconds(monotonic_clock::duration duration) {
-  return time::DurationInSeconds(duration);
-}
-
 std::optional<std::string> &DefaultVersionString() {
   static std::optional<std::string> version;
   return version;
@@ -136,8 +132,8 @@ RawFetcher::~RawFetcher() { event_loop_->DeleteFetcher(this); }
 
 bool RawFetcher::RecordFetch(bool fetched) {
   if (fetched) {
-    timing_.AddFetch(
-        Seconds(event_loop_->monotonic_now() - context_.monotonic_event_time));
+    timing_.AddFetch(event_loop_->monotonic_now() -
+                     context_.monotonic_event_time);
     if (context_.data != nullptr) {
       CheckChannelDataAlignment(context_.data, context_.size);
     }
@@ -328,7 +324,7 @@ monotonic_clock::time_point TimerHandler::Call(
   event_loop_->SetTimerContext(event_time);
   fn_();
   const monotonic_clock::time_point end = event_loop_->monotonic_now();
-  timing_.AddCall(Seconds(start - event_time), Seconds(end - start));
+  timing_.AddCall(start - event_time, end - start);
   event_loop_->ClearContext();
   return end;
 }
@@ -380,7 +376,7 @@ void PhasedLoopHandler::Call() {
   cycles_elapsed_ = 0;
   fn_(cycles);
   const monotonic_clock::time_point end = event_loop_->monotonic_now();
-  timing_.AddCall(Seconds(start - event_time), Seconds(end - start));
+  timing_.AddCall(start - event_time, end - start);
   event_loop_->ClearContext();
   if (end > phased_loop_.sleep_time()) {
     // Overran the next wakeup: aim for the first phase after now instead of
@@ -412,8 +408,7 @@ void WatcherState::CallCallback(const Context &context) {
   event_loop_->SetAosLogContext();
   fn_(context, context.data);
   const monotonic_clock::time_point end = event_loop_->monotonic_now();
-  timing_.AddCall(Seconds(start - context.monotonic_event_time),
-                  Seconds(end - start));
+  timing_.AddCall(start - context.monotonic_event_time, end - start);
   event_loop_->ClearContext();
 }
 

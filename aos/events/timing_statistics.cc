@@ -1,48 +1,51 @@
 #include "aos/events/timing_statistics.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "glog/logging.h"
 
 namespace aos::internal {
 
-void RunningStatistic::Add(double sample) {
-  ++count_;
-  const double delta = sample - mean_;
-  mean_ += delta / static_cast<double>(count_);
-  m2_ += delta * (sample - mean_);
-  if (sample < min_) min_ = sample;
-  if (sample > max_) max_ = sample;
+double RunningStatistic::mean(double scale) const {
+  if (count_ == 0) return std::numeric_limits<double>::quiet_NaN();
+  return (static_cast<double>(shift_) +
+          static_cast<double>(sum_) / static_cast<double>(count_)) *
+         scale;
 }
-
-double RunningStatistic::mean() const {
-  return count_ == 0 ? std::numeric_limits<double>::quiet_NaN() : mean_;
-}
-double RunningStatistic::min() const {
-  return count_ == 0 ? std::numeric_limits<double>::quiet_NaN() : min_;
-}
-double RunningStatistic::max() const {
-  return count_ == 0 ? std::numeric_limits<double>::quiet_NaN() : max_;
-}
-double RunningStatistic::standard_deviation() const {
+double RunningStatistic::min(double scale) const {
   return count_ == 0 ? std::numeric_limits<double>::quiet_NaN()
-                     : std::sqrt(m2_ / static_cast<double>(count_));
+                     : static_cast<double>(min_) * scale;
+}
+double RunningStatistic::max(double scale) const {
+  return count_ == 0 ? std::numeric_limits<double>::quiet_NaN()
+                     : static_cast<double>(max_) * scale;
+}
+double RunningStatistic::standard_deviation(double scale) const {
+  if (count_ == 0) return std::numeric_limits<double>::quiet_NaN();
+  const double n = static_cast<double>(count_);
+  const double mean_offset = static_cast<double>(sum_) / n;
+  // Rounding may take a zero variance a hair below zero.
+  const double variance =
+      std::max(0.0, sum_squares_ / n - mean_offset * mean_offset);
+  return std::sqrt(variance) * scale;
 }
 
-void RunningStatistic::Publish(timing::Statistic *statistic) const {
+void RunningStatistic::Publish(timing::Statistic *statistic,
+                               double scale) const {
   // mutate_* fails silently on absent fields; the report is built with every
   // field present, so a failure here is a bug in the report builder.
-  CHECK(statistic->mutate_average(static_cast<float>(mean())));
-  CHECK(statistic->mutate_min(static_cast<float>(min())));
-  CHECK(statistic->mutate_max(static_cast<float>(max())));
+  CHECK(statistic->mutate_average(static_cast<float>(mean(scale))));
+  CHECK(statistic->mutate_min(static_cast<float>(min(scale))));
+  CHECK(statistic->mutate_max(static_cast<float>(max(scale))));
   CHECK(statistic->mutate_standard_deviation(
-      static_cast<float>(standard_deviation())));
+      static_cast<float>(standard_deviation(scale))));
 }
 
 void RawSenderTiming::Publish() const {
   if (sender == nullptr) return;
   CHECK(sender->mutate_count(count));
-  size.Publish(sender->mutable_size());
+  size.Publish(sender->mutable_size(), 1.0);
   auto *errors = sender->mutable_error_counts();
   for (size_t i = 0; i < error_counts.size(); ++i) {
     CHECK(errors->GetMutableObject(i)->mutate_count(error_counts[i]));
@@ -58,7 +61,7 @@ void RawSenderTiming::Reset() {
 void RawFetcherTiming::Publish() const {
   if (fetcher == nullptr) return;
   CHECK(fetcher->mutate_count(count));
-  latency.Publish(fetcher->mutable_latency());
+  latency.Publish(fetcher->mutable_latency(), kNanosecondsToSeconds);
 }
 
 void RawFetcherTiming::Reset() {
@@ -69,8 +72,9 @@ void RawFetcherTiming::Reset() {
 void WatcherTiming::Publish() const {
   if (watcher == nullptr) return;
   CHECK(watcher->mutate_count(count));
-  wakeup_latency.Publish(watcher->mutable_wakeup_latency());
-  handler_time.Publish(watcher->mutable_handler_time());
+  wakeup_latency.Publish(watcher->mutable_wakeup_latency(),
+                         kNanosecondsToSeconds);
+  handler_time.Publish(watcher->mutable_handler_time(), kNanosecondsToSeconds);
 }
 
 void WatcherTiming::Reset() {
@@ -82,8 +86,9 @@ void WatcherTiming::Reset() {
 void TimerTiming::Publish() const {
   if (timer == nullptr) return;
   CHECK(timer->mutate_count(count));
-  wakeup_latency.Publish(timer->mutable_wakeup_latency());
-  handler_time.Publish(timer->mutable_handler_time());
+  wakeup_latency.Publish(timer->mutable_wakeup_latency(),
+                         kNanosecondsToSeconds);
+  handler_time.Publish(timer->mutable_handler_time(), kNanosecondsToSeconds);
 }
 
 void TimerTiming::Reset() {

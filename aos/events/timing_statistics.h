@@ -11,6 +11,7 @@
 // patched in place), sends the buffer and Reset()s them for the next period.
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <limits>
 
@@ -18,32 +19,60 @@
 
 namespace aos::internal {
 
-// Count, mean, min, max and standard deviation of a stream of samples
-// (Welford's update, so it is numerically stable and needs no storage).
+// Count, mean, min, max and standard deviation of a stream of integer
+// samples (nanoseconds or bytes), in O(1) space.
+//
+// Add() is on every send, fetch and callback, so it does no division and no
+// conversion: it sums the samples' offsets from the first sample (the
+// "shifted data" variance algorithm: exact for constant samples; its
+// cancellation costs float precision only if the first sample is over ~2e4
+// standard deviations from the mean, which that sample's own share of the
+// variance rules out below ~5e8 samples per report). Means and deviations are
+// only computed when a report is published, scaled there to the report's unit.
 class RunningStatistic {
  public:
-  void Add(double sample);
+  void Add(int64_t sample) {
+    if (count_ == 0) {
+      shift_ = sample;
+      min_ = sample;
+      max_ = sample;
+    } else {
+      if (sample < min_) min_ = sample;
+      if (sample > max_) max_ = sample;
+    }
+    ++count_;
+    const int64_t offset = sample - shift_;
+    sum_ += offset;
+    const double offset_double = static_cast<double>(offset);
+    sum_squares_ += offset_double * offset_double;
+  }
   void Reset() { *this = RunningStatistic(); }
 
   uint64_t count() const { return count_; }
-  // NaN when there are no samples.
-  double mean() const;
-  double min() const;
-  double max() const;
+  // In sample units times `scale`; NaN when there are no samples.
+  double mean(double scale = 1.0) const;
+  double min(double scale = 1.0) const;
+  double max(double scale = 1.0) const;
   // Population standard deviation; NaN when there are no samples.
-  double standard_deviation() const;
+  double standard_deviation(double scale = 1.0) const;
 
-  // Writes the summary into `statistic` (NaNs when empty). `statistic` must
-  // have every field present (built with ForceDefaults).
-  void Publish(timing::Statistic *statistic) const;
+  // Writes the summary, in sample units times `scale`, into `statistic`
+  // (NaNs when empty). `statistic` must have every field present (built
+  // with ForceDefaults).
+  void Publish(timing::Statistic *statistic, double scale) const;
 
  private:
   uint64_t count_ = 0;
-  double mean_ = 0.0;
-  double m2_ = 0.0;
-  double min_ = std::numeric_limits<double>::infinity();
-  double max_ = -std::numeric_limits<double>::infinity();
+  // The first sample; the sums are of offsets from it.
+  int64_t shift_ = 0;
+  int64_t sum_ = 0;
+  double sum_squares_ = 0.0;
+  int64_t min_ = 0;
+  int64_t max_ = 0;
 };
+
+// Durations are counted in nanoseconds and reported in seconds.
+inline constexpr double kNanosecondsToSeconds = 1e-9;
 
 struct RawSenderTiming {
   explicit RawSenderTiming(int new_channel_index)
@@ -51,7 +80,7 @@ struct RawSenderTiming {
 
   void AddSend(size_t bytes) {
     ++count;
-    size.Add(static_cast<double>(bytes));
+    size.Add(static_cast<int64_t>(bytes));
   }
   void AddError(timing::SendError error) {
     ++error_counts[static_cast<size_t>(error)];
@@ -73,9 +102,9 @@ struct RawFetcherTiming {
   explicit RawFetcherTiming(int new_channel_index)
       : channel_index(new_channel_index) {}
 
-  void AddFetch(double latency_seconds) {
+  void AddFetch(std::chrono::nanoseconds latency_time) {
     ++count;
-    latency.Add(latency_seconds);
+    latency.Add(latency_time.count());
   }
   void set_timing_report(timing::Fetcher *new_fetcher) {
     fetcher = new_fetcher;
@@ -93,10 +122,11 @@ struct WatcherTiming {
   explicit WatcherTiming(int new_channel_index)
       : channel_index(new_channel_index) {}
 
-  void AddCall(double wakeup_latency_seconds, double handler_time_seconds) {
+  void AddCall(std::chrono::nanoseconds wakeup_latency_time,
+               std::chrono::nanoseconds handler_time_taken) {
     ++count;
-    wakeup_latency.Add(wakeup_latency_seconds);
-    handler_time.Add(handler_time_seconds);
+    wakeup_latency.Add(wakeup_latency_time.count());
+    handler_time.Add(handler_time_taken.count());
   }
   void set_timing_report(timing::Watcher *new_watcher) {
     watcher = new_watcher;
@@ -113,10 +143,11 @@ struct WatcherTiming {
 
 // Timers and phased loops.
 struct TimerTiming {
-  void AddCall(double wakeup_latency_seconds, double handler_time_seconds) {
+  void AddCall(std::chrono::nanoseconds wakeup_latency_time,
+               std::chrono::nanoseconds handler_time_taken) {
     ++count;
-    wakeup_latency.Add(wakeup_latency_seconds);
-    handler_time.Add(handler_time_seconds);
+    wakeup_latency.Add(wakeup_latency_time.count());
+    handler_time.Add(handler_time_taken.count());
   }
   void set_timing_report(timing::Timer *new_timer) { timer = new_timer; }
   void Publish() const;
