@@ -36,7 +36,7 @@ constexpr char kRoudiReady[] = "RouDi is ready for clients";
 // except its last byte, written as a producer filling its buffer would.
 struct MessageHeader {
   int64_t send_time_ns;
-  int32_t sequence;  // -1 ends the run.
+  int32_t sequence;  // -1 ends the run (from pong: it was stopped).
 };
 
 // How long a player waits for the other before deciding it is gone.
@@ -112,6 +112,12 @@ void Play(bool is_ping, size_t payload, int round_trips, int warmup,
   auto last_event = std::chrono::steady_clock::now();
   if (is_ping) send(0);
   while (true) {
+    if (StopRequested()) {
+      // The benchmark was interrupted: end the peer's run too, then return
+      // to unregister from RouDi.
+      send(-1);
+      return;
+    }
     const bool starting = is_ping && expected == 0;
     const auto notifications =
         waitset.timedWait(ToIox(starting ? kStartRepeat : kPeerTimeout));
@@ -141,6 +147,7 @@ void Play(bool is_ping, size_t payload, int round_trips, int warmup,
       memcpy(&header, taken.value(), sizeof(header));
       subscriber.release(taken.value());
       if (is_ping) {
+        if (header.sequence < 0) return;            // Pong was asked to stop.
         if (header.sequence != expected) continue;  // Reply to a repeat.
         if (expected >= warmup) samples->Add(now - header.send_time_ns);
         ++expected;
@@ -231,6 +238,7 @@ Result<std::unique_ptr<IceoryxRoudi>> IceoryxRoudi::Start(
   if (pid == 0) {
     // RouDi must not outlive a benchmark that dies.
     prctl(PR_SET_PDEATHSIG, SIGTERM);
+    RestoreStopSignals();
     const int out = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
     if (out == -1 || dup2(out, STDOUT_FILENO) == -1 ||
         dup2(out, STDERR_FILENO) == -1) {
@@ -289,15 +297,13 @@ std::vector<int64_t> RunIceoryxCase(size_t payload, int round_trips, int warmup,
                                     Samples *samples) {
   CHECK_GE(payload, sizeof(MessageHeader))
       << ": an iceoryx ping-pong message carries its send time";
-  fflush(stdout);
-  fflush(stderr);
-  const pid_t pong = fork();
-  PCHECK(pong != -1);
+  // Players stop by themselves when asked (see Play): one killed without
+  // unregistering makes RouDi abort when it stops, leaving its shared memory.
+  const pid_t pong = ForkPlayer(OnStop::kFinish);
   if (pong == 0) {
     RunPlayer(false, payload, round_trips, warmup, pong_cpu, samples);
   }
-  const pid_t ping = fork();
-  PCHECK(ping != -1);
+  const pid_t ping = ForkPlayer(OnStop::kFinish);
   if (ping == 0) {
     RunPlayer(true, payload, round_trips, warmup, ping_cpu, samples);
   }

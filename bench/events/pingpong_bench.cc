@@ -171,12 +171,9 @@ void Send(Sender<BenchMessage> *sender, int32_t sequence, size_t payload) {
 
 std::vector<int64_t> RunAosCase(const Configuration *config, const Case &c,
                                 int ping_cpu, int pong_cpu, Samples *samples) {
-  fflush(stdout);
-  const pid_t pong = fork();
-  PCHECK(pong != -1);
+  const pid_t pong = ForkPlayer();
   if (pong == 0) RunPong(config, c, pong_cpu, samples, FLAGS_warmup);
-  const pid_t ping = fork();
-  PCHECK(ping != -1);
+  const pid_t ping = ForkPlayer();
   if (ping == 0) RunPing(config, c, ping_cpu, samples, FLAGS_warmup);
   WaitFor(ping, pong);
   WaitFor(pong, 0);
@@ -229,12 +226,11 @@ std::vector<int64_t> RunRawCase(int count, int ping_cpu, int pong_cpu,
   sigemptyset(&set);
   sigaddset(&set, kRawSignal);
   PCHECK(sigprocmask(SIG_BLOCK, &set, &previous) == 0);
-  fflush(stdout);
-  const pid_t pong = fork();
+  const pid_t pong = ForkPlayer();
   if (pong == 0) {
     RawBouncer(false, 0, pong_cpu, count, samples, FLAGS_warmup);
   }
-  const pid_t ping = fork();
+  const pid_t ping = ForkPlayer();
   if (ping == 0) {
     RawBouncer(true, pong, ping_cpu, count, samples, FLAGS_warmup);
   }
@@ -360,13 +356,19 @@ int Main() {
       {"same core (CPU 0 / CPU 0)", 0, 0},
       {"other core (CPU 0 / CPU 1)", 0, 1},
   };
+  // Declared before the stop handler, which stops RouDi and removes the
+  // shared memory when the benchmark is interrupted.
+  std::shared_ptr<void> roudi;
+  StopOnSignals([&]() {
+    roudi.reset();
+    std::filesystem::remove_all(shm_base);
+  });
   Samples samples(2 * static_cast<size_t>(std::max(FLAGS_small_round_trips,
                                                    FLAGS_large_round_trips)) +
                   16);
 
   printf("load average (1, 5, 15 min) at start: %s\n", LoadAverage().c_str());
   std::string iceoryx_skipped;
-  std::shared_ptr<void> roudi;
   if (iceoryx_cases.empty()) {
     iceoryx_skipped = "iceoryx: no case matches --only.";
   } else {

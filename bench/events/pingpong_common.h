@@ -14,6 +14,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 namespace aos::bench {
@@ -52,8 +53,47 @@ Stats Summarize(std::vector<int64_t> samples);
 // Pins the calling process to `cpu`; dies if the CPU does not exist.
 void PinToCpu(int cpu);
 
+// Makes SIGINT, SIGTERM and SIGHUP stop the benchmark without leaving
+// anything behind: the signal handler kills the running players (children
+// from ForkPlayer) or asks them to finish, and at the next ForkPlayer,
+// WaitFor or ExitIfStopRequested the parent reaps them, runs `cleanup`
+// (remove the shared memory, stop RouDi) and dies of the signal. Without
+// this the parent would die at once, and the players, killed by the
+// terminal's SIGINT or left running after a SIGTERM, would leave the shared
+// memory behind. Call it once, before forking anything.
+void StopOnSignals(std::function<void()> cleanup);
+
+// What the signals above do to a player.
+enum class OnStop {
+  // SIGKILL: for players whose resources the cleanup removes.
+  kKill,
+  // Nothing: the player must watch StopRequested() and exit soon after it
+  // becomes true (iceoryx players, which must unregister from RouDi). The
+  // parent waits up to 5 s for it, then kills it.
+  kFinish,
+};
+
+// Forks a player: the child gets the default action of the signals above
+// back (a ShmEventLoop installs its own while it runs) and returns 0; the
+// parent returns the child's pid, which the signals above stop as `on_stop`
+// says until WaitFor reaps it. Dies if fork fails.
+pid_t ForkPlayer(OnStop on_stop = OnStop::kKill);
+
+// Whether one of the signals above arrived; in any process forked after
+// StopOnSignals (the flag is in shared memory).
+bool StopRequested();
+
+// Restores the default action of the signals above; for a forked child that
+// is not a player (it is about to exec).
+void RestoreStopSignals();
+
+// If one of the signals above arrived, stops as described there; returns
+// otherwise.
+void ExitIfStopRequested();
+
 // Waits for the child `pid`; if it failed, kills `other` (a child that would
-// wait for it forever; 0 for none) and dies.
+// wait for it forever; 0 for none) and dies. Stops as StopOnSignals says
+// when one of its signals arrives meanwhile.
 void WaitFor(pid_t pid, pid_t other);
 
 // CLOCK_MONOTONIC in nanoseconds, the clock every sample is taken with.
