@@ -188,6 +188,13 @@ class RingIndexing {
     const uint32_t next = index.index() + 1;
     return QueueIndex::FromRaw(next == max_index_ ? 0 : next, count_);
   }
+  // index + amount (amount < MaxIndex), without QueueIndex's division.
+  QueueIndex Advance(QueueIndex index, uint32_t amount) const {
+    const uint64_t sum = uint64_t{index.index()} + amount;
+    return QueueIndex::FromRaw(
+        static_cast<uint32_t>(sum >= max_index_ ? sum - max_index_ : sum),
+        count_);
+  }
   QueueIndex Decrement(QueueIndex index) const {
     const uint32_t raw = index.index();
     return QueueIndex::FromRaw(raw == 0 ? max_index_ - 1 : raw - 1, count_);
