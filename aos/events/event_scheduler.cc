@@ -83,28 +83,34 @@ void EventScheduler::SiftDown(size_t index) {
   Place(event, index);
 }
 
-monotonic_clock::time_point EventScheduler::monotonic_now() const {
+monotonic_clock::time_point EventScheduler::UpdateMonotonicNow() const {
   const distributed_clock::time_point now = scheduler_->distributed_now_;
-  if (monotonic_now_valid_at_ != now) {
-    const monotonic_clock::time_point converted =
-        scheduler_->identity_converter_
-            ? monotonic_clock::epoch() + now.time_since_epoch()
-            : scheduler_->converter_->FromDistributedClock(node_index_, now,
-                                                           boot_);
-    monotonic_now_ = std::max(monotonic_now_, converted);
-    monotonic_now_valid_at_ = now;
-  }
+  const monotonic_clock::time_point converted =
+      scheduler_->identity_converter_
+          ? monotonic_clock::epoch() + now.time_since_epoch()
+          : scheduler_->converter_->FromDistributedClock(node_index_, now,
+                                                         boot_);
+  monotonic_now_ = std::max(monotonic_now_, converted);
+  monotonic_now_valid_at_ = now;
   return monotonic_now_;
 }
 
+// The identity converter's answers, without its virtual calls (the bridge
+// converts twice per forwarded message).
 distributed_clock::time_point EventScheduler::ToDistributedClock(
     monotonic_clock::time_point time) const {
+  if (scheduler_->identity_converter_) {
+    return distributed_clock::epoch() + time.time_since_epoch();
+  }
   return scheduler_->converter_->ToDistributedClock(node_index_,
                                                     BootTimestamp{boot_, time});
 }
 
 monotonic_clock::time_point EventScheduler::FromDistributedClock(
     distributed_clock::time_point time) const {
+  if (scheduler_->identity_converter_) {
+    return monotonic_clock::epoch() + time.time_since_epoch();
+  }
   return scheduler_->converter_->FromDistributedClock(node_index_, time, boot_);
 }
 
@@ -242,7 +248,7 @@ bool EventSchedulerScheduler::RunUntil(distributed_clock::time_point end) {
     } else {
       node.scheduler->CallOldestEvent();
     }
-    RunDeferred();
+    if (!deferred_.empty()) RunDeferred();
   }
   if (paced && !exit_requested_ && end != distributed_clock::max_time) {
     WaitForWallClock(end);

@@ -157,7 +157,8 @@ class EventScheduler {
   }
   size_t pending_events() const { return heap_.size(); }
 
-  // This node's clocks now. Never decreasing within a boot.
+  // This node's clocks now. Never decreasing within a boot. (Inline: every
+  // send and callback reads it, and it is cached per distributed time.)
   monotonic_clock::time_point monotonic_now() const;
   realtime_clock::time_point realtime_now() const {
     return realtime_clock::epoch() +
@@ -192,6 +193,8 @@ class EventScheduler {
     return a->time_ < b->time_ ||
            (a->time_ == b->time_ && a->sequence_ < b->sequence_);
   }
+  // monotonic_now() when the cache is stale.
+  monotonic_clock::time_point UpdateMonotonicNow() const;
   void SiftUp(size_t index);
   void SiftDown(size_t index);
   void Place(Event *event, size_t index) {
@@ -357,6 +360,13 @@ class EventSchedulerScheduler {
   distributed_clock::time_point run_start_distributed_;
   monotonic_clock::time_point run_start_wall_;
 };
+
+inline monotonic_clock::time_point EventScheduler::monotonic_now() const {
+  if (monotonic_now_valid_at_ == scheduler_->distributed_now_) [[likely]] {
+    return monotonic_now_;
+  }
+  return UpdateMonotonicNow();
+}
 
 }  // namespace aos
 
