@@ -73,7 +73,9 @@ class SimulatedMessage;
 class MessageRef {
  public:
   MessageRef() = default;
-  explicit MessageRef(SimulatedMessage *message);
+  explicit MessageRef(SimulatedMessage *message) : message_(message) {
+    if (message_ != nullptr) Acquire();
+  }
   MessageRef(const MessageRef &other) : MessageRef(other.message_) {}
   MessageRef(MessageRef &&other) noexcept
       : message_(std::exchange(other.message_, nullptr)) {}
@@ -81,13 +83,20 @@ class MessageRef {
     std::swap(message_, other.message_);
     return *this;
   }
-  ~MessageRef();
+  // Empty references (moved-from, or slots of the bridge's queues) are
+  // destroyed several times per forwarded message: no call for those.
+  ~MessageRef() {
+    if (message_ != nullptr) Release();
+  }
 
   // The message as its readers see it (remote fields already filled in).
   const Context &context() const;
   explicit operator bool() const { return message_ != nullptr; }
 
  private:
+  void Acquire();
+  void Release();
+
   SimulatedMessage *message_ = nullptr;
 };
 }  // namespace simulated_internal
