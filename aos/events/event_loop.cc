@@ -61,21 +61,27 @@ class AosLogSender final : public logging::LogImplementation {
 
 }  // namespace internal
 
-void CheckChannelDataAlignment(const void *data, size_t size) {
-  CHECK_EQ((reinterpret_cast<uintptr_t>(data) + size) % kChannelDataAlignment,
-           0u)
-      << ": the end of a message payload must be " << kChannelDataAlignment
-      << "-byte aligned; data " << data << " size " << size;
+namespace internal {
+void DieChannelDataMisaligned(const void *data, size_t size) {
+  LOG(FATAL) << "Check failed: (data + size) % " << kChannelDataAlignment
+             << " == 0: the end of a message payload must be "
+             << kChannelDataAlignment << "-byte aligned; data " << data
+             << " size " << size;
+}
+}  // namespace internal
+
+void ChannelPreallocatedAllocator::DieAllocated() const {
+  LOG(FATAL) << "Check failed: !is_allocated_ : May not have multiple active "
+                "allocators on a single sender"
+             << (channel_ == nullptr
+                     ? std::string()
+                     : " (" + configuration::StrippedChannelToString(channel_) +
+                           "): a Builder or detached buffer is still alive");
 }
 
 ChannelPreallocatedAllocator &ChannelPreallocatedAllocator::operator=(
     ChannelPreallocatedAllocator &&other) {
-  CHECK(!is_allocated_)
-      << ": May not have multiple active allocators on a single sender"
-      << (channel_ == nullptr
-              ? std::string()
-              : " (" + configuration::StrippedChannelToString(channel_) +
-                    "): a Builder or detached buffer is still alive");
+  if (is_allocated_) DieAllocated();
   CHECK(!other.is_allocated_) << ": moving an allocator in use";
   data_ = other.data_;
   size_ = other.size_;
@@ -278,8 +284,7 @@ ChannelPreallocatedAllocator *RawSender::fbb_allocator() {
       << ": May not have multiple active allocators on a single sender ("
       << configuration::StrippedChannelToString(channel_)
       << "): a static builder is alive";
-  fbb_allocator_ = ChannelPreallocatedAllocator(
-      static_cast<uint8_t *>(data()), size(), channel_, &static_allocator_);
+  fbb_allocator_.Reset(static_cast<uint8_t *>(data()), size());
   return &fbb_allocator_;
 }
 

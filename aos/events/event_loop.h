@@ -91,9 +91,18 @@ class AosLogSender;
 // back, so the end is what must be aligned).
 inline constexpr size_t kChannelDataAlignment = 128;
 
+namespace internal {
+[[noreturn]] void DieChannelDataMisaligned(const void *data, size_t size);
+}  // namespace internal
+
 // CHECK-fails unless the payload [data, data + size) ends at a multiple of
-// kChannelDataAlignment.
-void CheckChannelDataAlignment(const void *data, size_t size);
+// kChannelDataAlignment. Inline: every send, fetch and callback checks.
+inline void CheckChannelDataAlignment(const void *data, size_t size) {
+  if ((reinterpret_cast<uintptr_t>(data) + size) % kChannelDataAlignment != 0)
+      [[unlikely]] {
+    internal::DieChannelDataMisaligned(data, size);
+  }
+}
 
 // A non-owning reference to a callable `bool(const Context &)`, for the
 // FetchIf/FetchNextIf predicates. Unlike std::function it never allocates.
@@ -137,6 +146,15 @@ class ChannelPreallocatedAllocator : public flatbuffers::Allocator {
   ChannelPreallocatedAllocator(const ChannelPreallocatedAllocator &) = delete;
   // Rebinds to another buffer. CHECK-fails while a block is handed out.
   ChannelPreallocatedAllocator &operator=(ChannelPreallocatedAllocator &&);
+  // Rebinds to another buffer of the same channel and arena (what a sender
+  // does before each message). CHECK-fails while a block is handed out.
+  void Reset(uint8_t *data, size_t size) {
+    if (is_allocated_) [[unlikely]] {
+      DieAllocated();
+    }
+    data_ = data;
+    size_ = size;
+  }
   ~ChannelPreallocatedAllocator() override;
 
   uint8_t *allocate(size_t size) override;
@@ -150,6 +168,8 @@ class ChannelPreallocatedAllocator : public flatbuffers::Allocator {
   size_t size() const { return size_; }
 
  private:
+  [[noreturn]] void DieAllocated() const;
+
   bool is_allocated_ = false;
   uint8_t *data_;
   size_t size_;
@@ -346,7 +366,9 @@ class RawSender {
   EventLoop *const event_loop_;
   const Channel *const channel_;
   internal::RawSenderTiming timing_;
-  ChannelPreallocatedAllocator fbb_allocator_{nullptr, 0, nullptr};
+  // Bound to data() before each message (fbb_allocator()).
+  ChannelPreallocatedAllocator fbb_allocator_{nullptr, 0, channel_,
+                                              &static_allocator_};
   fbs::Arena static_allocator_;
 };
 
