@@ -1,7 +1,10 @@
 #include "aos/examples/ping_lib.h"
 
+#include <cinttypes>
 #include <sstream>
 
+#include "aos/examples/ping_static.h"
+#include "aos/logging/logging.h"
 #include "glog/logging.h"
 
 namespace aos {
@@ -21,18 +24,22 @@ Ping::Ping(EventLoop *event_loop, PingOptions options)
   });
 }
 
+// The timer and the watcher run in the loop's (possibly real-time) thread:
+// the message is built in place in shared memory with the static builder and
+// problems are reported with AOS_LOG, so neither allocates.
 void Ping::SendPing() {
-  auto builder = sender_.MakeBuilder();
-  examples::Ping::Builder ping = builder.MakeBuilder<examples::Ping>();
-  ping.add_value(next_value_);
-  ping.add_send_time(event_loop_->monotonic_now().time_since_epoch().count());
-  const RawSender::Error error = builder.Send(ping.Finish());
-  if (error != RawSender::Error::kOk) {
+  auto builder = sender_.MakeStaticBuilder();
+  builder->set_value(next_value_);
+  builder->set_send_time(
+      event_loop_->monotonic_now().time_since_epoch().count());
+  if (builder.Send() != RawSender::Error::kOk) {
     // The channel's frequency limit: sending faster than the configuration
     // allows. Count it and try the same value again next time.
-    ++send_failures_;
-    LOG_EVERY_N(WARNING, 100)
-        << "Ping send failed (sent too fast?) on " << options_.channel;
+    if (send_failures_++ % 100 == 0) {
+      AOS_LOG(WARNING,
+              "Ping send failed %" PRId64 " times on %s (sent too fast?)",
+              send_failures_, options_.channel.c_str());
+    }
     return;
   }
   ++sent_;
@@ -43,14 +50,16 @@ void Ping::HandlePong(const examples::Pong &pong) {
   const monotonic_clock::time_point now = event_loop_->monotonic_now();
   if (pong.value() <= last_reply_ || pong.value() >= next_value_) {
     ++unexpected_;
-    LOG(WARNING) << "Unexpected reply " << pong.value() << " (last reply "
-                 << last_reply_ << ", last ping " << next_value_ - 1 << ")";
+    AOS_LOG(WARNING,
+            "Unexpected reply %" PRId32 " (last reply %" PRId32
+            ", last ping %" PRId32 ")",
+            pong.value(), last_reply_, next_value_ - 1);
     return;
   }
   if (pong.value() != last_reply_ + 1) {
     missing_ += pong.value() - last_reply_ - 1;
-    LOG(WARNING) << "Missed replies " << last_reply_ + 1 << " to "
-                 << pong.value() - 1;
+    AOS_LOG(WARNING, "Missed replies %" PRId32 " to %" PRId32, last_reply_ + 1,
+            pong.value() - 1);
   }
   last_reply_ = pong.value();
   round_trips_.Record(now -

@@ -7,8 +7,10 @@
 // Every `interval` it sends an aos.examples.Ping {value, send_time} on
 // `channel`; for each aos.examples.Pong that comes back it records the round
 // trip (now - initial_send_time) in a LatencyHistogram. Replies that are
-// missing, duplicated or out of order are counted (and logged), so a lossy
-// transport shows up in the summary rather than in skewed statistics.
+// missing, duplicated or out of order are counted (and logged with AOS_LOG),
+// so a lossy transport shows up in the summary rather than in skewed
+// statistics. Like pong, it builds its messages in place with the static
+// flatbuffer builder, so its timer and watcher allocate nothing.
 //
 //   aos::ShmEventLoop event_loop(&config.message());
 //   aos::Ping ping(&event_loop, {.interval = 10ms});

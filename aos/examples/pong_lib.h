@@ -4,9 +4,11 @@
 // Pong: the answering half of the ping/pong example. It watches
 // aos.examples.Ping on its channel and answers each with an
 // aos.examples.Pong carrying the same value and send time, from inside the
-// watcher, so a round trip measures two sends and two wakeups. It says that
-// it started, and every 100th failed reply, with AOS_LOG (on /aos
-// aos.logging.LogMessageFbs where the configuration has that channel).
+// watcher, so a round trip measures two sends and two wakeups. The reply is
+// built in place with the static flatbuffer builder, so the watcher
+// allocates nothing. It says that it started, and every 100th failed reply,
+// with AOS_LOG (on /aos aos.logging.LogMessageFbs where the configuration
+// has that channel).
 //
 //   aos::ShmEventLoop event_loop(&config.message());
 //   aos::Pong pong(&event_loop);
