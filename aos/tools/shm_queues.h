@@ -26,11 +26,11 @@ namespace aos::cli {
 // One queue file: where it is, and the channel its path names.
 struct QueueFile {
   std::string path;
-  // "/test" for <shm_base>/test/aos.examples.Ping.v1.
+  // "/test" for <shm_base>/test/aos.examples.Ping.v2.
   std::string channel_name;
   // "aos.examples.Ping".
   std::string type;
-  // The layout version in the file name ("1" for .v1).
+  // The layout version in the file name ("2" for .v2).
   std::string version;
 };
 
