@@ -32,8 +32,8 @@ constexpr char kRoudiLock[] = "/tmp/iox-unique-roudi.lock";
 constexpr char kRoudiManagementShm[] = "/dev/shm/iceoryx_mgmt";
 constexpr char kRoudiReady[] = "RouDi is ready for clients";
 
-// The start of every message; the rest of the payload is left as loaned,
-// except its last byte, written as a producer filling its buffer would.
+// The start of every message; the rest of the payload is written as for
+// ShmEventLoop (see --write_payload in pingpong_bench.cc).
 struct MessageHeader {
   int64_t send_time_ns;
   int32_t sequence;  // -1 ends the run (from pong: it was stopped).
@@ -61,8 +61,8 @@ iox::units::Duration ToIox(std::chrono::nanoseconds duration) {
 }
 
 // One player (ping or pong) of a ping-pong; returns when the run is over.
-void Play(bool is_ping, size_t payload, int round_trips, int warmup,
-          Samples *samples) {
+void Play(bool is_ping, size_t payload, bool write_payload, int round_trips,
+          int warmup, Samples *samples) {
   // iceoryx's own logging is on stdout; only its warnings belong in the
   // benchmark's output.
   iox::log::LogManager::GetLogManager().SetDefaultLogLevel(
@@ -94,8 +94,12 @@ void Play(bool is_ping, size_t payload, int round_trips, int warmup,
     publisher.loan(static_cast<uint32_t>(payload), alignof(MessageHeader))
         .and_then([&](void *chunk) {
           // Written in place in RouDi's shared memory: zero-copy.
-          static_cast<uint8_t *>(chunk)[payload - 1] =
-              static_cast<uint8_t>(sequence);
+          uint8_t *bytes = static_cast<uint8_t *>(chunk);
+          if (write_payload) {
+            memset(bytes, static_cast<uint8_t>(sequence), payload);
+          } else {
+            bytes[payload - 1] = static_cast<uint8_t>(sequence);
+          }
           MessageHeader *header = static_cast<MessageHeader *>(chunk);
           header->sequence = sequence;
           header->send_time_ns = NowNs();
@@ -169,10 +173,11 @@ void Play(bool is_ping, size_t payload, int round_trips, int warmup,
   }
 }
 
-[[noreturn]] void RunPlayer(bool is_ping, size_t payload, int round_trips,
-                            int warmup, int cpu, Samples *samples) {
+[[noreturn]] void RunPlayer(bool is_ping, size_t payload, bool write_payload,
+                            int round_trips, int warmup, int cpu,
+                            Samples *samples) {
   PinToCpu(cpu);
-  Play(is_ping, payload, round_trips, warmup, samples);
+  Play(is_ping, payload, write_payload, round_trips, warmup, samples);
   // exit, not _exit: the runtime's destructor unregisters from RouDi, which
   // then frees this process's ports at once.
   exit(0);
@@ -292,20 +297,22 @@ IceoryxRoudi::~IceoryxRoudi() {
   std::filesystem::remove_all(work_dir_);
 }
 
-std::vector<int64_t> RunIceoryxCase(size_t payload, int round_trips, int warmup,
-                                    int ping_cpu, int pong_cpu,
-                                    Samples *samples) {
+std::vector<int64_t> RunIceoryxCase(size_t payload, bool write_payload,
+                                    int round_trips, int warmup, int ping_cpu,
+                                    int pong_cpu, Samples *samples) {
   CHECK_GE(payload, sizeof(MessageHeader))
       << ": an iceoryx ping-pong message carries its send time";
   // Players stop by themselves when asked (see Play): one killed without
   // unregistering makes RouDi abort when it stops, leaving its shared memory.
   const pid_t pong = ForkPlayer(OnStop::kFinish);
   if (pong == 0) {
-    RunPlayer(false, payload, round_trips, warmup, pong_cpu, samples);
+    RunPlayer(false, payload, write_payload, round_trips, warmup, pong_cpu,
+              samples);
   }
   const pid_t ping = ForkPlayer(OnStop::kFinish);
   if (ping == 0) {
-    RunPlayer(true, payload, round_trips, warmup, ping_cpu, samples);
+    RunPlayer(true, payload, write_payload, round_trips, warmup, ping_cpu,
+              samples);
   }
   WaitFor(ping, pong);
   WaitFor(pong, 0);

@@ -56,13 +56,14 @@ class IceoryxRoudi {
 };
 
 // One iceoryx ping-pong of `round_trips` round trips after `warmup`
-// discarded ones, `payload` bytes per message (at least 16), ping pinned to
+// discarded ones, `payload` bytes per message (at least 16; all written if
+// `write_payload`, else the header and the last byte), ping pinned to
 // `ping_cpu` and pong to `pong_cpu`. Returns both hops' one-way latencies
 // (publish to receipt after the wakeup) in nanoseconds, collected through
 // `samples`. A RouDi must be running. Dies if a player fails.
-std::vector<int64_t> RunIceoryxCase(size_t payload, int round_trips, int warmup,
-                                    int ping_cpu, int pong_cpu,
-                                    Samples *samples);
+std::vector<int64_t> RunIceoryxCase(size_t payload, bool write_payload,
+                                    int round_trips, int warmup, int ping_cpu,
+                                    int pong_cpu, Samples *samples);
 
 }  // namespace aos::bench
 

@@ -30,6 +30,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -52,6 +53,11 @@ DEFINE_int32(small_round_trips, 20000, "Round trips per 64 B run.");
 DEFINE_int32(large_round_trips, 2000, "Round trips per 1 MiB run.");
 DEFINE_int32(warmup, 500, "Round trips discarded at the start of each run.");
 DEFINE_int32(runs, 3, "Runs per case; the median of runs is reported.");
+DEFINE_bool(write_payload, true,
+            "Senders write the whole payload before publishing, as a producer "
+            "does. false writes only its first and last bytes: a 1 MiB COPY "
+            "read then copies memory no core touched since that queue buffer "
+            "last came round (some 20 MiB of other buffers ago), from DRAM.");
 DEFINE_string(only, "",
               "Run only the ShmEventLoop and iceoryx cases whose name contains "
               "this (e.g. \"1 MiB, COPY\"), for profiling one case; the "
@@ -102,13 +108,18 @@ struct Case {
 
 void Send(Sender<BenchMessage> *sender, int32_t sequence, size_t payload) {
   Sender<BenchMessage>::Builder builder = sender->MakeBuilder();
-  // Built in place in shared memory; only the ends of a large payload are
-  // written, as a producer filling a buffer it owns would.
+  // Built in place in shared memory, and filled as a producer fills its
+  // message (see --write_payload): what a COPY reader then copies is in the
+  // caches, not only in DRAM.
   uint8_t *bytes = nullptr;
   const auto data =
       builder.fbb()->CreateUninitializedVector<uint8_t>(payload, &bytes);
-  bytes[0] = static_cast<uint8_t>(sequence);
-  bytes[payload - 1] = static_cast<uint8_t>(sequence);
+  if (FLAGS_write_payload) {
+    memset(bytes, static_cast<uint8_t>(sequence), payload);
+  } else {
+    bytes[0] = static_cast<uint8_t>(sequence);
+    bytes[payload - 1] = static_cast<uint8_t>(sequence);
+  }
   BenchMessage::Builder message = builder.MakeBuilder<BenchMessage>();
   message.add_sequence(sequence);
   message.add_payload(data);
@@ -240,6 +251,23 @@ std::vector<int64_t> RunRawCase(int count, int ping_cpu, int pong_cpu,
   return samples->Take();
 }
 
+// The copy a COPY read of `bytes` cannot avoid, in microseconds (p50 of 200):
+// memcpy from a buffer just written (as --write_payload leaves a message)
+// into another one reused every time (as the fetcher's copy buffer is).
+double MemcpyUs(size_t bytes) {
+  std::vector<uint8_t> source(bytes), destination(bytes);
+  std::vector<int64_t> samples;
+  for (int i = 0; i < 200; ++i) {
+    memset(source.data(), i, bytes);
+    const int64_t start = NowNs();
+    memcpy(destination.data(), source.data(), bytes);
+    samples.push_back(NowNs() - start);
+    // Keeps the copy from being optimized away.
+    CHECK_EQ(destination[bytes / 2], static_cast<uint8_t>(i));
+  }
+  return Summarize(std::move(samples)).p50;
+}
+
 double Median(std::vector<double> values) {
   std::sort(values.begin(), values.end());
   return values[values.size() / 2];
@@ -316,8 +344,9 @@ struct Placement {
 std::vector<int64_t> RunPeerCase(const Case &c, const Placement &placement,
                                  Samples *samples) {
 #ifdef AOS_BENCH_ICEORYX_ROUDI
-  return RunIceoryxCase(c.payload, c.round_trips, FLAGS_warmup,
-                        placement.ping_cpu, placement.pong_cpu, samples);
+  return RunIceoryxCase(c.payload, FLAGS_write_payload, c.round_trips,
+                        FLAGS_warmup, placement.ping_cpu, placement.pong_cpu,
+                        samples);
 #else
   LOG(FATAL) << "iceoryx case '" << c.name << "' on " << placement.name
              << " in a build without iceoryx: MaybeStartRoudi started no "
@@ -368,6 +397,12 @@ int Main() {
                   16);
 
   printf("load average (1, 5, 15 min) at start: %s\n", LoadAverage().c_str());
+  const double memcpy_us = MemcpyUs(kLargePayload);
+  printf("memcpy 1 MiB (source just written), p50: %.2f us; senders %s\n",
+         memcpy_us,
+         FLAGS_write_payload
+             ? "write the whole payload (--write_payload)"
+             : "write only the ends of the payload (--nowrite_payload)");
   std::string iceoryx_skipped;
   if (iceoryx_cases.empty()) {
     iceoryx_skipped = "iceoryx: no case matches --only.";
@@ -411,11 +446,22 @@ int Main() {
       printf("  %-34s p50 ratio to floor %.2fx, p99 ratio %.2fx\n", "",
              s.median.p50 / raw.median.p50, s.median.p99 / raw.median.p99);
     };
+    // What a COPY read of 1 MiB adds to the wakeup, against a memcpy.
+    auto print_copy_cost = [&](const Case &c, const Summary &s) {
+      if (c.payload != kLargePayload ||
+          c.name.find("COPY") == std::string::npos) {
+        return;
+      }
+      const double above_floor = s.median.p50 - raw.median.p50;
+      printf("  %-34s p50 - floor p50 = %.2f us = %.2fx memcpy 1 MiB\n", "",
+             above_floor, above_floor / memcpy_us);
+    };
     std::vector<Summary> aos;
     for (size_t i = 0; i < cases.size(); ++i) {
       aos.push_back(Combine(aos_runs[i]));
       Print("ShmEventLoop " + cases[i].name, aos.back());
       print_ratios(aos.back());
+      print_copy_cost(cases[i], aos.back());
     }
     if (roudi == nullptr) continue;
     std::vector<Summary> iceoryx;
