@@ -698,8 +698,12 @@ void EventLoop::MaybeMakeAosLogSender() {
       text_capacity);
 }
 
-Result<void> EventLoop::MaybeScheduleTimingReports() {
+Result<void> EventLoop::PrepareToRun() {
   MaybeMakeAosLogSender();
+  return MaybeScheduleTimingReports();
+}
+
+Result<void> EventLoop::MaybeScheduleTimingReports() {
   if (!FLAGS_timing_reports || skip_timing_report_) return {};
   if (timing_report_sender_ == nullptr) {
     const Channel *channel = configuration::GetChannel(

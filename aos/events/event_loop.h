@@ -1014,17 +1014,18 @@ class EventLoop {
     return phased_loops_;
   }
 
-  // With --timing_reports and unless SkipTimingReport(): makes the report's
-  // sender and timer (first call only) so that reports go out every
-  // --timing_report_ms once running. Call before running, before OnRun
-  // callbacks. Returns an error naming the fix if the configuration has no
-  // sendable /aos aos.timing.Report channel.
-  //
-  // It also makes the AOS_LOG sender (unless SkipAosLog()), since it is the
-  // one call every implementation makes before running: AOS_LOG from this
-  // loop's handlers then goes to /aos aos.logging.LogMessageFbs if the
-  // configuration has that channel, else to glog.
-  Result<void> MaybeScheduleTimingReports();
+  // What every implementation does when a loop starts running (each Run(),
+  // or the simulation starting the loop), before its OnRun callbacks:
+  //  - makes the AOS_LOG sender (first call, unless SkipAosLog()): AOS_LOG
+  //    from this loop's handlers then goes to /aos aos.logging.LogMessageFbs
+  //    if the configuration has that channel, else to glog;
+  //  - with --timing_reports and unless SkipTimingReport(), makes the timing
+  //    report's sender and timer (first call) and schedules reports every
+  //    --timing_report_ms from now.
+  // Returns an error naming the fix if timing reports are on and the
+  // configuration has no sendable /aos aos.timing.Report channel; the loop
+  // must not run then.
+  Result<void> PrepareToRun();
 
   // Resets context() to the "no event" state.
   void ClearContext();
@@ -1063,6 +1064,8 @@ class EventLoop {
   // Makes aos_log_sender_ if this loop can send on /aos
   // aos.logging.LogMessageFbs and did not SkipAosLog().
   void MaybeMakeAosLogSender();
+  // The timing report half of PrepareToRun().
+  Result<void> MaybeScheduleTimingReports();
   // Makes this loop's log sender (or glog, without one) the AOS_LOG
   // destination of the calling thread, for the handler about to run.
   // ClearContext() undoes it.

@@ -979,8 +979,8 @@ Result<void> ShmEventLoop::Run() {
   // OnRun callbacks below count.
   epoll_.ClearQuit();
 
-  Result<void> timing_reports = MaybeScheduleTimingReports();
-  if (!timing_reports.has_value()) return timing_reports;
+  Result<void> prepared = PrepareToRun();
+  if (!prepared.has_value()) return prepared;
 
   if (!watchers().empty()) {
     signalfd_ = std::make_unique<ipc_lib::SignalFd>(

@@ -589,9 +589,9 @@ bool SimulatedEventLoop::Prepare() {
       return false;
     }
   }
-  Result<void> timing_reports = MaybeScheduleTimingReports();
-  if (!timing_reports.has_value()) {
-    node_->factory()->Fail(std::move(timing_reports));
+  Result<void> prepared = PrepareToRun();
+  if (!prepared.has_value()) {
+    node_->factory()->Fail(std::move(prepared));
     return false;
   }
   for (size_t i = 0; i < watchers().size(); ++i) {
