@@ -1,0 +1,111 @@
+#ifndef AOS_EVENTS_RAW_FETCHER_H_
+#define AOS_EVENTS_RAW_FETCHER_H_
+
+// RawFetcher: reading one channel without knowing its message type (the
+// bytes and their Context). The typed Fetcher<T> (typed_fetcher.h) wraps it;
+// tools, the message bridge and log replay use it directly. Each EventLoop
+// implementation derives its fetcher from it (the protected section). Made
+// by EventLoop::MakeRawFetcher; include aos/events/event_loop.h to use it.
+
+#include <memory>
+#include <type_traits>
+
+#include "aos/configuration_generated.h"
+#include "aos/events/context.h"
+#include "aos/events/timing_statistics.h"
+
+namespace aos {
+
+class EventLoop;
+
+// A non-owning reference to a callable `bool(const Context &)`, for the
+// FetchIf/FetchNextIf predicates. Unlike std::function it never allocates.
+// Only valid while the referenced callable lives (i.e. as a parameter).
+class ContextPredicate {
+ public:
+  template <typename F>
+  requires(std::is_invocable_r_v<bool, F &, const Context &> &&
+           !std::is_same_v<std::decay_t<F>, ContextPredicate>)
+      ContextPredicate(F &&f)  // NOLINT(google-explicit-constructor)
+      : object_(
+            const_cast<void *>(static_cast<const void *>(std::addressof(f)))),
+        call_([](void *object, const Context &context) -> bool {
+          return (*static_cast<std::remove_reference_t<F> *>(object))(context);
+        }) {}
+
+  bool operator()(const Context &context) const {
+    return call_(object_, context);
+  }
+
+ private:
+  void *object_;
+  bool (*call_)(void *, const Context &);
+};
+
+// Reads messages from one channel. Made by EventLoop::MakeRawFetcher; the
+// typed Fetcher<T> wraps it.
+//
+// A fetcher remembers the last message it fetched. FetchNext() steps through
+// every message after it, in order; Fetch() jumps to the newest. A new fetcher
+// starts "at creation": FetchNext() returns only messages sent after it was
+// made, while Fetch() also returns one sent before. The fetched message stays
+// valid (context().data) until the next successful fetch or the fetcher's
+// destruction.
+//
+// A fetcher that falls more than a queue behind (its next message was already
+// overwritten) dies in FetchNext() with a message naming the channel: control
+// code that cannot keep up must not pretend it did. Fetch() never dies this
+// way, since it skips to the newest message.
+class RawFetcher {
+ public:
+  RawFetcher(EventLoop *event_loop, const Channel *channel);
+  RawFetcher(const RawFetcher &) = delete;
+  RawFetcher &operator=(const RawFetcher &) = delete;
+  virtual ~RawFetcher();
+
+  // Fetches the message after the last one fetched. Returns false (leaving
+  // context() unchanged) if there is none yet.
+  bool FetchNext();
+
+  // As FetchNext(), but only if `predicate` (called with the message's
+  // context, whose data is nullptr) returns true. A rejected message is not
+  // consumed. `predicate` is not called when there is nothing new.
+  bool FetchNextIf(ContextPredicate predicate);
+
+  // Fetches the newest message. Returns false if there is none or it is the
+  // one already held.
+  bool Fetch();
+
+  // As Fetch(), but only if `predicate` accepts the newest message; otherwise
+  // returns false and changes nothing.
+  bool FetchIf(ContextPredicate predicate);
+
+  // The fetched message. Before the first successful fetch: min times,
+  // invalid queue indices, size 0, data nullptr, buffer_index -1, zero UUID.
+  const Context &context() const { return context_; }
+  const Channel *channel() const { return channel_; }
+  EventLoop *event_loop() const { return event_loop_; }
+
+ protected:
+  // Implementations: try to fetch and, on success, fill context_ and return
+  // true.
+  virtual bool DoFetchNext() = 0;
+  virtual bool DoFetchNextIf(ContextPredicate predicate) = 0;
+  virtual bool DoFetch() = 0;
+  virtual bool DoFetchIf(ContextPredicate predicate) = 0;
+
+  Context context_;
+
+ private:
+  friend class EventLoop;
+  // Records a successful fetch for the timing report.
+  bool RecordFetch(bool fetched);
+
+  EventLoop *const event_loop_;
+  const Channel *const channel_;
+  internal::RawFetcherTiming timing_;
+};
+
+}  // namespace aos
+
+#endif  // AOS_EVENTS_RAW_FETCHER_H_
