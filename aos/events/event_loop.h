@@ -447,6 +447,19 @@ class EventLoop {
     is_running_.store(is_running, std::memory_order_release);
   }
 
+  // The raw object behind a typed sender or fetcher (nullptr when invalid),
+  // for implementations' typed overloads of their raw-object APIs (e.g.
+  // ShmEventLoop::GetSenderSharedMemory). Sender<T> and Fetcher<T> befriend
+  // EventLoop only, so derived loops reach them through these.
+  template <typename T>
+  static RawSender *GetRawSender(Sender<T> *sender) {
+    return sender->sender_.get();
+  }
+  template <typename T>
+  static const RawFetcher *GetRawFetcher(const Fetcher<T> *fetcher) {
+    return fetcher->fetcher_.get();
+  }
+
   // Enforces the watcher registration rules for `channel` and records it.
   void TakeWatcher(const Channel *channel);
   // Enforces the sender registration rules for `channel` and records it.

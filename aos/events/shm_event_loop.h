@@ -146,6 +146,23 @@ class ShmEventLoop : public EventLoop {
   // CHECK-fails unless `fetcher` was made by this loop.
   std::span<const uint8_t> GetFetcherPrivateMemory(const RawFetcher *fetcher);
 
+  // The same for typed senders and fetchers. CHECK-fails on an invalid one.
+  template <typename T>
+  std::span<uint8_t> GetSenderSharedMemory(Sender<T> *sender) {
+    RawSender *raw = GetRawSender(sender);
+    CHECK(raw != nullptr) << ": GetSenderSharedMemory of an invalid Sender of "
+                          << T::GetFullyQualifiedName();
+    return GetSenderSharedMemory(raw);
+  }
+  template <typename T>
+  std::span<const uint8_t> GetFetcherPrivateMemory(const Fetcher<T> *fetcher) {
+    const RawFetcher *raw = GetRawFetcher(fetcher);
+    CHECK(raw != nullptr)
+        << ": GetFetcherPrivateMemory of an invalid Fetcher of "
+        << T::GetFullyQualifiedName();
+    return GetFetcherPrivateMemory(raw);
+  }
+
   // From now on, every call into this loop or its senders, fetchers, timers
   // and phased loops (making objects, Run, sending, fetching, scheduling)
   // CHECK-fails, naming the call and both threads, unless it comes from the

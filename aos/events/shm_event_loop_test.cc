@@ -578,6 +578,48 @@ TEST_P(ShmEventLoopTest, SenderSharedMemoryAndFetcherPrivateMemory) {
   }
 }
 
+// The typed overloads give the raw objects' memory.
+TEST_P(ShmEventLoopTest, TypedSenderSharedMemoryAndFetcherPrivateMemory) {
+  auto primary = MakePrimary();
+  Sender<TestMessage> sender = primary->MakeSender<TestMessage>("/test1");
+  Fetcher<TestMessage> fetcher = primary->MakeFetcher<TestMessage>("/test1");
+  const std::span<uint8_t> shared =
+      primary_shm()->GetSenderSharedMemory(&sender);
+  const std::span<const uint8_t> fetched =
+      primary_shm()->GetFetcherPrivateMemory(&fetcher);
+  ASSERT_FALSE(shared.empty());
+  ASSERT_FALSE(fetched.empty());
+  auto builder = sender.MakeBuilder();
+  TestMessage::Builder message = builder.MakeBuilder<TestMessage>();
+  message.add_value(7);
+  FlatbufferDetachedBuffer<TestMessage> detached =
+      builder.Detach(message.Finish());
+  // The message is built inside the sender's mapping...
+  const uint8_t *const built = detached.span().data();
+  EXPECT_GE(built, shared.data());
+  EXPECT_LE(built + detached.span().size(), shared.data() + shared.size());
+  sender.CheckOk(sender.SendDetached(std::move(detached)));
+  // ...and read from the fetcher's memory.
+  ASSERT_TRUE(fetcher.Fetch());
+  EXPECT_EQ(fetcher->value(), 7);
+  const uint8_t *const read =
+      static_cast<const uint8_t *>(fetcher.context().data);
+  EXPECT_GE(read, fetched.data());
+  EXPECT_LE(read + fetcher.context().size, fetched.data() + fetched.size());
+}
+
+TEST_P(ShmEventLoopDeathTest, TypedSharedMemoryOfInvalidObjects) {
+  auto primary = MakePrimary();
+  Sender<TestMessage> sender;
+  Fetcher<TestMessage> fetcher;
+  EXPECT_DEATH(primary_shm()->GetSenderSharedMemory(&sender),
+               "GetSenderSharedMemory of an invalid Sender of "
+               "aos.TestMessage");
+  EXPECT_DEATH(primary_shm()->GetFetcherPrivateMemory(&fetcher),
+               "GetFetcherPrivateMemory of an invalid Fetcher of "
+               "aos.TestMessage");
+}
+
 TEST_P(ShmEventLoopDeathTest, SharedMemoryOfAnotherLoopsObjects) {
   auto primary = MakePrimary();
   auto other = Make("other");
