@@ -28,7 +28,7 @@ ipc_lib::LocklessQueueConfiguration ShmChannelQueueConfiguration(
 
 // The queue file of `channel` under `shm_base`:
 // "<shm_base><channel name>/<type>.v<kQueueLayoutVersion>" (channel names
-// start with '/'), e.g. "/dev/shm/aos/test/aos.TestMessage.v1".
+// start with '/'), e.g. "/dev/shm/aos/test/aos.TestMessage.v2".
 std::string ShmChannelQueuePath(std::string_view shm_base,
                                 const Channel *channel);
 

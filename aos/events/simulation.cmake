@@ -18,10 +18,10 @@ aos_test(NAME aos_event_scheduler_test
   DEPS aos_event_scheduler
   LABELS simulation)
 
-# The conformance suite's TEST_Ps are compiled in (see event_loop_param_test.h).
 aos_test(NAME aos_simulated_event_loop_test
-  SRCS simulated_event_loop_test.cc event_loop_param_test.cc
-  DEPS aos_simulated_event_loop aos_testing_time_converter
+  SRCS simulated_event_loop_test.cc
+  DEPS aos_event_loop_conformance aos_simulated_event_loop
+       aos_testing_time_converter
        aos_event_loop_test_fbs aos_realtime
   LABELS simulation)
 get_property(aos_test_message_bfbs GLOBAL PROPERTY aos_event_loop_test_fbs_BFBS)
