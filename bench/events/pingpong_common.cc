@@ -1,6 +1,5 @@
 #include "bench/events/pingpong_common.h"
 
-#include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -15,7 +14,6 @@
 #include <new>
 #include <thread>
 
-#include "aos/time/time.h"
 #include "glog/logging.h"
 
 namespace aos::bench {
@@ -54,14 +52,6 @@ Stats Summarize(std::vector<int64_t> samples) {
   };
   return {samples.front() / 1000.0, at(0.5), at(0.99), at(0.999),
           samples.back() / 1000.0};
-}
-
-void PinToCpu(int cpu) {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(cpu, &set);
-  PCHECK(sched_setaffinity(0, sizeof(set), &set) == 0)
-      << ": pinning to CPU " << cpu;
 }
 
 namespace {
@@ -204,7 +194,5 @@ void WaitFor(pid_t pid, pid_t other) {
     LOG(FATAL) << "benchmark child " << pid << " failed, status " << status;
   }
 }
-
-int64_t NowNs() { return monotonic_clock::now().time_since_epoch().count(); }
 
 }  // namespace aos::bench

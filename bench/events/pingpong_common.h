@@ -1,6 +1,6 @@
 // What every ping-pong of bench/events shares: latency samples collected by
-// forked processes into shared memory, their summary (min/p50/p99/p99.9/max),
-// CPU pinning and waiting for the forked players.
+// forked processes into shared memory, their summary (min/p50/p99/p99.9/max)
+// and waiting for the forked players (pinning and clocks: bench_util.h).
 //
 // Each ping-pong (ShmEventLoop, raw rt signal, iceoryx) forks a ping and a
 // pong process pinned to the placement's CPUs; both add their one-way
@@ -16,6 +16,8 @@
 #include <cstdint>
 #include <functional>
 #include <vector>
+
+#include "bench/common/bench_util.h"
 
 namespace aos::bench {
 
@@ -49,9 +51,6 @@ struct Stats {
 
 // Summarizes `samples` (nanoseconds; must not be empty) in microseconds.
 Stats Summarize(std::vector<int64_t> samples);
-
-// Pins the calling process to `cpu`; dies if the CPU does not exist.
-void PinToCpu(int cpu);
 
 // Makes SIGINT, SIGTERM and SIGHUP stop the benchmark without leaving
 // anything behind: the signal handler kills the running players (children
@@ -95,9 +94,6 @@ void ExitIfStopRequested();
 // wait for it forever; 0 for none) and dies. Stops as StopOnSignals says
 // when one of its signals arrives meanwhile.
 void WaitFor(pid_t pid, pid_t other);
-
-// CLOCK_MONOTONIC in nanoseconds, the clock every sample is taken with.
-int64_t NowNs();
 
 }  // namespace aos::bench
 

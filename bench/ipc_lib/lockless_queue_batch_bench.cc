@@ -30,6 +30,7 @@
 
 #include "aos/init.h"
 #include "aos/ipc_lib/lockless_queue.h"
+#include "bench/common/bench_util.h"
 #include "gflags/gflags.h"
 #include "glog/logging.h"
 
@@ -48,15 +49,8 @@ namespace {
 constexpr size_t kSize = 64;
 constexpr size_t kQueueSize = 4096;
 
-void Pin(int cpu) {
-  if (cpu < 0) return;
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(cpu, &set);
-  PCHECK(sched_setaffinity(0, sizeof(set), &set) == 0);
-}
-
-int64_t NowNs() { return monotonic_clock::now().time_since_epoch().count(); }
+using bench::NowNs;
+using bench::PinToCpu;
 
 // Shared between the processes: whose turn it is, and the reader's figures.
 struct Control {
@@ -114,7 +108,7 @@ void Main() {
   const pid_t child = fork();
   PCHECK(child >= 0);
   if (child == 0) {
-    Pin(FLAGS_reader_cpu);
+    PinToCpu(FLAGS_reader_cpu);
     LocklessQueueReader reader(queue);
     std::vector<char> buffer(kSize);
     QueueIndex next = QueueIndex::Zero(kQueueSize);
@@ -142,7 +136,7 @@ void Main() {
     _exit(0);
   }
 
-  Pin(FLAGS_sender_cpu);
+  PinToCpu(FLAGS_sender_cpu);
   // Released (under the queue's setup lock) before the memory is unmapped.
   std::optional<LocklessQueueSender> sender =
       LocklessQueueSender::Make(queue, std::chrono::seconds(0));

@@ -52,6 +52,7 @@
 #include "aos/ipc_lib/lockless_queue.h"
 #include "aos/ipc_lib/memory_mapped_queue.h"
 #include "aos/ipc_lib/signalfd.h"
+#include "bench/common/bench_util.h"
 #include "gflags/gflags.h"
 #include "glog/logging.h"
 
@@ -132,21 +133,9 @@ std::vector<Mode> ParseModes(const std::string &list) {
   return modes;
 }
 
-void Pin(int cpu) {
-  if (cpu < 0) return;
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(cpu, &set);
-  PCHECK(sched_setaffinity(0, sizeof(set), &set) == 0);
-}
-
-int64_t NowNs() { return monotonic_clock::now().time_since_epoch().count(); }
-
-int64_t ThreadCpuNs() {
-  struct timespec now;
-  PCHECK(clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now) == 0);
-  return now.tv_sec * 1'000'000'000 + now.tv_nsec;
-}
+using bench::NowNs;
+using bench::PinToCpu;
+using bench::ThreadCpuNs;
 
 // Busy-waits politely: spins a while, then lets other processes on this CPU
 // run (the machine is shared).
@@ -203,7 +192,7 @@ struct Shared {
 void ReaderProcess(Mode mode, size_t size, int64_t messages,
                    const std::string &path, Shared *shared, int ready_fd,
                    int report_fd) {
-  Pin(FLAGS_reader_cpu);
+  PinToCpu(FLAGS_reader_cpu);
   SignalFd signalfd({kWakeupSignal});
   ReaderReport result;
   std::vector<char> buffer(size);
@@ -375,7 +364,7 @@ RunResult RunOnce(Mode mode, size_t size, int64_t messages,
     ReaderProcess(mode, size, messages, path, shared, ready[1], report[1]);
     _exit(0);
   }
-  Pin(FLAGS_sender_cpu);
+  PinToCpu(FLAGS_sender_cpu);
   pid_t reader_tid;
   PCHECK(read(ready[0], &reader_tid, sizeof(reader_tid)) == sizeof(reader_tid));
   int64_t signals = 0;

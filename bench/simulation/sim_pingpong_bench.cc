@@ -36,6 +36,7 @@
 #include "aos/events/event_scheduler.h"
 #include "aos/events/simulated_event_loop.h"
 #include "aos/init.h"
+#include "bench/common/bench_util.h"
 #include "bench/events/bench_message_generated.h"
 #include "gflags/gflags.h"
 
@@ -83,11 +84,7 @@ constexpr std::string_view kTwoNodes = R"json({
 // leaves out the time other processes had the core, so it compares builds
 // more steadily than the wall time (which is what the target is about).
 struct Stopwatch {
-  static double ThreadSeconds() {
-    timespec now;
-    PCHECK(clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now) == 0);
-    return static_cast<double>(now.tv_sec) + 1e-9 * now.tv_nsec;
-  }
+  static double ThreadSeconds() { return 1e-9 * ThreadCpuNs(); }
   const std::chrono::steady_clock::time_point wall_start =
       std::chrono::steady_clock::now();
   const double cpu_start = ThreadSeconds();

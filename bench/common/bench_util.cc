@@ -1,0 +1,28 @@
+#include "bench/common/bench_util.h"
+
+#include <sched.h>
+#include <time.h>
+
+#include "aos/time/time.h"
+#include "glog/logging.h"
+
+namespace aos::bench {
+
+void PinToCpu(int cpu) {
+  if (cpu < 0) return;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  PCHECK(sched_setaffinity(0, sizeof(set), &set) == 0)
+      << ": pinning to CPU " << cpu;
+}
+
+int64_t NowNs() { return monotonic_clock::now().time_since_epoch().count(); }
+
+int64_t ThreadCpuNs() {
+  timespec now;
+  PCHECK(clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now) == 0);
+  return int64_t{now.tv_sec} * 1'000'000'000 + now.tv_nsec;
+}
+
+}  // namespace aos::bench

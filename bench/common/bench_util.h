@@ -1,0 +1,25 @@
+#ifndef BENCH_COMMON_BENCH_UTIL_H_
+#define BENCH_COMMON_BENCH_UTIL_H_
+
+// Small pieces every benchmark needs to measure the same way on this shared
+// machine: pinning a process to a CPU, and the clocks samples are taken with.
+
+#include <cstdint>
+
+namespace aos::bench {
+
+// Pins the calling thread to `cpu`; -1 leaves it unpinned. Dies, naming the
+// CPU, if it does not exist.
+void PinToCpu(int cpu);
+
+// CLOCK_MONOTONIC in nanoseconds, the clock the queue stamps messages with.
+int64_t NowNs();
+
+// This thread's CPU time in nanoseconds. On a shared machine it leaves out
+// the time other processes had the core, so it compares builds more steadily
+// than wall time.
+int64_t ThreadCpuNs();
+
+}  // namespace aos::bench
+
+#endif  // BENCH_COMMON_BENCH_UTIL_H_
