@@ -930,6 +930,31 @@ void ShmEventLoop::HandleEvents() {
   }
 }
 
+void ShmEventLoop::SetPollBeforeSleep(std::chrono::nanoseconds duration) {
+  CheckCurrentThread("SetPollBeforeSleep");
+  CHECK_GE(duration.count(), 0)
+      << ": SetPollBeforeSleep needs a duration >= 0 on event loop " << name();
+  poll_before_sleep_ = duration;
+}
+
+bool ShmEventLoop::PollWatchersBeforeSleep() {
+  if (poll_before_sleep_.count() == 0 || watchers().empty()) return false;
+  monotonic_clock::time_point deadline =
+      monotonic_clock::now() + poll_before_sleep_;
+  // HandleEvents left only future events: the next timer ends the polling.
+  if (!events_->empty()) {
+    deadline = std::min(deadline, events_->Top()->event_time());
+  }
+  while (!epoll_.quit_requested()) {
+    if (CheckWatchersForNewData()) return true;
+    if (monotonic_clock::now() >= deadline) return false;
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();  // Lets the sibling hyperthread run.
+#endif
+  }
+  return false;
+}
+
 bool ShmEventLoop::CheckWatchersForNewData() {
   bool found = false;
   for (size_t i = 0; i < watchers().size(); ++i) {
@@ -952,6 +977,7 @@ void ShmEventLoop::BeforeWait() {
   while (true) {
     HandleEvents();
     if (signalfd_ == nullptr || epoll_.quit_requested()) return;
+    if (PollWatchersBeforeSleep()) continue;
     if (signal_pending_) {
       signalfd_->Drain();
       signal_pending_ = false;

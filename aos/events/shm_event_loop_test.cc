@@ -115,8 +115,53 @@ class ShmEventLoopTest : public AbstractEventLoopTest {
   ShmEventLoop *primary_shm() {
     return static_cast<ShmEventLoopTestFactory *>(factory_.get())->primary();
   }
+
+  // Runs a primary loop polling `poll` before sleep (SetPollBeforeSleep)
+  // while another thread sends it a stream, a message every 5 ms (long
+  // enough for a loop that does not poll to arm and sleep in between), and
+  // returns how many messages found a wakeup signal pending.
+  int SignalsTakenByStream(std::chrono::nanoseconds poll);
 };
 using ShmEventLoopDeathTest = ShmEventLoopTest;
+
+void Send(Sender<TestMessage> *sender, int value);
+
+int ShmEventLoopTest::SignalsTakenByStream(std::chrono::nanoseconds poll) {
+  static constexpr int kMessages = 10;
+  auto other = Make();
+  auto primary = MakePrimary();
+  primary_shm()->SetPollBeforeSleep(poll);
+  auto sender = other->MakeSender<TestMessage>("/test1");
+  int received = 0;
+  int signals_pending = 0;
+  primary->MakeWatcher("/test1", [&](const TestMessage &message) {
+    EXPECT_EQ(message.value(), received);
+    sigset_t pending;
+    EXPECT_EQ(sigpending(&pending), 0);
+    if (sigismember(&pending, ipc_lib::kWakeupSignal)) ++signals_pending;
+    if (++received == kMessages) Exit();
+  });
+  std::thread stream;
+  primary->OnRun([&]() {
+    stream = std::thread([&]() {
+      for (int i = 0; i < kMessages; ++i) {
+        std::this_thread::sleep_for(milliseconds(5));
+        Send(&sender, i);
+      }
+    });
+  });
+  // Consume a wakeup an earlier test of this thread left pending.
+  sigset_t wakeup;
+  sigemptyset(&wakeup);
+  sigaddset(&wakeup, ipc_lib::kWakeupSignal);
+  const struct timespec no_wait = {0, 0};
+  while (sigtimedwait(&wakeup, nullptr, &no_wait) > 0) {
+  }
+  EXPECT_TRUE(Run().has_value());
+  stream.join();
+  EXPECT_EQ(received, kMessages);
+  return signals_pending;
+}
 
 INSTANTIATE_TEST_SUITE_P(
     ShmEventLoop, ShmEventLoopTest,
@@ -314,6 +359,44 @@ TEST_P(ShmEventLoopTest, BusyLoopTakesNoSignals) {
   ASSERT_TRUE(Run().has_value());
   EXPECT_EQ(received, 100);
   EXPECT_EQ(signals_pending, 0);
+}
+
+// SetPollBeforeSleep: a stream sent while the loop polls is handled without
+// wakeup signals. The same stream to a loop that sleeps between messages
+// takes signals, which shows the test can tell the two apart.
+TEST_P(ShmEventLoopTest, PollBeforeSleepTakesNoSignals) {
+  // Polls far longer than the test: it never arms, so nobody signals.
+  EXPECT_EQ(SignalsTakenByStream(std::chrono::seconds(60)), 0);
+}
+
+TEST_P(ShmEventLoopTest, SleepingLoopTakesSignals) {
+  EXPECT_GT(SignalsTakenByStream(std::chrono::nanoseconds(0)), 0);
+}
+
+// Polling never delays a timer: it stops when the next timer is due.
+TEST_P(ShmEventLoopTest, PollBeforeSleepStopsForTimers) {
+  auto primary = MakePrimary();
+  primary_shm()->SetPollBeforeSleep(std::chrono::hours(1));
+  primary->MakeWatcher("/test1", [](const TestMessage &) {});
+  monotonic_clock::time_point scheduled, fired;
+  TimerHandler *timer = primary->AddTimer([&]() {
+    fired = primary->monotonic_now();
+    Exit();
+  });
+  primary->OnRun([&]() {
+    scheduled = primary->monotonic_now() + milliseconds(10);
+    timer->Schedule(scheduled);
+  });
+  ASSERT_TRUE(Run().has_value());
+  // Not a timing test: a timer left to the polling would wait an hour.
+  EXPECT_LT(fired - scheduled, std::chrono::seconds(60));
+}
+
+TEST_P(ShmEventLoopDeathTest, PollBeforeSleepMustNotBeNegative) {
+  auto primary = MakePrimary();
+  EXPECT_DEATH(
+      primary_shm()->SetPollBeforeSleep(std::chrono::nanoseconds(-1)),
+      "SetPollBeforeSleep needs a duration >= 0 on event loop primary");
 }
 
 // Decision 4: after an overrun, a repeating timer fires at the first
