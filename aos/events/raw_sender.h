@@ -14,6 +14,7 @@
 #include <memory>
 #include <span>
 
+#include "aos/channel_data_alignment.h"
 #include "aos/configuration_generated.h"
 #include "aos/events/context.h"
 #include "aos/events/timing_statistics.h"
@@ -25,10 +26,6 @@
 namespace aos {
 
 class EventLoop;
-
-// Message payloads end at a multiple of this (flatbuffers build from the
-// back, so the end is what must be aligned).
-inline constexpr size_t kChannelDataAlignment = 128;
 
 namespace internal {
 [[noreturn]] void DieChannelDataMisaligned(const void *data, size_t size);

@@ -43,6 +43,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "aos/channel_data_alignment.h"
 #include "aos/ipc_lib/index.h"
 #include "aos/ipc_lib/signalfd.h"
 #include "aos/time/time.h"
@@ -56,9 +57,9 @@ DECLARE_bool(coalesce_wakeups);
 
 namespace aos::ipc_lib {
 
-// Payloads end on this boundary (flatbuffers are built back to front, so the
-// end is what must be aligned).
-inline constexpr size_t kChannelDataAlignment = 128;
+// Shared with every transport (aos/channel_data_alignment.h).
+using ::aos::kChannelDataAlignment;
+
 // Bytes of guard pattern before and after every payload, checked on Send.
 inline constexpr size_t kChannelDataRedzone = 32;
 
