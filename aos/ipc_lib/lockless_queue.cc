@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "aos/ipc_lib/lockless_queue_memory.h"
+#include "aos/time/realtime_at.h"
 #include "glog/logging.h"
 
 #if defined(__SANITIZE_THREAD__)
@@ -408,7 +409,7 @@ LocklessQueueSender::DoSend(
     }
     // Read the clocks on every attempt, so send times follow queue order.
     const monotonic_clock::time_point now = monotonic_now();
-    const realtime_clock::time_point realtime_now = realtime_clock::now();
+    const realtime_clock::time_point realtime_now = RealtimeAt(now);
     if (replaced_index.valid()) {
       const monotonic_clock::time_point replaced_sent_time(
           monotonic_clock::duration(

@@ -9,6 +9,9 @@
 // calendar. Both count int64 nanoseconds; both have `min_time` (meaning "no
 // time", e.g. a timer's realtime event time), `max_time` and `epoch()`.
 //
+// Message send times need both clocks at one instant; aos/time/realtime_at.h
+// gets the realtime one from a monotonic reading at a fraction of the cost.
+//
 // In simulation the event loop supplies its own notion of "now"; these types
 // are still the time points used everywhere.
 //
