@@ -3,6 +3,7 @@
 #include <sched.h>
 #include <time.h>
 
+#include "aos/time/realtime_at.h"
 #include "aos/time/time.h"
 #include "glog/logging.h"
 
@@ -18,6 +19,12 @@ void PinToCpu(int cpu) {
 }
 
 int64_t NowNs() { return monotonic_clock::now().time_since_epoch().count(); }
+
+SendTimes ReadSendTimes() {
+  const monotonic_clock::time_point monotonic = monotonic_clock::now();
+  return SendTimes{monotonic.time_since_epoch().count(),
+                   RealtimeAt(monotonic).time_since_epoch().count()};
+}
 
 int64_t ThreadCpuNs() {
   timespec now;

@@ -15,6 +15,15 @@ void PinToCpu(int cpu);
 // CLOCK_MONOTONIC in nanoseconds, the clock the queue stamps messages with.
 int64_t NowNs();
 
+// Both send times of a message, read the way the queue reads them
+// (CLOCK_MONOTONIC, then aos::RealtimeAt): the clock cost every floor that
+// stands for "what the contract makes any transport do" must include.
+struct SendTimes {
+  int64_t monotonic_ns;
+  int64_t realtime_ns;
+};
+SendTimes ReadSendTimes();
+
 // This thread's CPU time in nanoseconds. On a shared machine it leaves out
 // the time other processes had the core, so it compares builds more steadily
 // than wall time.

@@ -8,7 +8,8 @@
 // what a watcher pays when it wakes to a backlog, and what a sender pays
 // that streams faster than its reader polls.
 //   queue  LocklessQueueSender::Send / LocklessQueueReader::Read;
-//   floor  the same traffic with no queue: both clocks and a 64 B copy into
+//   floor  the same traffic with no queue: both send times read the way the
+//          queue reads them (bench::ReadSendTimes) and a 64 B copy into
 //          one of queue_size + 1 rotating buffers of the queue's message
 //          size, and a copy out: the ceiling of any transport that stamps
 //          both send times.
@@ -51,6 +52,8 @@ constexpr size_t kQueueSize = 4096;
 
 using bench::NowNs;
 using bench::PinToCpu;
+using bench::ReadSendTimes;
+using bench::SendTimes;
 
 // Shared between the processes: whose turn it is, and the reader's figures.
 struct Control {
@@ -149,10 +152,8 @@ void Main() {
     const int64_t start = NowNs();
     for (int i = 0; i < batch; ++i) {
       if (floor) {
-        const int64_t times[2] = {
-            monotonic_clock::now().time_since_epoch().count(),
-            realtime_clock::now().time_since_epoch().count()};
-        memcpy(payload.data(), times, sizeof(times));
+        const SendTimes times = ReadSendTimes();
+        memcpy(payload.data(), &times, sizeof(times));
         memcpy(pool + next_buffer * stride, payload.data(), kSize);
         next_buffer = next_buffer + 1 == floor_buffers ? 0 : next_buffer + 1;
       } else {

@@ -2,10 +2,10 @@
 // the floor it cannot beat, measured in the same run with the same memory
 // footprint:
 //   Floor        what the contract makes a copying send + read do anyway: read
-//                the monotonic and the realtime clock (both send times are
-//                part of every message) and copy the payload into one of
-//                queue_size + 1 rotating buffers of the queue's message size
-//                and back out;
+//                both send times the way the queue does (they are part of
+//                every message; bench::ReadSendTimes) and copy the payload into
+//                one of queue_size + 1 rotating buffers of the queue's message
+//                size and back out;
 //   CopiesOnly   the same two copies without the clock reads.
 // The buffers rotate like the queue's, so at 1 MiB x 64 slots (65 MiB) both
 // the queue and the floor copy into memory that has left the caches; the
@@ -27,6 +27,7 @@
 
 #include "aos/init.h"
 #include "aos/ipc_lib/lockless_queue.h"
+#include "bench/common/bench_util.h"
 #include "glog/logging.h"
 
 namespace aos::ipc_lib {
@@ -102,8 +103,7 @@ void Floor(benchmark::State &state) {
   size_t next = 0;
   for (auto _ : state) {
     if constexpr (kReadClocks) {
-      benchmark::DoNotOptimize(monotonic_clock::now());
-      benchmark::DoNotOptimize(realtime_clock::now());
+      benchmark::DoNotOptimize(bench::ReadSendTimes());
     }
     char *buffer = region.data() + next * stride;
     next = next + 1 == buffers ? 0 : next + 1;

@@ -9,8 +9,9 @@
 //                  counter and copies the payload out. The ceiling of any
 //                  copying shared-memory transport with this footprint;
 //   clock_floor    copy_floor plus what the queue's contract adds to every
-//                  message: reading the monotonic and the realtime clock
-//                  (stored in the payload's first 16 bytes). The ceiling of
+//                  message: reading both send times the way the queue does
+//                  (bench::ReadSendTimes; stored in the payload's first 16
+//                  bytes). The ceiling of
 //                  any transport that stamps both send times;
 //   every_message  queue + one signal per message (upstream's design);
 //   coalesced      queue + a signal only when the watcher is about to sleep;
@@ -135,6 +136,8 @@ std::vector<Mode> ParseModes(const std::string &list) {
 
 using bench::NowNs;
 using bench::PinToCpu;
+using bench::ReadSendTimes;
+using bench::SendTimes;
 using bench::ThreadCpuNs;
 
 // Busy-waits politely: spins a while, then lets other processes on this CPU
@@ -410,10 +413,8 @@ RunResult RunOnce(Mode mode, size_t size, int64_t messages,
       flow_control(i);
       payload[0] = static_cast<char>(i);
       if (mode == Mode::kClockFloor && size >= 16) {
-        const int64_t times[2] = {
-            monotonic_clock::now().time_since_epoch().count(),
-            realtime_clock::now().time_since_epoch().count()};
-        memcpy(payload.data(), times, sizeof(times));
+        const SendTimes times = ReadSendTimes();
+        memcpy(payload.data(), &times, sizeof(times));
       }
       memcpy(pool + next * stride, payload.data(), size);
       next = next + 1 == buffers ? 0 : next + 1;
