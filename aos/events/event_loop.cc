@@ -370,7 +370,7 @@ void PhasedLoopHandler::set_name(std::string_view name) {
   event_loop_->UpdateTimingReport();
 }
 
-void PhasedLoopHandler::Call() {
+monotonic_clock::time_point PhasedLoopHandler::Call() {
   const monotonic_clock::time_point start = event_loop_->monotonic_now();
   const monotonic_clock::time_point event_time = phased_loop_.sleep_time();
   event_loop_->SetTimerContext(event_time);
@@ -389,6 +389,7 @@ void PhasedLoopHandler::Call() {
     cycles_elapsed_ += phased_loop_.Iterate(end);
   }
   Schedule(phased_loop_.sleep_time());
+  return end;
 }
 
 WatcherState::WatcherState(
@@ -404,7 +405,7 @@ WatcherState::WatcherState(
 
 WatcherState::~WatcherState() = default;
 
-void WatcherState::CallCallback(const Context &context) {
+monotonic_clock::time_point WatcherState::CallCallback(const Context &context) {
   if (context.data != nullptr) {
     CheckChannelDataAlignment(context.data, context.size);
   }
@@ -415,6 +416,7 @@ void WatcherState::CallCallback(const Context &context) {
   const monotonic_clock::time_point end = event_loop_->monotonic_now();
   timing_.AddCall(start - context.monotonic_event_time, end - start);
   event_loop_->ClearContext();
+  return end;
 }
 
 EventLoop::EventLoop(const Configuration *configuration)

@@ -176,8 +176,9 @@ class PhasedLoopHandler {
                     monotonic_clock::duration offset);
 
   // Runs the callback for the wakeup at sleep_time(), with context() set for
-  // it, re-arming for the next phase after it finishes.
-  void Call();
+  // it, re-arming for the next phase after it finishes. Returns the time it
+  // finished.
+  monotonic_clock::time_point Call();
 
   // The wakeup time the handler is armed for.
   monotonic_clock::time_point sleep_time() const {
@@ -215,8 +216,10 @@ class WatcherState {
  protected:
   // Runs the callback for the message described by `context` (data may be
   // nullptr for no-arg watchers), with EventLoop::context() set to it, and
-  // records the wakeup latency and handler time.
-  void CallCallback(const Context &context);
+  // records the wakeup latency and handler time. Returns the time it
+  // finished (the clock reading taken for the handler time), so a loop
+  // running several events in a row need not read the clock again.
+  monotonic_clock::time_point CallCallback(const Context &context);
 
   EventLoop *event_loop() const { return event_loop_; }
 
