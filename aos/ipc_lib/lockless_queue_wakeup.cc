@@ -130,10 +130,14 @@ int LocklessQueueWakeUpper::Wakeup(int current_priority) {
   // No fence: the seq_cst load of `armed` below, after the seq_cst ring CAS
   // of this thread's Send, pairs with the fence in PrepareToSleep (see the
   // proof on LocklessQueueWatcher).
-  const QueueMemoryView view(queue_.memory(), queue_.layout());
+  // The slot range is loaded once: the acquire loads below would otherwise
+  // make the compiler reload it for every slot, and every send scans them
+  // all.
+  WatcherSlot *const first =
+      QueueMemoryView(queue_.memory(), queue_.layout()).watcher(0);
+  WatcherSlot *const end = first + queue_.config().num_watchers;
   size_t count = 0;
-  for (size_t i = 0; i < queue_.config().num_watchers; ++i) {
-    WatcherSlot *watcher = view.watcher(i);
+  for (WatcherSlot *watcher = first; watcher != end; ++watcher) {
     uint32_t word = watcher->owner.futex_word(std::memory_order_acquire);
     if (IsDeadOrUnowned(word)) {
       continue;
