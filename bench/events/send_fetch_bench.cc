@@ -11,7 +11,9 @@
 //                  sends it, Fetcher<T>::FetchNext() fetches it.
 // The raw and queue cases send the typed case's exact bytes. Each case runs
 // 5 times; the summary prints the medians (CPU ns per send + fetch) and each
-// case's ratio to queue.
+// case's ratio to queue. Queue files live under
+// /dev/shm/aos_send_fetch_bench_<pid> only until a case has mapped them, so
+// an interrupted run leaves nothing behind.
 
 #include <benchmark/benchmark.h>
 #include <unistd.h>
@@ -55,6 +57,11 @@ const Configuration *Config() {
   return &config.message();
 }
 
+// Removes this run's queue files once a case has mapped them. The mappings
+// stay valid, and an interrupted or crashed run leaves nothing in /dev/shm.
+// Each case opens (and so re-creates) its queue afresh.
+void UnlinkQueueFiles() { std::filesystem::remove_all(FLAGS_shm_base); }
+
 // Builds the typed case's message into `fbb`.
 flatbuffers::Offset<BenchMessage> Build(flatbuffers::FlatBufferBuilder *fbb,
                                         int32_t sequence) {
@@ -89,6 +96,7 @@ void BM_Queue(benchmark::State &state) {
           configuration::ChannelStorageDuration(Config(), channel));
   CHECK(sender.has_value());
   ipc_lib::LocklessQueueReader reader(queue->queue());
+  UnlinkQueueFiles();
   const std::vector<uint8_t> message = MessageBytes();
   // Ends aligned, as a fetcher's copy buffer does.
   const size_t buffer_size = queue->config().message_data_size;
@@ -124,6 +132,7 @@ void BM_Raw(benchmark::State &state) {
       configuration::GetChannel<BenchMessage>(Config(), kChannel, "", nullptr);
   std::unique_ptr<RawSender> sender = loop.MakeRawSender(channel);
   std::unique_ptr<RawFetcher> fetcher = loop.MakeRawFetcher(channel);
+  UnlinkQueueFiles();
   const std::vector<uint8_t> message = MessageBytes();
   for (auto _ : state) {
     sender->CheckOk(sender->Send(message.data(), message.size()));
@@ -141,6 +150,7 @@ void BM_TypedBuilder(benchmark::State &state) {
   loop.SkipTimingReport();
   Sender<BenchMessage> sender = loop.MakeSender<BenchMessage>(kChannel);
   Fetcher<BenchMessage> fetcher = loop.MakeFetcher<BenchMessage>(kChannel);
+  UnlinkQueueFiles();
   int32_t sequence = 0;
   for (auto _ : state) {
     Sender<BenchMessage>::Builder builder = sender.MakeBuilder();
@@ -196,6 +206,5 @@ int main(int argc, char **argv) {
   aos::bench::SummaryReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
   reporter.PrintSummary();
-  std::filesystem::remove_all(shm_base);
   return 0;
 }
