@@ -3,6 +3,9 @@
 #include <sched.h>
 #include <time.h>
 
+#include <algorithm>
+#include <fstream>
+
 #include "aos/time/realtime_at.h"
 #include "aos/time/time.h"
 #include "glog/logging.h"
@@ -24,6 +27,24 @@ SendTimes ReadSendTimes() {
   const monotonic_clock::time_point monotonic = monotonic_clock::now();
   return SendTimes{monotonic.time_since_epoch().count(),
                    RealtimeAt(monotonic).time_since_epoch().count()};
+}
+
+std::vector<std::string> SplitCommaList(const std::string &list) {
+  std::vector<std::string> parts;
+  size_t start = 0;
+  while (start <= list.size()) {
+    const size_t comma = std::min(list.find(',', start), list.size());
+    if (comma > start) parts.push_back(list.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return parts;
+}
+
+std::string LoadAverage() {
+  std::ifstream in("/proc/loadavg");
+  std::string one, five, fifteen;
+  in >> one >> five >> fifteen;
+  return one + " " + five + " " + fifteen;
 }
 
 int64_t ThreadCpuNs() {

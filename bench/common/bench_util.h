@@ -5,6 +5,8 @@
 // machine: pinning a process to a CPU, and the clocks samples are taken with.
 
 #include <cstdint>
+#include <string>
+#include <vector>
 
 namespace aos::bench {
 
@@ -23,6 +25,15 @@ struct SendTimes {
   int64_t realtime_ns;
 };
 SendTimes ReadSendTimes();
+
+// The non-empty items of a comma-separated flag value ("64,,1024" gives
+// "64" and "1024").
+std::vector<std::string> SplitCommaList(const std::string &list);
+
+// The 1, 5 and 15 minute load averages from /proc/loadavg ("0.52 1.10 1.33"),
+// printed by benchmarks at start and end so a reader can tell a busy
+// machine's figures from an idle one's.
+std::string LoadAverage();
 
 // This thread's CPU time in nanoseconds. On a shared machine it leaves out
 // the time other processes had the core, so it compares builds more steadily

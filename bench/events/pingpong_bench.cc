@@ -32,7 +32,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -41,6 +40,7 @@
 #include "aos/events/shm_event_loop.h"
 #include "aos/init.h"
 #include "aos/ipc_lib/shm_base.h"
+#include "bench/common/bench_util.h"
 #include "bench/events/bench_message_generated.h"
 #include "bench/events/pingpong_common.h"
 #ifdef AOS_BENCH_ICEORYX_ROUDI
@@ -297,13 +297,6 @@ void Print(const std::string &what, const Summary &s) {
   printf("  %-34s %8.2f %8.2f %8.2f %8.2f %9.2f   (p50 %.2f..%.2f)\n",
          what.c_str(), s.median.min, s.median.p50, s.median.p99, s.median.p999,
          s.median.max, s.p50_low, s.p50_high);
-}
-
-std::string LoadAverage() {
-  std::ifstream in("/proc/loadavg");
-  std::string one, five, fifteen;
-  in >> one >> five >> fifteen;
-  return one + " " + five + " " + fifteen;
 }
 
 #ifndef AOS_BENCH_ICEORYX_ROUDI

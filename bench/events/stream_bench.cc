@@ -67,7 +67,6 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <new>
 #include <optional>
 #include <string>
@@ -128,20 +127,9 @@ const char *CaseName(Case c) {
   return "?";
 }
 
-std::vector<std::string> Split(const std::string &list) {
-  std::vector<std::string> parts;
-  size_t start = 0;
-  while (start <= list.size()) {
-    const size_t comma = std::min(list.find(',', start), list.size());
-    if (comma > start) parts.push_back(list.substr(start, comma - start));
-    start = comma + 1;
-  }
-  return parts;
-}
-
 std::vector<Case> ParseCases(const std::string &list) {
   std::vector<Case> cases;
-  for (const std::string &name : Split(list)) {
+  for (const std::string &name : SplitCommaList(list)) {
     const Case *found =
         std::find_if(std::begin(kAllCases), std::end(kAllCases),
                      [&](Case c) { return name == CaseName(c); });
@@ -598,13 +586,6 @@ RunResult RunOnce(const Configuration *config, Case c, size_t payload,
                        static_cast<double>(messages)};
 }
 
-std::string LoadAverage() {
-  std::ifstream in("/proc/loadavg");
-  std::string one, five, fifteen;
-  in >> one >> five >> fifteen;
-  return one + " " + five + " " + fifteen;
-}
-
 int Main() {
   const std::string shm_base =
       "/dev/shm/aos_stream_bench_" + std::to_string(getpid());
@@ -612,7 +593,7 @@ int Main() {
   StopOnSignals([&]() { std::filesystem::remove_all(shm_base); });
 
   std::vector<size_t> payloads;
-  for (const std::string &size : Split(FLAGS_sizes)) {
+  for (const std::string &size : SplitCommaList(FLAGS_sizes)) {
     payloads.push_back(std::stoul(size));
     CHECK_GT(payloads.back(), 0u) << ": --sizes needs positive sizes";
   }

@@ -106,20 +106,9 @@ const char *ModeName(Mode mode) {
   return "?";
 }
 
-std::vector<std::string> Split(const std::string &list) {
-  std::vector<std::string> parts;
-  size_t start = 0;
-  while (start <= list.size()) {
-    const size_t comma = std::min(list.find(',', start), list.size());
-    if (comma > start) parts.push_back(list.substr(start, comma - start));
-    start = comma + 1;
-  }
-  return parts;
-}
-
 std::vector<Mode> ParseModes(const std::string &list) {
   std::vector<Mode> modes;
-  for (const std::string &name : Split(list)) {
+  for (const std::string &name : bench::SplitCommaList(list)) {
     bool found = false;
     for (Mode mode :
          {Mode::kRawSignal, Mode::kCopyFloor, Mode::kClockFloor,
@@ -468,7 +457,7 @@ void Main() {
   printf("placement: sender cpu %d, reader cpu %d; median of %d runs\n",
          FLAGS_sender_cpu, FLAGS_reader_cpu, FLAGS_runs);
   const std::vector<Mode> modes = ParseModes(FLAGS_modes);
-  for (const std::string &size_name : Split(FLAGS_sizes)) {
+  for (const std::string &size_name : bench::SplitCommaList(FLAGS_sizes)) {
     const size_t size = std::stoul(size_name);
     const int64_t messages =
         size <= 4096 ? FLAGS_messages_small : FLAGS_messages_large;
