@@ -57,9 +57,6 @@ DECLARE_bool(coalesce_wakeups);
 
 namespace aos::ipc_lib {
 
-// Shared with every transport (aos/channel_data_alignment.h).
-using ::aos::kChannelDataAlignment;
-
 // Bytes of guard pattern before and after every payload, checked on Send.
 inline constexpr size_t kChannelDataRedzone = 32;
 

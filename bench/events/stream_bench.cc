@@ -480,13 +480,12 @@ ipc_lib::MemoryMappedQueue OpenQueue(const Configuration *config,
   // The copy's destination ends aligned, as a fetcher's copy buffer does
   // (and as the message in the queue does), so both memcpys move equally
   // aligned bytes.
-  std::vector<char> storage(buffer_size + ipc_lib::kChannelDataAlignment);
+  std::vector<char> storage(buffer_size + kChannelDataAlignment);
   const uintptr_t end =
       reinterpret_cast<uintptr_t>(storage.data()) + buffer_size;
-  char *const buffer = storage.data() +
-                       ((end + ipc_lib::kChannelDataAlignment - 1) &
-                        ~(ipc_lib::kChannelDataAlignment - 1)) -
-                       end;
+  char *const buffer =
+      storage.data() +
+      ((end + kChannelDataAlignment - 1) & ~(kChannelDataAlignment - 1)) - end;
   const size_t length = MessageBytes(payload);
   ReceiverSide side(shared, payload, messages);
   // The parent gives every run a new queue file, so reading starts at 0.
