@@ -37,8 +37,23 @@ void PhasedLoop::set_interval_and_offset(
   offset_ = offset;
   CheckIntervalAndOffset();
   if (monotonic_now.has_value()) {
-    Reset(*monotonic_now);
+    // Not Reset(): the wakeup goes strictly after now, so a Reschedule(now)
+    // right after this counts no cycle and the next call counts exactly 1.
+    Iterate(*monotonic_now);
   }
+}
+
+monotonic_clock::duration PhasedLoop::OffsetFromIntervalAndTime(
+    monotonic_clock::duration interval,
+    monotonic_clock::time_point monotonic_trigger) {
+  CHECK_GT(interval.count(), 0) << ": a phased loop needs a positive interval";
+  // Floor modulo, so a trigger before the epoch gives an offset in
+  // [0, interval) too (upstream returned `interval` itself for a negative
+  // multiple of it, which its own set_interval_and_offset rejects).
+  monotonic_clock::duration offset =
+      monotonic_trigger.time_since_epoch() % interval;
+  if (offset < monotonic_clock::zero()) offset += interval;
+  return offset;
 }
 
 void PhasedLoop::Reset(monotonic_clock::time_point monotonic_now) {

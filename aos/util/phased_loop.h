@@ -35,13 +35,23 @@ class PhasedLoop {
              monotonic_clock::duration offset = monotonic_clock::zero());
 
   // Changes the interval and offset (same requirements as the constructor).
-  // The next wakeup moves to the new phase without ever moving later than the
-  // old one, so a change never skips a cycle. If `monotonic_now` is given the
-  // loop is also Reset(monotonic_now): the next Iterate(monotonic_now) then
-  // returns 1 and schedules a wakeup after monotonic_now.
+  // Without `monotonic_now`, the next wakeup moves to the new phase without
+  // ever moving later than the old one, so a change never skips a cycle.
+  // With `monotonic_now`, the next wakeup becomes the first phase of the new
+  // schedule strictly after monotonic_now, so Iterate(monotonic_now) returns
+  // 0 (nothing elapsed yet) and the Iterate at that wakeup counts 1
+  // (upstream's contract: PhasedLoopHandler's set_interval_and_offset(i, o,
+  // now) + Reschedule(now) give the next callback a count of 1).
   void set_interval_and_offset(
       monotonic_clock::duration interval, monotonic_clock::duration offset,
       std::optional<monotonic_clock::time_point> monotonic_now = std::nullopt);
+
+  // The offset in [0, interval) that makes a loop of `interval` wake up at
+  // `monotonic_trigger` (and every interval from it, before and after).
+  // Requires interval > 0 (CHECK-fails otherwise).
+  static monotonic_clock::duration OffsetFromIntervalAndTime(
+      monotonic_clock::duration interval,
+      monotonic_clock::time_point monotonic_trigger);
 
   monotonic_clock::duration interval() const { return interval_; }
   monotonic_clock::duration offset() const { return offset_; }

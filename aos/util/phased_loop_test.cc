@@ -69,13 +69,46 @@ TEST(PhasedLoopTest, ChangingOffsetNeverSkipsACycle) {
   EXPECT_EQ(At(milliseconds(1200)), loop.sleep_time());
 }
 
-TEST(PhasedLoopTest, SetWithNowResetsTheCount) {
+// Upstream's contract: after set_interval_and_offset(i, o, now) the next
+// wakeup is the first phase after now, and Iterate(now) counts nothing (0),
+// so the wakeup after it counts exactly 1.
+TEST(PhasedLoopTest, SetWithNowCountsZeroUntilTheNextPhase) {
   PhasedLoop loop(seconds(1), At(seconds(0)));
   EXPECT_EQ(1, loop.Iterate(At(seconds(0))));
   loop.set_interval_and_offset(milliseconds(100), milliseconds(0),
                                At(milliseconds(5050)));
-  EXPECT_EQ(1, loop.Iterate(At(milliseconds(5050))));
   EXPECT_EQ(At(milliseconds(5100)), loop.sleep_time());
+  EXPECT_EQ(0, loop.Iterate(At(milliseconds(5050))));
+  EXPECT_EQ(At(milliseconds(5100)), loop.sleep_time());
+  EXPECT_EQ(1, loop.Iterate(At(milliseconds(5100))));
+  EXPECT_EQ(At(milliseconds(5200)), loop.sleep_time());
+
+  // Exactly on a phase of the new schedule: the wakeup is the next one.
+  loop.set_interval_and_offset(milliseconds(100), milliseconds(30),
+                               At(milliseconds(5230)));
+  EXPECT_EQ(At(milliseconds(5330)), loop.sleep_time());
+  EXPECT_EQ(0, loop.Iterate(At(milliseconds(5230))));
+}
+
+TEST(PhasedLoopTest, OffsetFromIntervalAndTime) {
+  EXPECT_EQ(milliseconds(300), PhasedLoop::OffsetFromIntervalAndTime(
+                                   seconds(1), At(milliseconds(7300))));
+  EXPECT_EQ(milliseconds(0),
+            PhasedLoop::OffsetFromIntervalAndTime(seconds(1), At(seconds(7))));
+  EXPECT_EQ(milliseconds(0),
+            PhasedLoop::OffsetFromIntervalAndTime(seconds(1), At(seconds(0))));
+  // Before the epoch the offset is still in [0, interval).
+  EXPECT_EQ(milliseconds(700), PhasedLoop::OffsetFromIntervalAndTime(
+                                   seconds(1), At(milliseconds(-2300))));
+  EXPECT_EQ(milliseconds(0),
+            PhasedLoop::OffsetFromIntervalAndTime(seconds(1), At(seconds(-2))));
+  // A loop with that offset wakes up at the trigger.
+  const monotonic_clock::time_point trigger = At(milliseconds(12345));
+  PhasedLoop loop(
+      milliseconds(100), At(seconds(12)),
+      PhasedLoop::OffsetFromIntervalAndTime(milliseconds(100), trigger));
+  loop.Iterate(trigger - milliseconds(1));
+  EXPECT_EQ(trigger, loop.sleep_time());
 }
 
 TEST(PhasedLoopTest, SleepUntilNextWaitsForThePhase) {
@@ -83,6 +116,12 @@ TEST(PhasedLoopTest, SleepUntilNextWaitsForThePhase) {
   const int cycles = loop.SleepUntilNext();
   EXPECT_GE(cycles, 1);
   EXPECT_GE(monotonic_clock::now(), loop.sleep_time());
+}
+
+TEST(PhasedLoopDeathTest, OffsetFromIntervalAndTimeNeedsAnInterval) {
+  EXPECT_DEATH(
+      PhasedLoop::OffsetFromIntervalAndTime(seconds(0), At(seconds(1))),
+      "positive interval");
 }
 
 TEST(PhasedLoopDeathTest, RejectsBadIntervalOrOffset) {
