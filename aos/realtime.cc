@@ -29,20 +29,29 @@ namespace {
 thread_local bool is_realtime = false;
 thread_local uint64_t realtime_allocations = 0;
 
-void SetSoftRLimit(int resource, rlim64_t soft) {
+// Raises (or lowers) the soft limit of `resource` to `soft`. Raising it past
+// the hard limit needs CAP_SYS_RESOURCE, which root in a container usually
+// lacks; then the soft limit goes as high as the hard one allows. Returns
+// false if the limit stays below `soft`. Never fails the process: the
+// callers say what the lower limit costs.
+bool SetSoftRLimit(int resource, rlim64_t soft) {
   struct rlimit64 limit;
   PCHECK(getrlimit64(resource, &limit) == 0) << ": getrlimit " << resource;
   if (limit.rlim_max != RLIM64_INFINITY && soft > limit.rlim_max) {
-    // Only root may raise the hard limit; keep what we are allowed.
-    if (geteuid() != 0) {
-      soft = limit.rlim_max;
-    } else {
-      limit.rlim_max = soft;
-    }
+    struct rlimit64 raised = {soft, soft};
+    if (setrlimit64(resource, &raised) == 0) return true;
+    PCHECK(errno == EPERM) << ": setrlimit " << resource << " to " << soft;
+    VLOG(1) << "Cannot raise the hard limit of resource " << resource << " to "
+            << soft << " (needs CAP_SYS_RESOURCE); using " << limit.rlim_max;
+    limit.rlim_cur = limit.rlim_max;
+    PCHECK(setrlimit64(resource, &limit) == 0)
+        << ": setrlimit " << resource << " to " << limit.rlim_max;
+    return false;
   }
   limit.rlim_cur = soft;
   PCHECK(setrlimit64(resource, &limit) == 0)
       << ": setrlimit " << resource << " to " << soft;
+  return true;
 }
 
 }  // namespace
@@ -74,10 +83,24 @@ void InitRT() {
     return;
   }
   CheckNotRealtime();
+  // Root needs no memlock limit when it has CAP_IPC_LOCK; raising the hard
+  // limit needs CAP_SYS_RESOURCE, which containers do not give. Neither
+  // failure is worth dying for: the program runs, with page faults possible
+  // where locked memory would have had none, and says so.
   SetSoftRLimit(RLIMIT_MEMLOCK, RLIM64_INFINITY);
-  PCHECK(mlockall(MCL_CURRENT | MCL_FUTURE) == 0)
-      << ": mlockall failed; run with --skip_locking_memory if this machine "
-         "does not allow locking memory";
+  if (mlockall(MCL_CURRENT | MCL_FUTURE) != 0) {
+    const int error = errno;
+    struct rlimit64 limit;
+    PCHECK(getrlimit64(RLIMIT_MEMLOCK, &limit) == 0);
+    LOG(WARNING) << "Running without locked memory: mlockall failed ("
+                 << strerror(error) << ") with RLIMIT_MEMLOCK "
+                 << (limit.rlim_cur == RLIM64_INFINITY
+                         ? std::string("unlimited")
+                         : std::to_string(limit.rlim_cur) + " bytes")
+                 << ", so real-time code may page-fault.  Grant "
+                    "CAP_IPC_LOCK (or raise `ulimit -l`) to lock it, or pass "
+                    "--skip_locking_memory to not try.";
+  }
   // Freed memory stays mapped so later allocations do not fault pages in.
   mallopt(M_TRIM_THRESHOLD, -1);
   mallopt(M_MMAP_MAX, 0);

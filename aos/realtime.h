@@ -36,8 +36,11 @@ namespace aos {
 // Prepares the process for real-time work: locks all current and future
 // memory, stops malloc from returning memory to the kernel, prefaults some
 // stack, limits RT threads to 3 s of CPU without blocking (RLIMIT_RTTIME) and
-// raises RLIMIT_RTPRIO where allowed. Does nothing with --skip_locking_memory.
-// CHECK-fails if called from a thread marked realtime.
+// raises RLIMIT_RTPRIO where allowed. Limits are raised as far as the process
+// may (a hard limit only with CAP_SYS_RESOURCE); if memory cannot be locked
+// (no CAP_IPC_LOCK and a low RLIMIT_MEMLOCK, as in most containers) it logs a
+// warning saying how to fix it and goes on. Does nothing with
+// --skip_locking_memory. CHECK-fails if called from a thread marked realtime.
 void InitRT();
 
 // Switches the calling thread to SCHED_FIFO at `priority` (1..99).
@@ -90,6 +93,23 @@ class ScopedNotRealtime {
   ~ScopedNotRealtime() { MarkRealtime(previous_); }
   ScopedNotRealtime(const ScopedNotRealtime &) = delete;
   ScopedNotRealtime &operator=(const ScopedNotRealtime &) = delete;
+
+ private:
+  const bool previous_;
+};
+
+// Marks the thread realtime if `realtime`, not realtime otherwise, for its
+// lifetime, restoring the previous state. The simulation wraps the handlers
+// of a loop with a realtime priority in it, as a ShmEventLoop's whole run is
+// marked, so --die_on_malloc catches allocations in simulated tests too.
+class ScopedMarkRealtimeRestorer {
+ public:
+  explicit ScopedMarkRealtimeRestorer(bool realtime)
+      : previous_(MarkRealtime(realtime)) {}
+  ~ScopedMarkRealtimeRestorer() { MarkRealtime(previous_); }
+  ScopedMarkRealtimeRestorer(const ScopedMarkRealtimeRestorer &) = delete;
+  ScopedMarkRealtimeRestorer &operator=(const ScopedMarkRealtimeRestorer &) =
+      delete;
 
  private:
   const bool previous_;

@@ -1,7 +1,15 @@
 #include "aos/realtime.h"
 
-#include <cstdlib>
+#include <linux/capability.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
+#include <cstdlib>
+#include <initializer_list>
+
+#include "glog/logging.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace aos::testing {
@@ -79,6 +87,64 @@ TEST(RealtimeThreadTest, ThreadNameAndAffinity) {
   SetCurrentThreadAffinity(affinity);
   const cpu_set_t again = GetCurrentThreadAffinity();
   EXPECT_TRUE(CPU_EQUAL(&affinity, &again));
+}
+
+// Puts the calling process where a container puts root (or any user): a
+// finite hard RLIMIT_MEMLOCK and RLIMIT_RTPRIO, and none of the capabilities
+// in `dropped` in effect. Lowering limits and dropping capabilities is always
+// allowed. For death-test children only: it cannot be undone.
+void BecomeContainerLike(std::initializer_list<int> dropped) {
+  const struct rlimit64 memlock = {64 * 1024, 64 * 1024};
+  PCHECK(setrlimit64(RLIMIT_MEMLOCK, &memlock) == 0);
+  const struct rlimit64 rtprio = {0, 0};
+  PCHECK(setrlimit64(RLIMIT_RTPRIO, &rtprio) == 0);
+  struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct data[2] = {};
+  PCHECK(syscall(SYS_capget, &header, data) == 0);
+  for (const int capability : dropped) {
+    data[capability / 32].effective &= ~(1u << (capability % 32));
+  }
+  PCHECK(syscall(SYS_capset, &header, data) == 0);
+}
+
+// Root without CAP_SYS_RESOURCE (every container) cannot raise a hard
+// limit; upstream leaves the limits alone for root and the program runs.
+// Without CAP_IPC_LOCK either, memory cannot be locked: a warning that says
+// what to do, not an abort.
+TEST(InitRTDeathTest, RunsInAContainerWithAWarning) {
+  EXPECT_EXIT(
+      {
+        BecomeContainerLike({CAP_SYS_RESOURCE, CAP_IPC_LOCK});
+        InitRT();
+        std::exit(0);
+      },
+      ::testing::ExitedWithCode(0),
+      "Running without locked memory: mlockall failed .* Grant CAP_IPC_LOCK "
+      "\\(or raise `ulimit -l`\\) to lock it, or pass "
+      "--skip_locking_memory");
+}
+
+// With CAP_IPC_LOCK (root in a privileged container) memory is locked
+// whatever the limit, so there is nothing to warn about.
+TEST(InitRTDeathTest, LocksMemoryWithCapIpcLockDespiteTheLimit) {
+  if (geteuid() != 0) {
+    GTEST_SKIP() << "needs root (CAP_IPC_LOCK)";
+  }
+  if (!AllocationGuardAvailable()) {
+    // Locking a sanitizer's terabytes of shadow mappings would take forever.
+    GTEST_SKIP() << "mlockall is not for sanitizer builds";
+  }
+  EXPECT_EXIT(
+      {
+        BecomeContainerLike({CAP_SYS_RESOURCE});
+        InitRT();
+        LOG(INFO) << "InitRT returned";
+        std::exit(0);
+      },
+      ::testing::ExitedWithCode(0),
+      ::testing::AllOf(::testing::HasSubstr("InitRT returned"),
+                       ::testing::Not(::testing::HasSubstr(
+                           "Running without locked memory"))));
 }
 
 }  // namespace
