@@ -84,8 +84,10 @@ void TestingTimeConverter::RebootAt(size_t node_index,
                                     distributed_clock::time_point time) {
   CHECK_LT(node_index, nodes_.size());
   const Boot &boot = nodes_[node_index].back();
-  CHECK(boot.empty() || time > boot.back().distributed)
-      << ": a reboot must come after the node's last sample";
+  // At the last sample is fine: that sample is the old boot's last moment.
+  CHECK(boot.empty() || time >= boot.back().distributed)
+      << ": a reboot cannot come before the node's last sample (at "
+      << boot.back().distributed << "), at " << time;
   AddPoint(node_index, time,
            BootTimestamp{nodes_[node_index].size(), monotonic_clock::epoch()});
 }

@@ -46,7 +46,7 @@ class TestingTimeConverter final : public TimeConverter {
   void AddMonotonic(const std::vector<monotonic_clock::duration> &durations);
 
   // Reboots node `node_index` at distributed time `time`: its next boot
-  // reads the epoch then. `time` must be after its last sample.
+  // reads the epoch then. `time` must not be before its last sample.
   void RebootAt(size_t node_index, distributed_clock::time_point time);
 
   monotonic_clock::time_point FromDistributedClock(

@@ -67,6 +67,35 @@ TEST(TestingTimeConverterTest, Reboot) {
   EXPECT_EQ(time.FromDistributedClock(0, kD + seconds(7), 0), kM + seconds(7));
 }
 
+// A reboot may come at the time of the node's last sample (upstream test
+// set-ups write AddMonotonic then RebootAt at that instant): the old boot
+// ends there and the new one reads the epoch.
+TEST(TestingTimeConverterTest, RebootAtTheLastSample) {
+  TestingTimeConverter time(2);
+  time.StartEqual();
+  time.AddMonotonic({seconds(3), seconds(3)});
+  time.RebootAt(1, kD + seconds(3));
+  EXPECT_EQ(time.BootStartTime(1, 1), kD + seconds(3));
+  EXPECT_EQ(time.FromDistributedClock(1, kD + seconds(3), 0), kM + seconds(3));
+  EXPECT_EQ(time.FromDistributedClock(1, kD + seconds(3), 1), kM);
+  EXPECT_EQ(time.FromDistributedClock(1, kD + seconds(4), 1), kM + seconds(1));
+  EXPECT_EQ(time.ToDistributedClock(1, {1, kM + seconds(1)}), kD + seconds(4));
+  // The node that did not reboot keeps its boot.
+  EXPECT_EQ(time.BootStartTime(0, 1), distributed_clock::max_time);
+  // Later samples go on in the new boot.
+  time.AddNextTimestamp(kD + seconds(5),
+                        {{0, kM + seconds(5)}, {1, kM + seconds(2)}});
+  EXPECT_EQ(time.FromDistributedClock(1, kD + seconds(5), 1), kM + seconds(2));
+}
+
+TEST(TestingTimeConverterDeathTest, RebootBeforeTheLastSample) {
+  TestingTimeConverter time(1);
+  time.StartEqual();
+  time.AddMonotonic({seconds(3)});
+  EXPECT_DEATH(time.RebootAt(0, kD + seconds(2)),
+               "a reboot cannot come before the node's last sample");
+}
+
 TEST(TestingTimeConverterDeathTest, ClockMustMoveForward) {
   TestingTimeConverter time(1);
   time.StartEqual();
