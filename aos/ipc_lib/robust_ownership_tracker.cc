@@ -175,9 +175,22 @@ void RobustOwnershipTracker::Acquire() {
 }
 
 void RobustOwnershipTracker::Release() {
-  CHECK(OwnedByCurrentThread())
-      << ": a slot must be released by the thread that claimed it ("
-      << DebugString() << ")";
+  if (!OwnedByCurrentThread()) {
+    // The thread that claimed it has exited (e.g. it ran an event loop that
+    // another thread destroys after joining it): the kernel walked that
+    // thread's robust list when it died, flagged this tracker and dropped
+    // the list, so there is nothing to unlink. A live owner's list is only
+    // safe to edit from that thread.
+    CHECK(IsDefinitelyDead())
+        << ": a slot must be released by the thread that claimed it, or "
+           "after that thread exited ("
+        << DebugString() << ", released by thread "
+        << ThreadIdentity::Current().tid
+        << "): destroy the event loop, its senders and fetchers on the thread "
+           "that ran it, or join that thread first.";
+    ForceRelease();
+    return;
+  }
   UnlinkWhile([&]() {
     identity_.store(0, std::memory_order_relaxed);
     futex_.store(0, std::memory_order_release);

@@ -68,7 +68,9 @@ class RobustOwnershipTracker {
   // list. Requires that nobody else can claim it concurrently (callers hold
   // the setup lock) and that it is unowned or its owner definitely dead.
   void Acquire();
-  // Unlinks and clears. Must be called by the owner thread.
+  // Unlinks and clears. Must be called by the owner thread, or once the
+  // owner thread has exited (then it only clears: the kernel dropped that
+  // thread's list). CHECK-fails if another live thread owns it.
   void Release();
   // Clears the ownership of a definitely-dead owner (its list is gone).
   void ForceRelease();
