@@ -514,6 +514,26 @@ std::string EventLoop::NodeSuffix() const {
   return " on node " + node()->name()->str();
 }
 
+void EventLoop::DieChannelNotUsableHere(const Channel *channel,
+                                        std::string_view verb) const {
+  const std::string here = node() == nullptr || node()->name() == nullptr
+                               ? std::string("this node")
+                               : "\"" + node()->name()->str() + "\"";
+  std::string where;
+  if (channel->source_node() == nullptr) {
+    where = "it has no source_node";
+  } else {
+    where = "its source_node is \"" + channel->source_node()->str() + "\"";
+    if (verb != "sent") {
+      where += ", and " + here + " is not among its destination_nodes";
+    }
+  }
+  LOG(FATAL) << "Channel " << configuration::StrippedChannelToString(channel)
+             << " is not able to be " << verb
+             << " on this node.  Check your configuration: " << where << ".";
+  std::abort();
+}
+
 bool EventLoop::HasWatcher(const Channel *channel) const {
   return std::find(taken_watchers_.begin(), taken_watchers_.end(), channel) !=
          taken_watchers_.end();
@@ -524,10 +544,9 @@ void EventLoop::TakeWatcher(const Channel *channel) {
                           "make a watcher on "
                        << configuration::StrippedChannelToString(channel)
                        << " while running; make watchers before Run().";
-  CHECK(configuration::ChannelIsReadableOnNode(channel, node()))
-      << ": " << configuration::StrippedChannelToString(channel)
-      << " is not able to be watched on this node.  Check your "
-         "configuration.";
+  if (!configuration::ChannelIsReadableOnNode(channel, node())) {
+    DieChannelNotUsableHere(channel, "watched");
+  }
   CHECK(std::find(taken_senders_.begin(), taken_senders_.end(), channel) ==
         taken_senders_.end())
       << ": " << configuration::StrippedChannelToString(channel)
@@ -883,17 +902,19 @@ void EventLoop::SendTimingReport() {
   CHECK(timing_report_.mutable_message()->mutate_send_failures(
       timing_report_failures_));
 
-  const RawSender::Error err = timing_report_sender_->Send(
-      timing_report_.span().data(), timing_report_.span().size());
-  if (err != RawSender::Error::kOk) {
-    ++timing_report_failures_;
-  }
-
+  // Reset before sending, so the report's own send (and a failure of it)
+  // is counted in the next report, as upstream does.
   for (RawSender *sender : senders_) sender->timing_.Reset();
   for (RawFetcher *fetcher : fetchers_) fetcher->timing_.Reset();
   for (const auto &watcher : watchers_) watcher->timing_.Reset();
   for (const auto &timer : timers_) timer->timing_.Reset();
   for (const auto &phased_loop : phased_loops_) phased_loop->timing_.Reset();
+
+  const RawSender::Error err = timing_report_sender_->Send(
+      timing_report_.span().data(), timing_report_.span().size());
+  if (err != RawSender::Error::kOk) {
+    ++timing_report_failures_;
+  }
 }
 
 }  // namespace aos

@@ -287,10 +287,9 @@ class EventLoop {
     CHECK(channel != nullptr)
         << ": Channel { \"name\": \"" << channel_name << "\", \"type\": \""
         << T::GetFullyQualifiedName() << "\" } not found in config.";
-    CHECK(configuration::ChannelIsReadableOnNode(channel, node()))
-        << ": " << configuration::StrippedChannelToString(channel)
-        << " is not able to be fetched on this node.  Check your "
-           "configuration.";
+    if (!configuration::ChannelIsReadableOnNode(channel, node())) {
+      DieChannelNotUsableHere(channel, "fetched");
+    }
     return Fetcher<T>(MakeRawFetcher(channel));
   }
 
@@ -316,9 +315,9 @@ class EventLoop {
         << ": Channel { \"name\": \"" << channel_name << "\", \"type\": \""
         << T::GetFullyQualifiedName() << "\" } not found in config for "
         << name() << NodeSuffix() << ".";
-    CHECK(configuration::ChannelIsSendableOnNode(channel, node()))
-        << ": " << configuration::StrippedChannelToString(channel)
-        << " is not able to be sent on this node.  Check your configuration.";
+    if (!configuration::ChannelIsSendableOnNode(channel, node())) {
+      DieChannelNotUsableHere(channel, "sent");
+    }
     return Sender<T>(MakeRawSender(channel));
   }
 
@@ -507,6 +506,20 @@ class EventLoop {
 
   // Sets context() for a timer-like event (timers, phased loops, OnRun).
   void SetTimerContext(monotonic_clock::time_point monotonic_event_time);
+
+  // Dies because `channel` cannot be `verb` ("sent", "fetched", "watched")
+  // on this loop's node, in upstream's words ("Channel { ... } is not able
+  // to be fetched on this node.  Check your configuration") followed by the
+  // channel's source node, so the reader knows where it lives.
+  [[noreturn]] void DieChannelNotUsableHere(const Channel *channel,
+                                            std::string_view verb) const;
+  // Implementations' MakeRawFetcher: dies as above unless `channel` is
+  // readable on this node.
+  void CheckReadableHere(const Channel *channel) const {
+    if (!configuration::ChannelIsReadableOnNode(channel, node())) [[unlikely]] {
+      DieChannelNotUsableHere(channel, "fetched");
+    }
+  }
 
   Context context_;
 

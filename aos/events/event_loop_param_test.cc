@@ -631,6 +631,50 @@ TEST_P(AbstractEventLoopTest, PhasedLoopRescheduleCountsSkippedCycles) {
   }
 }
 
+// set_interval_and_offset(interval, offset, now) then Reschedule(now)
+// moves the loop to the new schedule's first phase after now, and that call
+// counts 1 cycle (not 2: control loops integrate over the count).
+TEST_P(AbstractEventLoopTest, PhasedLoopNewScheduleCountsOneCycle) {
+  auto primary = MakePrimary();
+  constexpr milliseconds kInterval(20);
+  constexpr milliseconds kOffset(7);
+  std::vector<int> counts;
+  std::vector<monotonic_clock::time_point> times;
+  std::vector<monotonic_clock::time_point> starts;
+  counts.reserve(8);
+  times.reserve(8);
+  starts.reserve(8);
+  monotonic_clock::time_point changed_at = monotonic_clock::max_time;
+  PhasedLoopHandler *phased = nullptr;
+  phased = primary->AddPhasedLoop(
+      [&](int cycles) {
+        if (primary->context().monotonic_event_time < changed_at) return;
+        counts.push_back(cycles);
+        times.push_back(primary->context().monotonic_event_time);
+        starts.push_back(primary->monotonic_now());
+        Exit();
+      },
+      milliseconds(50));
+  TimerHandler *change = primary->AddTimer([&]() {
+    const monotonic_clock::time_point now = primary->monotonic_now();
+    changed_at = now;
+    phased->set_interval_and_offset(kInterval, kOffset, now);
+    phased->Reschedule(now);
+  });
+  primary->OnRun(
+      [&]() { change->Schedule(primary->monotonic_now() + milliseconds(3)); });
+  ASSERT_TRUE(Run().has_value());
+  ASSERT_EQ(counts.size(), 1u);
+  // The first phase of the new schedule strictly after the change.
+  EXPECT_GT(times[0], changed_at);
+  EXPECT_LE(times[0], changed_at + kInterval);
+  EXPECT_EQ(times[0].time_since_epoch() % kInterval, kOffset);
+  if (starts[0] < times[0] + kInterval) {
+    // Woken on time (always in simulation): exactly one cycle.
+    EXPECT_EQ(counts[0], 1);
+  }
+}
+
 TEST_P(AbstractEventLoopTest, OnRunRunsInOrderWithTimerContext) {
   auto primary = MakePrimary();
   std::vector<int> order;
@@ -690,6 +734,43 @@ TEST_P(AbstractEventLoopTest, ExitStatusFirstWins) {
   timer->Schedule(primary->monotonic_now() + milliseconds(1));
   EXPECT_TRUE(Run().has_value());
   handle.reset();
+}
+
+// A plain Exit() is an exit status (success): an ExitHandle::Exit(error)
+// later in the same callback does not override it.
+TEST_P(AbstractEventLoopTest, PlainExitIsAStatus) {
+  auto primary = MakePrimary();
+  std::unique_ptr<ExitHandle> handle = factory_->MakeExitHandle();
+  TimerHandler *timer = primary->AddTimer([&]() {
+    Exit();
+    handle->Exit(MakeError("too late"));
+  });
+  primary->OnRun([&]() { timer->Schedule(primary->monotonic_now()); });
+  EXPECT_TRUE(Run().has_value());
+  handle.reset();
+}
+
+// After Exit(), the other events due at that instant still run before Run()
+// returns (as upstream's loop does); later ones do not.
+TEST_P(AbstractEventLoopTest, ExitRunsWhatIsDueAtTheSameInstant) {
+  auto primary = MakePrimary();
+  std::vector<int> fired;
+  fired.reserve(4);
+  TimerHandler *first = primary->AddTimer([&]() {
+    fired.push_back(1);
+    Exit();
+  });
+  TimerHandler *second = primary->AddTimer([&]() { fired.push_back(2); });
+  TimerHandler *later = primary->AddTimer([&]() { fired.push_back(3); });
+  primary->OnRun([&]() {
+    const monotonic_clock::time_point at =
+        primary->monotonic_now() + milliseconds(1);
+    first->Schedule(at);
+    second->Schedule(at);
+    later->Schedule(at + std::chrono::seconds(5));
+  });
+  ASSERT_TRUE(Run().has_value());
+  EXPECT_THAT(fired, ::testing::ElementsAre(1, 2));
 }
 
 TEST_P(AbstractEventLoopTest, TooManyWatchersIsAnErrorFromRun) {
@@ -795,6 +876,89 @@ TEST_P(AbstractEventLoopTest, TimingReportContents) {
   ASSERT_EQ(report.phased_loops()->size(), 1u);
   EXPECT_EQ(report.phased_loops()->Get(0)->name()->string_view(), "phased");
   EXPECT_GT(report.phased_loops()->Get(0)->count(), 0u);
+}
+
+// A report counts the previous report's send on its own sender, as
+// upstream: the counters are reset before the send, not after.
+TEST_P(AbstractEventLoopTest, TimingReportCountsItsOwnSend) {
+  ScopedTimingReportPeriod period(20);
+  auto loop1 = Make();
+  auto primary = MakePrimary("primary");
+  auto report_fetcher = loop1->MakeFetcher<timing::Report>("/aos");
+  TimerHandler *exit_timer = primary->AddTimer([&]() { Exit(); });
+  primary->OnRun([&]() {
+    exit_timer->Schedule(primary->monotonic_now() +
+                         2 * milliseconds(FLAGS_timing_report_ms) +
+                         milliseconds(10));
+  });
+  ASSERT_TRUE(Run().has_value());
+  const int report_index = primary->ChannelIndex(report_fetcher.channel());
+  std::vector<uint32_t> own_sends;
+  while (report_fetcher.FetchNext()) {
+    if (report_fetcher->name()->string_view() != "primary") continue;
+    ASSERT_NE(report_fetcher->senders(), nullptr);
+    for (const timing::Sender *sender : *report_fetcher->senders()) {
+      if (sender->channel_index() == report_index) {
+        own_sends.push_back(sender->count());
+      }
+    }
+  }
+  ASSERT_GE(own_sends.size(), 2u);
+  EXPECT_EQ(own_sends[0], 0u) << "nothing sent before the first report";
+  EXPECT_EQ(own_sends[1], 1u) << "the first report, counted in the second";
+}
+
+// Whether the calling thread is marked realtime, without changing it.
+bool IsMarkedRealtime() {
+  const bool marked = MarkRealtime(true);
+  MarkRealtime(marked);
+  return marked;
+}
+
+// Every handler of a loop with a realtime priority runs marked realtime (so
+// --die_on_malloc catches allocations in them), in simulation as in shared
+// memory; what the loop does for them (sends, scheduling) must not trip
+// the guard.
+TEST_P(AbstractEventLoopTest, HandlersOfARealtimeLoopAreMarkedRealtime) {
+  const bool skip_realtime_scheduler = FLAGS_skip_realtime_scheduler;
+  const bool skip_locking_memory = FLAGS_skip_locking_memory;
+  // Marked realtime without needing CAP_SYS_NICE or locking the test's
+  // memory.
+  FLAGS_skip_realtime_scheduler = true;
+  FLAGS_skip_locking_memory = true;
+  auto loop1 = Make();
+  auto other_sender = loop1->MakeSender<TestMessage>("/test");
+  auto primary = MakePrimary();
+  primary->SetRuntimeRealtimePriority(5);
+  auto sender = primary->MakeSender<TestMessage>("/test1");
+  bool on_run = false, timer = false, phased = false, watcher = false;
+  TimerHandler *timer_handler =
+      primary->AddTimer([&]() { timer = IsMarkedRealtime(); });
+  primary->AddPhasedLoop(
+      [&](int) {
+        if (phased) return;
+        phased = IsMarkedRealtime();
+        SendValue(&sender, 1);
+        SendValue(&other_sender, 2);
+      },
+      milliseconds(2));
+  primary->MakeWatcher("/test", [&](const TestMessage &) {
+    watcher = IsMarkedRealtime();
+    Exit();
+  });
+  primary->OnRun([&]() {
+    on_run = IsMarkedRealtime();
+    timer_handler->Schedule(primary->monotonic_now());
+  });
+  const Result<void> result = Run();
+  FLAGS_skip_realtime_scheduler = skip_realtime_scheduler;
+  FLAGS_skip_locking_memory = skip_locking_memory;
+  ASSERT_TRUE(result.has_value());
+  EXPECT_TRUE(on_run);
+  EXPECT_TRUE(timer);
+  EXPECT_TRUE(phased);
+  EXPECT_TRUE(watcher);
+  EXPECT_FALSE(IsMarkedRealtime()) << "not after Run()";
 }
 
 TEST_P(AbstractEventLoopTest, SkipTimingReportSendsNone) {
@@ -1166,6 +1330,28 @@ TEST_P(AbstractEventLoopMultiNodeDeathTest, OtherNodesChannelsDie) {
                "/them_only.* is not able to be watched on this node");
   EXPECT_DEATH(loop->MakeNoArgWatcher<TestMessage>("/them_only", []() {}),
                "/them_only.* is not able to be watched on this node");
+}
+
+// Every way of reaching a channel this node cannot use dies in upstream's
+// words (starting with "Channel "), naming the channel's source node; raw
+// fetchers too, in both implementations.
+TEST_P(AbstractEventLoopMultiNodeDeathTest, InaccessibleChannelMessages) {
+  auto loop = Make();
+  const Channel *them_only = ConfiguredChannel("/them_only", "aos.TestMessage");
+  const std::string fetched =
+      "Channel \\{ \"name\": \"/them_only\", \"type\": "
+      "\"aos.TestMessage\" \\} is not able to be fetched on this node.  "
+      "Check your configuration: its source_node is \"them\"";
+  EXPECT_DEATH(loop->MakeRawFetcher(them_only), fetched);
+  EXPECT_DEATH(loop->MakeFetcher<TestMessage>("/them_only"), fetched);
+  EXPECT_DEATH(loop->MakeWatcher("/them_only", [](const TestMessage &) {}),
+               "Channel \\{ \"name\": \"/them_only\", .* is not able to "
+               "be watched on this node.  Check your configuration: its "
+               "source_node is \"them\"");
+  EXPECT_DEATH(loop->MakeSender<TestMessage>("/from_them"),
+               "Channel \\{ \"name\": \"/from_them\", .* is not able to "
+               "be sent on this node.  Check your configuration: its "
+               "source_node is \"them\"");
 }
 
 }  // namespace aos::testing

@@ -172,9 +172,12 @@ EventSchedulerScheduler::Next EventSchedulerScheduler::FindNext() {
   Next next;
   for (size_t i = 0; i < nodes_.size(); ++i) {
     NodeState &node = nodes_[i];
-    // A boot transition at the same time goes first: a startup before the
-    // boot's events, a shutdown before anything of the next boot.
-    if (node.transition_time < next.time) {
+    // A boot transition goes before any event at the same time, of any
+    // node: a startup before the boot's events (and before other nodes'
+    // events, which may send to it), a shutdown before anything of the
+    // next boot.
+    if (node.transition_time < next.time ||
+        (node.transition_time == next.time && !next.transition)) {
       next = Next{i, node.transition_time, true};
     }
     if (!node.up || node.scheduler->heap_.empty()) continue;
@@ -220,6 +223,33 @@ void EventSchedulerScheduler::RunTransition(NodeState *node) {
   }
 }
 
+void EventSchedulerScheduler::RunTransitionsDueAt(
+    distributed_clock::time_point time) {
+  // Every node booting at this instant is up before any of them starts its
+  // loops, so a message one sends from OnRun at the first instant of its
+  // boot finds the others up (in node order it would miss the later ones).
+  booted_.clear();
+  while (true) {
+    const Next next = FindNext();
+    if (!next.transition || next.time > time) break;
+    NodeState &node = nodes_[next.node];
+    const bool starting = !node.up;
+    RunTransition(&node);
+    if (starting) booted_.push_back(&node);
+  }
+  // A node that shut down again at the same instant has nothing to start
+  // (its hooks drop what its Startup prepared); one that booted twice
+  // starts once.
+  for (size_t i = 0; i < booted_.size(); ++i) {
+    NodeState *node = booted_[i];
+    if (std::find(booted_.begin(), booted_.begin() + i, node) !=
+        booted_.begin() + i) {
+      continue;
+    }
+    if (node->up) node->hooks->Started();
+  }
+}
+
 bool EventSchedulerScheduler::RunUntil(distributed_clock::time_point end) {
   CHECK(!is_running_) << ": the simulation is already running; Run, RunFor "
                          "and RunUntil cannot be nested.";
@@ -230,10 +260,14 @@ bool EventSchedulerScheduler::RunUntil(distributed_clock::time_point end) {
     run_start_distributed_ = distributed_now_;
     run_start_wall_ = wall_clock_->Now();
   }
-  while (!exit_requested_) {
+  while (true) {
     const Next next = FindNext();
     if (next.time > end || next.time == distributed_clock::max_time) break;
-    if (paced) {
+    if (exit_requested_) {
+      // Exit() lets what is due at its instant run (events in the past
+      // included), nothing later; ExitNow() nothing at all.
+      if (next.time > exit_time_) break;
+    } else if (paced) {
       WaitForWallClock(next.time);
       // A descriptor's callback may have ended the run, or added events.
       if (exit_requested_) break;
@@ -244,7 +278,7 @@ bool EventSchedulerScheduler::RunUntil(distributed_clock::time_point end) {
     distributed_now_ = std::max(distributed_now_, next.time);
     NodeState &node = nodes_[next.node];
     if (next.transition) {
-      RunTransition(&node);
+      RunTransitionsDueAt(next.time);
     } else {
       node.scheduler->CallOldestEvent();
     }

@@ -250,6 +250,11 @@ class EventSchedulerScheduler {
     virtual ~NodeHooks() = default;
     // The node's clock reached the epoch in its current boot.
     virtual void Startup() = 0;
+    // Called once every node whose boot starts at this instant has run
+    // Startup(), before anything else runs at this instant: what a node
+    // does first in its boot (its loops' OnRun callbacks) then finds every
+    // node booting with it up.
+    virtual void Started() {}
     // The current boot ends; afterwards the node's boot count increments.
     virtual void Shutdown() = 0;
   };
@@ -271,8 +276,19 @@ class EventSchedulerScheduler {
   // is max_time. Returns false if it stopped because of Exit().
   bool RunUntil(distributed_clock::time_point end);
 
-  // Makes the running RunUntil() return after the current event.
-  void Exit() { exit_requested_ = true; }
+  // Makes the running RunUntil() return once the current event and every
+  // other event due at this instant (distributed time) have run, as a
+  // ShmEventLoop's Run() finishes what is due when it exits.
+  void Exit() {
+    if (!exit_requested_) exit_time_ = distributed_now_;
+    exit_requested_ = true;
+  }
+  // Makes the running RunUntil() return right after the current event (the
+  // simulation failed: nothing else should run).
+  void ExitNow() {
+    exit_time_ = distributed_clock::min_time;
+    exit_requested_ = true;
+  }
 
   // Distributed seconds per wall-clock second for the following runs; the
   // default, infinity, runs as fast as possible. CHECK-fails unless `rate`
@@ -327,6 +343,10 @@ class EventSchedulerScheduler {
   };
   Next FindNext();
   void RunTransition(NodeState *node);
+  // Runs every boot transition due at or before `time` (all of them come
+  // before any event at that time), then Started() of the nodes that
+  // booted.
+  void RunTransitionsDueAt(distributed_clock::time_point time);
   void RunDeferred();
   // With a finite replay rate: waits until the wall clock reaches the time
   // for distributed time `time` of this run (or Exit() is called).
@@ -349,8 +369,12 @@ class EventSchedulerScheduler {
   std::vector<NodeState> nodes_;
   distributed_clock::time_point distributed_now_ = distributed_clock::epoch();
   bool exit_requested_ = false;
+  // Events due at or before this still run after Exit().
+  distributed_clock::time_point exit_time_ = distributed_clock::min_time;
   bool is_running_ = false;
   std::vector<std::function<void()>> deferred_;
+  // RunTransitionsDueAt's nodes that booted (kept for its capacity).
+  std::vector<NodeState *> booted_;
 
   double replay_rate_ = std::numeric_limits<double>::infinity();
   RealWallClock real_wall_clock_;

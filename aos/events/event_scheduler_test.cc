@@ -109,22 +109,76 @@ TEST_F(EventSchedulerTest, RunUntilEndsExactly) {
   EXPECT_EQ(trace_.size(), 2u);
 }
 
-// Exit stops after the current event and keeps the clock there; an event in
-// the past runs at the current time.
+// Exit ends the run once what is due at its instant has run (an event in
+// the past runs at the current time, so it is due), keeps the clock there,
+// and leaves later events for the next run. ExitNow runs nothing more.
 TEST_F(EventSchedulerTest, ExitAndPastEvents) {
   const monotonic_clock::time_point e = monotonic_clock::epoch();
-  RecordingEvent a("a", &scheduler_, &trace_), b("b", &scheduler_, &trace_);
+  RecordingEvent a("a", &scheduler_, &trace_), b("b", &scheduler_, &trace_),
+      c("c", &scheduler_, &trace_), d("d", &scheduler_, &trace_);
   a.on_handle = [&]() {
     scheduler_.Schedule(&b, e);
+    scheduler_.Schedule(&c, e + milliseconds(6));
     scheduler_scheduler_.Exit();
   };
   scheduler_.Schedule(&a, e + milliseconds(5));
   EXPECT_FALSE(scheduler_scheduler_.RunUntil(distributed_clock::epoch() +
                                              milliseconds(100)));
   EXPECT_EQ(scheduler_.monotonic_now(), e + milliseconds(5));
-  EXPECT_TRUE(scheduler_scheduler_.RunUntil(distributed_clock::max_time));
   EXPECT_EQ(trace_,
             (std::vector<std::string>{"a@0.005000000sec", "b@0.005000000sec"}));
+
+  c.on_handle = [&]() {
+    scheduler_.Schedule(&d, e + milliseconds(6));
+    scheduler_scheduler_.ExitNow();
+  };
+  EXPECT_FALSE(scheduler_scheduler_.RunUntil(distributed_clock::max_time));
+  EXPECT_EQ(trace_.size(), 3u) << "d is due, but ExitNow ran nothing more";
+  EXPECT_TRUE(scheduler_scheduler_.RunUntil(distributed_clock::max_time));
+  EXPECT_EQ(trace_.back(), "d@0.006000000sec");
+}
+
+// Records boot transitions, and what each node sees of the others then.
+class BootRecorder final : public EventSchedulerScheduler::NodeHooks {
+ public:
+  BootRecorder(std::string name, EventSchedulerScheduler *scheduler,
+               std::vector<std::string> *trace)
+      : name_(std::move(name)), scheduler_(scheduler), trace_(trace) {}
+  void Startup() override { trace_->push_back(name_ + " startup"); }
+  void Started() override {
+    trace_->push_back(name_ + " started, node 0 up: " +
+                      (scheduler_->node_up(0) ? "yes" : "no") +
+                      ", node 1 up: " + (scheduler_->node_up(1) ? "yes" : "no"));
+  }
+  void Shutdown() override { trace_->push_back(name_ + " shutdown"); }
+
+ private:
+  const std::string name_;
+  EventSchedulerScheduler *const scheduler_;
+  std::vector<std::string> *const trace_;
+};
+
+// Every node whose boot starts at an instant boots (Startup) before any
+// event of that instant and before any of them is Started, whatever the
+// node order.
+TEST(EventSchedulerSchedulerTest, EveryNodeBootsBeforeAnythingRunsAtThatTime) {
+  EventSchedulerScheduler scheduler_scheduler;
+  EventScheduler node0(0, &scheduler_scheduler), node1(1, &scheduler_scheduler);
+  std::vector<std::string> trace;
+  BootRecorder hooks0("node0", &scheduler_scheduler, &trace);
+  BootRecorder hooks1("node1", &scheduler_scheduler, &trace);
+  scheduler_scheduler.AddNode(&node0, &hooks0);
+  scheduler_scheduler.AddNode(&node1, &hooks1);
+  // An event of node 0 at the boot instant, scheduled before anything.
+  RecordingEvent event("event", &node0, &trace);
+  node0.Schedule(&event, monotonic_clock::epoch());
+  EXPECT_TRUE(scheduler_scheduler.RunUntil(distributed_clock::epoch() +
+                                           milliseconds(1)));
+  EXPECT_EQ(trace, (std::vector<std::string>{
+                       "node0 startup", "node1 startup",
+                       "node0 started, node 0 up: yes, node 1 up: yes",
+                       "node1 started, node 0 up: yes, node 1 up: yes",
+                       "event@0.000000000sec"}));
 }
 
 }  // namespace

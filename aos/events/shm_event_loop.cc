@@ -776,6 +776,7 @@ std::unique_ptr<RawSender> ShmEventLoop::MakeRawSender(const Channel *channel) {
 std::unique_ptr<RawFetcher> ShmEventLoop::MakeRawFetcher(
     const Channel *channel) {
   CheckCurrentThread("MakeRawFetcher", channel);
+  CheckReadableHere(channel);
   return std::make_unique<ShmFetcher>(this, channel, permissions_);
 }
 
@@ -941,6 +942,22 @@ void ShmEventLoop::HandleEvents() {
   }
 }
 
+void ShmEventLoop::HandleEventsDueAtExit() {
+  // As upstream's loop, Exit() does not drop what is already due: the other
+  // timers of that instant, and messages already sent to this loop's
+  // watchers (from the callback that called Exit(), say) still run. Later
+  // events wait for the next Run(). Bounded: everything run here was due at
+  // `exit_time`, and what it schedules or sends is due later.
+  CheckWatchersForNewData();
+  const monotonic_clock::time_point exit_time = monotonic_clock::now();
+  monotonic_clock::time_point now = exit_time;
+  while (!events_->empty() && events_->Top()->event_time() <= exit_time) {
+    shm_event_loop_internal::EventLoopEvent *event = events_->Top();
+    events_->Remove(event);
+    now = event->HandleEvent(now);
+  }
+}
+
 void ShmEventLoop::SetPollBeforeSleep(std::chrono::nanoseconds duration) {
   CheckCurrentThread("SetPollBeforeSleep");
   CHECK_GE(duration.count(), 0)
@@ -1009,7 +1026,7 @@ Result<void> ShmEventLoop::Run() {
   CHECK(!is_running()) << ": ShmEventLoop::Run() called while running";
   {
     std::lock_guard<std::mutex> lock(exit_mutex_);
-    exit_status_set_ = false;
+    exit_decided_.store(false);
     exit_status_ = {};
   }
   // Exits requested before now belonged to the previous Run(); ones from
@@ -1075,6 +1092,7 @@ Result<void> ShmEventLoop::Run() {
     ClearContext();
 
     epoll_.Run();
+    HandleEventsDueAtExit();
 
     set_is_running(false);
     if (priority > 0) {
@@ -1091,21 +1109,22 @@ Result<void> ShmEventLoop::Run() {
   ClearContext();
 
   std::lock_guard<std::mutex> lock(exit_mutex_);
-  if (!exit_status_set_) return {};
   return std::move(exit_status_);
 }
 
-void ShmEventLoop::Exit() { epoll_.Quit(); }
+void ShmEventLoop::Exit() {
+  // A plain exit is a status too (success): it wins over a later
+  // ExitWithStatus(error), as in simulation and upstream.
+  exit_decided_.store(true);
+  epoll_.Quit();
+}
 
 void ShmEventLoop::ExitWithStatus(Result<void> status) {
   {
     std::lock_guard<std::mutex> lock(exit_mutex_);
-    if (!exit_status_set_) {
-      exit_status_ = std::move(status);
-      exit_status_set_ = true;
-    }
+    if (!exit_decided_.exchange(true)) exit_status_ = std::move(status);
   }
-  Exit();
+  epoll_.Quit();
 }
 
 std::unique_ptr<ExitHandle> ShmEventLoop::MakeExitHandle() {

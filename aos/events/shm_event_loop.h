@@ -80,12 +80,16 @@ class ShmEventLoop : public EventLoop {
   // May be called again after it returns.
   Result<void> Run();
 
-  // Makes Run() return success after the current callback.
-  // Async-signal-safe.
+  // Makes Run() return success once the current callback and the events
+  // due at that instant (timers due then, messages already sent to this
+  // loop's watchers, e.g. from the same callback) have run. An exit status:
+  // a later ExitWithStatus() before Run() returns does not change it.
+  // Async-signal-safe (SIGINT/SIGHUP/SIGTERM end Run() this way).
   void Exit();
 
-  // Makes Run() return `status` after the current callback. The first status
-  // since Run() started wins. Thread-safe, not async-signal-safe.
+  // As Exit(), making Run() return `status`. The first Exit() or
+  // ExitWithStatus() since Run() started wins. Thread-safe, not
+  // async-signal-safe.
   void ExitWithStatus(Result<void> status = {});
 
   // A handle for ending this loop from elsewhere (another thread, a helper
@@ -206,6 +210,8 @@ class ShmEventLoop : public EventLoop {
 
   // Checks watchers for new messages and runs every event that is due.
   void HandleEvents();
+  // After Exit(): runs what is due at the instant the loop saw it.
+  void HandleEventsDueAtExit();
   // Queues the next message of every watcher that has one; returns whether
   // any had.
   bool CheckWatchersForNewData();
@@ -250,8 +256,11 @@ class ShmEventLoop : public EventLoop {
   pid_t check_thread_id_ = 0;
   const stl_mutex *check_mutex_ = nullptr;
 
+  // Set by the first Exit() or ExitWithStatus() of a Run(): later ones do
+  // not change its result. Atomic, so that Exit() stays async-signal-safe.
+  std::atomic<bool> exit_decided_{false};
+  // Guards exit_status_, written only by the ExitWithStatus() that decided.
   std::mutex exit_mutex_;
-  bool exit_status_set_ = false;
   Result<void> exit_status_;
   std::atomic<int> exit_handle_count_{0};
 };

@@ -468,6 +468,80 @@ TEST_P(ShmEventLoopTest, ExitFromAnotherThread) {
   EXPECT_EQ(result.error().message(), "from a thread");
 }
 
+// A loop ended by SIGINT has an exit status (success), which a later
+// ExitHandle::Exit(error) does not override, as with a plain Exit().
+TEST_P(ShmEventLoopTest, SignalExitWinsOverALaterError) {
+  auto primary = MakePrimary();
+  std::unique_ptr<ExitHandle> handle = primary_shm()->MakeExitHandle();
+  TimerHandler *timer = primary->AddTimer([&]() {
+    // The loop's handler turns the signal into Exit() on every running
+    // loop (synchronously: raise() runs the handler before returning).
+    ASSERT_EQ(raise(SIGINT), 0);
+    handle->Exit(MakeError("too late"));
+  });
+  primary->OnRun([&]() { timer->Schedule(primary->monotonic_now()); });
+  EXPECT_TRUE(Run().has_value());
+  handle.reset();
+}
+
+// After Exit(), a message already sent to a watcher of the loop (here from
+// the callback that exits) is handled before Run() returns, as upstream's
+// loop does; a timer due later is not.
+TEST_P(ShmEventLoopTest, ExitHandlesMessagesAlreadySent) {
+  auto primary = MakePrimary();
+  auto sender = primary->MakeSender<TestMessage>("/test1");
+  std::vector<int> watched;
+  primary->MakeWatcher("/test", [&](const TestMessage &message) {
+    watched.push_back(message.value());
+  });
+  auto other = Make();
+  auto test_sender = other->MakeSender<TestMessage>("/test");
+  bool late_fired = false;
+  TimerHandler *late = primary->AddTimer([&]() { late_fired = true; });
+  TimerHandler *timer = primary->AddTimer([&]() {
+    Send(&test_sender, 1);
+    Send(&test_sender, 2);
+    late->Schedule(primary->monotonic_now() + std::chrono::seconds(10));
+    Exit();
+  });
+  primary->OnRun([&]() { timer->Schedule(primary->monotonic_now()); });
+  ASSERT_TRUE(Run().has_value());
+  EXPECT_THAT(watched, ::testing::ElementsAre(1, 2));
+  EXPECT_FALSE(late_fired);
+}
+
+// A loop made on one thread, run on a std::thread, and destroyed on the
+// thread that made it (after joining) releases the queue slots the running
+// thread claimed (its timing report and log senders, a pinning fetcher made
+// while running) without dying.
+TEST_P(ShmEventLoopTest, RunOnAThreadDestroyedOnItsMaker) {
+  FlagSaver flag_saver;
+  FLAGS_timing_report_ms = 5;
+  auto other = Make();
+  auto sender = other->MakeSender<TestMessage>("/test1");
+  auto primary = MakePrimary();
+  Fetcher<TestMessage> fetcher;
+  int watched = 0;
+  primary->MakeWatcher("/test", [&](const TestMessage &) { ++watched; });
+  TimerHandler *exit_timer = primary->AddTimer([&]() {
+    Send(&sender, 3);
+    EXPECT_TRUE(fetcher.Fetch());
+    Exit();
+  });
+  primary->OnRun([&]() {
+    fetcher = primary->MakeFetcher<TestMessage>("/test1");
+    exit_timer->Schedule(primary->monotonic_now() + milliseconds(20));
+  });
+  std::thread runner([&]() { EXPECT_TRUE(Run().has_value()); });
+  runner.join();
+  fetcher = Fetcher<TestMessage>();
+  primary.reset();
+  // The slots are free again: a new loop claims its senders and readers.
+  auto again = Make();
+  auto again_fetcher = again->MakeFetcher<TestMessage>("/test1");
+  EXPECT_TRUE(again_fetcher.Fetch());
+}
+
 TEST_P(ShmEventLoopTest, MissingTimingReportChannelIsAnError) {
   FlatbufferDetachedBuffer<Configuration> config =
       configuration::MergeWithConfig(

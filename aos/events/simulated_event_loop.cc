@@ -9,6 +9,7 @@
 #include "aos/events/simulated_channel.h"
 #include "aos/events/simulated_network_bridge.h"
 #include "aos/init.h"
+#include "aos/realtime.h"
 #include "flatbuffers/reflection.h"
 #include "gflags/gflags.h"
 #include "glog/logging.h"
@@ -94,6 +95,12 @@ class SimulatedEventLoop final : public EventLoop {
   // Marks the loop running (inside the factory's runs) or not.
   void SetRunning(bool running) { set_is_running(running && started_); }
 
+  // Whether its handlers run marked realtime (a priority > 0), as a
+  // ShmEventLoop's do, so allocations in them die with --die_on_malloc.
+  // The simulation's own work inside a handler (sends, scheduling) is not
+  // the handler's: it is wrapped in ScopedNotRealtime.
+  bool handlers_realtime() const { return runtime_realtime_priority() > 0; }
+
   SimulatedChannel *GetSimulatedChannel(const Channel *channel) {
     return node_->GetSimulatedChannel(channel);
   }
@@ -175,9 +182,15 @@ class SimulatedSender final : public RawSender {
     }
   }
 
-  void *data() override { return Scratch()->buffer(); }
+  void *data() override {
+    const ScopedNotRealtime not_realtime;
+    return Scratch()->buffer();
+  }
   size_t size() override { return channel_->max_size(); }
-  int buffer_index() override { return Scratch()->buffer_index; }
+  int buffer_index() override {
+    const ScopedNotRealtime not_realtime;
+    return Scratch()->buffer_index;
+  }
 
  protected:
   Error DoSend(size_t length, monotonic_clock::time_point monotonic_remote_time,
@@ -185,6 +198,7 @@ class SimulatedSender final : public RawSender {
                monotonic_clock::time_point monotonic_remote_transmit_time,
                uint32_t remote_queue_index,
                const UUID &source_boot_uuid) override {
+    const ScopedNotRealtime not_realtime;
     SimulatedMessage *message = Scratch();
     message->context.data = message->buffer() + channel_->max_size() - length;
     message->context.size = length;
@@ -199,6 +213,7 @@ class SimulatedSender final : public RawSender {
                monotonic_clock::time_point monotonic_remote_transmit_time,
                uint32_t remote_queue_index,
                const UUID &source_boot_uuid) override {
+    const ScopedNotRealtime not_realtime;
     SimulatedMessage *message = Scratch();
     uint8_t *destination = message->buffer() + channel_->max_size() - length;
     if (length > 0) memcpy(destination, data, length);
@@ -215,6 +230,7 @@ class SimulatedSender final : public RawSender {
                monotonic_clock::time_point monotonic_remote_transmit_time,
                uint32_t remote_queue_index,
                const UUID &source_boot_uuid) override {
+    const ScopedNotRealtime not_realtime;
     const uintptr_t end =
         reinterpret_cast<uintptr_t>(data->data()) + data->size();
     if (end % kChannelDataAlignment != 0) {
@@ -445,6 +461,7 @@ class SimulatedWatcher final : public WatcherState,
                     : next->context.monotonic_event_time +
                           loop_->node_factory()->factory()->send_delay());
     }
+    const ScopedMarkRealtimeRestorer realtime(loop_->handlers_realtime());
     if (no_arg_) {
       Context context = message->context;
       context.data = nullptr;
@@ -485,12 +502,14 @@ class SimulatedTimerHandler final : public TimerHandler,
     } else {
       disabled_ = true;
     }
+    const ScopedMarkRealtimeRestorer realtime(loop_->handlers_realtime());
     Call(event_time);
   }
 
  protected:
   void DoSchedule(monotonic_clock::time_point base,
                   monotonic_clock::duration repeat_offset) override {
+    const ScopedNotRealtime not_realtime;
     repeat_offset_ = repeat_offset;
     disabled_ = false;
     loop_->scheduler()->Schedule(this, base);
@@ -514,10 +533,14 @@ class SimulatedPhasedLoopHandler final : public PhasedLoopHandler,
     loop_->scheduler()->Deschedule(this);
   }
 
-  void Handle() override { Call(); }
+  void Handle() override {
+    const ScopedMarkRealtimeRestorer realtime(loop_->handlers_realtime());
+    Call();
+  }
 
  private:
   void Schedule(monotonic_clock::time_point sleep_time) override {
+    const ScopedNotRealtime not_realtime;
     loop_->scheduler()->Schedule(this, sleep_time);
   }
 
@@ -610,6 +633,7 @@ void SimulatedEventLoop::RunOnRun() {
   // OnRun callbacks may register more; run those too.
   while (on_run_done_ < on_run_.size()) {
     SetTimerContext(now);
+    const ScopedMarkRealtimeRestorer realtime(handlers_realtime());
     on_run_[on_run_done_++]();
   }
   factory->in_on_run_ = outer;
@@ -623,10 +647,7 @@ std::unique_ptr<RawSender> SimulatedEventLoop::MakeRawSender(
 
 std::unique_ptr<RawFetcher> SimulatedEventLoop::MakeRawFetcher(
     const Channel *channel) {
-  CHECK(configuration::ChannelIsReadableOnNode(channel, node()))
-      << ": " << configuration::StrippedChannelToString(channel)
-      << " is not able to be fetched on this node.  Check your "
-         "configuration.";
+  CheckReadableHere(channel);
   return std::make_unique<SimulatedFetcher>(this, channel);
 }
 
@@ -678,7 +699,24 @@ class NodeEventLoopFactory::Hooks final
  public:
   explicit Hooks(NodeEventLoopFactory *node) : node_(node) {}
   void Startup() override { node_->Startup(); }
+  void Started() override { node_->Started(); }
   void Shutdown() override { node_->Shutdown(); }
+
+ private:
+  NodeEventLoopFactory *const node_;
+};
+
+// Runs the OnStartup handlers added while the node was up, at the next run.
+class NodeEventLoopFactory::LateStartupEvent final
+    : public EventScheduler::Event {
+ public:
+  explicit LateStartupEvent(NodeEventLoopFactory *node) : node_(node) {}
+  void Handle() override {
+    const bool creating = node_->creating_applications_;
+    node_->creating_applications_ = true;
+    node_->RunStartupHandlers();
+    node_->creating_applications_ = creating;
+  }
 
  private:
   NodeEventLoopFactory *const node_;
@@ -690,7 +728,8 @@ NodeEventLoopFactory::NodeEventLoopFactory(SimulatedEventLoopFactory *factory,
       node_(node),
       scheduler_(node_index, &factory->scheduler_scheduler_),
       hooks_(std::make_unique<Hooks>(this)),
-      boot_uuid_(factory->NextBootUUID()) {
+      boot_uuid_(factory->NextBootUUID()),
+      late_startup_event_(std::make_unique<LateStartupEvent>(this)) {
   const size_t channels = factory->configuration()->channels() == nullptr
                               ? 0
                               : factory->configuration()->channels()->size();
@@ -698,6 +737,7 @@ NodeEventLoopFactory::NodeEventLoopFactory(SimulatedEventLoopFactory *factory,
 }
 
 NodeEventLoopFactory::~NodeEventLoopFactory() {
+  scheduler_.Deschedule(late_startup_event_.get());
   // Applications go first: they own event loops.
   for (auto &application : applications_) {
     application->main.reset();
@@ -730,6 +770,22 @@ void NodeEventLoopFactory::OnStartup(std::function<void()> fn) {
   CHECK(!factory_->scheduler_scheduler_.is_running())
       << ": Can only register OnStartup handlers when not running.";
   on_startup_.push_back(std::move(fn));
+  // This boot ran its handlers already: run the new one at the next run,
+  // for this boot too (as upstream), not only from the next boot on.
+  if (is_up() && !late_startup_event_->scheduled()) {
+    scheduler_.Schedule(late_startup_event_.get(), monotonic_now());
+  }
+}
+
+void NodeEventLoopFactory::RunStartupHandlers() {
+  const bool outer = in_startup_handlers_;
+  in_startup_handlers_ = true;
+  // Indexed: a handler may add applications (not handlers: not while
+  // running).
+  while (startup_handlers_run_ < on_startup_.size()) {
+    on_startup_[startup_handlers_run_++]();
+  }
+  in_startup_handlers_ = outer;
 }
 
 void NodeEventLoopFactory::OnShutdown(std::function<void()> fn) {
@@ -738,8 +794,11 @@ void NodeEventLoopFactory::OnShutdown(std::function<void()> fn) {
 
 void *NodeEventLoopFactory::AddApplication(
     std::string name, std::function<std::shared_ptr<void>(EventLoop *)> make) {
+  // From an OnStartup handler, which runs again at every boot: for this
+  // boot only, or the next boot would have two instances.
   applications_.push_back(std::make_unique<Application>(
-      Application{std::move(name), std::move(make), nullptr, nullptr}));
+      Application{std::move(name), std::move(make), nullptr, nullptr,
+                  in_startup_handlers_}));
   Application *application = applications_.back().get();
   // Between a shutdown and the next startup the node is down; the
   // application starts with the next boot.
@@ -756,6 +815,8 @@ void NodeEventLoopFactory::StartApplication(Application *application) {
 }
 
 void NodeEventLoopFactory::Stop(void *main) {
+  // May be called from a handler marked realtime; this is bookkeeping.
+  const ScopedNotRealtime not_realtime;
   auto it =
       std::find_if(applications_.begin(), applications_.end(),
                    [main](const std::unique_ptr<Application> &application) {
@@ -794,7 +855,10 @@ SimulatedChannel *NodeEventLoopFactory::GetSimulatedChannel(
 void NodeEventLoopFactory::Startup() {
   shut_down_ = false;
   creating_applications_ = true;
-  for (size_t i = 0; i < on_startup_.size(); ++i) on_startup_[i]();
+  // Every handler runs now, the late ones too.
+  scheduler_.Deschedule(late_startup_event_.get());
+  startup_handlers_run_ = 0;
+  RunStartupHandlers();
   for (size_t i = 0; i < applications_.size(); ++i) {
     if (applications_[i]->main == nullptr) {
       StartApplication(applications_[i].get());
@@ -802,13 +866,20 @@ void NodeEventLoopFactory::Startup() {
   }
   creating_applications_ = false;
   // Every loop of the boot arms its watchers before any OnRun callback
-  // runs, so a message sent from one loop's OnRun reaches the others. Then
-  // the callbacks, in construction order.
-  std::vector<SimulatedEventLoop *> prepared;
+  // runs, so a message sent from one loop's OnRun reaches the others (of
+  // every node booting at this instant: Started() runs the callbacks once
+  // they all did this).
+  starting_loops_.clear();
   for (SimulatedEventLoop *loop : event_loops_) {
-    if (!loop->started() && loop->Prepare()) prepared.push_back(loop);
+    if (!loop->started() && loop->Prepare()) starting_loops_.push_back(loop);
   }
-  for (SimulatedEventLoop *loop : prepared) loop->RunOnRun();
+}
+
+void NodeEventLoopFactory::Started() {
+  // In construction order. Moved out: an OnRun callback may make loops.
+  std::vector<SimulatedEventLoop *> loops = std::move(starting_loops_);
+  starting_loops_.clear();
+  for (SimulatedEventLoop *loop : loops) loop->RunOnRun();
 }
 
 void NodeEventLoopFactory::Shutdown() {
@@ -819,6 +890,13 @@ void NodeEventLoopFactory::Shutdown() {
     application->main.reset();
     application->event_loop.reset();
   }
+  // Those an OnStartup handler made: it makes them again at the next boot.
+  std::erase_if(applications_,
+                [](const std::unique_ptr<Application> &application) {
+                  return application->this_boot_only;
+                });
+  starting_loops_.clear();
+  startup_handlers_run_ = 0;
   CHECK(event_loops_.empty())
       << ": Event loop " << event_loops_.front()->name() << " on node "
       << (node_ == nullptr ? std::string("(singlenode)") : node_->name()->str())
@@ -970,7 +1048,12 @@ void SimulatedEventLoopFactory::Exit(Result<void> status) {
 }
 
 void SimulatedEventLoopFactory::Fail(Result<void> status) {
-  Exit(std::move(status));
+  if (!exit_status_set_) {
+    exit_status_set_ = true;
+    exit_status_ = std::move(status);
+  }
+  // Unlike Exit(), nothing more runs, not even what is due now.
+  scheduler_scheduler_.ExitNow();
 }
 
 std::unique_ptr<ExitHandle> SimulatedEventLoopFactory::MakeExitHandle() {

@@ -174,8 +174,10 @@ class NodeEventLoopFactory {
   bool is_up() const;
 
   // Calls `fn` at every boot, when the node's clock reaches the epoch,
-  // before the boot's event loops start. CHECK-fails while running ("Can
-  // only register OnStartup handlers when not running.").
+  // before the boot's event loops start. Added while the node is up (between
+  // runs, after it booted), it also runs at the start of the next run, for
+  // the current boot. CHECK-fails while running ("Can only register
+  // OnStartup handlers when not running.").
   void OnStartup(std::function<void()> fn);
   // Calls `fn` at the end of every boot, before its event loops must be
   // gone.
@@ -184,7 +186,10 @@ class NodeEventLoopFactory {
   // Runs `Main(event_loop, args...)` on its own event loop named `name`
   // (which it should keep, as applications do), now and again at every
   // boot; destroys it at every shutdown. Returns this boot's instance
-  // (nullptr if the node is between boots).
+  // (nullptr if the node is between boots). Called from an OnStartup
+  // handler (upstream's way of starting an application at every boot), it
+  // makes the instance for this boot only: the handler makes the next one,
+  // so there is exactly one instance per boot either way.
   template <class Main, class... Args>
   Main *AlwaysStart(std::string_view name, Args &&...args);
   // As AlwaysStart, but only if the configuration lists application `name`
@@ -235,9 +240,13 @@ class NodeEventLoopFactory {
     std::function<std::shared_ptr<void>(EventLoop *)> make;
     std::unique_ptr<EventLoop> event_loop;
     std::shared_ptr<void> main;
+    // Started from an OnStartup handler: dropped at shutdown instead of
+    // being restarted at the next boot (the handler starts it again).
+    bool this_boot_only = false;
   };
 
   class Hooks;
+  class LateStartupEvent;
 
   NodeEventLoopFactory(SimulatedEventLoopFactory *factory, const Node *node,
                        size_t node_index);
@@ -245,7 +254,13 @@ class NodeEventLoopFactory {
   void *AddApplication(std::string name,
                        std::function<std::shared_ptr<void>(EventLoop *)> make);
   void StartApplication(Application *application);
+  // Runs the OnStartup handlers this boot has not run yet.
+  void RunStartupHandlers();
+  // Boot phase 1: OnStartup handlers, applications, arming the boot's loops.
   void Startup();
+  // Boot phase 2, once every node booting at this instant did phase 1: the
+  // loops' OnRun callbacks.
+  void Started();
   void Shutdown();
 
   simulated_internal::SimulatedChannel *GetSimulatedChannel(
@@ -261,6 +276,14 @@ class NodeEventLoopFactory {
   bool shut_down_ = false;
   // While starting applications, which may make loops while running.
   bool creating_applications_ = false;
+  // While OnStartup handlers run.
+  bool in_startup_handlers_ = false;
+  // How many of on_startup_ ran in this boot.
+  size_t startup_handlers_run_ = 0;
+  // Runs handlers added while the node is up, at the next run.
+  std::unique_ptr<LateStartupEvent> late_startup_event_;
+  // The loops Startup() armed, whose OnRun callbacks Started() runs.
+  std::vector<SimulatedEventLoop *> starting_loops_;
 
   // Indexed by channel index; made on first use.
   std::vector<std::unique_ptr<simulated_internal::SimulatedChannel>> channels_;
@@ -317,8 +340,9 @@ class SimulatedEventLoopFactory {
   Result<RunEndState> RunUntil(realtime_clock::time_point time,
                                const Node *node = nullptr);
 
-  // Ends the current run after the current event, with `status` as its
-  // result (the first status since the run started wins).
+  // Ends the current run once the current event and the others due at this
+  // instant have run (as ShmEventLoop::Exit), with `status` as its result
+  // (the first status since the run started wins).
   void Exit(Result<void> status = {});
   // A handle that calls Exit. All handles must be destroyed before the
   // factory.

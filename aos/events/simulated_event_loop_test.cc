@@ -3,6 +3,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <fstream>
@@ -710,6 +711,88 @@ TEST_F(SimulatedMultiNodeTest, Reboot) {
   EXPECT_EQ(after->boot_uuid(), pi2->boot_uuid());
   auto fetcher = after->MakeFetcher<TestMessage>("/reply");
   EXPECT_FALSE(fetcher.Fetch()) << "messages do not survive a reboot";
+}
+
+// Counts live instances and how many were made.
+struct InstanceCountingApp {
+  InstanceCountingApp(EventLoop *event_loop, int *live, int *made)
+      : live(live) {
+    ++*live;
+    ++*made;
+    max_live = std::max(max_live, *live);
+    // Upstream-style code sends at startup; two instances in one boot
+    // would send twice as fast.
+    sender = event_loop->MakeSender<TestMessage>("/reply");
+    event_loop->OnRun([this]() { SendValue(&sender, 1); });
+  }
+  ~InstanceCountingApp() { --*live; }
+  int *const live;
+  Sender<TestMessage> sender;
+  static int max_live;
+};
+int InstanceCountingApp::max_live = 0;
+
+// Upstream starts an application at every boot by calling AlwaysStart from
+// an OnStartup handler: that makes exactly one instance per boot, across
+// reboots too (not one more at every boot).
+TEST_F(SimulatedMultiNodeTest, AlwaysStartFromOnStartupOncePerBoot) {
+  time_.StartEqual();
+  time_.RebootAt(1, distributed_clock::epoch() + seconds(1));
+  time_.RebootAt(1, distributed_clock::epoch() + seconds(2));
+  SimulatedEventLoopFactory factory(&config_.message());
+  factory.SetTimeConverter(&time_);
+  factory.SkipTimingReport();
+  NodeEventLoopFactory *pi2 = factory.GetNodeEventLoopFactory(pi2_);
+  InstanceCountingApp::max_live = 0;
+  int live = 0, made = 0;
+  pi2->OnStartup([&]() {
+    ASSERT_NE(pi2->AlwaysStart<InstanceCountingApp>("app", &live, &made),
+              nullptr);
+  });
+  // The usual way, for comparison: one instance per boot too.
+  int plain_live = 0, plain_made = 0;
+  pi2->AlwaysStart<InstanceCountingApp>("plain", &plain_live, &plain_made);
+  CheckExpected(factory.RunFor(milliseconds(500)));
+  EXPECT_EQ(made, 1);
+  EXPECT_EQ(live, 1);
+  CheckExpected(factory.RunFor(seconds(2)));
+  EXPECT_EQ(pi2->boot_count(), 2u);
+  EXPECT_EQ(made, 3) << "one per boot";
+  EXPECT_EQ(live, 1);
+  EXPECT_EQ(plain_made, 3);
+  EXPECT_EQ(plain_live, 1);
+  EXPECT_EQ(InstanceCountingApp::max_live, 1);
+}
+
+// An OnStartup handler added while the node is up runs at the next run
+// (for this boot), and again at every later boot.
+TEST_F(SimulatedMultiNodeTest, OnStartupAddedWhileUpRunsAtTheNextRun) {
+  time_.StartEqual();
+  time_.RebootAt(1, distributed_clock::epoch() + seconds(2));
+  SimulatedEventLoopFactory factory(&config_.message());
+  factory.SetTimeConverter(&time_);
+  factory.SkipTimingReport();
+  NodeEventLoopFactory *pi2 = factory.GetNodeEventLoopFactory(pi2_);
+  CheckExpected(factory.RunFor(seconds(1)));
+  ASSERT_TRUE(pi2->is_up());
+  int startups = 0;
+  int live = 0, made = 0;
+  pi2->OnStartup([&]() {
+    ++startups;
+    pi2->AlwaysStart<InstanceCountingApp>("late", &live, &made);
+  });
+  EXPECT_EQ(startups, 0) << "not while registering";
+  CheckExpected(factory.RunFor(milliseconds(100)));
+  EXPECT_EQ(startups, 1);
+  EXPECT_EQ(made, 1);
+  EXPECT_EQ(live, 1);
+  CheckExpected(factory.RunFor(milliseconds(100)));
+  EXPECT_EQ(startups, 1) << "once per boot";
+  CheckExpected(factory.RunFor(seconds(1)));
+  EXPECT_EQ(pi2->boot_count(), 1u);
+  EXPECT_EQ(startups, 2);
+  EXPECT_EQ(made, 2);
+  EXPECT_EQ(live, 1);
 }
 
 // An event loop that is not an application must be gone at a reboot.

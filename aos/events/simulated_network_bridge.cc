@@ -275,6 +275,7 @@ class SimulatedMessageBridge::Delivery {
   }
 
   const Channel *channel() const { return channel_; }
+  uint32_t channel_index() const { return channel_index_; }
   size_t source() const { return source_; }
   size_t destination() const { return destination_; }
   const Channel *timestamp_channel() const { return timestamp_channel_; }
@@ -294,18 +295,28 @@ class SimulatedMessageBridge::Delivery {
   void DestinationShutdown() { sender_ = nullptr; }
   void SourceStartup(RawSender *timestamp_sender) {
     timestamp_sender_ = timestamp_sender;
-    if (timestamp_sender_ == nullptr) return;
-    CHECK_LE(timestamp_template_.span().size(), timestamp_sender_->size())
-        << ": max_size of "
-        << configuration::StrippedChannelToString(timestamp_channel_)
-        << " is too small for a RemoteMessage ("
-        << timestamp_template_.span().size() << " bytes); raise it.";
+    if (timestamp_sender_ != nullptr) {
+      CHECK_LE(timestamp_template_.span().size(), timestamp_sender_->size())
+          << ": max_size of "
+          << configuration::StrippedChannelToString(timestamp_channel_)
+          << " is too small for a RemoteMessage ("
+          << timestamp_template_.span().size() << " bytes); raise it.";
+    }
+    // The source's side of the link comes up now: a reliable message sent
+    // before (between runs, before this node booted) goes out, whichever
+    // side came up last.
+    if (reliable_) SendLatestIfUndelivered(false);
   }
   void SourceShutdown() {
     timestamp_sender_ = nullptr;
     // The source's channels are cleared: nothing is left to resend.
     latest_ = {};
   }
+
+  // This channel's share of the link's counters (ServerStatistics'
+  // per-channel statistics).
+  uint32_t sent_packets() const { return sent_packets_; }
+  uint32_t dropped_packets() const { return dropped_packets_; }
 
   // The link came back up.
   void Connected() {
@@ -325,6 +336,7 @@ class SimulatedMessageBridge::Delivery {
         << ": the message bridge failed to forward a message on "
         << configuration::StrippedChannelToString(channel_);
     ++link_->statistics.sent_packets;
+    ++sent_packets_;
     ++link_->received_packets;
     if (timestamp_channel_ == nullptr) return;
     link_->ReturnTimestamp(PendingTimestamp{
@@ -420,8 +432,11 @@ class SimulatedMessageBridge::Delivery {
     if (forwarding_disabled_) return;
     latest_ = message;
     latest_enqueued_ = false;
-    if (!link_->connected || sender_ == nullptr) {
+    // A send on a node that has not booted yet (between runs) finds its
+    // side of the link down too: reliable messages go when it boots.
+    if (!link_->connected || sender_ == nullptr || !Source()->is_up()) {
       ++link_->statistics.dropped_packets;
+      ++dropped_packets_;
       return;
     }
     latest_enqueued_ = true;
@@ -462,6 +477,8 @@ class SimulatedMessageBridge::Delivery {
   RawSender *timestamp_sender_ = nullptr;
   simulated_internal::MessageRef latest_;
   bool latest_enqueued_ = false;
+  uint32_t sent_packets_ = 0;
+  uint32_t dropped_packets_ = 0;
 };
 
 void SimulatedMessageBridge::Link::Deliver() {
@@ -770,6 +787,22 @@ void SimulatedMessageBridge::SendServerStatistics(size_t node_index) {
     NodeEventLoopFactory *other_node = nodes_[other]->node;
     const Link *link = GetLink(node_index, other);
     const bool up = link->connected && other_node->is_up();
+    // Per forwarded channel, as upstream's server reports (code iterating
+    // channels() must find them). The simulated network never retries.
+    std::vector<flatbuffers::Offset<ServerChannelStatistics>> channels;
+    for (const std::unique_ptr<Delivery> &delivery : deliveries_) {
+      if (delivery->source() != node_index ||
+          delivery->destination() != other) {
+        continue;
+      }
+      ServerChannelStatistics::Builder channel(*fbb);
+      channel.add_channel_index(delivery->channel_index());
+      channel.add_sent_packets(delivery->sent_packets());
+      channel.add_dropped_packets(delivery->dropped_packets());
+      channel.add_retry_count(0);
+      channels.push_back(channel.Finish());
+    }
+    const auto channels_offset = fbb->CreateVector(channels);
     const auto node_offset = CreateNode(
         *fbb, fbb->CreateString(other_node->node()->name()->string_view()));
     const auto boot_uuid =
@@ -786,6 +819,7 @@ void SimulatedMessageBridge::SendServerStatistics(size_t node_index) {
           link->connected_since.time_since_epoch().count());
     }
     connection.add_connection_count(link->statistics.connection_count);
+    connection.add_channels(channels_offset);
     connections.push_back(connection.Finish());
   }
   const auto connections_offset = fbb->CreateVector(connections);

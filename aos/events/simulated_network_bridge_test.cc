@@ -328,6 +328,67 @@ TEST_F(SimulatedMessageBridgeTest, ReliableAfterDestinationReboot) {
   EXPECT_EQ(seen, (std::vector<int>{1, 2, 1}));
 }
 
+// Every node booting at an instant is up before anything of that instant
+// runs: a message sent from OnRun at the first instant of the boot on a
+// forwarded channel reaches the other node (even an unreliable one, which
+// is not resent).
+TEST_F(SimulatedMessageBridgeTest, SentFromOnRunAtBootIsDelivered) {
+  time_.StartEqual();
+  MakeFactory();
+  auto ping = pi1_factory_->MakeEventLoop("ping");
+  auto unreliable = ping->MakeSender<TestMessage>("/unreliable");
+  ping->OnRun([&]() { SendValue(&unreliable, 7); });
+  auto pong = pi2_factory_->MakeEventLoop("pong");
+  std::vector<Seen> seen;
+  Watch(pong.get(), "/unreliable", &seen);
+  CheckExpected(factory_->RunFor(milliseconds(10)));
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].value, 7);
+  EXPECT_EQ(seen[0].context.monotonic_remote_time, kEpoch);
+  EXPECT_EQ(factory_->bridge()->GetLinkStatistics(pi1_, pi2_).dropped_packets,
+            0u);
+}
+
+// A reliable message sent before its source node is up (between runs,
+// before the node booted) goes out when the source boots, also when the
+// destination booted first.
+TEST_F(SimulatedMessageBridgeTest, ReliableSentBeforeTheSourceBoots) {
+  // pi2 boots 1 s after pi1.
+  time_.AddNextTimestamp(distributed_clock::epoch(),
+                         {{0, kEpoch}, {0, kEpoch - seconds(1)}});
+  MakeFactory();
+  auto receiver = pi1_factory_->MakeEventLoop("receiver");
+  std::vector<Seen> seen;
+  Watch(receiver.get(), "/reply", &seen);
+  auto sender_loop = pi2_factory_->MakeEventLoop("sender");
+  auto reply = sender_loop->MakeSender<TestMessage>("/reply");
+  CheckExpected(factory_->RunFor(milliseconds(500)));
+  ASSERT_TRUE(pi1_factory_->is_up());
+  ASSERT_FALSE(pi2_factory_->is_up());
+  SendValue(&reply, 5);
+  CheckExpected(factory_->RunFor(seconds(1)));
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].value, 5);
+  // Sent when pi2 came up, at 1 s.
+  EXPECT_GE(seen[0].now, kEpoch + seconds(1));
+  EXPECT_LT(seen[0].now, kEpoch + seconds(1) + milliseconds(1));
+}
+
+// Both nodes boot at once; the destination (pi1) comes first in node order.
+TEST_F(SimulatedMessageBridgeTest, ReliableSentBeforeBothBoot) {
+  time_.StartEqual();
+  MakeFactory();
+  auto receiver = pi1_factory_->MakeEventLoop("receiver");
+  std::vector<Seen> seen;
+  Watch(receiver.get(), "/reply", &seen);
+  auto sender_loop = pi2_factory_->MakeEventLoop("sender");
+  auto reply = sender_loop->MakeSender<TestMessage>("/reply");
+  SendValue(&reply, 6);
+  CheckExpected(factory_->RunFor(milliseconds(10)));
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].value, 6);
+}
+
 // The bridge publishes ServerStatistics (1 Hz), ClientStatistics and
 // Timestamp (10 Hz) on each node's /aos.
 TEST_F(SimulatedMessageBridgeTest, Statistics) {
@@ -379,6 +440,25 @@ TEST_F(SimulatedMessageBridgeTest, Statistics) {
             std::chrono::nanoseconds(milliseconds(1)).count());
   EXPECT_EQ(connection->boot_uuid()->string_view(),
             pi2_factory_->boot_uuid().ToString());
+  // Per forwarded channel to pi2 (/test and /unreliable), as upstream.
+  const int test_index = configuration::ChannelIndex(
+      &config_.message(),
+      configuration::GetChannel(&config_.message(), "/test", "aos.TestMessage",
+                                "", pi1_));
+  ASSERT_NE(connection->channels(), nullptr);
+  ASSERT_EQ(connection->channels()->size(), 2u);
+  const ServerChannelStatistics *test_statistics = nullptr;
+  for (const ServerChannelStatistics *channel : *connection->channels()) {
+    if (static_cast<int>(channel->channel_index()) == test_index) {
+      test_statistics = channel;
+    } else {
+      EXPECT_EQ(channel->sent_packets(), 0u) << "nothing sent on it";
+    }
+    EXPECT_EQ(channel->retry_count(), 0u);
+  }
+  ASSERT_NE(test_statistics, nullptr);
+  EXPECT_EQ(test_statistics->sent_packets(), 199u);
+  EXPECT_EQ(test_statistics->dropped_packets(), 0u);
   EXPECT_EQ(client.size(), 20u);
   ASSERT_EQ(client.back().message().connections()->size(), 1u);
   EXPECT_EQ(client.back().message().connections()->Get(0)->received_packets(),
@@ -393,6 +473,12 @@ TEST_F(SimulatedMessageBridgeTest, Statistics) {
   EXPECT_EQ(empty_timestamps, 10);
   EXPECT_GT(server.back().message().connections()->Get(0)->dropped_packets(),
             90u);
+  for (const ServerChannelStatistics *channel :
+       *server.back().message().connections()->Get(0)->channels()) {
+    if (static_cast<int>(channel->channel_index()) == test_index) {
+      EXPECT_GT(channel->dropped_packets(), 90u);
+    }
+  }
 
   factory_->DisableStatistics();
   const size_t count = server.size();
