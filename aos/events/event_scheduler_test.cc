@@ -146,9 +146,10 @@ class BootRecorder final : public EventSchedulerScheduler::NodeHooks {
       : name_(std::move(name)), scheduler_(scheduler), trace_(trace) {}
   void Startup() override { trace_->push_back(name_ + " startup"); }
   void Started() override {
-    trace_->push_back(name_ + " started, node 0 up: " +
-                      (scheduler_->node_up(0) ? "yes" : "no") +
-                      ", node 1 up: " + (scheduler_->node_up(1) ? "yes" : "no"));
+    trace_->push_back(
+        name_ +
+        " started, node 0 up: " + (scheduler_->node_up(0) ? "yes" : "no") +
+        ", node 1 up: " + (scheduler_->node_up(1) ? "yes" : "no"));
   }
   void Shutdown() override { trace_->push_back(name_ + " shutdown"); }
 
