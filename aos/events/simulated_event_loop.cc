@@ -573,6 +573,9 @@ SimulatedEventLoop::~SimulatedEventLoop() {
       std::find(node_->event_loops_.begin(), node_->event_loops_.end(), this);
   CHECK(it != node_->event_loops_.end());
   node_->event_loops_.erase(it);
+  // Destroyed between its boot's two steps (by another node's startup):
+  // nothing is left to start.
+  std::erase(node_->starting_loops_, this);
 }
 
 void SimulatedEventLoop::ScheduleStart() {
