@@ -233,7 +233,9 @@ class WatcherState {
 };
 
 // Ends a running loop (or a simulation) from any thread, with a status that
-// becomes Run()'s result. The first status wins. Made by the implementation
+// becomes Run()'s result. The first status wins, and a plain Exit() of the
+// loop (or SIGINT) is a status too: success. Run() returns once the events
+// due at that instant have run. Made by the implementation
 // (ShmEventLoop::MakeExitHandle); must be destroyed before it.
 class ExitHandle {
  public:
