@@ -1084,13 +1084,17 @@ Result<void> ShmEventLoop::Run() {
       // Drained in BeforeWait(), which runs right after this.
       signal_pending_ = true;
     });
+    // BeforeWait(), which runs after every wakeup, does the recheck.
+    watcher_recheck_timer_ = std::make_unique<internal::TimerFd>();
+    epoll_.OnReadable(watcher_recheck_timer_->fd(),
+                      [this]() { watcher_recheck_timer_->Read(); });
+    watcher_recheck_timer_->SetTime(
+        monotonic_clock::now() + ipc_lib::kMaxWatcherSleep,
+        ipc_lib::kMaxWatcherSleep);
   }
   Result<void> registered = RegisterWatchers();
   if (!registered.has_value()) {
-    if (signalfd_ != nullptr) {
-      epoll_.DeleteFd(signalfd_->fd());
-      signalfd_.reset();
-    }
+    StopWatcherWakeups();
     return registered;
   }
   if (!before_wait_registered_) {
@@ -1141,15 +1145,23 @@ Result<void> ShmEventLoop::Run() {
   }
 
   UnregisterWatchers();
-  if (signalfd_ != nullptr) {
-    epoll_.DeleteFd(signalfd_->fd());
-    signalfd_.reset();
-  }
+  StopWatcherWakeups();
   ClearContext();
 
   std::lock_guard<std::mutex> lock(exit_mutex_);
   if (!exit_status_set_) return {};
   return std::move(exit_status_);
+}
+
+void ShmEventLoop::StopWatcherWakeups() {
+  if (signalfd_ != nullptr) {
+    epoll_.DeleteFd(signalfd_->fd());
+    signalfd_.reset();
+  }
+  if (watcher_recheck_timer_ != nullptr) {
+    epoll_.DeleteFd(watcher_recheck_timer_->fd());
+    watcher_recheck_timer_.reset();
+  }
 }
 
 void ShmEventLoop::Exit() { epoll_.Quit(); }
