@@ -218,6 +218,8 @@ class ShmEventLoop : public EventLoop {
   // Runs before each wait: HandleEvents(), then the coalescing protocol's
   // drain, arm and check, repeated until a check finds nothing new.
   void BeforeWait();
+  // Closes the signalfd and the watcher recheck timer, if open.
+  void StopWatcherWakeups();
 
   Result<void> RegisterWatchers();
   void UnregisterWatchers();
@@ -246,6 +248,10 @@ class ShmEventLoop : public EventLoop {
   internal::EPoll epoll_;
   std::unique_ptr<shm_event_loop_internal::EventQueue> events_;
   std::unique_ptr<ipc_lib::SignalFd> signalfd_;
+  // While watchers run: expires every ipc_lib::kMaxWatcherSleep so the loop
+  // rechecks its queues even if a sender died before signalling it
+  // (lockless_queue.h).
+  std::unique_ptr<internal::TimerFd> watcher_recheck_timer_;
   // epoll saw the signalfd readable since the last drain.
   bool signal_pending_ = false;
   std::vector<std::function<void()>> on_run_;

@@ -23,6 +23,15 @@ extern "C" void AnnotateIgnoreReadsEnd(const char *file, int line);
 #endif
 
 namespace aos::ipc_lib {
+
+uint32_t QueueUid() {
+  // As upstream: a setuid program acts as its real user unless it fully
+  // switched.
+  uid_t ruid, euid, suid;
+  PCHECK(getresuid(&ruid, &euid, &suid) == 0);
+  return euid == suid ? euid : ruid;
+}
+
 namespace {
 
 constexpr size_t RoundUp(size_t value, size_t alignment) {
@@ -30,14 +39,6 @@ constexpr size_t RoundUp(size_t value, size_t alignment) {
 }
 
 constexpr uint32_t kMaxQueueSize = 1u << 30;
-
-uint32_t CurrentUid() {
-  // As upstream: a setuid program acts as its real user unless it fully
-  // switched.
-  uid_t ruid, euid, suid;
-  PCHECK(getresuid(&ruid, &euid, &suid) == 0);
-  return euid == suid ? euid : ruid;
-}
 
 // Starts fetching the lines the next Send touches in scratch buffer
 // `message_index`: the header line and the end of the payload (written; a
@@ -182,7 +183,7 @@ Result<void> LocklessQueue::Initialize(uint32_t starting_queue_index) {
     if (!header) {
       return header;
     }
-    const uint32_t uid = CurrentUid();
+    const uint32_t uid = QueueUid();
     if (memory_->header.uid != uid) {
       return MakeError("the queue belongs to uid " +
                        std::to_string(memory_->header.uid) +
@@ -205,7 +206,7 @@ Result<void> LocklessQueue::Initialize(uint32_t starting_queue_index) {
   header.queue_size = config_.queue_size;
   header.message_data_size = config_.message_data_size;
   header.starting_queue_index = starting_queue_index;
-  header.uid = CurrentUid();
+  header.uid = QueueUid();
 
   for (size_t i = 0; i < config_.num_messages(); ++i) {
     MessageHeader *message = view.message(i);

@@ -35,6 +35,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
@@ -62,7 +63,7 @@ inline constexpr size_t kChannelDataRedzone = 32;
 
 // Version of the shared-memory layout. It is in queue file names and headers;
 // bump it whenever the layout changes.
-inline constexpr uint32_t kQueueLayoutVersion = 2;
+inline constexpr uint32_t kQueueLayoutVersion = 3;
 
 struct LocklessQueueConfiguration {
   // Maximum number of watcher, sender and pinner slots.
@@ -93,8 +94,14 @@ std::ostream &operator<<(std::ostream &os,
 // more).
 size_t LocklessQueueMemorySize(LocklessQueueConfiguration config);
 
+// The uid this process records in the queues it initializes and must match
+// in the ones it opens: the effective uid, or the real one for a setuid
+// program that did not fully switch (as upstream).
+uint32_t QueueUid();
+
 // The shared-memory region. Opaque: its layout is in lockless_queue_memory.h.
 struct LocklessQueueMemory;
+struct WatcherSlot;
 
 // Byte offsets of the parts of the region, derived from a configuration.
 struct QueueLayout {
@@ -160,6 +167,12 @@ class LocklessQueue {
   QueueLayout layout_;
 };
 
+// The longest a watcher may sleep before it checks its queues again, even
+// if nobody signals it. This is the bound on how late the last message of a
+// sender that died between publishing it and signalling is delivered (any
+// later send by a live sender wakes the watcher at once).
+inline constexpr std::chrono::milliseconds kMaxWatcherSleep{100};
+
 // How senders wake a watcher.
 enum class WakeupPolicy : uint32_t {
   // Signal only a watcher that has announced it may sleep (PrepareToSleep)
@@ -173,14 +186,16 @@ enum class WakeupPolicy : uint32_t {
 // (kWakeupSignal, with rt_tgsigqueueinfo) when senders call Wakeup.
 //
 // With WakeupPolicy::kCoalesce the watcher must follow this protocol, or it
-// can sleep through a message:
+// can sleep through a message (with kEveryMessage, steps 1, 3 and 4 with its
+// bounded sleep):
 //
 //   loop:
 //     1. drain the signalfd (SignalFd::Drain);
 //     2. PrepareToSleep();
 //     3. check every watched queue for new messages (LatestIndex / Read until
 //        NOTHING_NEW) and handle them;
-//     4. sleep (epoll_wait on the signalfd, timers, ...); on waking, goto 1.
+//     4. sleep (epoll_wait on the signalfd, timers, ...) for at most
+//        kMaxWatcherSleep; on waking, goto 1.
 //   (Optionally call DoneSleeping() after waking for a reason other than the
 //   signal, to spare senders a useless signal while busy.)
 //
@@ -203,27 +218,40 @@ enum class WakeupPolicy : uint32_t {
 //
 // Several watchers of one thread may do step 2 for each, then step 3 for all.
 //
-// Why no message is missed. Let the watcher's step 2 be "store armed=1;
-// seq_cst fence" and its step 3 be acquire loads of the ring. A sender's Send
+// Why no message is missed, even when senders die at any instruction. Let
+// the watcher's step 2 be "store armed = (new generation | 1); seq_cst
+// fence" and its step 3 be acquire loads of the ring. A sender's Send
 // publishes with a seq_cst CAS of the ring; Wakeup then does "seq_cst load of
-// armed; if 1, exchange(armed, 0) and signal if that returned 1". Take a
-// message M whose Wakeup ran, and the watcher's last PrepareToSleep P before
-// a sleep S:
-//   - if the sender's load of `armed` does not see P's store (it is
-//     coherence-ordered before it), step 3 sees M's CAS. Otherwise step 3's
-//     load of the ring would be coherence-ordered before the CAS, and the
-//     total order S of seq_cst operations and fences would need (C++20
-//     [atomics.order]/4): P's fence before the CAS (4.3), the CAS before the
-//     load of `armed` (same thread, both seq_cst), and that load before P's
-//     fence (4.2): a cycle. So step 3 sees M and handles it before S;
-//   - otherwise the first exchange after P's store in that order reads 1
-//     (only the watcher writes 1, and P is its last write before S), so some
-//     sender signals this thread after P. The signal is sent after step 1 of
-//     this round, so it stays pending in the signalfd and S returns at once.
-// Either way M is handled without waiting for another message. A watcher
-// that is signalled and then drains in step 1 re-arms in step 2 before
-// checking, so a sender that found `armed` already cleared by another sender
-// is covered by that other sender's signal. On x86 the sender's side costs
+// armed; if its armed bit is set, signal; once the signal is queued, CAS
+// armed from the value seen to the same generation without the bit". Take a
+// message M whose CAS published it, and the watcher's last PrepareToSleep P
+// before a sleep S:
+//   - if M's sender reached its load of `armed` and that load does not see
+//     P's store (it is coherence-ordered before it), step 3 sees M's CAS.
+//     Otherwise step 3's load of the ring would be coherence-ordered before
+//     the CAS, and the total order S of seq_cst operations and fences would
+//     need (C++20 [atomics.order]/4): P's fence before the CAS (4.3), the
+//     CAS before the load of `armed` (same thread, both seq_cst), and that
+//     load before P's fence (4.2): a cycle. So step 3 sees M;
+//   - if the load sees P's arm, the sender signals this thread after P. If
+//     the load sees P's generation already disarmed, another sender cleared
+//     it, and a sender clears only after its signal to this thread was
+//     queued, and that signal came after P. A signal sent after P stays
+//     pending in the signalfd (step 1 came before P), so S returns at once.
+//     A sender that dies before its signal never clears the bit, so the
+//     watcher stays armed and the next Wakeup by any live sender signals it.
+//     Clearing only the generation it saw means a slow or dying sender can
+//     never disarm a later arm.
+//   - if M's sender died after its CAS and before its load, or before its
+//     signal, and no other sender ever calls Wakeup, nobody signals. The
+//     watcher therefore must not sleep longer than kMaxWatcherSleep without
+//     going round the protocol again: its step 3 then finds M. That bounds
+//     the delivery of a dead sender's last message (ShmEventLoop does this
+//     with a periodic timer; measured in lockless_queue_liveness_test).
+// A watcher that is signalled and then drains in step 1 re-arms in step 2
+// before checking. Two senders that see the same arm may both signal (one
+// extra signal, only when they race). A kernel refusal (EAGAIN) leaves the
+// watcher armed, so the next send retries. On x86 the sender's side costs
 // plain loads (no fence) while the watcher is awake and has not armed.
 //
 // Make the object in the thread that will read the signalfd; destroy it in
@@ -279,13 +307,30 @@ class LocklessQueueWakeUpper {
   // a low-priority sender cannot hold up a high-priority reader; without
   // permission to do that (EPERM) the boost is skipped. Returns the number of
   // signals sent. Allocates nothing.
+  //
+  // Only signals a slot's live registered owner: the first time it sees an
+  // owner it checks in /proc that thread (tid, pid) exists and started when
+  // the slot says (a few microseconds, once per watcher registration); a
+  // slot that fails the check (stale or forged) is skipped and counted in
+  // refused_signals(). A signal the kernel refuses with EAGAIN (the
+  // watcher's user is at RLIMIT_SIGPENDING) is counted in signal_failures(),
+  // leaves that watcher armed for the next send, and does not stop the
+  // others from being signalled.
   int Wakeup(int current_priority);
+
+  // Signals refused by the kernel with EAGAIN since construction.
+  uint64_t signal_failures() const { return signal_failures_; }
+  // Slots skipped because they did not name their live registered owner.
+  uint64_t refused_signals() const { return refused_signals_; }
 
  private:
   struct WatcherCopy {
     pid_t tid;
     pid_t pid;
     int priority;
+    WatcherSlot *slot;
+    // The arm seen (kCoalesce), 0 otherwise.
+    uint32_t armed;
   };
 
   void SetPriority(int priority);
@@ -294,7 +339,11 @@ class LocklessQueueWakeUpper {
   pid_t pid_;
   uid_t uid_;
   std::vector<WatcherCopy> watcher_copy_;
+  // Per slot: the owner identity last checked by IsRegisteredOwner.
+  std::vector<uint64_t> validated_identity_;
   bool boost_allowed_ = true;
+  uint64_t signal_failures_ = 0;
+  uint64_t refused_signals_ = 0;
 };
 
 // The metadata of one message (everything but the payload).
@@ -327,7 +376,16 @@ class ReadFilter {
       : object_(const_cast<void *>(static_cast<const void *>(&callable))),
         call_([](void *object, const MessageInfo &info) -> bool {
           return (*static_cast<std::remove_reference_t<F> *>(object))(info);
-        }) {}
+        }) {
+    // An empty std::function (or a null function pointer) means "no
+    // filter", as upstream's Read treats it, not a call that throws.
+    if constexpr (std::is_constructible_v<bool, std::remove_reference_t<F> &>) {
+      if (!static_cast<bool>(callable)) {
+        object_ = nullptr;
+        call_ = nullptr;
+      }
+    }
+  }
 
   explicit operator bool() const { return call_ != nullptr; }
   bool operator()(const MessageInfo &info) const {

@@ -12,6 +12,7 @@
 // and reading still work; then it restores the starting state and tries
 // k + 1, until the child finishes without being killed.
 
+#include <poll.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -20,12 +21,14 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "aos/ipc_lib/lockless_queue.h"
 #include "aos/ipc_lib/lockless_queue_memory.h"
 #include "aos/ipc_lib/lockless_queue_test_util.h"
+#include "aos/ipc_lib/signalfd.h"
 #include "gtest/gtest.h"
 
 namespace aos::ipc_lib::testing {
@@ -90,7 +93,8 @@ std::string Payload(int seq) {
 
 LocklessQueueConfiguration Config() {
   LocklessQueueConfiguration config;
-  config.num_watchers = 2;
+  // One watcher slot is held by the surviving watcher of the test process.
+  config.num_watchers = 3;
   config.num_senders = 2;
   config.num_pinners = 1;
   config.queue_size = 3;
@@ -144,8 +148,29 @@ bool RunChildKilledAt(const SharedRegion &region, long kill_at, Body body) {
   return false;
 }
 
-// Everything a healthy queue must do after a crash at `store`.
-void CheckQueueRecovered(LocklessQueue queue, long store) {
+bool SignalPending(const SignalFd &signalfd) {
+  struct pollfd pfd = {signalfd.fd(), POLLIN, 0};
+  return poll(&pfd, 1, 0) == 1;
+}
+
+// The liveness half of surviving a crash at `store`: a watcher in this
+// (surviving) process, armed before the child ran, is woken: by the child's
+// own signal if it got that far, else by the next send of a live sender.
+void CheckWatcherWakes(LocklessQueue queue, const SignalFd &signalfd,
+                       long store) {
+  SCOPED_TRACE("killed before store " + std::to_string(store));
+  auto sender = LocklessQueueSender::Make(queue, std::chrono::seconds(0));
+  ASSERT_TRUE(sender.has_value());
+  ASSERT_EQ(SendString(&*sender, Payload(30)), SendResult::GOOD);
+  LocklessQueueWakeUpper(queue).Wakeup(0);
+  EXPECT_TRUE(SignalPending(signalfd))
+      << "the surviving watcher was left asleep";
+}
+
+// Everything a healthy queue must do after a crash at `store`, with
+// `held_watchers` watcher slots held by live watchers of this process.
+void CheckQueueRecovered(LocklessQueue queue, long store,
+                         size_t held_watchers = 0) {
   SCOPED_TRACE("killed before store " + std::to_string(store));
   {
     // Making senders runs the cleanup and needs every dead slot back.
@@ -185,7 +210,7 @@ void CheckQueueRecovered(LocklessQueue queue, long store) {
       pinners.push_back(std::move(*pinner));
     }
     std::vector<LocklessQueueWatcher> watchers;
-    for (size_t i = 0; i < queue.config().num_watchers; ++i) {
+    for (size_t i = held_watchers; i < queue.config().num_watchers; ++i) {
       auto watcher = LocklessQueueWatcher::Make(queue, 0);
       ASSERT_TRUE(watcher.has_value())
           << "watcher slot " << i << " not reusable";
@@ -218,6 +243,8 @@ class LocklessQueueDeathTest : public ::testing::Test {
 
 // Sender creation, sends that displace messages, pinning (so a send trades a
 // pinned buffer), a watcher, a wakeup, and the destruction of all of them.
+// For every kill point, a watcher of this surviving process that was armed
+// and asleep must be woken (issue 13 §1), and the queue must be whole.
 TEST_F(LocklessQueueDeathTest, KilledAtEveryStoreOfEveryOperation) {
   SharedRegion region(LocklessQueueMemorySize(Config()));
   LocklessQueue queue(region.memory(), region.memory(), Config());
@@ -233,10 +260,19 @@ TEST_F(LocklessQueueDeathTest, KilledAtEveryStoreOfEveryOperation) {
       reinterpret_cast<char *>(region.memory()),
       reinterpret_cast<char *>(region.memory()) + region.size());
 
+  SignalFd signalfd({kWakeupSignal});
   long kill_at = 1;
   for (; kill_at < 100000; ++kill_at) {
     memcpy(static_cast<void *>(region.memory()), pristine.data(),
            pristine.size());
+    // The surviving watcher: armed, about to sleep (made after the restore
+    // and destroyed before the next one, so its slot is never overwritten
+    // while linked into our robust list).
+    std::optional<LocklessQueueWatcher> survivor =
+        LocklessQueueWatcher::Make(queue, 0, WakeupPolicy::kCoalesce);
+    ASSERT_TRUE(survivor.has_value());
+    signalfd.Drain();
+    survivor->PrepareToSleep();
     const bool killed = RunChildKilledAt(region, kill_at, [&]() {
       auto sender = LocklessQueueSender::Make(queue, std::chrono::seconds(0));
       if (!sender) return false;
@@ -257,10 +293,13 @@ TEST_F(LocklessQueueDeathTest, KilledAtEveryStoreOfEveryOperation) {
       return true;
     });
     if (!killed) {
+      // The child's own wakeup reached us.
+      EXPECT_TRUE(SignalPending(signalfd));
       break;
     }
-    CheckQueueRecovered(queue, kill_at);
-    if (::testing::Test::HasFatalFailure()) {
+    CheckWatcherWakes(queue, signalfd, kill_at);
+    CheckQueueRecovered(queue, kill_at, /*held_watchers=*/1);
+    if (::testing::Test::HasFailure()) {
       return;
     }
   }

@@ -110,7 +110,11 @@ struct alignas(64) WatcherSlot {
   RobustOwnershipTracker owner;
   std::atomic<int32_t> priority;
   std::atomic<uint32_t> policy;  // a WakeupPolicy
-  // 1 if the watcher may sleep and wants a signal (kCoalesce).
+  // kCoalesce: bit 0 is set while the watcher may sleep and wants a signal;
+  // bits 1..31 count its PrepareToSleep calls (the arm generation). A sender
+  // clears bit 0 only after its signal was sent, and only if the generation
+  // is still the one it saw, so neither a sender's death nor a stale clear
+  // can disarm a later arm (see LocklessQueueWatcher).
   std::atomic<uint32_t> armed;
 };
 

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -163,6 +164,19 @@ TEST(LocklessQueueTest, MetadataCarriedThrough) {
   EXPECT_EQ(read_uuid, uuid);
   EXPECT_EQ(length, 3u);
   EXPECT_EQ(std::string(buffer + 61, 3), "abc");
+  // Upstream code passes a std::function; an empty one means no filter (it
+  // used to throw bad_function_call).
+  const std::function<bool(const MessageInfo &)> no_filter;
+  ASSERT_EQ(reader.Read(index, &read_mono, &read_real, &read_remote_mono,
+                        &read_transmit, &read_remote_real, &remote_index,
+                        &read_uuid, &length, buffer, no_filter),
+            ReadResult::GOOD);
+  EXPECT_EQ(length, 3u);
+  bool (*null_filter)(const MessageInfo &) = nullptr;
+  EXPECT_EQ(reader.Read(index, &read_mono, &read_real, &read_remote_mono,
+                        &read_transmit, &read_remote_real, &remote_index,
+                        &read_uuid, &length, buffer, null_filter),
+            ReadResult::GOOD);
 
   // A remote index of 0xFFFFFFFF means "local": readers see the local index.
   ASSERT_EQ(SendString(&*sender, "local", &index), SendResult::GOOD);

@@ -7,6 +7,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstring>
 #include <utility>
 
@@ -28,6 +29,26 @@ bool IsDeadOrUnowned(uint32_t futex_word) {
 int rt_tgsigqueueinfo(pid_t tgid, pid_t tid, int signal, siginfo_t *info) {
   return static_cast<int>(
       syscall(SYS_rt_tgsigqueueinfo, tgid, tid, signal, info));
+}
+
+constexpr uint32_t kArmedBit = 1;
+
+// True if thread `tid` of process `pid` exists and started at the time
+// recorded in `identity` (see RobustOwnershipTracker::identity): the live
+// owner that registered the slot, not whatever a stale or forged slot names.
+// Reads /proc; no allocation.
+bool IsRegisteredOwner(pid_t pid, pid_t tid, uint64_t identity) {
+  if (pid <= 0 || tid <= 0 ||
+      static_cast<uint32_t>(identity >> 32) != static_cast<uint32_t>(tid)) {
+    return false;
+  }
+  char path[64];
+  snprintf(path, sizeof(path), "/proc/%d/task/%d", static_cast<int>(pid),
+           static_cast<int>(tid));
+  if (access(path, F_OK) != 0) return false;
+  const uint64_t start_time = ThreadStartTime(tid);
+  return start_time != 0 &&
+         (start_time & 0xFFFFFFFFu) == (identity & 0xFFFFFFFFu);
 }
 
 }  // namespace
@@ -62,7 +83,9 @@ std::optional<LocklessQueueWatcher> LocklessQueueWatcher::Make(
     watcher->priority.store(priority, std::memory_order_relaxed);
     watcher->policy.store(static_cast<uint32_t>(policy),
                           std::memory_order_relaxed);
-    watcher->armed.store(0, std::memory_order_relaxed);
+    // Keep the arm generation: a sender still holding the previous owner's
+    // generation must not be able to clear this owner's arms.
+    watcher->armed.fetch_and(~kArmedBit, std::memory_order_relaxed);
     watcher->owner.Acquire();
     return LocklessQueueWatcher(queue, static_cast<int>(i), policy);
   }
@@ -87,23 +110,27 @@ LocklessQueueWatcher::~LocklessQueueWatcher() {
   RobustMutexLock lock(&memory->setup_lock);
   WatcherSlot *watcher =
       QueueMemoryView(memory, queue_.layout()).watcher(watcher_index_);
-  watcher->armed.store(0, std::memory_order_relaxed);
+  watcher->armed.fetch_and(~kArmedBit, std::memory_order_relaxed);
   watcher->owner.Release();
 }
 
 void LocklessQueueWatcher::PrepareToSleep() {
   WatcherSlot *watcher =
       QueueMemoryView(queue_.memory(), queue_.layout()).watcher(watcher_index_);
-  // Release: a sender whose exchange reads this 1 also sees that we own the
-  // slot (Wakeup reads the owner after the exchange).
-  watcher->armed.store(1, std::memory_order_release);
+  // Only this thread changes the generation (senders only clear the armed
+  // bit of the generation they saw), so a relaxed read of it is current.
+  const uint32_t current = watcher->armed.load(std::memory_order_relaxed);
+  // Release: a sender whose load reads this arm also sees that we own the
+  // slot (Wakeup reads the owner after `armed`).
+  watcher->armed.store(((current & ~kArmedBit) + 2) | kArmedBit,
+                       std::memory_order_release);
   Fence(std::memory_order_seq_cst);
 }
 
 void LocklessQueueWatcher::DoneSleeping() {
-  QueueMemoryView(queue_.memory(), queue_.layout())
-      .watcher(watcher_index_)
-      ->armed.store(0, std::memory_order_relaxed);
+  WatcherSlot *watcher =
+      QueueMemoryView(queue_.memory(), queue_.layout()).watcher(watcher_index_);
+  watcher->armed.fetch_and(~kArmedBit, std::memory_order_relaxed);
 }
 
 // ---------------------------------------------------------------- WakeUpper
@@ -112,7 +139,10 @@ LocklessQueueWakeUpper::LocklessQueueWakeUpper(LocklessQueue queue)
     : queue_(queue),
       pid_(getpid()),
       uid_(getuid()),
-      watcher_copy_(queue.config().num_watchers) {}
+      watcher_copy_(queue.config().num_watchers),
+      // No identity has the all-ones value (tids stay below 2^30), so every
+      // slot is verified the first time it is signalled.
+      validated_identity_(queue.config().num_watchers, ~uint64_t{0}) {}
 
 void LocklessQueueWakeUpper::SetPriority(int priority) {
   struct sched_param param;
@@ -138,23 +168,19 @@ int LocklessQueueWakeUpper::Wakeup(int current_priority) {
   WatcherSlot *const end = first + queue_.config().num_watchers;
   size_t count = 0;
   for (WatcherSlot *watcher = first; watcher != end; ++watcher) {
-    uint32_t word = watcher->owner.futex_word(std::memory_order_acquire);
+    const uint32_t word = watcher->owner.futex_word(std::memory_order_acquire);
     if (IsDeadOrUnowned(word)) {
       continue;
     }
+    uint32_t armed = 0;
     if (watcher->policy.load(std::memory_order_relaxed) ==
         static_cast<uint32_t>(WakeupPolicy::kCoalesce)) {
-      if (watcher->armed.load(std::memory_order_seq_cst) == 0 ||
-          watcher->armed.exchange(0, std::memory_order_acq_rel) == 0) {
-        continue;
-      }
-      // Whoever armed it owns the slot now (or a later owner, which checks
-      // the queue before it first sleeps).
-      word = watcher->owner.futex_word(std::memory_order_acquire);
-      if (IsDeadOrUnowned(word)) {
+      armed = watcher->armed.load(std::memory_order_seq_cst);
+      if ((armed & kArmedBit) == 0) {
         continue;
       }
     }
+    const uint64_t identity = watcher->owner.identity();
     const pid_t pid = watcher->owner.pid();
     const int priority = watcher->priority.load(std::memory_order_relaxed);
     if (watcher->owner.futex_word(std::memory_order_acquire) != word) {
@@ -162,8 +188,19 @@ int LocklessQueueWakeUpper::Wakeup(int current_priority) {
       // queue before it first sleeps.
       continue;
     }
-    watcher_copy_[count++] = {static_cast<pid_t>(word & FUTEX_TID_MASK), pid,
-                              priority};
+    const pid_t tid = static_cast<pid_t>(word & FUTEX_TID_MASK);
+    const size_t slot = static_cast<size_t>(watcher - first);
+    if (identity != validated_identity_[slot]) {
+      // A new owner (or garbage): signal it only if it is the live thread
+      // that registered, so a damaged or forged slot cannot make us signal
+      // (and so kill) an unrelated process. Reads /proc once per owner.
+      if (!IsRegisteredOwner(pid, tid, identity)) {
+        ++refused_signals_;
+        continue;
+      }
+      validated_identity_[slot] = identity;
+    }
+    watcher_copy_[count++] = {tid, pid, priority, watcher, armed};
   }
   if (count == 0) {
     return 0;
@@ -193,11 +230,25 @@ int LocklessQueueWakeUpper::Wakeup(int current_priority) {
   info.si_value.sival_int = 0;
   int sent = 0;
   for (size_t i = 0; i < count; ++i) {
-    // A watcher that died since we looked gives ESRCH; nothing to do.
-    if (rt_tgsigqueueinfo(watcher_copy_[i].pid, watcher_copy_[i].tid,
-                          kWakeupSignal, &info) == 0) {
+    const WatcherCopy &target = watcher_copy_[i];
+    if (rt_tgsigqueueinfo(target.pid, target.tid, kWakeupSignal, &info) == 0) {
       ++sent;
+      // Disarm only now that the signal is queued, and only the arm we saw:
+      // had we died before the signal, the arm would still be set and the
+      // next sender would signal instead of us. A failed exchange means the
+      // watcher re-armed (or another sender disarmed it after signalling).
+      if (target.armed != 0) {
+        uint32_t expected = target.armed;
+        target.slot->armed.compare_exchange_strong(
+            expected, target.armed & ~kArmedBit, std::memory_order_relaxed);
+      }
+    } else if (errno == EAGAIN) {
+      // The target's user reached RLIMIT_SIGPENDING (a stopped watcher with
+      // kEveryMessage piles up signals). Leave it armed so the next send
+      // retries, and go on to the others.
+      ++signal_failures_;
     }
+    // ESRCH: the watcher died since we looked; nothing to do.
   }
   if (boost && boost_allowed_) {
     SetPriority(current_priority);

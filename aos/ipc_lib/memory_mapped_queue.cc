@@ -2,8 +2,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -12,6 +14,7 @@
 #include <utility>
 
 #include "aos/ipc_lib/lockless_queue_memory.h"
+#include "aos/ipc_lib/shm_base.h"
 #include "glog/logging.h"
 
 namespace aos::ipc_lib {
@@ -25,10 +28,25 @@ std::string config_string(const LocklessQueueConfiguration &config) {
   return out.str();
 }
 
+// "user alice (uid 1000)", or "uid 1000" for a uid without a name.
+std::string UserName(uint32_t uid) {
+  struct passwd entry;
+  struct passwd *found = nullptr;
+  char buffer[1024];
+  if (getpwuid_r(uid, &entry, buffer, sizeof(buffer), &found) == 0 &&
+      found != nullptr) {
+    return "user " + std::string(found->pw_name) + " (uid " +
+           std::to_string(uid) + ")";
+  }
+  return "uid " + std::to_string(uid);
+}
+
 std::string RemovalHint(std::string_view path) {
-  return "Remove the stale file (aos_shm can remove queue files nobody owns, "
-         "or `rm " +
-         std::string(path) + "` once no process uses it).";
+  const std::string command = QueueRemovalCommand(path);
+  return "Remove the stale file: `" + command + "`" +
+         (command.starts_with("aos_shm")
+              ? " (it refuses while a live process uses the queue)."
+              : " once no process uses it.");
 }
 
 // mkdir -p, for the directories above a queue file.
@@ -38,8 +56,22 @@ Result<void> MakeDirectories(std::string_view file_path, mode_t permissions) {
        slash = path.find('/', slash + 1)) {
     const std::string directory = path.substr(0, slash);
     if (mkdir(directory.c_str(), permissions) != 0 && errno != EEXIST) {
+      const int error = errno;
+      if (error == EACCES) {
+        // mkdir says EACCES when the parent is not writable or not
+        // searchable: name the parent, which is what needs fixing.
+        const size_t parent_end = directory.rfind('/');
+        const std::string parent =
+            parent_end == 0 || parent_end == std::string::npos
+                ? std::string("/")
+                : directory.substr(0, parent_end);
+        return MakeError("cannot create directory " + directory +
+                         ": permission denied on " + parent +
+                         " (it must be writable and searchable by this user; "
+                         "check --shm_base and its permissions)");
+      }
       return MakeError("cannot create directory " + directory + ": " +
-                       ErrnoString(errno));
+                       ErrnoString(error));
     }
   }
   return {};
@@ -98,6 +130,27 @@ std::string DescribeMismatch(int fd, size_t file_size,
 
 }  // namespace
 
+std::string QueueRemovalCommand(std::string_view path) {
+  // <shm_base><channel>/<type>.v<version>: recover the channel and type.
+  const std::string_view base = FLAGS_shm_base;
+  const size_t slash = path.rfind('/');
+  const size_t version = path.rfind(".v");
+  if (!base.empty() && path.starts_with(base) && path.size() > base.size() &&
+      path[base.size()] == '/' && slash != std::string::npos &&
+      slash > base.size() && version != std::string::npos && version > slash) {
+    std::string command = "aos_shm rm ";
+    command += path.substr(base.size(), slash - base.size());
+    command += ' ';
+    command += path.substr(slash + 1, version - slash - 1);
+    if (base != "/dev/shm/aos") {
+      command += " --shm_base=";
+      command += base;
+    }
+    return command;
+  }
+  return "rm " + std::string(path);
+}
+
 std::string ShmPath(std::string_view shm_base, std::string_view channel_name,
                     std::string_view type) {
   std::string path(shm_base);
@@ -131,17 +184,38 @@ Result<MemoryMappedQueue> MemoryMappedQueue::Open(
       return MakeError("cannot create queue file " + temporary + ": " +
                        ErrnoString(errno));
     }
-    const bool sized = ftruncate(temporary_fd, static_cast<off_t>(size)) == 0;
-    const int truncate_errno = errno;
+    // Reserve the blocks, not just the size: on a full tmpfs a file sized
+    // with ftruncate maps fine and then dies of SIGBUS when prefaulting
+    // touches a page that cannot be backed. posix_fallocate fails instead,
+    // before the file is visible to anyone.
+    const int allocate_errno =
+        posix_fallocate(temporary_fd, 0, static_cast<off_t>(size));
+    const bool sized = allocate_errno == 0;
     const bool linked =
         sized && link(temporary.c_str(), path_string.c_str()) == 0;
     const int link_errno = errno;
     unlink(temporary.c_str());
     close(temporary_fd);
     if (!sized) {
-      return MakeError("cannot size queue file " + path_string + " to " +
-                       std::to_string(size) +
-                       " bytes: " + ErrnoString(truncate_errno));
+      if (allocate_errno == ENOSPC) {
+        const std::string directory =
+            path_string.substr(0, path_string.rfind('/'));
+        struct statvfs fs;
+        const std::string free_bytes =
+            statvfs(directory.c_str(), &fs) == 0
+                ? std::to_string(static_cast<uint64_t>(fs.f_bavail) *
+                                 fs.f_frsize)
+                : std::string("unknown");
+        return MakeError("not enough space in " + directory + " for " +
+                         path_string.substr(directory.size() + 1) + ": needs " +
+                         std::to_string(size) + " bytes, " + free_bytes +
+                         " free. Free space there (`aos_shm clean` removes "
+                         "stale queues) or lower the channel's frequency, "
+                         "storage duration or max_size.");
+      }
+      return MakeError("cannot reserve " + std::to_string(size) +
+                       " bytes for queue file " + path_string + ": " +
+                       ErrnoString(allocate_errno));
     }
     if (!linked && link_errno != EEXIST) {
       return MakeError("cannot create queue file " + path_string + ": " +
@@ -191,6 +265,19 @@ Result<MemoryMappedQueue> MemoryMappedQueue::Open(
   result.size_ = size;
   result.memory_ = static_cast<LocklessQueueMemory *>(writable);
   result.const_memory_ = static_cast<const LocklessQueueMemory *>(read_only);
+  if (result.memory_->initialized.load(std::memory_order_acquire) &&
+      CheckQueueHeader(result.memory_->header, config).has_value() &&
+      result.memory_->header.uid != QueueUid()) {
+    // Not stale: the queue of another user's processes. Removing it would
+    // cut them off, so say whose it is first.
+    const std::string owner = UserName(result.memory_->header.uid);
+    return MakeError("queue file " + path_string + " belongs to " + owner +
+                     " but this process runs as " + UserName(QueueUid()) +
+                     ". Run this program as " + owner +
+                     ", like the processes that use the queue. Only if "
+                     "none of them runs any more, remove it: `" +
+                     QueueRemovalCommand(path_string) + "`.");
+  }
   if (Result<void> initialized = result.queue().Initialize(); !initialized) {
     return MakeError("queue file " + path_string + ": " +
                      initialized.error().message() +
@@ -271,6 +358,10 @@ QueueSlotInfo DescribeSlot(size_t index, const RobustOwnershipTracker &owner) {
                                            : QueueSlotInfo::Liveness::kAlive;
   slot.pid = owner.pid();
   slot.tid = owner.tid();
+  if (slot.tid == 0) {
+    // The kernel clears the tid of a dead owner; the identity keeps it.
+    slot.tid = static_cast<pid_t>(owner.identity() >> 32);
+  }
   return slot;
 }
 
@@ -418,8 +509,15 @@ std::ostream &operator<<(std::ostream &os, const QueueFileInfo &info) {
       if (slot.liveness == QueueSlotInfo::Liveness::kUnowned) {
         continue;
       }
-      os << "  " << kind.name << " " << slot.index << ": pid " << slot.pid
-         << " tid " << slot.tid << " " << LivenessName(slot.liveness);
+      os << "  " << kind.name << " " << slot.index << ": pid " << slot.pid;
+      if (slot.tid == 0) {
+        os << " tid none";
+      } else if (slot.liveness == QueueSlotInfo::Liveness::kDead) {
+        os << " last tid " << slot.tid;
+      } else {
+        os << " tid " << slot.tid;
+      }
+      os << " " << LivenessName(slot.liveness);
       if (slot.policy) {
         os << " priority " << slot.priority
            << (*slot.policy == WakeupPolicy::kCoalesce ? " coalesced"

@@ -35,6 +35,11 @@ namespace aos::ipc_lib {
 std::string ShmPath(std::string_view shm_base, std::string_view channel_name,
                     std::string_view type);
 
+// The command that removes the queue file at `path` once nobody uses it:
+// `aos_shm rm /channel type` (with --shm_base if not the default) for a file
+// under --shm_base, else `rm <path>`. For error messages.
+std::string QueueRemovalCommand(std::string_view path);
+
 class MemoryMappedQueue {
  public:
   // Opens the queue at `path`, creating it (and missing directories, with
@@ -80,6 +85,8 @@ struct QueueSlotInfo {
   size_t index = 0;
   Liveness liveness = Liveness::kUnowned;
   pid_t pid = 0;
+  // The owner's tid; for a dead owner (whose tid the kernel clears) the last
+  // one recorded. 0 if none is known.
   pid_t tid = 0;
   // Watchers only.
   int priority = 0;

@@ -1,7 +1,11 @@
 #include "aos/ipc_lib/memory_mapped_queue.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -44,6 +48,22 @@ TEST(ShmPathTest, Convention) {
   EXPECT_EQ(ShmPath("/dev/shm/aos", "/test", "aos.examples.Ping"),
             "/dev/shm/aos/test/aos.examples.Ping.v" +
                 std::to_string(kQueueLayoutVersion));
+}
+
+// Error messages give the exact command that removes a queue: aos_shm for
+// files under --shm_base, rm otherwise.
+TEST(QueueRemovalCommandTest, NamesChannelAndType) {
+  const std::string previous = FLAGS_shm_base;
+  SetShmBase("/dev/shm/aos");
+  EXPECT_EQ(QueueRemovalCommand(ShmPath("/dev/shm/aos", "/a/b", "aos.Ping")),
+            "aos_shm rm /a/b aos.Ping");
+  SetShmBase("/tmp/x/aos");
+  EXPECT_EQ(QueueRemovalCommand(ShmPath("/tmp/x/aos", "/c", "aos.Ping")),
+            "aos_shm rm /c aos.Ping --shm_base=/tmp/x/aos");
+  // Only on a path-component boundary.
+  EXPECT_EQ(QueueRemovalCommand("/tmp/x/aos2/c/aos.Ping.v3"),
+            "rm /tmp/x/aos2/c/aos.Ping.v3");
+  SetShmBase(previous);
 }
 
 TEST_F(MemoryMappedQueueTest, CreatesAndShares) {
@@ -120,7 +140,7 @@ TEST_F(MemoryMappedQueueTest, ConfigurationMismatchNamesTheField) {
   ASSERT_FALSE(opened.has_value());
   EXPECT_THAT(opened.error().message(),
               AllOf(HasSubstr(path), HasSubstr("message_data_size is 200"),
-                    HasSubstr("300"), HasSubstr("aos_shm")));
+                    HasSubstr("300"), HasSubstr(QueueRemovalCommand(path))));
 }
 
 TEST_F(MemoryMappedQueueTest, StaleFilesAreErrors) {
@@ -201,15 +221,181 @@ TEST_F(MemoryMappedQueueTest, AnotherUsersQueueIsAnError) {
   Result<MemoryMappedQueue> opened =
       MemoryMappedQueue::Open(path, Config(), 0770);
   ASSERT_FALSE(opened.has_value());
-  EXPECT_THAT(opened.error().message(),
-              AllOf(HasSubstr(path),
-                    HasSubstr("belongs to uid " + std::to_string(theirs)),
-                    HasSubstr("runs as uid " + std::to_string(mine)),
-                    HasSubstr("aos_shm")));
+  // Whose it is and to run as them; removal only as the last resort, with
+  // the exact command.
+  EXPECT_THAT(
+      opened.error().message(),
+      AllOf(HasSubstr(path), HasSubstr("belongs to "),
+            HasSubstr("uid " + std::to_string(theirs) + ")"),
+            HasSubstr("runs as "), HasSubstr("uid " + std::to_string(mine)),
+            HasSubstr("Run this program as "),
+            HasSubstr("Only if none of them runs any more"),
+            HasSubstr(QueueRemovalCommand(path))));
   // aos_shm still describes it, with the owner's uid.
   Result<QueueFileInfo> inspected = InspectQueueFile(path);
   ASSERT_TRUE(inspected.has_value()) << inspected.error();
   EXPECT_EQ(inspected->uid, theirs);
+}
+
+// A parent directory this user cannot write says "permission denied" and
+// names that directory. Root bypasses the check, so the opening runs as
+// nobody in a child.
+TEST_F(MemoryMappedQueueTest, PermissionDeniedNamesTheDirectory) {
+  const std::string locked = dir_.path() + "/locked";
+  ASSERT_EQ(mkdir(locked.c_str(), 0700), 0);
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    close(fds[0]);
+    if (geteuid() == 0 && setresuid(65534, 65534, 65534) != 0) _exit(2);
+    if (geteuid() == 0) _exit(2);
+    // Not root (any more): `locked` is unwritable for us.
+    chmod(locked.c_str(), 0500);
+    Result<MemoryMappedQueue> opened = MemoryMappedQueue::Open(
+        ShmPath(locked + "/aos", "/chan", "aos.Test"), Config(), 0770);
+    if (opened.has_value()) _exit(1);
+    const std::string message = opened.error().message();
+    (void)!write(fds[1], message.data(), message.size());
+    _exit(0);
+  }
+  close(fds[1]);
+  std::string message;
+  char buffer[512];
+  ssize_t got;
+  while ((got = read(fds[0], buffer, sizeof(buffer))) > 0) {
+    message.append(buffer, static_cast<size_t>(got));
+  }
+  close(fds[0]);
+  int status;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 2) {
+    GTEST_SKIP() << "cannot drop root privileges here";
+  }
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+      << "opening under an unwritable directory did not fail: " << status;
+  // The denied directory is `locked`, or (as nobody) an ancestor of it that
+  // nobody cannot search.
+  EXPECT_THAT(message, HasSubstr("cannot create directory "));
+  const std::string marker = "permission denied on ";
+  const size_t at = message.find(marker);
+  ASSERT_NE(at, std::string::npos) << message;
+  const size_t end = message.find(" (", at);
+  ASSERT_NE(end, std::string::npos) << message;
+  const std::string denied =
+      message.substr(at + marker.size(), end - at - marker.size());
+  EXPECT_TRUE(locked.starts_with(denied)) << message;
+}
+
+// A full filesystem is an error naming the space needed and free, and
+// leaves no file behind (it used to die of SIGBUS prefaulting a file that
+// ftruncate had sized but nothing backed, and leave that file for every
+// restart to trip over). The test mounts a 64 KiB tmpfs in a private mount
+// namespace of a child, so nothing outlives it.
+TEST_F(MemoryMappedQueueTest, FullFilesystemIsAClearErrorAndLeavesNothing) {
+  const std::string mount_point = dir_.path() + "/small";
+  ASSERT_EQ(mkdir(mount_point.c_str(), 0700), 0);
+  LocklessQueueConfiguration big = Config();
+  big.queue_size = 1000;
+  big.message_data_size = 1000;
+  const std::string path = ShmPath(mount_point + "/aos", "/big", "aos.Test");
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    close(fds[0]);
+    if (unshare(CLONE_NEWNS) != 0 ||
+        mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+        mount("tmpfs", mount_point.c_str(), "tmpfs", 0, "size=64k") != 0) {
+      _exit(77);
+    }
+    Result<MemoryMappedQueue> opened = MemoryMappedQueue::Open(path, big, 0770);
+    if (opened.has_value()) _exit(1);
+    const std::string message = opened.error().message();
+    (void)!write(fds[1], message.data(), message.size());
+    // Nothing left in the channel's directory.
+    const std::string directory = path.substr(0, path.rfind('/'));
+    DIR *dir = opendir(directory.c_str());
+    if (dir == nullptr) _exit(3);
+    int entries = 0;
+    while (struct dirent *entry = readdir(dir)) {
+      if (std::string_view(entry->d_name) != "." &&
+          std::string_view(entry->d_name) != "..") {
+        ++entries;
+      }
+    }
+    closedir(dir);
+    if (entries != 0) _exit(4);
+    // A queue that fits still opens there.
+    LocklessQueueConfiguration small = Config();
+    small.queue_size = 2;
+    small.message_data_size = 16;
+    if (!MemoryMappedQueue::Open(
+             ShmPath(mount_point + "/aos", "/small", "aos.Test"), small, 0770)
+             .has_value()) {
+      _exit(5);
+    }
+    _exit(0);
+  }
+  close(fds[1]);
+  std::string message;
+  char buffer[512];
+  ssize_t got;
+  while ((got = read(fds[0], buffer, sizeof(buffer))) > 0) {
+    message.append(buffer, static_cast<size_t>(got));
+  }
+  close(fds[0]);
+  int status;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 77) {
+    GTEST_SKIP() << "cannot mount a tmpfs in a private mount namespace "
+                    "(needs root or CAP_SYS_ADMIN; CI runs as root)";
+  }
+  ASSERT_TRUE(WIFEXITED(status))
+      << "the child died of signal "
+      << (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+  EXPECT_EQ(WEXITSTATUS(status), 0)
+      << "1: opened anyway, 4: a file was left behind, 5: a small queue "
+         "failed";
+  const std::string directory = path.substr(0, path.rfind('/'));
+  EXPECT_THAT(
+      message,
+      AllOf(HasSubstr("not enough space in " + directory + " for " +
+                      path.substr(directory.size() + 1)),
+            HasSubstr("needs " + std::to_string(LocklessQueueMemorySize(big)) +
+                      " bytes, "),
+            HasSubstr(" free")));
+}
+
+// A slot whose owner died shows the owner's last tid (the kernel clears it
+// from the futex), not "tid 0".
+TEST_F(MemoryMappedQueueTest, DeadOwnerShowsItsLastTid) {
+  const std::string path = Path("/dead");
+  Result<MemoryMappedQueue> queue =
+      MemoryMappedQueue::Open(path, Config(), 0770);
+  ASSERT_TRUE(queue.has_value()) << queue.error();
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    auto sender =
+        LocklessQueueSender::Make(queue->queue(), std::chrono::seconds(0));
+    _exit(sender.has_value() ? 0 : 1);  // Dies owning the slot.
+  }
+  int status;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  Result<QueueFileInfo> inspected = InspectQueueFile(path);
+  ASSERT_TRUE(inspected.has_value()) << inspected.error();
+  ASSERT_EQ(inspected->senders[0].liveness, QueueSlotInfo::Liveness::kDead);
+  EXPECT_EQ(inspected->senders[0].tid, child);
+  std::ostringstream printed;
+  printed << *inspected;
+  EXPECT_THAT(printed.str(),
+              HasSubstr("sender 0: pid " + std::to_string(child) +
+                        " last tid " + std::to_string(child) + " dead"));
+  EXPECT_THAT(printed.str(), ::testing::Not(HasSubstr("tid 0")));
 }
 
 TEST_F(MemoryMappedQueueTest, UnwritableDirectoryIsAnError) {

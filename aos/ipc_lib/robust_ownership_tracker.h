@@ -84,6 +84,11 @@ class RobustOwnershipTracker {
       std::memory_order order = std::memory_order_acquire) const {
     return futex_.load(order);
   }
+  // (tid << 32) | (low 32 bits of the owner's start time), or 0 while
+  // unowned. Written just after the owner takes the futex.
+  uint64_t identity(std::memory_order order = std::memory_order_acquire) const {
+    return identity_.load(order);
+  }
   // True if the calling thread owns it.
   bool OwnedByCurrentThread() const;
 
