@@ -915,6 +915,10 @@ UUID SimulatedEventLoopFactory::NextBootUUID() {
 
 Result<void> SimulatedEventLoopFactory::RunInternal(
     distributed_clock::time_point end) {
+  if (failure_.has_value()) {
+    return MakeError("the simulation failed in an earlier run, so nothing ran: " +
+                     failure_->message());
+  }
   exit_status_set_ = false;
   exit_status_ = {};
   for (NodeEventLoopFactory *node : node_factory_pointers_) {
@@ -970,6 +974,7 @@ void SimulatedEventLoopFactory::Exit(Result<void> status) {
 }
 
 void SimulatedEventLoopFactory::Fail(Result<void> status) {
+  if (!failure_.has_value() && !status.has_value()) failure_ = status.error();
   Exit(std::move(status));
 }
 
