@@ -205,7 +205,8 @@ int RunDelay(aos::ShmEventLoop *event_loop,
 }
 
 int RunRate(aos::ShmEventLoop *event_loop,
-            const std::vector<const aos::Channel *> &channels) {
+            const std::vector<const aos::Channel *> &channels,
+            std::chrono::milliseconds timeout) {
   std::vector<std::unique_ptr<aos::cli::RateCounter>> counters;
   const aos::monotonic_clock::time_point start = event_loop->monotonic_now();
   for (const aos::Channel *channel : channels) {
@@ -231,9 +232,7 @@ int RunRate(aos::ShmEventLoop *event_loop,
     const auto period = std::chrono::milliseconds(FLAGS_rate_period_ms);
     report->Schedule(event_loop->monotonic_now() + period, period);
   });
-  if (FLAGS_timeout > 0) {
-    aos::cli::ExitAfter(event_loop, std::chrono::milliseconds(FLAGS_timeout));
-  }
+  if (timeout.count() >= 0) aos::cli::ExitAfter(event_loop, timeout);
   const aos::Result<void> result = event_loop->Run();
   if (!result) return Fail(result.error().message());
   return 0;
@@ -365,16 +364,17 @@ int main(int argc, char **argv) {
 
   std::unique_ptr<aos::ShmEventLoop> event_loop =
       aos::cli::MakeToolEventLoop(*setup);
-  if (FLAGS_rate) return RunRate(event_loop.get(), channels);
-  if (FLAGS_delay) {
+  if (statistics) {
+    // --timeout counts from the start, including any wait for the queues.
     const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(
         std::chrono::steady_clock::now() - start);
-    return RunDelay(
-        event_loop.get(), channels,
+    const std::chrono::milliseconds timeout =
         FLAGS_timeout > 0
             ? std::max(std::chrono::milliseconds(FLAGS_timeout) - waited,
                        std::chrono::milliseconds(0))
-            : std::chrono::milliseconds(-1));
+            : std::chrono::milliseconds(-1);
+    return FLAGS_rate ? RunRate(event_loop.get(), channels, timeout)
+                      : RunDelay(event_loop.get(), channels, timeout);
   }
 
   aos::cli::PrintOptions options;
