@@ -616,30 +616,63 @@ class EventLoop {
 namespace internal {
 
 // Deduces the message type of a watcher from its call operator's argument.
+// `valid` is false for anything but one `const T &` argument (T a generated
+// table), so MakeWatcher can say so in one static_assert instead of pages of
+// substitution errors; message_type is then a harmless placeholder.
 template <typename T>
-struct watch_message_type_trait;
+struct watch_message_type_trait {
+  static constexpr bool valid = false;
+  using message_type = flatbuffers::Table;
+};
 
-template <typename ClassType, typename ReturnType, typename A1>
-struct watch_message_type_trait<ReturnType (ClassType::*)(A1) const> {
-  using message_type = std::decay_t<A1>;
+template <typename A1>
+struct watch_argument_trait {
+  static constexpr bool valid =
+      std::is_lvalue_reference_v<A1> &&
+      std::is_const_v<std::remove_reference_t<A1>> &&
+      std::is_class_v<std::decay_t<A1>>;
+  using message_type =
+      std::conditional_t<valid, std::decay_t<A1>, flatbuffers::Table>;
 };
 
 template <typename ClassType, typename ReturnType, typename A1>
-struct watch_message_type_trait<ReturnType (ClassType::*)(A1)> {
-  using message_type = std::decay_t<A1>;
-};
+struct watch_message_type_trait<ReturnType (ClassType::*)(A1) const>
+    : watch_argument_trait<A1> {};
+
+template <typename ClassType, typename ReturnType, typename A1>
+struct watch_message_type_trait<ReturnType (ClassType::*)(A1)>
+    : watch_argument_trait<A1> {};
+
+// The trait of Watch's call operator; a generic lambda (a template call
+// operator) or a non-callable has none and is not valid.
+template <typename Watch>
+struct watcher_trait : watch_message_type_trait<void> {};
+template <typename Watch>
+  requires requires { &Watch::operator(); }
+struct watcher_trait<Watch>
+    : watch_message_type_trait<decltype(&Watch::operator())> {};
 
 }  // namespace internal
 
 template <typename Watch>
 void EventLoop::MakeWatcher(std::string_view channel_name, Watch &&watcher) {
-  using MessageType = typename internal::watch_message_type_trait<
-      decltype(&std::decay_t<Watch>::operator())>::message_type;
-  const Channel *channel = GetWatchableChannel<MessageType>(channel_name);
-  MakeRawWatcher(channel, [watcher = std::forward<Watch>(watcher)](
-                              const Context &, const void *message) mutable {
-    watcher(*flatbuffers::GetRoot<MessageType>(message));
-  });
+  using Trait = internal::watcher_trait<std::decay_t<Watch>>;
+  static_assert(Trait::valid,
+                "MakeWatcher needs a callable taking exactly one argument, "
+                "`const Foo &` with Foo a generated flatbuffer table (not "
+                "auto, not by value), e.g. [&](const Foo &foo) { ... }");
+  using MessageType = typename Trait::message_type;
+  static_assert(!fbs::StaticTable<MessageType>,
+                "Watchers read ordinary flatbuffers: use Foo, not FooStatic");
+  // Only after a failed static_assert is this false; skipping the body
+  // then keeps the static_assert the only error.
+  if constexpr (Trait::valid && !fbs::StaticTable<MessageType>) {
+    const Channel *channel = GetWatchableChannel<MessageType>(channel_name);
+    MakeRawWatcher(channel, [watcher = std::forward<Watch>(watcher)](
+                                const Context &, const void *message) mutable {
+      watcher(*flatbuffers::GetRoot<MessageType>(message));
+    });
+  }
 }
 
 }  // namespace aos

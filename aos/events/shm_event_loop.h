@@ -77,8 +77,9 @@ class ShmEventLoop : public EventLoop {
   // without running, an error if the loop cannot start: the configuration
   // lacks the timing report channel, or a watched channel has all its
   // num_watchers slots taken (the message names the channel and the limit).
-  // May be called again after it returns.
-  Result<void> Run();
+  // May be called again after it returns. [[nodiscard]]: a program that
+  // ignores a failed start exits 0 having done nothing.
+  [[nodiscard]] Result<void> Run();
 
   // Makes Run() return success once the current callback and the events
   // due at that instant (timers due then, messages already sent to this

@@ -1019,6 +1019,10 @@ UUID SimulatedEventLoopFactory::NextBootUUID() {
 
 Result<void> SimulatedEventLoopFactory::RunInternal(
     distributed_clock::time_point end) {
+  if (failure_.has_value()) {
+    return MakeError("the simulation failed in an earlier run, so nothing ran: " +
+                     failure_->message());
+  }
   exit_status_set_ = false;
   exit_status_ = {};
   for (NodeEventLoopFactory *node : node_factory_pointers_) {
@@ -1074,6 +1078,8 @@ void SimulatedEventLoopFactory::Exit(Result<void> status) {
 }
 
 void SimulatedEventLoopFactory::Fail(Result<void> status) {
+  // The failure sticks: later runs return it and simulate nothing.
+  if (!failure_.has_value() && !status.has_value()) failure_ = status.error();
   if (!exit_status_set_) {
     exit_status_set_ = true;
     exit_status_ = std::move(status);

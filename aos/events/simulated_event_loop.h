@@ -329,16 +329,20 @@ class SimulatedEventLoopFactory {
 
   // Runs until no event is left or Exit(). Returns Exit's status, or an
   // error that stopped the simulation (e.g. a loop that could not start: too
-  // many watchers, no timing report channel).
-  Result<void> Run();
+  // many watchers, no timing report channel). Such a failure is final: every
+  // later Run, RunFor and RunUntil returns it again and simulates nothing, so
+  // a test cannot go on testing a world that never started. The results are
+  // [[nodiscard]] for the same reason: check them (CheckExpected, or
+  // ASSERT_TRUE(result.has_value()) << result.error().message()).
+  [[nodiscard]] Result<void> Run();
   // Runs every event up to now + `duration` (distributed), then sets the
   // clock to exactly that time. Exit() ends it early.
-  Result<void> RunFor(distributed_clock::duration duration);
+  [[nodiscard]] Result<void> RunFor(distributed_clock::duration duration);
   // Runs until `node`'s realtime clock reads `time` (node may be nullptr in
   // single-node configurations). Returns whether events remain, or an error
   // if `time` is in the past or the run failed.
-  Result<RunEndState> RunUntil(realtime_clock::time_point time,
-                               const Node *node = nullptr);
+  [[nodiscard]] Result<RunEndState> RunUntil(realtime_clock::time_point time,
+                                             const Node *node = nullptr);
 
   // Ends the current run once the current event and the others due at this
   // instant have run (as ShmEventLoop::Exit), with `status` as its result
@@ -430,6 +434,8 @@ class SimulatedEventLoopFactory {
 
   bool exit_status_set_ = false;
   Result<void> exit_status_;
+  // The first Fail() of any run: every later run returns it.
+  std::optional<Error> failure_;
   int exit_handle_count_ = 0;
   // Inside AllowApplicationCreationDuring.
   bool world_stopped_ = false;

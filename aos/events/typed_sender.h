@@ -23,6 +23,14 @@
 #include "glog/logging.h"
 
 namespace aos {
+namespace internal {
+
+// Whether the static flatbuffer API of T (FooStatic, from foo_static.h) is
+// declared where this is asked.
+template <typename T>
+concept HasStaticType = requires { typename fbs::StaticTypeFor<T>::type; };
+
+}  // namespace internal
 
 class EventLoop;
 
@@ -103,6 +111,11 @@ class Sender {
   // without Send() sends nothing. It is movable; moving it moves the field
   // handles, so take pointers from add_*() after the move.
   class StaticBuilder {
+    static_assert(internal::HasStaticType<T>,
+                  "MakeStaticBuilder needs the message's static flatbuffer "
+                  "API: #include \"<dir>/<schema>_static.h\" (made by "
+                  "aos_flatbuffer(... STATIC)) beside <schema>_generated.h");
+
    public:
     // FooStatic, for a sender of Foo or of FooStatic.
     using Static = fbs::StaticTypeFor_t<T>;
@@ -141,7 +154,8 @@ class Sender {
 
   // CHECK-fails if another builder is alive, or if the channel's max_size is
   // below the static size of the message (FooStatic::kSize plus the root
-  // offset).
+  // offset); the message names the smallest legal max_size (that size
+  // rounded up to a multiple of 8), so the fix is one edit of the config.
   StaticBuilder MakeStaticBuilder() {
     RawSender *sender = CheckedSender();
     fbs::Arena *arena = sender->static_allocator();
@@ -151,7 +165,9 @@ class Sender {
         << ": " << configuration::StrippedChannelToString(sender->channel())
         << " has max_size " << arena->buffer_size() << ", but a static "
         << T::GetFullyQualifiedName() << " needs up to " << kSize
-        << " bytes.  Increase max_size or lower the static sizes.";
+        << " bytes: set \"max_size\": " << (kSize + 7) / 8 * 8
+        << " (the smallest legal max_size) or more in the configuration, or"
+           " lower the schema's static_length sizes.";
     return StaticBuilder(sender, arena);
   }
 

@@ -33,8 +33,14 @@ int main(int argc, char **argv) {
               << "' (see ping --help)\n";
     return 1;
   }
-  if (FLAGS_sleep_us <= 0 || FLAGS_count < 0) {
-    std::cerr << "ping: --sleep_us must be > 0 and --count >= 0\n";
+  if (FLAGS_sleep_us <= 0) {
+    std::cerr << "ping: --sleep_us=" << FLAGS_sleep_us
+              << " is out of range: it must be > 0\n";
+    return 1;
+  }
+  if (FLAGS_count < 0) {
+    std::cerr << "ping: --count=" << FLAGS_count
+              << " is out of range: it must be >= 0\n";
     return 1;
   }
 

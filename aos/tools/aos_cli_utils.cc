@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -17,6 +18,7 @@
 #include "aos/ipc_lib/memory_mapped_queue.h"
 #include "aos/ipc_lib/shm_base.h"
 #include "aos/json_to_flatbuffer.h"
+#include "aos/tools/aos_version.h"
 #include "flatbuffers/reflection.h"
 #include "gflags/gflags.h"
 #include "glog/logging.h"
@@ -51,6 +53,58 @@ bool Usable(const Channel *channel, const Node *node, ChannelUse use) {
 
 }  // namespace
 
+std::string QuoteNonJsonNumbers(std::string_view json) {
+  std::string out;
+  out.reserve(json.size());
+  bool in_string = false;
+  for (size_t i = 0; i < json.size();) {
+    const char c = json[i];
+    if (in_string) {
+      out.push_back(c);
+      if (c == '\\' && i + 1 < json.size()) {
+        out.push_back(json[i + 1]);
+        i += 2;
+        continue;
+      }
+      if (c == '"') in_string = false;
+      ++i;
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+      out.push_back(c);
+      ++i;
+      continue;
+    }
+    // A bare token outside strings: a number, true/false/null, or one of
+    // the forms flatbuffers prints that JSON lacks.
+    if (c == '-' || std::isalnum(static_cast<unsigned char>(c))) {
+      size_t end = i + 1;
+      while (end < json.size() &&
+             (std::isalnum(static_cast<unsigned char>(json[end])) ||
+              json[end] == '.' || json[end] == '+' || json[end] == '-')) {
+        ++end;
+      }
+      const std::string_view token = json.substr(i, end - i);
+      const std::string_view unsigned_token =
+          token.starts_with('-') ? token.substr(1) : token;
+      if (unsigned_token == "nan" || unsigned_token == "inf" ||
+          unsigned_token == "infinity" || unsigned_token.starts_with("0x")) {
+        out.push_back('"');
+        out.append(token);
+        out.push_back('"');
+      } else {
+        out.append(token);
+      }
+      i = end;
+      continue;
+    }
+    out.push_back(c);
+    ++i;
+  }
+  return out;
+}
+
 void PrintHelp(const ToolHelp &help) {
   std::cout << help.usage << "\n";
   if (!help.flags.empty()) std::cout << "\nFlags:\n";
@@ -69,6 +123,11 @@ void PrintHelp(const ToolHelp &help) {
   }
 }
 
+std::string VersionString(std::string_view program) {
+  return std::string(program) + " (AOS) " AOS_VERSION " (git " AOS_GIT_REVISION
+                                ")";
+}
+
 void InitTool(int *argc, char ***argv, const ToolHelp &help) {
   gflags::SetCommandLineOptionWithMode("config",
                                        std::string(help.default_config).c_str(),
@@ -78,6 +137,10 @@ void InitTool(int *argc, char ***argv, const ToolHelp &help) {
     if (arg == "--") break;
     if (IsHelpArgument(arg)) {
       PrintHelp(help);
+      std::exit(0);
+    }
+    if (arg == "--version" || arg == "-version") {
+      std::cout << VersionString(help.name) << "\n";
       std::exit(0);
     }
   }
@@ -99,6 +162,17 @@ Result<FlatbufferDetachedBuffer<Configuration>> LoadConfig(
                      config.error().message());
   }
   return config;
+}
+
+FlatbufferDetachedBuffer<Configuration> LoadConfigOrExit(
+    std::string_view program) {
+  Result<FlatbufferDetachedBuffer<Configuration>> config =
+      LoadConfig(FLAGS_config);
+  if (!config) {
+    PrintError(program, config.error().message());
+    std::exit(1);
+  }
+  return std::move(*config);
 }
 
 Result<ToolSetup> LoadToolSetup(std::string_view tool_name) {
@@ -314,6 +388,8 @@ std::string FormatMessage(const Channel *channel,
     json_options.max_vector_size = options.max_vector_size;
     json_options.use_hex = options.hex;
     body = FlatbufferToJson(schema, data, json_options);
+    // JSON lines are for jq and scripts: nothing a JSON parser rejects.
+    if (options.json) body = QuoteNonJsonNumbers(body);
   }
   std::ostringstream out;
   if (options.json) {

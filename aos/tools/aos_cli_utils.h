@@ -49,12 +49,21 @@ struct ToolHelp {
 // Prints `help` (usage, then each flag) to stdout.
 void PrintHelp(const ToolHelp &help);
 
-// The start of every tool's main(): makes help.default_config the default of
+// "<program> (AOS) 0.1.0 (git 1a2b3c4d5e6f)": what --version prints. The
+// revision is the commit AOS was built from ("-dirty" with local changes,
+// "unknown" outside a git checkout).
+std::string VersionString(std::string_view program);
+
+// The start of every AOS program's main(), tools and applications alike
+// (see docs/getting_started.md): makes help.default_config the default of
 // --config; if the arguments ask for help (--help, -h, -help, --helpshort)
-// prints PrintHelp and exits 0; otherwise runs aos::InitGoogle, which removes
-// the flags from argv (an unknown flag or a bad flag value prints one line
-// and exits 1 there). Logging goes to stderr and only warnings and errors
-// are shown.
+// prints PrintHelp and exits 0; --version prints VersionString(help.name)
+// and exits 0; otherwise runs aos::InitGoogle, which removes the flags from
+// argv (an unknown flag or a bad flag value prints one line and exits 1
+// there). Logging goes to stderr and only warnings and errors are shown.
+//
+// --config is defined here: programs using InitTool must not define their
+// own (read FLAGS_config, or call LoadConfigOrExit).
 void InitTool(int *argc, char ***argv, const ToolHelp &help);
 
 // Prints "<tool>: <message>" on stderr.
@@ -65,6 +74,11 @@ void PrintError(std::string_view tool, std::string_view message);
 // The error names the file and the problem.
 Result<FlatbufferDetachedBuffer<Configuration>> LoadConfig(
     std::string_view path);
+
+// LoadConfig(FLAGS_config) for a program's main(): on error prints
+// "<program>: <error>" (one line, no stack trace) and exits 1.
+FlatbufferDetachedBuffer<Configuration> LoadConfigOrExit(
+    std::string_view program);
 
 // What a tool that works on channels loads before anything else.
 struct ToolSetup {
@@ -147,6 +161,11 @@ struct PrintOptions {
   // Integers in hexadecimal.
   bool hex = false;
 };
+
+// `json` (as FlatbufferToJson prints it) with the values JSON lacks quoted:
+// nan, inf, -nan, -inf become "nan", "inf", "-nan", "-inf" and hex integers
+// "0x1f", so every JSON parser (jq) reads it. Strings are left alone.
+std::string QuoteNonJsonNumbers(std::string_view json);
 
 // One message as aos_dump prints it (without a trailing newline):
 //   realtime (monotonic) /name type: {json}

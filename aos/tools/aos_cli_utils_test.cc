@@ -299,6 +299,55 @@ TEST(FormatBytesTest, Units) {
   EXPECT_EQ(FormatBytes(1.5e6), "1.50 MB");
 }
 
+// Timing reports carry nan averages for handlers that never ran: --json
+// lines must still be JSON (jq rejects bare nan), so nan and infinities are
+// strings there; the human format keeps them bare.
+TEST(FormatMessageJsonTest, NanAndInfinityAreStringsInJsonLines) {
+  FlatbufferDetachedBuffer<Configuration> config =
+      configuration::AddSchema(kConfig, {});
+  const Channel *channel = configuration::GetChannel(
+      &config.message(), "/other", "aos.timing.Report", "test", nullptr);
+  ASSERT_NE(channel, nullptr);
+  FlatbufferDetachedBuffer<timing::Report> report =
+      JsonToFlatbuffer<timing::Report>(R"({"name": "ping", "watchers": [
+    {"channel_index": 0, "count": 0,
+     "wakeup_latency": {"average": nan, "min": inf, "max": -inf}}]})");
+  ASSERT_GT(report.span().size(), 0u);
+  Context context;
+  context.monotonic_event_time = monotonic_clock::epoch();
+  context.realtime_event_time = realtime_clock::epoch();
+  context.data = report.span().data();
+  context.size = report.span().size();
+  const reflection::Schema *schema = SchemaOf<timing::Report>();
+
+  PrintOptions json;
+  json.json = true;
+  const std::string line = FormatMessage(channel, schema, context, json);
+  EXPECT_THAT(line, HasSubstr("\"average\": \"nan\""));
+  EXPECT_THAT(line, HasSubstr("\"min\": \"inf\""));
+  EXPECT_THAT(line, HasSubstr("\"max\": \"-inf\""));
+  EXPECT_THAT(line, Not(HasSubstr(": nan")));
+  EXPECT_THAT(line, Not(HasSubstr(": inf")));
+
+  json.hex = true;
+  report = JsonToFlatbuffer<timing::Report>(R"({"name": "p", "pid": 31})");
+  context.data = report.span().data();
+  context.size = report.span().size();
+  EXPECT_THAT(FormatMessage(channel, schema, context, json),
+              HasSubstr("\"pid\": \"0x1f\""));
+
+  EXPECT_THAT(FormatMessage(channel, schema, context, {}),
+              HasSubstr("\"pid\": 31"));
+}
+
+TEST(QuoteNonJsonNumbersTest, QuotesOnlyBareTokens) {
+  EXPECT_EQ(QuoteNonJsonNumbers(
+                R"({ "a": nan, "b": -inf, "c": [ 1.5e-07, -0x1f, inf ], )"
+                R"("nan": "inf nan \" -inf", "d": true, "e": -2 })"),
+            R"({ "a": "nan", "b": "-inf", "c": [ 1.5e-07, "-0x1f", "inf" ], )"
+            R"("nan": "inf nan \" -inf", "d": true, "e": -2 })");
+}
+
 TEST(TimingReportFormatTest, Table) {
   FlatbufferDetachedBuffer<Configuration> config =
       configuration::AddSchema(kConfig, {});
@@ -373,9 +422,13 @@ TEST_F(ShmQueuesTest, ListsAndFinds) {
   EXPECT_EQ((*files)[2].channel_name, "/a/b");
   EXPECT_EQ((*files)[2].type, "x.T");
 
-  // Exact wins over substring; a substring may match several.
+  // Exact wins over substring; a substring must match one type, as in
+  // aos_dump.
   EXPECT_EQ(FindQueueFiles(base_.path(), "/a", "x.U")->size(), 1u);
-  EXPECT_EQ(FindQueueFiles(base_.path(), "/a", "U")->size(), 2u);
+  EXPECT_EQ(FindQueueFiles(base_.path(), "/a", "UU")->size(), 1u);
+  EXPECT_THAT(FindQueueFiles(base_.path(), "/a", "U").error().message(),
+              HasSubstr("type 'U' on /a is ambiguous: it matches x.U, x.UU"));
+  EXPECT_EQ(FindQueueFiles(base_.path(), "/a", "")->size(), 2u);
   EXPECT_THAT(FindQueueFiles(base_.path(), "/a", "V").error().message(),
               HasSubstr("types there: x.U, x.UU"));
   EXPECT_THAT(FindQueueFiles(base_.path(), "/c", "").error().message(),

@@ -2,15 +2,20 @@
 // their rates. See kHelp below.
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <iostream>
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "aos/configuration.h"
+#include "aos/events/shm_channel_queue.h"
 #include "aos/events/shm_event_loop.h"
+#include "aos/examples/latency_histogram.h"
 #include "aos/ipc_lib/shm_base.h"
 #include "aos/tools/aos_cli_utils.h"
 #include "gflags/gflags.h"
@@ -39,7 +44,15 @@ DEFINE_bool(rate, false,
             "Instead of messages, print each channel's messages/s and "
             "bytes/s every --rate_period_ms (all readable channels when no "
             "channel is given).");
-DEFINE_int32(rate_period_ms, 1000, "The period of --rate reports.");
+DEFINE_int32(rate_period_ms, 1000, "The period of --rate and --delay reports.");
+DEFINE_bool(delay, false,
+            "Instead of messages, print each channel's send-to-receive delay "
+            "(min, p50, p99, max, mean, like `ros2 topic delay`) every "
+            "--rate_period_ms: from the send time to this process's wakeup, "
+            "on this node's clock.");
+DEFINE_string(find, "",
+              "List the channels whose type equals or contains this (e.g. "
+              "--find=Ping), instead of printing messages.");
 
 namespace {
 
@@ -54,6 +67,8 @@ const aos::cli::ToolHelp kHelp = {
         "  aos_dump [--config=aos_config.json]        list readable channels\n"
         "  aos_dump [flags] /channel [type]           print messages\n"
         "  aos_dump --rate [/channel [type]]          msgs/s and bytes/s\n"
+        "  aos_dump --delay [/channel [type]]         send-to-receive delay\n"
+        "  aos_dump --find=TYPE                       channels of a type\n"
         "\n"
         "The type is optional: a type equal to it wins, otherwise it must be\n"
         "a substring of exactly one type on the channel; with no type every\n"
@@ -62,7 +77,8 @@ const aos::cli::ToolHelp kHelp = {
         "  realtime (monotonic) /name type: {json}",
     .flags = {"config", "shm_base", "fetch", "count", "timeout", "rate_limit",
               "pretty", "pretty_max", "json", "max_vector_size", "hex", "rate",
-              "rate_period_ms", "all", "canonical", "override_hostname"},
+              "delay", "rate_period_ms", "find", "all", "canonical",
+              "override_hostname"},
 };
 
 int Fail(std::string_view message) {
@@ -132,8 +148,65 @@ class Printer {
       last_printed_;
 };
 
+// --find: the channels whose type equals or contains `type`.
+int FindType(const aos::Configuration *config, const aos::Node *node,
+             std::string_view type) {
+  int found = 0;
+  for (const aos::Channel *channel : *config->channels()) {
+    if (!FLAGS_all &&
+        !aos::configuration::ChannelIsReadableOnNode(channel, node)) {
+      continue;
+    }
+    if (channel->type()->string_view().find(type) == std::string_view::npos) {
+      continue;
+    }
+    std::cout << aos::cli::ChannelLabel(channel) << "\n";
+    ++found;
+  }
+  if (found == 0) {
+    return Fail("no readable channel has a type containing \"" +
+                std::string(type) + "\" (list them all with aos_dump)");
+  }
+  return 0;
+}
+
+// --delay: per channel and period, the delay from each message's send time
+// to this process's wakeup for it, like `ros2 topic delay`.
+int RunDelay(aos::ShmEventLoop *event_loop,
+             const std::vector<const aos::Channel *> &channels,
+             std::chrono::milliseconds timeout) {
+  std::vector<std::unique_ptr<aos::examples::LatencyHistogram>> delays;
+  for (const aos::Channel *channel : channels) {
+    delays.push_back(std::make_unique<aos::examples::LatencyHistogram>());
+    aos::examples::LatencyHistogram *delay = delays.back().get();
+    // No-arg watchers: the delay needs the send time, not a copy.
+    event_loop->MakeRawNoArgWatcher(channel, [event_loop, delay](
+                                                 const aos::Context &context) {
+      delay->Record(event_loop->monotonic_now() - context.monotonic_event_time);
+    });
+  }
+  aos::TimerHandler *report = event_loop->AddTimer([&]() {
+    for (size_t i = 0; i < channels.size(); ++i) {
+      std::cout << aos::cli::ChannelLabel(channels[i]) << ": "
+                << delays[i]->Summary("messages, delay") << "\n";
+      *delays[i] = aos::examples::LatencyHistogram();
+    }
+    std::cout << std::endl;
+  });
+  report->set_name("delay_report");
+  event_loop->OnRun([&]() {
+    const auto period = std::chrono::milliseconds(FLAGS_rate_period_ms);
+    report->Schedule(event_loop->monotonic_now() + period, period);
+  });
+  if (timeout.count() >= 0) aos::cli::ExitAfter(event_loop, timeout);
+  const aos::Result<void> result = event_loop->Run();
+  if (!result) return Fail(result.error().message());
+  return 0;
+}
+
 int RunRate(aos::ShmEventLoop *event_loop,
-            const std::vector<const aos::Channel *> &channels) {
+            const std::vector<const aos::Channel *> &channels,
+            std::chrono::milliseconds timeout) {
   std::vector<std::unique_ptr<aos::cli::RateCounter>> counters;
   const aos::monotonic_clock::time_point start = event_loop->monotonic_now();
   for (const aos::Channel *channel : channels) {
@@ -162,9 +235,7 @@ int RunRate(aos::ShmEventLoop *event_loop,
     const auto period = std::chrono::milliseconds(FLAGS_rate_period_ms);
     report->Schedule(event_loop->monotonic_now() + period, period);
   });
-  if (FLAGS_timeout > 0) {
-    aos::cli::ExitAfter(event_loop, std::chrono::milliseconds(FLAGS_timeout));
-  }
+  if (timeout.count() >= 0) aos::cli::ExitAfter(event_loop, timeout);
   const aos::Result<void> result = event_loop->Run();
   if (!result) return Fail(result.error().message());
   return 0;
@@ -182,11 +253,26 @@ int main(int argc, char **argv) {
         "--json prints one message per line; it cannot be combined "
         "with --pretty or --pretty_max");
   }
-  if (FLAGS_max_vector_size < 0 || FLAGS_rate_limit < 0 || FLAGS_timeout < -1 ||
-      FLAGS_count < -1 || FLAGS_rate_period_ms <= 0) {
-    return Fail(
-        "--max_vector_size and --rate_limit must be >= 0, --timeout "
-        "and --count >= -1, --rate_period_ms > 0");
+  // Each range error names the one flag that is wrong.
+  if (FLAGS_max_vector_size < 0) {
+    return Fail("--max_vector_size=" + std::to_string(FLAGS_max_vector_size) +
+                " is out of range: it must be >= 0");
+  }
+  if (FLAGS_rate_limit < 0) {
+    return Fail("--rate_limit=" + std::to_string(FLAGS_rate_limit) +
+                " is out of range: it must be >= 0 (milliseconds)");
+  }
+  if (FLAGS_timeout < -1) {
+    return Fail("--timeout=" + std::to_string(FLAGS_timeout) +
+                " is out of range: it must be >= -1 (-1: forever)");
+  }
+  if (FLAGS_count < -1) {
+    return Fail("--count=" + std::to_string(FLAGS_count) +
+                " is out of range: it must be >= -1 (-1: no limit)");
+  }
+  if (FLAGS_rate_period_ms <= 0) {
+    return Fail("--rate_period_ms=" + std::to_string(FLAGS_rate_period_ms) +
+                " is out of range: it must be > 0");
   }
 
   aos::Result<aos::cli::ToolSetup> setup = aos::cli::LoadToolSetup(kTool);
@@ -194,7 +280,17 @@ int main(int argc, char **argv) {
   const aos::Configuration *configuration = setup->configuration();
   const aos::Node *node = setup->node;
 
-  if (argc == 1 && !FLAGS_rate) {
+  if (FLAGS_rate && FLAGS_delay) {
+    return Fail("--rate and --delay are two reports; give one");
+  }
+  if (!FLAGS_find.empty()) {
+    if (argc > 1) return Fail("--find takes no channel arguments");
+    return FindType(configuration, node, FLAGS_find);
+  }
+  const bool statistics = FLAGS_rate || FLAGS_delay;
+  // Reports need time to pass; --timeout=0 leaves none.
+  if (statistics && FLAGS_timeout == 0) return 0;
+  if (argc == 1 && !statistics) {
     ListChannels(configuration, node, setup->application_name);
     return 0;
   }
@@ -216,7 +312,7 @@ int main(int argc, char **argv) {
   }
 
   std::vector<const reflection::Schema *> schemas;
-  if (!FLAGS_rate) {
+  if (!statistics) {
     for (const aos::Channel *channel : channels) {
       aos::Result<const reflection::Schema *> schema =
           aos::cli::ChannelSchema(configuration, channel);
@@ -225,6 +321,43 @@ int main(int argc, char **argv) {
     }
   }
   const bool watch = FLAGS_timeout != 0;
+  // aos_dump only reads: it never creates a queue file or the --shm_base
+  // directory (a misspelled --shm_base would otherwise fill up silently).
+  // A channel nobody opened yet has no message to fetch; to watch it, wait
+  // (within --timeout) for a sender to create its queue.
+  const auto start = std::chrono::steady_clock::now();
+  auto queue_exists = [](const aos::Channel *channel) {
+    return std::filesystem::exists(
+        aos::ShmChannelQueuePath(FLAGS_shm_base, channel));
+  };
+  const bool wait_for_queues = watch && !(statistics && argc == 1);
+  if (!wait_for_queues) {
+    std::vector<const aos::Channel *> present;
+    std::vector<const reflection::Schema *> present_schemas;
+    for (size_t i = 0; i < channels.size(); ++i) {
+      if (!queue_exists(channels[i])) continue;
+      present.push_back(channels[i]);
+      if (!schemas.empty()) present_schemas.push_back(schemas[i]);
+    }
+    channels = std::move(present);
+    schemas = std::move(present_schemas);
+  } else {
+    for (const aos::Channel *channel : channels) {
+      if (!queue_exists(channel)) {
+        std::cerr << kTool << ": waiting for the first message on "
+                  << aos::cli::ChannelLabel(channel)
+                  << " (no sender has opened it)" << std::endl;
+      }
+    }
+    while (!std::all_of(channels.begin(), channels.end(), queue_exists)) {
+      if (FLAGS_timeout > 0 && std::chrono::steady_clock::now() - start >=
+                                   std::chrono::milliseconds(FLAGS_timeout)) {
+        return 0;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+  if (channels.empty()) return 0;
   for (const aos::Channel *channel : channels) {
     aos::Result<void> checked = aos::cli::CheckChannelQueue(
         configuration, channel, FLAGS_shm_base,
@@ -234,7 +367,18 @@ int main(int argc, char **argv) {
 
   std::unique_ptr<aos::ShmEventLoop> event_loop =
       aos::cli::MakeToolEventLoop(*setup);
-  if (FLAGS_rate) return RunRate(event_loop.get(), channels);
+  if (statistics) {
+    // --timeout counts from the start, including any wait for the queues.
+    const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - start);
+    const std::chrono::milliseconds timeout =
+        FLAGS_timeout > 0
+            ? std::max(std::chrono::milliseconds(FLAGS_timeout) - waited,
+                       std::chrono::milliseconds(0))
+            : std::chrono::milliseconds(-1);
+    return FLAGS_rate ? RunRate(event_loop.get(), channels, timeout)
+                      : RunDelay(event_loop.get(), channels, timeout);
+  }
 
   aos::cli::PrintOptions options;
   options.pretty = FLAGS_pretty;
@@ -284,8 +428,13 @@ int main(int argc, char **argv) {
         channel, aos::FallBehindPolicy::kSkipToOldest);
   }
   if (FLAGS_timeout > 0) {
-    aos::cli::ExitAfter(event_loop.get(),
-                        std::chrono::milliseconds(FLAGS_timeout));
+    // --timeout counts from the start, including any wait for the queues.
+    const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - start);
+    aos::cli::ExitAfter(
+        event_loop.get(),
+        std::max(std::chrono::milliseconds(FLAGS_timeout) - waited,
+                 std::chrono::milliseconds(0)));
   }
   const aos::Result<void> result = event_loop->Run();
   if (!result) return Fail(result.error().message());

@@ -27,8 +27,12 @@ const aos::cli::ToolHelp kHelp = {
         "size,\n"
         "                                  limits, live slots, in use or "
         "stale\n"
+        "  aos_shm apps                    running applications: pid, name,\n"
+        "                                  the channels each sends, watches,\n"
+        "                                  pins or maps\n"
         "  aos_shm show /channel [type]    senders, watchers and pinners with\n"
-        "                                  their owners' pids and liveness\n"
+        "                                  their owners' pids, applications\n"
+        "                                  and liveness\n"
         "  aos_shm print /channel [type]   the queue's whole memory\n"
         "  aos_shm clean                   remove every stale queue\n"
         "  aos_shm rm /channel [type]      remove these queues if stale\n"
@@ -79,17 +83,25 @@ int Clean(const std::vector<aos::cli::QueueFile> &files, bool report_kept) {
 int main(int argc, char **argv) {
   aos::cli::InitTool(&argc, &argv, kHelp);
   const std::string command = argc > 1 ? argv[1] : "list";
-  if (command == "list" || command == "clean") {
+  if (command == "list" || command == "clean" || command == "apps") {
     if (argc > 2) return Fail("`" + command + "` takes no arguments");
     if (command == "list") return List();
+    if (command == "apps") {
+      aos::Result<std::vector<aos::cli::QueueFile>> files =
+          aos::cli::ListQueueFiles(FLAGS_shm_base);
+      if (!files) return Fail(files.error().message());
+      std::cout << aos::cli::DescribeApplications(*files);
+      return 0;
+    }
     aos::Result<std::vector<aos::cli::QueueFile>> files =
         aos::cli::ListQueueFiles(FLAGS_shm_base);
     if (!files) return Fail(files.error().message());
     return Clean(*files, /*report_kept=*/false);
   }
   if (command != "show" && command != "print" && command != "rm") {
-    return Fail("unknown command '" + command +
-                "' (expected list, show, print, clean or rm; see --help)");
+    return Fail(
+        "unknown command '" + command +
+        "' (expected list, apps, show, print, clean or rm; see --help)");
   }
   if (argc < 3 || argc > 4) {
     return Fail("`" + command + "` takes /channel [type]");

@@ -50,8 +50,13 @@ int main(int argc, char **argv) {
     return Fail(std::string("unexpected argument '") + argv[1] +
                 "' (see --help)");
   }
-  if (FLAGS_count < -1 || FLAGS_timeout < -1) {
-    return Fail("--count and --timeout must be >= -1");
+  if (FLAGS_count < -1) {
+    return Fail("--count=" + std::to_string(FLAGS_count) +
+                " is out of range: it must be >= -1 (-1: no limit)");
+  }
+  if (FLAGS_timeout < -1) {
+    return Fail("--timeout=" + std::to_string(FLAGS_timeout) +
+                " is out of range: it must be >= -1 (-1: forever)");
   }
   aos::Result<aos::cli::ToolSetup> setup = aos::cli::LoadToolSetup(kTool);
   if (!setup) return Fail(setup.error().message());

@@ -6,6 +6,9 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <map>
+#include <set>
 #include <sstream>
 #include <system_error>
 
@@ -124,6 +127,17 @@ Result<std::vector<QueueFile>> FindQueueFiles(std::string_view shm_base,
     }
   }
   if (!exact.empty()) return exact;
+  if (partial.size() > 1) {
+    // As aos_dump: a substring must pick one type.
+    std::string types;
+    for (const QueueFile &file : partial) {
+      if (!types.empty()) types += ", ";
+      types += file.type;
+    }
+    return MakeError("type '" + std::string(type_pattern) + "' on " +
+                     std::string(channel_name) + " is ambiguous: it matches " +
+                     types + "; give the full type");
+  }
   if (partial.empty()) {
     std::string types;
     for (const QueueFile &file : on_name) {
@@ -256,6 +270,29 @@ std::string FormatQueueSummary(const QueueFile &file) {
   return buffer;
 }
 
+std::string ApplicationName(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline",
+                   std::ios::binary);
+  std::string cmdline((std::istreambuf_iterator<char>(in)),
+                      std::istreambuf_iterator<char>());
+  if (cmdline.empty()) return "";
+  std::vector<std::string> args;
+  for (size_t start = 0; start < cmdline.size();) {
+    size_t end = cmdline.find('\0', start);
+    if (end == std::string::npos) end = cmdline.size();
+    args.push_back(cmdline.substr(start, end - start));
+    start = end + 1;
+  }
+  // --application_name overrides the program's name, as in the event loop.
+  for (size_t i = 1; i < args.size(); ++i) {
+    for (std::string_view prefix :
+         {"--application_name=", "-application_name="}) {
+      if (args[i].starts_with(prefix)) return args[i].substr(prefix.size());
+    }
+  }
+  return fs::path(args[0]).filename().string();
+}
+
 Result<std::string> DescribeQueue(const QueueFile &file) {
   Result<ipc_lib::QueueFileInfo> info = ipc_lib::InspectQueueFile(file.path);
   if (!info) {
@@ -267,6 +304,73 @@ Result<std::string> DescribeQueue(const QueueFile &file) {
   const std::vector<pid_t> pids = ProcessesMapping(file.path);
   out << "  mapped by: " << (pids.empty() ? "no process" : PidList(pids))
       << "\n";
+  // The applications behind the pids above, so people need not look them
+  // up: every live slot owner and every process mapping the file.
+  std::set<pid_t> owners(pids.begin(), pids.end());
+  for (const std::vector<ipc_lib::QueueSlotInfo> *slots :
+       {&info->senders, &info->watchers, &info->pinners}) {
+    for (const ipc_lib::QueueSlotInfo &slot : *slots) {
+      if (slot.liveness == ipc_lib::QueueSlotInfo::Liveness::kAlive) {
+        owners.insert(slot.pid);
+      }
+    }
+  }
+  if (!owners.empty()) {
+    out << "  applications:";
+    for (pid_t pid : owners) {
+      const std::string name = ApplicationName(pid);
+      out << " " << pid << " " << (name.empty() ? "(unknown)" : name);
+      if (pid != *owners.rbegin()) out << ",";
+    }
+    out << "\n";
+  }
+  return out.str();
+}
+
+std::string DescribeApplications(const std::vector<QueueFile> &files) {
+  struct Application {
+    std::set<std::string> sends, watches, pins, maps;
+  };
+  std::map<pid_t, Application> applications;
+  for (const QueueFile &file : files) {
+    const std::string label = file.channel_name + " " + file.type;
+    Result<ipc_lib::QueueFileInfo> info = ipc_lib::InspectQueueFile(file.path);
+    if (info) {
+      auto add = [&](const std::vector<ipc_lib::QueueSlotInfo> &slots,
+                     std::set<std::string> Application::*role) {
+        for (const ipc_lib::QueueSlotInfo &slot : slots) {
+          if (slot.liveness == ipc_lib::QueueSlotInfo::Liveness::kAlive) {
+            (applications[slot.pid].*role).insert(label);
+          }
+        }
+      };
+      add(info->senders, &Application::sends);
+      add(info->watchers, &Application::watches);
+      add(info->pinners, &Application::pins);
+    }
+    // Fetchers of COPY channels hold no slot; the mapping shows them.
+    for (pid_t pid : ProcessesMapping(file.path)) {
+      applications[pid].maps.insert(label);
+    }
+  }
+  std::ostringstream out;
+  for (auto &[pid, application] : applications) {
+    const std::string name = ApplicationName(pid);
+    out << pid << " " << (name.empty() ? "(unknown)" : name) << "\n";
+    for (const auto &[what, channels] :
+         {std::pair<const char *, const std::set<std::string> *>{
+              "sends", &application.sends},
+          {"watches", &application.watches},
+          {"pins", &application.pins}}) {
+      for (const std::string &channel : *channels) {
+        out << "  " << what << " " << channel << "\n";
+        application.maps.erase(channel);
+      }
+    }
+    for (const std::string &channel : application.maps) {
+      out << "  maps " << channel << "\n";
+    }
+  }
   return out.str();
 }
 

@@ -67,8 +67,22 @@ std::string FormatQueueSummary(const QueueFile &file);
 std::string QueueSummaryHeader();
 
 // `aos_shm show`: the configuration, every non-free slot with its owner's
-// pid, tid and liveness, and the processes mapping the file.
+// pid, tid and liveness, the processes mapping the file, and the
+// application names of all those pids.
 Result<std::string> DescribeQueue(const QueueFile &file);
+
+// The application name of process `pid`, read from /proc/<pid>/cmdline:
+// its --application_name, else its program's file name; "" if the process
+// is gone or not visible.
+std::string ApplicationName(pid_t pid);
+
+// `aos_shm apps`: every live process using the queues in `files`, one block
+// per pid with its application name and, per channel, whether it sends,
+// watches, pins, or only maps (fetches) it:
+//   1234 pong
+//     sends /test aos.examples.Pong
+//     watches /test aos.examples.Ping
+std::string DescribeApplications(const std::vector<QueueFile> &files);
 
 }  // namespace aos::cli
 

@@ -178,6 +178,19 @@ class ToolsTest : public ::testing::Test {
     FAIL() << "nobody watched " << channel << " " << type;
   }
 
+  // Waits until `process` wrote `text` to stderr (exactly that, once).
+  void WaitForOutput(Process *process, const std::string &text) {
+    const auto deadline = std::chrono::steady_clock::now() + kHangLimit;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (process->err() == text) return;
+      ASSERT_THAT(text, ::testing::StartsWith(process->err()));
+      ASSERT_EQ(waitpid(process->pid(), nullptr, WNOHANG), 0)
+          << "process exited: " << process->err();
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    FAIL() << "no \"" << text << "\" on stderr";
+  }
+
   // Waits until `process` (the only one sending timing reports, started
   // with a short --timing_report_ms) sent a report, which it does only once
   // its loop runs: from then on every message sent reaches its watchers.
@@ -230,7 +243,13 @@ TEST_F(ToolsTest, PingPongExchange) {
 TEST_F(ToolsTest, DumpPrintsWhatSendSent) {
   std::unique_ptr<Process> dump =
       Start(AOS_DUMP, {"--count=2", "/test", "Ping"});
-  WaitForWatcher("/test", "aos.examples.Ping", dump.get());
+  // Nobody opened /test yet: aos_dump says so once and waits, creating
+  // nothing (the sender repeats, so what it sends first may be missed).
+  WaitForOutput(dump.get(),
+                "aos_dump: waiting for the first message on /test "
+                "aos.examples.Ping (no sender has opened it)\n");
+  EXPECT_FALSE(std::filesystem::exists(
+      ipc_lib::ShmPath(shm_base_, "/test", "aos.examples.Ping")));
   std::unique_ptr<Process> send =
       Start(AOS_SEND, {"--rate=100", "/test", "aos.examples.Ping",
                        R"({"value": 7, "send_time": 3})"});
@@ -407,6 +426,127 @@ TEST_F(ToolsTest, HelpOnEveryTool) {
   }
 }
 
+TEST_F(ToolsTest, VersionOnEveryTool) {
+  for (const char *tool : {AOS_DUMP, AOS_SEND, AOS_SHM,
+                           AOS_TIMING_REPORT_STREAMER, AOS_PING, AOS_PONG}) {
+    const Exit version = Process({tool, "--version"}, work_.path()).Wait();
+    EXPECT_EQ(version.code, 0) << tool;
+    const std::string name = std::filesystem::path(tool).filename().string();
+    EXPECT_TRUE(std::regex_match(
+        version.out, std::regex(name + " \\(AOS\\) [0-9]+\\.[0-9]+\\.[0-9]+ "
+                                       "\\(git ([0-9a-f]{12}(-dirty)?|unknown)"
+                                       "\\)\n")))
+        << version.out;
+    EXPECT_EQ(version.err, "") << tool;
+  }
+}
+
+// Read-only tools never create the shm directory or a queue file: a
+// misspelled --shm_base stays absent, and --timeout still ends the wait.
+TEST_F(ToolsTest, ReadOnlyToolsCreateNothing) {
+  const std::string missing = shm_base_ + "/misspelled";
+  const Exit fetched = Process({AOS_DUMP, "--shm_base=" + missing,
+                                std::string("--config=") + AOS_PINGPONG_CONFIG,
+                                "--fetch", "--timeout=0", "/test", "Ping"},
+                               work_.path())
+                           .Wait();
+  EXPECT_EQ(fetched.code, 0) << fetched.err;
+  EXPECT_EQ(fetched.out, "");
+  const Exit waited = Process({AOS_DUMP, "--shm_base=" + missing,
+                               std::string("--config=") + AOS_PINGPONG_CONFIG,
+                               "--timeout=100", "/test"},
+                              work_.path())
+                          .Wait();
+  EXPECT_EQ(waited.code, 0) << waited.err;
+  EXPECT_EQ(waited.err,
+            "aos_dump: waiting for the first message on /test "
+            "aos.examples.Ping (no sender has opened it)\n"
+            "aos_dump: waiting for the first message on /test "
+            "aos.examples.Pong (no sender has opened it)\n");
+  const Exit rate = Process({AOS_DUMP, "--shm_base=" + missing,
+                             std::string("--config=") + AOS_PINGPONG_CONFIG,
+                             "--rate", "--timeout=100"},
+                            work_.path())
+                        .Wait();
+  EXPECT_EQ(rate.code, 0) << rate.err;
+  const Exit shown =
+      Process({AOS_SHM, "--shm_base=" + missing, "show", "/test"}, work_.path())
+          .Wait();
+  EXPECT_NE(shown.code, 0);
+  EXPECT_FALSE(std::filesystem::exists(missing));
+  EXPECT_TRUE(std::filesystem::is_empty(shm_base_));
+}
+
+TEST_F(ToolsTest, SendExplainsTheRateLimitOnceAndSummarizes) {
+  // /test allows 4000 messages per 2 s: the 4001st back-to-back send fails.
+  const Exit burst = Run(AOS_SEND, {"--count=4005", "--verbose", "/test",
+                                    "Ping", R"({"value": 2})"});
+  EXPECT_EQ(burst.code, 1);
+  EXPECT_EQ(burst.err,
+            "aos_send: sending on /test aos.examples.Ping failed after 4000 "
+            "messages: sent faster than the channel allows, 4000 messages "
+            "per 2 s shared by all senders of /test aos.examples.Ping (its "
+            "frequency 2000 Hz over the storage duration)\n");
+  EXPECT_TRUE(std::regex_match(
+      burst.out, std::regex("aos_send: sent 4000 messages \\(1 failed\\) of "
+                            "[0-9]+ bytes on /test aos.examples.Ping: \\{ "
+                            "\"value\": 2 \\}\n")))
+      << burst.out;
+
+  const Exit one =
+      Run(AOS_SEND, {"--verbose", "/test", "Pong", R"({"value": 3})"});
+  EXPECT_EQ(one.code, 0) << one.err;
+  EXPECT_TRUE(std::regex_match(
+      one.out, std::regex("aos_send: sent 1 message of [0-9]+ bytes on /test "
+                          "aos.examples.Pong: \\{ \"value\": 3 \\}\n")))
+      << one.out;
+}
+
+TEST_F(ToolsTest, DumpFindsChannelsByType) {
+  const Exit found = Run(AOS_DUMP, {"--find=Ping"});
+  EXPECT_EQ(found.code, 0) << found.err;
+  EXPECT_EQ(found.out, "/test aos.examples.Ping\n");
+  const Exit several = Run(AOS_DUMP, {"--find=aos.examples"});
+  EXPECT_EQ(several.out, "/test aos.examples.Ping\n/test aos.examples.Pong\n");
+}
+
+TEST_F(ToolsTest, DumpDelay) {
+  std::unique_ptr<Process> send =
+      Start(AOS_SEND, {"--rate=200", "/test", "Ping", R"({"value": 1})"});
+  const Exit delay = Run(AOS_DUMP, {"--delay", "--rate_period_ms=200",
+                                    "--timeout=700", "/test", "Ping"});
+  send->Signal(SIGINT);
+  EXPECT_EQ(send->Wait().code, 0);
+  EXPECT_EQ(delay.code, 0) << delay.err;
+  // The numbers depend on the machine, the format does not.
+  EXPECT_TRUE(std::regex_search(
+      delay.out,
+      std::regex("/test aos.examples.Ping: [0-9]+ messages, delay: min "
+                 "[0-9.]+[mun]?s, p50 [0-9.]+[mun]?s, p99 [0-9.]+[mun]?s, "
+                 "max [0-9.]+[mun]?s, mean [0-9.]+[mun]?s\n")))
+      << delay.out;
+}
+
+TEST_F(ToolsTest, ShmShowsApplicationsAndListsApps) {
+  std::unique_ptr<Process> pong = Start(AOS_PONG, {});
+  WaitForWatcher("/test", "aos.examples.Ping", pong.get());
+  const std::string pid = std::to_string(pong->pid());
+  const Exit shown = Run(AOS_SHM, {"show", "/test", "Ping"});
+  EXPECT_EQ(shown.code, 0) << shown.err;
+  EXPECT_THAT(shown.out, HasSubstr("applications: " + pid + " pong\n"));
+
+  const Exit apps = Run(AOS_SHM, {"apps"});
+  EXPECT_EQ(apps.code, 0) << apps.err;
+  EXPECT_THAT(apps.out, HasSubstr(pid + " pong\n"));
+  EXPECT_THAT(apps.out, HasSubstr("  sends /test aos.examples.Pong\n"));
+  EXPECT_THAT(apps.out, HasSubstr("  watches /test aos.examples.Ping\n"));
+  pong->Signal(SIGINT);
+  EXPECT_EQ(pong->Wait().code, 0);
+  const Exit none = Run(AOS_SHM, {"apps"});
+  EXPECT_EQ(none.code, 0) << none.err;
+  EXPECT_THAT(none.out, Not(HasSubstr(pid)));
+}
+
 struct BadCase {
   const char *program;
   std::vector<std::string> args;
@@ -415,6 +555,9 @@ struct BadCase {
 };
 
 TEST_F(ToolsTest, BadArgumentsGiveOneLineAndFail) {
+  // Both types on /test have queues (for aos_shm's ambiguous type).
+  ASSERT_EQ(Run(AOS_SEND, {"/test", "Ping", "{}"}).code, 0);
+  ASSERT_EQ(Run(AOS_SEND, {"/test", "Pong", "{}"}).code, 0);
   const std::vector<BadCase> cases = {
       {AOS_DUMP, {"/nope"}, "no channel named /nope"},
       {AOS_DUMP, {"test"}, "must start with '/'"},
@@ -428,20 +571,50 @@ TEST_F(ToolsTest, BadArgumentsGiveOneLineAndFail) {
       {AOS_DUMP,
        {std::string("--config=") + AOS_PINGPONG_SOURCE_CONFIG, "/test", "Ping"},
        "no schema for /test aos.examples.Ping"},
-      {AOS_DUMP, {"--rate_period_ms=0", "--rate"}, "--rate_period_ms > 0"},
+      {AOS_DUMP,
+       {"--rate_period_ms=0", "--rate"},
+       "--rate_period_ms=0 is out of range: it must be > 0"},
+      {AOS_DUMP, {"--timeout=-2", "/test"}, "--timeout=-2 is out of range"},
+      {AOS_DUMP, {"--count=-5", "/test"}, "--count=-5 is out of range"},
+      {AOS_DUMP, {"--rate_limit=-1", "/test"}, "--rate_limit=-1 is out of"},
+      {AOS_DUMP,
+       {"--max_vector_size=-1", "/test"},
+       "--max_vector_size=-1 is out of range"},
+      {AOS_DUMP, {"--find=Nope"}, "no readable channel has a type containing"},
+      {AOS_DUMP, {"--rate", "--delay"}, "give one"},
       {AOS_SEND, {"/test", "Ping", R"({"valu": 1})"}, "invalid JSON"},
       {AOS_SEND, {"/test", "Ping", "{"}, "invalid JSON"},
       {AOS_SEND, {"/test", "Ping", "-"}, "invalid JSON", "not json"},
       {AOS_SEND, {"/test", "{}"}, "has several types"},
       {AOS_SEND, {"/test"}, "expected /channel [type]"},
       {AOS_SEND, {"/nope", "x", "{}"}, "no channel named /nope"},
-      {AOS_SEND, {"--rate=-1", "/test", "Ping", "{}"}, "--rate must be"},
+      {AOS_SEND,
+       {"--rate=-1", "/test", "Ping", "{}"},
+       "--rate=-1 is out of range: it must be in [0, 1000000]"},
+      {AOS_SEND,
+       {"--count=-1", "/test", "Ping", "{}"},
+       "--count=-1 is out of range: it must be >= 0"},
+      // The JSON forgotten: not "several types".
+      {AOS_SEND, {"/test", "Ping"}, "missing the message: 'Ping' is not JSON"},
+      {AOS_SHM,
+       {"show", "/test", "examples.P"},
+       "type 'examples.P' on /test is ambiguous: it matches "
+       "aos.examples.Ping, aos.examples.Pong"},
       {AOS_SHM, {"frobnicate"}, "unknown command 'frobnicate'"},
       {AOS_SHM, {"show"}, "takes /channel [type]"},
       {AOS_SHM, {"show", "/nope"}, "no queue file for channel /nope"},
       {AOS_SHM, {"list", "extra"}, "takes no arguments"},
       {AOS_TIMING_REPORT_STREAMER, {"extra"}, "unexpected argument 'extra'"},
-      {AOS_PING, {"--sleep_us=0"}, "--sleep_us must be > 0"},
+      {AOS_PING,
+       {"--sleep_us=0"},
+       "--sleep_us=0 is out of range: it must be > 0"},
+      {AOS_PING, {"--count=-1"}, "--count=-1 is out of range: it must be >= 0"},
+      {AOS_TIMING_REPORT_STREAMER,
+       {"--count=-2"},
+       "--count=-2 is out of range: it must be >= -1"},
+      {AOS_TIMING_REPORT_STREAMER,
+       {"--timeout=-2"},
+       "--timeout=-2 is out of range: it must be >= -1"},
       {AOS_PING,
        {"--config=/no/such.json"},
        "cannot read --config=/no/such.json: Config file /no/such.json not "
