@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -64,6 +65,12 @@ flatbuffers::Offset<util::ProcessInfo> ProcessSampler::Sample(
   builder.add_cpu_usage(cpu_usage);
   builder.add_physical_memory(stat->rss_pages * sysconf(_SC_PAGESIZE));
   return builder.Finish();
+}
+
+void ProcessSampler::KeepOnly(const std::vector<pid_t> &pids) {
+  std::erase_if(previous_, [&](const auto &entry) {
+    return std::find(pids.begin(), pids.end(), entry.first) == pids.end();
+  });
 }
 
 }  // namespace aos::starter

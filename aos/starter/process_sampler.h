@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <vector>
 
 #include "aos/starter/process_info_generated.h"
 #include "aos/time/time.h"
@@ -26,8 +27,9 @@ class ProcessSampler {
       flatbuffers::FlatBufferBuilder *fbb, pid_t pid,
       monotonic_clock::time_point now);
 
-  // Forgets `pid`'s previous sample (it exited; the pid may be reused).
-  void Forget(pid_t pid) { previous_.erase(pid); }
+  // Forgets the samples of every pid not in `pids` (they exited, and the
+  // pid may be reused), so the memory used stays bounded.
+  void KeepOnly(const std::vector<pid_t> &pids);
 
  private:
   struct Previous {

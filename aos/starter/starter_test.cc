@@ -528,6 +528,22 @@ TEST_F(StarterTest, SigkillOfStarterdLeavesNothingRunningAndRestartIsClean) {
   EXPECT_EQ(second->Wait().code, 0);
 }
 
+TEST_F(StarterTest, WhatAnApplicationLeavesInItsGroupDiesWithIt) {
+  const std::string pid_file = work_.path() + "/grandchild.pid";
+  WriteConfig({App("spawner", "spawn_child", "\"autorestart\": false",
+                   {"--pid_file=" + pid_file, "--exit_after_spawn"})});
+  std::unique_ptr<Process> starterd = StartStarterd();
+  FlatbufferDetachedBuffer<Status> status =
+      WaitForStatus(StateIs("spawner", State::STOPPED), starterd.get());
+  EXPECT_EQ(Find(status.message(), "spawner")->last_exit_code(), 0);
+  pid_t grandchild = 0;
+  std::ifstream(pid_file) >> grandchild;
+  ASSERT_GT(grandchild, 0);
+  EXPECT_TRUE(WaitUntilDead(grandchild));
+  starterd->Signal(SIGTERM);
+  EXPECT_EQ(starterd->Wait().code, 0);
+}
+
 TEST_F(StarterTest, SigtermStopsEveryApplicationAndExitsZero) {
   WriteConfig({App("alpha", "run"),
                App("stubborn", "ignore_sigint", "\"stop_time\": 300000000")});

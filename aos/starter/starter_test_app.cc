@@ -22,6 +22,9 @@ DEFINE_string(mode, "run", "run, exit, ignore_sigint or spawn_child");
 DEFINE_int32(exit_code, 1, "Exit code of --mode=exit.");
 DEFINE_string(print, "", "Printed to stdout and stderr at start.");
 DEFINE_string(pid_file, "", "Where spawn_child writes its child's pid.");
+DEFINE_bool(exit_after_spawn, false,
+            "spawn_child exits once the pid file is written, leaving the "
+            "child behind.");
 DEFINE_string(config, "", "Configuration for --mode=run.");
 
 int main(int argc, char **argv) {
@@ -43,6 +46,7 @@ int main(int argc, char **argv) {
     }
     std::ofstream(FLAGS_pid_file + ".tmp") << child << "\n";
     rename((FLAGS_pid_file + ".tmp").c_str(), FLAGS_pid_file.c_str());
+    if (FLAGS_exit_after_spawn) return 0;
     while (true) pause();
   }
   aos::FlatbufferDetachedBuffer<aos::Configuration> config =

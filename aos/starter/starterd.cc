@@ -3,6 +3,7 @@
 // docs/decisions/starter.md; starterd.service runs it under systemd.
 
 #include <iostream>
+#include <string_view>
 
 #include "aos/configuration.h"
 #include "aos/ipc_lib/shm_base.h"
@@ -12,6 +13,15 @@
 #include "glog/logging.h"
 
 int main(int argc, char **argv) {
+  // A daemon's log is its journal: INFO unless --minloglevel says otherwise
+  // (InitTool quiets tools to warnings).
+  bool minloglevel_given = false;
+  for (int i = 1; i < argc; ++i) {
+    if (std::string_view(argv[i]).find("minloglevel") !=
+        std::string_view::npos) {
+      minloglevel_given = true;
+    }
+  }
   aos::cli::InitTool(
       &argc, &argv,
       {.name = "starterd",
@@ -26,10 +36,7 @@ int main(int argc, char **argv) {
        .flags = {"config", "shm_base", "logs_folder", "max_log_bytes",
                  "max_log_runs", "restart_delay_min_ms", "restart_delay_max_ms",
                  "restart_backoff_reset_ms"}});
-  // A daemon's log is its journal: keep INFO unless asked otherwise.
-  if (gflags::GetCommandLineFlagInfoOrDie("minloglevel").is_default) {
-    FLAGS_minloglevel = google::GLOG_INFO;
-  }
+  if (!minloglevel_given) FLAGS_minloglevel = google::GLOG_INFO;
   FLAGS_logtostderr = true;
   if (argc > 1) {
     aos::cli::PrintError("starterd", std::string("unexpected argument \"") +

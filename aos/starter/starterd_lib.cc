@@ -205,6 +205,11 @@ void Starter::OnChange() {
 void Starter::SendStatus() {
   const monotonic_clock::time_point now = event_loop_.monotonic_now();
   const size_t max_size = status_sender_->size();
+  std::vector<pid_t> alive;
+  for (const auto &[name, application] : applications_) {
+    if (application->alive()) alive.push_back(application->pid());
+  }
+  sampler_.KeepOnly(alive);
   // Built off the channel's buffer first, so that a node with more
   // applications than max_size holds degrades (no process_info) instead of
   // failing.

@@ -455,6 +455,17 @@ void Application::KillGroup(int signal) {
 
 void Application::MaybeReap() {
   if (!alive() || pid_ <= 0) return;
+  // Peek first: while the exited leader is unreaped its group id cannot be
+  // reused, so killing what it left in the group cannot hit anyone else.
+  siginfo_t info = {};
+  if (waitid(P_PID, pid_, &info, WEXITED | WNOHANG | WNOWAIT) != 0 ||
+      info.si_pid != pid_) {
+    return;
+  }
+  // Whatever the application left in its group goes with it. (The
+  // zombie leader counts as a member, so success says nothing about
+  // leftovers.)
+  kill(-pid_, SIGKILL);
   int wait_status;
   const pid_t done = waitpid(pid_, &wait_status, WNOHANG);
   if (done != pid_) return;
@@ -466,11 +477,6 @@ void Application::Exited(int wait_status) {
   // the child is gone, so the status pipe has all it will ever have.
   if (status_fd_ >= 0) OnStatusPipe();
   if (output_fd_ >= 0) OnOutput();
-  // Whatever the application left in its group goes with it.
-  if (kill(-pid_, SIGKILL) == 0) {
-    LOG(WARNING) << spec_.name << " left processes in its group " << pid_
-                 << "; killed them";
-  }
   RemovePgidFile();
   kill_timer_->Disable();
   last_exit_code_ = WIFEXITED(wait_status) ? WEXITSTATUS(wait_status)
