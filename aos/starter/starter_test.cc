@@ -566,6 +566,38 @@ TEST_F(StarterTest, SigtermStopsEveryApplicationAndExitsZero) {
   EXPECT_THAT(done.err, HasSubstr("SIGKILL"));
 }
 
+TEST_F(StarterTest, CreatesEveryQueueAndPurgesOnRequest) {
+  WriteConfig({});
+  const std::string stale = shm_base_ + "/stale/queue.v1";
+  std::filesystem::create_directories(shm_base_ + "/stale");
+  std::ofstream(stale) << "left by a previous boot";
+  std::unique_ptr<Process> starterd = StartStarterd({"--purge_shm_base"});
+  // Nobody uses the log channel here: its queue appears because starterd
+  // makes every queue up front (after purging, so the test's own queues
+  // are made after this).
+  auto log_queue_exists = [&] {
+    std::error_code error;
+    for (const auto &entry :
+         std::filesystem::recursive_directory_iterator(shm_base_, error)) {
+      if (entry.path().filename().string().starts_with(
+              "aos.logging.LogMessageFbs")) {
+        return true;
+      }
+    }
+    return false;
+  };
+  const auto deadline = std::chrono::steady_clock::now() + kHangLimit;
+  while (!log_queue_exists()) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline);
+    ASSERT_TRUE(starterd->running()) << starterd->err();
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_FALSE(std::filesystem::exists(stale));
+  WaitForStatus([](const Status &) { return true; }, starterd.get());
+  starterd->Signal(SIGTERM);
+  EXPECT_EQ(starterd->Wait().code, 0);
+}
+
 TEST_F(StarterTest, BadConfigurationsAreClearErrors) {
   auto starterd_error = [&](const std::vector<std::string> &apps) {
     WriteConfig(apps);

@@ -33,9 +33,9 @@ int main(int argc, char **argv) {
            "aos_starter's command and publishes their state on /aos\n"
            "aos.starter.Status. SIGINT or SIGTERM stops every application\n"
            "and exits 0. Each run's output is kept under --logs_folder.",
-       .flags = {"config", "shm_base", "logs_folder", "max_log_bytes",
-                 "max_log_runs", "restart_delay_min_ms", "restart_delay_max_ms",
-                 "restart_backoff_reset_ms"}});
+       .flags = {"config", "shm_base", "purge_shm_base", "logs_folder",
+                 "max_log_bytes", "max_log_runs", "restart_delay_min_ms",
+                 "restart_delay_max_ms", "restart_backoff_reset_ms"}});
   if (!minloglevel_given) FLAGS_minloglevel = google::GLOG_INFO;
   FLAGS_logtostderr = true;
   if (argc > 1) {

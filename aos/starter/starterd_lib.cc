@@ -3,14 +3,40 @@
 #include <signal.h>
 
 #include <cstring>
+#include <filesystem>
 
 #include "aos/events/event_loop_generated.h"
+#include "aos/events/shm_channel_queue.h"
+#include "aos/ipc_lib/shm_base.h"
 #include "aos/json_to_flatbuffer.h"
 #include "glog/logging.h"
+
+DEFINE_bool(purge_shm_base, false,
+            "Remove everything under --shm_base before starting (queues left "
+            "by a previous boot; nothing else may be using them).");
 
 namespace aos::starter {
 
 namespace {
+
+Result<void> PurgeShmBase(const std::string &shm_base) {
+  std::error_code error;
+  if (!std::filesystem::exists(shm_base, error)) return {};
+  for (const std::filesystem::directory_entry &entry :
+       std::filesystem::directory_iterator(shm_base, error)) {
+    std::filesystem::remove_all(entry.path(), error);
+    if (error) {
+      return MakeError("--purge_shm_base: cannot remove " +
+                       entry.path().string() + ": " + error.message());
+    }
+  }
+  if (error) {
+    return MakeError("--purge_shm_base: cannot list " + shm_base + ": " +
+                     error.message());
+  }
+  LOG(INFO) << "Purged " << shm_base;
+  return {};
+}
 
 const Channel *FindChannel(const Configuration *config, std::string_view type,
                            const Node *node) {
@@ -39,7 +65,29 @@ Result<std::unique_ptr<Starter>> Starter::Make(const Configuration *config,
   if (!specs) {
     return MakeError(std::string(config_path) + ": " + specs.error().message());
   }
+  if (FLAGS_purge_shm_base) {
+    if (Result<void> r = PurgeShmBase(FLAGS_shm_base); !r) {
+      return std::unexpected(r.error());
+    }
+  }
+  std::vector<ipc_lib::MemoryMappedQueue> queues;
+  if (config->channels() != nullptr) {
+    for (const Channel *channel : *config->channels()) {
+      if (!configuration::ChannelIsReadableOnNode(channel, node)) continue;
+      Result<ipc_lib::MemoryMappedQueue> queue =
+          ipc_lib::MemoryMappedQueue::Open(
+              ShmChannelQueuePath(FLAGS_shm_base, channel),
+              ShmChannelQueueConfiguration(config, channel), FLAGS_permissions);
+      if (!queue) {
+        return MakeError(queue.error().message() +
+                         " (remove stale queues with aos_shm clean, or start "
+                         "starterd with --purge_shm_base)");
+      }
+      queues.push_back(std::move(*queue));
+    }
+  }
   std::unique_ptr<Starter> starter(new Starter(config));
+  starter->queues_ = std::move(queues);
   for (AppSpec &spec : *specs) {
     std::optional<Result<UserIds>> user;
     if (!spec.user.empty()) {

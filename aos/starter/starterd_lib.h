@@ -18,6 +18,12 @@
 // SIGCHLD, SIGINT, SIGTERM and SIGHUP are blocked and read through a
 // signalfd in the loop, so no handler ever runs in the middle of a state
 // change.
+//
+// As upstream, starterd creates (and keeps mapped) the shared memory of every
+// channel readable on its node before starting anything, so that a queue's
+// memory is charged to starterd and allocated once, not in the middle of an
+// application's start-up; --purge_shm_base first removes what a previous
+// boot left in --shm_base.
 
 #include <map>
 #include <memory>
@@ -26,6 +32,7 @@
 
 #include "aos/configuration.h"
 #include "aos/events/shm_event_loop.h"
+#include "aos/ipc_lib/memory_mapped_queue.h"
 #include "aos/ipc_lib/signalfd.h"
 #include "aos/starter/process_sampler.h"
 #include "aos/starter/subprocess.h"
@@ -35,12 +42,15 @@ namespace aos::starter {
 
 class Starter {
  public:
-  // Checks the configuration and makes the supervisor (nothing starts
-  // before Run). `config_path` is the file `config` was read from, checked
-  // for applications listed twice. Errors name the problem and its fix: no
-  // /aos Status or StarterRpc channel, an application listed twice, a bad
-  // field. An unknown user is not an error here: that application alone
+  // Checks the configuration, creates the queues and makes the supervisor
+  // (nothing starts before Run). `config_path` is the file `config` was read
+  // from, checked for applications listed twice. Errors name the problem and
+  // its fix: no /aos Status or StarterRpc channel, an application listed twice,
+  // a bad field. An unknown user is not an error here: that application alone
   // fails to start with SET_USR_ERR, and the error is logged.
+  // A queue file that cannot be made or does not match the configuration is
+  // an error naming the file (remove stale ones with aos_shm, or
+  // --purge_shm_base).
   static Result<std::unique_ptr<Starter>> Make(const Configuration *config,
                                                std::string_view config_path);
   ~Starter();
@@ -62,6 +72,7 @@ class Starter {
   bool AnyAlive() const;
 
   const Configuration *const config_;
+  std::vector<ipc_lib::MemoryMappedQueue> queues_;
   ShmEventLoop event_loop_;
   ipc_lib::SignalFd signals_;
   std::unique_ptr<RawSender> status_sender_;
