@@ -481,6 +481,7 @@ void Application::Exited(int wait_status) {
   kill_timer_->Disable();
   last_exit_code_ = WIFEXITED(wait_status) ? WEXITSTATUS(wait_status)
                                            : 128 + WTERMSIG(wait_status);
+  last_exit_time_ = event_loop_->monotonic_now();
   const std::string exit_text = DescribeExit(wait_status);
   file_state_ = FileState::NOT_RUNNING;
   if (run_log_) {
@@ -563,6 +564,9 @@ flatbuffers::Offset<ApplicationStatus> Application::PopulateStatus(
   if (pid_ > 0) builder.add_pid(pid_);
   builder.add_id(id_);
   builder.add_last_start_time(start_time_.time_since_epoch().count());
+  if (last_exit_time_ != monotonic_clock::min_time) {
+    builder.add_last_exit_time(last_exit_time_.time_since_epoch().count());
+  }
   builder.add_last_stop_reason(stop_reason_);
   if (!process_info.IsNull()) builder.add_process_info(process_info);
   builder.add_has_active_timing_report(active_timing_report);

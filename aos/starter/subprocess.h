@@ -128,6 +128,7 @@ class Application {
   pid_t pid_ = -1;
   uint64_t id_ = 0;
   uint8_t last_exit_code_ = 0;
+  monotonic_clock::time_point last_exit_time_ = monotonic_clock::min_time;
   uint32_t restarts_ = 0;
   monotonic_clock::time_point start_time_ = monotonic_clock::min_time;
   monotonic_clock::time_point next_start_time_ = monotonic_clock::min_time;
