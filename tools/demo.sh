@@ -48,8 +48,9 @@ cleanup() {
   for pid in "${pids[@]}"; do
     wait "$pid" 2>/dev/null || true
   done
-  rm -rf "$shm_base" "$logs"
+  rm -rf "$shm_base" "$logs" "${extra_dirs[@]}"
 }
+extra_dirs=()
 trap cleanup EXIT
 
 # Until pong runs: its first timing report (pong is the only process sending
@@ -104,3 +105,63 @@ fi
 rmdir "$shm_base"
 [[ ! -e $shm_base ]] || fail "$shm_base is still there"
 echo "demo: done, no shared memory left behind"
+
+# --- starterd (issue 17) ------------------------------------------------------
+# The same two programs, now started and supervised by starterd from a
+# configuration's "applications", inspected and controlled with aos_starter,
+# and stopped by stopping starterd (SIGTERM), which must leave nothing behind.
+step "Building starterd and aos_starter"
+ninja -C "$build" starterd aos_starter | tail -n 1
+bin_starter=$build/aos/starter
+starter_shm=$(mktemp -d "$shm_parent/aos_demo_starter.XXXXXX")
+starter_dir=$(mktemp -d "${TMPDIR:-/tmp}/aos_demo_starter.XXXXXX")
+extra_dirs+=("$starter_shm" "$starter_dir")
+starter_config=$starter_dir/starter_config.json
+app_flags="\"--config=$(realpath "$config")\", \"--shm_base=$starter_shm\""
+cat > "$starter_config" <<JSON
+{
+  "imports": ["$(realpath "$config")"],
+  "applications": [
+    {"name": "pong", "executable_name": "$(realpath "$bin_examples/pong")",
+     "args": [$app_flags]},
+    {"name": "ping", "executable_name": "$(realpath "$bin_examples/ping")",
+     "args": [$app_flags, "--sleep_us=$sleep_us"]}
+  ]
+}
+JSON
+starter_flags=(--config="$starter_config" --shm_base="$starter_shm"
+               --logs_folder="$starter_dir/logs")
+
+step "Starting starterd with ping and pong ($starter_config)"
+"$bin_starter/starterd" "${starter_flags[@]}" 2> "$starter_dir/starterd.err" &
+starterd_pid=$!
+pids+=("$starterd_pid")
+for _ in $(seq 1 500); do
+  if "$bin_starter/aos_starter" "${starter_flags[@]}" status 2>/dev/null |
+      grep -q "^ping  *RUNNING" &&
+     "$bin_starter/aos_starter" "${starter_flags[@]}" status 2>/dev/null |
+      grep -q "^pong  *RUNNING"; then
+    break
+  fi
+  kill -0 "$starterd_pid" 2>/dev/null || { cat "$starter_dir/starterd.err" >&2; fail "starterd exited"; }
+  sleep 0.02
+done
+"$bin_starter/aos_starter" "${starter_flags[@]}" status
+
+step "aos_starter status pong; stop ping; start ping"
+"$bin_starter/aos_starter" "${starter_flags[@]}" status pong
+"$bin_starter/aos_starter" "${starter_flags[@]}" stop ping
+"$bin_starter/aos_starter" "${starter_flags[@]}" start ping
+"$bin_starter/aos_starter" "${starter_flags[@]}" --sort=uptime status
+
+step "Stopping starterd (SIGTERM): it stops ping and pong and exits 0"
+app_pids=$("$bin_starter/aos_starter" "${starter_flags[@]}" status |
+           awk 'NR > 1 && $3 ~ /^[0-9]+$/ { print $3 }')
+kill -TERM "$starterd_pid"
+wait "$starterd_pid" || { cat "$starter_dir/starterd.err" >&2; fail "starterd did not exit 0"; }
+pids=()
+for pid in $app_pids; do
+  if kill -0 "$pid" 2>/dev/null; then fail "application pid $pid outlived starterd"; fi
+done
+tail -n 3 "$starter_dir/starterd.err" | sed 's/^/  /'
+echo "demo: starterd stopped ping and pong; nothing left running"

@@ -319,7 +319,8 @@ TEST_F(ToolsTest, ListsChannels) {
   const Exit listed = Run(AOS_DUMP, {});
   EXPECT_EQ(listed.code, 0) << listed.err;
   EXPECT_EQ(listed.out,
-            "/aos aos.logging.LogMessageFbs\n/aos aos.timing.Report\n"
+            "/aos aos.logging.LogMessageFbs\n/aos aos.starter.StarterRpc\n"
+            "/aos aos.starter.Status\n/aos aos.timing.Report\n"
             "/test aos.examples.Ping\n/test aos.examples.Pong\n");
 }
 
