@@ -109,7 +109,7 @@ Result<std::string> RunCommand(const std::string &command) {
   return output;
 }
 
-Result<std::unique_ptr<NetnsPair>> NetnsPair::Make() {
+Result<std::unique_ptr<NetnsPair>> NetnsPair::Make(Link link) {
   if (geteuid() != 0) {
     return MakeError(
         "network namespaces need root (CAP_SYS_ADMIN, CAP_NET_ADMIN); "
@@ -134,29 +134,45 @@ Result<std::unique_ptr<NetnsPair>> NetnsPair::Make() {
                      made.error().message());
   }
   pair->made_ = true;
-  const std::string commands[] = {
+  std::vector<std::string> commands = {
       "ip netns add " + pair->ns2_,
-      "ip link add " + pair->veth1_ + " netns " + pair->ns1_ +
-          " type veth peer name " + pair->veth2_ + " netns " + pair->ns2_,
-      "ip -n " + pair->ns1_ + " addr add " + std::string(kAddress1) +
-          "/24 dev " + pair->veth1_,
-      "ip -n " + pair->ns2_ + " addr add " + std::string(kAddress2) +
-          "/24 dev " + pair->veth2_,
       "ip -n " + pair->ns1_ + " link set lo up",
       "ip -n " + pair->ns2_ + " link set lo up",
-      "ip -n " + pair->ns1_ + " link set " + pair->veth1_ + " up",
-      "ip -n " + pair->ns2_ + " link set " + pair->veth2_ + " up",
   };
+  if (link == Link::kVeth) {
+    for (const std::string &command :
+         {"ip link add " + pair->veth1_ + " netns " + pair->ns1_ +
+              " type veth peer name " + pair->veth2_ + " netns " + pair->ns2_,
+          "ip -n " + pair->ns1_ + " addr add " + std::string(kAddress1) +
+              "/24 dev " + pair->veth1_,
+          "ip -n " + pair->ns2_ + " addr add " + std::string(kAddress2) +
+              "/24 dev " + pair->veth2_,
+          "ip -n " + pair->ns1_ + " link set " + pair->veth1_ + " up",
+          "ip -n " + pair->ns2_ + " link set " + pair->veth2_ + " up"}) {
+      commands.push_back(command);
+    }
+  }
   for (const std::string &command : commands) {
     if (Result<std::string> result = RunCommand(command); !result.has_value()) {
       return MakeError("cannot set up the namespaces: " +
                        result.error().message());
     }
   }
+  if (link == Link::kImpaired) {
+    Result<std::unique_ptr<ImpairedLink>> impaired =
+        ImpairedLink::Make(pair->ns1_, pair->veth1_, kAddress1, pair->ns2_,
+                           pair->veth2_, kAddress2);
+    if (!impaired.has_value()) {
+      return MakeError("cannot make the impaired link: " +
+                       impaired.error().message());
+    }
+    pair->impaired_link_ = std::move(*impaired);
+  }
   return pair;
 }
 
 NetnsPair::~NetnsPair() {
+  impaired_link_.reset();
   if (!made_) return;
   // Deleting a namespace deletes the veth end in it, and so the pair.
   for (const std::string &ns : {ns1_, ns2_}) {

@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "aos/network/testing/impaired_link.h"
 #include "aos/util/status.h"
 
 namespace aos::message_bridge::testing {
@@ -65,10 +66,18 @@ Result<std::string> RunCommand(const std::string &command);
 
 class NetnsPair {
  public:
-  // Makes the namespaces, the veth pair (kAddress1/24 in the first,
-  // kAddress2/24 in the second) and brings everything up. Errors (not root,
-  // no `ip`, namespaces refused) say why.
-  static Result<std::unique_ptr<NetnsPair>> Make();
+  enum class Link {
+    // A veth pair.
+    kVeth,
+    // An ImpairedLink (TUN devices and a relay thread) whose delay, loss and
+    // reordering tests set: netem in user space.
+    kImpaired,
+  };
+
+  // Makes the namespaces, the link (kAddress1/24 in the first, kAddress2/24
+  // in the second) and brings everything up. Errors (not root, no `ip`,
+  // namespaces refused) say why.
+  static Result<std::unique_ptr<NetnsPair>> Make(Link link = Link::kVeth);
   NetnsPair(const NetnsPair &) = delete;
   NetnsPair &operator=(const NetnsPair &) = delete;
   // Deletes both namespaces (and so the veth pair).
@@ -84,11 +93,15 @@ class NetnsPair {
   // Takes both ends of the link down or up.
   Result<void> SetLinkUp(bool up);
 
+  // The impaired link (Link::kImpaired), else nullptr.
+  ImpairedLink *impaired_link() { return impaired_link_.get(); }
+
  private:
   NetnsPair() = default;
 
   std::string ns1_, ns2_, veth1_, veth2_;
   bool made_ = false;
+  std::unique_ptr<ImpairedLink> impaired_link_;
 };
 
 }  // namespace aos::message_bridge::testing
