@@ -243,14 +243,21 @@ DdsDomain::~DdsDomain() {
 }
 
 void DdsDomain::OnDataAvailable(dds_entity_t, void *arg) {
+  DdsDomain *domain = static_cast<DdsDomain *>(arg);
+  // Already signalled and not consumed yet: the loop will take this sample
+  // with the others. Otherwise (consumed, maybe while the loop is still
+  // taking) signal again; at worst the loop wakes up to find nothing.
+  if (domain->signalled_.exchange(true, std::memory_order_acq_rel)) return;
   const uint64_t one = 1;
   // Only EAGAIN (counter at its maximum) can fail: still readable then.
-  (void)!write(static_cast<DdsDomain *>(arg)->wakeup_fd_, &one, sizeof(one));
+  (void)!write(domain->wakeup_fd_, &one, sizeof(one));
 }
 
 void DdsDomain::Consume() {
   uint64_t count;
   (void)!read(wakeup_fd_, &count, sizeof(count));
+  // After the read: a sample arriving from here on writes again.
+  signalled_.store(false, std::memory_order_release);
 }
 
 dds_entity_t DdsDomain::Topic(std::string_view name,

@@ -23,6 +23,7 @@
 
 #include <dds/dds.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -114,6 +115,10 @@ class DdsDomain {
   dds_entity_t participant_ = 0;
   dds_listener_t *listener_ = nullptr;
   int wakeup_fd_ = -1;
+  // Set by the listener when it signals wakeup_fd_, cleared by Consume(): a
+  // burst of samples costs one write(2) on DDS's receive thread, not one
+  // per sample.
+  std::atomic<bool> signalled_{false};
   std::vector<std::pair<std::string, dds_entity_t>> topics_;
 };
 

@@ -83,6 +83,9 @@ MessageBridge::MessageBridge(ShmEventLoop *event_loop,
   event_loop->epoll()->OnReadable(domain_->wakeup_fd(),
                                   [this]() { OnWakeup(); });
   TimerHandler *timer = event_loop->AddTimer([this]() {
+    // Probes DDS received while the loop was busy (forwarding a burst)
+    // count: only a silent peer times out.
+    TakePings();
     const monotonic_clock::time_point now = event_loop_->monotonic_now();
     for (const std::unique_ptr<PeerMonitor> &peer : peers_) {
       if (peer != nullptr) peer->CheckTimeout(now);

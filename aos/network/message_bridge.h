@@ -37,7 +37,7 @@ struct MessageBridgeOptions {
   // Network interface for DDS; empty: Cyclone picks.
   std::string interface;
   // A peer is DISCONNECTED after this long without a probe.
-  std::chrono::milliseconds peer_timeout{500};
+  std::chrono::milliseconds peer_timeout{1000};
   // DDS participant lease: how long a vanished peer's readers keep a
   // reliable writer waiting for acknowledgements.
   std::chrono::milliseconds lease{2000};

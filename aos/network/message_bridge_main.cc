@@ -20,7 +20,7 @@ DEFINE_int32(dds_domain, 0,
 DEFINE_string(dds_interface, "",
               "Network interface DDS uses (e.g. eth0); empty: Cyclone DDS "
               "picks one.");
-DEFINE_int32(peer_timeout_ms, 500,
+DEFINE_int32(peer_timeout_ms, 1000,
              "A peer node is DISCONNECTED after this long without a probe "
              "(probes go out every 100 ms).");
 DEFINE_int32(dds_lease_ms, 2000,
