@@ -1,6 +1,7 @@
 #include "aos/network/message_bridge_client.h"
 
 #include <cstring>
+#include <deque>
 
 #include "aos/network/message_bridge_server.h"
 #include "glog/logging.h"
@@ -26,6 +27,13 @@ struct MessageBridgeClient::Inbound {
   std::unique_ptr<RawSender> sender;
   // Whether the source wants delivery timestamps for it.
   bool send_timestamps;
+  // Messages the channel refused for now (sent too fast), oldest first,
+  // with their bytes copied out of DDS's sample.
+  struct Held {
+    aos_bridge_Message message;
+    std::vector<uint8_t> data;
+  };
+  std::deque<Held> held;
   // The last message published: its source boot and queue index.
   bool has_last = false;
   UUID last_boot_uuid = UUID::Zero();
@@ -88,14 +96,16 @@ MessageBridgeClient::MessageBridgeClient(EventLoop *event_loop,
     inbound_.push_back(std::move(inbound));
   }
   statistics_sender_ = event_loop_->TryMakeSender<ClientStatistics>("/aos");
+  retry_timer_ = event_loop_->AddTimer([this]() { RetryHeld(); });
+  retry_timer_->set_name("retry_held");
 }
 
 MessageBridgeClient::~MessageBridgeClient() = default;
 
-void MessageBridgeClient::Deliver(Inbound *inbound,
+bool MessageBridgeClient::Deliver(Inbound *inbound,
                                   const aos_bridge_Message &message) {
   Link *link = inbound->link;
-  if (link->peer->mismatched()) return;
+  if (link->peer->mismatched()) return true;
   const UUID boot_uuid = UUID::FromSpan(
       std::span<const uint8_t>(message.boot_uuid, UUID::kDataSize));
   // Queue indices wrap: "not newer" is a signed difference.
@@ -103,7 +113,7 @@ void MessageBridgeClient::Deliver(Inbound *inbound,
       static_cast<int32_t>(message.queue_index - inbound->last_queue_index) <=
           0) {
     ++link->duplicate_packets;
-    return;
+    return true;
   }
   const RawSender::Error error = inbound->sender->Send(
       message.data._buffer, message.data._length,
@@ -114,21 +124,13 @@ void MessageBridgeClient::Deliver(Inbound *inbound,
       monotonic_clock::time_point(
           monotonic_clock::duration(message.monotonic_transmit_time)),
       message.queue_index, boot_uuid);
-  if (error != RawSender::Error::kOk) {
-    // Only kMessagesSentTooFast is returned: the source sent faster than
-    // the channel's frequency allows, which its own sender would have
-    // refused too.
-    LOG_EVERY_N(WARNING, 100)
-        << "Could not republish a message on "
-        << configuration::StrippedChannelToString(inbound->channel)
-        << ": sent too fast";
-    return;
-  }
+  // Only kMessagesSentTooFast is returned: held and retried.
+  if (error != RawSender::Error::kOk) return false;
   inbound->has_last = true;
   inbound->last_boot_uuid = boot_uuid;
   inbound->last_queue_index = message.queue_index;
   ++link->received_packets;
-  if (!inbound->send_timestamps) return;
+  if (!inbound->send_timestamps) return true;
   aos_bridge_Delivery delivery;
   delivery.channel_index = inbound->index;
   delivery.monotonic_sent_time =
@@ -145,14 +147,36 @@ void MessageBridgeClient::Deliver(Inbound *inbound,
   if (dds_write(link->timestamp_writer, &delivery) != DDS_RETCODE_OK) {
     ++link->timestamp_send_failures;
   }
+  return true;
+}
+
+void MessageBridgeClient::RetryHeld() {
+  bool still_held = false;
+  for (const std::unique_ptr<Inbound> &inbound : inbound_) {
+    while (!inbound->held.empty()) {
+      Inbound::Held &held = inbound->held.front();
+      held.message.data._buffer = held.data.data();
+      if (!Deliver(inbound.get(), held.message)) break;
+      inbound->held.pop_front();
+    }
+    still_held |= !inbound->held.empty();
+  }
+  if (still_held) {
+    retry_timer_->Schedule(event_loop_->monotonic_now() +
+                           std::chrono::milliseconds(1));
+  }
+  // Readers left unread while their channel held messages.
+  TakeMessages();
 }
 
 void MessageBridgeClient::TakeMessages() {
   constexpr size_t kBatch = 64;
   void *samples[kBatch];
   dds_sample_info_t infos[kBatch];
+  bool held = false;
   for (const std::unique_ptr<Inbound> &inbound : inbound_) {
-    while (true) {
+    // Order: nothing overtakes a held message.
+    while (inbound->held.empty()) {
       // Loaned samples: DDS deserialized them already, no copy of ours.
       samples[0] = nullptr;
       const int count =
@@ -160,11 +184,23 @@ void MessageBridgeClient::TakeMessages() {
       if (count <= 0) break;
       for (int i = 0; i < count; ++i) {
         if (!infos[i].valid_data) continue;
-        Deliver(inbound.get(),
-                *static_cast<const aos_bridge_Message *>(samples[i]));
+        const auto &message =
+            *static_cast<const aos_bridge_Message *>(samples[i]);
+        if (inbound->held.empty() && Deliver(inbound.get(), message)) continue;
+        Inbound::Held &copy = inbound->held.emplace_back();
+        copy.message = message;
+        copy.data.assign(message.data._buffer,
+                         message.data._buffer + message.data._length);
+        copy.message.data._buffer = nullptr;
+        copy.message.data._release = false;
       }
       dds_return_loan(inbound->reader, samples, count);
     }
+    held |= !inbound->held.empty();
+  }
+  if (held && retry_timer_->IsDisabled()) {
+    retry_timer_->Schedule(event_loop_->monotonic_now() +
+                           std::chrono::milliseconds(1));
   }
 }
 

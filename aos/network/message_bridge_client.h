@@ -11,6 +11,13 @@
 // the delivery timestamp (where and when the copy was published here) back
 // to the source's server.
 //
+// When republishing fails because the channel's queue still holds
+// messages younger than its storage duration (a burst arriving faster than
+// the source may send, e.g. after the client was descheduled), the message
+// and those after it on the channel are held and retried every millisecond,
+// in order, and the channel's DDS reader is not read meanwhile, so DDS's
+// flow control slows the source: a reliable message is never dropped here.
+//
 // A message it already published (same source boot, queue index not newer
 // than the last one) is a duplicate: the server resends the latest reliable
 // message on every (re)connection, and this is where that resend is
@@ -54,7 +61,12 @@ class MessageBridgeClient {
   struct Inbound;
   struct Link;
 
-  void Deliver(Inbound *inbound, const aos_bridge_Message &message);
+  // Publishes `message` (or drops it as a duplicate or from a refused
+  // peer). Returns false if the channel refused it for now (sent too
+  // fast): the caller holds it for a retry.
+  bool Deliver(Inbound *inbound, const aos_bridge_Message &message);
+  // Retries the held messages; reads the readers they unblock.
+  void RetryHeld();
 
   EventLoop *const event_loop_;
   DdsDomain *const domain_;
@@ -62,6 +74,7 @@ class MessageBridgeClient {
   std::vector<std::unique_ptr<Inbound>> inbound_;
   std::vector<std::unique_ptr<Link>> links_;
   Sender<ClientStatistics> statistics_sender_;
+  TimerHandler *retry_timer_ = nullptr;
 };
 
 }  // namespace aos::message_bridge

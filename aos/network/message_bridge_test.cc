@@ -743,5 +743,39 @@ TEST_F(ImpairedMessageBridgeTest, UnreliableExpiresAfterTimeToLive) {
   EXPECT_EQ(unreliable, late);
 }
 
+// A 250 ms blackout holds 20 reliable messages of a 100 Hz channel (queue:
+// 10 messages of 100 ms) in DDS; when the link returns they arrive in one
+// burst, faster than the channel allows. The client holds what the queue
+// refuses and retries it: all 20 arrive, in order.
+TEST_F(ImpairedMessageBridgeTest, BurstFasterThanTheChannelIsHeldNotLost) {
+  std::unique_ptr<ShmEventLoop> pi1 = MakeLoop(1);
+  std::unique_ptr<ShmEventLoop> pi2 = MakeLoop(2);
+  Sender<TestMessage> burst = pi1->MakeSender<TestMessage>("/burst");
+  Fetcher<ServerStatistics> server = pi1->MakeFetcher<ServerStatistics>("/aos");
+  Fetcher<TestMessage> fetcher = pi2->MakeFetcher<TestMessage>("/burst");
+  std::unique_ptr<ChildProcess> bridge1 =
+      StartBridge(1, "", {"--peer_timeout_ms=5000"});
+  std::unique_ptr<ChildProcess> bridge2 =
+      StartBridge(2, "", {"--peer_timeout_ms=5000"});
+  ASSERT_TRUE(WaitForState(&server, true)) << bridge1->Log();
+
+  pair_->impaired_link()->Set(Impairment{milliseconds(0), 1.0, 0.0});
+  for (int i = 0; i < 20; ++i) {
+    SendValue(&burst, i);
+    std::this_thread::sleep_for(milliseconds(11));
+  }
+  std::this_thread::sleep_for(milliseconds(30));
+  pair_->impaired_link()->Set(Impairment{});
+  std::vector<int> received;
+  ASSERT_TRUE(WaitFor([&]() {
+    while (fetcher.FetchNext()) received.push_back(fetcher->value());
+    return received.size() >= 20;
+  })) << received.size() << " received\n"
+      << bridge2->Log();
+  std::vector<int> expected(20);
+  for (int i = 0; i < 20; ++i) expected[i] = i;
+  EXPECT_EQ(received, expected);
+}
+
 }  // namespace
 }  // namespace aos::message_bridge::testing
