@@ -44,6 +44,8 @@
 #include "aos/ipc_lib/shm_base.h"
 #include "aos/network/bridge.h"
 #include "aos/network/dds_transport.h"
+#include "aos/network/message_bridge_client_generated.h"
+#include "aos/network/message_bridge_server_generated.h"
 #include "aos/network/testing/netns.h"
 #include "aos/testing/tmpdir.h"
 #include "bench/common/bench_util.h"
@@ -91,6 +93,11 @@ std::string ConfigJson() {
                 "/aos\", \"type\": \"aos.timing.Report\", \"source_node\": "
                 "\"" +
                 node + "\", \"frequency\": 50, \"max_size\": 4096},";
+    for (const std::string type : {"ServerStatistics", "ClientStatistics"}) {
+      channels += "{\"name\": \"/" + node +
+                  "/aos\", \"type\": \"aos.message_bridge." + type +
+                  "\", \"source_node\": \"" + node + "\", \"frequency\": 20},";
+    }
   }
   channels += channel("/ping", "pi1", "pi2", 128, 100000, 100'000'000) + ",";
   channels += channel("/pong", "pi2", "pi1", 128, 100000, 100'000'000) + ",";
@@ -613,6 +620,20 @@ class Orchestrator {
                     channel.data(), received, count,
                     bridge1->Log().empty() ? "no log" : "see its log below");
         std::printf("%s\n", bridge1->Log().c_str());
+        Fetcher<ServerStatistics> server =
+            pi1->MakeFetcher<ServerStatistics>("/aos");
+        Fetcher<ClientStatistics> client =
+            pi2->MakeFetcher<ClientStatistics>("/aos");
+        if (server.Fetch() && client.Fetch()) {
+          const ServerConnection *s = server->connections()->Get(0);
+          const ClientConnection *c = client->connections()->Get(0);
+          std::printf(
+              "  server: sent %u dropped %u retries %u connections %u; "
+              "client: received %u duplicates %u connections %u\n",
+              s->sent_packets(), s->dropped_packets(), s->retry_count(),
+              s->connection_count(), c->received_packets(),
+              c->duplicate_packets(), c->connection_count());
+        }
         break;
       }
       while (sent < count && sent - received < window) {
