@@ -11,6 +11,7 @@ packages=(
   libgoogle-glog-dev libgflags-dev
   libflatbuffers-dev flatbuffers-compiler
   libgtest-dev libgmock-dev libbenchmark-dev
+  cyclonedds-dev cyclonedds-tools iproute2
 )
 
 missing=()

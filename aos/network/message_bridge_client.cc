@@ -1,0 +1,245 @@
+#include "aos/network/message_bridge_client.h"
+
+#include <cstring>
+#include <deque>
+
+#include "aos/network/message_bridge_server.h"
+#include "glog/logging.h"
+
+namespace aos::message_bridge {
+
+// Everything from one source node.
+struct MessageBridgeClient::Link {
+  size_t node_index;
+  PeerMonitor *peer;
+  dds_entity_t timestamp_writer = 0;
+  uint32_t received_packets = 0;
+  uint32_t duplicate_packets = 0;
+  uint32_t timestamp_send_failures = 0;
+};
+
+// One channel forwarded to this node.
+struct MessageBridgeClient::Inbound {
+  const Channel *channel;
+  uint32_t index;
+  Link *link;
+  dds_entity_t reader;
+  std::unique_ptr<RawSender> sender;
+  // Whether the source wants delivery timestamps for it.
+  bool send_timestamps;
+  // Messages the channel refused for now (sent too fast), oldest first,
+  // with their bytes copied out of DDS's sample.
+  struct Held {
+    aos_bridge_Message message;
+    std::vector<uint8_t> data;
+  };
+  std::deque<Held> held;
+  // The last message published: its source boot and queue index.
+  bool has_last = false;
+  UUID last_boot_uuid = UUID::Zero();
+  uint32_t last_queue_index = 0;
+};
+
+MessageBridgeClient::MessageBridgeClient(EventLoop *event_loop,
+                                         DdsDomain *domain,
+                                         std::vector<PeerMonitor *> peers)
+    : event_loop_(event_loop), domain_(domain), peers_(std::move(peers)) {
+  const Configuration *configuration = event_loop->configuration();
+  const Node *me = event_loop->node();
+  links_.resize(peers_.size());
+  for (const Channel *channel : *configuration->channels()) {
+    if (channel->source_node() == nullptr ||
+        channel->destination_nodes() == nullptr) {
+      continue;
+    }
+    const Connection *connection = configuration::ConnectionToNode(channel, me);
+    if (connection == nullptr) continue;
+    const int node_index = configuration::GetNodeIndex(
+        configuration, channel->source_node()->string_view());
+    CHECK_GE(node_index, 0);
+    if (peers_[node_index] == nullptr ||
+        static_cast<size_t>(node_index) ==
+            static_cast<size_t>(
+                configuration::GetNodeIndex(configuration, me))) {
+      continue;
+    }
+    if (links_[node_index] == nullptr) {
+      links_[node_index] = std::make_unique<Link>();
+      Link *link = links_[node_index].get();
+      link->node_index = node_index;
+      link->peer = peers_[node_index];
+      dds_qos_t *qos = TimestampQos();
+      link->timestamp_writer = domain_->MakeWriter(
+          TimestampTopicName(channel->source_node()->string_view(),
+                             me->name()->string_view()),
+          &aos_bridge_Delivery_desc, qos);
+      dds_delete_qos(qos);
+    }
+    auto inbound = std::make_unique<Inbound>();
+    inbound->channel = channel;
+    inbound->index = static_cast<uint32_t>(
+        configuration::ChannelIndex(configuration, channel));
+    inbound->link = links_[node_index].get();
+    dds_qos_t *qos = ForwardingQos(
+        connection, configuration::QueueSize(configuration, channel));
+    inbound->reader = domain_->MakeReader(
+        ForwardingTopicName(channel->source_node()->string_view(),
+                            me->name()->string_view(), inbound->index),
+        &aos_bridge_Message_desc, qos);
+    dds_delete_qos(qos);
+    // The copies are sent by the bridge, not the channel's source node:
+    // MakeRawSender allows that.
+    inbound->sender = event_loop_->MakeRawSender(channel);
+    inbound->send_timestamps =
+        FindTimestampChannel(configuration, channel,
+                             me->name()->string_view()) != nullptr;
+    inbound_.push_back(std::move(inbound));
+  }
+  statistics_sender_ = event_loop_->TryMakeSender<ClientStatistics>("/aos");
+  retry_timer_ = event_loop_->AddTimer([this]() { RetryHeld(); });
+  retry_timer_->set_name("retry_held");
+}
+
+MessageBridgeClient::~MessageBridgeClient() = default;
+
+bool MessageBridgeClient::Deliver(Inbound *inbound,
+                                  const aos_bridge_Message &message) {
+  Link *link = inbound->link;
+  if (link->peer->mismatched()) return true;
+  const UUID boot_uuid = UUID::FromSpan(
+      std::span<const uint8_t>(message.boot_uuid, UUID::kDataSize));
+  // Queue indices wrap: "not newer" is a signed difference.
+  if (inbound->has_last && boot_uuid == inbound->last_boot_uuid &&
+      static_cast<int32_t>(message.queue_index - inbound->last_queue_index) <=
+          0) {
+    ++link->duplicate_packets;
+    return true;
+  }
+  const RawSender::Error error = inbound->sender->Send(
+      message.data._buffer, message.data._length,
+      monotonic_clock::time_point(
+          monotonic_clock::duration(message.monotonic_sent_time)),
+      realtime_clock::time_point(
+          realtime_clock::duration(message.realtime_sent_time)),
+      monotonic_clock::time_point(
+          monotonic_clock::duration(message.monotonic_transmit_time)),
+      message.queue_index, boot_uuid);
+  // Only kMessagesSentTooFast is returned: held and retried.
+  if (error != RawSender::Error::kOk) return false;
+  inbound->has_last = true;
+  inbound->last_boot_uuid = boot_uuid;
+  inbound->last_queue_index = message.queue_index;
+  ++link->received_packets;
+  if (!inbound->send_timestamps) return true;
+  aos_bridge_Delivery delivery;
+  delivery.channel_index = inbound->index;
+  delivery.monotonic_sent_time =
+      inbound->sender->monotonic_sent_time().time_since_epoch().count();
+  delivery.realtime_sent_time =
+      inbound->sender->realtime_sent_time().time_since_epoch().count();
+  delivery.queue_index = inbound->sender->sent_queue_index();
+  delivery.monotonic_remote_time = message.monotonic_sent_time;
+  delivery.realtime_remote_time = message.realtime_sent_time;
+  delivery.monotonic_remote_transmit_time = message.monotonic_transmit_time;
+  delivery.remote_queue_index = message.queue_index;
+  memcpy(delivery.boot_uuid, event_loop_->boot_uuid().span().data(),
+         UUID::kDataSize);
+  if (dds_write(link->timestamp_writer, &delivery) != DDS_RETCODE_OK) {
+    ++link->timestamp_send_failures;
+  }
+  return true;
+}
+
+void MessageBridgeClient::RetryHeld() {
+  bool still_held = false;
+  for (const std::unique_ptr<Inbound> &inbound : inbound_) {
+    while (!inbound->held.empty()) {
+      Inbound::Held &held = inbound->held.front();
+      held.message.data._buffer = held.data.data();
+      if (!Deliver(inbound.get(), held.message)) break;
+      inbound->held.pop_front();
+    }
+    still_held |= !inbound->held.empty();
+  }
+  if (still_held) {
+    retry_timer_->Schedule(event_loop_->monotonic_now() +
+                           std::chrono::milliseconds(1));
+  }
+  // Readers left unread while their channel held messages.
+  TakeMessages();
+}
+
+void MessageBridgeClient::TakeMessages() {
+  constexpr size_t kBatch = 64;
+  void *samples[kBatch];
+  dds_sample_info_t infos[kBatch];
+  bool held = false;
+  for (const std::unique_ptr<Inbound> &inbound : inbound_) {
+    // Order: nothing overtakes a held message.
+    while (inbound->held.empty()) {
+      // Loaned samples: DDS deserialized them already, no copy of ours.
+      samples[0] = nullptr;
+      const int count =
+          dds_take(inbound->reader, samples, infos, kBatch, kBatch);
+      if (count <= 0) break;
+      for (int i = 0; i < count; ++i) {
+        if (!infos[i].valid_data) continue;
+        const auto &message =
+            *static_cast<const aos_bridge_Message *>(samples[i]);
+        if (inbound->held.empty() && Deliver(inbound.get(), message)) continue;
+        Inbound::Held &copy = inbound->held.emplace_back();
+        copy.message = message;
+        copy.data.assign(message.data._buffer,
+                         message.data._buffer + message.data._length);
+        copy.message.data._buffer = nullptr;
+        copy.message.data._release = false;
+      }
+      dds_return_loan(inbound->reader, samples, count);
+    }
+    held |= !inbound->held.empty();
+  }
+  if (held && retry_timer_->IsDisabled()) {
+    retry_timer_->Schedule(event_loop_->monotonic_now() +
+                           std::chrono::milliseconds(1));
+  }
+}
+
+void MessageBridgeClient::SendStatistics() {
+  if (!statistics_sender_.valid()) return;
+  auto builder = statistics_sender_.MakeBuilder();
+  flatbuffers::FlatBufferBuilder *fbb = builder.fbb();
+  std::vector<flatbuffers::Offset<ClientConnection>> connections;
+  for (const std::unique_ptr<Link> &link : links_) {
+    if (link == nullptr) continue;
+    PeerMonitor *peer = link->peer;
+    const auto node_offset = CreateNode(
+        *fbb, fbb->CreateString(peer->peer()->name()->string_view()));
+    flatbuffers::Offset<flatbuffers::String> boot_uuid;
+    if (peer->connected()) {
+      boot_uuid = fbb->CreateString(peer->boot_uuid().ToString());
+    }
+    ClientConnection::Builder connection(*fbb);
+    connection.add_node(node_offset);
+    connection.add_state(peer->connected() ? State::CONNECTED
+                                           : State::DISCONNECTED);
+    connection.add_received_packets(link->received_packets);
+    connection.add_duplicate_packets(link->duplicate_packets);
+    if (peer->connected()) {
+      if (const auto offset = peer->monotonic_offset(); offset.has_value()) {
+        connection.add_monotonic_offset(offset->count());
+      }
+      connection.add_boot_uuid(boot_uuid);
+      connection.add_connected_since_time(
+          peer->connected_since().time_since_epoch().count());
+    }
+    connection.add_connection_count(peer->connection_count());
+    connection.add_timestamp_send_failures(link->timestamp_send_failures);
+    connections.push_back(connection.Finish());
+  }
+  const auto connections_offset = fbb->CreateVector(connections);
+  ClientStatistics::Builder statistics(*fbb);
+  statistics.add_connections(connections_offset);
+  (void)builder.Send(statistics.Finish());
+}
+
+}  // namespace aos::message_bridge

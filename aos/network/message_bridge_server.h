@@ -1,0 +1,85 @@
+#ifndef AOS_NETWORK_MESSAGE_BRIDGE_SERVER_H_
+#define AOS_NETWORK_MESSAGE_BRIDGE_SERVER_H_
+
+// MessageBridgeServer: the sending half of a node's message bridge. It
+// watches every channel the configuration forwards from this node and writes
+// each message to the DDS topic of every destination node that is connected
+// (PeerMonitor), with the message's send times, queue index and this boot's
+// UUID, and the time it handed it to DDS (the transmit time). Delivery
+// timestamps coming back from the destinations' clients become
+// aos.message_bridge.RemoteMessage on the /aos/remote_timestamps/...
+// channels the configuration has, with the time they arrived here.
+//
+// Delivery follows each connection's time_to_live (dds_transport.h has the
+// QoS): while a destination is disconnected its messages are dropped and
+// counted; when it (re)connects, and when it reboots, the latest message of
+// each reliable channel is sent again (the client discards it if it already
+// had it), as the simulated bridge does.
+//
+// ServerStatistics (1 Hz, on /aos when the configuration has it): per
+// destination state, sent/dropped packets, DDS retransmissions (retry_count,
+// Cyclone's rexmit_count), connection count and time, the destination's
+// boot UUID and the clock offset, and the same counts per channel.
+
+#include <memory>
+#include <vector>
+
+#include "aos/events/event_loop.h"
+#include "aos/network/dds_transport.h"
+#include "aos/network/message_bridge_server_generated.h"
+#include "aos/network/peer_monitor.h"
+
+namespace aos::message_bridge {
+
+// The channel on which `channel`'s delivery timestamps to `destination` go
+// on its source node: /aos/remote_timestamps/<destination>/<channel
+// name>/<type with dashes>, else /aos/remote_timestamps/<destination>, or
+// nullptr if the configuration has neither.
+const Channel *FindTimestampChannel(const Configuration *configuration,
+                                    const Channel *channel,
+                                    std::string_view destination);
+
+class MessageBridgeServer {
+ public:
+  // Sets up every forwarded channel of `event_loop`'s node (watchers,
+  // writers, senders): before the loop runs. `peers[i]` is the monitor of
+  // node i (nullptr for nodes we do not exchange messages with). All must
+  // outlive the server.
+  MessageBridgeServer(EventLoop *event_loop, DdsDomain *domain,
+                      std::vector<PeerMonitor *> peers);
+  MessageBridgeServer(const MessageBridgeServer &) = delete;
+  MessageBridgeServer &operator=(const MessageBridgeServer &) = delete;
+  ~MessageBridgeServer();
+
+  // Node `node_index` connected or rebooted: sends it the latest message of
+  // each reliable channel.
+  void OnConnected(size_t node_index);
+
+  // Publishes the delivery timestamps DDS has received.
+  void TakeTimestamps();
+
+  // Sends ServerStatistics now (if the channel exists).
+  void SendStatistics();
+
+ private:
+  struct Destination;
+  struct ForwardedChannel;
+  struct Link;
+
+  void Forward(ForwardedChannel *forwarded, const Context &context);
+  bool Write(Destination *destination, const Context &context);
+
+  EventLoop *const event_loop_;
+  DdsDomain *const domain_;
+  const std::vector<PeerMonitor *> peers_;
+  std::vector<std::unique_ptr<ForwardedChannel>> channels_;
+  std::vector<std::unique_ptr<Link>> links_;
+  // One per timestamp channel (several forwarded channels may share one).
+  std::vector<std::unique_ptr<RawSender>> timestamp_senders_;
+  Sender<ServerStatistics> statistics_sender_;
+  uint64_t timestamp_send_failures_ = 0;
+};
+
+}  // namespace aos::message_bridge
+
+#endif  // AOS_NETWORK_MESSAGE_BRIDGE_SERVER_H_

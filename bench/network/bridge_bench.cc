@@ -1,0 +1,682 @@
+// bridge_bench: the message bridge between two network namespaces joined by
+// a veth pair, against bare Cyclone DDS and a bare UDP socket on the same
+// link, in the same run.
+//
+// Latency: a 64 B ping-pong (one-way = round trip / 2, p50 and p99) through
+//   - UDP: a blocking socket in each namespace (the floor);
+//   - DDS: one writer and reader per direction, waitsets, the bridge's QoS
+//     for a reliable channel and its discovery configuration;
+//   - the bridge: a ShmEventLoop on pi1 sends /ping, message_bridge
+//     processes carry it, an echo ShmEventLoop on pi2 answers on /pong.
+// Throughput of one reliable channel, 64 B and 1 MiB messages:
+//   - DDS: a writer writing as fast as reliable flow control lets it, the
+//     rate measured at the reader from the first message to the last;
+//   - the bridge: pi1 sends with at most a window of messages not yet seen
+//     on pi2 (so the server's watcher never falls a queue behind), the rate
+//     measured at pi2's reader from the first message to the last.
+// Needs root (namespaces); prints why and exits 0 otherwise.
+//
+// The orchestrating process runs the shared-memory applications; the
+// network ends run as children of this binary in the namespaces (--mode).
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "aos/configuration.h"
+#include "aos/events/shm_event_loop.h"
+#include "aos/init.h"
+#include "aos/ipc_lib/shm_base.h"
+#include "aos/network/bridge.h"
+#include "aos/network/dds_transport.h"
+#include "aos/network/message_bridge_client_generated.h"
+#include "aos/network/message_bridge_server_generated.h"
+#include "aos/network/testing/netns.h"
+#include "aos/testing/tmpdir.h"
+#include "bench/common/bench_util.h"
+#include "gflags/gflags.h"
+#include "glog/logging.h"
+
+DEFINE_string(mode, "", "Internal: which end this process is.");
+DEFINE_string(bench_config, "", "Internal: the configuration.");
+DEFINE_string(node, "", "Internal: this end's node.");
+DEFINE_int32(size, 64, "Internal: message size.");
+DEFINE_int32(round_trips, 5000, "Ping-pong round trips per case.");
+DEFINE_int32(messages_64, 100000, "64 B messages per throughput case.");
+DEFINE_int32(messages_1m, 300, "1 MiB messages per throughput case.");
+DECLARE_string(override_hostname);
+
+namespace aos::message_bridge::bench {
+namespace {
+
+using testing::ChildProcess;
+using testing::kAddress1;
+using testing::kAddress2;
+using testing::NetnsPair;
+
+constexpr int kUdpPort = 7777;
+constexpr int kDomain = 7;
+constexpr size_t kMiB = 1 << 20;
+
+// The bench configuration, hostnames = the namespaces' addresses.
+std::string ConfigJson() {
+  auto channel = [](std::string name, std::string source,
+                    std::string destination, int64_t max_size,
+                    int64_t frequency, int64_t storage_ns) {
+    return "{\"name\": \"" + name +
+           "\", \"type\": \"aos.TestMessage\", \"source_node\": \"" + source +
+           "\", \"max_size\": " + std::to_string(max_size) +
+           ", \"frequency\": " + std::to_string(frequency) +
+           ", \"channel_storage_duration\": " + std::to_string(storage_ns) +
+           ", \"read_method\": \"PIN\", \"num_readers\": 4, "
+           "\"destination_nodes\": [{\"name\": \"" +
+           destination + "\"}]}";
+  };
+  std::string channels;
+  for (const std::string node : {"pi1", "pi2"}) {
+    channels += "{\"name\": \"/" + node +
+                "/aos\", \"type\": \"aos.timing.Report\", \"source_node\": "
+                "\"" +
+                node + "\", \"frequency\": 50, \"max_size\": 4096},";
+    for (const std::string type : {"ServerStatistics", "ClientStatistics"}) {
+      channels += "{\"name\": \"/" + node +
+                  "/aos\", \"type\": \"aos.message_bridge." + type +
+                  "\", \"source_node\": \"" + node + "\", \"frequency\": 20},";
+    }
+  }
+  channels += channel("/ping", "pi1", "pi2", 128, 100000, 100'000'000) + ",";
+  channels += channel("/pong", "pi2", "pi1", 128, 100000, 100'000'000) + ",";
+  channels += channel("/bulk64", "pi1", "pi2", 128, 1000000, 10'000'000) + ",";
+  channels += channel("/bulk1m", "pi1", "pi2", kMiB + 1024, 1000, 20'000'000);
+  return "{\"channels\": [" + channels +
+         "], \"maps\": [{\"match\": {\"name\": \"/aos*\", \"source_node\": "
+         "\"pi1\"}, \"rename\": {\"name\": \"/pi1/aos\"}}, {\"match\": "
+         "{\"name\": \"/aos*\", \"source_node\": \"pi2\"}, \"rename\": "
+         "{\"name\": \"/pi2/aos\"}}], \"nodes\": [{\"name\": \"pi1\", "
+         "\"hostname\": \"" +
+         std::string(kAddress1) + "\"}, {\"name\": \"pi2\", \"hostname\": \"" +
+         std::string(kAddress2) + "\"}]}";
+}
+
+struct Percentiles {
+  double p50_us;
+  double p99_us;
+};
+
+// One-way latency percentiles from round trips in ns.
+Percentiles OneWay(std::vector<int64_t> round_trips) {
+  if (round_trips.empty()) return {NAN, NAN};
+  std::sort(round_trips.begin(), round_trips.end());
+  auto at = [&](double q) {
+    return round_trips[static_cast<size_t>(q * (round_trips.size() - 1))] / 2e3;
+  };
+  return {at(0.5), at(0.99)};
+}
+
+void PrintResult(std::string_view key, double value) {
+  std::cout << "RESULT " << key << " " << value << std::endl;
+}
+
+// --- UDP ---
+
+int UdpSocket(std::string_view bind_address, int port) {
+  const int fd = socket(AF_INET, SOCK_DGRAM, 0);
+  PCHECK(fd >= 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(port);
+  inet_pton(AF_INET, std::string(bind_address).c_str(), &address.sin_addr);
+  PCHECK(bind(fd, reinterpret_cast<sockaddr *>(&address), sizeof(address)) ==
+         0);
+  return fd;
+}
+
+int UdpEcho() {
+  const int fd = UdpSocket(kAddress2, kUdpPort);
+  char buffer[2048];
+  while (true) {
+    sockaddr_in from{};
+    socklen_t length = sizeof(from);
+    const ssize_t size = recvfrom(fd, buffer, sizeof(buffer), 0,
+                                  reinterpret_cast<sockaddr *>(&from), &length);
+    if (size > 0) {
+      sendto(fd, buffer, size, 0, reinterpret_cast<sockaddr *>(&from), length);
+    }
+  }
+}
+
+int UdpPing() {
+  const int fd = UdpSocket(kAddress1, kUdpPort);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(kUdpPort);
+  inet_pton(AF_INET, std::string(kAddress2).c_str(), &to.sin_addr);
+  timeval timeout{1, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  std::vector<char> buffer(FLAGS_size, 'x');
+  std::vector<int64_t> round_trips;
+  for (int i = 0; i < FLAGS_round_trips + 100; ++i) {
+    const int64_t start = ::aos::bench::NowNs();
+    sendto(fd, buffer.data(), buffer.size(), 0,
+           reinterpret_cast<sockaddr *>(&to), sizeof(to));
+    if (recv(fd, buffer.data(), buffer.size(), 0) <= 0) continue;
+    // The first round trips warm up ARP and caches.
+    if (i >= 100) round_trips.push_back(::aos::bench::NowNs() - start);
+  }
+  const Percentiles p = OneWay(round_trips);
+  PrintResult("p50", p.p50_us);
+  PrintResult("p99", p.p99_us);
+  return 0;
+}
+
+// --- bare DDS ---
+
+struct Dds {
+  std::unique_ptr<DdsDomain> domain;
+  FlatbufferDetachedBuffer<Configuration> config;
+};
+
+Dds MakeDds() {
+  FlatbufferDetachedBuffer<Configuration> config =
+      configuration::ReadConfig(FLAGS_bench_config);
+  const Node *node = configuration::GetNode(&config.message(), FLAGS_node);
+  CHECK(node != nullptr);
+  Result<std::string> xml = CycloneConfig(&config.message(), node, kDomain, "",
+                                          std::chrono::milliseconds(2000));
+  CHECK(xml.has_value()) << xml.error().message();
+  Result<std::unique_ptr<DdsDomain>> domain = DdsDomain::Create(kDomain, *xml);
+  CHECK(domain.has_value()) << domain.error().message();
+  return Dds{std::move(*domain), std::move(config)};
+}
+
+// The bridge's QoS for a reliable channel.
+dds_qos_t *ReliableQos() {
+  dds_qos_t *qos = dds_create_qos();
+  dds_qset_durability(qos, DDS_DURABILITY_VOLATILE);
+  dds_qset_reliability(qos, DDS_RELIABILITY_RELIABLE, DDS_SECS(10));
+  dds_qset_history(qos, DDS_HISTORY_KEEP_ALL, 0);
+  return qos;
+}
+
+// Waits for one sample on `reader` (through `waitset`), takes it and returns
+// its payload size, or -1 after a second without one.
+int TakeOne(dds_entity_t waitset, dds_entity_t reader) {
+  while (true) {
+    void *samples[1] = {nullptr};
+    dds_sample_info_t info;
+    const int count = dds_take(reader, samples, &info, 1, 1);
+    if (count > 0) {
+      const int size =
+          info.valid_data
+              ? static_cast<int>(
+                    static_cast<aos_bridge_Message *>(samples[0])->data._length)
+              : 0;
+      dds_return_loan(reader, samples, count);
+      if (info.valid_data) return size;
+      continue;
+    }
+    if (dds_waitset_wait(waitset, nullptr, 0, DDS_SECS(1)) <= 0) return -1;
+  }
+}
+
+aos_bridge_Message MakeMessage(std::vector<uint8_t> *payload) {
+  aos_bridge_Message message{};
+  message.data._buffer = payload->data();
+  message.data._length = static_cast<uint32_t>(payload->size());
+  message.data._maximum = message.data._length;
+  message.data._release = false;
+  return message;
+}
+
+dds_entity_t Waitset(Dds *dds, dds_entity_t reader) {
+  const dds_entity_t waitset = dds_create_waitset(dds->domain->participant());
+  const dds_entity_t condition =
+      dds_create_readcondition(reader, DDS_ANY_STATE);
+  dds_waitset_attach(waitset, condition, 0);
+  return waitset;
+}
+
+// Waits until `writer` matches a reader.
+void WaitForMatch(dds_entity_t writer) {
+  for (int i = 0; i < 2000; ++i) {
+    dds_publication_matched_status_t status;
+    dds_get_publication_matched_status(writer, &status);
+    if (status.current_count > 0) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  LOG(FATAL) << "no DDS reader matched in 10 s";
+}
+
+int DdsEcho() {
+  Dds dds = MakeDds();
+  dds_qos_t *qos = ReliableQos();
+  const dds_entity_t reader =
+      dds.domain->MakeReader("bench/ping", &aos_bridge_Message_desc, qos);
+  const dds_entity_t writer =
+      dds.domain->MakeWriter("bench/pong", &aos_bridge_Message_desc, qos);
+  dds_delete_qos(qos);
+  const dds_entity_t waitset = Waitset(&dds, reader);
+  std::vector<uint8_t> payload(FLAGS_size, 'y');
+  aos_bridge_Message message = MakeMessage(&payload);
+  while (true) {
+    if (TakeOne(waitset, reader) < 0) continue;
+    dds_write(writer, &message);
+  }
+}
+
+int DdsPing() {
+  Dds dds = MakeDds();
+  dds_qos_t *qos = ReliableQos();
+  const dds_entity_t writer =
+      dds.domain->MakeWriter("bench/ping", &aos_bridge_Message_desc, qos);
+  const dds_entity_t reader =
+      dds.domain->MakeReader("bench/pong", &aos_bridge_Message_desc, qos);
+  dds_delete_qos(qos);
+  const dds_entity_t waitset = Waitset(&dds, reader);
+  WaitForMatch(writer);
+  // The echo's writer must have matched our reader too.
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  std::vector<uint8_t> payload(FLAGS_size, 'x');
+  aos_bridge_Message message = MakeMessage(&payload);
+  std::vector<int64_t> round_trips;
+  for (int i = 0; i < FLAGS_round_trips + 100; ++i) {
+    const int64_t start = ::aos::bench::NowNs();
+    dds_write(writer, &message);
+    CHECK_GE(TakeOne(waitset, reader), 0) << "DDS echo lost";
+    if (i >= 100) round_trips.push_back(::aos::bench::NowNs() - start);
+  }
+  const Percentiles p = OneWay(round_trips);
+  PrintResult("p50", p.p50_us);
+  PrintResult("p99", p.p99_us);
+  return 0;
+}
+
+int DdsSink() {
+  Dds dds = MakeDds();
+  dds_qos_t *qos = ReliableQos();
+  const dds_entity_t reader =
+      dds.domain->MakeReader("bench/bulk", &aos_bridge_Message_desc, qos);
+  dds_delete_qos(qos);
+  const dds_entity_t waitset = Waitset(&dds, reader);
+  const int count = FLAGS_size == 64 ? FLAGS_messages_64 : FLAGS_messages_1m;
+  int64_t first = 0;
+  for (int i = 0; i < count; ++i) {
+    while (TakeOne(waitset, reader) < 0) {
+    }
+    if (i == 0) first = ::aos::bench::NowNs();
+  }
+  const double seconds = (::aos::bench::NowNs() - first) / 1e9;
+  PrintResult("rate", (count - 1) / seconds);
+  return 0;
+}
+
+int DdsSource() {
+  Dds dds = MakeDds();
+  dds_qos_t *qos = ReliableQos();
+  const dds_entity_t writer =
+      dds.domain->MakeWriter("bench/bulk", &aos_bridge_Message_desc, qos);
+  dds_delete_qos(qos);
+  WaitForMatch(writer);
+  std::vector<uint8_t> payload(FLAGS_size, 'z');
+  aos_bridge_Message message = MakeMessage(&payload);
+  const int count = FLAGS_size == 64 ? FLAGS_messages_64 : FLAGS_messages_1m;
+  for (int i = 0; i < count; ++i) {
+    CHECK_EQ(dds_write(writer, &message), DDS_RETCODE_OK);
+  }
+  // Stay until the reader has everything (it exits first).
+  std::this_thread::sleep_for(std::chrono::seconds(60));
+  return 0;
+}
+
+// --- through the bridge ---
+
+// pi2's echo: answers every /ping with a /pong of the same size.
+int BridgeEcho() {
+  FlatbufferDetachedBuffer<Configuration> config =
+      configuration::ReadConfig(FLAGS_bench_config);
+  ShmEventLoop loop(&config.message());
+  loop.SkipTimingReport();
+  loop.SkipAosLog();
+  std::unique_ptr<RawSender> pong =
+      loop.MakeRawSender(configuration::GetChannel(
+          &config.message(), "/pong", "aos.TestMessage", "", loop.node()));
+  loop.MakeRawWatcher(
+      configuration::GetChannel(&config.message(), "/ping", "aos.TestMessage",
+                                "", loop.node()),
+      [&](const Context &context, const void *data) {
+        (void)pong->Send(data, context.size);
+      });
+  CHECK(loop.Run().has_value());
+  return 0;
+}
+
+class Orchestrator {
+ public:
+  Orchestrator() {
+    std::ofstream(dir_.path() + "/config.json") << ConfigJson();
+    config_path_ = dir_.path() + "/config.json";
+    config_ = std::make_unique<FlatbufferDetachedBuffer<Configuration>>(
+        configuration::ReadConfig(config_path_));
+  }
+
+  int Run() {
+    Result<std::unique_ptr<NetnsPair>> pair = NetnsPair::Make();
+    if (!pair.has_value()) {
+      std::cout << "bridge_bench: skipped: " << pair.error().message()
+                << std::endl;
+      return 0;
+    }
+    pair_ = std::move(*pair);
+    std::cout << "bridge_bench: two network namespaces joined by a veth pair; "
+                 "load average "
+              << ::aos::bench::LoadAverage() << std::endl;
+
+    // Latency.
+    const Percentiles udp = EndToEnd("udp_echo", "udp_ping", 64);
+    const Percentiles dds = EndToEnd("dds_echo", "dds_ping", 64);
+    const Percentiles bridge = BridgeLatency();
+    std::printf(
+        "\none-way latency, 64 B ping-pong (%d round trips)\n"
+        "%-8s %10s %10s\n"
+        "%-8s %8.1fus %8.1fus\n%-8s %8.1fus %8.1fus\n%-8s %8.1fus %8.1fus\n"
+        "bridge/DDS: p50 x%.2f, p99 x%.2f; DDS/UDP: p50 x%.2f, p99 x%.2f\n",
+        FLAGS_round_trips, "", "p50", "p99", "UDP", udp.p50_us, udp.p99_us,
+        "DDS", dds.p50_us, dds.p99_us, "bridge", bridge.p50_us, bridge.p99_us,
+        bridge.p50_us / dds.p50_us, bridge.p99_us / dds.p99_us,
+        dds.p50_us / udp.p50_us, dds.p99_us / udp.p99_us);
+    std::fflush(stdout);
+
+    // Throughput.
+    std::printf("\nthroughput, one reliable channel\n%-8s %14s %14s %8s\n", "",
+                "DDS", "bridge", "bridge/DDS");
+    for (int size : {64, static_cast<int>(kMiB)}) {
+      const double dds_rate = DdsThroughput(size);
+      const double bridge_rate = BridgeThroughput(size);
+      auto format = [&](double rate) {
+        char text[64];
+        std::snprintf(text, sizeof(text), "%.0f msg/s", rate);
+        return std::string(text);
+      };
+      std::printf("%-8s %14s %14s %7.2f   (%.1f vs %.1f MB/s)\n",
+                  size == 64 ? "64 B" : "1 MiB", format(dds_rate).c_str(),
+                  format(bridge_rate).c_str(), bridge_rate / dds_rate,
+                  dds_rate * size / 1e6, bridge_rate * size / 1e6);
+      std::fflush(stdout);
+    }
+    return 0;
+  }
+
+ private:
+  std::vector<std::string> Self(int ns, std::string mode, std::string node,
+                                int size) {
+    std::vector<std::string> argv = pair_->Exec(ns);
+    for (const std::string &arg :
+         {std::string("/proc/self/exe"), "--mode=" + mode,
+          "--bench_config=" + config_path_, "--node=" + node,
+          "--size=" + std::to_string(size),
+          "--round_trips=" + std::to_string(FLAGS_round_trips),
+          "--messages_64=" + std::to_string(FLAGS_messages_64),
+          "--messages_1m=" + std::to_string(FLAGS_messages_1m)}) {
+      argv.push_back(arg);
+    }
+    // /proc/self/exe would be `ip` in the child: name ourselves.
+    argv[4] = self_;
+    return argv;
+  }
+
+  std::unique_ptr<ChildProcess> Start(std::vector<std::string> argv,
+                                      std::string log) {
+    Result<std::unique_ptr<ChildProcess>> child =
+        ChildProcess::Start(argv, dir_.path() + "/" + log + ".log");
+    CHECK(child.has_value()) << child.error().message();
+    return std::move(*child);
+  }
+
+  static double Read(const ChildProcess &child, std::string_view key) {
+    std::istringstream log(child.Log());
+    std::string line;
+    while (std::getline(log, line)) {
+      const std::string prefix = "RESULT " + std::string(key) + " ";
+      if (line.rfind(prefix, 0) == 0)
+        return std::stod(line.substr(prefix.size()));
+    }
+    LOG(FATAL) << "no " << key << " in:\n" << child.Log();
+  }
+
+  Percentiles EndToEnd(std::string echo_mode, std::string ping_mode, int size) {
+    std::unique_ptr<ChildProcess> echo =
+        Start(Self(2, echo_mode, "pi2", size), echo_mode);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    std::unique_ptr<ChildProcess> ping =
+        Start(Self(1, ping_mode, "pi1", size), ping_mode);
+    Result<int> status = ping->Wait(std::chrono::minutes(2));
+    CHECK(status.has_value() && *status == 0) << ping->Log();
+    return {Read(*ping, "p50"), Read(*ping, "p99")};
+  }
+
+  double DdsThroughput(int size) {
+    std::unique_ptr<ChildProcess> sink = Start(
+        Self(2, "dds_sink", "pi2", size), "dds_sink" + std::to_string(size));
+    std::unique_ptr<ChildProcess> source =
+        Start(Self(1, "dds_source", "pi1", size),
+              "dds_source" + std::to_string(size));
+    Result<int> status = sink->Wait(std::chrono::minutes(2));
+    CHECK(status.has_value() && *status == 0) << sink->Log();
+    return Read(*sink, "rate");
+  }
+
+  std::string ShmBase(int node) const {
+    return dir_.path() + "/shm" + std::to_string(node);
+  }
+
+  std::unique_ptr<ChildProcess> StartBridge(int node) {
+    std::vector<std::string> argv = pair_->Exec(node);
+    for (const std::string &arg :
+         {std::string(AOS_MESSAGE_BRIDGE), "--config=" + config_path_,
+          "--override_hostname=" +
+              std::string(node == 1 ? kAddress1 : kAddress2),
+          "--shm_base=" + ShmBase(node), std::string("--dds_domain=8")}) {
+      argv.push_back(arg);
+    }
+    return Start(argv, "bridge" + std::to_string(node));
+  }
+
+  std::unique_ptr<ShmEventLoop> MakeLoop(int node) {
+    FLAGS_shm_base = ShmBase(node);
+    FLAGS_override_hostname = std::string(node == 1 ? kAddress1 : kAddress2);
+    auto loop = std::make_unique<ShmEventLoop>(&config_->message());
+    loop->SkipTimingReport();
+    loop->SkipAosLog();
+    return loop;
+  }
+
+  const Channel *GetChannel(std::string_view name, const Node *node) {
+    return configuration::GetChannel(&config_->message(), name,
+                                     "aos.TestMessage", "", node);
+  }
+
+  // Waits (bounded) until a message sent on pi1's `channel` shows up on
+  // pi2: both bridges up and connected.
+  void WaitForBridge(ShmEventLoop *pi1, ShmEventLoop *pi2,
+                     std::string_view channel) {
+    std::unique_ptr<RawSender> sender =
+        pi1->MakeRawSender(GetChannel(channel, pi1->node()));
+    std::unique_ptr<RawFetcher> fetcher =
+        pi2->MakeRawFetcher(GetChannel(channel, pi2->node()));
+    for (int i = 0; i < 1000; ++i) {
+      char byte = 0;
+      (void)sender->Send(&byte, 1);
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      if (fetcher->Fetch()) return;
+    }
+    LOG(FATAL) << "the bridge did not connect in 10 s";
+  }
+
+  Percentiles BridgeLatency() {
+    std::unique_ptr<ChildProcess> bridge1 = StartBridge(1);
+    std::unique_ptr<ChildProcess> bridge2 = StartBridge(2);
+    std::unique_ptr<ShmEventLoop> pi1 = MakeLoop(1);
+    std::unique_ptr<ShmEventLoop> pi2 = MakeLoop(2);
+    WaitForBridge(pi1.get(), pi2.get(), "/ping");
+    pi2.reset();
+    // The echo needs pi2's node: a child in the root namespace (shared
+    // memory does not care about network namespaces).
+    std::vector<std::string> argv = {
+        self_, "--mode=bridge_echo", "--bench_config=" + config_path_,
+        "--shm_base=" + ShmBase(2),
+        "--override_hostname=" + std::string(kAddress2)};
+    std::unique_ptr<ChildProcess> echo = Start(argv, "bridge_echo");
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+
+    std::unique_ptr<RawSender> ping =
+        pi1->MakeRawSender(GetChannel("/ping", pi1->node()));
+    std::vector<uint8_t> payload(64, 'x');
+    std::vector<int64_t> round_trips;
+    int64_t start = 0;
+    int i = 0;
+    TimerHandler *kick = pi1->AddTimer([&]() {
+      start = ::aos::bench::NowNs();
+      CHECK(ping->Send(payload.data(), payload.size()) ==
+            RawSender::Error::kOk);
+    });
+    pi1->MakeRawWatcher(
+        GetChannel("/pong", pi1->node()), [&](const Context &, const void *) {
+          if (i++ >= 100) {
+            round_trips.push_back(::aos::bench::NowNs() - start);
+          }
+          if (i == FLAGS_round_trips + 100) {
+            pi1->Exit();
+            return;
+          }
+          start = ::aos::bench::NowNs();
+          (void)ping->Send(payload.data(), payload.size());
+        });
+    // Bounded: a lost ping or pong ends the case (reported).
+    int last_i = -1;
+    int stalls = 0;
+    TimerHandler *watchdog = pi1->AddTimer([&]() {
+      if (i != last_i) {
+        last_i = i;
+        return;
+      }
+      // The echo may have started after the first ping: ping again.
+      if (++stalls <= 3) {
+        start = ::aos::bench::NowNs();
+        (void)ping->Send(payload.data(), payload.size());
+        return;
+      }
+      std::printf("  (bridge ping-pong stalled after %d round trips)\n", i);
+      pi1->Exit();
+    });
+    pi1->OnRun([&]() {
+      kick->Schedule(pi1->monotonic_now());
+      watchdog->Schedule(pi1->monotonic_now() + std::chrono::seconds(2),
+                         std::chrono::seconds(2));
+    });
+    CHECK(pi1->Run().has_value());
+    return OneWay(round_trips);
+  }
+
+  double BridgeThroughput(int size) {
+    std::unique_ptr<ChildProcess> bridge1 = StartBridge(1);
+    std::unique_ptr<ChildProcess> bridge2 = StartBridge(2);
+    std::unique_ptr<ShmEventLoop> pi1 = MakeLoop(1);
+    std::unique_ptr<ShmEventLoop> pi2 = MakeLoop(2);
+    const std::string_view channel = size == 64 ? "/bulk64" : "/bulk1m";
+    WaitForBridge(pi1.get(), pi2.get(), channel);
+    std::unique_ptr<RawSender> sender =
+        pi1->MakeRawSender(GetChannel(channel, pi1->node()));
+    std::unique_ptr<RawFetcher> fetcher =
+        pi2->MakeRawFetcher(GetChannel(channel, pi2->node()));
+    while (fetcher->FetchNext()) {
+    }
+    const int count = size == 64 ? FLAGS_messages_64 : FLAGS_messages_1m;
+    // A window well under the queue (10000 for 64 B, 20 for 1 MiB), so the
+    // server's watcher never falls a queue behind.
+    const int window = size == 64 ? 2000 : 8;
+    std::vector<uint8_t> payload(size, 'z');
+    int sent = 0, received = 0;
+    int64_t first = 0;
+    int64_t last_progress = ::aos::bench::NowNs();
+    while (received < count) {
+      // Bounded: a bridge that stops delivering ends the case, reported.
+      if (::aos::bench::NowNs() - last_progress > 10'000'000'000) {
+        std::printf("  (bridge %s: only %d of %d messages arrived; %s)\n",
+                    channel.data(), received, count,
+                    bridge1->Log().empty() ? "no log" : "see its log below");
+        std::printf("%s\n", bridge1->Log().c_str());
+        Fetcher<ServerStatistics> server =
+            pi1->MakeFetcher<ServerStatistics>("/aos");
+        Fetcher<ClientStatistics> client =
+            pi2->MakeFetcher<ClientStatistics>("/aos");
+        if (server.Fetch() && client.Fetch()) {
+          const ServerConnection *s = server->connections()->Get(0);
+          const ClientConnection *c = client->connections()->Get(0);
+          std::printf(
+              "  server: sent %u dropped %u retries %u connections %u; "
+              "client: received %u duplicates %u connections %u\n",
+              s->sent_packets(), s->dropped_packets(), s->retry_count(),
+              s->connection_count(), c->received_packets(),
+              c->duplicate_packets(), c->connection_count());
+        }
+        break;
+      }
+      while (sent < count && sent - received < window) {
+        if (sender->Send(payload.data(), payload.size()) !=
+            RawSender::Error::kOk) {
+          break;
+        }
+        ++sent;
+      }
+      bool progress = false;
+      while (fetcher->FetchNext()) {
+        if (received++ == 0) first = ::aos::bench::NowNs();
+        last_progress = ::aos::bench::NowNs();
+        progress = true;
+      }
+      // Not spinning: the application must not take the CPU the bridge
+      // processes need (the DDS case's reader blocks in a waitset).
+      if (!progress) std::this_thread::sleep_for(std::chrono::microseconds(50));
+    }
+    const double seconds = (last_progress - first) / 1e9;
+    return (received - 1) / seconds;
+  }
+
+  ::aos::testing::TempDir dir_{"/tmp"};
+  std::string config_path_;
+  std::unique_ptr<FlatbufferDetachedBuffer<Configuration>> config_;
+  std::unique_ptr<NetnsPair> pair_;
+  const std::string self_ = std::filesystem::read_symlink("/proc/self/exe");
+};
+
+}  // namespace
+}  // namespace aos::message_bridge::bench
+
+int main(int argc, char **argv) {
+  aos::InitGoogle(&argc, &argv);
+  using namespace aos::message_bridge::bench;
+  if (FLAGS_mode == "udp_echo") return UdpEcho();
+  if (FLAGS_mode == "udp_ping") return UdpPing();
+  if (FLAGS_mode == "dds_echo") return DdsEcho();
+  if (FLAGS_mode == "dds_ping") return DdsPing();
+  if (FLAGS_mode == "dds_sink") return DdsSink();
+  if (FLAGS_mode == "dds_source") return DdsSource();
+  if (FLAGS_mode == "bridge_echo") return BridgeEcho();
+  CHECK(FLAGS_mode.empty()) << ": unknown --mode " << FLAGS_mode;
+  return Orchestrator().Run();
+}
