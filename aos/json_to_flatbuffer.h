@@ -32,6 +32,8 @@
 #include <string_view>
 
 #include "aos/flatbuffers.h"
+#include "aos/flatbuffers/base.h"
+#include "aos/flatbuffers/builder.h"
 #include "aos/util/file.h"
 #include "aos/util/status.h"
 #include "flatbuffers/flatbuffers.h"
@@ -144,6 +146,23 @@ flatbuffers::Offset<T> JsonToFlatbuffer(std::string_view json,
     return flatbuffers::Offset<T>();
   }
   return flatbuffers::Offset<T>(result->o);
+}
+
+// Parses `json` into a static flatbuffer builder (aos/flatbuffers/builder.h)
+// of T (a FooStatic), on the heap (AlignedVectorAllocator), as upstream's
+// helper. CHECK-fails on invalid JSON (for tests and constants); parse user
+// input with MaybeJsonToFlatbuffer and FromFlatbuffer.
+template <typename T>
+fbs::Builder<T> JsonToStaticFlatbuffer(std::string_view json) {
+  Result<FlatbufferDetachedBuffer<typename T::Flatbuffer>> parsed =
+      MaybeJsonToFlatbuffer<typename T::Flatbuffer>(json);
+  CHECK(parsed.has_value()) << ": " << parsed.error().message();
+  fbs::Builder<T> builder(std::make_unique<fbs::AlignedVectorAllocator>());
+  CHECK(builder->FromFlatbuffer(&parsed->message()))
+      << ": the message does not fit " << T::GetFullyQualifiedName()
+      << "'s static sizes (a vector of tables or strings longer than its "
+         "static_length)";
+  return builder;
 }
 
 // Files. Upstream's helpers CHECK-fail on a file they cannot read or write
