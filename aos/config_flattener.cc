@@ -24,6 +24,7 @@
 
 #include "aos/configuration.h"
 #include "aos/configuration_merge.h"
+#include "aos/configuration_validation.h"
 #include "aos/json_to_flatbuffer.h"
 #include "flatbuffers/reflection.h"
 #include "gflags/gflags.h"
@@ -235,6 +236,11 @@ Result<void> Flatten(int argc, char **argv) {
   Result<FlatbufferDetachedBuffer<Configuration>> merged =
       configuration::MaybeMergeConfiguration(*config, schemas);
   if (!merged) return std::unexpected(merged.error());
+  if (Result<void> aligned =
+          configuration::internal::CheckMaxSizeAlignment(&merged->message());
+      !aligned) {
+    return MakeError(std::string(argv[1]) + ": " + aligned.error().message());
+  }
   if (!merged->Verify()) {
     return MakeError("Flattened config of " + std::string(argv[1]) +
                      " does not verify");

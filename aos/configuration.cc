@@ -679,7 +679,21 @@ const Node *GetNodeOrDie(const Configuration *config, std::string_view name) {
   return node;
 }
 
+const Node *GetNodeOrDie(const Configuration *config, const Node *node) {
+  if (!MultiNode(config)) {
+    CHECK(node == nullptr) << ": node "
+                           << (node->name() ? node->name()->string_view()
+                                            : std::string_view("(unnamed)"))
+                           << " given for a single-node configuration";
+    return nullptr;
+  }
+  CHECK(node != nullptr && node->name() != nullptr)
+      << ": a multi-node configuration needs a named node";
+  return GetNodeOrDie(config, node->name()->string_view());
+}
+
 bool IsNodeFromConfiguration(const Configuration *config, const Node *node) {
+  if (config == nullptr) return false;
   if (!MultiNode(config)) return node == nullptr;
   return std::find(config->nodes()->begin(), config->nodes()->end(), node) !=
          config->nodes()->end();
@@ -732,6 +746,16 @@ const Node *SourceNode(const Configuration *config, const Channel *channel) {
 
 int SourceNodeIndex(const Configuration *config, const Channel *channel) {
   return GetNodeIndex(config, SourceNode(config, channel));
+}
+
+std::vector<size_t> SourceNodeIndex(const Configuration *config) {
+  std::vector<size_t> result;
+  if (config->channels() == nullptr) return result;
+  result.reserve(config->channels()->size());
+  for (const Channel *channel : *config->channels()) {
+    result.push_back(static_cast<size_t>(SourceNodeIndex(config, channel)));
+  }
+  return result;
 }
 
 bool ConnectionDeliveryTimeIsLoggedOnNode(const Connection *connection,

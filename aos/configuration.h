@@ -153,6 +153,22 @@ const Channel *GetChannel(const Configuration *config, std::string_view name,
                     node, quiet);
 }
 
+// Upstream's overloads taking the configuration holder itself.
+inline const Channel *GetChannel(const Flatbuffer<Configuration> &config,
+                                 std::string_view name, std::string_view type,
+                                 std::string_view application_name,
+                                 const Node *node, bool quiet = false) {
+  return GetChannel(&config.message(), name, type, application_name, node,
+                    quiet);
+}
+template <typename T>
+const Channel *GetChannel(const Flatbuffer<Configuration> &config,
+                          std::string_view name,
+                          std::string_view application_name, const Node *node,
+                          bool quiet = false) {
+  return GetChannel<T>(&config.message(), name, application_name, node, quiet);
+}
+
 // Returns the channel `channel` would be looked up under after applying the
 // maps: the name a channel is known by, e.g. for printing.
 std::string MappedChannelName(const Configuration *config,
@@ -236,8 +252,13 @@ std::vector<const Node *> GetNodesWithTag(const Configuration *config,
 // error: the name came from the config or was validated).
 const Node *GetNodeOrDie(const Configuration *config, std::string_view name);
 
+// The node in `config` with the name of `node` (which may come from another
+// copy of the config, e.g. a log's). Null in a single-node config, where
+// `node` must be null too. CHECK-fails, naming the node, if there is none.
+const Node *GetNodeOrDie(const Configuration *config, const Node *node);
+
 // Whether `node` points into `config` (not merely has the same name). A null
-// node is "from" a single-node config only.
+// node is "from" a single-node config only; a null config holds no node.
 bool IsNodeFromConfiguration(const Configuration *config, const Node *node);
 
 // Whether processes on `node` may send on `channel`: it is the source node.
@@ -264,6 +285,9 @@ bool ChannelIsForwardedFromNode(const Channel *channel, const Node *node);
 const Node *SourceNode(const Configuration *config, const Channel *channel);
 // Its index (0 in a single-node config).
 int SourceNodeIndex(const Configuration *config, const Channel *channel);
+// The source node index of every channel, by channel index (all 0 in a
+// single-node config).
+std::vector<size_t> SourceNodeIndex(const Configuration *config);
 
 // Whether the delivery times of `connection` (when a message reached
 // connection->name()) are logged on `logger_node`: LOCAL_LOGGER logs them on

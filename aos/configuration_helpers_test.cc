@@ -316,6 +316,42 @@ TEST_F(NodeHelpersTest, NodeLookups) {
   EXPECT_TRUE(IsNodeFromConfiguration(&single.message(), nullptr));
 }
 
+// Upstream's overloads: GetNodeOrDie by node (from another copy of the
+// config), SourceNodeIndex of every channel, GetChannel on the holder, and
+// null-safe IsNodeFromConfiguration.
+TEST_F(NodeHelpersTest, UpstreamOverloads) {
+  FlatbufferDetachedBuffer<Configuration> copy = Config(kNodesConfig);
+  EXPECT_EQ(GetNodeOrDie(c_, GetNode(&copy.message(), "pi2")), pi2_);
+  EXPECT_EQ(GetNodeOrDie(c_, pi3_), pi3_);
+  EXPECT_DEATH(GetNodeOrDie(c_, static_cast<const Node *>(nullptr)),
+               "needs a named node");
+  FlatbufferDetachedBuffer<Configuration> other = Config(
+      R"({ "nodes": [ { "name": "pi9" } ],
+           "channels": [ { "name": "/a", "type": "T", "source_node": "pi9" } ] })");
+  EXPECT_DEATH(GetNodeOrDie(c_, GetNode(&other.message(), "pi9")),
+               "No node named \"pi9\"");
+  FlatbufferDetachedBuffer<Configuration> single =
+      Config(R"({ "channels": [ { "name": "/a", "type": "T" },
+                                { "name": "/b", "type": "T" } ] })");
+  EXPECT_EQ(GetNodeOrDie(&single.message(), static_cast<const Node *>(nullptr)),
+            nullptr);
+  EXPECT_DEATH(GetNodeOrDie(&single.message(), pi1_),
+               "node pi1 given for a single-node configuration");
+
+  std::vector<size_t> expected;
+  for (const Channel *channel : *c_->channels()) {
+    expected.push_back(SourceNodeIndex(c_, channel));
+  }
+  EXPECT_EQ(SourceNodeIndex(c_), expected);
+  EXPECT_THAT(SourceNodeIndex(&single.message()), ElementsAre(0u, 0u));
+
+  EXPECT_EQ(GetChannel(config_, "/pi1/a", "T", "", nullptr), a_);
+  EXPECT_EQ(GetChannel(config_, "/nope", "T", "", nullptr), nullptr);
+
+  EXPECT_FALSE(IsNodeFromConfiguration(nullptr, nullptr));
+  EXPECT_FALSE(IsNodeFromConfiguration(nullptr, pi1_));
+}
+
 TEST_F(NodeHelpersTest, Forwarding) {
   EXPECT_EQ(ConnectionCount(a_), 2u);
   EXPECT_EQ(ConnectionCount(c3_), 0u);

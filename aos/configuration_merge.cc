@@ -3,6 +3,7 @@
 #include <map>
 #include <string>
 
+#include "aos/flatbuffer_merge.h"
 #include "flatbuffers/flatbuffers.h"
 
 namespace aos::configuration::internal {
@@ -153,12 +154,12 @@ class Packer {
                                 : std::string();
     auto it = schemas_.find(key);
     if (it != schemas_.end()) return it->second;
-    std::unique_ptr<reflection::SchemaT> unpacked(schema->UnPack());
-    // Only our own fields need presence; schemas are plain data.
-    fbb_.ForceDefaults(false);
+    // Copied as the block of bytes it occupies (with everything it refers
+    // to), so the embedded schema is the .bfbs it came from, field for field:
+    // a copy through the object API would drop empty vectors and strings,
+    // and flatbuffers' own parser then cannot load the schema.
     const flatbuffers::Offset<reflection::Schema> offset =
-        reflection::CreateSchema(fbb_, unpacked.get());
-    fbb_.ForceDefaults(true);
+        CopyFlatBuffer(schema, &fbb_);
     schemas_.emplace(key, offset);
     return offset;
   }

@@ -5,6 +5,9 @@
 #include <string>
 #include <vector>
 
+#include "aos/configuration_validation.h"
+#include "aos/flatbuffer_merge.h"
+#include "aos/json_test_generated.h"
 #include "aos/json_to_flatbuffer.h"
 #include "aos/testing/tmpdir.h"
 #include "gflags/gflags.h"
@@ -253,6 +256,40 @@ TEST(ConfigurationTest, SchemasAreSharedPerType) {
       "{ \"name\": \"/x\" }");
 }
 
+// The schema embedded for a channel is the .bfbs it came from, field for
+// field (empty vectors and strings included) and byte for byte.
+TEST(ConfigurationTest, EmbeddedSchemaEqualsTheBfbs) {
+  std::vector<FlatbufferVector<reflection::Schema>> schemas;
+  schemas.push_back(
+      aos::FileToFlatbuffer<reflection::Schema>(AOS_JSON_TEST_BFBS));
+  const reflection::Schema &original = schemas[0].message();
+  ASSERT_NE(original.services(), nullptr);
+  ASSERT_EQ(original.services()->size(), 0u) << "the case that was dropped";
+  FlatbufferDetachedBuffer<Configuration> config = AddSchema(
+      R"({ "channels": [ { "name": "/a", "type": "aos.testing.Everything" } ] })",
+      schemas);
+  ASSERT_TRUE(config.Verify());
+  const reflection::Schema *embedded =
+      config.message().channels()->Get(0)->schema();
+  ASSERT_NE(embedded, nullptr);
+  ASSERT_NE(embedded->services(), nullptr);
+  EXPECT_TRUE(CompareFlatBuffer(embedded, &original));
+  const FlatbufferDetachedBuffer<reflection::Schema> embedded_bytes =
+      CopyFlatBuffer(embedded);
+  const FlatbufferDetachedBuffer<reflection::Schema> original_bytes =
+      CopyFlatBuffer(&original);
+  EXPECT_TRUE(
+      std::equal(embedded_bytes.span().begin(), embedded_bytes.span().end(),
+                 original_bytes.span().begin(), original_bytes.span().end()));
+  // And flatbuffers' own parser loads it as it is.
+  EXPECT_EQ(
+      FlatbufferToJson(embedded, JsonToFlatbuffer<aos::testing::Everything>(
+                                     R"({ "foo_int": 3 })")
+                                     .span()
+                                     .data()),
+      "{ \"foo_int\": 3 }");
+}
+
 TEST(ConfigurationTest, MergeWithConfigOverridesAndValidates) {
   FlatbufferDetachedBuffer<Configuration> config = Read("config1.json");
   FlatbufferDetachedBuffer<Configuration> merged = MergeWithConfig(
@@ -266,9 +303,9 @@ TEST(ConfigurationTest, MergeWithConfigOverridesAndValidates) {
 
   Result<FlatbufferDetachedBuffer<Configuration>> bad = MaybeMergeWithConfig(
       &config.message(),
-      R"({ "channels": [ { "name": "/foo", "type": ".aos.bar", "max_size": 7 } ] })");
+      R"({ "channels": [ { "name": "/foo", "type": ".aos.bar", "max_size": -8 } ] })");
   ASSERT_FALSE(bad.has_value());
-  EXPECT_THAT(bad.error().message(), HasSubstr("multiple of 8"));
+  EXPECT_THAT(bad.error().message(), HasSubstr("must not be negative"));
   EXPECT_DEATH(MergeWithConfig(&config.message(), "{ \"bogus\": 1 }"),
                "unknown field: bogus");
 }
@@ -406,6 +443,32 @@ TEST(ConfigurationTest, BinaryConfig) {
   ASSERT_FALSE(garbage.has_value());
   EXPECT_THAT(garbage.error().message(),
               HasSubstr("is not a valid binary Configuration flatbuffer"));
+}
+
+// Upstream's test configs use max_sizes such as 5, 7 and 100: reading and
+// merging accept them; only flattening and senders need a multiple of 8.
+TEST(ConfigurationTest, UnalignedMaxSizeReads) {
+  Result<FlatbufferDetachedBuffer<Configuration>> config =
+      MaybeReadConfig(TestData("max_size_not_8.json"));
+  ASSERT_TRUE(config.has_value()) << config.error();
+  EXPECT_EQ(config->message().channels()->Get(0)->max_size(), 1001);
+  Result<FlatbufferDetachedBuffer<Configuration>> merged = MaybeMergeWithConfig(
+      &config->message(),
+      R"({ "channels": [ { "name": "/five", "type": "aos.T", "max_size": 5 },
+                         { "name": "/seven", "type": "aos.T", "max_size": 7 } ] })");
+  ASSERT_TRUE(merged.has_value()) << merged.error();
+  EXPECT_EQ(GetChannel(&merged->message(), "/seven", "aos.T", "", nullptr)
+                ->max_size(),
+            7);
+  const Result<void> aligned =
+      internal::CheckMaxSizeAlignment(&merged->message());
+  ASSERT_FALSE(aligned.has_value());
+  EXPECT_THAT(
+      aligned.error().message(),
+      HasSubstr("max_size of { \"name\": \"/five\", \"type\": "
+                "\"aos.T\" } is 5; it must be a non-negative multiple "
+                "of 8 (messages are 8-byte aligned in the queue): round "
+                "it up to 8"));
 }
 
 // Every config in testdata/bad fails with the message EXPECTED lists for it,
@@ -548,12 +611,12 @@ TEST(ConfigFlattenerTest, FailsWithoutSchema) {
       << output;
   EXPECT_TRUE(std::filesystem::exists(dir.path() + "/by_hand.stripped.json"));
   output.clear();
-  EXPECT_NE(
-      RunFlattener(TestData("bad/max_size_not_8.json") + " " + dir.path() +
-                       "/out.json " + dir.path() + "/out.bfbs",
-                   &output),
-      0);
+  EXPECT_NE(RunFlattener(TestData("max_size_not_8.json") + " " + dir.path() +
+                             "/out.json " + dir.path() + "/out.bfbs",
+                         &output),
+            0);
   EXPECT_THAT(output, HasSubstr("must be a non-negative multiple of 8"));
+  EXPECT_THAT(output, HasSubstr("round it up to 1008"));
 }
 
 }  // namespace

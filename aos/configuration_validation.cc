@@ -51,10 +51,13 @@ Result<void> ValidateChannelAlone(const Channel *channel,
   if (channel->type()->size() == 0) {
     return MakeError(where + "Channel " + channel_text + " has an empty type");
   }
-  if (channel->max_size() % 8 != 0 || channel->max_size() < 0) {
+  // Alignment is not checked here: upstream reads configs with any max_size
+  // (its tests use 5, 7 and 100) and checks it where it matters, when
+  // flattening (CheckMaxSizeAlignment) and when a sender is made.
+  if (channel->max_size() < 0) {
     return MakeError(where + "max_size of " + channel_text + " is " +
                      std::to_string(channel->max_size()) +
-                     "; it must be a non-negative multiple of 8");
+                     "; it must not be negative");
   }
   if (channel->frequency() <= 0) {
     return MakeError(where + "frequency of " + channel_text + " is " +
@@ -386,6 +389,21 @@ uint64_t QueueMemoryLowerBound(const Configuration *config,
        kQueueMessageAlignment - 1) /
       kQueueMessageAlignment * kQueueMessageAlignment;
   return messages * per_message + QueueSize(config, channel) * sizeof(uint64_t);
+}
+
+Result<void> CheckMaxSizeAlignment(const Configuration *config) {
+  if (config->channels() == nullptr) return {};
+  for (const Channel *channel : *config->channels()) {
+    if (channel->max_size() % 8 != 0) {
+      return MakeError(
+          "max_size of " + StrippedChannelToString(channel) + " is " +
+          std::to_string(channel->max_size()) +
+          "; it must be a non-negative multiple of 8 (messages are 8-byte "
+          "aligned in the queue): round it up to " +
+          std::to_string((channel->max_size() + 7) / 8 * 8));
+    }
+  }
+  return {};
 }
 
 }  // namespace aos::configuration::internal

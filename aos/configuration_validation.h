@@ -50,6 +50,11 @@ Result<void> ValidateFile(const Configuration *config, const std::string &file);
 Result<void> ValidateMerged(const Configuration *config, const Origins *origins,
                             bool check_queue_memory = true);
 
+// Checks that every channel's max_size is a multiple of 8, as a queue needs.
+// Not part of reading (upstream accepts any max_size there); the flattener
+// applies it, and so does making a sender or watcher.
+Result<void> CheckMaxSizeAlignment(const Configuration *config);
+
 }  // namespace aos::configuration::internal
 
 #endif  // AOS_CONFIGURATION_VALIDATION_H_

@@ -1,6 +1,10 @@
 #include "aos/flatbuffers.h"
 
+#include <fstream>
+
 #include "aos/flatbuffers_test_generated.h"
+#include "aos/testing/tmpdir.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace aos {
@@ -17,6 +21,66 @@ FlatbufferDetachedBuffer<HolderTestMessage> Make(int value) {
   builder.add_name(name);
   fbb.Finish(builder.Finish());
   return FlatbufferDetachedBuffer<HolderTestMessage>(fbb.Release());
+}
+
+// Upstream robot code writes `FlatbufferDetachedBuffer<T> x = fbb.Release();`
+// everywhere: the conversion is implicit.
+TEST(FlatbuffersTest, ImplicitFromRelease) {
+  flatbuffers::FlatBufferBuilder fbb;
+  testing::HolderTestMessageBuilder builder(fbb);
+  builder.add_value(12);
+  fbb.Finish(builder.Finish());
+  FlatbufferDetachedBuffer<HolderTestMessage> message = fbb.Release();
+  EXPECT_EQ(message.message().value(), 12);
+  message = Make(13).Release();
+  EXPECT_EQ(message.message().value(), 13);
+}
+
+TEST(FlatbuffersTest, UnpackFlatbuffer) {
+  const FlatbufferDetachedBuffer<HolderTestMessage> message = Make(5);
+  const testing::HolderTestMessageT unpacked =
+      UnpackFlatbuffer(&message.message());
+  EXPECT_EQ(unpacked.value, 5);
+  EXPECT_EQ(unpacked.name, "hello");
+}
+
+TEST(FlatbuffersTest, MMapReadsAFile) {
+  aos::testing::TempDir dir;
+  const std::string path = dir.path() + "/message.bin";
+  const FlatbufferDetachedBuffer<HolderTestMessage> message = Make(21);
+  {
+    std::ofstream out(path, std::ios::binary);
+    out.write(reinterpret_cast<const char *>(message.span().data()),
+              message.span().size());
+  }
+  FlatbufferMMap<HolderTestMessage> mapped(path);
+  EXPECT_TRUE(mapped.Verify());
+  EXPECT_EQ(mapped.message().value(), 21);
+  FlatbufferMMap<HolderTestMessage> moved = std::move(mapped);
+  EXPECT_EQ(moved.message().name()->string_view(), "hello");
+  EXPECT_TRUE(mapped.span().empty());
+
+  const Result<FlatbufferMMap<HolderTestMessage>> missing =
+      FlatbufferMMap<HolderTestMessage>::Open(dir.path() + "/nope");
+  ASSERT_FALSE(missing.has_value());
+  EXPECT_THAT(missing.error().message(), ::testing::HasSubstr("/nope"));
+  { std::ofstream empty(dir.path() + "/empty"); }
+  EXPECT_FALSE(FlatbufferMMap<HolderTestMessage>::Open(dir.path() + "/empty"));
+  EXPECT_DEATH(FlatbufferMMap<HolderTestMessage>(dir.path() + "/nope"),
+               "cannot open .*/nope");
+}
+
+TEST(FlatbuffersTest, MakeSharedSpan) {
+  auto [shared, bytes] = MakeSharedSpan(40);
+  ASSERT_EQ(bytes.size(), 40u);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(bytes.data()) % 8, 0u);
+  for (uint8_t byte : bytes) EXPECT_EQ(byte, 0);
+  bytes[3] = 7;
+  EXPECT_EQ(shared->size(), 40u);
+  EXPECT_EQ((*shared)[3], 7);
+  SharedSpan copy = shared;
+  shared.reset();
+  EXPECT_EQ((*copy)[3], 7);
 }
 
 TEST(FlatbuffersTest, DetachedBufferHoldsTheMessage) {

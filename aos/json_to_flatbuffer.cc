@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "aos/json_negative_nan.h"
 #include "flatbuffers/idl.h"
 #include "flatbuffers/util.h"
 #include "glog/logging.h"
@@ -75,10 +76,13 @@ class JsonPrinter {
       text.append(item.second);
       return text;
     };
+    // As upstream's printer: "{ " + items + " }", so an empty table or
+    // vector is "{  }" / "[  ]".
     std::string single;
     single.push_back(open);
+    single.push_back(' ');
     for (size_t i = 0; i < items.size(); ++i) {
-      single.append(i == 0 ? " " : ", ");
+      if (i != 0) single.append(", ");
       single.append(item_text(items[i]));
     }
     single.append(" ");
@@ -370,6 +374,11 @@ class JsonPrinter {
       out->append(value < 0 ? "-inf" : "inf");
       return;
     }
+    // Upstream prints negative zero as -0.0 (and positive zero as 0).
+    if (value == 0 && std::signbit(value)) {
+      out->append("-0.0");
+      return;
+    }
     char buffer[64];
     char *end = is_float
                     ? std::to_chars(buffer, buffer + sizeof(buffer),
@@ -467,15 +476,33 @@ Result<void> Parse(const reflection::Schema *schema, std::string_view json,
   if (Result<void> loaded = LoadSchema(schema, parser); !loaded) {
     return loaded;
   }
-  const std::string text(json);
-  if (text.find('\0') != std::string::npos) {
+  if (json.find('\0') != std::string::npos) {
     return MakeError("JSON for " + schema->root_table()->name()->str() +
                      " contains a NUL byte at offset " +
-                     std::to_string(text.find('\0')));
+                     std::to_string(json.find('\0')));
   }
-  if (!parser->ParseJson(text.c_str())) {
+  const json_internal::NegativeNanRewrite rewrite =
+      json_internal::RewriteNegativeNans(json);
+  if (!parser->ParseJson(rewrite.text.c_str())) {
+    std::string error = parser->error_;
+    // The error (its column, the token it quotes) is about the text the
+    // parser saw; the user's own text fails too, and says it their way.
+    if (rewrite.sentinel.has_value()) {
+      flatbuffers::Parser original(JsonParserOptions());
+      if (LoadSchema(schema, &original).has_value() &&
+          !original.ParseJson(std::string(json).c_str())) {
+        error = original.error_;
+      }
+    }
     return MakeError("Invalid JSON for " + schema->root_table()->name()->str() +
-                     ": " + parser->error_);
+                     ": " + error);
+  }
+  if (rewrite.sentinel.has_value()) {
+    uint8_t *buffer = parser->builder_.GetBufferPointer();
+    json_internal::RestoreNegativeNans(
+        *schema,
+        buffer + flatbuffers::ReadScalar<flatbuffers::uoffset_t>(buffer),
+        *rewrite.sentinel);
   }
   return {};
 }

@@ -32,6 +32,9 @@
 #include <string_view>
 
 #include "aos/flatbuffers.h"
+#include "aos/flatbuffers/base.h"
+#include "aos/flatbuffers/builder.h"
+#include "aos/util/file.h"
 #include "aos/util/status.h"
 #include "flatbuffers/flatbuffers.h"
 #include "flatbuffers/reflection.h"
@@ -143,6 +146,79 @@ flatbuffers::Offset<T> JsonToFlatbuffer(std::string_view json,
     return flatbuffers::Offset<T>();
   }
   return flatbuffers::Offset<T>(result->o);
+}
+
+// Parses `json` into a static flatbuffer builder (aos/flatbuffers/builder.h)
+// of T (a FooStatic), on the heap (AlignedVectorAllocator), as upstream's
+// helper. CHECK-fails on invalid JSON (for tests and constants); parse user
+// input with MaybeJsonToFlatbuffer and FromFlatbuffer.
+template <typename T>
+fbs::Builder<T> JsonToStaticFlatbuffer(std::string_view json) {
+  Result<FlatbufferDetachedBuffer<typename T::Flatbuffer>> parsed =
+      MaybeJsonToFlatbuffer<typename T::Flatbuffer>(json);
+  CHECK(parsed.has_value()) << ": " << parsed.error().message();
+  fbs::Builder<T> builder(std::make_unique<fbs::AlignedVectorAllocator>());
+  CHECK(builder->FromFlatbuffer(&parsed->message()))
+      << ": the message does not fit " << T::GetFullyQualifiedName()
+      << "'s static sizes (a vector of tables or strings longer than its "
+         "static_length)";
+  return builder;
+}
+
+// Files. Upstream's helpers CHECK-fail on a file they cannot read or write
+// (they are for files that are part of the program, like a .bfbs next to
+// it); the Maybe form returns the error, naming the file, for user input.
+
+// The flatbuffer stored in `path` (e.g. a .bfbs or WriteFlatbufferToFile's
+// output). CHECK-fails if the file cannot be read.
+template <typename T>
+FlatbufferVector<T> FileToFlatbuffer(std::string_view path) {
+  return FlatbufferVector<T>(util::ReadFileToVecOrDie(path));
+}
+
+// Writes the flatbuffer's bytes to `filename`; CHECK-fails on error.
+template <typename T>
+void WriteFlatbufferToFile(std::string_view filename,
+                           const Flatbuffer<T> &message) {
+  util::WriteStringToFileOrDie(
+      filename,
+      std::string_view(reinterpret_cast<const char *>(message.span().data()),
+                       message.span().size()));
+}
+
+// Parses the JSON file `path` as a T, or returns an error naming the file and
+// the line and column.
+template <typename T>
+Result<FlatbufferDetachedBuffer<T>> MaybeJsonFileToFlatbuffer(
+    std::string_view path) {
+  Result<std::string> json = util::ReadFileToString(path);
+  if (!json) return std::unexpected(json.error());
+  Result<FlatbufferDetachedBuffer<T>> parsed = MaybeJsonToFlatbuffer<T>(*json);
+  if (!parsed) {
+    return MakeError(std::string(path) + ": " + parsed.error().message());
+  }
+  return parsed;
+}
+
+// Upstream's form: CHECK-fails if the file cannot be read; on a parse error
+// logs it (with the file name) and returns an empty buffer.
+template <typename T>
+FlatbufferDetachedBuffer<T> JsonFileToFlatbuffer(std::string_view path) {
+  Result<FlatbufferDetachedBuffer<T>> result =
+      MaybeJsonToFlatbuffer<T>(util::ReadFileToStringOrDie(path));
+  if (!result) {
+    LOG(ERROR) << path << ": " << result.error().message();
+    return FlatbufferDetachedBuffer<T>();
+  }
+  return std::move(*result);
+}
+
+// Writes the message as multi-line JSON to `filename`; CHECK-fails on error.
+template <typename T>
+void WriteFlatbufferToJson(std::string_view filename,
+                           const Flatbuffer<T> &message) {
+  util::WriteStringToFileOrDie(filename,
+                               FlatbufferToJson(message, {.multi_line = true}));
 }
 
 }  // namespace aos

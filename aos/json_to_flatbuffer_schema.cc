@@ -104,16 +104,28 @@ class SchemaWriter {
     // is left. Enums and unions go first: a field default can only name a
     // value of an enum declared above it, and flatc adds a union field's
     // `_type` field only if it already knows the type is a union.
+    // Structs come next, each after the structs it contains: flatc must
+    // know a struct's size before it can lay out one that embeds it.
     std::string enums_and_unions;
-    std::string others;
+    std::string structs;
+    std::string tables;
     for (size_t i = 0; i < pending_.size(); ++i) {
-      const bool first = pending_[i]->st == flatbuffers::ST_ENUM ||
-                         pending_[i]->st == flatbuffers::ST_UNION;
-      WriteType(pending_[i], first ? &enums_and_unions : &others);
+      switch (pending_[i]->st) {
+        case flatbuffers::ST_ENUM:
+        case flatbuffers::ST_UNION:
+          WriteType(pending_[i], &enums_and_unions);
+          break;
+        case flatbuffers::ST_STRUCT:
+          WriteStructAfterItsStructs(pending_[i], &structs);
+          break;
+        case flatbuffers::ST_TABLE:
+          WriteType(pending_[i], &tables);
+          break;
+      }
     }
     std::string text;
     if (!name_space_.empty()) text += "namespace " + name_space_ + ";\n";
-    text += enums_and_unions + others;
+    text += enums_and_unions + structs + tables;
     text += "root_type " + names_[pending_.front()] + ";\n";
     return text;
   }
@@ -150,6 +162,22 @@ class SchemaWriter {
       return NameOf(ref, names_[type_table] + "_" + type_table->names[i]);
     }
     return ScalarTypeName(base);
+  }
+
+  // Writes the struct unless already written, after every struct it
+  // contains (directly or in an array), depth first.
+  void WriteStructAfterItsStructs(const flatbuffers::TypeTable *type_table,
+                                  std::string *text) {
+    if (!written_structs_.insert(type_table).second) return;
+    for (size_t i = 0; i < type_table->num_elems; ++i) {
+      const flatbuffers::TypeTable *ref =
+          Ref(type_table, type_table->type_codes[i]);
+      if (ref != nullptr && ref->st == flatbuffers::ST_STRUCT) {
+        NameOf(ref, names_[type_table] + "_" + type_table->names[i]);
+        WriteStructAfterItsStructs(ref, text);
+      }
+    }
+    WriteType(type_table, text);
   }
 
   void WriteType(const flatbuffers::TypeTable *type_table, std::string *text) {
@@ -244,6 +272,7 @@ class SchemaWriter {
   std::map<const flatbuffers::TypeTable *, std::string> names_;
   std::set<std::string> used_names_;
   std::vector<const flatbuffers::TypeTable *> pending_;
+  std::set<const flatbuffers::TypeTable *> written_structs_;
 };
 
 }  // namespace

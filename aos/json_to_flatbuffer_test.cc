@@ -8,6 +8,7 @@
 
 #include "aos/configuration_generated.h"
 #include "aos/json_test_generated.h"
+#include "aos/testing/tmpdir.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -53,8 +54,7 @@ TEST(JsonToFlatbufferTest, Scalars) {
 
 TEST(JsonToFlatbufferTest, NanAndInf) {
   ExpectRoundTrip("{ \"foo_float\": nan }");
-  // flatbuffers' parser drops the sign of a NaN.
-  ExpectRoundTrip("{ \"foo_double\": -nan }", "{ \"foo_double\": nan }");
+  ExpectRoundTrip("{ \"foo_double\": -nan }");
   ExpectRoundTrip("{ \"foo_double\": inf }");
   ExpectRoundTrip("{ \"foo_float\": -inf }");
   FlatbufferDetachedBuffer<Everything> parsed =
@@ -68,6 +68,96 @@ TEST(JsonToFlatbufferTest, NanAndInf) {
   EXPECT_EQ(FlatbufferToJson(
                 flatbuffers::GetRoot<Everything>(fbb.GetBufferPointer())),
             "{ \"foo_double\": -nan }");
+}
+
+// -nan keeps its sign, as upstream, wherever a float can be: tables,
+// structs, arrays in structs, vectors, sub-tables, unions.
+TEST(JsonToFlatbufferTest, NegativeNanKeepsItsSign) {
+  ExpectRoundTrip("{ \"foo_float\": -nan }");
+  ExpectRoundTrip(
+      "{ \"vector_foo_float\": [ nan, -nan, 1 ], "
+      "\"vector_foo_double\": [ -nan ] }");
+  ExpectRoundTrip(
+      "{ \"foo_table\": { \"name\": \"-nan\" }, "
+      "\"nested\": { \"foo_double\": -nan } }");
+  ExpectRoundTrip(
+      "{ \"foo_struct\": { \"x\": -nan, \"y\": -nan, \"tag\": 1, "
+      "\"ids\": [ 1, 2, 3 ] }, \"foo_union_type\": \"Other\", "
+      "\"foo_union\": { \"id\": 1 } }");
+  // A number that happens to equal the first sentinel stays itself.
+  ExpectRoundTrip("{ \"foo_float\": -1e-45, \"foo_double\": -nan }",
+                  "{ \"foo_float\": -1e-45, \"foo_double\": -nan }");
+  ExpectRoundTrip(
+      "{ \"foo_double\": -1.401298464324817e-45, \"foo_float\": -nan }",
+      "{ \"foo_float\": -nan, \"foo_double\": -1.401298464324817e-45 }");
+  // Comments and strings that say -nan are left alone.
+  ExpectRoundTrip("{ /* -nan */ \"foo_string\": \"-nan\" // -nan\n }",
+                  "{ \"foo_string\": \"-nan\" }");
+  FlatbufferDetachedBuffer<Everything> parsed =
+      JsonToFlatbuffer<Everything>("{ \"foo_float\": -nan }");
+  EXPECT_TRUE(std::isnan(parsed.message().foo_float()));
+  EXPECT_TRUE(std::signbit(parsed.message().foo_float()));
+  // In an integer field it is an error that says -nan.
+  Result<FlatbufferDetachedBuffer<Everything>> bad =
+      MaybeJsonToFlatbuffer<Everything>("{ \"foo_int\": -nan }");
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_THAT(bad.error().message(), HasSubstr("-nan"));
+}
+
+TEST(JsonToFlatbufferTest, NegativeZero) {
+  ExpectRoundTrip("{ \"foo_float\": -0.0 }");
+  ExpectRoundTrip("{ \"foo_double\": -0.0 }");
+  ExpectRoundTrip("{ \"foo_double\": 0 }");
+}
+
+// Empty tables and vectors print as upstream's printer does, with two
+// spaces, so string comparisons written against upstream hold.
+TEST(JsonToFlatbufferTest, EmptyTablesAndVectors) {
+  ExpectRoundTrip("{  }");
+  ExpectRoundTrip("{ \"vector_foo_int\": [  ] }");
+  ExpectRoundTrip(
+      "{ \"vector_foo_string\": [  ], \"vector_foo_table\": "
+      "[ {  }, {  } ] }");
+  ExpectRoundTrip("{ \"foo_table\": {  } }");
+  ExpectRoundTrip("{ }", "{  }");
+  FlatbufferDetachedBuffer<Everything> parsed =
+      JsonToFlatbuffer<Everything>("{ \"foo_table\": { } }");
+  EXPECT_EQ(FlatbufferToJson(parsed, {.multi_line = true}),
+            "{\n \"foo_table\": {  }\n}");
+}
+
+// Structs holding structs (and arrays of them, and enums) round-trip through
+// the typed API, whose schema is rebuilt from generated code.
+TEST(JsonToFlatbufferTest, NestedStructs) {
+  const std::string json =
+      "{ \"gizmo\": { \"arrow\": { \"axis\": \"Z\", \"from\": { \"x\": 1, "
+      "\"y\": 2, \"z\": 3 }, \"to\": [ { \"x\": 4, \"y\": 5, \"z\": 6 }, { "
+      "\"x\": 7, \"y\": 8, \"z\": -nan } ] }, \"scale\": 0.5 }, "
+      "\"gizmos\": [ { \"arrow\": { \"axis\": \"Y\", \"from\": { \"x\": 0, "
+      "\"y\": 0, \"z\": 0 }, \"to\": [ { \"x\": 0, \"y\": 0, \"z\": 0 }, { "
+      "\"x\": 0, \"y\": 0, \"z\": 1 } ] }, \"scale\": 2 } ] }";
+  Result<FlatbufferDetachedBuffer<Gizmos>> parsed =
+      MaybeJsonToFlatbuffer<Gizmos>(json);
+  ASSERT_TRUE(parsed.has_value()) << parsed.error().message();
+  ASSERT_TRUE(parsed->Verify());
+  const Gizmo *gizmo = parsed->message().gizmo();
+  ASSERT_NE(gizmo, nullptr);
+  EXPECT_EQ(gizmo->arrow().axis(), Axis::Z);
+  EXPECT_EQ(gizmo->arrow().from().y(), 2);
+  EXPECT_EQ(gizmo->arrow().to()->Get(1)->y(), 8);
+  EXPECT_EQ(gizmo->scale(), 0.5);
+  EXPECT_EQ(FlatbufferToJson(*parsed), json);
+  // A message built in C++ prints the same way.
+  flatbuffers::FlatBufferBuilder fbb;
+  const Gizmo built(Arrow(Axis::X, Vec3(1, 2, 3)), 4);
+  GizmosBuilder builder(fbb);
+  builder.add_gizmo(&built);
+  fbb.Finish(builder.Finish());
+  EXPECT_EQ(
+      FlatbufferToJson(flatbuffers::GetRoot<Gizmos>(fbb.GetBufferPointer())),
+      "{ \"gizmo\": { \"arrow\": { \"axis\": \"X\", \"from\": { \"x\": 1, "
+      "\"y\": 2, \"z\": 3 }, \"to\": [ { \"x\": 0, \"y\": 0, \"z\": 0 }, "
+      "{ \"x\": 0, \"y\": 0, \"z\": 0 } ] }, \"scale\": 4 } }");
 }
 
 TEST(JsonToFlatbufferTest, DefaultsAreStoredWhenGiven) {
@@ -110,7 +200,7 @@ TEST(JsonToFlatbufferTest, Structs) {
 
 TEST(JsonToFlatbufferTest, TablesAndUnions) {
   ExpectRoundTrip("{ \"foo_table\": { \"name\": \"a\", \"value\": 5 } }");
-  ExpectRoundTrip("{ \"foo_table\": { } }");
+  ExpectRoundTrip("{ \"foo_table\": { } }", "{ \"foo_table\": {  } }");
   ExpectRoundTrip(
       "{ \"foo_union_type\": \"Inner\", \"foo_union\": { \"name\": \"x\" } }");
   ExpectRoundTrip(
@@ -144,7 +234,8 @@ TEST(JsonToFlatbufferTest, Vectors) {
   ExpectRoundTrip("{ \"vector_foo_float\": [ 1.5, nan, -inf ] }");
   ExpectRoundTrip("{ \"vector_foo_double\": [ 0.25, 1e-10 ] }");
   ExpectRoundTrip("{ \"vector_foo_string\": [ \"a\", \"\", \"c\" ] }");
-  ExpectRoundTrip("{ \"vector_foo_int\": [ ] }");
+  ExpectRoundTrip("{ \"vector_foo_int\": [ ] }",
+                  "{ \"vector_foo_int\": [  ] }");
 }
 
 TEST(JsonToFlatbufferTest, CommentsAndHex) {
@@ -267,6 +358,38 @@ TEST(JsonToFlatbufferTest, ConfigurationTypes) {
             "\"destination_nodes\": [ { \"name\": \"pi2\", "
             "\"timestamp_logger\": \"REMOTE_LOGGER\" } ], \"read_method\": "
             "\"PIN\", \"num_readers\": 3 }");
+}
+
+TEST(JsonToFlatbufferTest, Files) {
+  aos::testing::TempDir dir;
+  const FlatbufferDetachedBuffer<Everything> message =
+      JsonToFlatbuffer<Everything>("{ \"foo_int\": 3, \"foo_string\": \"x\" }");
+  WriteFlatbufferToFile(dir.path() + "/m.bin", message);
+  const FlatbufferVector<Everything> read =
+      FileToFlatbuffer<Everything>(dir.path() + "/m.bin");
+  EXPECT_TRUE(read.Verify());
+  EXPECT_EQ(FlatbufferToJson(read), FlatbufferToJson(message));
+
+  WriteFlatbufferToJson(dir.path() + "/m.json", message);
+  EXPECT_EQ(util::ReadFileToStringOrDie(dir.path() + "/m.json"),
+            "{\n \"foo_int\": 3,\n \"foo_string\": \"x\"\n}");
+  EXPECT_EQ(FlatbufferToJson(
+                JsonFileToFlatbuffer<Everything>(dir.path() + "/m.json")),
+            FlatbufferToJson(message));
+
+  util::WriteStringToFileOrDie(dir.path() + "/bad.json", "{\n \"nope\": 1 }");
+  const Result<FlatbufferDetachedBuffer<Everything>> bad =
+      MaybeJsonFileToFlatbuffer<Everything>(dir.path() + "/bad.json");
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_THAT(bad.error().message(), HasSubstr("/bad.json: "));
+  EXPECT_THAT(bad.error().message(), HasSubstr("2: "));
+  EXPECT_THAT(bad.error().message(), HasSubstr("unknown field: nope"));
+  EXPECT_EQ(
+      JsonFileToFlatbuffer<Everything>(dir.path() + "/bad.json").span().size(),
+      0u);
+  EXPECT_FALSE(MaybeJsonFileToFlatbuffer<Everything>(dir.path() + "/none"));
+  EXPECT_DEATH(FileToFlatbuffer<Everything>(dir.path() + "/none"),
+               "cannot open .*/none");
 }
 
 // Each malformed input fails with a message saying where and what.

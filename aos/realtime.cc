@@ -139,6 +139,17 @@ void UnsetCurrentThreadRealtimePriority() {
       << ": sched_setscheduler(SCHED_OTHER)";
 }
 
+cpu_set_t MakeCpusetFromCpus(std::initializer_list<int> cpus) {
+  cpu_set_t cpuset;
+  CPU_ZERO(&cpuset);
+  for (const int cpu : cpus) {
+    CHECK(cpu >= 0 && cpu < CPU_SETSIZE)
+        << ": CPU " << cpu << " is outside [0, " << CPU_SETSIZE << ")";
+    CPU_SET(cpu, &cpuset);
+  }
+  return cpuset;
+}
+
 cpu_set_t GetCurrentThreadAffinity() {
   cpu_set_t cpuset;
   PCHECK(sched_getaffinity(0, sizeof(cpuset), &cpuset) == 0);

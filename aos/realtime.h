@@ -23,6 +23,7 @@
 #include <sched.h>
 
 #include <cstdint>
+#include <initializer_list>
 #include <string_view>
 
 #include "gflags/gflags.h"
@@ -50,6 +51,11 @@ void SetCurrentThreadRealtimePriority(int priority);
 
 // Returns the calling thread to SCHED_OTHER.
 void UnsetCurrentThreadRealtimePriority();
+
+// The set holding exactly `cpus` (upstream's helper), e.g. for
+// SetRuntimeAffinity(MakeCpusetFromCpus({2, 3})). CHECK-fails on a CPU
+// number outside [0, CPU_SETSIZE).
+cpu_set_t MakeCpusetFromCpus(std::initializer_list<int> cpus);
 
 // Affinity of the calling thread. Setting CHECK-fails on an invalid set.
 cpu_set_t GetCurrentThreadAffinity();

@@ -152,5 +152,17 @@ TEST(InitRTDeathTest, LocksMemoryWithCapIpcLockDespiteTheLimit) {
                            "Running without locked memory"))));
 }
 
+TEST(RealtimeCpusetTest, MakeCpusetFromCpus) {
+  const cpu_set_t cpuset = MakeCpusetFromCpus({0, 2, 5});
+  EXPECT_EQ(CPU_COUNT(&cpuset), 3);
+  EXPECT_TRUE(CPU_ISSET(0, &cpuset));
+  EXPECT_FALSE(CPU_ISSET(1, &cpuset));
+  EXPECT_TRUE(CPU_ISSET(2, &cpuset));
+  EXPECT_TRUE(CPU_ISSET(5, &cpuset));
+  const cpu_set_t none = MakeCpusetFromCpus({});
+  EXPECT_EQ(CPU_COUNT(&none), 0);
+  EXPECT_DEATH(MakeCpusetFromCpus({-1}), "CPU -1 is outside");
+}
+
 }  // namespace
 }  // namespace aos::testing

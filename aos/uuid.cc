@@ -86,6 +86,18 @@ Result<UUID> UUID::FromString(std::string_view text) {
   return result;
 }
 
+UUID UUID::FromString(const flatbuffers::String *text) {
+  CHECK(text != nullptr) << ": no UUID string in the flatbuffer";
+  Result<UUID> parsed = FromString(text->string_view());
+  CHECK(parsed.has_value()) << ": " << parsed.error().message();
+  return *parsed;
+}
+
+UUID UUID::FromVector(const flatbuffers::Vector<uint8_t> *data) {
+  CHECK(data != nullptr) << ": no UUID bytes in the flatbuffer";
+  return FromSpan(std::span<const uint8_t>(data->data(), data->size()));
+}
+
 UUID UUID::FromSpan(std::span<const uint8_t> data) {
   CHECK_EQ(data.size(), kDataSize) << "A UUID is exactly 16 bytes";
   UUID result;

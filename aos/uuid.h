@@ -17,6 +17,7 @@
 #include <string_view>
 
 #include "aos/util/status.h"
+#include "flatbuffers/flatbuffers.h"
 
 namespace aos {
 
@@ -38,8 +39,18 @@ class UUID {
   // Parses the text form. Errors name the offending character and position.
   static Result<UUID> FromString(std::string_view text);
 
+  // Parses a UUID stored as text in a flatbuffer (upstream's overload, e.g.
+  // a log header's boot UUID). CHECK-fails, quoting the text, if `text` is
+  // null or not a UUID: the buffer was written by AOS. Parse text from users
+  // with FromString(std::string_view).
+  static UUID FromString(const flatbuffers::String *text);
+
   // Copies 16 bytes. CHECK-fails if `data` is not exactly kDataSize long.
   static UUID FromSpan(std::span<const uint8_t> data);
+
+  // Copies the 16 bytes of a flatbuffer vector (e.g. RemoteMessage's
+  // boot_uuid). CHECK-fails if it is null or not exactly kDataSize long.
+  static UUID FromVector(const flatbuffers::Vector<uint8_t> *data);
 
   // The text form, lower-case hex with dashes.
   std::string ToString() const;

@@ -67,5 +67,30 @@ TEST(UUIDDeathTest, FromSpanChecksTheLength) {
   EXPECT_DEATH(UUID::FromSpan(bytes), "exactly 16 bytes");
 }
 
+// Upstream's overloads for UUIDs stored in flatbuffers, as text (log headers)
+// and as 16 bytes (RemoteMessage.boot_uuid).
+TEST(UUIDTest, FromFlatbufferStringAndVector) {
+  const UUID uuid = UUID::Random();
+  flatbuffers::FlatBufferBuilder fbb;
+  const auto text = fbb.CreateString(uuid.ToString());
+  const auto bytes = fbb.CreateVector(uuid.span().data(), uuid.span().size());
+  const auto bad_text = fbb.CreateString("not-a-uuid");
+  const auto short_bytes = fbb.CreateVector(uuid.span().data(), 15);
+  fbb.Finish(text);
+  auto at = [&](auto offset) {
+    return flatbuffers::GetTemporaryPointer(fbb, offset);
+  };
+  EXPECT_EQ(UUID::FromString(at(text)), uuid);
+  EXPECT_EQ(UUID::FromVector(at(bytes)), uuid);
+  EXPECT_DEATH(UUID::FromString(at(bad_text)), "not-a-uuid");
+  EXPECT_DEATH(UUID::FromVector(at(short_bytes)), "exactly 16 bytes");
+  EXPECT_DEATH(
+      UUID::FromString(static_cast<const flatbuffers::String *>(nullptr)),
+      "no UUID string");
+  EXPECT_DEATH(UUID::FromVector(
+                   static_cast<const flatbuffers::Vector<uint8_t> *>(nullptr)),
+               "no UUID bytes");
+}
+
 }  // namespace
 }  // namespace aos

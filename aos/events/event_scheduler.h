@@ -58,7 +58,43 @@ struct BootTimestamp {
   size_t boot = 0;
   monotonic_clock::time_point time = monotonic_clock::min_time;
 
+  // Upstream's constants: the start of boot 0, and times before and after
+  // everything.
+  static constexpr BootTimestamp epoch() {
+    return BootTimestamp{0, monotonic_clock::epoch()};
+  }
+  static constexpr BootTimestamp min_time() {
+    return BootTimestamp{0, monotonic_clock::min_time};
+  }
+  static constexpr BootTimestamp max_time() {
+    return BootTimestamp{std::numeric_limits<size_t>::max(),
+                         monotonic_clock::max_time};
+  }
+
+  monotonic_clock::duration time_since_epoch() const {
+    return time.time_since_epoch();
+  }
+
+  // Moving a time within its boot.
+  BootTimestamp operator+(monotonic_clock::duration d) const {
+    return BootTimestamp{boot, time + d};
+  }
+  BootTimestamp operator-(monotonic_clock::duration d) const {
+    return BootTimestamp{boot, time - d};
+  }
+  BootTimestamp &operator+=(monotonic_clock::duration d) {
+    time += d;
+    return *this;
+  }
+  BootTimestamp &operator-=(monotonic_clock::duration d) {
+    time -= d;
+    return *this;
+  }
+
   bool operator==(const BootTimestamp &other) const = default;
+  // Ordered by boot, then time: every time of a boot is before every time of
+  // the next boot.
+  auto operator<=>(const BootTimestamp &other) const = default;
 };
 
 std::ostream &operator<<(std::ostream &stream, const BootTimestamp &time);

@@ -182,5 +182,23 @@ TEST(EventSchedulerSchedulerTest, EveryNodeBootsBeforeAnythingRunsAtThatTime) {
                        "event@0.000000000sec"}));
 }
 
+// Upstream code writes BootTimestamp::epoch() + duration.
+TEST(BootTimestampTest, EpochAndArithmetic) {
+  const BootTimestamp epoch = BootTimestamp::epoch();
+  EXPECT_EQ(epoch.boot, 0u);
+  EXPECT_EQ(epoch.time, monotonic_clock::epoch());
+  const BootTimestamp later = epoch + std::chrono::seconds(2);
+  EXPECT_EQ(later.time_since_epoch(), std::chrono::seconds(2));
+  EXPECT_EQ(later - std::chrono::seconds(2), epoch);
+  BootTimestamp moved = later;
+  moved -= std::chrono::seconds(1);
+  moved += std::chrono::milliseconds(500);
+  EXPECT_EQ(moved.time_since_epoch(), std::chrono::milliseconds(1500));
+  EXPECT_LT(epoch, later);
+  EXPECT_LT(later, (BootTimestamp{1, monotonic_clock::epoch()}));
+  EXPECT_LT(BootTimestamp::min_time(), epoch);
+  EXPECT_GT(BootTimestamp::max_time(), later);
+}
+
 }  // namespace
 }  // namespace aos::testing

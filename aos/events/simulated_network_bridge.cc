@@ -269,7 +269,6 @@ class SimulatedMessageBridge::Delivery {
           offset(RemoteMessage::VT_MONOTONIC_REMOTE_TIME),
           offset(RemoteMessage::VT_REALTIME_REMOTE_TIME),
           offset(RemoteMessage::VT_REMOTE_QUEUE_INDEX),
-          offset(RemoteMessage::VT_MONOTONIC_TIMESTAMP_TIME),
           offset(RemoteMessage::VT_MONOTONIC_REMOTE_TRANSMIT_TIME)};
     }
   }
@@ -369,8 +368,6 @@ class SimulatedMessageBridge::Delivery {
                    timestamp.realtime_remote_time.time_since_epoch().count());
     Write<uint32_t>(data, offsets_.remote_queue_index,
                     timestamp.remote_queue_index);
-    Write<int64_t>(data, offsets_.monotonic_timestamp_time,
-                   Source()->monotonic_now().time_since_epoch().count());
     Write<int64_t>(
         data, offsets_.monotonic_remote_transmit_time,
         timestamp.monotonic_remote_transmit_time.time_since_epoch().count());
@@ -396,7 +393,6 @@ class SimulatedMessageBridge::Delivery {
     ptrdiff_t monotonic_remote_time;
     ptrdiff_t realtime_remote_time;
     ptrdiff_t remote_queue_index;
-    ptrdiff_t monotonic_timestamp_time;
     ptrdiff_t monotonic_remote_transmit_time;
   };
 
@@ -421,7 +417,6 @@ class SimulatedMessageBridge::Delivery {
     builder.add_monotonic_remote_time(0);
     builder.add_realtime_remote_time(0);
     builder.add_remote_queue_index(0);
-    builder.add_monotonic_timestamp_time(0);
     builder.add_boot_uuid(boot_uuid);
     builder.add_monotonic_remote_transmit_time(0);
     fbb.Finish(builder.Finish());

@@ -30,6 +30,18 @@
 
 namespace aos::fbs {
 
+// Gives a growable arena more memory (see AlignedVectorAllocator in
+// base.h). Real-time code uses fixed buffers and never has one.
+class ArenaGrower {
+ public:
+  virtual ~ArenaGrower() = default;
+  // A new buffer of at least `size` bytes ending at a multiple of
+  // Arena::kAlignment; the previous one stays valid until Release().
+  virtual std::span<uint8_t> Grow(size_t size) = 0;
+  // The arena has copied its message out of the previous buffer.
+  virtual void ReleasePrevious() = 0;
+};
+
 class Arena {
  public:
   // Every object in a message is aligned to at most this, and the message
@@ -49,6 +61,11 @@ class Arena {
   // Rebinds to another buffer (same requirements as the constructor).
   // CHECK-fails while a message is being built.
   void Reset(std::span<uint8_t> buffer);
+
+  // With a grower, a message that no longer fits (or a Begin() larger than
+  // the buffer) moves to a bigger buffer instead of failing. Handles stay
+  // valid: they hold positions relative to start().
+  void set_grower(ArenaGrower *grower) { grower_ = grower; }
 
   // Starts a message, reserving `reserve` bytes at the end of the buffer.
   // CHECK-fails if a message is already being built ("May not have multiple
@@ -100,8 +117,11 @@ class Arena {
     return (value + align - 1) & ~(align - 1);
   }
   // Moves the message down so that `new_used` bytes fit. False if the
-  // buffer is too small.
+  // buffer is too small (and cannot grow).
   bool MoveDown(size_t new_used);
+  // Moves the message to the end of a buffer of at least `size` bytes from
+  // the grower.
+  void GrowTo(size_t size);
   // Zeroes [used_, zeroed_from_).
   void ZeroStale();
 
@@ -113,6 +133,7 @@ class Arena {
   // zeroes the reservation once, so most messages need no other zeroing).
   size_t zeroed_from_ = 0;
   bool active_ = false;
+  ArenaGrower *grower_ = nullptr;
 };
 
 }  // namespace aos::fbs

@@ -15,11 +15,13 @@
 // Moving a builder moves the handles: pointers from its add_*() accessors
 // then point into the moved-from builder, so take them after the move.
 
+#include <memory>
 #include <span>
 #include <utility>
 
 #include "aos/flatbuffers.h"
 #include "aos/flatbuffers/arena.h"
+#include "aos/flatbuffers/base.h"
 #include "aos/flatbuffers/static_table.h"
 #include "glog/logging.h"
 
@@ -31,25 +33,34 @@ class Builder {
   // Bytes a message of T needs at most within its static sizes (root offset
   // included).
   static constexpr size_t kSize = internal::kOffsetSize + T::kSize;
+  // Upstream's names: the buffer size that always fits a message of T within
+  // its static sizes (e.g. for FixedStackAllocator<kBufferSize>), and the
+  // alignment the buffer needs.
+  static constexpr size_t kAlign = Arena::kAlignment;
+  static constexpr size_t kBufferSize = (kSize + kAlign - 1) / kAlign * kAlign;
 
   // A builder without a message.
   Builder() = default;
   // Starts a message in `arena` (which must outlive the builder) with an
   // empty root table. CHECK-fails if the arena is building another message
-  // or is smaller than kSize.
-  explicit Builder(Arena *arena) : arena_(arena) {
-    arena_->Begin(kSize);
-    std::optional<uint32_t> root =
-        arena_->Allocate(internal::kOffsetSize, internal::kOffsetSize, 0);
-    CHECK(root.has_value() && *root == 0);
-    CHECK(table_.Create(arena_, *root));
+  // or is smaller than kSize (and cannot grow).
+  explicit Builder(Arena *arena) { Start(arena); }
+  // Starts a message in the allocator's memory (base.h); the allocator must
+  // outlive the builder.
+  explicit Builder(Allocator *allocator) { Start(allocator->arena()); }
+  // The same, owning the allocator.
+  explicit Builder(std::unique_ptr<Allocator> allocator)
+      : owned_allocator_(std::move(allocator)) {
+    Start(owned_allocator_->arena());
   }
   Builder(Builder &&other)
-      : arena_(std::exchange(other.arena_, nullptr)),
+      : owned_allocator_(std::move(other.owned_allocator_)),
+        arena_(std::exchange(other.arena_, nullptr)),
         table_(std::move(other.table_)) {}
   Builder &operator=(Builder &&other) {
     if (this != &other) {
       Release();
+      owned_allocator_ = std::move(other.owned_allocator_);
       arena_ = std::exchange(other.arena_, nullptr);
       table_ = std::move(other.table_);
     }
@@ -95,6 +106,10 @@ class Builder {
     return FlatbufferSpan<typename T::Flatbuffer>(buffer());
   }
 
+  // Whether the message is a valid flatbuffer of T (flatbuffers' Verifier),
+  // e.g. after filling it from untrusted input.
+  bool Verify() { return AsFlatbufferSpan().Verify(); }
+
   // Ends the message without publishing it; the builder becomes empty.
   void Release() {
     if (arena_ != nullptr) {
@@ -104,6 +119,17 @@ class Builder {
   }
 
  private:
+  void Start(Arena *arena) {
+    arena_ = arena;
+    arena_->Begin(kSize);
+    std::optional<uint32_t> root =
+        arena_->Allocate(internal::kOffsetSize, internal::kOffsetSize, 0);
+    CHECK(root.has_value() && *root == 0);
+    CHECK(table_.Create(arena_, *root));
+  }
+
+  // Declared first: destroyed after Release() ends the message in its arena.
+  std::unique_ptr<Allocator> owned_allocator_;
   Arena *arena_ = nullptr;
   T table_;
 };

@@ -380,7 +380,23 @@ class Generator {
           } else {
             info.element_type = scalar_or_enum(element, type->index());
           }
-          info.value_type = "::aos::fbs::Vector<" + info.element_type + ">";
+          info.value_type = "::aos::fbs::Vector<" + info.element_type;
+          // force_align on a vector aligns its data; above the arena's
+          // alignment it cannot be honoured, so say so rather than ignore it.
+          if (const std::optional<int64_t> force_align =
+                  Attribute(field, "force_align", info.where)) {
+            if (*force_align > static_cast<int64_t>(kMaxAlignment) ||
+                (*force_align & (*force_align - 1)) != 0) {
+              Fail(info.where +
+                   ": force_align: " + std::to_string(*force_align) +
+                   " is not supported by the static API, which aligns "
+                   "vector data to at most 8 bytes (a power of two); use "
+                   "force_align of 8 or less, or build this message with "
+                   "FlatBufferBuilder");
+            }
+            info.value_type += ", " + std::to_string(*force_align);
+          }
+          info.value_type += ">";
         }
         break;
       }
@@ -499,6 +515,11 @@ class Generator {
         << "  using Flatbuffer = " << flatbuffer << ";\n"
         << "  static constexpr const char *GetFullyQualifiedName() {\n"
         << "    return Flatbuffer::GetFullyQualifiedName();\n  }\n"
+        << "  // This table read through its ordinary flatbuffer type. Valid "
+           "until the\n  // message moves (an allocation that did not fit).\n"
+        << "  const Flatbuffer &AsFlatbuffer() const {\n"
+        << "    return *reinterpret_cast<const Flatbuffer *>(InlineData());\n"
+        << "  }\n"
         << "  static constexpr size_t kVtableSize = " << vtable_size << ";\n"
         << "  static constexpr size_t kInlineSize = " << inline_size << ";\n"
         << "  static constexpr size_t kAlign = " << align << ";\n"

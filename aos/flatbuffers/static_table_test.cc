@@ -4,9 +4,11 @@
 #include <cstring>
 #include <string>
 
+#include "aos/flatbuffers/base.h"
 #include "aos/flatbuffers/builder.h"
 #include "aos/flatbuffers/test_generated.h"
 #include "aos/flatbuffers/test_static.h"
+#include "aos/json_to_flatbuffer.h"
 #include "flatbuffers/minireflect.h"
 #include "gtest/gtest.h"
 
@@ -483,6 +485,120 @@ TEST_F(StaticTableTest, TooSmallBufferDies) {
   Arena arena(buffer.bytes);
   EXPECT_DEATH({ Builder<EverythingStatic> builder(&arena); },
                "bytes but its buffer has 64");
+}
+
+// Upstream's allocator API (base.h): builders over a span, a fixed buffer
+// inside the allocator, or a growing heap buffer.
+TEST(StaticAllocatorTest, SpanAndFixedStack) {
+  alignas(8) std::array<uint8_t, Builder<LeafStatic>::kBufferSize> bytes;
+  SpanAllocator span_allocator(bytes);
+  {
+    Builder<LeafStatic> builder(&span_allocator);
+    builder->set_value(7);
+    EXPECT_TRUE(builder.Verify());
+    EXPECT_EQ(builder.AsFlatbufferSpan().message().value(), 7);
+    // Out of room is a failure, not growth.
+    Vector<double> *samples = builder->add_samples();
+    ASSERT_NE(samples, nullptr);
+    EXPECT_FALSE(samples->reserve(1000));
+  }
+  static_assert(Builder<LeafStatic>::kAlign == 8);
+  static_assert(Builder<LeafStatic>::kBufferSize % 8 == 0);
+  static_assert(Builder<LeafStatic>::kBufferSize >= Builder<LeafStatic>::kSize);
+  FixedStackAllocator<Builder<EverythingStatic>::kBufferSize> stack;
+  Builder<EverythingStatic> builder(&stack);
+  builder->set_foo_int(3);
+  EXPECT_TRUE(builder.Verify());
+  EXPECT_EQ(builder.AsFlatbufferSpan().message().foo_int(), 3);
+}
+
+TEST(StaticAllocatorTest, AlignedVectorGrows) {
+  Builder<EverythingStatic> builder(std::make_unique<AlignedVectorAllocator>());
+  builder->set_foo_int(5);
+  String *string = builder->add_foo_string();
+  ASSERT_TRUE(string->SetString("before growing"));
+  Vector<int32_t> *ints = builder->add_vector_int();
+  for (int i = 0; i < 5000; ++i) ASSERT_TRUE(ints->emplace_back(i));
+  ASSERT_TRUE(string->SetString("after growing, longer than before"));
+  EXPECT_TRUE(builder.Verify());
+  const Everything &message = builder.AsFlatbufferSpan().message();
+  EXPECT_EQ(message.foo_int(), 5);
+  EXPECT_EQ(message.foo_string()->string_view(),
+            "after growing, longer than before");
+  ASSERT_EQ(message.vector_int()->size(), 5000u);
+  EXPECT_EQ(message.vector_int()->Get(4999), 4999);
+  // A moved builder keeps its allocator.
+  Builder<EverythingStatic> moved = std::move(builder);
+  EXPECT_EQ(moved->foo_int(), 5);
+  AlignedVectorAllocator allocator;
+  Builder<LeafStatic> leaf(&allocator);
+  leaf->set_value(1);
+  EXPECT_TRUE(leaf.Verify());
+}
+
+// FooStatic::AsFlatbuffer reads the table through its ordinary type.
+TEST_F(StaticTableTest, AsFlatbuffer) {
+  Builder<EverythingStatic> builder(&arena_);
+  builder->set_foo_int(9);
+  LeafStatic *leaf = builder->add_foo_leaf();
+  leaf->set_value(4);
+  EXPECT_EQ(builder->AsFlatbuffer().foo_int(), 9);
+  EXPECT_EQ(leaf->AsFlatbuffer().value(), 4);
+  EXPECT_EQ(&builder->AsFlatbuffer(), &builder.AsFlatbufferSpan().message());
+}
+
+// emplace_back({a, b, ...}) builds a struct from braces, as upstream code
+// writes.
+TEST_F(StaticTableTest, EmplaceBackFromBraces) {
+  Builder<EverythingStatic> builder(&arena_);
+  Vector<Odd> *odds = builder->add_vector_odd();
+  ASSERT_TRUE(odds->emplace_back({1, 2, 3, 4, 5}));
+  ASSERT_TRUE(odds->emplace_back(Odd(6, 7, 8, 9, 10)));
+  Vector<int32_t> *ints = builder->add_vector_int();
+  ASSERT_TRUE(ints->emplace_back({42}));
+  const Everything *everything = Verified(&builder);
+  ASSERT_EQ(everything->vector_odd()->size(), 2u);
+  EXPECT_EQ(everything->vector_odd()->Get(0)->e(), 5);
+  EXPECT_EQ(everything->vector_odd()->Get(1)->a(), 6);
+  EXPECT_EQ(everything->vector_int()->Get(0), 42);
+}
+
+// force_align on a vector aligns its data (up to 8; more is a generator
+// error, see the aos_static_flatbuffers_force_align_16 test).
+TEST_F(StaticTableTest, ForceAlignedVector) {
+  Builder<EverythingStatic> builder(&arena_);
+  builder->set_foo_byte(1);
+  for (int tries = 0; tries < 3; ++tries) {
+    builder->add_vector_byte()->clear();
+    ASSERT_TRUE(builder->add_vector_byte()->emplace_back(1));
+    Vector<uint8_t, 8> *aligned = builder->add_aligned_bytes();
+    ASSERT_NE(aligned, nullptr);
+    ASSERT_TRUE(aligned->emplace_back(7));
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(aligned->data()) % 8, 0u);
+  }
+  const Everything *everything = Verified(&builder);
+  EXPECT_EQ(
+      reinterpret_cast<uintptr_t>(everything->aligned_bytes()->data()) % 8, 0u);
+}
+
+// A vector of tables without static_length compiles (-Werror) and holds
+// nothing.
+TEST_F(StaticTableTest, UnsizedTableVector) {
+  Builder<EverythingStatic> builder(&arena_);
+  auto *leaves = builder->add_unsized_leaves();
+  ASSERT_NE(leaves, nullptr);
+  EXPECT_EQ(leaves->emplace_back(), nullptr);
+  EXPECT_EQ(Verified(&builder)->unsized_leaves()->size(), 0u);
+}
+
+TEST(StaticJsonTest, JsonToStaticFlatbuffer) {
+  Builder<EverythingStatic> builder = JsonToStaticFlatbuffer<EverythingStatic>(
+      R"({ "foo_int": 3, "foo_string": "abc", "vector_int": [ 1, 2, 3, 4, 5 ] })");
+  EXPECT_TRUE(builder.Verify());
+  EXPECT_EQ(builder->foo_int(), 3);
+  EXPECT_EQ(builder.AsFlatbufferSpan().message().vector_int()->size(), 5u);
+  EXPECT_DEATH(JsonToStaticFlatbuffer<EverythingStatic>(R"({ "nope": 1 })"),
+               "unknown field: nope");
 }
 
 }  // namespace

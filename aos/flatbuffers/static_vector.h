@@ -230,11 +230,16 @@ class String {
 };
 
 // A flatbuffer vector of inline elements: scalars, enums, bools or structs.
-template <typename T>
+// `kForceAlign` is the schema's force_align on the field (the data is
+// aligned to it; at most the arena's alignment, 8).
+template <typename T, size_t kForceAlign = alignof(T)>
 class Vector {
   static_assert(std::is_trivially_copyable_v<T>);
   static_assert(alignof(T) <= Arena::kAlignment,
                 "element alignment larger than the arena's");
+  static_assert(kForceAlign <= Arena::kAlignment &&
+                    (kForceAlign & (kForceAlign - 1)) == 0,
+                "force_align must be a power of two of at most 8");
 
  public:
   using value_type = T;
@@ -299,6 +304,15 @@ class Vector {
     storage_.SetSize(index + 1);
     return true;
   }
+  // Appends `value`; this overload is what makes `emplace_back({x, y})`
+  // (a struct from braces, as upstream code writes) compile.
+  [[nodiscard]] bool emplace_back(const T &value) {
+    if (!storage_.ReserveOneMore()) return false;
+    const size_t index = size();
+    std::memcpy(static_cast<void *>(data() + index), &value, sizeof(T));
+    storage_.SetSize(index + 1);
+    return true;
+  }
   [[nodiscard]] bool push_back(const T &value) { return emplace_back(value); }
   // Replaces the contents with `count` elements copied from `values`.
   [[nodiscard]] bool FromData(const T *values, size_t count) {
@@ -352,9 +366,8 @@ class Vector {
   void Reset() { storage_.Reset(); }
 
  private:
-  using Storage =
-      internal::LeafStorage<sizeof(T),
-                            std::max(alignof(T), internal::kOffsetSize), 0>;
+  using Storage = internal::LeafStorage<
+      sizeof(T), std::max({alignof(T), kForceAlign, internal::kOffsetSize}), 0>;
   Storage storage_;
 };
 
@@ -491,25 +504,34 @@ class TableVector : public internal::OffsetVectorBase<kMaxSize> {
   // Appends a table with no field set. nullptr if the vector is full
   // (size() == capacity()) or the buffer is.
   T *emplace_back() {
-    const size_t index = this->size();
-    if (index == kMaxSize) return nullptr;
-    T *table = &tables_[index];
-    if (!table->Create(this->arena(), this->SlotPosition(index))) {
+    // Without static_length there is no room for any table. Spelled out so
+    // that g++ does not analyse (and warn about, under -Werror) accesses to
+    // an empty array in generated code.
+    if constexpr (kMaxSize == 0) {
       return nullptr;
+    } else {
+      const size_t index = this->size();
+      if (index == kMaxSize) return nullptr;
+      T *table = &tables_[index];
+      if (!table->Create(this->arena(), this->SlotPosition(index))) {
+        return nullptr;
+      }
+      this->SetSize(index + 1);
+      return table;
     }
-    this->SetSize(index + 1);
-    return table;
   }
 
-  T &operator[](size_t index) { return tables_[index]; }
-  const T &operator[](size_t index) const { return tables_[index]; }
+  T &operator[](size_t index) { return Element(index); }
+  const T &operator[](size_t index) const {
+    return const_cast<TableVector *>(this)->Element(index);
+  }
   T &at(size_t index) {
     CHECK_LT(index, this->size()) << ": static flatbuffer vector index";
-    return tables_[index];
+    return Element(index);
   }
   const T &at(size_t index) const {
     CHECK_LT(index, this->size()) << ": static flatbuffer vector index";
-    return tables_[index];
+    return const_cast<TableVector *>(this)->Element(index);
   }
 
   // Removes every table. Their bytes stay allocated, unused.
@@ -539,9 +561,11 @@ class TableVector : public internal::OffsetVectorBase<kMaxSize> {
 
   // The first required field missing in any element, or nullptr.
   const char *MissingRequiredField() const {
-    for (size_t i = 0; i < this->size(); ++i) {
-      if (const char *missing = tables_[i].MissingRequiredField()) {
-        return missing;
+    if constexpr (kMaxSize != 0) {
+      for (size_t i = 0; i < this->size(); ++i) {
+        if (const char *missing = tables_[i].MissingRequiredField()) {
+          return missing;
+        }
       }
     }
     return nullptr;
@@ -554,6 +578,16 @@ class TableVector : public internal::OffsetVectorBase<kMaxSize> {
   void Reset() {}
 
  private:
+  T &Element(size_t index) {
+    if constexpr (kMaxSize == 0) {
+      LOG(FATAL) << "element " << index << " of an empty "
+                 << T::GetFullyQualifiedName()
+                 << " vector (give the field a static_length)";
+    } else {
+      return tables_[index];
+    }
+  }
+
   std::array<T, kMaxSize> tables_;
 };
 

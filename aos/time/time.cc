@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cstdio>
 #include <iomanip>
+#include <sstream>
 
 #include "glog/logging.h"
 
@@ -109,8 +110,16 @@ std::optional<realtime_clock::time_point> realtime_clock::FromString(
   tm.tm_min = minute;
   tm.tm_sec = second;
   tm.tm_isdst = -1;
+  const struct tm wanted = tm;
   const time_t seconds = mktime(&tm);
-  if (seconds == -1) return std::nullopt;
+  // -1 is both mktime's error and one second before 1970 (UTC): tell them
+  // apart by whether the result is the calendar time asked for.
+  if (seconds == -1 &&
+      (tm.tm_year != wanted.tm_year || tm.tm_mon != wanted.tm_mon ||
+       tm.tm_mday != wanted.tm_mday || tm.tm_hour != wanted.tm_hour ||
+       tm.tm_min != wanted.tm_min || tm.tm_sec != wanted.tm_sec)) {
+    return std::nullopt;
+  }
   int64_t nanos = 0;
   for (char c : s.substr(20)) {
     if (c < '0' || c > '9') return std::nullopt;
@@ -130,20 +139,42 @@ std::ostream &operator<<(std::ostream &stream,
 
 std::ostream &operator<<(std::ostream &stream,
                          const realtime_clock::time_point &now) {
-  const SplitTime split = Split(now.time_since_epoch());
-  if (split.negative) {
-    // Before 1970: not a calendar time anyone logs; print it like monotonic.
-    return stream << '-' << split.seconds << '.' << std::setfill('0')
-                  << std::setw(9) << split.nanoseconds << "sec"
-                  << std::setfill(' ');
+  // Whole seconds rounded down (toward the past, also before 1970), so the
+  // nanoseconds are always in [0, 1e9) and the text parses back.
+  const int64_t count = now.time_since_epoch().count();
+  int64_t seconds = count / 1000000000;
+  int64_t nanoseconds = count % 1000000000;
+  if (nanoseconds < 0) {
+    --seconds;
+    nanoseconds += 1000000000;
   }
-  const time_t seconds = split.seconds;
+  const time_t seconds_t = seconds;
   struct tm tm;
-  localtime_r(&seconds, &tm);
-  char buffer[32];
-  strftime(buffer, sizeof(buffer), "%Y-%m-%d_%H-%M-%S", &tm);
+  char buffer[64];
+  // As upstream: whole seconds whose nanoseconds do not fit in the clock
+  // (min_time rounds down past it) cannot be parsed back.
+  int64_t whole_nanoseconds;
+  if (__builtin_mul_overflow(seconds, int64_t{1000000000},
+                             &whole_nanoseconds) ||
+      localtime_r(&seconds_t, &tm) == nullptr || tm.tm_year + 1900 > 9999 ||
+      tm.tm_year + 1900 < 0 ||
+      strftime(buffer, sizeof(buffer), "%Y-%m-%d_%H-%M-%S", &tm) == 0) {
+    return stream << "(unrepresentable realtime " << count << ")";
+  }
   return stream << buffer << '.' << std::setfill('0') << std::setw(9)
-                << split.nanoseconds << std::setfill(' ');
+                << nanoseconds << std::setfill(' ');
+}
+
+std::string ToString(const monotonic_clock::time_point &now) {
+  std::ostringstream stream;
+  stream << now;
+  return stream.str();
+}
+
+std::string ToString(const realtime_clock::time_point &now) {
+  std::ostringstream stream;
+  stream << now;
+  return stream.str();
 }
 
 namespace time {
@@ -158,6 +189,14 @@ struct timespec to_timespec(std::chrono::nanoseconds duration) {
     --ts.tv_sec;
   }
   return ts;
+}
+
+struct timeval to_timeval(std::chrono::nanoseconds duration) {
+  const struct timespec ts = to_timespec(duration);
+  struct timeval tv;
+  tv.tv_sec = ts.tv_sec;
+  tv.tv_usec = ts.tv_nsec / 1000;
+  return tv;
 }
 
 struct timespec to_timespec(monotonic_clock::time_point time) {

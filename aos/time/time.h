@@ -17,14 +17,20 @@
 //
 // Printing follows upstream AOS so tools and logs read the same:
 //   monotonic: "123.000000000sec"         (negative: "-1.500000000sec")
-//   realtime:  "2026-11-26_07-13-45.000000000" (local time)
+//   realtime:  "2026-11-26_07-13-45.000000000" (local time; before 1970
+//              too: "1969-12-31_23-59-59.999999999")
+
+#include <sys/time.h>
+#include <time.h>
 
 #include <chrono>
 #include <cstdint>
 #include <limits>
 #include <optional>
 #include <ostream>
+#include <string>
 #include <string_view>
+#include <type_traits>
 
 namespace aos {
 
@@ -78,8 +84,16 @@ class realtime_clock {
 
 std::ostream &operator<<(std::ostream &stream,
                          const monotonic_clock::time_point &now);
+// Local calendar time, also before 1970 (the seconds round down, so -1 ns is
+// "1969-12-31_23-59-59.999999999" in UTC), as upstream; FromString parses
+// every such string back. A time too far out for the calendar prints as
+// "(unrepresentable realtime <ns>)".
 std::ostream &operator<<(std::ostream &stream,
                          const realtime_clock::time_point &now);
+
+// What operator<< prints, as a string (upstream's helpers).
+std::string ToString(const monotonic_clock::time_point &now);
+std::string ToString(const realtime_clock::time_point &now);
 
 namespace time {
 
@@ -87,6 +101,30 @@ namespace time {
 struct timespec to_timespec(std::chrono::nanoseconds duration);
 // Converts a time point to a timespec of its time since epoch.
 struct timespec to_timespec(monotonic_clock::time_point time);
+
+// Converts a timeval or timespec (e.g. from a socket timestamp or a file's
+// stat) to a duration.
+constexpr std::chrono::nanoseconds from_timeval(struct timeval t) {
+  return std::chrono::seconds(t.tv_sec) + std::chrono::microseconds(t.tv_usec);
+}
+constexpr std::chrono::nanoseconds from_timespec(struct timespec t) {
+  return std::chrono::seconds(t.tv_sec) + std::chrono::nanoseconds(t.tv_nsec);
+}
+// Converts a duration to a timeval (microseconds, rounded toward negative
+// infinity so tv_usec stays in [0, 1000000)).
+struct timeval to_timeval(std::chrono::nanoseconds duration);
+
+// The period of a rate in Hz (upstream's helper): FromRate(100) is 10 ms.
+// Integer rates that do not divide a second round down to the nanosecond.
+template <typename Scalar>
+constexpr std::chrono::nanoseconds FromRate(Scalar hertz) {
+  if constexpr (std::is_integral_v<Scalar>) {
+    return std::chrono::nanoseconds(std::chrono::seconds(1)) / hertz;
+  } else {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+        std::chrono::duration<double>(1.0 / static_cast<double>(hertz)));
+  }
+}
 
 // Converts a duration to seconds as a double (for statistics and printing).
 constexpr double DurationInSeconds(std::chrono::nanoseconds duration) {

@@ -63,6 +63,45 @@ TEST(TimeTest, ParsesWhatItPrints) {
   EXPECT_EQ(realtime_clock::FromString(Print(r)), r);
 }
 
+// Before 1970 a realtime prints as a calendar time, as upstream, and parses
+// back (it used to print "-0.000000001sec", which FromString rejected).
+TEST(TimeTest, RealtimeBefore1970) {
+  setenv("TZ", "UTC", 1);
+  tzset();
+  const realtime_clock::time_point just_before =
+      realtime_clock::epoch() - nanoseconds(1);
+  EXPECT_EQ(Print(just_before), "1969-12-31_23-59-59.999999999");
+  EXPECT_EQ(realtime_clock::FromString(Print(just_before)), just_before);
+  const realtime_clock::time_point one_second =
+      realtime_clock::epoch() - seconds(1);
+  EXPECT_EQ(Print(one_second), "1969-12-31_23-59-59.000000000");
+  EXPECT_EQ(realtime_clock::FromString(Print(one_second)), one_second);
+  const realtime_clock::time_point long_ago =
+      realtime_clock::epoch() - seconds(86400 * 365) - milliseconds(1);
+  EXPECT_EQ(Print(long_ago), "1968-12-31_23-59-59.999000000");
+  EXPECT_EQ(realtime_clock::FromString(Print(long_ago)), long_ago);
+  EXPECT_EQ(Print(realtime_clock::epoch()), "1970-01-01_00-00-00.000000000");
+  EXPECT_EQ(Print(realtime_clock::min_time),
+            "(unrepresentable realtime -9223372036854775808)");
+  EXPECT_EQ(ToString(just_before), "1969-12-31_23-59-59.999999999");
+  EXPECT_EQ(ToString(monotonic_clock::epoch() + milliseconds(1500)),
+            "1.500000000sec");
+}
+
+TEST(TimeTest, FromRateAndTimeval) {
+  static_assert(time::FromRate(100) == milliseconds(10));
+  EXPECT_EQ(time::FromRate(200), milliseconds(5));
+  EXPECT_EQ(time::FromRate(0.5), seconds(2));
+  EXPECT_EQ(time::FromRate(3), nanoseconds(333333333));
+  EXPECT_EQ(time::from_timeval(timeval{.tv_sec = 2, .tv_usec = 5}),
+            seconds(2) + std::chrono::microseconds(5));
+  EXPECT_EQ(time::from_timespec(timespec{.tv_sec = -1, .tv_nsec = 5}),
+            seconds(-1) + nanoseconds(5));
+  const struct timeval tv = time::to_timeval(milliseconds(-1500));
+  EXPECT_EQ(tv.tv_sec, -2);
+  EXPECT_EQ(tv.tv_usec, 500000);
+}
+
 TEST(TimeTest, RejectsMalformedTimes) {
   EXPECT_EQ(monotonic_clock::FromString(""), std::nullopt);
   EXPECT_EQ(monotonic_clock::FromString("12"), std::nullopt);

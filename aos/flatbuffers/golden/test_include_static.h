@@ -23,6 +23,11 @@ class IncludedStatic : public ::aos::fbs::Table {
   static constexpr const char *GetFullyQualifiedName() {
     return Flatbuffer::GetFullyQualifiedName();
   }
+  // This table read through its ordinary flatbuffer type. Valid until the
+  // message moves (an allocation that did not fit).
+  const Flatbuffer &AsFlatbuffer() const {
+    return *reinterpret_cast<const Flatbuffer *>(InlineData());
+  }
   static constexpr size_t kVtableSize = 8;
   static constexpr size_t kInlineSize = 9;
   static constexpr size_t kAlign = 4;

@@ -23,6 +23,11 @@ class LeafStatic : public ::aos::fbs::Table {
   static constexpr const char *GetFullyQualifiedName() {
     return Flatbuffer::GetFullyQualifiedName();
   }
+  // This table read through its ordinary flatbuffer type. Valid until the
+  // message moves (an allocation that did not fit).
+  const Flatbuffer &AsFlatbuffer() const {
+    return *reinterpret_cast<const Flatbuffer *>(InlineData());
+  }
   static constexpr size_t kVtableSize = 10;
   static constexpr size_t kInlineSize = 16;
   static constexpr size_t kAlign = 4;
@@ -177,8 +182,13 @@ class EverythingStatic : public ::aos::fbs::Table {
   static constexpr const char *GetFullyQualifiedName() {
     return Flatbuffer::GetFullyQualifiedName();
   }
-  static constexpr size_t kVtableSize = 74;
-  static constexpr size_t kInlineSize = 187;
+  // This table read through its ordinary flatbuffer type. Valid until the
+  // message moves (an allocation that did not fit).
+  const Flatbuffer &AsFlatbuffer() const {
+    return *reinterpret_cast<const Flatbuffer *>(InlineData());
+  }
+  static constexpr size_t kVtableSize = 78;
+  static constexpr size_t kInlineSize = 195;
   static constexpr size_t kAlign = 8;
   // Upper bound of the bytes of this table with every field set at its
   // static size.
@@ -199,12 +209,15 @@ class EverythingStatic : public ::aos::fbs::Table {
       ::aos::fbs::TableVector<::aos::fbs::testing::LeafStatic, 3>::Size() +
       ::aos::fbs::testing::included::IncludedStatic::kSize +
       ::aos::fbs::TableVector<::aos::fbs::testing::included::IncludedStatic, 1>::Size() +
-      ::aos::fbs::String::Size(0);
+      ::aos::fbs::String::Size(0) +
+      ::aos::fbs::TableVector<::aos::fbs::testing::LeafStatic, 0>::Size() +
+      ::aos::fbs::Vector<uint8_t, 8>::Size(3);
   static constexpr bool kHasRequired = false ||
       ::aos::fbs::testing::LeafStatic::kHasRequired ||
       ::aos::fbs::testing::LeafStatic::kHasRequired ||
       ::aos::fbs::testing::included::IncludedStatic::kHasRequired ||
-      ::aos::fbs::testing::included::IncludedStatic::kHasRequired;
+      ::aos::fbs::testing::included::IncludedStatic::kHasRequired ||
+      ::aos::fbs::testing::LeafStatic::kHasRequired;
 
   // aos.fbs.testing.Everything.foo_bool
   bool has_foo_bool() const { return FieldPresent(kId_foo_bool); }
@@ -664,6 +677,40 @@ class EverythingStatic : public ::aos::fbs::Table {
     MarkAbsent(kId_unsized_string);
     unsized_string_.Reset();
   }
+  // aos.fbs.testing.Everything.unsized_leaves
+  bool has_unsized_leaves() const { return FieldPresent(kId_unsized_leaves); }
+  // The field, created (empty) if unset; nullptr if the buffer is full.
+  ::aos::fbs::TableVector<::aos::fbs::testing::LeafStatic, 0> *add_unsized_leaves() {
+    if (!has_unsized_leaves()) {
+      if (!unsized_leaves_.Create(ArenaOfTable(), FieldPosition(kOffset_unsized_leaves))) return nullptr;
+      MarkPresent(kId_unsized_leaves, kOffset_unsized_leaves);
+    }
+    return &unsized_leaves_;
+  }
+  ::aos::fbs::TableVector<::aos::fbs::testing::LeafStatic, 0> *mutable_unsized_leaves() { return has_unsized_leaves() ? &unsized_leaves_ : nullptr; }
+  const ::aos::fbs::TableVector<::aos::fbs::testing::LeafStatic, 0> *unsized_leaves() const { return has_unsized_leaves() ? &unsized_leaves_ : nullptr; }
+  // Its bytes stay allocated, unused.
+  void clear_unsized_leaves() {
+    MarkAbsent(kId_unsized_leaves);
+    unsized_leaves_.Reset();
+  }
+  // aos.fbs.testing.Everything.aligned_bytes
+  bool has_aligned_bytes() const { return FieldPresent(kId_aligned_bytes); }
+  // The field, created (empty) if unset; nullptr if the buffer is full.
+  ::aos::fbs::Vector<uint8_t, 8> *add_aligned_bytes() {
+    if (!has_aligned_bytes()) {
+      if (!aligned_bytes_.Create(ArenaOfTable(), FieldPosition(kOffset_aligned_bytes), 3)) return nullptr;
+      MarkPresent(kId_aligned_bytes, kOffset_aligned_bytes);
+    }
+    return &aligned_bytes_;
+  }
+  ::aos::fbs::Vector<uint8_t, 8> *mutable_aligned_bytes() { return has_aligned_bytes() ? &aligned_bytes_ : nullptr; }
+  const ::aos::fbs::Vector<uint8_t, 8> *aligned_bytes() const { return has_aligned_bytes() ? &aligned_bytes_ : nullptr; }
+  // Its bytes stay allocated, unused.
+  void clear_aligned_bytes() {
+    MarkAbsent(kId_aligned_bytes);
+    aligned_bytes_.Reset();
+  }
   // Copies every field of `other`, clearing the ones it lacks. False if the
   // buffer is full or a vector has more elements than its static_length.
   [[nodiscard]] bool FromFlatbuffer(const Flatbuffer *other) {
@@ -887,6 +934,22 @@ class EverythingStatic : public ::aos::fbs::Table {
     } else {
       clear_unsized_string();
     }
+    if (other->unsized_leaves() != nullptr) {
+      auto *field = add_unsized_leaves();
+      if (field == nullptr || !field->FromFlatbuffer(other->unsized_leaves())) {
+        return false;
+      }
+    } else {
+      clear_unsized_leaves();
+    }
+    if (other->aligned_bytes() != nullptr) {
+      auto *field = add_aligned_bytes();
+      if (field == nullptr || !field->FromFlatbuffer(other->aligned_bytes())) {
+        return false;
+      }
+    } else {
+      clear_aligned_bytes();
+    }
     return true;
   }
   // The same from the object API (fields flatbuffers' Pack would omit are
@@ -1051,6 +1114,22 @@ class EverythingStatic : public ::aos::fbs::Table {
     } else {
       clear_unsized_string();
     }
+    if (!other.unsized_leaves.empty()) {
+      auto *field = add_unsized_leaves();
+      if (field == nullptr || !field->FromFlatbuffer(other.unsized_leaves)) {
+        return false;
+      }
+    } else {
+      clear_unsized_leaves();
+    }
+    if (!other.aligned_bytes.empty()) {
+      auto *field = add_aligned_bytes();
+      if (field == nullptr || !field->FromFlatbuffer(other.aligned_bytes)) {
+        return false;
+      }
+    } else {
+      clear_aligned_bytes();
+    }
     return true;
   }
 
@@ -1085,6 +1164,13 @@ class EverythingStatic : public ::aos::fbs::Table {
         }
       }
     }
+    if constexpr (::aos::fbs::testing::LeafStatic::kHasRequired) {
+      if (has_unsized_leaves()) {
+        if (const char *missing = unsized_leaves_.MissingRequiredField()) {
+          return missing;
+        }
+      }
+    }
     return nullptr;
   }
 
@@ -1097,15 +1183,15 @@ class EverythingStatic : public ::aos::fbs::Table {
 
  private:
   static constexpr size_t kId_foo_bool = 0;
-  static constexpr uint16_t kOffset_foo_bool = 183;
+  static constexpr uint16_t kOffset_foo_bool = 191;
   static constexpr size_t kId_foo_byte = 1;
-  static constexpr uint16_t kOffset_foo_byte = 184;
+  static constexpr uint16_t kOffset_foo_byte = 192;
   static constexpr size_t kId_foo_ubyte = 2;
-  static constexpr uint16_t kOffset_foo_ubyte = 185;
+  static constexpr uint16_t kOffset_foo_ubyte = 193;
   static constexpr size_t kId_foo_short = 3;
-  static constexpr uint16_t kOffset_foo_short = 172;
+  static constexpr uint16_t kOffset_foo_short = 180;
   static constexpr size_t kId_foo_ushort = 4;
-  static constexpr uint16_t kOffset_foo_ushort = 174;
+  static constexpr uint16_t kOffset_foo_ushort = 182;
   static constexpr size_t kId_foo_int = 5;
   static constexpr uint16_t kOffset_foo_int = 4;
   static constexpr size_t kId_foo_uint = 6;
@@ -1121,11 +1207,11 @@ class EverythingStatic : public ::aos::fbs::Table {
   static constexpr size_t kId_foo_string = 11;
   static constexpr uint16_t kOffset_foo_string = 104;
   static constexpr size_t kId_foo_enum = 12;
-  static constexpr uint16_t kOffset_foo_enum = 186;
+  static constexpr uint16_t kOffset_foo_enum = 194;
   static constexpr size_t kId_foo_flags = 13;
-  static constexpr uint16_t kOffset_foo_flags = 176;
+  static constexpr uint16_t kOffset_foo_flags = 184;
   static constexpr size_t kId_foo_odd = 14;
-  static constexpr uint16_t kOffset_foo_odd = 178;
+  static constexpr uint16_t kOffset_foo_odd = 186;
   static constexpr size_t kId_foo_location = 15;
   static constexpr uint16_t kOffset_foo_location = 40;
   static constexpr size_t kId_foo_pose = 16;
@@ -1164,6 +1250,10 @@ class EverythingStatic : public ::aos::fbs::Table {
   static constexpr uint16_t kOffset_vector_included = 164;
   static constexpr size_t kId_unsized_string = 34;
   static constexpr uint16_t kOffset_unsized_string = 168;
+  static constexpr size_t kId_unsized_leaves = 35;
+  static constexpr uint16_t kOffset_unsized_leaves = 172;
+  static constexpr size_t kId_aligned_bytes = 36;
+  static constexpr uint16_t kOffset_aligned_bytes = 176;
 
   ::aos::fbs::String foo_string_;
   ::aos::fbs::testing::LeafStatic foo_leaf_;
@@ -1181,6 +1271,8 @@ class EverythingStatic : public ::aos::fbs::Table {
   ::aos::fbs::testing::included::IncludedStatic included_;
   ::aos::fbs::TableVector<::aos::fbs::testing::included::IncludedStatic, 1> vector_included_;
   ::aos::fbs::String unsized_string_;
+  ::aos::fbs::TableVector<::aos::fbs::testing::LeafStatic, 0> unsized_leaves_;
+  ::aos::fbs::Vector<uint8_t, 8> aligned_bytes_;
 };
 
 }  // namespace testing
@@ -1204,6 +1296,11 @@ class NamedStatic : public ::aos::fbs::Table {
   using Flatbuffer = ::aos::fbs::testing::Named;
   static constexpr const char *GetFullyQualifiedName() {
     return Flatbuffer::GetFullyQualifiedName();
+  }
+  // This table read through its ordinary flatbuffer type. Valid until the
+  // message moves (an allocation that did not fit).
+  const Flatbuffer &AsFlatbuffer() const {
+    return *reinterpret_cast<const Flatbuffer *>(InlineData());
   }
   static constexpr size_t kVtableSize = 8;
   static constexpr size_t kInlineSize = 16;
@@ -1322,6 +1419,11 @@ class HolderStatic : public ::aos::fbs::Table {
   using Flatbuffer = ::aos::fbs::testing::Holder;
   static constexpr const char *GetFullyQualifiedName() {
     return Flatbuffer::GetFullyQualifiedName();
+  }
+  // This table read through its ordinary flatbuffer type. Valid until the
+  // message moves (an allocation that did not fit).
+  const Flatbuffer &AsFlatbuffer() const {
+    return *reinterpret_cast<const Flatbuffer *>(InlineData());
   }
   static constexpr size_t kVtableSize = 8;
   static constexpr size_t kInlineSize = 12;
