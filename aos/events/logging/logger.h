@@ -55,7 +55,9 @@ class Logger {
     // Payload bytes written.
     uint64_t bytes = 0;
     // Messages the logger missed: it fell more than a queue behind and the
-    // queue overwrote them (seen as gaps in queue indices).
+    // queue overwrote them. Its fetchers skip to the oldest message left
+    // (FallBehindPolicy::kSkipToOldest) instead of dying; the log shows the
+    // loss as a gap in the channel's queue indices (log_info counts them).
     uint64_t lost = 0;
   };
 

@@ -494,6 +494,43 @@ TEST_F(LoggerSimulationTest, DiskFull) {
   EXPECT_NE((*reader)->status().kind, ReadStatus::Kind::kCorrupt);
 }
 
+// A logger that falls more than a queue behind (here: polling every 5 s a
+// channel whose queue holds 2 s) keeps going and counts what it lost; the
+// log shows the loss as a gap in queue indices.
+TEST_F(LoggerSimulationTest, FallsBehindWithoutDying) {
+  auto sender_loop = factory_.MakeEventLoop("sender");
+  Sender<TestMessage> test = sender_loop->MakeSender<TestMessage>("/test");
+  int sent = 0;
+  sender_loop->AddTimer([&]() { Send(&test, sent++); })
+      ->Schedule(sender_loop->monotonic_now() + chrono::milliseconds(1),
+                 chrono::milliseconds(1));
+  auto logger_loop = factory_.MakeEventLoop("logger");
+  Logger logger(logger_loop.get());
+  logger.set_polling_period(chrono::seconds(5));
+  logger.StartLogging(
+      std::make_unique<LogNamer>(dir_.path() + "/log", config(), nullptr));
+  ASSERT_TRUE(factory_.RunFor(chrono::milliseconds(5500)));
+  logger.StopLogging();
+  uint64_t logged = 0;
+  uint64_t lost = 0;
+  for (const Logger::ChannelStatistics &statistics :
+       logger.channel_statistics()) {
+    if (statistics.channel->name()->string_view() != "/test") continue;
+    logged = statistics.messages;
+    lost = statistics.lost;
+  }
+  EXPECT_GT(lost, 2000u);
+  EXPECT_EQ(logged + lost, static_cast<uint64_t>(sent));
+  const Part part =
+      ReadPart(dir_.path() + "/log_data.part0.bfbs.zst", config());
+  ASSERT_EQ(part.records.size(), logged);
+  uint64_t gaps = 0;
+  for (size_t i = 1; i < part.records.size(); ++i) {
+    gaps += part.records[i].queue_index - part.records[i - 1].queue_index - 1;
+  }
+  EXPECT_EQ(gaps + part.records.front().queue_index, lost);
+}
+
 using LoggerDeathTest = LoggerSimulationTest;
 
 TEST_F(LoggerDeathTest, MisuseDies) {
