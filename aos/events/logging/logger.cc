@@ -198,9 +198,19 @@ void Logger::StartLogging(std::unique_ptr<LogNamer> namer,
   log_start_uuid_ = log_start_uuid;
   config_sha256_.clear();
   for (NodeState &node : nodes_) node = NodeState();
+  // Looked up now, so that a channel's first message allocates nothing.
   for (const std::unique_ptr<ChannelState> &state : channels_) {
-    state->data_sequence = nullptr;
-    state->timestamp_sequence = nullptr;
+    state->data_sequence = state->log_data
+                               ? namer_->DataSequence(state->source_node_index)
+                               : nullptr;
+    if (state->remote_timestamps) {
+      state->timestamp_sequence =
+          namer_->RemoteTimestampSequence(state->remote_node_index);
+    } else if (state->log_delivery_times) {
+      state->timestamp_sequence = namer_->TimestampSequence();
+    } else {
+      state->timestamp_sequence = nullptr;
+    }
   }
   for (ChannelStatistics &statistics : statistics_) {
     statistics = ChannelStatistics{.channel = statistics.channel};
