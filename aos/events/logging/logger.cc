@@ -147,7 +147,17 @@ Logger::Logger(EventLoop *event_loop, const Configuration *configuration,
         }
         if (!state->log_data && !state->log_delivery_times) continue;
       }
-      state->fetcher = event_loop_->MakeRawFetcher(channel);
+      // The loop reads its own configuration's channel of that name and
+      // type; indices in the log refer to configuration_.
+      const Channel *loop_channel =
+          configuration_ == event_loop_->configuration()
+              ? channel
+              : configuration::GetChannel(event_loop_->configuration(),
+                                          channel->name()->string_view(),
+                                          channel->type()->string_view(), "",
+                                          event_loop_->node(), true);
+      if (loop_channel == nullptr) continue;
+      state->fetcher = event_loop_->MakeRawFetcher(loop_channel);
       // A logger that falls behind skips ahead and counts what it missed,
       // rather than dying and losing everything after.
       state->fetcher->set_fall_behind_policy(FallBehindPolicy::kSkipToOldest);

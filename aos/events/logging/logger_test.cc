@@ -361,6 +361,28 @@ TEST_F(LoggerSimulationTest, StartLoggingOnRun) {
       std::filesystem::exists(dir_.path() + "/run/data.part0.bfbs.zst"));
 }
 
+// The log records the configuration it is given; channels the loop's
+// configuration lacks are skipped.
+TEST_F(LoggerSimulationTest, AnotherConfiguration) {
+  const FlatbufferDetachedBuffer<Configuration> logged =
+      configuration::MergeWithConfig(config(), R"json({"channels": [
+        {"name": "/extra", "type": "aos.TestMessage"}]})json");
+  auto sender_loop = factory_.MakeEventLoop("sender");
+  Sender<TestMessage> state = sender_loop->MakeSender<TestMessage>("/state");
+  Send(&state, 3);
+  auto logger_loop = factory_.MakeEventLoop("logger");
+  Logger logger(logger_loop.get(), &logged.message());
+  logger.StartLogging(std::make_unique<LogNamer>(dir_.path() + "/log",
+                                                 &logged.message(), nullptr));
+  ASSERT_TRUE(factory_.RunFor(chrono::milliseconds(200)));
+  logger.StopLogging();
+  const Part part =
+      ReadPart(dir_.path() + "/log_data.part0.bfbs.zst", &logged.message());
+  ASSERT_EQ(part.records.size(), 1u);
+  EXPECT_EQ(part.records[0].channel, "/state");
+  EXPECT_EQ(part.records[0].value, 3);
+}
+
 // A folder that cannot be written stops logging with an error naming it; the
 // process (and the loop) carry on.
 TEST_F(LoggerSimulationTest, UnwritableFolder) {
