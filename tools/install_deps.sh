@@ -11,6 +11,7 @@ packages=(
   libgoogle-glog-dev libgflags-dev
   libflatbuffers-dev flatbuffers-compiler
   libgtest-dev libgmock-dev libbenchmark-dev
+  libzstd-dev libssl-dev
   cyclonedds-dev cyclonedds-tools iproute2
 )
 
