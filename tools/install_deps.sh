@@ -11,6 +11,9 @@ packages=(
   libgoogle-glog-dev libgflags-dev
   libflatbuffers-dev flatbuffers-compiler
   libgtest-dev libgmock-dev libbenchmark-dev
+  libzstd-dev zlib1g-dev
+  # Test-only: the MCAP export is checked by Foxglove's reader from npm.
+  nodejs npm
 )
 
 missing=()
