@@ -12,9 +12,12 @@ packages=(
   libflatbuffers-dev flatbuffers-compiler
   libgtest-dev libgmock-dev libbenchmark-dev
   libzstd-dev zlib1g-dev
-  # Test-only: the MCAP export is checked by Foxglove's reader from npm.
-  nodejs npm
 )
+# Test-only: the MCAP export is checked by Foxglove's reader from npm. A
+# machine may have node and npm from elsewhere (one nodejs package that ships
+# npm conflicts with Debian's npm), so only a missing command asks for them.
+command -v node >/dev/null || packages+=(nodejs)
+command -v npm >/dev/null || packages+=(npm)
 
 missing=()
 for package in "${packages[@]}"; do
