@@ -11,7 +11,7 @@ packages=(
   libgoogle-glog-dev libgflags-dev
   libflatbuffers-dev flatbuffers-compiler
   libgtest-dev libgmock-dev libbenchmark-dev
-  libzstd-dev zlib1g-dev
+  libzstd-dev libssl-dev zlib1g-dev
 )
 # Test-only: the MCAP export is checked by Foxglove's reader from npm. A
 # machine may have node and npm from elsewhere (one nodejs package that ships

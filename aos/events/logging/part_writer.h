@@ -1,0 +1,125 @@
+#ifndef AOS_EVENTS_LOGGING_PART_WRITER_H_
+#define AOS_EVENTS_LOGGING_PART_WRITER_H_
+
+// PartWriter: appends size-prefixed flatbuffers to one log part file, raw or
+// as zstd frames (part_format.h), and reports I/O failures instead of dying.
+//
+// The Logger (logger.h) writes every part through one; tools and tests may
+// use it directly:
+//
+//   Result<std::unique_ptr<PartWriter>> writer =
+//       PartWriter::Create("/logs/x_data.part0.bfbs.zst", {});
+//   CheckExpected(writer);
+//   CheckExpected((*writer)->Write(header.span()));   // size-prefixed
+//   ...
+//   CheckExpected((*writer)->Close());
+//
+// Data reaches the file when the writer flushes: on Flush(), when
+// `flush_bytes` of stream accumulated since the last flush, and on Close().
+// Each flush of a zstd part ends one zstd frame, so whatever the file holds
+// after a crash decodes up to the last flush. Flush(/*sync=*/true) also
+// fdatasync()s, so the data survives a power cut; see
+// docs/decisions/logging.md for the policy the Logger follows.
+//
+// After a write fails (disk full, I/O error, file removed...) the writer is
+// failed: it writes nothing more, every call returns the first error, and the
+// file keeps what was flushed before. Writing allocates nothing once the
+// writer exists (the real-time logger calls it per message).
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "aos/events/logging/part_format.h"
+#include "aos/util/status.h"
+
+namespace aos::logger {
+
+struct PartWriterOptions {
+  Compression compression = Compression::kZstd;
+  // zstd's compression level (1 is its fastest; negative is faster still).
+  int zstd_level = 1;
+  // Flush once this many bytes of stream were written since the last flush.
+  size_t flush_bytes = size_t{1} << 20;
+};
+
+class PartWriter {
+ public:
+  // Creates the file `path` (and any missing parent folders) for writing. It
+  // must not exist: a part is never overwritten. Returns an error naming the
+  // path and the reason (and the free space, for a full disk).
+  static Result<std::unique_ptr<PartWriter>> Create(
+      std::string path, PartWriterOptions options = {});
+
+  PartWriter(const PartWriter &) = delete;
+  PartWriter &operator=(const PartWriter &) = delete;
+  // Closes the file, flushing first unless the writer failed; a failure then
+  // is logged (call Close() to see it).
+  ~PartWriter();
+
+  // Appends one size-prefixed flatbuffer (its uint32 length included).
+  // CHECK-fails unless its size is a multiple of kPartAlignment and matches
+  // its prefix (FlatBufferBuilder::FinishSizePrefixed guarantees both).
+  // May flush (see above). Returns the writer's error once it failed.
+  Result<void> Write(std::span<const uint8_t> sized_flatbuffer);
+
+  // Writes everything accepted so far to the file (ending the zstd frame);
+  // with `sync`, then fdatasync()s it (and, the first time, the folder that
+  // holds it, so the file's name survives a power cut too).
+  Result<void> Flush(bool sync);
+
+  // Flushes (with sync) and closes the file. Further calls are no-ops that
+  // return the same result.
+  Result<void> Close();
+
+  const std::string &path() const { return path_; }
+  Compression compression() const { return options_.compression; }
+  // Bytes of stream accepted (before compression).
+  uint64_t stream_bytes() const { return stream_bytes_; }
+  // Bytes written to the file so far.
+  uint64_t file_bytes() const { return file_bytes_; }
+  // Stream bytes accepted but not yet flushed.
+  uint64_t unflushed_bytes() const { return stream_bytes_ - flushed_stream_; }
+  // The error that failed the writer, if it failed.
+  const std::optional<Error> &error() const { return error_; }
+
+ private:
+  PartWriter(std::string path, int fd, PartWriterOptions options);
+
+  // Writes `data` to the file, all of it, or fails the writer.
+  Result<void> WriteToFile(std::span<const uint8_t> data);
+  // Runs the zstd stream over `input` with `directive`, writing out full
+  // output buffers.
+  Result<void> Compress(std::span<const uint8_t> input, int directive);
+  Result<void> Fail(int error_number, std::string_view what);
+
+  const std::string path_;
+  int fd_;
+  const PartWriterOptions options_;
+  // zstd's compression context (kZstd only).
+  struct ZstdContext;
+  std::unique_ptr<ZstdContext> zstd_;
+  // kNone: stream bytes not written yet; kZstd: compressed output not
+  // written yet.
+  std::vector<uint8_t> buffer_;
+  size_t buffer_used_ = 0;
+  uint64_t stream_bytes_ = 0;
+  uint64_t flushed_stream_ = 0;
+  uint64_t file_bytes_ = 0;
+  bool folder_synced_ = false;
+  bool closed_ = false;
+  std::optional<Error> error_;
+};
+
+// "12.3 MiB free of 1.0 GiB" for the filesystem holding `path` (or the
+// nearest existing parent), or "" if that cannot be found. For error
+// messages about full disks.
+std::string DescribeFreeSpace(const std::string &path);
+
+}  // namespace aos::logger
+
+#endif  // AOS_EVENTS_LOGGING_PART_WRITER_H_
