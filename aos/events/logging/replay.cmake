@@ -44,3 +44,44 @@ endfunction()
 aos_replay_mcap_test(aos_mcap_writer_test
   SRCS ${AOS_REPLAY_DIR}/mcap_writer_test.cc
   DEPS aos_mcap_writer aos_mcap_check)
+
+# Finding, sorting and reading logs, on the logger's part-file layer.
+aos_library(NAME aos_logfile_sorting
+  SRCS ${AOS_REPLAY_DIR}/logfile_sorting.cc
+       ${AOS_REPLAY_DIR}/log_message_stream.cc
+  HDRS ${AOS_REPLAY_DIR}/logfile_sorting.h
+       ${AOS_REPLAY_DIR}/log_message_stream.h
+  DEPS aos_log_parts aos_configuration aos_time aos_status glog::glog)
+
+aos_library(NAME aos_log_to_mcap
+  SRCS ${AOS_REPLAY_DIR}/log_to_mcap.cc
+  HDRS ${AOS_REPLAY_DIR}/log_to_mcap.h
+  DEPS aos_logfile_sorting aos_mcap_writer aos_configuration
+       aos_json_to_flatbuffer glog::glog)
+
+aos_binary(NAME log_to_mcap
+  SRCS ${AOS_REPLAY_DIR}/log_to_mcap_main.cc
+  DEPS aos_log_to_mcap aos_init gflags)
+
+aos_library(NAME aos_log_reader
+  SRCS ${AOS_REPLAY_DIR}/log_reader.cc
+  HDRS ${AOS_REPLAY_DIR}/log_reader.h
+  DEPS aos_logfile_sorting aos_simulated_event_loop aos_configuration
+       glog::glog)
+
+aos_library(NAME aos_replay_test_util
+  SRCS ${AOS_REPLAY_DIR}/replay_test_util.cc
+  HDRS ${AOS_REPLAY_DIR}/replay_test_util.h
+  DEPS aos_log_parts aos_event_loop aos_configuration glog::glog)
+
+# The flattened ping/pong configuration (aos/examples), with schemas.
+set(AOS_REPLAY_PINGPONG_CONFIG ${CMAKE_BINARY_DIR}/aos/examples/pingpong_config.bfbs)
+
+aos_test(NAME aos_log_reader_test
+  SRCS ${AOS_REPLAY_DIR}/log_reader_test.cc
+  DEPS aos_log_reader aos_replay_test_util aos_examples_ping_lib
+       aos_examples_pong_lib aos_json_to_flatbuffer
+  LABELS replay)
+target_compile_definitions(aos_log_reader_test PRIVATE
+  AOS_PINGPONG_CONFIG="${AOS_REPLAY_PINGPONG_CONFIG}")
+add_dependencies(aos_log_reader_test pingpong_config)

@@ -88,8 +88,15 @@ function compareMessages(got, want, where) {
 }
 
 // A JSON Schema validator for the subset the writer emits (type, properties,
-// items, enum), so a viewer relying on the schema is not misled.
-function validate(value, schema, path) {
+// items, enum, local $ref into $defs), so a viewer relying on the schema is
+// not misled.
+function validate(value, schema, path, root = schema) {
+  if (schema.$ref) {
+    const name = schema.$ref.replace(/^#\/\$defs\//, "");
+    const target = root.$defs?.[name];
+    if (!target) return `${path}: schema $ref ${schema.$ref} does not resolve`;
+    return validate(value, target, path, root);
+  }
   const types = [schema.type ?? []].flat();
   const typeOf = (v) => Array.isArray(v) ? "array" : v === null ? "null" :
       typeof v === "number" ? (Number.isInteger(v) ? "integer" : "number") : typeof v;
@@ -102,13 +109,13 @@ function validate(value, schema, path) {
     for (const [key, v] of Object.entries(value)) {
       const sub = schema.properties[key];
       if (!sub) return `${path}.${key} is not in the schema`;
-      const error = validate(v, sub, `${path}.${key}`);
+      const error = validate(v, sub, `${path}.${key}`, root);
       if (error) return error;
     }
   }
   if (t === "array" && schema.items) {
     for (let i = 0; i < value.length; ++i) {
-      const error = validate(value[i], schema.items, `${path}[${i}]`);
+      const error = validate(value[i], schema.items, `${path}[${i}]`, root);
       if (error) return error;
     }
   }
