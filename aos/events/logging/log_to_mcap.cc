@@ -189,6 +189,10 @@ Result<LogToMcapStats> LogToMcap(const std::vector<LogFile> &logs,
     const bool multi_node = configuration::MultiNode(config);
     // MCAP channel id per AOS channel index, made at the first message.
     std::vector<int> channel_ids(config->channels()->size(), -1);
+    std::map<std::string_view, int> types_per_name;
+    for (const Channel *channel : *config->channels()) {
+      ++types_per_name[channel->name()->string_view()];
+    }
     Result<std::unique_ptr<LogMessageStream>> stream =
         LogMessageStream::Open(log, "");
     if (!stream) return std::unexpected(stream.error());
@@ -232,6 +236,9 @@ Result<LogToMcapStats> LogToMcap(const std::vector<LogFile> &logs,
         std::vector<std::pair<std::string, std::string>> metadata = {
             {"aos_type", type}};
         std::string topic = channel->name()->str();
+        if (types_per_name[channel->name()->string_view()] > 1) {
+          topic += " " + type;
+        }
         if (multi_node) {
           metadata.emplace_back("node", log.logger_node);
           topic = "/" + log.logger_node + topic;

@@ -3,9 +3,11 @@
 
 // Converts an AOS log into an MCAP file for Foxglove and other viewers.
 //
-// Every AOS channel with messages in the log becomes one MCAP channel (its
-// topic is the channel's name; in multi-node logs "/<node><name>", as each
-// node logged its own copy), with metadata naming the AOS type and node. Its
+// Every AOS channel with messages in the log becomes one MCAP channel. Its
+// topic is the channel's name, or "<name> <type>" when several channels share
+// the name (viewers key panels by topic: /aos has timing reports and log
+// messages); in multi-node logs it starts with "/<node>", as each node logged
+// its own copy. Metadata names the AOS type (and node). Its
 // schema is the channel's type:
 //   - kFlatbuffer: schema encoding "flatbuffer" with the binary reflection
 //     schema (.bfbs) embedded in the log's configuration, messages as logged;

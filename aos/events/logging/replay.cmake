@@ -85,3 +85,13 @@ aos_test(NAME aos_log_reader_test
 target_compile_definitions(aos_log_reader_test PRIVATE
   AOS_PINGPONG_CONFIG="${AOS_REPLAY_PINGPONG_CONFIG}")
 add_dependencies(aos_log_reader_test pingpong_config)
+
+aos_replay_mcap_test(aos_log_to_mcap_test
+  SRCS ${AOS_REPLAY_DIR}/log_to_mcap_test.cc
+  DEPS aos_log_to_mcap aos_mcap_check aos_replay_test_util
+       aos_simulated_event_loop aos_examples_ping_lib aos_examples_pong_lib
+       aos_json_to_flatbuffer)
+target_compile_definitions(aos_log_to_mcap_test PRIVATE
+  AOS_PINGPONG_CONFIG="${AOS_REPLAY_PINGPONG_CONFIG}"
+  AOS_LOG_TO_MCAP="$<TARGET_FILE:log_to_mcap>")
+add_dependencies(aos_log_to_mcap_test pingpong_config log_to_mcap)
