@@ -95,3 +95,12 @@ target_compile_definitions(aos_log_to_mcap_test PRIVATE
   AOS_PINGPONG_CONFIG="${AOS_REPLAY_PINGPONG_CONFIG}"
   AOS_LOG_TO_MCAP="$<TARGET_FILE:log_to_mcap>")
 add_dependencies(aos_log_to_mcap_test pingpong_config log_to_mcap)
+
+aos_test(NAME aos_logfile_sorting_test
+  SRCS ${AOS_REPLAY_DIR}/logfile_sorting_test.cc
+  DEPS aos_logfile_sorting aos_replay_test_util aos_simulated_event_loop
+       aos_examples_ping_lib aos_examples_pong_lib
+  LABELS replay)
+target_compile_definitions(aos_logfile_sorting_test PRIVATE
+  AOS_PINGPONG_CONFIG="${AOS_REPLAY_PINGPONG_CONFIG}")
+add_dependencies(aos_logfile_sorting_test pingpong_config)
