@@ -1,0 +1,548 @@
+// The Logger in simulation and over shared memory: headers, the state fetched
+// at the start, rotation, the multi-node layout, and its errors.
+
+#include "aos/events/logging/logger.h"
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+
+#include "aos/configuration.h"
+#include "aos/events/logging/part_reader.h"
+#include "aos/events/shm_event_loop.h"
+#include "aos/events/simulated_event_loop.h"
+#include "aos/events/test_message_generated.h"
+#include "aos/testing/tmpdir.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace aos::logger::testing {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+namespace chrono = std::chrono;
+
+constexpr std::string_view kSingleNodeConfig = R"json({
+  "channels": [
+    {"name": "/test", "type": "aos.TestMessage", "frequency": 1000},
+    {"name": "/state", "type": "aos.TestMessage", "frequency": 10},
+    {"name": "/quiet", "type": "aos.TestMessage"},
+    {"name": "/unlogged", "type": "aos.TestMessage", "logger": "NOT_LOGGED"}
+  ]
+})json";
+
+FlatbufferDetachedBuffer<Configuration> SingleNodeConfig() {
+  return configuration::MergeWithConfig(
+      &FlatbufferDetachedBuffer<Configuration>::Empty().message(),
+      kSingleNodeConfig);
+}
+
+// One record as read back.
+struct Record {
+  std::string channel;
+  int64_t monotonic_sent_time;
+  uint32_t queue_index;
+  std::optional<int> value;
+  int64_t monotonic_remote_time;
+  int64_t monotonic_timestamp_time;
+};
+
+struct Part {
+  std::vector<uint8_t> header;
+  std::vector<Record> records;
+  const LogFileHeader &message() const {
+    return *flatbuffers::GetSizePrefixedRoot<LogFileHeader>(header.data());
+  }
+};
+
+Part ReadPart(const std::string &path, const Configuration *config) {
+  Result<std::unique_ptr<PartReader>> reader = PartReader::Open(path);
+  CHECK(reader) << reader.error();
+  Part part;
+  part.header.assign((*reader)->header_span().begin(),
+                     (*reader)->header_span().end());
+  while (const MessageHeader *message = (*reader)->ReadMessage()) {
+    Record record;
+    record.channel =
+        config->channels()->Get(message->channel_index())->name()->str();
+    record.monotonic_sent_time = message->monotonic_sent_time();
+    record.queue_index = message->queue_index();
+    if (message->data() != nullptr) {
+      record.value =
+          flatbuffers::GetRoot<TestMessage>(message->data()->data())->value();
+    }
+    record.monotonic_remote_time = message->monotonic_remote_time();
+    record.monotonic_timestamp_time = message->monotonic_timestamp_time();
+    part.records.push_back(record);
+  }
+  EXPECT_TRUE((*reader)->status().ok()) << (*reader)->status().message;
+  return part;
+}
+
+void Send(Sender<TestMessage> *sender, int value) {
+  auto builder = sender->MakeBuilder();
+  TestMessage::Builder message = builder.MakeBuilder<TestMessage>();
+  message.add_value(value);
+  builder.CheckOk(builder.Send(message.Finish()));
+}
+
+std::set<std::string> FilesUnder(const std::string &dir) {
+  std::set<std::string> files;
+  for (const auto &entry : std::filesystem::recursive_directory_iterator(dir)) {
+    if (entry.is_regular_file()) {
+      files.insert(std::filesystem::relative(entry.path(), dir).string());
+    }
+  }
+  return files;
+}
+
+class LoggerSimulationTest : public ::testing::Test {
+ protected:
+  LoggerSimulationTest()
+      : config_(SingleNodeConfig()), factory_(&config_.message()) {
+    factory_.SkipTimingReport();
+  }
+
+  const Configuration *config() { return &config_.message(); }
+
+  aos::testing::TempDir dir_;
+  FlatbufferDetachedBuffer<Configuration> config_;
+  SimulatedEventLoopFactory factory_;
+};
+
+// Every header field a reader relies on, the configuration file, and the
+// state sent before the start.
+TEST_F(LoggerSimulationTest, HeaderAndStartState) {
+  auto sender_loop = factory_.MakeEventLoop("sender");
+  Sender<TestMessage> state = sender_loop->MakeSender<TestMessage>("/state");
+  Sender<TestMessage> test = sender_loop->MakeSender<TestMessage>("/test");
+  Sender<TestMessage> unlogged =
+      sender_loop->MakeSender<TestMessage>("/unlogged");
+  Send(&state, 1);
+  Send(&state, 2);  // The latest before the start: logged.
+  ASSERT_TRUE(factory_.RunFor(chrono::seconds(1)));
+
+  auto logger_loop = factory_.MakeEventLoop("logger");
+  Logger logger(logger_loop.get());
+  logger.set_name("robot");
+  logger.set_logger_version("v1.2");
+  logger.set_logger_sha1("abc123");
+  const UUID log_start_uuid = UUID::Random();
+  logger.StartLogging(
+      std::make_unique<LogNamer>(dir_.path() + "/log", config(), nullptr),
+      log_start_uuid);
+  const monotonic_clock::time_point start = logger_loop->monotonic_now();
+  EXPECT_EQ(logger.monotonic_start_time(), start);
+
+  sender_loop
+      ->AddTimer([&]() {
+        static int value = 100;
+        Send(&test, value++);
+        Send(&unlogged, 0);
+      })
+      ->Schedule(start + chrono::milliseconds(10), chrono::milliseconds(10));
+  ASSERT_TRUE(factory_.RunFor(chrono::milliseconds(1005)));
+  std::unique_ptr<LogNamer> namer = logger.StopLogging();
+  ASSERT_FALSE(logger.error().has_value());
+
+  const std::set<std::string> files = FilesUnder(dir_.path());
+  ASSERT_EQ(files.size(), 2u) << ::testing::PrintToString(files);
+  EXPECT_TRUE(files.contains("log_data.part0.bfbs.zst"));
+  std::string config_file;
+  for (const std::string &file : files) {
+    if (file != "log_data.part0.bfbs.zst") config_file = file;
+  }
+
+  const Part part =
+      ReadPart(dir_.path() + "/log_data.part0.bfbs.zst", config());
+  const LogFileHeader &header = part.message();
+  EXPECT_EQ(header.name()->string_view(), "robot");
+  EXPECT_EQ(header.logger_version()->string_view(), "v1.2");
+  EXPECT_EQ(header.logger_sha1()->string_view(), "abc123");
+  EXPECT_EQ(header.monotonic_start_time(), start.time_since_epoch().count());
+  EXPECT_EQ(header.realtime_start_time(),
+            logger.realtime_start_time().time_since_epoch().count());
+  EXPECT_EQ(header.logger_monotonic_start_time(),
+            start.time_since_epoch().count());
+  EXPECT_EQ(header.logger_part_monotonic_start_time(),
+            start.time_since_epoch().count());
+  EXPECT_EQ(header.max_out_of_order_duration(),
+            chrono::nanoseconds(logger.polling_period()).count());
+  EXPECT_EQ(header.log_event_uuid()->string_view(),
+            logger.log_event_uuid().ToString());
+  EXPECT_EQ(header.logger_instance_uuid()->string_view(),
+            logger.logger_instance_uuid().ToString());
+  EXPECT_EQ(header.log_start_uuid()->string_view(), log_start_uuid.ToString());
+  EXPECT_EQ(header.logger_node_boot_uuid()->string_view(),
+            logger_loop->boot_uuid().ToString());
+  EXPECT_EQ(header.source_node_boot_uuid()->string_view(),
+            logger_loop->boot_uuid().ToString());
+  EXPECT_EQ(header.parts_index(), 0);
+  EXPECT_EQ(UUID::FromString(header.parts_uuid()->string_view()).has_value(),
+            true);
+  EXPECT_EQ(header.node(), nullptr);
+  EXPECT_EQ(header.configuration(), nullptr);
+  ASSERT_NE(header.data_stored(), nullptr);
+  EXPECT_THAT(std::vector<StoredDataType>(header.data_stored()->begin(),
+                                          header.data_stored()->end()),
+              ElementsAre(StoredDataType::DATA));
+  ASSERT_EQ(header.boot_uuids()->size(), 1u);
+  EXPECT_EQ(header.boot_uuids()->Get(0)->string_view(),
+            logger_loop->boot_uuid().ToString());
+
+  // The configuration file is named by the sha256 of its header, which the
+  // part names, and holds the logged configuration.
+  ASSERT_TRUE(header.configuration_sha256() != nullptr);
+  EXPECT_EQ(config_file,
+            "log_" + header.configuration_sha256()->str() + ".bfbs.zst");
+  Result<std::unique_ptr<PartReader>> config_reader =
+      PartReader::Open(dir_.path() + "/" + config_file);
+  ASSERT_TRUE(config_reader) << config_reader.error();
+  EXPECT_EQ(Sha256Hex((*config_reader)->header_span()),
+            header.configuration_sha256()->str());
+  const Configuration *logged_config =
+      (*config_reader)->header().configuration();
+  ASSERT_NE(logged_config, nullptr);
+  ASSERT_EQ(logged_config->channels()->size(), config()->channels()->size());
+  const Channel *logged_state = configuration::GetChannel(
+      logged_config, "/state", "aos.TestMessage", "", nullptr);
+  ASSERT_NE(logged_state, nullptr);
+  EXPECT_EQ(logged_state->frequency(), 10);
+  EXPECT_EQ((*config_reader)->ReadMessage(), nullptr);
+
+  // The state from before the start comes first, then /test in order.
+  ASSERT_EQ(part.records.size(), 101u);
+  EXPECT_EQ(part.records[0].channel, "/state");
+  EXPECT_EQ(part.records[0].value, 2);
+  EXPECT_LT(part.records[0].monotonic_sent_time,
+            start.time_since_epoch().count());
+  for (size_t i = 1; i < part.records.size(); ++i) {
+    EXPECT_EQ(part.records[i].channel, "/test");
+    EXPECT_EQ(part.records[i].value, 99 + static_cast<int>(i));
+    EXPECT_GT(part.records[i].monotonic_sent_time,
+              part.records[i - 1].monotonic_sent_time);
+  }
+  for (const Logger::ChannelStatistics &statistics :
+       logger.channel_statistics()) {
+    EXPECT_NE(statistics.channel->name()->string_view(), "/unlogged");
+    if (statistics.channel->name()->string_view() == "/test") {
+      EXPECT_EQ(statistics.messages, 100u);
+      EXPECT_EQ(statistics.lost, 0u);
+    }
+  }
+}
+
+TEST_F(LoggerSimulationTest, EmbeddedConfig) {
+  auto logger_loop = factory_.MakeEventLoop("logger");
+  Logger logger(logger_loop.get());
+  logger.set_separate_config(false);
+  LogNamerOptions options;
+  options.compression = Compression::kNone;
+  logger.StartLogging(std::make_unique<LogNamer>(dir_.path() + "/", config(),
+                                                 nullptr, options));
+  ASSERT_TRUE(factory_.RunFor(chrono::milliseconds(300)));
+  logger.StopLogging();
+  EXPECT_EQ(FilesUnder(dir_.path()),
+            std::set<std::string>({"data.part0.bfbs"}));
+  const Part part = ReadPart(dir_.path() + "/data.part0.bfbs", config());
+  ASSERT_NE(part.message().configuration(), nullptr);
+  EXPECT_EQ(part.message().configuration_sha256(), nullptr);
+  EXPECT_EQ(part.message().configuration()->channels()->size(), 4u);
+}
+
+// Rotation starts part 1 of the same sequence; no message is lost or
+// written twice across it.
+TEST_F(LoggerSimulationTest, Rotation) {
+  auto sender_loop = factory_.MakeEventLoop("sender");
+  Sender<TestMessage> test = sender_loop->MakeSender<TestMessage>("/test");
+  int value = 0;
+  sender_loop->AddTimer([&]() { Send(&test, value++); })
+      ->Schedule(monotonic_clock::epoch() + chrono::milliseconds(1),
+                 chrono::milliseconds(1));
+  auto logger_loop = factory_.MakeEventLoop("logger");
+  Logger logger(logger_loop.get());
+  logger.StartLogging(
+      std::make_unique<LogNamer>(dir_.path() + "/log", config(), nullptr));
+  ASSERT_TRUE(factory_.RunFor(chrono::milliseconds(500)));
+  logger.Rotate();
+  ASSERT_TRUE(factory_.RunFor(chrono::milliseconds(500)));
+  logger.StopLogging();
+
+  const Part part0 =
+      ReadPart(dir_.path() + "/log_data.part0.bfbs.zst", config());
+  const Part part1 =
+      ReadPart(dir_.path() + "/log_data.part1.bfbs.zst", config());
+  EXPECT_EQ(part0.message().parts_index(), 0);
+  EXPECT_EQ(part1.message().parts_index(), 1);
+  EXPECT_EQ(part0.message().parts_uuid()->str(),
+            part1.message().parts_uuid()->str());
+  EXPECT_EQ(part0.message().log_event_uuid()->str(),
+            part1.message().log_event_uuid()->str());
+  EXPECT_GT(part1.message().logger_part_monotonic_start_time(),
+            part0.message().logger_part_monotonic_start_time());
+  std::vector<int> values;
+  for (const Part *part : {&part0, &part1}) {
+    EXPECT_FALSE(part->records.empty());
+    for (const Record &record : part->records) values.push_back(*record.value);
+  }
+  ASSERT_EQ(values.size(), static_cast<size_t>(value));
+  for (size_t i = 0; i < values.size(); ++i)
+    EXPECT_EQ(values[i], static_cast<int>(i));
+}
+
+TEST_F(LoggerSimulationTest, RotateEveryBytes) {
+  auto sender_loop = factory_.MakeEventLoop("sender");
+  Sender<TestMessage> test = sender_loop->MakeSender<TestMessage>("/test");
+  sender_loop->AddTimer([&]() { Send(&test, 1); })
+      ->Schedule(monotonic_clock::epoch(), chrono::milliseconds(1));
+  auto logger_loop = factory_.MakeEventLoop("logger");
+  Logger logger(logger_loop.get());
+  logger.set_rotate_every_bytes(4096);
+  LogNamerOptions options;
+  options.compression = Compression::kNone;
+  logger.StartLogging(std::make_unique<LogNamer>(dir_.path() + "/log", config(),
+                                                 nullptr, options));
+  ASSERT_TRUE(factory_.RunFor(chrono::seconds(2)));
+  logger.StopLogging();
+  size_t parts = 0;
+  for (const std::string &file : FilesUnder(dir_.path())) {
+    if (file.starts_with("log_data.part")) {
+      ++parts;
+      EXPECT_LT(std::filesystem::file_size(dir_.path() + "/" + file),
+                4096u + 8192u);
+    }
+  }
+  EXPECT_GT(parts, 3u);
+}
+
+// Restarting writes a new log event (new UUIDs) that again starts with the
+// current state.
+TEST_F(LoggerSimulationTest, RestartLogging) {
+  auto sender_loop = factory_.MakeEventLoop("sender");
+  Sender<TestMessage> state = sender_loop->MakeSender<TestMessage>("/state");
+  Send(&state, 7);
+  auto logger_loop = factory_.MakeEventLoop("logger");
+  Logger logger(logger_loop.get());
+  logger.StartLogging(
+      std::make_unique<LogNamer>(dir_.path() + "/a", config(), nullptr));
+  ASSERT_TRUE(factory_.RunFor(chrono::milliseconds(200)));
+  const UUID first_event = logger.log_event_uuid();
+  logger.RestartLogging(
+      std::make_unique<LogNamer>(dir_.path() + "/b", config(), nullptr));
+  EXPECT_NE(logger.log_event_uuid(), first_event);
+  ASSERT_TRUE(factory_.RunFor(chrono::milliseconds(200)));
+  logger.StopLogging();
+  const Part a = ReadPart(dir_.path() + "/a_data.part0.bfbs.zst", config());
+  const Part b = ReadPart(dir_.path() + "/b_data.part0.bfbs.zst", config());
+  ASSERT_EQ(a.records.size(), 1u);
+  ASSERT_EQ(b.records.size(), 1u);
+  EXPECT_EQ(b.records[0].value, 7);
+  EXPECT_EQ(a.message().logger_instance_uuid()->str(),
+            b.message().logger_instance_uuid()->str());
+}
+
+TEST_F(LoggerSimulationTest, StartLoggingOnRun) {
+  auto logger_loop = factory_.MakeEventLoop("logger");
+  Logger logger(logger_loop.get());
+  logger.StartLoggingOnRun(dir_.path() + "/run/");
+  EXPECT_FALSE(logger.is_logging());
+  ASSERT_TRUE(factory_.RunFor(chrono::milliseconds(100)));
+  EXPECT_TRUE(logger.is_logging());
+  logger.StopLogging();
+  EXPECT_TRUE(
+      std::filesystem::exists(dir_.path() + "/run/data.part0.bfbs.zst"));
+}
+
+// A folder that cannot be written stops logging with an error naming it; the
+// process (and the loop) carry on.
+TEST_F(LoggerSimulationTest, UnwritableFolder) {
+  const std::string file = dir_.path() + "/not_a_folder";
+  { std::ofstream(file) << "x"; }
+  auto logger_loop = factory_.MakeEventLoop("logger");
+  Logger logger(logger_loop.get());
+  logger.StartLogging(
+      std::make_unique<LogNamer>(file + "/log/", config(), nullptr));
+  ASSERT_TRUE(logger.error().has_value());
+  EXPECT_THAT(logger.error()->message(), HasSubstr(file + "/log"));
+  EXPECT_TRUE(factory_.RunFor(chrono::milliseconds(300)));
+  logger.StopLogging();
+}
+
+using LoggerDeathTest = LoggerSimulationTest;
+
+TEST_F(LoggerDeathTest, MisuseDies) {
+  auto logger_loop = factory_.MakeEventLoop("logger");
+  Logger logger(logger_loop.get());
+  EXPECT_DEATH(logger.StopLogging(), "Not logging right now");
+  EXPECT_DEATH(logger.Rotate(), "Not logging right now");
+  logger.StartLogging(
+      std::make_unique<LogNamer>(dir_.path() + "/log", config(), nullptr));
+  EXPECT_DEATH(logger.StartLogging(std::make_unique<LogNamer>(
+                   dir_.path() + "/other", config(), nullptr)),
+               "Already logging");
+  logger.StopLogging();
+}
+
+// Two simulated nodes: each node's own data, forwarded data logged remotely,
+// delivery timestamps on the receiving node and remote timestamps back on
+// the sender, in the reference's layout.
+TEST(MultiNodeLoggerTest, Layout) {
+  const FlatbufferDetachedBuffer<Configuration> config =
+      configuration::ReadConfig(AOS_LOGGING_TESTDATA_DIR "/multinode.json");
+  SimulatedEventLoopFactory factory(&config.message());
+  factory.SkipTimingReport();
+  const Node *pi1 = configuration::GetNode(&config.message(), "pi1");
+  const Node *pi2 = configuration::GetNode(&config.message(), "pi2");
+  aos::testing::TempDir dir;
+
+  auto pi1_sender = factory.MakeEventLoop("sender", pi1);
+  Sender<TestMessage> test = pi1_sender->MakeSender<TestMessage>("/test");
+  Sender<TestMessage> local = pi1_sender->MakeSender<TestMessage>("/local");
+  auto pi2_sender = factory.MakeEventLoop("sender", pi2);
+  Sender<TestMessage> reply = pi2_sender->MakeSender<TestMessage>("/reply");
+  int value = 0;
+  pi1_sender
+      ->AddTimer([&]() {
+        Send(&test, value);
+        Send(&local, value);
+      })
+      ->Schedule(monotonic_clock::epoch() + chrono::milliseconds(100),
+                 chrono::milliseconds(100));
+  pi2_sender->AddTimer([&]() { Send(&reply, value++); })
+      ->Schedule(monotonic_clock::epoch() + chrono::milliseconds(150),
+                 chrono::milliseconds(100));
+
+  auto pi1_logger_loop = factory.MakeEventLoop("logger", pi1);
+  auto pi2_logger_loop = factory.MakeEventLoop("logger", pi2);
+  Logger pi1_logger(pi1_logger_loop.get());
+  Logger pi2_logger(pi2_logger_loop.get());
+  const UUID log_start = UUID::Random();
+  pi1_logger.StartLogging(
+      std::make_unique<LogNamer>(dir.path() + "/pi1/", &config.message(), pi1),
+      log_start);
+  pi2_logger.StartLogging(
+      std::make_unique<LogNamer>(dir.path() + "/pi2/", &config.message(), pi2),
+      log_start);
+  ASSERT_TRUE(factory.RunFor(chrono::milliseconds(1020)));
+  pi1_logger.StopLogging();
+  pi2_logger.StopLogging();
+
+  std::set<std::string> pi1_files = FilesUnder(dir.path() + "/pi1");
+  std::set<std::string> pi2_files = FilesUnder(dir.path() + "/pi2");
+  const auto drop_config = [](std::set<std::string> *files) {
+    std::erase_if(*files, [](const std::string &file) {
+      return file.size() == 64 + std::string_view(".bfbs.zst").size();
+    });
+  };
+  drop_config(&pi1_files);
+  drop_config(&pi2_files);
+  EXPECT_EQ(pi1_files,
+            std::set<std::string>({"pi1_data.part0.bfbs.zst",
+                                   "pi1_timestamps.part0.bfbs.zst",
+                                   "timestamps/remote_pi2.part0.bfbs.zst"}));
+  EXPECT_EQ(pi2_files, std::set<std::string>({"pi2_data.part0.bfbs.zst",
+                                              "data/pi1_data.part0.bfbs.zst"}));
+
+  const Configuration *c = &config.message();
+  // pi1's own data: /test and /local, not /notlogged nor the RemoteMessages.
+  const Part pi1_data =
+      ReadPart(dir.path() + "/pi1/pi1_data.part0.bfbs.zst", c);
+  EXPECT_EQ(pi1_data.message().node()->name()->string_view(), "pi1");
+  EXPECT_EQ(pi1_data.message().logger_node()->name()->string_view(), "pi1");
+  EXPECT_EQ(pi1_data.message().log_start_uuid()->str(), log_start.ToString());
+  std::map<std::string, int> counts;
+  for (const Record &record : pi1_data.records) ++counts[record.channel];
+  EXPECT_EQ(counts["/test"], 10);
+  EXPECT_EQ(counts["/local"], 10);
+  // The bridge's statistics on /pi1/aos are logged too; nothing else.
+  EXPECT_GT(counts["/pi1/aos"], 0);
+  EXPECT_EQ(counts.size(), 3u) << ::testing::PrintToString(counts);
+
+  // /reply's delivery times on pi1 (LOCAL_LOGGER timestamps): no data, with
+  // pi2's send times.
+  const Part pi1_timestamps =
+      ReadPart(dir.path() + "/pi1/pi1_timestamps.part0.bfbs.zst", c);
+  EXPECT_THAT(std::vector<StoredDataType>(
+                  pi1_timestamps.message().data_stored()->begin(),
+                  pi1_timestamps.message().data_stored()->end()),
+              ElementsAre(StoredDataType::TIMESTAMPS));
+  ASSERT_EQ(pi1_timestamps.records.size(), 9u);
+  for (const Record &record : pi1_timestamps.records) {
+    EXPECT_EQ(record.channel, "/reply");
+    EXPECT_FALSE(record.value.has_value());
+    EXPECT_LT(record.monotonic_remote_time, record.monotonic_sent_time);
+  }
+
+  // /test's delivery times on pi2, back on pi1 (REMOTE_LOGGER on pi1).
+  const Part remote =
+      ReadPart(dir.path() + "/pi1/timestamps/remote_pi2.part0.bfbs.zst", c);
+  EXPECT_EQ(remote.message().node()->name()->string_view(), "pi2");
+  EXPECT_EQ(remote.message().logger_node()->name()->string_view(), "pi1");
+  EXPECT_EQ(remote.message().source_node_boot_uuid()->string_view(),
+            factory.GetNodeEventLoopFactory(pi2)->boot_uuid().ToString());
+  ASSERT_EQ(remote.records.size(), 10u);
+  for (const Record &record : remote.records) {
+    EXPECT_EQ(record.channel, "/test");
+    EXPECT_LT(record.monotonic_remote_time, record.monotonic_sent_time);
+    EXPECT_GT(record.monotonic_timestamp_time, record.monotonic_remote_time);
+  }
+
+  // /test forwarded to pi2 and logged there (LOCAL_AND_REMOTE_LOGGER).
+  const Part forwarded =
+      ReadPart(dir.path() + "/pi2/data/pi1_data.part0.bfbs.zst", c);
+  EXPECT_EQ(forwarded.message().node()->name()->string_view(), "pi1");
+  EXPECT_EQ(forwarded.message().logger_node()->name()->string_view(), "pi2");
+  EXPECT_EQ(forwarded.message().source_node_boot_uuid()->string_view(),
+            factory.GetNodeEventLoopFactory(pi1)->boot_uuid().ToString());
+  ASSERT_EQ(forwarded.records.size(), 10u);
+  for (size_t i = 0; i < forwarded.records.size(); ++i) {
+    EXPECT_EQ(forwarded.records[i].channel, "/test");
+    EXPECT_EQ(forwarded.records[i].value, static_cast<int>(i));
+    EXPECT_LT(forwarded.records[i].monotonic_remote_time,
+              forwarded.records[i].monotonic_sent_time);
+  }
+  EXPECT_EQ(forwarded.message().monotonic_start_time(),
+            forwarded.records[0].monotonic_remote_time);
+  EXPECT_NE(forwarded.message().oldest_remote_monotonic_timestamps()->Get(0),
+            std::numeric_limits<int64_t>::max());
+}
+
+// The same Logger over shared memory.
+TEST(ShmLoggerTest, LogsWhatWasSent) {
+  const FlatbufferDetachedBuffer<Configuration> config = SingleNodeConfig();
+  aos::testing::TempDir dir;
+  ShmEventLoop loop(&config.message());
+  loop.SkipTimingReport();
+  loop.SkipAosLog();
+  Sender<TestMessage> state = loop.MakeSender<TestMessage>("/state");
+  Sender<TestMessage> test = loop.MakeSender<TestMessage>("/test");
+  Send(&state, 5);
+  Logger logger(&loop);
+  logger.set_polling_period(chrono::milliseconds(10));
+  logger.StartLoggingOnRun(dir.path() + "/shm");
+  int value = 0;
+  TimerHandler *timer = loop.AddTimer([&]() {
+    Send(&test, value++);
+    if (value == 50) loop.Exit();
+  });
+  loop.OnRun([&]() {
+    timer->Schedule(loop.monotonic_now(), chrono::milliseconds(1));
+  });
+  ASSERT_TRUE(loop.Run());
+  logger.StopLogging();
+  const Part part =
+      ReadPart(dir.path() + "/shm_data.part0.bfbs.zst", &config.message());
+  ASSERT_EQ(part.records.size(), 51u);
+  EXPECT_EQ(part.records[0].channel, "/state");
+  EXPECT_EQ(part.records[0].value, 5);
+  for (int i = 0; i < 50; ++i) {
+    EXPECT_EQ(part.records[i + 1].value, i);
+  }
+  EXPECT_EQ(part.message().logger_node_boot_uuid()->string_view(),
+            loop.boot_uuid().ToString());
+}
+
+}  // namespace
+}  // namespace aos::logger::testing
