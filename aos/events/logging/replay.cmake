@@ -79,7 +79,7 @@ set(AOS_REPLAY_PINGPONG_CONFIG ${CMAKE_BINARY_DIR}/aos/examples/pingpong_config.
 
 aos_test(NAME aos_log_reader_test
   SRCS ${AOS_REPLAY_DIR}/log_reader_test.cc
-  DEPS aos_log_reader aos_replay_test_util aos_examples_ping_lib
+  DEPS aos_log_reader aos_logger aos_replay_test_util aos_examples_ping_lib
        aos_examples_pong_lib aos_json_to_flatbuffer
   LABELS replay)
 target_compile_definitions(aos_log_reader_test PRIVATE
