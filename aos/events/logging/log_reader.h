@@ -85,7 +85,9 @@ class LogReader {
   void RegisterWithoutStarting(SimulatedEventLoopFactory *factory);
   void StartAfterRegister(SimulatedEventLoopFactory *factory);
   // Destroys the replay's event loops and senders (so the factory can go on
-  // without the log). Register again is not supported.
+  // without the log, or be destroyed: a factory must outlive its loops, so
+  // call this before destroying a factory given to Register(factory) that
+  // dies first). Register again is not supported.
   void Deregister();
 
   // Publishes the logged messages of channel `name` of type `type` on
