@@ -238,9 +238,11 @@ Result<std::unique_ptr<PartReader>> PartReader::Open(
           StrCat((*stream)->path(),
                  " is empty: not a log part (it has no LogFileHeader)"));
     }
-    return MakeError(StrCat(
-        (*stream)->path(),
-        " has no readable LogFileHeader: ", (*stream)->status().message));
+    return MakeError(
+        StrCat((*stream)->path(),
+               " is not an AOS log part (.bfbs, or .bfbs.zst for zstd), or its "
+               "header is damaged: ",
+               (*stream)->status().message));
   }
   flatbuffers::Verifier verifier(header->data(), header->size());
   if (!verifier.VerifySizePrefixedBuffer<LogFileHeader>(nullptr)) {

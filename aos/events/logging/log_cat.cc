@@ -1,0 +1,252 @@
+// log_cat: prints the messages of a log as JSON lines, in time order.
+//
+//   log_cat /media/logs/3/                      every message
+//   log_cat --name=/test --fetch /media/logs/3/ one channel, with its state
+//                                               from before the start
+//   log_cat --print_parts_only logs/            the files and their headers
+
+#include <algorithm>
+#include <iostream>
+#include <optional>
+#include <queue>
+#include <string>
+#include <vector>
+
+#include "aos/events/logging/log_files.h"
+#include "aos/events/logging/str_cat.h"
+#include "aos/tools/aos_cli_utils.h"
+#include "gflags/gflags.h"
+
+DEFINE_string(name, "", "Print only the channel with this name.");
+DEFINE_string(type, "",
+              "Print only channels whose type contains this (an exact type "
+              "also works).");
+DEFINE_string(start_time, "",
+              "Print only messages sent at or after this realtime, as AOS "
+              "prints times: 2026-11-26_07-13-45.000000000");
+DEFINE_string(end_time, "",
+              "Print only messages sent at or before this realtime.");
+DEFINE_bool(fetch, false,
+            "Also print the messages logged from before the log started (the "
+            "state the logger fetched at its start).");
+DEFINE_bool(print_parts_only, false,
+            "Print the files of the log and what their headers say, not the "
+            "messages.");
+DEFINE_bool(raw, false,
+            "Print each message's payload as hex instead of JSON (for "
+            "channels without a schema, or damaged messages).");
+DEFINE_bool(json, true,
+            "One JSON object per line; false prints like aos_dump: "
+            "realtime (monotonic) /name type: {json}.");
+DEFINE_int64(count, -1, "Stop after this many messages (-1: no limit).");
+
+namespace aos::logger {
+namespace {
+
+const cli::ToolHelp kHelp = {
+    .name = "log_cat",
+    .usage =
+        "log_cat [flags] <log files and/or folders>...\n"
+        "Prints the messages of a log as JSON lines, in time order "
+        "(realtime send time). Damaged or truncated files are read up "
+        "to the damage, with a warning on stderr.",
+    .flags = {"name", "type", "start_time", "end_time", "fetch",
+              "print_parts_only", "raw", "json", "count"},
+};
+
+std::string_view NodeName(const LogFileHeader &header) {
+  return header.node() == nullptr || header.node()->name() == nullptr
+             ? "(single node)"
+             : header.node()->name()->string_view();
+}
+
+std::string Kind(const LogFileHeader &header) {
+  if (header.data_stored() == nullptr || header.data_stored()->size() == 0) {
+    return "DATA";
+  }
+  std::string kinds;
+  for (StoredDataType kind : *header.data_stored()) {
+    if (!kinds.empty()) kinds += ",";
+    kinds += EnumNameStoredDataType(kind);
+  }
+  return kinds;
+}
+
+std::string Hex(const uint8_t *data, size_t size) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hex;
+  hex.reserve(2 * size);
+  for (size_t i = 0; i < size; ++i) {
+    hex.push_back(kHex[data[i] >> 4]);
+    hex.push_back(kHex[data[i] & 0xf]);
+  }
+  return hex;
+}
+
+Result<std::optional<realtime_clock::time_point>> ParseTime(
+    std::string_view flag, std::string_view value) {
+  if (value.empty()) return std::nullopt;
+  std::optional<realtime_clock::time_point> time =
+      realtime_clock::FromString(value);
+  if (!time) {
+    return MakeError(StrCat("--", flag, "=", value,
+                            " is not a time; write it as AOS prints realtime "
+                            "(2026-11-26_07-13-45.000000000)"));
+  }
+  return time;
+}
+
+int Main(int argc, char **argv) {
+  cli::InitTool(&argc, &argv, kHelp);
+  const std::vector<std::string> paths(argv + 1, argv + argc);
+  Result<std::optional<realtime_clock::time_point>> start =
+      ParseTime("start_time", FLAGS_start_time);
+  Result<std::optional<realtime_clock::time_point>> end =
+      ParseTime("end_time", FLAGS_end_time);
+  if (!start || !end) {
+    cli::PrintError("log_cat", (!start ? start : end).error().message());
+    return 1;
+  }
+  Result<LogFiles> log = OpenLogFiles(paths);
+  if (!log) {
+    cli::PrintError("log_cat", log.error().message());
+    return 1;
+  }
+
+  if (FLAGS_print_parts_only) {
+    for (const auto &[sha256, config] : log->configs) {
+      std::cout << config.path << ": configuration " << sha256 << "\n";
+    }
+    for (const LogFiles::Part &part : log->parts) {
+      const LogFileHeader &header = part.header();
+      std::cout << part.path << ": node " << NodeName(header) << ", "
+                << Kind(header) << ", log event "
+                << (header.log_event_uuid() ? header.log_event_uuid()->str()
+                                            : "?")
+                << ", parts "
+                << (header.parts_uuid() ? header.parts_uuid()->str() : "?")
+                << " #" << header.parts_index() << ", boot "
+                << (header.source_node_boot_uuid()
+                        ? header.source_node_boot_uuid()->str()
+                        : "?")
+                << ", start "
+                << realtime_clock::time_point(
+                       std::chrono::nanoseconds(header.realtime_start_time()))
+                << "\n";
+    }
+    return 0;
+  }
+
+  // The next message of each part, merged by realtime send time.
+  struct Cursor {
+    LogFiles::Part *part;
+    const Configuration *config;
+    const MessageHeader *message = nullptr;
+  };
+  std::vector<Cursor> cursors;
+  for (LogFiles::Part &part : log->parts) {
+    cursors.push_back(Cursor{&part, log->ConfigurationOf(part)});
+  }
+  const auto later = [](const Cursor *a, const Cursor *b) {
+    return std::make_pair(a->message->realtime_sent_time(),
+                          a->message->monotonic_sent_time()) >
+           std::make_pair(b->message->realtime_sent_time(),
+                          b->message->monotonic_sent_time());
+  };
+  std::priority_queue<Cursor *, std::vector<Cursor *>, decltype(later)> heap(
+      later);
+  // Reads the cursor's next message that passes the filters.
+  const auto advance = [&](Cursor *cursor) {
+    while ((cursor->message = cursor->part->reader->ReadMessage()) != nullptr) {
+      const MessageHeader &message = *cursor->message;
+      if (message.data() == nullptr) continue;  // A delivery timestamp.
+      if (cursor->config->channels() == nullptr ||
+          message.channel_index() >= cursor->config->channels()->size()) {
+        std::cerr << "log_cat: " << cursor->part->path
+                  << ": a message names channel " << message.channel_index()
+                  << ", which the log's configuration does not have; "
+                     "skipped\n";
+        continue;
+      }
+      const Channel *channel =
+          cursor->config->channels()->Get(message.channel_index());
+      if (!FLAGS_name.empty() && channel->name()->string_view() != FLAGS_name) {
+        continue;
+      }
+      if (!FLAGS_type.empty() && channel->type()->string_view().find(
+                                     FLAGS_type) == std::string_view::npos) {
+        continue;
+      }
+      if (!FLAGS_fetch && message.monotonic_sent_time() <
+                              cursor->part->header().monotonic_start_time()) {
+        continue;
+      }
+      const realtime_clock::time_point sent(
+          std::chrono::nanoseconds(message.realtime_sent_time()));
+      if (*start && sent < **start) continue;
+      if (*end && sent > **end) continue;
+      heap.push(cursor);
+      return;
+    }
+  };
+  for (Cursor &cursor : cursors) advance(&cursor);
+
+  cli::PrintOptions options;
+  options.json = FLAGS_json;
+  options.max_vector_size = std::numeric_limits<size_t>::max();
+  int64_t printed = 0;
+  while (!heap.empty() && (FLAGS_count < 0 || printed < FLAGS_count)) {
+    Cursor *cursor = heap.top();
+    heap.pop();
+    const MessageHeader &message = *cursor->message;
+    const Channel *channel =
+        cursor->config->channels()->Get(message.channel_index());
+    Context context;
+    context.monotonic_event_time = monotonic_clock::time_point(
+        std::chrono::nanoseconds(message.monotonic_sent_time()));
+    context.realtime_event_time = realtime_clock::time_point(
+        std::chrono::nanoseconds(message.realtime_sent_time()));
+    context.monotonic_remote_time =
+        message.monotonic_remote_time() ==
+                monotonic_clock::min_time.time_since_epoch().count()
+            ? context.monotonic_event_time
+            : monotonic_clock::time_point(
+                  std::chrono::nanoseconds(message.monotonic_remote_time()));
+    context.realtime_remote_time = realtime_clock::time_point(
+        std::chrono::nanoseconds(message.realtime_remote_time()));
+    context.queue_index = message.queue_index();
+    context.data = message.data()->data();
+    context.size = message.data()->size();
+    Result<const reflection::Schema *> schema =
+        cli::ChannelSchema(cursor->config, channel);
+    if (FLAGS_raw || !schema) {
+      std::cout << "{\"name\": \"" << channel->name()->string_view()
+                << "\", \"type\": \"" << channel->type()->string_view()
+                << "\", \"monotonic_event_time\": "
+                << message.monotonic_sent_time()
+                << ", \"realtime_event_time\": " << message.realtime_sent_time()
+                << ", \"queue_index\": " << message.queue_index()
+                << ", \"size\": " << context.size << ", \"hex\": \""
+                << Hex(message.data()->data(), message.data()->size())
+                << "\"}\n";
+    } else {
+      std::cout << cli::FormatMessage(channel, *schema, context, options)
+                << "\n";
+    }
+    ++printed;
+    advance(cursor);
+  }
+  std::cout.flush();
+  for (const LogFiles::Part &part : log->parts) {
+    if (!part.reader->status().ok()) {
+      std::cerr << "log_cat: warning: " << part.reader->status().message
+                << "\n";
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace aos::logger
+
+int main(int argc, char **argv) { return aos::logger::Main(argc, argv); }
