@@ -347,7 +347,13 @@ void LogReader::RegisterWithoutStarting(SimulatedEventLoopFactory *factory) {
   stream_ = std::move(*stream);
   timer_ = event_loop_->AddTimer(
       [this]() { SendUpTo(event_loop_->context().monotonic_event_time); });
-  end_timer_ = event_loop_->AddTimer([this]() {
+  // Watchers may schedule their delivery of the last message only after
+  // the end was scheduled (a watcher's next delivery is scheduled when its
+  // previous callback returns); scheduling the end once more at the same
+  // time puts it after them.
+  end_timer_ = event_loop_->AddTimer(
+      [this]() { final_timer_->Schedule(event_loop_->monotonic_now()); });
+  final_timer_ = event_loop_->AddTimer([this]() {
     for (const auto &fn : on_end_) fn();
     if (exit_on_finish_) factory_->Exit();
   });
@@ -428,6 +434,7 @@ void LogReader::Deregister() {
   event_loop_.reset();
   timer_ = nullptr;
   end_timer_ = nullptr;
+  final_timer_ = nullptr;
 }
 
 }  // namespace aos::logger

@@ -19,9 +19,10 @@
 //   its messages replay: a message logged at t is sent at exactly t, with
 //   its logged remote times.
 // - Messages logged before the log's start (the logger's fetch of each
-//   channel's latest message) are published before the simulation runs:
-//   fetchers see them, watchers do not. Watchers see the messages from the
-//   start on.
+//   channel's latest message) are published when the node boots, before any
+//   loop starts: fetchers see them (with the start time as their send time,
+//   the earliest the node's clock reads), watchers do not. Watchers see the
+//   messages from the start on.
 // - Replayed channels have exclusive senders: an application in replay that
 //   makes a sender on one dies naming the channel. Remap the channel
 //   (RemapLoggedChannel) so the logged data goes to /original/<name> and the
@@ -216,6 +217,7 @@ class LogReader {
   std::vector<std::unique_ptr<RawSender>> senders_;
   TimerHandler *timer_ = nullptr;
   TimerHandler *end_timer_ = nullptr;
+  TimerHandler *final_timer_ = nullptr;
   std::optional<LogMessage> next_;
   bool finished_ = false;
 };

@@ -136,9 +136,17 @@ std::string JsonSchemaFor(const reflection::Schema *schema) {
   // themselves, directly or not).
   std::set<int> reachable;
   std::vector<int> pending;
+  // By name: a schema that went through the object API (the config
+  // flattener's) holds the root table as a copy, not as a pointer into
+  // objects.
   for (size_t i = 0; i < schema->objects()->size(); ++i) {
-    if (schema->objects()->Get(i) == root) pending.push_back(i);
+    if (schema->objects()->Get(i)->name()->string_view() ==
+        root->name()->string_view()) {
+      pending.push_back(i);
+    }
   }
+  CHECK(!pending.empty()) << ": the root table " << root->name()->string_view()
+                          << " is not among the schema's objects";
   while (!pending.empty()) {
     const int index = pending.back();
     pending.pop_back();

@@ -79,7 +79,7 @@ set(AOS_REPLAY_PINGPONG_CONFIG ${CMAKE_BINARY_DIR}/aos/examples/pingpong_config.
 
 aos_test(NAME aos_log_reader_test
   SRCS ${AOS_REPLAY_DIR}/log_reader_test.cc
-  DEPS aos_log_reader aos_logger aos_replay_test_util aos_examples_ping_lib
+  DEPS aos_log_reader aos_logger_lib aos_replay_test_util aos_examples_ping_lib
        aos_examples_pong_lib aos_json_to_flatbuffer
   LABELS replay)
 target_compile_definitions(aos_log_reader_test PRIVATE
@@ -125,13 +125,13 @@ aos_replay_flatbuffer(aos_log_replayer_config_fbs log_replayer_config.fbs)
 
 aos_binary(NAME log_replayer
   SRCS ${AOS_REPLAY_DIR}/log_replayer.cc
-  DEPS aos_log_reader aos_logger aos_log_replayer_config_fbs
+  DEPS aos_log_reader aos_logger_lib aos_log_replayer_config_fbs
        aos_examples_ping_lib aos_examples_pong_lib aos_json_to_flatbuffer
        aos_init gflags)
 
 aos_test(NAME aos_replay_tools_test
   SRCS ${AOS_REPLAY_DIR}/replay_tools_test.cc
-  DEPS aos_log_reader aos_log_diff aos_logger aos_simulated_event_loop
+  DEPS aos_log_reader aos_log_diff aos_logger_lib aos_simulated_event_loop
        aos_examples_ping_lib aos_examples_pong_lib
   LABELS replay)
 target_compile_definitions(aos_replay_tools_test PRIVATE
