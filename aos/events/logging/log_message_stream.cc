@@ -58,7 +58,15 @@ bool LogMessageStream::ReadOne(Sequence *sequence) {
       sequence->reader.reset();
       continue;
     }
-    LogMessage message;
+    uint32_t slot;
+    if (!free_slots_.empty()) {
+      slot = free_slots_.back();
+      free_slots_.pop_back();
+    } else {
+      slot = slots_.size();
+      slots_.emplace_back();
+    }
+    LogMessage &message = slots_[slot];
     if (!free_buffers_.empty()) {
       message.data = std::move(free_buffers_.back());
       free_buffers_.pop_back();
@@ -83,7 +91,9 @@ bool LogMessageStream::ReadOne(Sequence *sequence) {
       message.data.clear();
     }
     sequence->last_time = message.monotonic_sent_time;
-    heap_.push(std::move(message));
+    heap_.push_back(Key{message.monotonic_sent_time, message.channel_index,
+                        message.queue_index, slot});
+    std::push_heap(heap_.begin(), heap_.end(), Later());
     return true;
   }
 }
@@ -107,10 +117,12 @@ std::optional<LogMessage> LogMessageStream::Next() {
     // Unread messages are all at or after lagging_bound, so anything earlier
     // in the heap is next.
     if (!heap_.empty() && (lagging == nullptr ||
-                           heap_.top().monotonic_sent_time < lagging_bound)) {
-      LogMessage message = std::move(const_cast<LogMessage &>(heap_.top()));
-      heap_.pop();
-      return message;
+                           heap_.front().monotonic_sent_time < lagging_bound)) {
+      std::pop_heap(heap_.begin(), heap_.end(), Later());
+      const uint32_t slot = heap_.back().slot;
+      heap_.pop_back();
+      free_slots_.push_back(slot);
+      return std::move(slots_[slot]);
     }
     if (lagging == nullptr) return std::nullopt;
     ReadOne(lagging);
