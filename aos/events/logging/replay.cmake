@@ -139,3 +139,14 @@ target_compile_definitions(aos_replay_tools_test PRIVATE
   AOS_LOG_REPLAYER="$<TARGET_FILE:log_replayer>"
   AOS_LOG_DIFF="$<TARGET_FILE:log_diff>")
 add_dependencies(aos_replay_tools_test pingpong_config log_replayer log_diff)
+
+aos_test(NAME aos_replay_shm_test
+  SRCS ${AOS_REPLAY_DIR}/replay_shm_test.cc
+  DEPS aos_log_reader aos_simulated_event_loop aos_examples_pong_lib
+  LABELS replay)
+target_compile_definitions(aos_replay_shm_test PRIVATE
+  AOS_LOGGER="$<TARGET_FILE:aos_logger>"
+  AOS_PING="$<TARGET_FILE:ping>"
+  AOS_PONG="$<TARGET_FILE:pong>"
+  AOS_PINGPONG_CONFIG="${CMAKE_BINARY_DIR}/aos/examples/pingpong_config.json")
+add_dependencies(aos_replay_shm_test aos_logger ping pong pingpong_config)
