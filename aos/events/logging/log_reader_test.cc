@@ -227,6 +227,35 @@ TEST_F(LogReaderTest, RemappedChannelLetsAppRerun) {
   EXPECT_EQ(new_pongs, logged_pongs);
 }
 
+// A renamed channel replays under its new name only.
+TEST_F(LogReaderTest, RenamedChannel) {
+  const std::vector<std::string> parts = Record(milliseconds(200));
+  LogReader reader(Sorted(parts));
+  reader.RenameLoggedChannel<examples::Ping>("/test", "/renamed");
+  EXPECT_EQ(configuration::GetChannel(reader.configuration(), "/test",
+                                      "aos.examples.Ping", "", nullptr),
+            nullptr);
+  reader.Register();
+  SimulatedEventLoopFactory *factory = reader.event_loop_factory();
+  std::unique_ptr<EventLoop> observer =
+      factory->GetNodeEventLoopFactory(nullptr)->MakeEventLoop("observer");
+  std::vector<Seen> renamed;
+  observer->MakeWatcher("/renamed", [&](const examples::Ping &) {
+    const Context &context = observer->context();
+    renamed.push_back(
+        {"/test Ping", context.monotonic_event_time,
+         context.realtime_event_time,
+         std::string(static_cast<const char *>(context.data), context.size)});
+  });
+  CheckExpected(factory->Run());
+  std::vector<Seen> pings;
+  for (const Seen &seen : recorded_) {
+    if (seen.channel == "/test Ping") pings.push_back(seen);
+  }
+  ASSERT_GT(pings.size(), 15u);
+  EXPECT_EQ(renamed, pings);
+}
+
 // An application that sends on a replayed channel dies naming the channel.
 TEST_F(LogReaderTest, SendingOnReplayedChannelDies) {
   const std::vector<std::string> parts = Record(milliseconds(100));
