@@ -23,17 +23,20 @@
 
 #include <signal.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "aos/configuration.h"
@@ -58,6 +61,11 @@ DEFINE_bool(write_payload, true,
             "does. false writes only its first and last bytes: a 1 MiB COPY "
             "read then copies memory no core touched since that queue buffer "
             "last came round (some 20 MiB of other buffers ago), from DRAM.");
+DEFINE_int32(poll_us, 0,
+             "Awake-reader mode: both loops SetPollBeforeSleep(poll_us) and "
+             "play across cores only; the floor is two processes bouncing a "
+             "cache line by busy-polling, and the idle CPU of a polling "
+             "watcher is measured. 0: the usual event-driven cases.");
 DEFINE_string(only, "",
               "Run only the ShmEventLoop and iceoryx cases whose name contains "
               "this (e.g. \"1 MiB, COPY\"), for profiling one case; the "
@@ -126,12 +134,19 @@ void Send(Sender<BenchMessage> *sender, int32_t sequence, size_t payload) {
   builder.CheckOk(builder.Send(message.Finish()));
 }
 
+void MaybePoll(ShmEventLoop *loop) {
+  if (FLAGS_poll_us > 0) {
+    loop->SetPollBeforeSleep(std::chrono::microseconds(FLAGS_poll_us));
+  }
+}
+
 // The pong process: replies to every ping with the same sequence.
 [[noreturn]] void RunPong(const Configuration *config, const Case &c, int cpu,
                           Samples *samples, int warmup) {
   PinToCpu(cpu);
   ShmEventLoop loop(config);
   loop.SkipTimingReport();
+  MaybePoll(&loop);
   auto sender = loop.MakeSender<BenchMessage>(c.pong_channel);
   loop.MakeWatcher(c.ping_channel, [&](const BenchMessage &ping) {
     const monotonic_clock::time_point now = loop.monotonic_now();
@@ -155,6 +170,7 @@ void Send(Sender<BenchMessage> *sender, int32_t sequence, size_t payload) {
   PinToCpu(cpu);
   ShmEventLoop loop(config);
   loop.SkipTimingReport();
+  MaybePoll(&loop);
   auto sender = loop.MakeSender<BenchMessage>(c.ping_channel);
   int32_t expected = 0;
   TimerHandler *starter = loop.AddTimer([&]() { Send(&sender, 0, c.payload); });
@@ -348,6 +364,142 @@ std::vector<int64_t> RunPeerCase(const Case &c, const Placement &placement,
 #endif
 }
 
+// The awake-reader floor: two processes bouncing a cache line by
+// busy-polling, each hop carrying its send time. Nothing can hand a message
+// from one core to another faster.
+struct alignas(64) Line {
+  std::atomic<int64_t> sequence{-1};
+  int64_t send_ns = 0;
+};
+struct Lines {
+  Line ping, pong;
+};
+
+[[noreturn]] void RunLineBouncer(bool is_ping, Lines *lines, int cpu, int count,
+                                 Samples *samples) {
+  PinToCpu(cpu);
+  Line *mine = is_ping ? &lines->ping : &lines->pong;
+  Line *theirs = is_ping ? &lines->pong : &lines->ping;
+  auto send = [&](int64_t sequence) {
+    mine->send_ns = NowNs();
+    mine->sequence.store(sequence, std::memory_order_release);
+  };
+  if (is_ping) send(0);
+  for (int64_t i = 0; i < count + FLAGS_warmup; ++i) {
+    while (theirs->sequence.load(std::memory_order_acquire) != i) {
+    }
+    const int64_t now = NowNs();
+    if (i >= FLAGS_warmup) samples->Add(now - theirs->send_ns);
+    if (is_ping) {
+      if (i + 1 < count + FLAGS_warmup) send(i + 1);
+    } else {
+      send(i);
+    }
+  }
+  _exit(0);
+}
+
+std::vector<int64_t> RunLineCase(int count, int ping_cpu, int pong_cpu,
+                                 Samples *samples) {
+  void *memory = mmap(nullptr, sizeof(Lines), PROT_READ | PROT_WRITE,
+                      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  PCHECK(memory != MAP_FAILED);
+  Lines *lines = new (memory) Lines();
+  const pid_t pong = ForkPlayer();
+  if (pong == 0) RunLineBouncer(false, lines, pong_cpu, count, samples);
+  const pid_t ping = ForkPlayer();
+  if (ping == 0) RunLineBouncer(true, lines, ping_cpu, count, samples);
+  WaitFor(ping, pong);
+  WaitFor(pong, 0);
+  munmap(memory, sizeof(Lines));
+  return samples->Take();
+}
+
+// The CPU a polling watcher burns while its channel is idle: 20 messages
+// 25 ms apart, each followed by one poll window, against the same loop
+// without polling. Returns the watcher's CPU time per message, us.
+double IdleCpuUsPerMessage(const Configuration *config, int poll_us) {
+  void *memory = mmap(nullptr, sizeof(int64_t), PROT_READ | PROT_WRITE,
+                      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  PCHECK(memory != MAP_FAILED);
+  int64_t *cpu_ns = static_cast<int64_t *>(memory);
+  constexpr int kMessages = 20;
+  const pid_t watcher = ForkPlayer();
+  if (watcher == 0) {
+    PinToCpu(1);
+    ShmEventLoop loop(config);
+    loop.SkipTimingReport();
+    if (poll_us > 0) {
+      loop.SetPollBeforeSleep(std::chrono::microseconds(poll_us));
+    }
+    int received = 0;
+    int64_t start = 0;
+    loop.MakeWatcher("/ping", [&](const BenchMessage &) {
+      if (++received == kMessages) {
+        *cpu_ns = ThreadCpuNs() - start;
+        loop.Exit();
+      }
+    });
+    loop.OnRun([&]() { start = ThreadCpuNs(); });
+    CHECK(loop.Run().has_value());
+    _exit(0);
+  }
+  const pid_t sender = ForkPlayer();
+  if (sender == 0) {
+    PinToCpu(0);
+    ShmEventLoop loop(config);
+    loop.SkipTimingReport();
+    auto ping = loop.MakeSender<BenchMessage>("/ping");
+    // The watcher's loop is running well before the first message.
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    for (int i = 0; i < kMessages; ++i) {
+      Send(&ping, i, 64);
+      std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    }
+    _exit(0);
+  }
+  WaitFor(sender, watcher);
+  WaitFor(watcher, 0);
+  const double result = *cpu_ns / 1000.0 / kMessages;
+  munmap(memory, sizeof(int64_t));
+  return result;
+}
+
+// --poll_us: the awake reader. Ping-pong across cores with both loops
+// polling, against the cache-line floor, and the idle cost of polling.
+int PollMain(const Configuration *config, Samples *samples) {
+  const Case c = {"64 B, COPY", "/ping", "/pong", 64, FLAGS_small_round_trips};
+  printf(
+      "\nAwake reader: both loops SetPollBeforeSleep(%d us), CPU 0 / CPU 1. "
+      "One-way latency, microseconds, median over %d runs.\n",
+      FLAGS_poll_us, FLAGS_runs);
+  printf("  %-34s %8s %8s %8s %8s %9s\n", "", "min", "p50", "p99", "p99.9",
+         "max");
+  std::vector<Stats> line_runs, aos_runs;
+  for (int run = 0; run < FLAGS_runs; ++run) {
+    line_runs.push_back(
+        Summarize(RunLineCase(FLAGS_small_round_trips, 0, 1, samples)));
+    aos_runs.push_back(Summarize(RunAosCase(config, c, 0, 1, samples)));
+  }
+  const Summary line = Combine(line_runs);
+  const Summary aos = Combine(aos_runs);
+  Print("cache-line bounce (floor)", line);
+  Print("ShmEventLoop 64 B, COPY, polling", aos);
+  printf("  %-34s p50 ratio to floor %.2fx, p99 ratio %.2fx\n", "",
+         aos.median.p50 / line.median.p50, aos.median.p99 / line.median.p99);
+  printf(
+      "iceoryx busy-polling: not measured (this benchmark's iceoryx player "
+      "is event-driven only).\n");
+  const double idle_polling = IdleCpuUsPerMessage(config, FLAGS_poll_us);
+  const double idle_plain = IdleCpuUsPerMessage(config, 0);
+  printf(
+      "\nIdle channel (20 messages 25 ms apart): the watcher's CPU per "
+      "message %.1f us with polling, %.1f us without (the poll window is "
+      "%d us): between messages a polling loop sleeps.\n",
+      idle_polling, idle_plain, FLAGS_poll_us);
+  return 0;
+}
+
 int Main() {
   const std::string shm_base =
       "/dev/shm/aos_events_bench_" + std::to_string(getpid());
@@ -390,6 +542,12 @@ int Main() {
                   16);
 
   printf("load average (1, 5, 15 min) at start: %s\n", LoadAverage().c_str());
+  if (FLAGS_poll_us > 0) {
+    PollMain(&config.message(), &samples);
+    printf("\nload average (1, 5, 15 min) at end: %s\n", LoadAverage().c_str());
+    std::filesystem::remove_all(shm_base);
+    return 0;
+  }
   const double memcpy_us = MemcpyUs(kLargePayload);
   printf("memcpy 1 MiB (source just written), p50: %.2f us; senders %s\n",
          memcpy_us,

@@ -65,7 +65,8 @@ struct Player {
   std::atomic<pid_t> pid{0};
   std::atomic<bool> kill_on_stop{false};
 };
-Player players[4];
+// Enough for a fan-out of 32 watchers plus its sender.
+Player players[64];
 static_assert(std::atomic<pid_t>::is_always_lock_free);
 // In shared memory, for the players to see.
 std::atomic<bool> *shared_stop = nullptr;
