@@ -385,9 +385,12 @@ void LogReader::StartAfterRegister(SimulatedEventLoopFactory *factory) {
 
 void LogReader::Replay(const LogMessage &message) {
   if (message.channel_index >= senders_.size()) {
-    LOG(FATAL) << "the log has a message on channel index "
-               << message.channel_index << " but its configuration has "
-               << senders_.size() << " channels: the log is damaged";
+    // A damaged log: say so once per message and go on, as for other damage.
+    LOG(WARNING) << "skipping a message on channel index "
+                 << message.channel_index << " sent at "
+                 << message.monotonic_sent_time << ": the log's configuration "
+                 << "has only " << senders_.size() << " channels";
+    return;
   }
   RawSender *sender = senders_[message.channel_index].get();
   if (sender == nullptr || !message.has_data) return;
