@@ -8,7 +8,8 @@
 # temporary --shm_base, shows a few live messages with aos_dump, prints
 # ping's round-trip statistics (min/p50/p99/max), stops everything with
 # SIGINT, checks that no queue is left in use, and removes the temporary
-# shared memory. Exits 0 on success.
+# shared memory. The run is recorded by aos_logger, and log_info and log_cat
+# show what the log holds. Exits 0 on success.
 #
 # Environment: AOS_BUILD_DIR (default build), DEMO_PINGS (default 2000),
 # DEMO_SLEEP_US (default 1000, i.e. 1 kHz).
@@ -27,10 +28,12 @@ tools/install_deps.sh
 
 step "Building ping, pong, aos_dump, aos_shm (Release, in $build/)"
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-ninja -C "$build" ping pong aos_dump aos_shm pingpong_config | tail -n 1
+ninja -C "$build" ping pong aos_dump aos_shm aos_logger log_info log_cat \
+    pingpong_config | tail -n 1
 
 bin_examples=$build/aos/examples
 bin_tools=$build/aos/tools
+bin_logging=$build/aos/events/logging
 config=$bin_examples/pingpong_config.json
 
 # Shared memory on tmpfs when there is one, in a private directory.
@@ -68,6 +71,12 @@ wait_for_pong() {
   fail "pong did not start"
 }
 
+step "Recording every channel (aos_logger) into $logs/robot"
+"$bin_logging/aos_logger" "${flags[@]}" --logging_folder="$logs/robot" \
+    2> "$logs/logger.err" &
+logger_pid=$!
+pids+=("$logger_pid")
+
 step "Starting pong, then ping ($pings pings, one every ${sleep_us}us) on $shm_base"
 "$bin_examples/pong" "${flags[@]}" --timing_report_ms=100 > "$logs/pong.out" &
 pong_pid=$!
@@ -88,6 +97,17 @@ step "Queues while running (aos_shm list)"
 step "Round-trip statistics"
 wait "$ping_pid" || fail "ping failed"
 cat "$logs/ping.out"
+
+step "Stopping the logger (SIGINT)"
+kill -INT "$logger_pid"
+wait "$logger_pid" || { cat "$logs/logger.err" >&2; fail "aos_logger failed"; }
+cat "$logs/logger.err"
+
+step "What the log holds (log_info $logs/robot)"
+"$bin_logging/log_info" "$logs/robot"
+
+step "Its first pings and pongs (log_cat --name=/test --count=4)"
+"$bin_logging/log_cat" --name=/test --count=4 "$logs/robot"
 
 step "Stopping pong (SIGINT)"
 kill -INT "$pong_pid"

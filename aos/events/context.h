@@ -56,6 +56,11 @@ struct Context {
   // events).
   UUID source_boot_uuid = UUID::Zero();
 
+  // Messages of this channel the reader skipped just before this one because
+  // it fell more than a queue behind (FallBehindPolicy::kSkipToOldest). 0
+  // otherwise, and always for timers and Fetch().
+  uint64_t lost_messages = 0;
+
   // Copies the payload. Requires data != nullptr.
   template <typename T>
   FlatbufferVector<T> CopyFlatBuffer() const {

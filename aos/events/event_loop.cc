@@ -147,6 +147,11 @@ bool RawFetcher::RecordFetch(bool fetched) {
   return fetched;
 }
 
+void RawFetcher::RecordLostMessages(uint64_t count) {
+  lost_messages_ += count;
+  timing_.AddLost(count);
+}
+
 bool RawFetcher::FetchNext() { return RecordFetch(DoFetchNext()); }
 
 bool RawFetcher::FetchNextIf(ContextPredicate predicate) {
@@ -404,6 +409,33 @@ WatcherState::WatcherState(
 }
 
 WatcherState::~WatcherState() = default;
+
+void WatcherState::RecordLostMessages(uint64_t count) {
+  lost_messages_ += count;
+  timing_.AddLost(count);
+}
+
+void EventLoop::SetWatcherFallBehindPolicy(const Channel *channel,
+                                           FallBehindPolicy policy) {
+  for (const std::unique_ptr<WatcherState> &watcher : watchers_) {
+    if (watcher->channel() == channel) {
+      watcher->fall_behind_policy_ = policy;
+      return;
+    }
+  }
+  LOG(FATAL) << ": SetWatcherFallBehindPolicy: " << name()
+             << " has no watcher on "
+             << configuration::StrippedChannelToString(channel);
+}
+
+uint64_t EventLoop::WatcherLostMessages(const Channel *channel) const {
+  for (const std::unique_ptr<WatcherState> &watcher : watchers_) {
+    if (watcher->channel() == channel) return watcher->lost_messages_;
+  }
+  LOG(FATAL) << ": WatcherLostMessages: " << name() << " has no watcher on "
+             << configuration::StrippedChannelToString(channel);
+  std::abort();
+}
 
 monotonic_clock::time_point WatcherState::CallCallback(const Context &context) {
   if (context.data != nullptr) {
@@ -778,6 +810,7 @@ void EventLoop::UpdateTimingReport() {
     builder.add_channel_index(fetcher->timing_.channel_index);
     builder.add_count(0);
     builder.add_latency(latency);
+    builder.add_lost_messages(0);
     fetchers.push_back(builder.Finish());
   }
   std::vector<flatbuffers::Offset<timing::Watcher>> watchers;
@@ -789,6 +822,7 @@ void EventLoop::UpdateTimingReport() {
     builder.add_count(0);
     builder.add_wakeup_latency(wakeup_latency);
     builder.add_handler_time(handler_time);
+    builder.add_lost_messages(0);
     watchers.push_back(builder.Finish());
   }
   auto make_timer = [&](const std::string &name) {

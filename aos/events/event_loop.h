@@ -213,7 +213,16 @@ class WatcherState {
 
   const Channel *channel() const { return channel_; }
 
+  // See EventLoop::SetWatcherFallBehindPolicy.
+  FallBehindPolicy fall_behind_policy() const { return fall_behind_policy_; }
+  uint64_t lost_messages() const { return lost_messages_; }
+
  protected:
+  // Implementations: `count` messages were skipped under kSkipToOldest (see
+  // RawFetcher::RecordLostMessages); the next callback's context carries
+  // them in lost_messages.
+  void RecordLostMessages(uint64_t count);
+
   // Runs the callback for the message described by `context` (data may be
   // nullptr for no-arg watchers), with EventLoop::context() set to it, and
   // records the wakeup latency and handler time. Returns the time it
@@ -230,6 +239,8 @@ class WatcherState {
   const Channel *const channel_;
   std::function<void(const Context &, const void *)> fn_;
   internal::WatcherTiming timing_;
+  FallBehindPolicy fall_behind_policy_ = FallBehindPolicy::kDie;
+  uint64_t lost_messages_ = 0;
 };
 
 // Ends a running loop (or a simulation) from any thread, with a status that
@@ -397,6 +408,16 @@ class EventLoop {
       const Channel *channel,
       std::function<void(const Context &context)> watcher) = 0;
   virtual std::unique_ptr<RawSender> MakeRawSender(const Channel *channel) = 0;
+
+  // What this loop's watcher on `channel` does when it falls more than a
+  // queue behind (see FallBehindPolicy; kDie until set), and how many
+  // messages it skipped so far under kSkipToOldest (also in each callback's
+  // context().lost_messages and the timing report). CHECK-fail if this loop
+  // has no watcher on `channel`. Callable before Run and from this loop's
+  // callbacks.
+  void SetWatcherFallBehindPolicy(const Channel *channel,
+                                  FallBehindPolicy policy);
+  uint64_t WatcherLostMessages(const Channel *channel) const;
 
   // The event being handled (see Context). Outside callbacks: min times,
   // invalid indices, nullptr data, this boot's UUID.

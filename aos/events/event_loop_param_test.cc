@@ -960,6 +960,96 @@ TEST_P(AbstractEventLoopDeathTest, FetchNextFallingBehind) {
       R"((behind.*"/fast"|"/fast".*behind))");
 }
 
+// A tool that opts in to kSkipToOldest keeps going when it falls behind: it
+// gets the oldest message still queued and is told how many it lost.
+TEST_P(AbstractEventLoopTest, FetchNextSkipToOldest) {
+  ScopedTimingReportPeriod period(50);
+  auto loop1 = Make();
+  auto primary = MakePrimary("primary");
+  auto report_fetcher = loop1->MakeFetcher<timing::Report>("/aos");
+  auto fetcher = primary->MakeFetcher<TestMessage>("/fast");
+  EXPECT_EQ(fetcher.fall_behind_policy(), FallBehindPolicy::kDie);
+  fetcher.set_fall_behind_policy(FallBehindPolicy::kSkipToOldest);
+  EXPECT_EQ(fetcher.fall_behind_policy(), FallBehindPolicy::kSkipToOldest);
+  auto sender = loop1->MakeSender<TestMessage>("/fast");
+  const int queue_size = static_cast<int>(
+      configuration::QueueSize(configuration(), sender.channel()));
+  const monotonic_clock::duration storage =
+      configuration::ChannelStorageDuration(configuration(), sender.channel());
+
+  for (int i = 0; i < queue_size; ++i) SendValue(&sender, i);
+  // Not behind yet: nothing lost.
+  ASSERT_TRUE(fetcher.FetchNext());
+  EXPECT_EQ(fetcher->value(), 0);
+  EXPECT_EQ(fetcher.context().lost_messages, 0u);
+  RunFor(storage + milliseconds(1));
+  // Overwrites 1 .. queue_size - 1 and adds one more: the ring now holds
+  // 100 .. 100 + queue_size - 1, so queue_size - 1 messages are gone.
+  for (int i = 0; i < queue_size; ++i) SendValue(&sender, 100 + i);
+  ASSERT_TRUE(fetcher.FetchNext());
+  EXPECT_EQ(fetcher->value(), 100);
+  EXPECT_EQ(fetcher.context().lost_messages,
+            static_cast<uint64_t>(queue_size - 1));
+  EXPECT_EQ(fetcher.lost_messages(), static_cast<uint64_t>(queue_size - 1));
+  // Caught up: the following ones come in order with no loss.
+  ASSERT_TRUE(fetcher.FetchNext());
+  EXPECT_EQ(fetcher->value(), 101);
+  EXPECT_EQ(fetcher.context().lost_messages, 0u);
+  // Fetch() skipping to the newest is not a loss.
+  ASSERT_TRUE(fetcher.Fetch());
+  EXPECT_EQ(fetcher->value(), 100 + queue_size - 1);
+  EXPECT_EQ(fetcher.context().lost_messages, 0u);
+  EXPECT_EQ(fetcher.lost_messages(), static_cast<uint64_t>(queue_size - 1));
+
+  // The loss is in the primary's next timing report.
+  TimerHandler *exit_timer = primary->AddTimer([&]() { Exit(); });
+  primary->OnRun([&]() {
+    exit_timer->Schedule(primary->monotonic_now() +
+                         milliseconds(FLAGS_timing_report_ms) +
+                         milliseconds(20));
+  });
+  ASSERT_TRUE(Run().has_value());
+  // Reports from the RunFor above say 0; the sum over all says the loss.
+  uint64_t reported_lost = 0;
+  int reports = 0;
+  while (report_fetcher.FetchNext()) {
+    if (report_fetcher->name()->string_view() != "primary") continue;
+    ++reports;
+    ASSERT_NE(report_fetcher->fetchers(), nullptr);
+    ASSERT_EQ(report_fetcher->fetchers()->size(), 1u);
+    reported_lost += report_fetcher->fetchers()->Get(0)->lost_messages();
+  }
+  EXPECT_GT(reports, 0);
+  EXPECT_EQ(reported_lost, static_cast<uint64_t>(queue_size - 1));
+}
+
+// FetchNextIf under kSkipToOldest: a rejected message is not consumed, and
+// the loss is still counted (when it happened) and reported with the message
+// finally fetched.
+TEST_P(AbstractEventLoopTest, FetchNextIfSkipToOldest) {
+  auto loop1 = Make();
+  auto loop2 = Make();
+  auto primary = MakePrimary();
+  auto fetcher = loop2->MakeFetcher<TestMessage>("/fast");
+  fetcher.set_fall_behind_policy(FallBehindPolicy::kSkipToOldest);
+  auto sender = loop1->MakeSender<TestMessage>("/fast");
+  const int queue_size = static_cast<int>(
+      configuration::QueueSize(configuration(), sender.channel()));
+  for (int i = 0; i < queue_size; ++i) SendValue(&sender, i);
+  RunFor(
+      configuration::ChannelStorageDuration(configuration(), sender.channel()) +
+      milliseconds(1));
+  for (int i = 0; i < queue_size; ++i) SendValue(&sender, 100 + i);
+  // The fetcher, made before anything was sent, lost the whole first round.
+  const uint64_t expected_lost = static_cast<uint64_t>(queue_size);
+  EXPECT_FALSE(fetcher.FetchNextIf([](const Context &) { return false; }));
+  EXPECT_EQ(fetcher.lost_messages(), expected_lost);
+  ASSERT_TRUE(fetcher.FetchNextIf([](const Context &) { return true; }));
+  EXPECT_EQ(fetcher->value(), 100);
+  EXPECT_EQ(fetcher.context().lost_messages, expected_lost);
+  EXPECT_EQ(fetcher.lost_messages(), expected_lost);
+}
+
 TEST_P(AbstractEventLoopDeathTest, ScheduleBeforeEpoch) {
   auto loop = Make();
   TimerHandler *timer = loop->AddTimer([]() {});

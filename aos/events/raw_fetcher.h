@@ -7,6 +7,7 @@
 // implementation derives its fetcher from it (the protected section). Made
 // by EventLoop::MakeRawFetcher; include aos/events/event_loop.h to use it.
 
+#include <cstdint>
 #include <memory>
 #include <type_traits>
 
@@ -42,6 +43,19 @@ class ContextPredicate {
   bool (*call_)(void *, const Context &);
 };
 
+// What FetchNext() (and a watcher) does when the next message was already
+// overwritten, i.e. the reader fell more than a queue behind.
+enum class FallBehindPolicy : uint8_t {
+  // Die with a message naming the channel (upstream's behaviour; the
+  // default, right for control code).
+  kDie,
+  // Skip to the oldest message still in the queue and count the ones
+  // skipped: Context::lost_messages of the message delivered next,
+  // RawFetcher::lost_messages() (or EventLoop::WatcherLostMessages()) and the
+  // timing report's lost_messages. For tools and recorders.
+  kSkipToOldest,
+};
+
 // Reads messages from one channel. Made by EventLoop::MakeRawFetcher; the
 // typed Fetcher<T> wraps it.
 //
@@ -55,7 +69,8 @@ class ContextPredicate {
 // A fetcher that falls more than a queue behind (its next message was already
 // overwritten) dies in FetchNext() with a message naming the channel: control
 // code that cannot keep up must not pretend it did. Fetch() never dies this
-// way, since it skips to the newest message.
+// way, since it skips to the newest message. Tools and recorders, which must
+// keep going, opt in to FallBehindPolicy::kSkipToOldest instead.
 class RawFetcher {
  public:
   RawFetcher(EventLoop *event_loop, const Channel *channel);
@@ -80,6 +95,19 @@ class RawFetcher {
   // returns false and changes nothing.
   bool FetchIf(ContextPredicate predicate);
 
+  // What FetchNext() and FetchNextIf() do when the next message was already
+  // overwritten (see FallBehindPolicy). kDie until set. May be changed at any
+  // time from the loop's thread.
+  void set_fall_behind_policy(FallBehindPolicy policy) {
+    fall_behind_policy_ = policy;
+  }
+  FallBehindPolicy fall_behind_policy() const { return fall_behind_policy_; }
+
+  // Messages skipped under kSkipToOldest since this fetcher was made. A skip
+  // is counted when it happens, before the message it landed on is returned.
+  // Fetch() jumping to the newest message is not a loss and is not counted.
+  uint64_t lost_messages() const { return lost_messages_; }
+
   // The fetched message. Before the first successful fetch: min times,
   // invalid queue indices, size 0, data nullptr, buffer_index -1, zero UUID.
   const Context &context() const { return context_; }
@@ -94,6 +122,12 @@ class RawFetcher {
   virtual bool DoFetch() = 0;
   virtual bool DoFetchIf(ContextPredicate predicate) = 0;
 
+  // Implementations: `count` messages were skipped under kSkipToOldest.
+  // Counts them (lost_messages() and the timing report); the implementation
+  // also puts them in the context_.lost_messages of the next message it
+  // returns.
+  void RecordLostMessages(uint64_t count);
+
   Context context_;
 
  private:
@@ -104,6 +138,8 @@ class RawFetcher {
   EventLoop *const event_loop_;
   const Channel *const channel_;
   internal::RawFetcherTiming timing_;
+  FallBehindPolicy fall_behind_policy_ = FallBehindPolicy::kDie;
+  uint64_t lost_messages_ = 0;
 };
 
 }  // namespace aos

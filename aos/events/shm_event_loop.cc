@@ -197,34 +197,38 @@ class SimpleShmFetcher {
                        : ipc_lib::QueueIndex::Zero(queue_.config().queue_size);
   }
 
-  bool FetchNext(const ContextPredicate *predicate) {
-    const ipc_lib::ReadResult result = Read(next_queue_index_, predicate);
-    switch (result) {
-      case ipc_lib::ReadResult::GOOD:
-        return true;
-      case ipc_lib::ReadResult::NOTHING_NEW:
-      case ipc_lib::ReadResult::FILTERED:
-        return false;
-      case ipc_lib::ReadResult::TOO_OLD:
-        // Make the failure visible in the timing report before dying.
-        event_loop_->SendTimingReport();
-        LOG(FATAL) << "The next message is no longer available.  "
-                   << configuration::StrippedChannelToString(channel_)
-                   << " was sent faster than this reader read it: it fell "
-                      "more than a queue ("
-                   << queue_.config().queue_size
-                   << " messages) behind.  Read more often, or raise the "
-                      "channel's frequency or channel_storage_duration.";
-        std::abort();
-      case ipc_lib::ReadResult::OVERWROTE:
-        event_loop_->SendTimingReport();
-        LOG(FATAL) << "Got behind while reading and the last message was "
-                      "modified out from under us while we were reading "
-                      "it.  Don't get so far behind on: "
-                   << configuration::StrippedChannelToString(channel_);
+  // Fetches the message at the next queue index. If the reader fell more
+  // than a queue behind, dies under kDie, or under kSkipToOldest moves to the
+  // oldest message still in the ring, adds the number skipped to `*lost` and
+  // carries it in the fetched context's lost_messages.
+  bool FetchNext(const ContextPredicate *predicate, FallBehindPolicy policy,
+                 uint64_t *lost) {
+    // A skip lands on a message that a fast sender may overwrite before we
+    // read it; each retry re-reads the ring's newest index, so it only fails
+    // again if the sender lapped us again in between. Past the bound the
+    // sender outruns any reader: jump to the newest message instead.
+    constexpr int kMaxSkips = 64;
+    for (int skips = 0;; ++skips) {
+      const ipc_lib::ReadResult result = Read(next_queue_index_, predicate);
+      switch (result) {
+        case ipc_lib::ReadResult::GOOD:
+          context_.lost_messages = pending_lost_;
+          pending_lost_ = 0;
+          return true;
+        case ipc_lib::ReadResult::NOTHING_NEW:
+        case ipc_lib::ReadResult::FILTERED:
+          return false;
+        case ipc_lib::ReadResult::TOO_OLD:
+        case ipc_lib::ReadResult::OVERWROTE:
+          if (policy == FallBehindPolicy::kSkipToOldest) {
+            const uint64_t skipped = SkipToOldest(skips >= kMaxSkips);
+            pending_lost_ += skipped;
+            *lost += skipped;
+            continue;
+          }
+          DieFellBehind(result);
+      }
     }
-    LOG(FATAL) << "unreachable";
-    std::abort();
   }
 
   bool Fetch(const ContextPredicate *predicate) {
@@ -237,6 +241,9 @@ class SimpleShmFetcher {
       const ipc_lib::ReadResult result = Read(latest, predicate);
       switch (result) {
         case ipc_lib::ReadResult::GOOD:
+          // Jumping to the newest message is what Fetch is for, not a loss.
+          context_.lost_messages = 0;
+          pending_lost_ = 0;
           return true;
         case ipc_lib::ReadResult::FILTERED:
           return false;
@@ -256,6 +263,25 @@ class SimpleShmFetcher {
   const Context &context() const { return context_; }
   const Channel *channel() const { return channel_; }
   const ipc_lib::MemoryMappedQueue &queue() const { return queue_; }
+
+  [[noreturn]] void DieFellBehind(ipc_lib::ReadResult result) {
+    // Make the failure visible in the timing report before dying.
+    event_loop_->SendTimingReport();
+    if (result == ipc_lib::ReadResult::TOO_OLD) {
+      LOG(FATAL) << "The next message is no longer available.  "
+                 << configuration::StrippedChannelToString(channel_)
+                 << " was sent faster than this reader read it: it fell "
+                    "more than a queue ("
+                 << queue_.config().queue_size
+                 << " messages) behind.  Read more often, or raise the "
+                    "channel's frequency or channel_storage_duration.";
+    }
+    LOG(FATAL) << "Got behind while reading and the last message was "
+                  "modified out from under us while we were reading "
+                  "it.  Don't get so far behind on: "
+               << configuration::StrippedChannelToString(channel_);
+    std::abort();
+  }
 
   // Where fetched messages are: the copy buffer, or the read-only mapping of
   // the queue for pinned reads. Empty for no-data watchers.
@@ -299,6 +325,26 @@ class SimpleShmFetcher {
     context->buffer_index = -1;
   }
 
+  // Points next_queue_index_ at the oldest message still in the ring (the
+  // newest one if `to_newest`) and returns how many messages that skips.
+  uint64_t SkipToOldest(bool to_newest) {
+    const ipc_lib::QueueIndex latest = reader_.LatestIndex();
+    // Something was overwritten, so the ring is full.
+    CHECK(latest.valid());
+    const uint32_t queue_size = queue_.config().queue_size;
+    const ipc_lib::QueueIndex target =
+        to_newest ? latest : latest.DecrementBy(queue_size - 1);
+    const uint32_t skipped = target.DistanceFrom(next_queue_index_);
+    // A reader lapped between its Read and the LatestIndex above can only be
+    // behind the target; anything else is a reader that moved backwards.
+    CHECK_LT(skipped, ipc_lib::QueueIndex::MaxIndex(queue_size) / 2)
+        << ": " << configuration::StrippedChannelToString(channel_)
+        << ": reader at " << next_queue_index_.index()
+        << " is ahead of the queue's newest message " << latest.index();
+    next_queue_index_ = target;
+    return skipped;
+  }
+
   ipc_lib::ReadResult Read(ipc_lib::QueueIndex queue_index,
                            const ContextPredicate *predicate) {
     ipc_lib::MessageInfo info;
@@ -322,11 +368,9 @@ class SimpleShmFetcher {
         break;
       case Mode::kPin: {
         const int buffer_index = pinner_->PinIndex(queue_index.index());
-        CHECK_GE(buffer_index, 0)
-            << ": Got behind while reading and the last message was "
-               "modified out from under us while we tried to pin it.  Don't "
-               "get so far behind on: "
-            << configuration::StrippedChannelToString(channel_);
+        // Overwritten between the read and the pin: as if the read had
+        // overlapped the overwrite.
+        if (buffer_index < 0) return ipc_lib::ReadResult::OVERWROTE;
         context_.buffer_index = buffer_index;
         context_.data = static_cast<const char *>(pinner_->Data()) +
                         pinner_->size() - info.length;
@@ -351,6 +395,8 @@ class SimpleShmFetcher {
 
   ipc_lib::QueueIndex next_queue_index_ = ipc_lib::QueueIndex::Invalid();
   bool fetched_any_ = false;
+  // Messages skipped since the last message fetched by FetchNext.
+  uint64_t pending_lost_ = 0;
   Context context_;
 };
 
@@ -377,11 +423,18 @@ class ShmFetcher final : public RawFetcher {
   }
   bool DoFetchNext() override {
     event_loop_->CheckCurrentThread("FetchNext", channel());
-    return Update(fetcher_.FetchNext(nullptr));
+    return DoFetchNextWith(nullptr);
   }
   bool DoFetchNextIf(ContextPredicate predicate) override {
     event_loop_->CheckCurrentThread("FetchNextIf", channel());
-    return Update(fetcher_.FetchNext(&predicate));
+    return DoFetchNextWith(&predicate);
+  }
+  bool DoFetchNextWith(const ContextPredicate *predicate) {
+    uint64_t lost = 0;
+    const bool fetched =
+        fetcher_.FetchNext(predicate, fall_behind_policy(), &lost);
+    if (lost != 0) RecordLostMessages(lost);
+    return Update(fetched);
   }
   bool DoFetch() override {
     event_loop_->CheckCurrentThread("Fetch", channel());
@@ -538,7 +591,11 @@ class ShmWatcherState final : public WatcherState, public EventLoopEvent {
   // Returns whether it queued one.
   bool CheckForNewData() {
     if (queued()) return false;
-    if (!fetcher_.FetchNext(nullptr)) return false;
+    uint64_t lost = 0;
+    const bool fetched =
+        fetcher_.FetchNext(nullptr, fall_behind_policy(), &lost);
+    if (lost != 0) RecordLostMessages(lost);
+    if (!fetched) return false;
     event_loop_->events_->Add(this, fetcher_.context().monotonic_event_time);
     return true;
   }

@@ -102,6 +102,11 @@ class SimulatedChannel {
   // message gets this index.
   uint64_t next_index() const { return next_index_; }
 
+  // The index of the oldest message still in the ring (0 before it filled).
+  uint64_t OldestIndex() const {
+    return next_index_ > queue_size_ ? next_index_ - queue_size_ : 0;
+  }
+
   // The message with index `index`, or nullptr if it left the ring.
   // Requires index < next_index().
   SimulatedMessage *Get(uint64_t index) const {

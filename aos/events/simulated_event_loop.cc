@@ -331,6 +331,14 @@ class SimulatedFetcher final : public RawFetcher {
   bool FetchNextIf(const ContextPredicate *predicate) {
     if (next_index_ >= channel_->next_index()) return false;
     SimulatedMessage *message = channel_->Get(next_index_);
+    if (message == nullptr &&
+        fall_behind_policy() == FallBehindPolicy::kSkipToOldest) {
+      const uint64_t oldest = channel_->OldestIndex();
+      RecordLostMessages(oldest - next_index_);
+      pending_lost_ += oldest - next_index_;
+      next_index_ = oldest;
+      message = channel_->Get(next_index_);
+    }
     if (message == nullptr) {
       event_loop()->SendTimingReport();
       LOG(FATAL) << "The next message is no longer available.  "
@@ -340,14 +348,20 @@ class SimulatedFetcher final : public RawFetcher {
                     "than a queue behind.  Read more often, or raise the "
                     "channel's frequency or channel_storage_duration.";
     }
-    return Take(message, next_index_, predicate);
+    if (!Take(message, next_index_, predicate)) return false;
+    context_.lost_messages = pending_lost_;
+    pending_lost_ = 0;
+    return true;
   }
 
   bool FetchIf(const ContextPredicate *predicate) {
     if (channel_->next_index() == 0) return false;
     const uint64_t latest = channel_->next_index() - 1;
     if (current_ && held_index_ == latest) return false;
-    return Take(channel_->Get(latest), latest, predicate);
+    if (!Take(channel_->Get(latest), latest, predicate)) return false;
+    // Jumping to the newest message is what Fetch is for, not a loss.
+    pending_lost_ = 0;
+    return true;
   }
 
   bool Take(SimulatedMessage *message, uint64_t index,
@@ -373,6 +387,8 @@ class SimulatedFetcher final : public RawFetcher {
   SimulatedChannel *const channel_;
   uint64_t next_index_;
   uint64_t held_index_ = 0;
+  // Messages skipped since the last message fetched by FetchNext.
+  uint64_t pending_lost_ = 0;
   MessageRef current_;
 };
 
@@ -424,6 +440,14 @@ class SimulatedWatcher final : public WatcherState,
 
   void Handle() override {
     SimulatedMessage *message = channel_->Get(next_index_);
+    uint64_t lost = 0;
+    if (message == nullptr &&
+        fall_behind_policy() == FallBehindPolicy::kSkipToOldest) {
+      lost = channel_->OldestIndex() - next_index_;
+      RecordLostMessages(lost);
+      next_index_ += lost;
+      message = channel_->Get(next_index_);
+    }
     if (message == nullptr) {
       loop_->SendTimingReport();
       LOG(FATAL) << "Got behind on "
@@ -445,14 +469,13 @@ class SimulatedWatcher final : public WatcherState,
                     : next->context.monotonic_event_time +
                           loop_->node_factory()->factory()->send_delay());
     }
+    Context context = message->context;
+    context.lost_messages = lost;
     if (no_arg_) {
-      Context context = message->context;
       context.data = nullptr;
       context.buffer_index = -1;
-      CallCallback(context);
-    } else {
-      CallCallback(message->context);
     }
+    CallCallback(context);
   }
 
  private:

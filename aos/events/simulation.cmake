@@ -36,3 +36,10 @@ aos_test(NAME aos_simulated_network_bridge_test
   LABELS simulation)
 target_compile_definitions(aos_simulated_network_bridge_test PRIVATE
   AOS_SIM_TESTDATA_DIR="${CMAKE_CURRENT_SOURCE_DIR}/testdata")
+
+# Watchers and fetchers under FallBehindPolicy, on both loops (issue 13).
+aos_test(NAME aos_fall_behind_test
+  SRCS fall_behind_test.cc
+  DEPS aos_shm_event_loop aos_simulated_event_loop aos_event_loop_test_fbs
+       aos_tmpdir
+  LABELS events)

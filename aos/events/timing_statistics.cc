@@ -6,6 +6,16 @@
 #include "glog/logging.h"
 
 namespace aos::internal {
+namespace {
+
+// Report counts are 32-bit (upstream's type); a count that does not fit says
+// "at least this many".
+uint32_t SaturatedCount(uint64_t count) {
+  return static_cast<uint32_t>(
+      std::min<uint64_t>(count, std::numeric_limits<uint32_t>::max()));
+}
+
+}  // namespace
 
 double RunningStatistic::mean(double scale) const {
   if (count_ == 0) return std::numeric_limits<double>::quiet_NaN();
@@ -62,11 +72,13 @@ void RawFetcherTiming::Publish() const {
   if (fetcher == nullptr) return;
   CHECK(fetcher->mutate_count(count));
   latency.Publish(fetcher->mutable_latency(), kNanosecondsToSeconds);
+  CHECK(fetcher->mutate_lost_messages(SaturatedCount(lost_messages)));
 }
 
 void RawFetcherTiming::Reset() {
   count = 0;
   latency.Reset();
+  lost_messages = 0;
 }
 
 void WatcherTiming::Publish() const {
@@ -75,12 +87,14 @@ void WatcherTiming::Publish() const {
   wakeup_latency.Publish(watcher->mutable_wakeup_latency(),
                          kNanosecondsToSeconds);
   handler_time.Publish(watcher->mutable_handler_time(), kNanosecondsToSeconds);
+  CHECK(watcher->mutate_lost_messages(SaturatedCount(lost_messages)));
 }
 
 void WatcherTiming::Reset() {
   count = 0;
   wakeup_latency.Reset();
   handler_time.Reset();
+  lost_messages = 0;
 }
 
 void TimerTiming::Publish() const {

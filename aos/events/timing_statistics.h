@@ -106,6 +106,7 @@ struct RawFetcherTiming {
     ++count;
     latency.Add(latency_time.count());
   }
+  void AddLost(uint64_t lost) { lost_messages += lost; }
   void set_timing_report(timing::Fetcher *new_fetcher) {
     fetcher = new_fetcher;
   }
@@ -116,6 +117,7 @@ struct RawFetcherTiming {
   timing::Fetcher *fetcher = nullptr;
   uint32_t count = 0;
   RunningStatistic latency;
+  uint64_t lost_messages = 0;
 };
 
 struct WatcherTiming {
@@ -128,6 +130,7 @@ struct WatcherTiming {
     wakeup_latency.Add(wakeup_latency_time.count());
     handler_time.Add(handler_time_taken.count());
   }
+  void AddLost(uint64_t lost) { lost_messages += lost; }
   void set_timing_report(timing::Watcher *new_watcher) {
     watcher = new_watcher;
   }
@@ -139,6 +142,7 @@ struct WatcherTiming {
   uint32_t count = 0;
   RunningStatistic wakeup_latency;
   RunningStatistic handler_time;
+  uint64_t lost_messages = 0;
 };
 
 // Timers and phased loops.

@@ -39,6 +39,14 @@ class Fetcher {
     return CheckedFetcher()->FetchIf(predicate);
   }
 
+  void set_fall_behind_policy(FallBehindPolicy policy) {
+    CheckedFetcher()->set_fall_behind_policy(policy);
+  }
+  FallBehindPolicy fall_behind_policy() const {
+    return CheckedFetcher()->fall_behind_policy();
+  }
+  uint64_t lost_messages() const { return CheckedFetcher()->lost_messages(); }
+
   // The fetched message, or nullptr before the first successful fetch.
   const T *get() const {
     const void *data = fetcher_->context().data;
@@ -63,7 +71,7 @@ class Fetcher {
   explicit Fetcher(std::unique_ptr<RawFetcher> fetcher)
       : fetcher_(std::move(fetcher)) {}
 
-  RawFetcher *CheckedFetcher() {
+  RawFetcher *CheckedFetcher() const {
     CHECK(fetcher_ != nullptr)
         << ": using an invalid Fetcher of " << T::GetFullyQualifiedName();
     return fetcher_.get();

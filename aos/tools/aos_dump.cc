@@ -144,6 +144,9 @@ int RunRate(aos::ShmEventLoop *event_loop,
         channel, [counter](const aos::Context &context) {
           counter->Add(context.monotonic_event_time, context.size);
         });
+    // A tool must not die of falling behind a fast channel (issue 13).
+    event_loop->SetWatcherFallBehindPolicy(
+        channel, aos::FallBehindPolicy::kSkipToOldest);
   }
   aos::TimerHandler *report = event_loop->AddTimer([&]() {
     const aos::monotonic_clock::time_point now = event_loop->monotonic_now();
@@ -265,8 +268,20 @@ int main(int argc, char **argv) {
     event_loop->MakeRawWatcher(
         channel,
         [&printer, channel, schema](const aos::Context &context, const void *) {
+          // Printing can be slower than a fast channel: skip what was
+          // overwritten instead of dying, and say so where the user sees it
+          // without corrupting the message stream on stdout.
+          if (context.lost_messages != 0) {
+            std::cerr << "aos_dump: lost " << context.lost_messages
+                      << " message" << (context.lost_messages == 1 ? "" : "s")
+                      << " of " << aos::cli::ChannelLabel(channel)
+                      << ": printing fell more than a queue behind"
+                      << std::endl;
+          }
           printer.Print(channel, schema, context);
         });
+    event_loop->SetWatcherFallBehindPolicy(
+        channel, aos::FallBehindPolicy::kSkipToOldest);
   }
   if (FLAGS_timeout > 0) {
     aos::cli::ExitAfter(event_loop.get(),

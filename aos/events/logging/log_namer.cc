@@ -93,7 +93,12 @@ Result<void> LogNamer::OpenPart(PartSequence *sequence,
   sequence->writer = std::move(*writer);
   sequence->paths.push_back(path);
   all_filenames_.push_back(path);
-  return sequence->writer->Write(header);
+  if (Result<void> written = sequence->writer->Write(header); !written) {
+    return written;
+  }
+  // The header gets a frame of its own, so that a part is recognizable (and
+  // sortable) from the moment it exists, however soon the logger dies.
+  return sequence->writer->Flush(/*sync=*/false);
 }
 
 Result<std::string> LogNamer::WriteConfiguration(

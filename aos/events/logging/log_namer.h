@@ -89,7 +89,7 @@ class LogNamer {
   }
 
   // Opens the next part of `sequence` (closing the open one, if any) and
-  // writes `header` (size-prefixed) as its first record.
+  // writes `header` (size-prefixed) as its first record, flushed at once.
   Result<void> OpenPart(PartSequence *sequence,
                         std::span<const uint8_t> header);
 

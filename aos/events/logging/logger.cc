@@ -52,8 +52,8 @@ struct Logger::ChannelState {
   // timestamp parts of remote_node_index.
   bool remote_timestamps = false;
   size_t remote_node_index = 0;
-  // The queue index the next message should have, for counting losses.
-  uint32_t next_queue_index = Context::kInvalidQueueIndex;
+  // fetcher->lost_messages() when this log started.
+  uint64_t lost_at_start = 0;
   size_t statistics_index = 0;
   // Where its records go in the current log (looked up once per log).
   PartSequence *data_sequence = nullptr;
@@ -147,7 +147,20 @@ Logger::Logger(EventLoop *event_loop, const Configuration *configuration,
         }
         if (!state->log_data && !state->log_delivery_times) continue;
       }
-      state->fetcher = event_loop_->MakeRawFetcher(channel);
+      // The loop reads its own configuration's channel of that name and
+      // type; indices in the log refer to configuration_.
+      const Channel *loop_channel =
+          configuration_ == event_loop_->configuration()
+              ? channel
+              : configuration::GetChannel(event_loop_->configuration(),
+                                          channel->name()->string_view(),
+                                          channel->type()->string_view(), "",
+                                          event_loop_->node(), true);
+      if (loop_channel == nullptr) continue;
+      state->fetcher = event_loop_->MakeRawFetcher(loop_channel);
+      // A logger that falls behind skips ahead and counts what it missed,
+      // rather than dying and losing everything after.
+      state->fetcher->set_fall_behind_policy(FallBehindPolicy::kSkipToOldest);
       state->statistics_index = statistics_.size();
       statistics_.push_back(ChannelStatistics{.channel = channel});
       channels_.push_back(std::move(state));
@@ -195,9 +208,19 @@ void Logger::StartLogging(std::unique_ptr<LogNamer> namer,
   log_start_uuid_ = log_start_uuid;
   config_sha256_.clear();
   for (NodeState &node : nodes_) node = NodeState();
+  // Looked up now, so that a channel's first message allocates nothing.
   for (const std::unique_ptr<ChannelState> &state : channels_) {
-    state->data_sequence = nullptr;
-    state->timestamp_sequence = nullptr;
+    state->data_sequence = state->log_data
+                               ? namer_->DataSequence(state->source_node_index)
+                               : nullptr;
+    if (state->remote_timestamps) {
+      state->timestamp_sequence =
+          namer_->RemoteTimestampSequence(state->remote_node_index);
+    } else if (state->log_delivery_times) {
+      state->timestamp_sequence = namer_->TimestampSequence();
+    } else {
+      state->timestamp_sequence = nullptr;
+    }
   }
   for (ChannelStatistics &statistics : statistics_) {
     statistics = ChannelStatistics{.channel = statistics.channel};
@@ -236,8 +259,8 @@ void Logger::StartLogging(std::unique_ptr<LogNamer> namer,
   heap_.clear();
   for (const std::unique_ptr<ChannelState> &state : channels_) {
     const bool fetched = state->fetcher->Fetch();
+    state->lost_at_start = state->fetcher->lost_messages();
     if (fetched || state->fetcher->context().data != nullptr) {
-      state->next_queue_index = state->fetcher->context().queue_index + 1;
       WriteFetched(state.get());
       if (stopped_by_error_) return;
     }
@@ -247,13 +270,8 @@ void Logger::StartLogging(std::unique_ptr<LogNamer> namer,
 }
 
 void Logger::CountLost(ChannelState *state) {
-  const uint32_t queue_index = state->fetcher->context().queue_index;
-  if (state->next_queue_index != Context::kInvalidQueueIndex &&
-      queue_index != state->next_queue_index) {
-    statistics_[state->statistics_index].lost +=
-        static_cast<uint32_t>(queue_index - state->next_queue_index);
-  }
-  state->next_queue_index = queue_index + 1;
+  statistics_[state->statistics_index].lost =
+      state->fetcher->lost_messages() - state->lost_at_start;
 }
 
 void Logger::LogUntil(monotonic_clock::time_point until) {

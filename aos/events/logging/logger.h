@@ -55,14 +55,18 @@ class Logger {
     // Payload bytes written.
     uint64_t bytes = 0;
     // Messages the logger missed: it fell more than a queue behind and the
-    // queue overwrote them (seen as gaps in queue indices).
+    // queue overwrote them. Its fetchers skip to the oldest message left
+    // (FallBehindPolicy::kSkipToOldest) instead of dying; the log shows the
+    // loss as a gap in the channel's queue indices (log_info counts them).
     uint64_t lost = 0;
   };
 
   // Logs the channels of `event_loop`'s node that `configuration` (by
   // default the loop's) says to log here and `should_log` (if given)
-  // accepts. Makes its fetchers now, so the loop must not be running
-  // unless fetchers may be made while running (they may, in both
+  // accepts. A different `configuration` is what the log records (channel
+  // indices refer to it); each of its channels is read from the loop's
+  // channel of the same name and type, and skipped if the loop has none.
+  // Makes its fetchers now (allowed while running, in both
   // implementations). Both must outlive the Logger.
   explicit Logger(EventLoop *event_loop,
                   const Configuration *configuration = nullptr,

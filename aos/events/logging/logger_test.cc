@@ -3,9 +3,13 @@
 
 #include "aos/events/logging/logger.h"
 
+#include <sys/mount.h>
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <random>
 #include <set>
 
 #include "aos/configuration.h"
@@ -29,7 +33,9 @@ constexpr std::string_view kSingleNodeConfig = R"json({
     {"name": "/test", "type": "aos.TestMessage", "frequency": 1000},
     {"name": "/state", "type": "aos.TestMessage", "frequency": 10},
     {"name": "/quiet", "type": "aos.TestMessage"},
-    {"name": "/unlogged", "type": "aos.TestMessage", "logger": "NOT_LOGGED"}
+    {"name": "/unlogged", "type": "aos.TestMessage", "logger": "NOT_LOGGED"},
+    {"name": "/big", "type": "aos.TestMessage", "frequency": 1000,
+     "max_size": 4096}
   ]
 })json";
 
@@ -249,7 +255,7 @@ TEST_F(LoggerSimulationTest, EmbeddedConfig) {
   const Part part = ReadPart(dir_.path() + "/data.part0.bfbs", config());
   ASSERT_NE(part.message().configuration(), nullptr);
   EXPECT_EQ(part.message().configuration_sha256(), nullptr);
-  EXPECT_EQ(part.message().configuration()->channels()->size(), 4u);
+  EXPECT_EQ(part.message().configuration()->channels()->size(), 5u);
 }
 
 // Rotation starts part 1 of the same sequence; no message is lost or
@@ -355,6 +361,28 @@ TEST_F(LoggerSimulationTest, StartLoggingOnRun) {
       std::filesystem::exists(dir_.path() + "/run/data.part0.bfbs.zst"));
 }
 
+// The log records the configuration it is given; channels the loop's
+// configuration lacks are skipped.
+TEST_F(LoggerSimulationTest, AnotherConfiguration) {
+  const FlatbufferDetachedBuffer<Configuration> logged =
+      configuration::MergeWithConfig(config(), R"json({"channels": [
+        {"name": "/extra", "type": "aos.TestMessage"}]})json");
+  auto sender_loop = factory_.MakeEventLoop("sender");
+  Sender<TestMessage> state = sender_loop->MakeSender<TestMessage>("/state");
+  Send(&state, 3);
+  auto logger_loop = factory_.MakeEventLoop("logger");
+  Logger logger(logger_loop.get(), &logged.message());
+  logger.StartLogging(std::make_unique<LogNamer>(dir_.path() + "/log",
+                                                 &logged.message(), nullptr));
+  ASSERT_TRUE(factory_.RunFor(chrono::milliseconds(200)));
+  logger.StopLogging();
+  const Part part =
+      ReadPart(dir_.path() + "/log_data.part0.bfbs.zst", &logged.message());
+  ASSERT_EQ(part.records.size(), 1u);
+  EXPECT_EQ(part.records[0].channel, "/state");
+  EXPECT_EQ(part.records[0].value, 3);
+}
+
 // A folder that cannot be written stops logging with an error naming it; the
 // process (and the loop) carry on.
 TEST_F(LoggerSimulationTest, UnwritableFolder) {
@@ -368,6 +396,161 @@ TEST_F(LoggerSimulationTest, UnwritableFolder) {
   EXPECT_THAT(logger.error()->message(), HasSubstr(file + "/log"));
   EXPECT_TRUE(factory_.RunFor(chrono::milliseconds(300)));
   logger.StopLogging();
+}
+
+// The crash bound: whatever the files hold at any instant (what a kill -9 or
+// power cut would leave, flushes being synced) includes every message sent
+// more than a flush period plus a polling period earlier.
+TEST_F(LoggerSimulationTest, CrashBound) {
+  for (const Compression compression :
+       {Compression::kZstd, Compression::kNone}) {
+    SCOPED_TRACE(static_cast<int>(compression));
+    auto sender_loop = factory_.MakeEventLoop("sender");
+    Sender<TestMessage> test = sender_loop->MakeSender<TestMessage>("/test");
+    std::vector<monotonic_clock::time_point> sent;
+    TimerHandler *timer = sender_loop->AddTimer([&]() {
+      Send(&test, static_cast<int>(sent.size()));
+      sent.push_back(sender_loop->monotonic_now());
+    });
+    timer->Schedule(sender_loop->monotonic_now(), chrono::milliseconds(1));
+    auto logger_loop = factory_.MakeEventLoop("logger");
+    Logger logger(logger_loop.get());
+    LogNamerOptions options;
+    options.compression = compression;
+    const std::string base =
+        dir_.path() + (compression == Compression::kZstd ? "/z" : "/r");
+    logger.StartLogging(
+        std::make_unique<LogNamer>(base, config(), nullptr, options));
+    const chrono::nanoseconds bound =
+        chrono::seconds(1) + logger.polling_period();
+    const std::string path =
+        base + "_data.part0" + std::string(PartExtension(compression));
+    std::mt19937 rng(3);
+    for (int snapshot = 0; snapshot < 25; ++snapshot) {
+      ASSERT_TRUE(factory_.RunFor(chrono::milliseconds(50 + rng() % 300)));
+      const std::string copy =
+          dir_.path() + "/snapshot" + std::string(PartExtension(compression));
+      std::filesystem::copy_file(
+          path, copy, std::filesystem::copy_options::overwrite_existing);
+      const monotonic_clock::time_point now = logger_loop->monotonic_now();
+      size_t required = 0;
+      while (required < sent.size() && sent[required] < now - bound) {
+        ++required;
+      }
+      Result<std::unique_ptr<PartReader>> reader = PartReader::Open(copy);
+      ASSERT_TRUE(reader) << reader.error();
+      size_t read = 0;
+      while (const MessageHeader *message = (*reader)->ReadMessage()) {
+        // The state fetched at the start (the previous round's last).
+        if (message->monotonic_sent_time() <
+            logger.monotonic_start_time().time_since_epoch().count()) {
+          continue;
+        }
+        const TestMessage *value =
+            flatbuffers::GetRoot<TestMessage>(message->data()->data());
+        ASSERT_EQ(value->value(), static_cast<int>(read));
+        ++read;
+      }
+      EXPECT_GE(read, required) << "at " << now;
+    }
+    logger.StopLogging();
+    timer->Disable();
+    // Let the channel's storage duration pass before the next sender.
+    ASSERT_TRUE(factory_.RunFor(chrono::seconds(3)));
+  }
+}
+
+// A full disk (a small tmpfs) stops logging with an error naming the file
+// and the space left; the simulation carries on and the part written so far
+// reads back.
+TEST_F(LoggerSimulationTest, DiskFull) {
+  if (geteuid() != 0) {
+    GTEST_SKIP() << "needs root to mount a small tmpfs (CI runs as root)";
+  }
+  const std::string mount_point = dir_.path() + "/small";
+  std::filesystem::create_directories(mount_point);
+  if (mount("tmpfs", mount_point.c_str(), "tmpfs", 0, "size=256k") != 0) {
+    GTEST_SKIP() << "cannot mount a tmpfs here: " << strerror(errno);
+  }
+  struct Unmount {
+    std::string path;
+    ~Unmount() { umount2(path.c_str(), MNT_DETACH); }
+  } unmount{mount_point};
+
+  auto sender_loop = factory_.MakeEventLoop("sender");
+  const Channel *big = configuration::GetChannel(
+      config(), "/big", "aos.TestMessage", "", nullptr);
+  std::unique_ptr<RawSender> sender = sender_loop->MakeRawSender(big);
+  std::mt19937 rng(5);
+  std::vector<uint8_t> payload(4096);
+  sender_loop
+      ->AddTimer([&]() {
+        for (uint8_t &byte : payload) byte = static_cast<uint8_t>(rng());
+        CHECK(sender->Send(payload.data(), payload.size()) ==
+              RawSender::Error::kOk);
+      })
+      ->Schedule(sender_loop->monotonic_now(), chrono::milliseconds(1));
+  auto logger_loop = factory_.MakeEventLoop("logger");
+  Logger logger(logger_loop.get());
+  // Flush often: the disk fills in a fraction of the default flush period.
+  logger.set_polling_period(chrono::milliseconds(10));
+  logger.set_flush_period(chrono::milliseconds(10));
+  logger.StartLogging(
+      std::make_unique<LogNamer>(mount_point + "/log", config(), nullptr));
+  ASSERT_TRUE(factory_.RunFor(chrono::seconds(2)));
+  ASSERT_TRUE(logger.error().has_value());
+  EXPECT_THAT(logger.error()->message(),
+              HasSubstr(mount_point + "/log_data.part0.bfbs.zst"));
+  EXPECT_THAT(logger.error()->message(), HasSubstr("No space left on device"));
+  EXPECT_THAT(logger.error()->message(), HasSubstr("free of 256.0 KiB"));
+  // Still alive and running.
+  ASSERT_TRUE(factory_.RunFor(chrono::seconds(1)));
+  logger.StopLogging();
+
+  Result<std::unique_ptr<PartReader>> reader =
+      PartReader::Open(mount_point + "/log_data.part0.bfbs.zst");
+  ASSERT_TRUE(reader) << reader.error();
+  size_t read = 0;
+  while ((*reader)->ReadMessage() != nullptr) ++read;
+  EXPECT_GT(read, 10u);
+  EXPECT_NE((*reader)->status().kind, ReadStatus::Kind::kCorrupt);
+}
+
+// A logger that falls more than a queue behind (here: polling every 5 s a
+// channel whose queue holds 2 s) keeps going and counts what it lost; the
+// log shows the loss as a gap in queue indices.
+TEST_F(LoggerSimulationTest, FallsBehindWithoutDying) {
+  auto sender_loop = factory_.MakeEventLoop("sender");
+  Sender<TestMessage> test = sender_loop->MakeSender<TestMessage>("/test");
+  int sent = 0;
+  sender_loop->AddTimer([&]() { Send(&test, sent++); })
+      ->Schedule(sender_loop->monotonic_now() + chrono::milliseconds(1),
+                 chrono::milliseconds(1));
+  auto logger_loop = factory_.MakeEventLoop("logger");
+  Logger logger(logger_loop.get());
+  logger.set_polling_period(chrono::seconds(5));
+  logger.StartLogging(
+      std::make_unique<LogNamer>(dir_.path() + "/log", config(), nullptr));
+  ASSERT_TRUE(factory_.RunFor(chrono::milliseconds(5500)));
+  logger.StopLogging();
+  uint64_t logged = 0;
+  uint64_t lost = 0;
+  for (const Logger::ChannelStatistics &statistics :
+       logger.channel_statistics()) {
+    if (statistics.channel->name()->string_view() != "/test") continue;
+    logged = statistics.messages;
+    lost = statistics.lost;
+  }
+  EXPECT_GT(lost, 2000u);
+  EXPECT_EQ(logged + lost, static_cast<uint64_t>(sent));
+  const Part part =
+      ReadPart(dir_.path() + "/log_data.part0.bfbs.zst", config());
+  ASSERT_EQ(part.records.size(), logged);
+  uint64_t gaps = 0;
+  for (size_t i = 1; i < part.records.size(); ++i) {
+    gaps += part.records[i].queue_index - part.records[i - 1].queue_index - 1;
+  }
+  EXPECT_EQ(gaps + part.records.front().queue_index, lost);
 }
 
 using LoggerDeathTest = LoggerSimulationTest;

@@ -62,7 +62,7 @@ PartStreamReader::PartStreamReader(std::string path, int fd, uint64_t file_size,
       fd_(fd),
       file_size_(file_size),
       options_(options),
-      compression_(CompressionFromPath(path_)) {
+      compression_(options.compression.value_or(CompressionFromPath(path_))) {
   if (compression_ == Compression::kZstd) {
     zstd_ = std::make_unique<ZstdContext>();
     zstd_->context = ZSTD_createDCtx();

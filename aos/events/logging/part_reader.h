@@ -60,6 +60,8 @@ struct PartReaderOptions {
   // Larger size prefixes or zstd frames are treated as corrupt (bounds the
   // memory a damaged file can make a reader allocate).
   size_t max_buffer_bytes = size_t{1} << 30;
+  // The encoding, when the file's name does not say (e.g. /proc/self/fd/N).
+  std::optional<Compression> compression;
 };
 
 class PartStreamReader {

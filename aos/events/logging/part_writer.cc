@@ -33,6 +33,13 @@ std::string HumanBytes(double bytes) {
   return text;
 }
 
+// The folder holding `path` ("." for a bare file name).
+std::filesystem::path FolderOf(const std::string &path) {
+  const std::filesystem::path parent =
+      std::filesystem::path(path).parent_path();
+  return parent.empty() ? std::filesystem::path(".") : parent;
+}
+
 bool IsSpaceError(int error_number) {
   return error_number == ENOSPC || error_number == EDQUOT ||
          error_number == EFBIG;
@@ -101,7 +108,11 @@ Result<std::unique_ptr<PartWriter>> PartWriter::Create(
 }
 
 PartWriter::PartWriter(std::string path, int fd, PartWriterOptions options)
-    : path_(std::move(path)), fd_(fd), options_(options) {
+    : path_(std::move(path)),
+      // Worked out now: Flush() must not allocate.
+      folder_(FolderOf(path_)),
+      fd_(fd),
+      options_(options) {
   CHECK_GT(options_.flush_bytes, 0u) << ": flush_bytes must be positive";
   if (options_.compression == Compression::kZstd) {
     zstd_ = std::make_unique<ZstdContext>();
@@ -230,10 +241,7 @@ Result<void> PartWriter::Flush(bool sync) {
     if (fdatasync(fd_) != 0) return Fail(errno, "Syncing");
     if (!folder_synced_) {
       folder_synced_ = true;
-      const std::filesystem::path parent =
-          std::filesystem::path(path_).parent_path();
-      const std::filesystem::path folder = parent.empty() ? "." : parent;
-      const int folder_fd = open(folder.c_str(), O_RDONLY | O_CLOEXEC);
+      const int folder_fd = open(folder_.c_str(), O_RDONLY | O_CLOEXEC);
       if (folder_fd >= 0) {
         // Best effort: some filesystems refuse fsync on folders.
         fsync(folder_fd);

@@ -28,6 +28,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <span>
@@ -98,6 +99,8 @@ class PartWriter {
   Result<void> Fail(int error_number, std::string_view what);
 
   const std::string path_;
+  // The folder holding the file (synced once, so its name survives).
+  const std::filesystem::path folder_;
   int fd_;
   const PartWriterOptions options_;
   // zstd's compression context (kZstd only).

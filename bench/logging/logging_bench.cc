@@ -1,0 +1,341 @@
+// logging_bench: the Logger's throughput against the floors it cannot beat,
+// and its cost on the demo robot's load. Figures only; it never fails.
+//
+// 1. Throughput (simulation, so only the logger's own work is timed): 100
+//    channels of 64 B messages, and one channel of 1 MiB messages. Batches
+//    are sent while the simulation is stopped, then the logger drains them
+//    in one timed poll. In the same run, the floors for the same messages:
+//    "write" memcpys each record-sized chunk into a 1 MiB buffer and write()s
+//    it when full (writing the same bytes with no logger), "zstd" compresses
+//    the same bytes alone (zstd level 1, one frame per MiB, no I/O). The
+//    ratios are logger rate / floor rate (target >= 0.8).
+// 2. The demo robot (shared memory, real time): ping and pong at 1 kHz with
+//    timing reports on one thread, the Logger on its own ShmEventLoop on
+//    another; the logger thread's CPU time over the run (share of one core,
+//    target < 2%), and the heap allocations it made after the first second
+//    (steady state, target 0), counted by a replaced operator new.
+
+#include <fcntl.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <new>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "aos/configuration.h"
+#include "aos/events/logging/logger.h"
+#include "aos/events/logging/part_reader.h"
+#include "aos/events/shm_event_loop.h"
+#include "aos/events/simulated_event_loop.h"
+#include "aos/init.h"
+#include "aos/ipc_lib/shm_base.h"
+#include "gflags/gflags.h"
+#include "glog/logging.h"
+
+DEFINE_string(dir, "/dev/shm/aos_logging_bench",
+              "Where the logs and floor files are written (tmpfs by default, "
+              "so the figures are CPU, not this machine's disk).");
+DEFINE_int32(small_batches, 20, "Batches of 100 x 64 B messages per channel.");
+DEFINE_int32(big_messages, 200, "1 MiB messages.");
+DEFINE_double(robot_seconds, 5, "How long the demo robot runs.");
+DEFINE_string(pingpong_config, AOS_PINGPONG_CONFIG,
+              "The ping/pong configuration (built with the examples).");
+
+namespace {
+
+std::atomic<uint64_t> counted_allocations{0};
+thread_local bool count_allocations = false;
+
+}  // namespace
+
+void *operator new(size_t size) {
+  if (count_allocations) counted_allocations.fetch_add(1);
+  void *p = malloc(size == 0 ? 1 : size);
+  if (p == nullptr) throw std::bad_alloc();
+  return p;
+}
+void operator delete(void *p) noexcept { free(p); }
+void operator delete(void *p, size_t) noexcept { free(p); }
+
+namespace aos::logger {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Seconds(Clock::duration d) {
+  return std::chrono::duration<double>(d).count();
+}
+
+struct Rate {
+  double seconds = 0;
+  uint64_t messages = 0;
+  uint64_t bytes = 0;
+  double messages_per_second() const { return messages / seconds; }
+  double megabytes_per_second() const { return bytes / seconds / 1e6; }
+};
+
+void Print(const char *what, const Rate &rate) {
+  printf("  %-26s %10.0f msg/s %9.1f MB/s\n", what, rate.messages_per_second(),
+         rate.megabytes_per_second());
+}
+
+// The floors, over `records` (each a message as the logger stores it).
+Rate WriteFloor(const std::vector<std::vector<uint8_t>> &records,
+                const std::string &path) {
+  std::vector<uint8_t> buffer(1 << 20);
+  size_t used = 0;
+  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  PCHECK(fd >= 0);
+  Rate rate;
+  const Clock::time_point start = Clock::now();
+  for (const std::vector<uint8_t> &record : records) {
+    if (used + record.size() > buffer.size()) {
+      PCHECK(write(fd, buffer.data(), used) == static_cast<ssize_t>(used));
+      used = 0;
+    }
+    if (record.size() > buffer.size()) {
+      PCHECK(write(fd, record.data(), record.size()) ==
+             static_cast<ssize_t>(record.size()));
+    } else {
+      memcpy(buffer.data() + used, record.data(), record.size());
+      used += record.size();
+    }
+    ++rate.messages;
+    rate.bytes += record.size();
+  }
+  PCHECK(write(fd, buffer.data(), used) == static_cast<ssize_t>(used));
+  rate.seconds = Seconds(Clock::now() - start);
+  close(fd);
+  unlink(path.c_str());
+  return rate;
+}
+
+Rate ZstdFloor(const std::vector<std::vector<uint8_t>> &records) {
+  ZSTD_CCtx *context = ZSTD_createCCtx();
+  ZSTD_CCtx_setParameter(context, ZSTD_c_compressionLevel, 1);
+  std::vector<uint8_t> out(ZSTD_CStreamOutSize());
+  Rate rate;
+  size_t in_frame = 0;
+  const Clock::time_point start = Clock::now();
+  for (const std::vector<uint8_t> &record : records) {
+    ZSTD_inBuffer in{record.data(), record.size(), 0};
+    while (in.pos < in.size) {
+      ZSTD_outBuffer o{out.data(), out.size(), 0};
+      ZSTD_compressStream2(context, &o, &in, ZSTD_e_continue);
+    }
+    in_frame += record.size();
+    if (in_frame >= (1u << 20)) {
+      size_t left;
+      do {
+        ZSTD_outBuffer o{out.data(), out.size(), 0};
+        ZSTD_inBuffer none{nullptr, 0, 0};
+        left = ZSTD_compressStream2(context, &o, &none, ZSTD_e_end);
+      } while (left != 0);
+      in_frame = 0;
+    }
+    ++rate.messages;
+    rate.bytes += record.size();
+  }
+  rate.seconds = Seconds(Clock::now() - start);
+  ZSTD_freeCCtx(context);
+  return rate;
+}
+
+// Runs the logger over `channels` channels of `size`-byte random messages,
+// `per_batch` per channel per batch, `batches` batches. Returns the logger's
+// rate and the records it wrote (for the floors).
+Rate LoggerRun(int channels, size_t size, int per_batch, int batches,
+               Compression compression,
+               std::vector<std::vector<uint8_t>> *records) {
+  std::string json = "{\"channels\": [";
+  for (int i = 0; i < channels; ++i) {
+    json += std::string(i == 0 ? "" : ",") + "{\"name\": \"/c" +
+            std::to_string(i) +
+            "\", \"type\": \"aos.Payload\", \"frequency\": " +
+            std::to_string(per_batch * 20) +
+            ", \"max_size\": " + std::to_string((size + 7) / 8 * 8) + "}";
+  }
+  json += "]}";
+  const FlatbufferDetachedBuffer<Configuration> config =
+      configuration::MergeWithConfig(
+          &FlatbufferDetachedBuffer<Configuration>::Empty().message(), json);
+  SimulatedEventLoopFactory factory(&config.message());
+  factory.SkipTimingReport();
+  NodeEventLoopFactory *node = factory.GetNodeEventLoopFactory(nullptr);
+  EventLoopOptions unchecked;
+  unchecked.check_sent_too_fast = CheckSentTooFast::kNo;
+  std::unique_ptr<EventLoop> sender_loop =
+      node->MakeEventLoop("sender", unchecked);
+  std::vector<std::unique_ptr<RawSender>> senders;
+  for (const Channel *channel : *config.message().channels()) {
+    senders.push_back(sender_loop->MakeRawSender(channel));
+  }
+  std::unique_ptr<EventLoop> logger_loop = factory.MakeEventLoop("logger");
+  Logger logger(logger_loop.get());
+  const std::chrono::milliseconds poll(100);
+  logger.set_polling_period(poll);
+  logger.set_sync(false);
+  LogNamerOptions options;
+  options.compression = compression;
+  const std::string base = FLAGS_dir + "/run";
+  std::filesystem::remove_all(FLAGS_dir);
+  logger.StartLogging(
+      std::make_unique<LogNamer>(base, &config.message(), nullptr, options));
+  std::mt19937 rng(1);
+  std::vector<uint8_t> payload(size);
+  // Mostly-zero payloads with some noise: compressible like real data.
+  for (size_t i = 0; i < size; i += 8) payload[i] = static_cast<uint8_t>(rng());
+  Rate rate;
+  CHECK(factory.RunFor(poll));
+  for (int batch = 0; batch < batches; ++batch) {
+    for (int n = 0; n < per_batch; ++n) {
+      for (std::unique_ptr<RawSender> &sender : senders) {
+        payload[0] = static_cast<uint8_t>(n);
+        CHECK(sender->Send(payload.data(), payload.size()) ==
+              RawSender::Error::kOk);
+      }
+    }
+    const Clock::time_point start = Clock::now();
+    CHECK(factory.RunFor(poll));
+    rate.seconds += Seconds(Clock::now() - start);
+    rate.messages += static_cast<uint64_t>(per_batch) * senders.size();
+  }
+  logger.StopLogging();
+  CHECK(!logger.error()) << logger.error()->message();
+  // The records as written, for the floors.
+  records->clear();
+  for (const std::filesystem::directory_entry &entry :
+       std::filesystem::directory_iterator(FLAGS_dir)) {
+    if (entry.path().string().find("_data.part") == std::string::npos) continue;
+    Result<std::unique_ptr<PartReader>> reader =
+        PartReader::Open(entry.path().string());
+    CHECK(reader) << reader.error();
+    while ((*reader)->ReadMessage() != nullptr) {
+      records->emplace_back((*reader)->message_span().begin(),
+                            (*reader)->message_span().end());
+      rate.bytes += records->back().size();
+    }
+  }
+  std::filesystem::remove_all(FLAGS_dir);
+  return rate;
+}
+
+void Throughput(const char *name, int channels, size_t size, int per_batch,
+                int batches) {
+  printf("%s\n", name);
+  std::vector<std::vector<uint8_t>> records;
+  const Rate raw = LoggerRun(channels, size, per_batch, batches,
+                             Compression::kNone, &records);
+  const Rate zstd = LoggerRun(channels, size, per_batch, batches,
+                              Compression::kZstd, &records);
+  std::filesystem::create_directories(FLAGS_dir);
+  const Rate write_floor = WriteFloor(records, FLAGS_dir + "/floor");
+  const Rate zstd_floor = ZstdFloor(records);
+  Print("logger, raw (.bfbs)", raw);
+  Print("floor: write same bytes", write_floor);
+  Print("logger, zstd (.bfbs.zst)", zstd);
+  Print("floor: zstd same bytes", zstd_floor);
+  printf("  ratio raw/write floor %.2f, zstd/zstd floor %.2f\n",
+         raw.messages_per_second() / write_floor.messages_per_second(),
+         zstd.messages_per_second() / zstd_floor.messages_per_second());
+}
+
+void DemoRobot() {
+  const FlatbufferDetachedBuffer<Configuration> config =
+      configuration::ReadConfig(FLAGS_pingpong_config);
+  const Channel *ping = configuration::GetChannel(
+      &config.message(), "/test", "aos.examples.Ping", "", nullptr);
+  const Channel *pong = configuration::GetChannel(
+      &config.message(), "/test", "aos.examples.Pong", "", nullptr);
+  CHECK(ping != nullptr && pong != nullptr) << FLAGS_pingpong_config;
+  std::filesystem::remove_all(FLAGS_dir);
+
+  // The robot: ping and pong at 1 kHz, with timing reports, on its own
+  // thread (its loop lives and dies there: queue slots belong to threads).
+  const auto seconds = std::chrono::duration<double>(FLAGS_robot_seconds);
+  std::thread robot_thread([&]() {
+    ShmEventLoop robot(&config.message());
+    std::unique_ptr<RawSender> ping_sender = robot.MakeRawSender(ping);
+    std::unique_ptr<RawSender> pong_sender = robot.MakeRawSender(pong);
+    std::vector<uint8_t> payload(40, 1);
+    TimerHandler *timer = robot.AddTimer([&]() {
+      CHECK(ping_sender->Send(payload.data(), payload.size()) ==
+            RawSender::Error::kOk);
+      CHECK(pong_sender->Send(payload.data(), payload.size()) ==
+            RawSender::Error::kOk);
+    });
+    robot.OnRun([&]() {
+      timer->Schedule(robot.monotonic_now(), std::chrono::milliseconds(1));
+    });
+    robot.AddTimer([&]() { robot.Exit(); })
+        ->Schedule(robot.monotonic_now() +
+                   std::chrono::duration_cast<std::chrono::nanoseconds>(
+                       seconds + std::chrono::seconds(1)));
+    CHECK(robot.Run());
+  });
+
+  ShmEventLoop logger_loop(&config.message());
+  logger_loop.SkipTimingReport();
+  logger_loop.SkipAosLog();
+  Logger logger(&logger_loop);
+  logger.StartLoggingOnRun(FLAGS_dir + "/robot/");
+  double cpu_seconds = 0;
+  uint64_t allocations = 0;
+  timespec cpu_start;
+  logger_loop.OnRun(
+      [&]() { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu_start); });
+  logger_loop.AddTimer([&]() { count_allocations = true; })
+      ->Schedule(logger_loop.monotonic_now() + std::chrono::seconds(1));
+  logger_loop
+      .AddTimer([&]() {
+        count_allocations = false;
+        timespec cpu_end;
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu_end);
+        cpu_seconds = (cpu_end.tv_sec - cpu_start.tv_sec) +
+                      (cpu_end.tv_nsec - cpu_start.tv_nsec) / 1e9;
+        allocations = counted_allocations.load();
+        logger_loop.Exit();
+      })
+      ->Schedule(logger_loop.monotonic_now() +
+                 std::chrono::duration_cast<std::chrono::nanoseconds>(seconds));
+  CHECK(logger_loop.Run());
+  robot_thread.join();
+  logger.StopLogging();
+  uint64_t logged = 0;
+  for (const Logger::ChannelStatistics &statistics :
+       logger.channel_statistics()) {
+    logged += statistics.messages;
+  }
+  std::filesystem::remove_all(FLAGS_dir);
+  printf("demo robot (ping + pong at 1 kHz, timing reports), %.1f s\n",
+         FLAGS_robot_seconds);
+  printf("  logger CPU: %.3f s of one core = %.2f%%, %lu messages logged\n",
+         cpu_seconds, 100 * cpu_seconds / FLAGS_robot_seconds, logged);
+  printf(
+      "  heap allocations by the logger thread after the first second: "
+      "%lu\n",
+      allocations);
+}
+
+}  // namespace
+}  // namespace aos::logger
+
+int main(int argc, char **argv) {
+  aos::InitGoogle(&argc, &argv);
+  FLAGS_shm_base = FLAGS_dir + "_shm";
+  aos::logger::Throughput("100 channels x 64 B", 100, 64, 50,
+                          FLAGS_small_batches);
+  aos::logger::Throughput("1 channel x 1 MiB", 1, 1 << 20, 5,
+                          FLAGS_big_messages / 5);
+  aos::logger::DemoRobot();
+  std::filesystem::remove_all(FLAGS_shm_base);
+  return 0;
+}
