@@ -11,9 +11,14 @@ packages=(
   libgoogle-glog-dev libgflags-dev
   libflatbuffers-dev flatbuffers-compiler
   libgtest-dev libgmock-dev libbenchmark-dev
-  libzstd-dev libssl-dev
+  libzstd-dev libssl-dev zlib1g-dev
   cyclonedds-dev cyclonedds-tools iproute2
 )
+# Test-only: the MCAP export is checked by Foxglove's reader from npm. A
+# machine may have node and npm from elsewhere (one nodejs package that ships
+# npm conflicts with Debian's npm), so only a missing command asks for them.
+command -v node >/dev/null || packages+=(nodejs)
+command -v npm >/dev/null || packages+=(npm)
 
 missing=()
 for package in "${packages[@]}"; do

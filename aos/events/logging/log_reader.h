@@ -1,0 +1,227 @@
+#ifndef AOS_EVENTS_LOGGING_LOG_READER_H_
+#define AOS_EVENTS_LOGGING_LOG_READER_H_
+
+// LogReader replays a log into a simulation: every logged message is sent
+// again on its channel, on its node, at the monotonic time it was logged, so
+// applications started in the same SimulatedEventLoopFactory see what they
+// would have seen on the robot, deterministically and faster than real time.
+//
+//   LogReader reader(FindLogs(...));                 // or a folder
+//   reader.RemapLoggedChannel<Pong>("/test");        // logged pongs go to
+//                                                    // /original/test
+//   SimulatedEventLoopFactory factory(reader.configuration());
+//   reader.Register(&factory);
+//   factory.GetNodeEventLoopFactory(nullptr)->AlwaysStart<Pong>("pong");
+//   factory.Run();                                   // until the log ends
+//
+// What replay guarantees (source-compatible with upstream's LogReader):
+// - Each node's clock reads the logged monotonic (and realtime) time while
+//   its messages replay: a message logged at t is sent at exactly t, with
+//   its logged remote times.
+// - Messages logged before the log's start (the logger's fetch of each
+//   channel's latest message) are published when the node boots, before any
+//   loop starts: fetchers see them (with the start time as their send time,
+//   the earliest the node's clock reads), watchers do not. Watchers see the
+//   messages from the start on.
+// - Replayed channels have exclusive senders: an application in replay that
+//   makes a sender on one dies naming the channel. Remap the channel
+//   (RemapLoggedChannel) so the logged data goes to /original/<name> and the
+//   application owns the real name. Timing reports and AOS_LOG messages, which
+//   every event loop sends, are remapped this way automatically.
+// - Replay ends at the end of the log (or SetEndTime), once watchers have
+//   seen the last message (send_delay() after it): OnEnd callbacks run and,
+//   unless set_exit_on_finish(false), the factory exits.
+//
+// Multi-node logs: not replayed yet (the constructor refuses them with an
+// error saying so); see docs/decisions/replay.md.
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "aos/configuration.h"
+#include "aos/events/event_loop.h"
+#include "aos/events/logging/log_message_stream.h"
+#include "aos/events/logging/logfile_sorting.h"
+#include "aos/events/simulated_event_loop.h"
+#include "aos/flatbuffers.h"
+#include "aos/time/time.h"
+#include "aos/util/status.h"
+
+namespace aos::logger {
+
+class LogReader {
+ public:
+  // Replays the log in `log_files` (SortParts' output for one log), or in the
+  // files and folders of `path`. `replay_configuration`, if given, replaces
+  // the logged configuration (say, one with channels for new applications);
+  // it must have every logged channel (same name and type) and outlive the
+  // reader. CHECK-fails on a log that cannot be replayed; use Make() to get
+  // an error instead.
+  explicit LogReader(std::string_view path,
+                     const Configuration *replay_configuration = nullptr);
+  explicit LogReader(std::vector<LogFile> log_files,
+                     const Configuration *replay_configuration = nullptr);
+  // As the constructors, returning user errors (missing parts, mixed logs,
+  // configuration mismatches, multi-node logs) instead of dying.
+  static Result<std::unique_ptr<LogReader>> Make(
+      std::vector<LogFile> log_files,
+      const Configuration *replay_configuration = nullptr);
+  ~LogReader();
+
+  LogReader(const LogReader &) = delete;
+  LogReader &operator=(const LogReader &) = delete;
+
+  // Makes its own SimulatedEventLoopFactory (event_loop_factory()) over
+  // configuration() and registers with it.
+  void Register();
+  // Registers with `factory` and arranges for replay to start with its first
+  // run. The factory's configuration must have every replayed channel.
+  void Register(SimulatedEventLoopFactory *factory);
+  // As Register, but replay starts only at StartAfterRegister (so
+  // applications can be made in between, sending nothing before the log's
+  // state is in place).
+  void RegisterWithoutStarting(SimulatedEventLoopFactory *factory);
+  void StartAfterRegister(SimulatedEventLoopFactory *factory);
+  // Destroys the replay's event loops and senders (so the factory can go on
+  // without the log, or be destroyed: a factory must outlive its loops, so
+  // call this before destroying a factory given to Register(factory) that
+  // dies first). Register again is not supported.
+  void Deregister();
+
+  // Publishes the logged messages of channel `name` of type `type` on
+  // `add_prefix` + name instead (default "/original/..."), so that an
+  // application in replay can send on `name` itself. Call before Register.
+  // CHECK-fails if the log has no such channel (check with HasChannel).
+  void RemapLoggedChannel(std::string_view name, std::string_view type,
+                          const Node *node = nullptr,
+                          std::string_view add_prefix = "/original");
+  template <typename T>
+  void RemapLoggedChannel(std::string_view name, const Node *node = nullptr,
+                          std::string_view add_prefix = "/original") {
+    RemapLoggedChannel(name, T::GetFullyQualifiedName(), node, add_prefix);
+  }
+  // Publishes the logged messages of `name` on `new_name` (no copy is kept
+  // under `name`). Call before Register.
+  void RenameLoggedChannel(std::string_view name, std::string_view type,
+                           std::string_view new_name,
+                           const Node *node = nullptr);
+  template <typename T>
+  void RenameLoggedChannel(std::string_view name, std::string_view new_name,
+                           const Node *node = nullptr) {
+    RenameLoggedChannel(name, T::GetFullyQualifiedName(), new_name, node);
+  }
+  // Whether the logged configuration has channel `name` of `type`.
+  bool HasChannel(std::string_view name, std::string_view type,
+                  const Node *node = nullptr) const;
+  template <typename T>
+  bool HasChannel(std::string_view name, const Node *node = nullptr) const {
+    return HasChannel(name, T::GetFullyQualifiedName(), node);
+  }
+  // The channels remapped so far, as "name type -> new name".
+  std::vector<std::string> RemappedChannels() const;
+
+  // Replays only messages sent at or after `start` (earlier ones become the
+  // state fetchers see at the start) and up to `end` (realtime, on the
+  // node's clock). Call before Register.
+  void SetStartTime(realtime_clock::time_point start);
+  void SetEndTime(realtime_clock::time_point end);
+
+  // Callbacks at the start of replay (before any application's OnRun) and at
+  // its end. The node argument is for upstream compatibility; it must be the
+  // node of a single-node log (nullptr).
+  void OnStart(std::function<void()> fn);
+  void OnStart(const Node *node, std::function<void()> fn);
+  void OnEnd(std::function<void()> fn);
+  void OnEnd(const Node *node, std::function<void()> fn);
+
+  // Whether the factory exits when the log ends (default true).
+  void set_exit_on_finish(bool exit_on_finish) {
+    exit_on_finish_ = exit_on_finish;
+  }
+  // Paces replay against wall-clock time (1.0: real time; 0 or infinity: as
+  // fast as possible). Applies to the factory once registered.
+  void SetRealtimeReplayRate(double rate);
+
+  // The configuration the log was written with.
+  const Configuration *logged_configuration() const {
+    return &logged_configuration_->message();
+  }
+  // The configuration replay runs with: the replay configuration (or the
+  // logged one) plus the remapped channels. Valid after the remaps, before
+  // Register (it changes with each remap).
+  const Configuration *configuration() const {
+    return &configuration_.message();
+  }
+  // The nodes the log has data for (one nullptr for a single-node log).
+  std::vector<const Node *> LoggedNodes() const;
+
+  // The log's start on `node`'s clocks.
+  monotonic_clock::time_point monotonic_start_time(
+      const Node *node = nullptr) const;
+  realtime_clock::time_point realtime_start_time(
+      const Node *node = nullptr) const;
+
+  // The factory Register() made, or the one given to Register(factory).
+  SimulatedEventLoopFactory *event_loop_factory() { return factory_; }
+
+  // Parts that could not be read to their end (truncated logs), so far.
+  const std::vector<std::string> &warnings() const;
+
+ private:
+  class ReplayTimeConverter;
+  struct Remap {
+    std::string name;
+    std::string type;
+    std::string new_name;
+    // Remaps keep the original channel in the configuration; renames
+    // replace it.
+    bool keep_original;
+  };
+
+  LogReader(std::vector<LogFile> log_files,
+            const Configuration *replay_configuration, bool);
+  Result<void> Init();
+  // Rebuilds configuration_ from the base configuration and remaps_.
+  void BuildConfiguration();
+  // The time fetch-only messages end and watched ones begin.
+  monotonic_clock::time_point ReplayStart() const;
+  // Sends `message` on its channel, as it was logged.
+  void Replay(const LogMessage &message);
+  // Sends every message up to `until` (inclusive) and schedules the next.
+  void SendUpTo(monotonic_clock::time_point until);
+  void Finish();
+
+  std::vector<LogFile> log_files_;
+  std::shared_ptr<const FlatbufferVector<Configuration>> logged_configuration_;
+  const Configuration *replay_configuration_;
+  FlatbufferDetachedBuffer<Configuration> configuration_;
+  std::vector<Remap> remaps_;
+  monotonic_clock::time_point monotonic_start_ = monotonic_clock::min_time;
+  realtime_clock::time_point realtime_start_ = realtime_clock::min_time;
+  realtime_clock::time_point start_time_ = realtime_clock::min_time;
+  realtime_clock::time_point end_time_ = realtime_clock::max_time;
+  std::vector<std::function<void()>> on_start_;
+  std::vector<std::function<void()>> on_end_;
+  bool exit_on_finish_ = true;
+  double replay_rate_ = 0.0;
+
+  std::unique_ptr<SimulatedEventLoopFactory> owned_factory_;
+  SimulatedEventLoopFactory *factory_ = nullptr;
+  std::unique_ptr<ReplayTimeConverter> time_converter_;
+  std::unique_ptr<EventLoop> event_loop_;
+  std::unique_ptr<LogMessageStream> stream_;
+  // Sender per logged channel index (null: not replayed).
+  std::vector<std::unique_ptr<RawSender>> senders_;
+  TimerHandler *timer_ = nullptr;
+  TimerHandler *end_timer_ = nullptr;
+  TimerHandler *final_timer_ = nullptr;
+  std::optional<LogMessage> next_;
+  bool finished_ = false;
+};
+
+}  // namespace aos::logger
+
+#endif  // AOS_EVENTS_LOGGING_LOG_READER_H_

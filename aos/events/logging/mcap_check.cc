@@ -1,0 +1,111 @@
+#include "aos/events/logging/mcap_check.h"
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "aos/testing/tmpdir.h"
+#include "glog/logging.h"
+
+namespace aos::logger::testing {
+namespace {
+
+// Where the CMake set-up fixture installs check.mjs and its node_modules.
+const std::string kCheckerDir = AOS_MCAP_CHECK_DIR;
+
+std::string Hex(std::string_view bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (unsigned char c : bytes) {
+    out.push_back(kDigits[c >> 4]);
+    out.push_back(kDigits[c & 0xf]);
+  }
+  return out;
+}
+
+std::string Quote(std::string_view text) {
+  std::string out = "\"";
+  for (unsigned char c : text) {
+    if (c == '"' || c == '\\') {
+      out.push_back('\\');
+      out.push_back(c);
+    } else if (c < 0x20) {
+      char escaped[8];
+      snprintf(escaped, sizeof(escaped), "\\u%04x", c);
+      out += escaped;
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out + "\"";
+}
+
+void WriteExpected(const std::string &path, const ExpectedMcap &expected) {
+  std::ofstream out(path);
+  out << "{\"compression\": " << Quote(expected.compression)
+      << ", \"json\": " << (expected.json ? "true" : "false")
+      << ", \"channels\": [";
+  for (size_t i = 0; i < expected.channels.size(); ++i) {
+    const ExpectedMcap::Channel &c = expected.channels[i];
+    out << (i ? ",\n" : "\n") << "{\"topic\": " << Quote(c.topic)
+        << ", \"message_encoding\": " << Quote(c.message_encoding)
+        << ", \"metadata\": {";
+    for (size_t j = 0; j < c.metadata.size(); ++j) {
+      out << (j ? ", " : "") << Quote(c.metadata[j].first) << ": "
+          << Quote(c.metadata[j].second);
+    }
+    out << "}, \"schema_name\": " << Quote(c.schema_name)
+        << ", \"schema_encoding\": " << Quote(c.schema_encoding)
+        << ", \"schema_data\": \"" << Hex(c.schema_data) << "\"}";
+  }
+  out << "],\n\"messages\": [";
+  for (size_t i = 0; i < expected.messages.size(); ++i) {
+    const ExpectedMcap::Message &m = expected.messages[i];
+    out << (i ? ",\n" : "\n") << "{\"topic\": " << Quote(m.topic)
+        << ", \"sequence\": " << m.sequence << ", \"log_time\": \""
+        << m.log_time << "\", \"publish_time\": \"" << m.publish_time
+        << "\", \"data\": \"" << Hex(m.data) << "\"}";
+  }
+  out << "]}\n";
+  CHECK(out.good()) << ": writing " << path;
+}
+
+}  // namespace
+
+std::optional<std::string> McapCheckerUnavailable() {
+  std::ifstream reason(kCheckerDir + "/UNAVAILABLE");
+  if (reason) {
+    std::stringstream text;
+    text << reason.rdbuf();
+    return "MCAP checker unavailable: " + text.str();
+  }
+  if (!std::filesystem::exists(kCheckerDir +
+                               "/node_modules/@mcap/core/package.json")) {
+    return "MCAP checker not installed in " + kCheckerDir +
+           " (run the tests through ctest: its set-up fixture installs it)";
+  }
+  return std::nullopt;
+}
+
+bool RunMcapChecker(const std::string &mcap_path, const ExpectedMcap &expected,
+                    std::string *output) {
+  const std::string expected_path = mcap_path + ".expected.json";
+  WriteExpected(expected_path, expected);
+  const std::string command = "node '" + kCheckerDir + "/check.mjs' '" +
+                              mcap_path + "' '" + expected_path + "' 2>&1";
+  FILE *pipe = popen(command.c_str(), "r");
+  PCHECK(pipe != nullptr) << ": running " << command;
+  output->clear();
+  char buffer[4096];
+  size_t size;
+  while ((size = fread(buffer, 1, sizeof(buffer), pipe)) > 0) {
+    output->append(buffer, size);
+  }
+  const int status = pclose(pipe);
+  std::filesystem::remove(expected_path);
+  return status == 0;
+}
+
+}  // namespace aos::logger::testing
