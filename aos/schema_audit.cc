@@ -283,7 +283,10 @@ Result<std::vector<std::string>> AuditSchema(const reflection::Schema &schema,
     if (indented && !declarations.empty() &&
         (FirstWord(declarations.back().header) == "table" ||
          FirstWord(declarations.back().header) == "struct")) {
-      declarations.back().fields.push_back(line);
+      // "+ field" is one of our additions, at an id upstream never used: it
+      // is checked like upstream's fields, so it cannot drift either.
+      declarations.back().fields.push_back(
+          line[0] == '+' ? Normalize(line.substr(1)) : line);
       continue;
     }
     return MakeError("line " + std::to_string(line_number) + ": `" + line +

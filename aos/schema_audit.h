@@ -17,6 +17,10 @@
 //     error_counts 4 [aos.timing.SendErrorCount]
 //   enum aos.timing.SendError byte MESSAGE_SENT_TOO_FAST=0 INVALID_REDZONE=1
 //
+// A field line that starts with `+` is one of our own additions, at an id
+// upstream never used (e.g. `+ lost_messages 5 uint = 0`): it is checked like
+// the others, and says plainly that upstream does not have it.
+//
 // AuditSchema() compares each listed table, struct and enum with the one in
 // the compiled schema and returns every difference (a field missing, moved to
 // another id, retyped, with another default, or a field upstream does not
