@@ -255,8 +255,6 @@ void MessageBridgeServer::TakeTimestamps() {
         builder.add_monotonic_remote_time(delivery.monotonic_remote_time);
         builder.add_realtime_remote_time(delivery.realtime_remote_time);
         builder.add_remote_queue_index(delivery.remote_queue_index);
-        builder.add_monotonic_timestamp_time(
-            event_loop_->monotonic_now().time_since_epoch().count());
         builder.add_boot_uuid(boot_uuid);
         builder.add_monotonic_remote_transmit_time(
             delivery.monotonic_remote_transmit_time);
