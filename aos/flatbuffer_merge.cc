@@ -362,11 +362,13 @@ Offset<Table> CopyFlatBuffer(const reflection::Schema *schema,
   constexpr uintptr_t kAlign = alignof(flatbuffers::largest_scalar_t);
   const uintptr_t begin =
       reinterpret_cast<uintptr_t>(extent.begin()) & ~(kAlign - 1);
-  const uintptr_t end =
-      (reinterpret_cast<uintptr_t>(extent.end()) + kAlign - 1) & ~(kAlign - 1);
-  const size_t size = end - begin;
+  // The end is padded with zeros rather than read up to the boundary: the
+  // source buffer may end before it.
+  const size_t data_size = reinterpret_cast<uintptr_t>(extent.end()) - begin;
+  const size_t size = (data_size + kAlign - 1) & ~(kAlign - 1);
   fbb->PreAlign(size, kAlign);
-  fbb->PushBytes(reinterpret_cast<const uint8_t *>(begin), size);
+  fbb->Pad(size - data_size);
+  fbb->PushBytes(reinterpret_cast<const uint8_t *>(begin), data_size);
   return Offset<Table>(fbb->GetSize() -
                        (reinterpret_cast<uintptr_t>(table) - begin));
 }
