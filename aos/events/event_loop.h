@@ -627,10 +627,9 @@ struct watch_message_type_trait {
 
 template <typename A1>
 struct watch_argument_trait {
-  static constexpr bool valid =
-      std::is_lvalue_reference_v<A1> &&
-      std::is_const_v<std::remove_reference_t<A1>> &&
-      std::is_class_v<std::decay_t<A1>>;
+  static constexpr bool valid = std::is_lvalue_reference_v<A1> &&
+                                std::is_const_v<std::remove_reference_t<A1>> &&
+                                std::is_class_v<std::decay_t<A1>>;
   using message_type =
       std::conditional_t<valid, std::decay_t<A1>, flatbuffers::Table>;
 };
@@ -648,7 +647,7 @@ struct watch_message_type_trait<ReturnType (ClassType::*)(A1)>
 template <typename Watch>
 struct watcher_trait : watch_message_type_trait<void> {};
 template <typename Watch>
-  requires requires { &Watch::operator(); }
+requires requires { &Watch::operator(); }
 struct watcher_trait<Watch>
     : watch_message_type_trait<decltype(&Watch::operator())> {};
 

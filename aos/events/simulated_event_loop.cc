@@ -1020,8 +1020,9 @@ UUID SimulatedEventLoopFactory::NextBootUUID() {
 Result<void> SimulatedEventLoopFactory::RunInternal(
     distributed_clock::time_point end) {
   if (failure_.has_value()) {
-    return MakeError("the simulation failed in an earlier run, so nothing ran: " +
-                     failure_->message());
+    return MakeError(
+        "the simulation failed in an earlier run, so nothing ran: " +
+        failure_->message());
   }
   exit_status_set_ = false;
   exit_status_ = {};

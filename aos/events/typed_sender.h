@@ -28,7 +28,9 @@ namespace internal {
 // Whether the static flatbuffer API of T (FooStatic, from foo_static.h) is
 // declared where this is asked.
 template <typename T>
-concept HasStaticType = requires { typename fbs::StaticTypeFor<T>::type; };
+concept HasStaticType = requires {
+  typename fbs::StaticTypeFor<T>::type;
+};
 
 }  // namespace internal
 

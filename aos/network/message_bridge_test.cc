@@ -768,7 +768,8 @@ TEST_F(ImpairedMessageBridgeTest, BurstFasterThanTheChannelIsHeldNotLost) {
   ASSERT_TRUE(WaitFor([&]() {
     while (fetcher.FetchNext()) received.push_back(fetcher->value());
     return received.size() >= 20;
-  })) << received.size() << " received\n"
+  })) << received.size()
+      << " received\n"
       << bridge2->Log();
   std::vector<int> expected(20);
   for (int i = 0; i < 20; ++i) expected[i] = i;
