@@ -128,6 +128,9 @@ struct QueueLayout {
   // every 32-bit x, with M = 2^64 / queue_size rounded up (mod 2^64).
   uint32_t max_queue_index = 0;
   uint64_t queue_size_multiplier = 0;
+  // config.num_messages(): every buffer index read from shared memory is
+  // checked against it before use.
+  uint32_t num_messages = 0;
 };
 
 // A handle on one queue's memory: cheap to copy, owns nothing.
