@@ -821,9 +821,22 @@ LocklessQueueReader::Result LocklessQueueReader::Read(
     Fence(std::memory_order_acquire);
     return message->queue_index.Load(count, kRelaxed) == queue_index;
   };
+  // The header no longer says `queue_index`: normally a sender took the
+  // buffer (OVERWROTE). But a ring slot starts out holding the index one lap
+  // before its first message with a never-written buffer (so that a reader
+  // of the first lap gets NOTHING_NEW from the slot alone); asking for such
+  // an index, i.e. from before the first message, lands here too, and gets
+  // TOO_OLD, as upstream answers for it. Off the GOOD path.
+  auto not_ours = [&]() {
+    if (!message->queue_index.Load(count, kRelaxed).valid() &&
+        slot->Load() == held) {
+      return Result::TOO_OLD;
+    }
+    return Result::OVERWROTE;
+  };
   if (filter) {
-    if (!still_ours()) {
-      return Result::OVERWROTE;
+    if (!still_ours()) [[unlikely]] {
+      return not_ours();
     }
     if (!filter(local)) {
       *info = local;
@@ -840,8 +853,8 @@ LocklessQueueReader::Result LocklessQueueReader::Read(
         length);
     AOS_IGNORE_READS_END();
   }
-  if (!still_ours()) {
-    return Result::OVERWROTE;
+  if (!still_ours()) [[unlikely]] {
+    return not_ours();
   }
   if (local.length > config.message_data_size) [[unlikely]] {
     QueueCorrupted(memory,
