@@ -63,6 +63,17 @@ aos_binary(NAME log_to_mcap
   SRCS ${AOS_REPLAY_DIR}/log_to_mcap_main.cc
   DEPS aos_log_to_mcap aos_init gflags)
 
+# Clock offsets between nodes from forwarded messages (multi-node replay).
+aos_library(NAME aos_clock_offset_estimator
+  SRCS ${AOS_REPLAY_DIR}/clock_offset_estimator.cc
+  HDRS ${AOS_REPLAY_DIR}/clock_offset_estimator.h
+  DEPS aos_time glog::glog)
+
+aos_test(NAME aos_clock_offset_estimator_test
+  SRCS ${AOS_REPLAY_DIR}/clock_offset_estimator_test.cc
+  DEPS aos_clock_offset_estimator
+  LABELS replay)
+
 aos_library(NAME aos_log_reader
   SRCS ${AOS_REPLAY_DIR}/log_reader.cc
   HDRS ${AOS_REPLAY_DIR}/log_reader.h
