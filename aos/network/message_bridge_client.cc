@@ -219,8 +219,11 @@ void MessageBridgeClient::SendStatistics() {
     const auto node_offset = CreateNode(
         *fbb, fbb->CreateString(peer->peer()->name()->string_view()));
     flatbuffers::Offset<flatbuffers::String> boot_uuid;
+    flatbuffers::Offset<flatbuffers::String> disconnect_reason;
     if (peer->connected()) {
       boot_uuid = fbb->CreateString(peer->boot_uuid().ToString());
+    } else {
+      disconnect_reason = fbb->CreateString(peer->disconnect_reason());
     }
     ClientConnection::Builder connection(*fbb);
     connection.add_node(node_offset);
@@ -236,6 +239,8 @@ void MessageBridgeClient::SendStatistics() {
       connection.add_boot_uuid(boot_uuid);
       connection.add_connected_since_time(
           peer->connected_since().time_since_epoch().count());
+    } else {
+      connection.add_disconnect_reason(disconnect_reason);
     }
     connection.add_connection_count(peer->connection_count());
     connection.add_timestamp_send_failures(link->timestamp_send_failures);

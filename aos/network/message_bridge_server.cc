@@ -426,8 +426,11 @@ void MessageBridgeServer::SendStatistics() {
     const auto node_offset = CreateNode(
         *fbb, fbb->CreateString(peer->peer()->name()->string_view()));
     flatbuffers::Offset<flatbuffers::String> boot_uuid;
+    flatbuffers::Offset<flatbuffers::String> disconnect_reason;
     if (peer->connected()) {
       boot_uuid = fbb->CreateString(peer->boot_uuid().ToString());
+    } else {
+      disconnect_reason = fbb->CreateString(peer->disconnect_reason());
     }
     ServerConnection::Builder connection(*fbb);
     connection.add_node(node_offset);
@@ -442,6 +445,8 @@ void MessageBridgeServer::SendStatistics() {
       connection.add_boot_uuid(boot_uuid);
       connection.add_connected_since_time(
           peer->connected_since().time_since_epoch().count());
+    } else {
+      connection.add_disconnect_reason(disconnect_reason);
     }
     connection.add_connection_count(peer->connection_count());
     connection.add_invalid_connection_count(peer->invalid_connection_count());

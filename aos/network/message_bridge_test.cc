@@ -358,6 +358,14 @@ TEST_F(MessageBridgeTest, ConfigurationMismatchIsRefused) {
   })) << bridge1->Log();
   EXPECT_EQ(server->connections()->Get(0)->state(), State::DISCONNECTED);
   EXPECT_EQ(server->invalid_connection_count(), 1u);
+  ASSERT_TRUE(WaitFor([&]() {
+    server.Fetch();
+    const flatbuffers::String *reason =
+        server->connections()->Get(0)->disconnect_reason();
+    return reason != nullptr && reason->string_view().find(
+                                    "configuration mismatch with node "
+                                    "\"pi2\"") != std::string_view::npos;
+  })) << bridge1->Log();
   EXPECT_NE(bridge1->Log().find("Run the same configuration on every node"),
             std::string::npos)
       << bridge1->Log();
@@ -389,6 +397,10 @@ TEST_F(MessageBridgeTest, UnreachablePeerIsDisconnected) {
   })) << bridge1->Log();
   EXPECT_EQ(server->connections()->Get(0)->state(), State::DISCONNECTED);
   EXPECT_EQ(server->connections()->Get(0)->connection_count(), 0u);
+  // Why: never heard from, and where it was looked for.
+  ASSERT_NE(server->connections()->Get(0)->disconnect_reason(), nullptr);
+  EXPECT_EQ(server->connections()->Get(0)->disconnect_reason()->string_view(),
+            "no probe from node \"pi2\" (" + std::string(kAddress2) + ") yet");
   EXPECT_TRUE(bridge1->Running());
 }
 
@@ -432,12 +444,23 @@ TEST_F(MessageBridgeTest, LinkDownAndUp) {
   EXPECT_NE(bridge1->Log().find("DISCONNECTED: no probe from node \"pi2\""),
             std::string::npos)
       << bridge1->Log();
+  ASSERT_TRUE(WaitFor([&]() {
+    server.Fetch();
+    const flatbuffers::String *reason =
+        server->connections()->Get(0)->disconnect_reason();
+    return reason != nullptr &&
+           reason->string_view().starts_with(
+               "no probe from node \"pi2\" for ") &&
+           reason->string_view().ends_with(
+               " ms (down, unreachable, or its bridge is not running)");
+  }));
   for (int i = 2; i <= 5; ++i) {
     SendValue(&ping, i);
     SendValue(&unreliable, i);
   }
   ASSERT_TRUE(pair_->SetLinkUp(true).has_value());
   ASSERT_TRUE(WaitForState(&server, true)) << bridge1->Log();
+  EXPECT_EQ(server->connections()->Get(0)->disconnect_reason(), nullptr);
   ASSERT_TRUE(WaitFor([&]() { return ping_fetcher.FetchNext(); }));
   EXPECT_EQ(ping_fetcher->value(), 5);
   EXPECT_EQ(ping_fetcher.context().remote_queue_index, ping.sent_queue_index());
@@ -500,6 +523,13 @@ TEST_F(MessageBridgeTest, KillAndRestart) {
   bridge1->Kill(SIGKILL);
   ASSERT_TRUE(bridge1->Wait(milliseconds(5000)).has_value());
   ASSERT_TRUE(WaitForState(&client, false)) << bridge2->Log();
+  ASSERT_NE(client->connections()->Get(0)->disconnect_reason(), nullptr);
+  EXPECT_TRUE(client->connections()
+                  ->Get(0)
+                  ->disconnect_reason()
+                  ->string_view()
+                  .starts_with("no probe from node \"pi1\" for "))
+      << bridge2->Log();
   bridge1 = StartBridge(1);
   ASSERT_TRUE(WaitForState(&client, true)) << bridge2->Log();
   ASSERT_TRUE(WaitFor([&]() {
