@@ -167,6 +167,32 @@ uint32_t HalfRange(const QueueLayout &layout) {
   }
 }
 
+// The ring slot of `queue_index` holds `held`, whose buffer index is out of
+// range. Out of line with few arguments, so the read path keeps nothing
+// alive for it.
+[[noreturn, gnu::cold, gnu::noinline]] void RingSlotNamesNoBuffer(
+    const LocklessQueue &queue, uint32_t queue_index, Index held) {
+  QueueCorrupted(queue.const_memory(),
+                 "ring slot %u names message buffer %u, but the queue has %u "
+                 "buffers",
+                 RingIndexing(queue.layout(), QueueSize32(queue.config()))
+                     .Slot(queue_index),
+                 held.message_index(), queue.layout().num_messages);
+}
+
+// The buffer that ring slot holds as `held` says (header) it holds
+// `header_index` while the slot still holds it: no sender writes that.
+[[noreturn, gnu::cold, gnu::noinline]] void HeaderDisagreesWithRing(
+    const LocklessQueue &queue, Index held, uint32_t header_index) {
+  QueueCorrupted(queue.const_memory(),
+                 "message buffer %u, which ring slot %u holds as queue index "
+                 "%u, says it holds queue index %u",
+                 held.message_index(),
+                 RingIndexing(queue.layout(), QueueSize32(queue.config()))
+                     .Slot(held.queue_index()),
+                 held.queue_index(), header_index);
+}
+
 // Ends the process if `recorded` (a raw next_queue_index) is neither invalid
 // nor a queue index of this ring.
 inline void CheckNextQueueIndex(const LocklessQueueMemory *memory,
@@ -342,6 +368,15 @@ Result<void> LocklessQueue::Initialize(uint32_t starting_queue_index) {
 
 namespace {
 
+[[noreturn, gnu::cold, gnu::noinline]] void ScratchOutOfRange(
+    const LocklessQueueMemory *memory, const QueueLayout &layout,
+    int sender_index, uint32_t scratch) {
+  QueueCorrupted(memory,
+                 "sender slot %d names message buffer %u as its scratch "
+                 "buffer, but the queue has %u buffers",
+                 sender_index, scratch, layout.num_messages);
+}
+
 // The scratch buffer of sender slot `sender_index`, checked against the
 // number of buffers.
 [[gnu::always_inline]] inline uint32_t CheckedScratch(
@@ -350,10 +385,7 @@ namespace {
   const uint32_t scratch =
       sender->scratch_index.Load(std::memory_order_relaxed).message_index();
   if (scratch >= layout.num_messages) [[unlikely]] {
-    QueueCorrupted(memory,
-                   "sender slot %d names message buffer %u as its scratch "
-                   "buffer, but the queue has %u buffers",
-                   sender_index, scratch, layout.num_messages);
+    ScratchOutOfRange(memory, layout, sender_index, scratch);
   }
   return scratch;
 }
@@ -515,10 +547,7 @@ LocklessQueueSender::DoSend(
       continue;
     }
     if (to_replace.message_index() >= num_messages) [[unlikely]] {
-      QueueCorrupted(memory,
-                     "ring slot %u names message buffer %u, but the queue has "
-                     "%u buffers",
-                     slot_number, to_replace.message_index(), num_messages);
+      RingSlotNamesNoBuffer(queue_, next.index(), to_replace);
     }
     const MessageHeader *replaced = view.message(to_replace.message_index());
     const QueueIndex replaced_index = replaced->queue_index.Load(count);
@@ -527,11 +556,7 @@ LocklessQueueSender::DoSend(
       // slot; the slot has moved on. (The header's value was written after
       // the ring CAS that took the buffer, so the slot must have changed.)
       if (slot->Load() == to_replace) {
-        QueueCorrupted(memory,
-                       "message buffer %u, which ring slot %u holds as queue "
-                       "index %u, says it holds queue index %u",
-                       to_replace.message_index(), slot_number,
-                       previous.index(), replaced_index.index());
+        HeaderDisagreesWithRing(queue_, to_replace, replaced_index.index());
       }
       continue;
     }
@@ -719,6 +744,49 @@ size_t LocklessQueuePinner::size() const {
 
 // ---------------------------------------------------------------- Reader
 
+namespace {
+
+// Read found the header of `message` no longer saying `queue_index` after the
+// ring said the message was there. OVERWROTE (a sender took the buffer),
+// unless the slot still holds `queue_index` with a buffer whose header was
+// never written: the placeholder a slot starts with, i.e. an index from the
+// lap before the first message, which is TOO_OLD. Out of line so the GOOD
+// path keeps nothing alive for it.
+[[gnu::cold, gnu::noinline]] LocklessQueueReader::Result ClassifyLostRead(
+    const LocklessQueue &queue, uint32_t queue_index,
+    const MessageHeader *message) {
+  const uint32_t count = QueueSize32(queue.config());
+  const QueueMemoryView view(queue.const_memory(), queue.layout());
+  const Index held =
+      view.ring(RingIndexing(queue.layout(), count).Slot(queue_index))->Load();
+  if (!message->queue_index.Load(count, std::memory_order_relaxed).valid() &&
+      held.queue_index() == queue_index &&
+      held.message_index() < queue.layout().num_messages &&
+      view.message(held.message_index()) == message) {
+    return LocklessQueueReader::Result::TOO_OLD;
+  }
+  return LocklessQueueReader::Result::OVERWROTE;
+}
+
+// Ends the process unless `held`, found in the ring slot of `queue_index`,
+// holds a queue index of that slot. Off the GOOD path (Read calls it only
+// when the slot does not hold the index asked for), and out of line.
+[[gnu::cold, gnu::noinline]] void CheckSlotIndex(const LocklessQueue &queue,
+                                                 uint32_t queue_index,
+                                                 Index held) {
+  const RingIndexing ring(queue.layout(), QueueSize32(queue.config()));
+  const uint32_t slot_number = ring.Slot(queue_index);
+  if (held.queue_index() >= queue.layout().max_queue_index ||
+      ring.Slot(held.queue_index()) != slot_number) {
+    QueueCorrupted(queue.const_memory(),
+                   "ring slot %u holds queue index %u, which is not an index "
+                   "of that slot in a ring of %u",
+                   slot_number, held.queue_index(), ring.count());
+  }
+}
+
+}  // namespace
+
 LocklessQueueReader::LocklessQueueReader(LocklessQueue queue) : queue_(queue) {}
 
 LocklessQueueReader::Result LocklessQueueReader::Read(
@@ -730,16 +798,11 @@ LocklessQueueReader::Result LocklessQueueReader::Read(
   const QueueIndex queue_index = QueueIndex::FromRaw(uint32_queue_index, count);
   const QueueMemoryView view(queue_.const_memory(), layout);
   const RingIndexing ring(layout, count);
-  const uint32_t slot_number = ring.Slot(uint32_queue_index);
-  const AtomicIndex *slot = view.ring(slot_number);
-  const uint32_t num_messages = layout.num_messages;
+  const AtomicIndex *slot = view.ring(ring.Slot(uint32_queue_index));
   const LocklessQueueMemory *const memory = queue_.const_memory();
   auto check_buffer = [&](Index checked) {
-    if (checked.message_index() >= num_messages) [[unlikely]] {
-      QueueCorrupted(memory,
-                     "ring slot %u names message buffer %u, but the queue has "
-                     "%u buffers",
-                     slot_number, checked.message_index(), num_messages);
+    if (checked.message_index() >= layout.num_messages) [[unlikely]] {
+      RingSlotNamesNoBuffer(queue_, uint32_queue_index, checked);
     }
   };
 
@@ -762,13 +825,7 @@ LocklessQueueReader::Result LocklessQueueReader::Read(
       message = view.message(held.message_index());
       continue;
     }
-    if (held.queue_index() >= layout.max_queue_index ||
-        ring.Slot(held.queue_index()) != slot_number) [[unlikely]] {
-      QueueCorrupted(memory,
-                     "ring slot %u holds queue index %u, which is not an index "
-                     "of that slot in a ring of %u",
-                     slot_number, held.queue_index(), count);
-    }
+    CheckSlotIndex(queue_, uint32_queue_index, held);
     if (!message_index.valid()) {
       // Never written since initialization: the index is either in the first
       // lap (not sent yet) or from before the queue began.
@@ -828,11 +885,7 @@ LocklessQueueReader::Result LocklessQueueReader::Read(
   // an index, i.e. from before the first message, lands here too, and gets
   // TOO_OLD, as upstream answers for it. Off the GOOD path.
   auto not_ours = [&]() {
-    if (!message->queue_index.Load(count, kRelaxed).valid() &&
-        slot->Load() == held) {
-      return Result::TOO_OLD;
-    }
-    return Result::OVERWROTE;
+    return ClassifyLostRead(queue_, uint32_queue_index, message);
   };
   if (filter) {
     if (!still_ours()) [[unlikely]] {
