@@ -325,14 +325,8 @@ void Logger::LogUntil(monotonic_clock::time_point until) {
 void Logger::WriteRecord(PartSequence *sequence, const MessageRecord &record) {
   if (stopped_by_error_) return;
   // Laid out in place in the writer's buffer: the payload's only copy.
-  const size_t size = MessageRecordSize(record);
-  Result<std::span<uint8_t>> space = sequence->writer->Reserve(size);
-  if (!space) {
-    Fail(space.error());
-    return;
-  }
-  WriteMessageRecord(record, *space);
-  if (Result<void> result = sequence->writer->Commit(size); !result) {
+  if (Result<void> result = AppendMessageRecord(record, sequence->writer.get());
+      !result) {
     Fail(result.error());
   }
 }
