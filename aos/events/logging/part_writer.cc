@@ -74,6 +74,13 @@ struct PartWriter::ZstdContext {
 
 Result<std::unique_ptr<PartWriter>> PartWriter::Create(
     std::string path, PartWriterOptions options) {
+  if (options.compression != Compression::kNone &&
+      options.compression != Compression::kZstd) {
+    return MakeError(StrCat("Cannot write log part ", path, ": ",
+                            PartExtension(options.compression),
+                            " parts are read only (upstream's encodings); "
+                            "write zstd or uncompressed parts."));
+  }
   const std::filesystem::path parent =
       std::filesystem::path(path).parent_path();
   if (!parent.empty()) {
