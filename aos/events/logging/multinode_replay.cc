@@ -6,6 +6,7 @@
 #include <set>
 #include <tuple>
 
+#include "aos/events/logging/part_reader.h"
 #include "glog/logging.h"
 
 namespace aos::logger::internal {
@@ -110,8 +111,15 @@ Result<MultiNodeLog> AnalyzeMultiNodeLog(const std::vector<LogFile> &logs,
                          parts.logger_node +
                          "', which the log's configuration does not have");
       }
-      if (!parts.source_boot_uuid.empty()) {
-        boots[node].insert(parts.source_boot_uuid);
+      // A sequence rotates to a new part when its source node reboots, and
+      // SortParts keeps the first part's boot: read every part's.
+      for (const std::string &path : parts.parts) {
+        Result<std::unique_ptr<PartReader>> reader = PartReader::Open(path);
+        if (!reader) return std::unexpected(reader.error());
+        const flatbuffers::String *boot =
+            (*reader)->header().source_node_boot_uuid();
+        if (boot != nullptr && boot->size() > 0)
+          boots[node].insert(boot->str());
       }
       // A log of these parts alone, for reading their records with a
       // LogMessageStream (which skips parts not holding DATA unless they
