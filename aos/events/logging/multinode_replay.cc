@@ -349,6 +349,39 @@ Result<MultiNodeLog> AnalyzeMultiNodeLog(const std::vector<LogFile> &logs,
     }
     out.clocks[i] = {{0, offset}};
   }
+  // Re-time the distributed clock so that no node's clock runs faster than
+  // it: between consecutive breakpoints of any clock, distributed time
+  // advances as much as the node that advanced most. A node whose clock is
+  // faster than the distributed clock skips nanoseconds (no distributed
+  // nanosecond maps to them), so a message logged at such a time would be
+  // sent a nanosecond late; with every slope <= 1, every node time is hit.
+  {
+    std::vector<int64_t> ds;
+    for (const Samples &clock : out.clocks) {
+      for (const auto &[d, m] : clock) ds.push_back(d);
+    }
+    std::sort(ds.begin(), ds.end());
+    ds.erase(std::unique(ds.begin(), ds.end()), ds.end());
+    std::vector<Samples> retimed(n);
+    std::vector<int64_t> previous(n);
+    int64_t distributed = ds.front();
+    for (size_t k = 0; k < ds.size(); ++k) {
+      std::vector<int64_t> m(n);
+      int64_t advance = 0;
+      for (size_t i = 0; i < n; ++i) {
+        m[i] = Evaluate(out.clocks[i], ds[k], false);
+        if (k > 0) advance = std::max(advance, m[i] - previous[i]);
+      }
+      if (k > 0 && advance <= 0) continue;
+      distributed += advance;
+      for (size_t i = 0; i < n; ++i) {
+        if (k > 0 && m[i] <= previous[i]) continue;
+        retimed[i].push_back({distributed, m[i]});
+        previous[i] = m[i];
+      }
+    }
+    out.clocks = std::move(retimed);
+  }
   // Distributed time 0 is the earliest logger start.
   std::optional<int64_t> first;
   for (size_t i = 0; i < n; ++i) {
