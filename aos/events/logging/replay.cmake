@@ -105,6 +105,11 @@ target_compile_definitions(aos_logfile_sorting_test PRIVATE
   AOS_PINGPONG_CONFIG="${AOS_REPLAY_PINGPONG_CONFIG}")
 add_dependencies(aos_logfile_sorting_test pingpong_config)
 
+aos_test(NAME aos_log_message_stream_test
+  SRCS ${AOS_REPLAY_DIR}/log_message_stream_test.cc
+  DEPS aos_logfile_sorting aos_json_to_flatbuffer aos_configuration aos_uuid
+  LABELS replay)
+
 aos_library(NAME aos_log_diff
   SRCS ${AOS_REPLAY_DIR}/log_diff.cc
   HDRS ${AOS_REPLAY_DIR}/log_diff.h
