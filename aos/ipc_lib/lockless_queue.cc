@@ -85,11 +85,14 @@ constexpr uint32_t kPrefetchAhead = 16;
 // too late for a sender that sends back to back: a line a reader on another
 // core has read costs a cross-core round trip, longer than one send. A hint:
 // if another sender takes that slot first, only the prefetch is wasted.
-void PrefetchAhead(const QueueMemoryView &view, const RingIndexing &ring,
-                   size_t message_data_size, QueueIndex index) {
+void PrefetchAhead(const QueueMemoryView &view, const QueueLayout &layout,
+                   const RingIndexing &ring, size_t message_data_size,
+                   QueueIndex index) {
   const Index held =
       view.ring(ring.Slot(index.index()))->Load(std::memory_order_relaxed);
-  if (!held.valid()) {
+  // Also skips an invalid or damaged slot: a hint must not compute an address
+  // outside the queue (the sender's own checks report the damage).
+  if (held.message_index() >= layout.num_messages) {
     return;
   }
   const char *header = view.buffer(held.message_index());
@@ -102,6 +105,79 @@ void PrefetchAhead(const QueueMemoryView &view, const RingIndexing &ring,
   __builtin_prefetch(header, 1);
   __builtin_prefetch(payload_end - 1, 1);
 #endif
+}
+
+// How far back a queue index may lie and still count as "behind" rather than
+// "ahead" (the indices wrap at max_queue_index).
+uint32_t HalfRange(const QueueLayout &layout) {
+  return layout.max_queue_index / 2;
+}
+
+// The ring slot `slot_number` holds `held`, where a sender (or LatestIndex)
+// that loaded `recorded_next` (the raw next_queue_index, maybe invalid) and
+// derived `next` from it expected `next` or the lap before it. Returns if a
+// consistent queue can look like that (another sender published `next` and
+// has not bumped the counter yet, or the counter moved on since it was
+// loaded); ends the process otherwise. Each of the callers' retries is then
+// paid for by another sender's progress, so their loops end.
+[[gnu::cold, gnu::noinline]] void CheckUnexpectedRingSlot(
+    const LocklessQueueMemory *memory, const QueueLayout &layout,
+    const RingIndexing &ring, uint32_t slot_number, Index held, QueueIndex next,
+    uint32_t recorded_next) {
+  const uint32_t held_index = held.queue_index();
+  if (held.message_index() >= layout.num_messages) {
+    QueueCorrupted(memory,
+                   "ring slot %u names message buffer %u, but the queue has "
+                   "%u buffers",
+                   slot_number, held.message_index(), layout.num_messages);
+  }
+  if (held_index >= layout.max_queue_index) {
+    QueueCorrupted(memory,
+                   "ring slot %u holds queue index %u, out of range for a "
+                   "ring of %u slots",
+                   slot_number, held_index, ring.count());
+  }
+  if (ring.Slot(held_index) != slot_number) {
+    QueueCorrupted(memory,
+                   "ring slot %u holds queue index %u, which belongs in ring "
+                   "slot %u",
+                   slot_number, held_index, ring.Slot(held_index));
+  }
+  const QueueIndex held_queue_index =
+      QueueIndex::FromRaw(held_index, ring.count());
+  if (held_queue_index == next) {
+    return;
+  }
+  const uint32_t behind = ring.LapBefore(next).DistanceFrom(held_queue_index);
+  if (behind != 0 && behind < HalfRange(layout)) {
+    QueueCorrupted(memory,
+                   "next_queue_index is %u, but ring slot %u holds queue index "
+                   "%u, more than a lap before it (the ring never moves "
+                   "backwards)",
+                   next.index(), slot_number, held_index);
+  }
+  // Ahead of `next`: only possible if the counter moved on since it was
+  // loaded (a sender publishes an index only after loading it from the
+  // counter, and the counter never moves backwards).
+  if (memory->next_queue_index.RawLoad() == recorded_next) {
+    QueueCorrupted(memory,
+                   "ring slot %u holds queue index %u, ahead of "
+                   "next_queue_index %u: nobody can have sent it yet",
+                   slot_number, held_index, next.index());
+  }
+}
+
+// Ends the process if `recorded` (a raw next_queue_index) is neither invalid
+// nor a queue index of this ring.
+inline void CheckNextQueueIndex(const LocklessQueueMemory *memory,
+                                const QueueLayout &layout, uint32_t recorded) {
+  if (recorded >= layout.max_queue_index && recorded != QueueIndex::kInvalid)
+      [[unlikely]] {
+    QueueCorrupted(memory,
+                   "next_queue_index is %u, out of range (the queue indices "
+                   "of this ring end at %u)",
+                   recorded, layout.max_queue_index);
+  }
 }
 
 }  // namespace
@@ -140,6 +216,7 @@ QueueLayout::QueueLayout(const LocklessQueueConfiguration &config) {
   max_queue_index = QueueIndex::MaxIndex(count);
   // Wraps to 0 for count == 1, which makes every remainder 0, as it must be.
   queue_size_multiplier = ~uint64_t{0} / count + 1;
+  num_messages = static_cast<uint32_t>(config.num_messages());
 }
 
 size_t LocklessQueueConfiguration::message_size() const {
@@ -263,6 +340,26 @@ Result<void> LocklessQueue::Initialize(uint32_t starting_queue_index) {
 
 // ---------------------------------------------------------------- Sender
 
+namespace {
+
+// The scratch buffer of sender slot `sender_index`, checked against the
+// number of buffers.
+[[gnu::always_inline]] inline uint32_t CheckedScratch(
+    const LocklessQueueMemory *memory, const QueueLayout &layout,
+    const SenderSlot *sender, int sender_index) {
+  const uint32_t scratch =
+      sender->scratch_index.Load(std::memory_order_relaxed).message_index();
+  if (scratch >= layout.num_messages) [[unlikely]] {
+    QueueCorrupted(memory,
+                   "sender slot %d names message buffer %u as its scratch "
+                   "buffer, but the queue has %u buffers",
+                   sender_index, scratch, layout.num_messages);
+  }
+  return scratch;
+}
+
+}  // namespace
+
 std::optional<LocklessQueueSender> LocklessQueueSender::Make(
     LocklessQueue queue, monotonic_clock::duration channel_storage_duration) {
   ThreadIdentity::Current();
@@ -280,8 +377,10 @@ std::optional<LocklessQueueSender> LocklessQueueSender::Make(
     sender->owner.Acquire();
     // The buffer may be pinned (a previous owner died before trading it) or
     // still carry the index it had in the ring.
+    CheckedScratch(memory, queue.layout(), sender, static_cast<int>(i));
     SwapPinnedScratch(view, queue.config(), sender);
-    view.message(sender->scratch_index.Load().message_index())
+    view.message(
+            CheckedScratch(memory, queue.layout(), sender, static_cast<int>(i)))
         ->queue_index.Invalidate();
     return LocklessQueueSender(queue, static_cast<int>(i),
                                channel_storage_duration);
@@ -315,9 +414,8 @@ LocklessQueueSender::~LocklessQueueSender() {
 
 void *LocklessQueueSender::Data() {
   const QueueMemoryView view(queue_.memory(), queue_.layout());
-  return view.payload(view.sender(sender_index_)
-                          ->scratch_index.Load(std::memory_order_relaxed)
-                          .message_index(),
+  return view.payload(CheckedScratch(queue_.memory(), queue_.layout(),
+                                     view.sender(sender_index_), sender_index_),
                       queue_.config().message_data_size);
 }
 
@@ -326,10 +424,10 @@ size_t LocklessQueueSender::size() const {
 }
 
 int LocklessQueueSender::buffer_index() const {
-  return static_cast<int>(QueueMemoryView(queue_.memory(), queue_.layout())
-                              .sender(sender_index_)
-                              ->scratch_index.Load(std::memory_order_relaxed)
-                              .message_index());
+  return static_cast<int>(CheckedScratch(
+      queue_.memory(), queue_.layout(),
+      QueueMemoryView(queue_.memory(), queue_.layout()).sender(sender_index_),
+      sender_index_));
 }
 
 // Both Sends inline this, so the copying one is not two calls.
@@ -355,7 +453,9 @@ LocklessQueueSender::DoSend(
   const monotonic_clock::duration channel_storage_duration =
       channel_storage_duration_;
   monotonic_clock::time_point (*const monotonic_now)() = monotonic_now_;
-  const Index scratch = sender->scratch_index.Load(std::memory_order_relaxed);
+  const Index scratch =
+      Index(QueueIndex::kInvalid,
+            CheckedScratch(memory, layout, sender, sender_index_));
   if (data != nullptr) {
     memcpy(view.payload(scratch.message_index(), config.message_data_size) +
                config.message_data_size - length,
@@ -387,25 +487,52 @@ LocklessQueueSender::DoSend(
   message->source_boot_uuid[0].store(uuid[0], kRelaxed);
   message->source_boot_uuid[1].store(uuid[1], kRelaxed);
 
+  // Every `continue` below is paid for by another sender's progress (it
+  // published, bumped the counter or took the buffer we looked at), or the
+  // values read are ones no sender writes and the process ends
+  // (QueueCorrupted), so the loop ends.
+  const uint32_t num_messages = layout.num_messages;
   while (true) {
-    const QueueIndex actual_next = memory->next_queue_index.Load(count);
+    const uint32_t recorded_next = memory->next_queue_index.RawLoad();
+    CheckNextQueueIndex(memory, layout, recorded_next);
+    const QueueIndex actual_next =
+        recorded_next == QueueIndex::kInvalid
+            ? QueueIndex::Invalid()
+            : QueueIndex::FromRaw(recorded_next, count);
     const QueueIndex next =
         actual_next.valid() ? actual_next : StartingIndex(memory, count);
     const QueueIndex previous = ring.LapBefore(next);
-    AtomicIndex *const slot = view.ring(ring.Slot(next.index()));
+    const uint32_t slot_number = ring.Slot(next.index());
+    AtomicIndex *const slot = view.ring(slot_number);
     const Index to_replace = slot->Load();
-    if (!to_replace.Holds(previous)) {
+    if (!to_replace.Holds(previous)) [[unlikely]] {
       // Someone published `next` and has not bumped next_queue_index yet (or
       // we read a stale value). Bump it for them and retry.
+      CheckUnexpectedRingSlot(memory, layout, ring, slot_number, to_replace,
+                              next, recorded_next);
       memory->next_queue_index.CompareAndExchangeStrong(actual_next,
                                                         ring.Increment(next));
       continue;
     }
+    if (to_replace.message_index() >= num_messages) [[unlikely]] {
+      QueueCorrupted(memory,
+                     "ring slot %u names message buffer %u, but the queue has "
+                     "%u buffers",
+                     slot_number, to_replace.message_index(), num_messages);
+    }
     const MessageHeader *replaced = view.message(to_replace.message_index());
     const QueueIndex replaced_index = replaced->queue_index.Load(count);
-    if (replaced_index.valid() && replaced_index != previous) {
+    if (replaced_index.valid() && replaced_index != previous) [[unlikely]] {
       // The buffer was taken out of the ring and reused since we loaded the
-      // slot; the slot has moved on.
+      // slot; the slot has moved on. (The header's value was written after
+      // the ring CAS that took the buffer, so the slot must have changed.)
+      if (slot->Load() == to_replace) {
+        QueueCorrupted(memory,
+                       "message buffer %u, which ring slot %u holds as queue "
+                       "index %u, says it holds queue index %u",
+                       to_replace.message_index(), slot_number,
+                       previous.index(), replaced_index.index());
+      }
       continue;
     }
     // Read the clocks on every attempt, so send times follow queue order.
@@ -456,7 +583,7 @@ LocklessQueueSender::DoSend(
     Fence(std::memory_order_release);
     PrefetchScratch(view, config.message_data_size, new_scratch);
     if (count > kPrefetchAhead) {
-      PrefetchAhead(view, ring, config.message_data_size,
+      PrefetchAhead(view, layout, ring, config.message_data_size,
                     ring.Advance(next, kPrefetchAhead));
     }
 
@@ -558,6 +685,13 @@ int LocklessQueuePinner::PinIndex(uint32_t uint32_queue_index) {
       view.ring(RingIndexing(queue_.layout(), count).Slot(uint32_queue_index));
   const Index held = slot->Load();
   if (held.Holds(queue_index)) {
+    if (held.message_index() >= queue_.layout().num_messages) [[unlikely]] {
+      QueueCorrupted(queue_.memory(),
+                     "ring slot %u names message buffer %u, but the queue has "
+                     "%u buffers",
+                     queue_index.Wrapped(), held.message_index(),
+                     queue_.layout().num_messages);
+    }
     // Publish the pin, then check the ring still holds the buffer. Both are
     // seq_cst, as are the sender's ring CAS and its read of our pin: either
     // the sender sees our pin and trades the buffer to us instead of writing
@@ -596,7 +730,18 @@ LocklessQueueReader::Result LocklessQueueReader::Read(
   const QueueIndex queue_index = QueueIndex::FromRaw(uint32_queue_index, count);
   const QueueMemoryView view(queue_.const_memory(), layout);
   const RingIndexing ring(layout, count);
-  const AtomicIndex *slot = view.ring(ring.Slot(uint32_queue_index));
+  const uint32_t slot_number = ring.Slot(uint32_queue_index);
+  const AtomicIndex *slot = view.ring(slot_number);
+  const uint32_t num_messages = layout.num_messages;
+  const LocklessQueueMemory *const memory = queue_.const_memory();
+  auto check_buffer = [&](Index checked) {
+    if (checked.message_index() >= num_messages) [[unlikely]] {
+      QueueCorrupted(memory,
+                     "ring slot %u names message buffer %u, but the queue has "
+                     "%u buffers",
+                     slot_number, checked.message_index(), num_messages);
+    }
+  };
 
   Index held = slot->Load();
   if (held.Holds(ring.LapBefore(queue_index))) {
@@ -606,14 +751,23 @@ LocklessQueueReader::Result LocklessQueueReader::Read(
     // the buffer the sender is about to take back and write.
     return Result::NOTHING_NEW;
   }
+  check_buffer(held);
   const MessageHeader *message = view.message(held.message_index());
   while (!held.Holds(queue_index)) {
     const QueueIndex message_index = message->queue_index.Load(count);
     const Index again = slot->Load();
     if (again != held) {
       held = again;
+      check_buffer(held);
       message = view.message(held.message_index());
       continue;
+    }
+    if (held.queue_index() >= layout.max_queue_index ||
+        ring.Slot(held.queue_index()) != slot_number) [[unlikely]] {
+      QueueCorrupted(memory,
+                     "ring slot %u holds queue index %u, which is not an index "
+                     "of that slot in a ring of %u",
+                     slot_number, held.queue_index(), count);
     }
     if (!message_index.valid()) {
       // Never written since initialization: the index is either in the first
@@ -667,9 +821,22 @@ LocklessQueueReader::Result LocklessQueueReader::Read(
     Fence(std::memory_order_acquire);
     return message->queue_index.Load(count, kRelaxed) == queue_index;
   };
+  // The header no longer says `queue_index`: normally a sender took the
+  // buffer (OVERWROTE). But a ring slot starts out holding the index one lap
+  // before its first message with a never-written buffer (so that a reader
+  // of the first lap gets NOTHING_NEW from the slot alone); asking for such
+  // an index, i.e. from before the first message, lands here too, and gets
+  // TOO_OLD, as upstream answers for it. Off the GOOD path.
+  auto not_ours = [&]() {
+    if (!message->queue_index.Load(count, kRelaxed).valid() &&
+        slot->Load() == held) {
+      return Result::TOO_OLD;
+    }
+    return Result::OVERWROTE;
+  };
   if (filter) {
-    if (!still_ours()) {
-      return Result::OVERWROTE;
+    if (!still_ours()) [[unlikely]] {
+      return not_ours();
     }
     if (!filter(local)) {
       *info = local;
@@ -686,12 +853,16 @@ LocklessQueueReader::Result LocklessQueueReader::Read(
         length);
     AOS_IGNORE_READS_END();
   }
-  if (!still_ours()) {
-    return Result::OVERWROTE;
+  if (!still_ours()) [[unlikely]] {
+    return not_ours();
   }
-  CHECK_LE(local.length, config.message_data_size)
-      << ": queue memory corrupted: message " << uint32_queue_index
-      << " claims " << local.length << " bytes";
+  if (local.length > config.message_data_size) [[unlikely]] {
+    QueueCorrupted(memory,
+                   "message %u (buffer %u) claims %zu payload bytes, but the "
+                   "channel's messages hold at most %zu",
+                   uint32_queue_index, held.message_index(), local.length,
+                   config.message_data_size);
+  }
   *info = local;
   return Result::GOOD;
 }
@@ -723,15 +894,30 @@ QueueIndex LocklessQueueReader::LatestIndex() const {
   const uint32_t count = QueueSize32(queue_.config());
   const LocklessQueueMemory *memory = queue_.const_memory();
   const QueueMemoryView view(memory, queue_.layout());
-  const QueueIndex recorded = memory->next_queue_index.Load(count);
+  const QueueLayout &layout = queue_.layout();
+  const uint32_t recorded_raw = memory->next_queue_index.RawLoad();
+  CheckNextQueueIndex(memory, layout, recorded_raw);
+  const QueueIndex recorded = recorded_raw == QueueIndex::kInvalid
+                                  ? QueueIndex::Invalid()
+                                  : QueueIndex::FromRaw(recorded_raw, count);
   QueueIndex next = recorded.valid() ? recorded : StartingIndex(memory, count);
   // Step over messages whose senders have not bumped next_queue_index yet
   // (at most one per sender). Read-only: the next sender repairs the counter.
-  const RingIndexing ring(queue_.layout(), count);
+  const RingIndexing ring(layout, count);
   bool stepped = false;
-  for (uint32_t i = 0;
-       i < count && view.ring(ring.Slot(next.index()))->Load().Holds(next);
-       ++i) {
+  for (uint32_t i = 0; i < count; ++i) {
+    const uint32_t slot_number = ring.Slot(next.index());
+    const Index held = view.ring(slot_number)->Load();
+    if (!held.Holds(next)) {
+      // The first slot looked at holds the lap before the counter, unless the
+      // queue is damaged (a garbage counter would otherwise send readers to
+      // indices nobody sent, and they would report falling behind).
+      if (i == 0 && !held.Holds(ring.LapBefore(next))) [[unlikely]] {
+        CheckUnexpectedRingSlot(memory, layout, ring, slot_number, held, next,
+                                recorded_raw);
+      }
+      break;
+    }
     next = ring.Increment(next);
     stepped = true;
   }

@@ -219,6 +219,18 @@ class RingIndexing {
 
 // Helpers shared by the files of the queue's implementation.
 
+// Ends the process with one message naming the queue file that `memory` (any
+// address inside the queue's mapping) belongs to, its channel and type, what
+// was found inconsistent (printf `format`), and the `aos_shm rm` command that
+// removes the file. Called when a value read from shared memory is one the
+// queue's own code never writes (an index out of range, a ring moving
+// backwards): every index read from shared memory is checked against its
+// range before use, so damage ends here instead of in a SIGSEGV, a hang or a
+// misleading error. Cold and out of line: the checks on the send and read
+// paths are a compare and a branch that is never taken.
+[[noreturn, gnu::cold, gnu::noinline, gnu::format(printf, 2, 3)]] void
+QueueCorrupted(const void *memory, const char *format, ...);
+
 // A memory fence. ThreadSanitizer does not model fences (GCC warns about them
 // under -fsanitize=thread); the data they order is accessed through atomics or
 // inside AOS_IGNORE_READS, so it needs no model of them, and the fence still
@@ -238,7 +250,14 @@ inline uint32_t QueueSize32(const LocklessQueueConfiguration &config) {
 // The first queue index of the queue (0 unless a test chose otherwise).
 inline QueueIndex StartingIndex(const LocklessQueueMemory *memory,
                                 uint32_t count) {
-  return QueueIndex::FromRaw(memory->header.starting_queue_index, count);
+  const uint32_t start = memory->header.starting_queue_index;
+  if (start >= QueueIndex::MaxIndex(count)) [[unlikely]] {
+    QueueCorrupted(memory,
+                   "the header's starting queue index %u is out of range for "
+                   "a ring of %u slots",
+                   start, count);
+  }
+  return QueueIndex::FromRaw(start, count);
 }
 
 // Redzone bytes follow a pattern derived from their offset in the region, so

@@ -33,6 +33,9 @@ int rt_tgsigqueueinfo(pid_t tgid, pid_t tid, int signal, siginfo_t *info) {
 
 constexpr uint32_t kArmedBit = 1;
 
+// The highest SCHED_FIFO priority (sched_get_priority_max on Linux).
+constexpr uint32_t kMaxWatcherPriority = 99;
+
 // True if thread `tid` of process `pid` exists and started at the time
 // recorded in `identity` (see RobustOwnershipTracker::identity): the live
 // owner that registered the slot, not whatever a stale or forged slot names.
@@ -65,6 +68,9 @@ std::optional<LocklessQueueWatcher> LocklessQueueWatcher::Make(
 std::optional<LocklessQueueWatcher> LocklessQueueWatcher::Make(
     LocklessQueue queue, int priority, WakeupPolicy policy) {
   ThreadIdentity::Current();
+  CHECK_GE(priority, 0) << ": a watcher's priority is 0 (not real-time) to 99";
+  CHECK_LE(priority, static_cast<int>(kMaxWatcherPriority))
+      << ": a watcher's priority is 0 (not real-time) to 99";
   LocklessQueueMemory *memory = queue.memory();
   CHECK(memory->initialized.load(std::memory_order_acquire))
       << ": Initialize the queue before making watchers";
@@ -187,6 +193,15 @@ int LocklessQueueWakeUpper::Wakeup(int current_priority) {
       // The slot changed hands while we read it; its new owner checks the
       // queue before it first sleeps.
       continue;
+    }
+    // The priority is what this thread may boost itself to (SCHED_FIFO):
+    // never trust one Make would not have accepted.
+    if (static_cast<uint32_t>(priority) > kMaxWatcherPriority) [[unlikely]] {
+      QueueCorrupted(queue_.memory(),
+                     "watcher slot %zu has real-time priority %d, outside "
+                     "0..%u",
+                     static_cast<size_t>(watcher - first), priority,
+                     kMaxWatcherPriority);
     }
     const pid_t tid = static_cast<pid_t>(word & FUTEX_TID_MASK);
     const size_t slot = static_cast<size_t>(watcher - first);

@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "aos/events/logging/config_copy.h"
+#include "aos/events/logging/logger_record.h"
 #include "aos/events/logging/str_cat.h"
 #include "aos/network/remote_message_generated.h"
 #include "glog/logging.h"
@@ -52,6 +53,9 @@ struct Logger::ChannelState {
   // timestamp parts of remote_node_index.
   bool remote_timestamps = false;
   size_t remote_node_index = 0;
+  // The send time of the message the fetcher holds, while it waits in the
+  // merge (LogUntil's heap key).
+  monotonic_clock::time_point next_time = monotonic_clock::min_time;
   // fetcher->lost_messages() when this log started.
   uint64_t lost_at_start = 0;
   size_t statistics_index = 0;
@@ -277,43 +281,58 @@ void Logger::CountLost(ChannelState *state) {
 void Logger::LogUntil(monotonic_clock::time_point until) {
   if (stopped_by_error_) return;
   // Channels are merged in send-time order (ties by channel index), so each
-  // part is sorted; see max_out_of_order_duration.
+  // part is sorted; see max_out_of_order_duration. The heap holds every
+  // channel with a fetched message not written yet, keyed on that message's
+  // send time (cached in the state: no pointer chasing per comparison).
   const auto later = [](const ChannelState *a, const ChannelState *b) {
-    const monotonic_clock::time_point a_time =
-        a->fetcher->context().monotonic_event_time;
-    const monotonic_clock::time_point b_time =
-        b->fetcher->context().monotonic_event_time;
-    return a_time != b_time ? a_time > b_time
-                            : a->channel_index > b->channel_index;
+    return a->next_time != b->next_time ? a->next_time > b->next_time
+                                        : a->channel_index > b->channel_index;
   };
   const auto sent_by_then = [until](const Context &context) {
     return context.monotonic_event_time <= until;
   };
+  const auto fetch_next = [&](ChannelState *state) {
+    if (!state->fetcher->FetchNextIf(sent_by_then)) return false;
+    CountLost(state);
+    state->next_time = state->fetcher->context().monotonic_event_time;
+    return true;
+  };
   heap_.clear();
   for (const std::unique_ptr<ChannelState> &state : channels_) {
-    if (state->fetcher->FetchNextIf(sent_by_then)) {
-      CountLost(state.get());
-      heap_.push_back(state.get());
-    }
+    if (fetch_next(state.get())) heap_.push_back(state.get());
   }
   std::make_heap(heap_.begin(), heap_.end(), later);
-  while (!heap_.empty() && !stopped_by_error_) {
+  while (!heap_.empty()) {
     std::pop_heap(heap_.begin(), heap_.end(), later);
     ChannelState *state = heap_.back();
     heap_.pop_back();
-    WriteFetched(state);
-    if (state->fetcher->FetchNextIf(sent_by_then)) {
-      CountLost(state);
-      heap_.push_back(state);
-      std::push_heap(heap_.begin(), heap_.end(), later);
+    // Write this channel's messages for as long as they come before every
+    // other channel's next one: no heap operation for a channel's burst.
+    while (true) {
+      WriteFetched(state);
+      if (stopped_by_error_) return;
+      if (!fetch_next(state)) break;
+      if (!heap_.empty() && later(state, heap_.front())) {
+        heap_.push_back(state);
+        std::push_heap(heap_.begin(), heap_.end(), later);
+        break;
+      }
     }
   }
   last_logged_until_ = until;
 }
 
-void Logger::Write(PartSequence *sequence, std::span<const uint8_t> record) {
+void Logger::WriteRecord(PartSequence *sequence, const MessageRecord &record) {
   if (stopped_by_error_) return;
-  if (Result<void> result = sequence->writer->Write(record); !result) {
+  // Laid out in place in the writer's buffer: the payload's only copy.
+  const size_t size = MessageRecordSize(record);
+  Result<std::span<uint8_t>> space = sequence->writer->Reserve(size);
+  if (!space) {
+    Fail(space.error());
+    return;
+  }
+  WriteMessageRecord(record, *space);
+  if (Result<void> result = sequence->writer->Commit(size); !result) {
     Fail(result.error());
   }
 }
@@ -356,21 +375,20 @@ void Logger::WriteFetched(ChannelState *state) {
       OpenPart(sequence);
       if (stopped_by_error_) return;
     }
-    builder_.Clear();
-    MessageHeader::Builder record(builder_);
-    record.add_channel_index(remote->channel_index());
-    record.add_monotonic_sent_time(remote->monotonic_sent_time());
-    record.add_realtime_sent_time(remote->realtime_sent_time());
-    record.add_queue_index(remote->queue_index());
-    record.add_monotonic_remote_time(remote->monotonic_remote_time());
-    record.add_realtime_remote_time(remote->realtime_remote_time());
-    record.add_remote_queue_index(remote->remote_queue_index());
-    record.add_monotonic_timestamp_time(
-        Nanoseconds(context.monotonic_event_time));
-    record.add_monotonic_remote_transmit_time(
-        remote->monotonic_remote_transmit_time());
-    builder_.FinishSizePrefixed(record.Finish());
-    Write(sequence, {builder_.GetBufferPointer(), builder_.GetSize()});
+    MessageRecord record;
+    record.channel_index = remote->channel_index();
+    record.monotonic_sent_time = remote->monotonic_sent_time();
+    record.realtime_sent_time = remote->realtime_sent_time();
+    record.queue_index = remote->queue_index();
+    record.has_remote = true;
+    record.monotonic_remote_time = remote->monotonic_remote_time();
+    record.realtime_remote_time = remote->realtime_remote_time();
+    record.remote_queue_index = remote->remote_queue_index();
+    record.monotonic_remote_transmit_time =
+        remote->monotonic_remote_transmit_time();
+    record.has_timestamp_time = true;
+    record.monotonic_timestamp_time = Nanoseconds(context.monotonic_event_time);
+    WriteRecord(sequence, record);
     ++statistics.messages;
     return;
   }
@@ -402,21 +420,19 @@ void Logger::WriteFetched(ChannelState *state) {
     }
   }
 
-  const auto add_times = [&](MessageHeader::Builder *record) {
-    record->add_channel_index(state->channel_index);
-    record->add_monotonic_sent_time(Nanoseconds(context.monotonic_event_time));
-    record->add_realtime_sent_time(Nanoseconds(context.realtime_event_time));
-    record->add_queue_index(context.queue_index);
-    if (state->forwarded) {
-      record->add_monotonic_remote_time(
-          Nanoseconds(context.monotonic_remote_time));
-      record->add_realtime_remote_time(
-          Nanoseconds(context.realtime_remote_time));
-      record->add_remote_queue_index(context.remote_queue_index);
-      record->add_monotonic_remote_transmit_time(
-          Nanoseconds(context.monotonic_remote_transmit_time));
-    }
-  };
+  MessageRecord record;
+  record.channel_index = state->channel_index;
+  record.monotonic_sent_time = Nanoseconds(context.monotonic_event_time);
+  record.realtime_sent_time = Nanoseconds(context.realtime_event_time);
+  record.queue_index = context.queue_index;
+  if (state->forwarded) {
+    record.has_remote = true;
+    record.monotonic_remote_time = Nanoseconds(context.monotonic_remote_time);
+    record.realtime_remote_time = Nanoseconds(context.realtime_remote_time);
+    record.remote_queue_index = context.remote_queue_index;
+    record.monotonic_remote_transmit_time =
+        Nanoseconds(context.monotonic_remote_transmit_time);
+  }
 
   if (state->log_data && context.data != nullptr) {
     if (state->data_sequence == nullptr) {
@@ -429,16 +445,11 @@ void Logger::WriteFetched(ChannelState *state) {
       OpenPart(sequence);
       if (stopped_by_error_) return;
     }
-    builder_.Clear();
-    builder_.ForceVectorAlignment(context.size, 1, kPartAlignment);
-    const flatbuffers::Offset<flatbuffers::Vector<uint8_t>> data =
-        builder_.CreateVector(static_cast<const uint8_t *>(context.data),
-                              context.size);
-    MessageHeader::Builder record(builder_);
-    add_times(&record);
-    record.add_data(data);
-    builder_.FinishSizePrefixed(record.Finish());
-    Write(sequence, {builder_.GetBufferPointer(), builder_.GetSize()});
+    record.has_data = true;
+    record.data = {static_cast<const uint8_t *>(context.data), context.size};
+    WriteRecord(sequence, record);
+    record.has_data = false;
+    record.data = {};
     statistics.bytes += context.size;
   }
   if (state->log_delivery_times) {
@@ -450,11 +461,7 @@ void Logger::WriteFetched(ChannelState *state) {
       OpenPart(sequence);
       if (stopped_by_error_) return;
     }
-    builder_.Clear();
-    MessageHeader::Builder record(builder_);
-    add_times(&record);
-    builder_.FinishSizePrefixed(record.Finish());
-    Write(sequence, {builder_.GetBufferPointer(), builder_.GetSize()});
+    WriteRecord(sequence, record);
   }
   ++statistics.messages;
 }

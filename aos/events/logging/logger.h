@@ -39,6 +39,7 @@
 #include "aos/events/event_loop.h"
 #include "aos/events/logging/log_namer.h"
 #include "aos/events/logging/logger_generated.h"
+#include "aos/events/logging/logger_record.h"
 #include "aos/util/status.h"
 #include "aos/uuid.h"
 #include "flatbuffers/flatbuffers.h"
@@ -173,7 +174,8 @@ class Logger {
   void LogUntil(monotonic_clock::time_point until);
   // Writes the message `state`'s fetcher holds.
   void WriteFetched(ChannelState *state);
-  void Write(PartSequence *sequence, std::span<const uint8_t> record);
+  // Appends `record` to `sequence`'s open part (or stops logging on error).
+  void WriteRecord(PartSequence *sequence, const MessageRecord &record);
   // Opens the next part of `sequence` with a fresh header.
   void OpenPart(PartSequence *sequence);
   // Builds the header for the next part of `sequence` into builder_.
@@ -218,7 +220,8 @@ class Logger {
   realtime_clock::time_point realtime_start_time_ = realtime_clock::min_time;
   monotonic_clock::time_point last_flush_time_ = monotonic_clock::min_time;
   monotonic_clock::time_point last_logged_until_ = monotonic_clock::min_time;
-  // Reused for every record (Clear() keeps its memory).
+  // Reused for every part header (Clear() keeps its memory); messages are
+  // laid out directly in the writers' buffers (logger_record.h).
   flatbuffers::FlatBufferBuilder builder_;
 };
 
