@@ -410,6 +410,9 @@ class ShmWatcherState final : public WatcherState, public EventLoopEvent {
         ipc_lib::LocklessQueueWatcher::Make(fetcher_.queue().queue(), priority);
     if (!watcher.has_value()) return false;
     watcher_.emplace(std::move(*watcher));
+    // This loop follows the coalescing protocol (BeforeWait) but arms only
+    // when idle: coalesce from the start, not from the first arm.
+    watcher_->StartCoalescing();
     return true;
   }
   void UnregisterWakeup() { watcher_.reset(); }

@@ -190,7 +190,10 @@ enum class WakeupPolicy : uint32_t {
 //
 // With WakeupPolicy::kCoalesce the watcher must follow this protocol, or it
 // can sleep through a message (with kEveryMessage, steps 1, 3 and 4 with its
-// bounded sleep):
+// bounded sleep). Coalescing starts at StartCoalescing() or the first
+// PrepareToSleep(); until then the watcher is signalled on every message,
+// so a user who never heard of the protocol is still woken, as upstream
+// would wake him:
 //
 //   loop:
 //     1. drain the signalfd (SignalFd::Drain);
@@ -286,8 +289,18 @@ class LocklessQueueWatcher {
   // Tells senders not to signal until the next PrepareToSleep. Optional.
   // Same CHECKs as PrepareToSleep.
   void DoneSleeping();
+  // For a kCoalesce watcher: from now on senders signal only when armed
+  // (PrepareToSleep), i.e. this thread follows the protocol above. The first
+  // PrepareToSleep does the same; call this first when the thread may be
+  // busy for a while before it first arms (an event loop), so senders do not
+  // signal it on every message meanwhile. Nothing for kEveryMessage. Same
+  // CHECKs as PrepareToSleep.
+  void StartCoalescing();
 
+  // The policy asked for (see StartCoalescing for when kCoalesce starts).
   WakeupPolicy policy() const { return policy_; }
+  // True once a kCoalesce watcher coalesces.
+  bool coalescing() const { return coalescing_; }
   int slot() const { return watcher_index_; }
 
  private:
@@ -299,6 +312,7 @@ class LocklessQueueWatcher {
   LocklessQueue queue_;
   int watcher_index_;
   WakeupPolicy policy_;
+  bool coalescing_ = false;
   // Identifies the thread that made the watcher (a thread_local's address).
   const void *thread_;
 };

@@ -479,5 +479,37 @@ TEST_F(DamagedQueueTest, MovedFromWatcherDies) {
   moved.PrepareToSleep();
 }
 
+// A direct user who never calls PrepareToSleep on a coalescing watcher (the
+// default policy) is signalled on every message rather than never.
+TEST_F(DamagedQueueTest, CoalescingWatcherThatNeverArmsIsStillSignalled) {
+  std::optional<LocklessQueueWatcher> watcher =
+      LocklessQueueWatcher::Make(queue(), 0, WakeupPolicy::kCoalesce);
+  ASSERT_TRUE(watcher.has_value());
+  SignalFd signalfd({kWakeupSignal});
+  std::optional<LocklessQueueSender> sender =
+      LocklessQueueSender::Make(queue(), std::chrono::seconds(0));
+  ASSERT_TRUE(sender.has_value());
+  LocklessQueueWakeUpper wake_upper(queue());
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(SendString(&*sender, "x"), LocklessQueueSender::Result::GOOD);
+    EXPECT_EQ(wake_upper.Wakeup(0), 1) << "send " << i;
+    EXPECT_EQ(signalfd.Read().ssi_signo, static_cast<uint32_t>(kWakeupSignal));
+  }
+}
+
+TEST_F(DamagedQueueTest, StartCoalescingFromAnotherThreadDies) {
+  std::optional<LocklessQueueWatcher> watcher =
+      LocklessQueueWatcher::Make(queue(), 0, WakeupPolicy::kCoalesce);
+  ASSERT_TRUE(watcher.has_value());
+  EXPECT_DEATH(
+      {
+        Alarm();
+        std::thread other([&]() { watcher->StartCoalescing(); });
+        other.join();
+      },
+      "StartCoalescing\\(\\) called by a thread other than the one that "
+      "made the watcher");
+}
+
 }  // namespace
 }  // namespace aos::ipc_lib::testing

@@ -609,9 +609,14 @@ TEST(LocklessQueueTest, WakeupCoalescing) {
   // Signals go to this thread; keep them pending and drop them at the end.
   SignalFd signalfd({kWakeupSignal});
   LocklessQueueWakeUpper wake_upper(heap.queue());
-  // Not armed: only the every-message watcher.
-  EXPECT_EQ(wake_upper.Wakeup(0), 1);
+  // Never armed, and not told it follows the protocol: signalled on every
+  // message like the every-message watcher (a direct user who never calls
+  // PrepareToSleep is still woken).
+  EXPECT_FALSE(coalesced->coalescing());
+  EXPECT_EQ(wake_upper.Wakeup(0), 2);
+  EXPECT_EQ(wake_upper.Wakeup(0), 2);
   coalesced->PrepareToSleep();
+  EXPECT_TRUE(coalesced->coalescing());
   EXPECT_EQ(wake_upper.Wakeup(0), 2);
   // Already signalled once for this sleep.
   EXPECT_EQ(wake_upper.Wakeup(0), 1);
@@ -622,7 +627,30 @@ TEST(LocklessQueueTest, WakeupCoalescing) {
   while (signalfd.Read().ssi_signo != 0) {
     ++received;
   }
-  EXPECT_EQ(received, 5);
+  EXPECT_EQ(received, 8);
+}
+
+// StartCoalescing: a watcher that follows the protocol but may be busy before
+// it first arms (an event loop) coalesces from the start: not armed, not
+// signalled.
+TEST(LocklessQueueTest, StartCoalescingBeforeTheFirstArm) {
+  HeapQueue heap(SmallConfig());
+  auto coalesced =
+      LocklessQueueWatcher::Make(heap.queue(), 0, WakeupPolicy::kCoalesce);
+  ASSERT_TRUE(coalesced);
+  SignalFd signalfd({kWakeupSignal});
+  LocklessQueueWakeUpper wake_upper(heap.queue());
+  coalesced->StartCoalescing();
+  EXPECT_TRUE(coalesced->coalescing());
+  EXPECT_EQ(wake_upper.Wakeup(0), 0);
+  coalesced->PrepareToSleep();
+  EXPECT_EQ(wake_upper.Wakeup(0), 1);
+  EXPECT_EQ(wake_upper.Wakeup(0), 0);
+  int received = 0;
+  while (signalfd.Read().ssi_signo != 0) {
+    ++received;
+  }
+  EXPECT_EQ(received, 1);
 }
 
 // A real-time sender below a watcher's priority boosts itself while it

@@ -91,7 +91,11 @@ std::optional<LocklessQueueWatcher> LocklessQueueWatcher::Make(
       watcher->owner.ForceRelease();
     }
     watcher->priority.store(priority, std::memory_order_relaxed);
-    watcher->policy.store(static_cast<uint32_t>(policy),
+    // A coalescing watcher is signalled on every message until it starts
+    // coalescing (StartCoalescing or its first PrepareToSleep): one that
+    // never calls either (a direct user who missed the protocol) is then
+    // woken as upstream would wake it, never silently not at all.
+    watcher->policy.store(static_cast<uint32_t>(WakeupPolicy::kEveryMessage),
                           std::memory_order_relaxed);
     // Keep the arm generation: a sender still holding the previous owner's
     // generation must not be able to clear this owner's arms.
@@ -114,6 +118,7 @@ LocklessQueueWatcher::LocklessQueueWatcher(LocklessQueueWatcher &&other)
     : queue_(other.queue_),
       watcher_index_(std::exchange(other.watcher_index_, -1)),
       policy_(other.policy_),
+      coalescing_(other.coalescing_),
       thread_(other.thread_) {}
 
 void LocklessQueueWatcher::CheckCaller(const char *step) const {
@@ -139,8 +144,26 @@ LocklessQueueWatcher::~LocklessQueueWatcher() {
   watcher->owner.Release();
 }
 
+void LocklessQueueWatcher::StartCoalescing() {
+  CheckCaller("StartCoalescing");
+  if (coalescing_ || policy_ != WakeupPolicy::kCoalesce) {
+    return;
+  }
+  // Ordered before this thread's next arm (a release store), so a sender
+  // that sees that arm also sees the policy; one that still sees
+  // kEveryMessage signals anyway, which is only one signal too many.
+  QueueMemoryView(queue_.memory(), queue_.layout())
+      .watcher(watcher_index_)
+      ->policy.store(static_cast<uint32_t>(WakeupPolicy::kCoalesce),
+                     std::memory_order_relaxed);
+  coalescing_ = true;
+}
+
 void LocklessQueueWatcher::PrepareToSleep() {
   CheckCaller("PrepareToSleep");
+  if (!coalescing_ && policy_ == WakeupPolicy::kCoalesce) [[unlikely]] {
+    StartCoalescing();
+  }
   WatcherSlot *watcher =
       QueueMemoryView(queue_.memory(), queue_.layout()).watcher(watcher_index_);
   // Only this thread changes the generation (senders only clear the armed
