@@ -820,6 +820,7 @@ void EventLoop::UpdateTimingReport() {
     builder.add_count(0);
     builder.add_size(size);
     builder.add_error_counts(errors_offset);
+    builder.add_signal_failures(0);
     senders.push_back(builder.Finish());
   }
   std::vector<flatbuffers::Offset<timing::Fetcher>> fetchers;

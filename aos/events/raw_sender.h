@@ -202,6 +202,13 @@ class RawSender {
       monotonic_clock::time_point monotonic_remote_transmit_time,
       uint32_t remote_queue_index, const UUID &source_boot_uuid);
 
+  // For implementations: `failures` wakeup signals to watchers were refused
+  // by the kernel (EAGAIN) after a successful send; reported in the timing
+  // report's Sender.signal_failures.
+  void RecordSignalFailures(uint64_t failures) {
+    timing_.AddSignalFailures(failures);
+  }
+
   monotonic_clock::time_point monotonic_sent_time_ = monotonic_clock::min_time;
   realtime_clock::time_point realtime_sent_time_ = realtime_clock::min_time;
   uint32_t sent_queue_index_ = Context::kInvalidQueueIndex;

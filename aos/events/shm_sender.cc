@@ -59,6 +59,14 @@ class ShmSender final : public RawSender {
         wake_upper_.Wakeup(event_loop()->is_running()
                                ? event_loop()->runtime_realtime_priority()
                                : 0);
+        if (wake_upper_.signal_failures() != reported_signal_failures_)
+            [[unlikely]] {
+          // The kernel refused wakeups (EAGAIN, RLIMIT_SIGPENDING): report
+          // them in the timing report.
+          RecordSignalFailures(wake_upper_.signal_failures() -
+                               reported_signal_failures_);
+          reported_signal_failures_ = wake_upper_.signal_failures();
+        }
         return Error::kOk;
       case ipc_lib::LocklessQueueSender::Result::MESSAGES_SENT_TOO_FAST:
         return Error::kMessagesSentTooFast;
@@ -109,6 +117,8 @@ class ShmSender final : public RawSender {
   ipc_lib::MemoryMappedQueue queue_;
   ipc_lib::LocklessQueueSender sender_;
   ipc_lib::LocklessQueueWakeUpper wake_upper_;
+  // wake_upper_.signal_failures() already passed to RecordSignalFailures.
+  uint64_t reported_signal_failures_ = 0;
 };
 
 }  // namespace shm_event_loop_internal

@@ -60,12 +60,14 @@ void RawSenderTiming::Publish() const {
   for (size_t i = 0; i < error_counts.size(); ++i) {
     CHECK(errors->GetMutableObject(i)->mutate_count(error_counts[i]));
   }
+  CHECK(sender->mutate_signal_failures(SaturatedCount(signal_failures)));
 }
 
 void RawSenderTiming::Reset() {
   count = 0;
   size.Reset();
   error_counts.fill(0);
+  signal_failures = 0;
 }
 
 void RawFetcherTiming::Publish() const {

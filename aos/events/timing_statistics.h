@@ -85,6 +85,8 @@ struct RawSenderTiming {
   void AddError(timing::SendError error) {
     ++error_counts[static_cast<size_t>(error)];
   }
+  // Wakeup signals the kernel refused (EAGAIN) after a successful send.
+  void AddSignalFailures(uint64_t failures) { signal_failures += failures; }
   // Points at this sender's entry of the report, or nullptr.
   void set_timing_report(timing::Sender *new_sender) { sender = new_sender; }
   void Publish() const;
@@ -96,6 +98,7 @@ struct RawSenderTiming {
   RunningStatistic size;
   std::array<uint32_t, static_cast<size_t>(timing::SendError::MAX) + 1>
       error_counts{};
+  uint64_t signal_failures = 0;
 };
 
 struct RawFetcherTiming {
