@@ -67,6 +67,21 @@ class LogReader::ReplayTimeConverter final : public TimeConverter {
   const std::chrono::nanoseconds offset_;
 };
 
+// Sends the messages due at its time. Replay schedules one per distinct
+// message time, so it is an event straight on the node's scheduler rather
+// than a TimerHandler (which would also set and clear the loop's context and
+// keep timing statistics nobody reads: the reader's loop reports no timing).
+// It is scheduled exactly when the timer was, so events still run in the
+// same order.
+class LogReader::SendEvent final : public EventScheduler::Event {
+ public:
+  explicit SendEvent(LogReader *reader) : reader_(reader) {}
+  void Handle() override { reader_->SendUpTo(time()); }
+
+ private:
+  LogReader *const reader_;
+};
+
 LogReader::LogReader(std::string_view path,
                      const Configuration *replay_configuration)
     : LogReader(
@@ -390,8 +405,8 @@ void LogReader::RegisterWithoutStarting(SimulatedEventLoopFactory *factory) {
       LogMessageStream::Open(log_files_.front(), "");
   CheckExpected(stream);
   stream_ = std::move(*stream);
-  timer_ = event_loop_->AddTimer(
-      [this]() { SendUpTo(event_loop_->context().monotonic_event_time); });
+  scheduler_ = node->scheduler();
+  send_event_ = std::make_unique<SendEvent>(this);
   // Watchers may schedule their delivery of the last message only after
   // the end was scheduled (a watcher's next delivery is scheduled when its
   // previous callback returns); scheduling the end once more at the same
@@ -414,18 +429,18 @@ void LogReader::StartAfterRegister(SimulatedEventLoopFactory *factory) {
   // At boot, before any loop starts: the state before the replay's start
   // goes to fetchers only.
   node->OnStartup([this]() {
-    next_ = stream_->Next();
+    next_ = stream_->Peek();
     const monotonic_clock::time_point start = ReplayStart();
-    while (next_.has_value() && next_->monotonic_sent_time < start) {
+    while (next_ != nullptr && next_->monotonic_sent_time < start) {
       Replay(*next_);
-      stream_->Recycle(std::move(*next_));
-      next_ = stream_->Next();
+      stream_->Pop();
+      next_ = stream_->Peek();
     }
   });
   event_loop_->OnRun([this]() {
     for (const auto &fn : on_start_) fn();
-    if (next_.has_value()) {
-      timer_->Schedule(next_->monotonic_sent_time);
+    if (next_ != nullptr) {
+      scheduler_->Schedule(send_event_.get(), next_->monotonic_sent_time);
     } else {
       Finish();
     }
@@ -459,14 +474,14 @@ void LogReader::SendUpTo(monotonic_clock::time_point until) {
       end_time_ == realtime_clock::max_time
           ? monotonic_clock::max_time
           : monotonic_start_ + (end_time_ - realtime_start_);
-  while (next_.has_value() && next_->monotonic_sent_time <= until) {
+  while (next_ != nullptr && next_->monotonic_sent_time <= until) {
     if (next_->monotonic_sent_time > end) break;
     Replay(*next_);
-    stream_->Recycle(std::move(*next_));
-    next_ = stream_->Next();
+    stream_->Pop();
+    next_ = stream_->Peek();
   }
-  if (next_.has_value() && next_->monotonic_sent_time <= end) {
-    timer_->Schedule(next_->monotonic_sent_time);
+  if (next_ != nullptr && next_->monotonic_sent_time <= end) {
+    scheduler_->Schedule(send_event_.get(), next_->monotonic_sent_time);
   } else {
     Finish();
   }
@@ -484,9 +499,9 @@ void LogReader::Deregister() {
   CHECK(event_loop_ != nullptr || !node_replayers_.empty())
       << ": Deregister without Register";
   node_replayers_.clear();
+  if (send_event_ != nullptr) scheduler_->Deschedule(send_event_.get());
   senders_.clear();
   event_loop_.reset();
-  timer_ = nullptr;
   end_timer_ = nullptr;
   final_timer_ = nullptr;
 }

@@ -244,10 +244,15 @@ class LogReader {
   std::unique_ptr<LogMessageStream> stream_;
   // Sender per logged channel index (null: not replayed).
   std::vector<std::unique_ptr<RawSender>> senders_;
-  TimerHandler *timer_ = nullptr;
+  // Sends the messages due at its time (see SendEvent), on scheduler_.
+  class SendEvent;
+  EventScheduler *scheduler_ = nullptr;
+  std::unique_ptr<SendEvent> send_event_;
   TimerHandler *end_timer_ = nullptr;
   TimerHandler *final_timer_ = nullptr;
-  std::optional<LogMessage> next_;
+  // The stream's next message (LogMessageStream::Peek: valid until Pop),
+  // or nullptr at its end.
+  const LogMessage *next_ = nullptr;
   bool finished_ = false;
 
   // Multi-node logs only.

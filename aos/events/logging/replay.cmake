@@ -119,6 +119,11 @@ target_compile_definitions(aos_logfile_sorting_test PRIVATE
   AOS_PINGPONG_CONFIG="${AOS_REPLAY_PINGPONG_CONFIG}")
 add_dependencies(aos_logfile_sorting_test pingpong_config)
 
+aos_test(NAME aos_log_message_stream_test
+  SRCS ${AOS_REPLAY_DIR}/log_message_stream_test.cc
+  DEPS aos_logfile_sorting aos_json_to_flatbuffer aos_configuration aos_uuid
+  LABELS replay)
+
 aos_library(NAME aos_log_diff
   SRCS ${AOS_REPLAY_DIR}/log_diff.cc
   HDRS ${AOS_REPLAY_DIR}/log_diff.h
@@ -130,23 +135,27 @@ aos_binary(NAME log_diff
 
 # aos_flatbuffer places the generated header by CMAKE_CURRENT_SOURCE_DIR;
 # this file is included from aos/events, so say where the schema lives.
+# Further arguments are more schema targets it includes.
 function(aos_replay_flatbuffer name schema)
   set(CMAKE_CURRENT_SOURCE_DIR ${AOS_REPLAY_DIR})
   aos_flatbuffer(NAME ${name} SCHEMA ${AOS_REPLAY_DIR}/${schema}
-    DEPS aos_configuration_fbs)
+    DEPS aos_configuration_fbs ${ARGN})
 endfunction()
 aos_replay_flatbuffer(aos_log_replayer_config_fbs log_replayer_config.fbs)
+aos_replay_flatbuffer(aos_log_replayer_stats_fbs log_replayer_stats.fbs
+  aos_log_replayer_config_fbs)
 
 aos_binary(NAME log_replayer
   SRCS ${AOS_REPLAY_DIR}/log_replayer.cc
-  DEPS aos_log_reader aos_logger_lib aos_log_replayer_config_fbs
+  DEPS aos_log_reader aos_logger_lib aos_log_replayer_stats_fbs
        aos_examples_ping_lib aos_examples_pong_lib aos_json_to_flatbuffer
        aos_init gflags)
 
 aos_test(NAME aos_replay_tools_test
   SRCS ${AOS_REPLAY_DIR}/replay_tools_test.cc
   DEPS aos_log_reader aos_log_diff aos_logger_lib aos_simulated_event_loop
-       aos_examples_ping_lib aos_examples_pong_lib
+       aos_examples_ping_lib aos_examples_pong_lib aos_log_replayer_stats_fbs
+       aos_json_to_flatbuffer aos_util_file
   LABELS replay)
 target_compile_definitions(aos_replay_tools_test PRIVATE
   AOS_PINGPONG_CONFIG="${AOS_REPLAY_PINGPONG_CONFIG}"
