@@ -490,6 +490,37 @@ TEST_F(MultiNodeReplayTest, StartAndEndTimesPerNode) {
   EXPECT_TRUE(pi2_seen.empty()) << ::testing::PrintToString(pi2_seen);
 }
 
+// pi2's data part cut in half (a crash): both nodes replay up to the cut,
+// the /reply deliveries on pi1 whose data was lost are skipped, and the
+// warnings say which file was cut and what was skipped.
+TEST_F(MultiNodeReplayTest, TruncatedPartReplaysToTheCut) {
+  // (The logger flushes a frame every second: 3 s make 3 frames.)
+  Record(seconds(3));
+  const std::string part = dir_.path() + "/pi2/pi2_data.part0.bfbs.zst";
+  ASSERT_TRUE(std::filesystem::exists(part));
+  std::filesystem::resize_file(part, std::filesystem::file_size(part) / 2);
+  LogReader reader(Sorted({dir_.path()}));
+  SimulatedEventLoopFactory factory(reader.configuration());
+  reader.Register(&factory);
+  DeregisterAtExit deregister{&reader};
+  std::vector<Seen> replayed;
+  auto pi1_observer =
+      MakeObserver(&factory, reader.LoggedNodes()[0], {"/reply"}, &replayed);
+  auto pi2_observer =
+      MakeObserver(&factory, reader.LoggedNodes()[1], {"/reply"}, &replayed);
+  ASSERT_TRUE(factory.Run());
+  std::map<std::string, int> counts;
+  for (const Seen &s : replayed) ++counts[s.node];
+  // Some, not all, of the ~300 replies logged.
+  EXPECT_GT(counts["pi2"], 50);
+  EXPECT_LT(counts["pi2"], 250);
+  EXPECT_EQ(counts["pi1"], counts["pi2"]);
+  std::string all;
+  for (const std::string &w : reader.warnings()) all += w + "\n";
+  EXPECT_THAT(all, HasSubstr(part));
+  EXPECT_THAT(all, HasSubstr("no data for the message delivered"));
+}
+
 // Three nodes in a chain (pi1 <-> pi2 <-> pi3, nothing between pi1 and
 // pi3): pi3's clock is estimated through pi2's, composing the two pair
 // estimates.
