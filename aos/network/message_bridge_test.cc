@@ -142,7 +142,7 @@ class MessageBridgeTest : public ::testing::Test {
           "--override_hostname=" +
               std::string(node == 1 ? kAddress1 : kAddress2),
           "--shm_base=" + ShmBase(node),
-          "--peer_timeout_ms=" + std::to_string(300 * kSlowdown),
+          "--peer_timeout_ms=" + std::to_string(1000 * kSlowdown),
           std::string("--dds_lease_ms=1000")}) {
       argv.push_back(arg);
     }
