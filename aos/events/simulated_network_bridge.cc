@@ -126,7 +126,9 @@ class SimulatedMessageBridge::Link {
   }
 
   bool connected = true;
-  LinkStatistics statistics{0, 0, 1};
+  // connection_count counts the times the link came up (upstream's
+  // meaning): both nodes up and not disconnected. 0 until then.
+  LinkStatistics statistics{0, 0, 0};
   // Received on the destination (differs from sent while in flight).
   uint32_t received_packets = 0;
   monotonic_clock::time_point connected_since = monotonic_clock::epoch();
@@ -634,8 +636,18 @@ void SimulatedMessageBridge::Startup(size_t node_index) {
     RawSender *sender = node->forward_senders.back().get();
     delivery->DestinationStartup(sender);
   }
+  // This boot connects both ways to every peer that is up (a peer that
+  // boots later connects in its own Startup): a new connection, as the real
+  // bridge counts a peer's reboot.
   for (size_t other = 0; other < nodes_.size(); ++other) {
-    GetLink(other, node_index)->connected_since = node->node->monotonic_now();
+    if (other == node_index) continue;
+    if (!nodes_[other]->node->is_up()) continue;
+    for (const auto &[from, to] :
+         {std::pair{other, node_index}, std::pair{node_index, other}}) {
+      Link *link = GetLink(from, to);
+      link->connected_since = nodes_[to]->node->monotonic_now();
+      if (link->connected) ++link->statistics.connection_count;
+    }
   }
 }
 
@@ -729,8 +741,11 @@ void SimulatedMessageBridge::SetConnected(const Node *from, const Node *to,
   if (link->connected == connected) return;
   link->connected = connected;
   if (!connected) return;
-  ++link->statistics.connection_count;
-  link->connected_since = nodes_[to_index]->node->monotonic_now();
+  // Up only with both nodes up; otherwise the later boot counts it.
+  if (nodes_[from_index]->node->is_up() && nodes_[to_index]->node->is_up()) {
+    ++link->statistics.connection_count;
+    link->connected_since = nodes_[to_index]->node->monotonic_now();
+  }
   for (const std::unique_ptr<Delivery> &delivery : deliveries_) {
     if (delivery->source() == from_index &&
         delivery->destination() == to_index) {

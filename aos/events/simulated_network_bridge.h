@@ -77,6 +77,9 @@ class SimulatedMessageBridge {
   bool IsConnected(const Node *from, const Node *to) const;
 
   // Counters of the link from `from` to `to` since the start.
+  // connection_count is upstream's: how many times the connection came up
+  // (both nodes up and the link connected), so 0 for a link never up, 1
+  // after the first boots, + 1 per reconnection and per boot of either node.
   struct LinkStatistics {
     uint32_t sent_packets = 0;
     uint32_t dropped_packets = 0;

@@ -297,6 +297,33 @@ TEST_F(SimulatedMessageBridgeTest, DisableForwarding) {
   EXPECT_EQ(unreliable_seen.size(), 1u);
 }
 
+// connection_count is the number of times the connection came up, as the
+// real bridge (and upstream) count it: 0 for a link down from the start
+// (the real bridge's UnreachablePeerIsDisconnected), + 1 when it comes up,
+// + 1 when the destination reboots (KillAndRestart).
+TEST_F(SimulatedMessageBridgeTest, ConnectionCountCountsConnections) {
+  time_.StartEqual();
+  time_.RebootAt(1, distributed_clock::epoch() + seconds(1));
+  MakeFactory();
+  pi1_factory_->Disconnect(pi2_);
+  CheckExpected(factory_->RunFor(milliseconds(100)));
+  EXPECT_EQ(factory_->bridge()->GetLinkStatistics(pi1_, pi2_).connection_count,
+            0u);
+  // The other direction came up at boot.
+  EXPECT_EQ(factory_->bridge()->GetLinkStatistics(pi2_, pi1_).connection_count,
+            1u);
+  pi1_factory_->Connect(pi2_);
+  CheckExpected(factory_->RunFor(milliseconds(100)));
+  EXPECT_EQ(factory_->bridge()->GetLinkStatistics(pi1_, pi2_).connection_count,
+            1u);
+  // pi2 reboots at 1 s: both directions connect again.
+  CheckExpected(factory_->RunFor(seconds(1)));
+  EXPECT_EQ(factory_->bridge()->GetLinkStatistics(pi1_, pi2_).connection_count,
+            2u);
+  EXPECT_EQ(factory_->bridge()->GetLinkStatistics(pi2_, pi1_).connection_count,
+            2u);
+}
+
 // After the destination reboots, the latest reliable message is delivered
 // to its new boot; unreliable ones are not.
 TEST_F(SimulatedMessageBridgeTest, ReliableAfterDestinationReboot) {

@@ -442,8 +442,10 @@ class Orchestrator {
           dds_rate = DdsThroughput(size);
         }
         dds_rates.push_back(dds_rate);
-        bridge_rates.push_back(bridge_rate);
-        ratios.push_back(bridge_rate / dds_rate);
+        if (!std::isnan(bridge_rate)) {
+          bridge_rates.push_back(bridge_rate);
+          ratios.push_back(bridge_rate / dds_rate);
+        }
         std::printf(
             "  %-5s run %d (%s first): DDS %.0f msg/s (%.1f MB/s), bridge "
             "%.0f msg/s (%.1f MB/s), bridge/DDS %.2f; load %s\n",
@@ -458,8 +460,17 @@ class Orchestrator {
           "%.2f)\n",
           name, Median(dds_rates), Median(dds_rates) * size / 1e6,
           Median(bridge_rates), Median(bridge_rates) * size / 1e6,
-          Median(ratios), *std::min_element(ratios.begin(), ratios.end()),
-          *std::max_element(ratios.begin(), ratios.end()));
+          Median(ratios),
+          ratios.empty() ? NAN
+                         : *std::min_element(ratios.begin(), ratios.end()),
+          ratios.empty() ? NAN
+                         : *std::max_element(ratios.begin(), ratios.end()));
+      if (ratios.size() < dds_rates.size()) {
+        std::printf(
+            "      (%zu of %zu bridge runs ended short: not in the "
+            "medians)\n",
+            dds_rates.size() - ratios.size(), dds_rates.size());
+      }
       PrintResult(size == 64 ? "ratio_64" : "ratio_1m", Median(ratios));
       std::fflush(stdout);
     }
@@ -719,6 +730,9 @@ class Orchestrator {
       // processes need (the DDS case's reader blocks in a waitset).
       if (!progress) std::this_thread::sleep_for(std::chrono::microseconds(50));
     }
+    // A case that ended short has no rate: it is reported, and left out of
+    // the medians.
+    if (received < count) return NAN;
     const double seconds = (last_progress - first) / 1e9;
     return (received - 1) / seconds;
   }
