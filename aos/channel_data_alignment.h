@@ -14,6 +14,13 @@ namespace aos {
 // so the end is what must be aligned).
 inline constexpr size_t kChannelDataAlignment = 128;
 
+// Bytes of guard pattern before and after every shared-memory payload,
+// checked on Send ("Somebody wrote outside the buffer of their message").
+// Here, in namespace aos, because upstream code (its own shm tests among
+// them) names it aos::kChannelDataRedzone with only shm_event_loop.h
+// included; ipc_lib finds it unqualified.
+inline constexpr size_t kChannelDataRedzone = 32;
+
 }  // namespace aos
 
 #endif  // AOS_CHANNEL_DATA_ALIGNMENT_H_

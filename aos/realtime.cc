@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -172,6 +173,22 @@ void SetCurrentThreadName(std::string_view name) {
 }
 
 bool MarkRealtime(bool realtime) {
+  if (realtime) {
+    // glog calls mktime for every line it logs, and glibc's mktime runs
+    // tzset, which with TZ unset strdups "/etc/localtime" again on every
+    // call (it caches the zone only by TZ's value). So every LOG allocated:
+    // a LOG from realtime code (upstream's tests log from realtime handlers)
+    // died on malloc, and since that allocation happens under glibc's tzset
+    // lock, the fatal message's own mktime deadlocked instead. Naming the
+    // default zone explicitly (":/etc/localtime" is what an unset TZ means)
+    // lets glibc cache it. Done once, before the first realtime section.
+    static const bool time_zone_cached = [] {
+      setenv("TZ", ":/etc/localtime", /*overwrite=*/0);
+      tzset();
+      return true;
+    }();
+    (void)time_zone_cached;
+  }
   const bool previous = is_realtime;
   is_realtime = realtime;
   return previous;

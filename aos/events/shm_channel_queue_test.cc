@@ -38,6 +38,13 @@ class ShmChannelQueueTest : public ::testing::Test {
 };
 
 // COPY readers copy out and need no slot in the queue.
+// Upstream code (its shm tests) names the redzone aos::kChannelDataRedzone;
+// it was only aos::ipc_lib::kChannelDataRedzone here.
+TEST(ShmChannelQueueNamesTest, RedzoneIsInNamespaceAos) {
+  static_assert(::aos::kChannelDataRedzone == 32);
+  EXPECT_EQ(::aos::kChannelDataRedzone % alignof(std::max_align_t), 0u);
+}
+
 TEST_F(ShmChannelQueueTest, CopyChannelHasNoPinners) {
   const ipc_lib::LocklessQueueConfiguration config =
       ShmChannelQueueConfiguration(&config_.message(), channel("/copy"));

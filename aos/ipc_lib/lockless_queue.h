@@ -58,8 +58,8 @@ DECLARE_bool(coalesce_wakeups);
 
 namespace aos::ipc_lib {
 
-// Bytes of guard pattern before and after every payload, checked on Send.
-inline constexpr size_t kChannelDataRedzone = 32;
+// kChannelDataRedzone (guard bytes around every payload) is
+// aos::kChannelDataRedzone, in aos/channel_data_alignment.h.
 
 // Version of the shared-memory layout. It is in queue file names and headers;
 // bump it whenever the layout changes.
