@@ -1,3 +1,5 @@
+// The queue's layout and initialization, and the sender.
+
 #include "aos/ipc_lib/lockless_queue.h"
 
 #include <unistd.h>
@@ -11,16 +13,6 @@
 #include "aos/ipc_lib/lockless_queue_memory.h"
 #include "aos/time/realtime_at.h"
 #include "glog/logging.h"
-
-#if defined(__SANITIZE_THREAD__)
-extern "C" void AnnotateIgnoreReadsBegin(const char *file, int line);
-extern "C" void AnnotateIgnoreReadsEnd(const char *file, int line);
-#define AOS_IGNORE_READS_BEGIN() AnnotateIgnoreReadsBegin(__FILE__, __LINE__)
-#define AOS_IGNORE_READS_END() AnnotateIgnoreReadsEnd(__FILE__, __LINE__)
-#else
-#define AOS_IGNORE_READS_BEGIN()
-#define AOS_IGNORE_READS_END()
-#endif
 
 namespace aos::ipc_lib {
 
@@ -85,11 +77,14 @@ constexpr uint32_t kPrefetchAhead = 16;
 // too late for a sender that sends back to back: a line a reader on another
 // core has read costs a cross-core round trip, longer than one send. A hint:
 // if another sender takes that slot first, only the prefetch is wasted.
-void PrefetchAhead(const QueueMemoryView &view, const RingIndexing &ring,
-                   size_t message_data_size, QueueIndex index) {
+void PrefetchAhead(const QueueMemoryView &view, const QueueLayout &layout,
+                   const RingIndexing &ring, size_t message_data_size,
+                   QueueIndex index) {
   const Index held =
       view.ring(ring.Slot(index.index()))->Load(std::memory_order_relaxed);
-  if (!held.valid()) {
+  // Also skips an invalid or damaged slot: a hint must not compute an address
+  // outside the queue (the sender's own checks report the damage).
+  if (held.message_index() >= layout.num_messages) {
     return;
   }
   const char *header = view.buffer(held.message_index());
@@ -102,6 +97,19 @@ void PrefetchAhead(const QueueMemoryView &view, const RingIndexing &ring,
   __builtin_prefetch(header, 1);
   __builtin_prefetch(payload_end - 1, 1);
 #endif
+}
+
+// The buffer that ring slot holds as `held` says (header) it holds
+// `header_index` while the slot still holds it: no sender writes that.
+[[noreturn, gnu::cold, gnu::noinline]] void HeaderDisagreesWithRing(
+    const LocklessQueue &queue, Index held, uint32_t header_index) {
+  QueueCorrupted(queue.const_memory(),
+                 "message buffer %u, which ring slot %u holds as queue index "
+                 "%u, says it holds queue index %u",
+                 held.message_index(),
+                 RingIndexing(queue.layout(), QueueSize32(queue.config()))
+                     .Slot(held.queue_index()),
+                 held.queue_index(), header_index);
 }
 
 }  // namespace
@@ -140,6 +148,7 @@ QueueLayout::QueueLayout(const LocklessQueueConfiguration &config) {
   max_queue_index = QueueIndex::MaxIndex(count);
   // Wraps to 0 for count == 1, which makes every remainder 0, as it must be.
   queue_size_multiplier = ~uint64_t{0} / count + 1;
+  num_messages = static_cast<uint32_t>(config.num_messages());
 }
 
 size_t LocklessQueueConfiguration::message_size() const {
@@ -263,6 +272,32 @@ Result<void> LocklessQueue::Initialize(uint32_t starting_queue_index) {
 
 // ---------------------------------------------------------------- Sender
 
+namespace {
+
+[[noreturn, gnu::cold, gnu::noinline]] void ScratchOutOfRange(
+    const LocklessQueueMemory *memory, const QueueLayout &layout,
+    int sender_index, uint32_t scratch) {
+  QueueCorrupted(memory,
+                 "sender slot %d names message buffer %u as its scratch "
+                 "buffer, but the queue has %u buffers",
+                 sender_index, scratch, layout.num_messages);
+}
+
+// The scratch buffer of sender slot `sender_index`, checked against the
+// number of buffers.
+[[gnu::always_inline]] inline uint32_t CheckedScratch(
+    const LocklessQueueMemory *memory, const QueueLayout &layout,
+    const SenderSlot *sender, int sender_index) {
+  const uint32_t scratch =
+      sender->scratch_index.Load(std::memory_order_relaxed).message_index();
+  if (scratch >= layout.num_messages) [[unlikely]] {
+    ScratchOutOfRange(memory, layout, sender_index, scratch);
+  }
+  return scratch;
+}
+
+}  // namespace
+
 std::optional<LocklessQueueSender> LocklessQueueSender::Make(
     LocklessQueue queue, monotonic_clock::duration channel_storage_duration) {
   ThreadIdentity::Current();
@@ -280,8 +315,10 @@ std::optional<LocklessQueueSender> LocklessQueueSender::Make(
     sender->owner.Acquire();
     // The buffer may be pinned (a previous owner died before trading it) or
     // still carry the index it had in the ring.
+    CheckedScratch(memory, queue.layout(), sender, static_cast<int>(i));
     SwapPinnedScratch(view, queue.config(), sender);
-    view.message(sender->scratch_index.Load().message_index())
+    view.message(
+            CheckedScratch(memory, queue.layout(), sender, static_cast<int>(i)))
         ->queue_index.Invalidate();
     return LocklessQueueSender(queue, static_cast<int>(i),
                                channel_storage_duration);
@@ -315,9 +352,8 @@ LocklessQueueSender::~LocklessQueueSender() {
 
 void *LocklessQueueSender::Data() {
   const QueueMemoryView view(queue_.memory(), queue_.layout());
-  return view.payload(view.sender(sender_index_)
-                          ->scratch_index.Load(std::memory_order_relaxed)
-                          .message_index(),
+  return view.payload(CheckedScratch(queue_.memory(), queue_.layout(),
+                                     view.sender(sender_index_), sender_index_),
                       queue_.config().message_data_size);
 }
 
@@ -326,10 +362,10 @@ size_t LocklessQueueSender::size() const {
 }
 
 int LocklessQueueSender::buffer_index() const {
-  return static_cast<int>(QueueMemoryView(queue_.memory(), queue_.layout())
-                              .sender(sender_index_)
-                              ->scratch_index.Load(std::memory_order_relaxed)
-                              .message_index());
+  return static_cast<int>(CheckedScratch(
+      queue_.memory(), queue_.layout(),
+      QueueMemoryView(queue_.memory(), queue_.layout()).sender(sender_index_),
+      sender_index_));
 }
 
 // Both Sends inline this, so the copying one is not two calls.
@@ -355,7 +391,9 @@ LocklessQueueSender::DoSend(
   const monotonic_clock::duration channel_storage_duration =
       channel_storage_duration_;
   monotonic_clock::time_point (*const monotonic_now)() = monotonic_now_;
-  const Index scratch = sender->scratch_index.Load(std::memory_order_relaxed);
+  const Index scratch =
+      Index(QueueIndex::kInvalid,
+            CheckedScratch(memory, layout, sender, sender_index_));
   if (data != nullptr) {
     memcpy(view.payload(scratch.message_index(), config.message_data_size) +
                config.message_data_size - length,
@@ -387,25 +425,45 @@ LocklessQueueSender::DoSend(
   message->source_boot_uuid[0].store(uuid[0], kRelaxed);
   message->source_boot_uuid[1].store(uuid[1], kRelaxed);
 
+  // Every `continue` below is paid for by another sender's progress (it
+  // published, bumped the counter or took the buffer we looked at), or the
+  // values read are ones no sender writes and the process ends
+  // (QueueCorrupted), so the loop ends.
+  const uint32_t num_messages = layout.num_messages;
   while (true) {
-    const QueueIndex actual_next = memory->next_queue_index.Load(count);
+    const uint32_t recorded_next = memory->next_queue_index.RawLoad();
+    CheckNextQueueIndex(memory, layout, recorded_next);
+    const QueueIndex actual_next =
+        recorded_next == QueueIndex::kInvalid
+            ? QueueIndex::Invalid()
+            : QueueIndex::FromRaw(recorded_next, count);
     const QueueIndex next =
         actual_next.valid() ? actual_next : StartingIndex(memory, count);
     const QueueIndex previous = ring.LapBefore(next);
-    AtomicIndex *const slot = view.ring(ring.Slot(next.index()));
+    const uint32_t slot_number = ring.Slot(next.index());
+    AtomicIndex *const slot = view.ring(slot_number);
     const Index to_replace = slot->Load();
-    if (!to_replace.Holds(previous)) {
+    if (!to_replace.Holds(previous)) [[unlikely]] {
       // Someone published `next` and has not bumped next_queue_index yet (or
       // we read a stale value). Bump it for them and retry.
+      CheckUnexpectedRingSlot(memory, layout, ring, slot_number, to_replace,
+                              next, recorded_next);
       memory->next_queue_index.CompareAndExchangeStrong(actual_next,
                                                         ring.Increment(next));
       continue;
     }
+    if (to_replace.message_index() >= num_messages) [[unlikely]] {
+      RingSlotNamesNoBuffer(queue_, next.index(), to_replace);
+    }
     const MessageHeader *replaced = view.message(to_replace.message_index());
     const QueueIndex replaced_index = replaced->queue_index.Load(count);
-    if (replaced_index.valid() && replaced_index != previous) {
+    if (replaced_index.valid() && replaced_index != previous) [[unlikely]] {
       // The buffer was taken out of the ring and reused since we loaded the
-      // slot; the slot has moved on.
+      // slot; the slot has moved on. (The header's value was written after
+      // the ring CAS that took the buffer, so the slot must have changed.)
+      if (slot->Load() == to_replace) {
+        HeaderDisagreesWithRing(queue_, to_replace, replaced_index.index());
+      }
       continue;
     }
     // Read the clocks on every attempt, so send times follow queue order.
@@ -456,7 +514,7 @@ LocklessQueueSender::DoSend(
     Fence(std::memory_order_release);
     PrefetchScratch(view, config.message_data_size, new_scratch);
     if (count > kPrefetchAhead) {
-      PrefetchAhead(view, ring, config.message_data_size,
+      PrefetchAhead(view, layout, ring, config.message_data_size,
                     ring.Advance(next, kPrefetchAhead));
     }
 
@@ -502,264 +560,6 @@ std::ostream &operator<<(std::ostream &os, LocklessQueueSender::Result result) {
       return os << "INVALID_REDZONE";
     case LocklessQueueSender::Result::MESSAGES_SENT_TOO_FAST:
       return os << "MESSAGES_SENT_TOO_FAST";
-  }
-  return os << "Result(" << static_cast<int>(result) << ")";
-}
-
-// ---------------------------------------------------------------- Pinner
-
-std::optional<LocklessQueuePinner> LocklessQueuePinner::Make(
-    LocklessQueue queue) {
-  ThreadIdentity::Current();
-  LocklessQueueMemory *memory = queue.memory();
-  CHECK(memory->initialized.load(std::memory_order_acquire))
-      << ": Initialize the queue before making pinners";
-  const QueueMemoryView view(memory, queue.layout());
-  RobustMutexLock lock(&memory->setup_lock);
-  Cleanup(view, queue.config());
-  for (size_t i = 0; i < queue.config().num_pinners; ++i) {
-    PinnerSlot *pinner = view.pinner(i);
-    if (pinner->owner.state() != RobustOwnershipTracker::State::kUnowned) {
-      continue;
-    }
-    pinner->pinned.Invalidate();
-    pinner->owner.Acquire();
-    return LocklessQueuePinner(queue, static_cast<int>(i));
-  }
-  return std::nullopt;
-}
-
-LocklessQueuePinner::LocklessQueuePinner(LocklessQueue queue, int pinner_index)
-    : queue_(queue), pinner_index_(pinner_index) {}
-
-LocklessQueuePinner::LocklessQueuePinner(LocklessQueuePinner &&other)
-    : queue_(other.queue_),
-      pinner_index_(std::exchange(other.pinner_index_, -1)),
-      pinned_buffer_(other.pinned_buffer_) {}
-
-LocklessQueuePinner::~LocklessQueuePinner() {
-  if (pinner_index_ == -1) {
-    return;
-  }
-  LocklessQueueMemory *memory = queue_.memory();
-  RobustMutexLock lock(&memory->setup_lock);
-  PinnerSlot *pinner =
-      QueueMemoryView(memory, queue_.layout()).pinner(pinner_index_);
-  pinner->pinned.Invalidate();
-  pinner->owner.Release();
-}
-
-int LocklessQueuePinner::PinIndex(uint32_t uint32_queue_index) {
-  const uint32_t count = QueueSize32(queue_.config());
-  const QueueIndex queue_index = QueueIndex::FromRaw(uint32_queue_index, count);
-  const QueueMemoryView view(queue_.memory(), queue_.layout());
-  PinnerSlot *pinner = view.pinner(pinner_index_);
-  AtomicIndex *slot =
-      view.ring(RingIndexing(queue_.layout(), count).Slot(uint32_queue_index));
-  const Index held = slot->Load();
-  if (held.Holds(queue_index)) {
-    // Publish the pin, then check the ring still holds the buffer. Both are
-    // seq_cst, as are the sender's ring CAS and its read of our pin: either
-    // the sender sees our pin and trades the buffer to us instead of writing
-    // into it, or we see that it left the ring.
-    pinner->pinned.Store(queue_index, std::memory_order_seq_cst);
-    if (slot->Load(std::memory_order_seq_cst) == held) {
-      pinned_buffer_ = static_cast<int>(held.message_index());
-      return pinned_buffer_;
-    }
-  }
-  pinner->pinned.Invalidate();
-  pinned_buffer_ = -1;
-  return -1;
-}
-
-const void *LocklessQueuePinner::Data() const {
-  CHECK_GE(pinned_buffer_, 0) << ": Data() needs a successful PinIndex()";
-  return QueueMemoryView(queue_.const_memory(), queue_.layout())
-      .payload(pinned_buffer_, queue_.config().message_data_size);
-}
-
-size_t LocklessQueuePinner::size() const {
-  return queue_.config().message_data_size;
-}
-
-// ---------------------------------------------------------------- Reader
-
-LocklessQueueReader::LocklessQueueReader(LocklessQueue queue) : queue_(queue) {}
-
-LocklessQueueReader::Result LocklessQueueReader::Read(
-    uint32_t uint32_queue_index, MessageInfo *info, char *copy_destination,
-    ReadFilter filter) const {
-  const LocklessQueueConfiguration &config = queue_.config();
-  const QueueLayout &layout = queue_.layout();
-  const uint32_t count = QueueSize32(config);
-  const QueueIndex queue_index = QueueIndex::FromRaw(uint32_queue_index, count);
-  const QueueMemoryView view(queue_.const_memory(), layout);
-  const RingIndexing ring(layout, count);
-  const AtomicIndex *slot = view.ring(ring.Slot(uint32_queue_index));
-
-  Index held = slot->Load();
-  if (held.Holds(ring.LapBefore(queue_index))) {
-    // Not sent yet (in the first lap the slot holds that index as a
-    // placeholder, so the answer is the same). Deciding this from the slot
-    // alone keeps a reader polling for the next message off the header of
-    // the buffer the sender is about to take back and write.
-    return Result::NOTHING_NEW;
-  }
-  const MessageHeader *message = view.message(held.message_index());
-  while (!held.Holds(queue_index)) {
-    const QueueIndex message_index = message->queue_index.Load(count);
-    const Index again = slot->Load();
-    if (again != held) {
-      held = again;
-      message = view.message(held.message_index());
-      continue;
-    }
-    if (!message_index.valid()) {
-      // Never written since initialization: the index is either in the first
-      // lap (not sent yet) or from before the queue began.
-      return queue_index.DistanceFrom(
-                 StartingIndex(queue_.const_memory(), count)) < count
-                 ? Result::NOTHING_NEW
-                 : Result::TOO_OLD;
-    }
-    const QueueIndex slot_index =
-        QueueIndex::FromRaw(held.queue_index(), count);
-    // The slot holds a later lap than asked for: overwritten. An earlier lap:
-    // not written yet.
-    return slot_index.DistanceFrom(queue_index) <
-                   QueueIndex::MaxIndex(count) / 2
-               ? Result::TOO_OLD
-               : Result::NOTHING_NEW;
-  }
-
-  // The ring held our message (acquire): its header as published is visible.
-  // Read it speculatively and validate afterwards (seqlock reader).
-  constexpr auto kRelaxed = std::memory_order_relaxed;
-  MessageInfo local;
-  local.queue_index = uint32_queue_index;
-  local.monotonic_sent_time = monotonic_clock::time_point(
-      monotonic_clock::duration(message->monotonic_sent_time.load(kRelaxed)));
-  local.realtime_sent_time = realtime_clock::time_point(
-      realtime_clock::duration(message->realtime_sent_time.load(kRelaxed)));
-  local.monotonic_remote_time = monotonic_clock::time_point(
-      monotonic_clock::duration(message->monotonic_remote_time.load(kRelaxed)));
-  local.monotonic_remote_transmit_time =
-      monotonic_clock::time_point(monotonic_clock::duration(
-          message->monotonic_remote_transmit_time.load(kRelaxed)));
-  local.realtime_remote_time = realtime_clock::time_point(
-      realtime_clock::duration(message->realtime_remote_time.load(kRelaxed)));
-  const uint32_t length_word = message->length.load(kRelaxed);
-  local.length = length_word & kLengthMask;
-  local.remote_queue_index =
-      (length_word & kRemoteQueueIndexSet) != 0
-          ? view.remote_queue_index(held.message_index())->load(kRelaxed)
-          : uint32_queue_index;
-  const uint64_t uuid[2] = {message->source_boot_uuid[0].load(kRelaxed),
-                            message->source_boot_uuid[1].load(kRelaxed)};
-  // Not UUID::FromSpan: an out-of-line call and a size CHECK per read for 16
-  // bytes whose size is known here.
-  static_assert(sizeof(UUID) == sizeof(uuid) &&
-                std::is_trivially_copyable_v<UUID>);
-  local.source_boot_uuid = std::bit_cast<UUID>(uuid);
-
-  auto still_ours = [&]() {
-    Fence(std::memory_order_acquire);
-    return message->queue_index.Load(count, kRelaxed) == queue_index;
-  };
-  if (filter) {
-    if (!still_ours()) {
-      return Result::OVERWROTE;
-    }
-    if (!filter(local)) {
-      *info = local;
-      return Result::FILTERED;
-    }
-  }
-  if (copy_destination != nullptr) {
-    const size_t length = std::min(local.length, config.message_data_size);
-    const size_t offset = config.message_data_size - length;
-    AOS_IGNORE_READS_BEGIN();
-    memcpy(
-        copy_destination + offset,
-        view.payload(held.message_index(), config.message_data_size) + offset,
-        length);
-    AOS_IGNORE_READS_END();
-  }
-  if (!still_ours()) {
-    return Result::OVERWROTE;
-  }
-  CHECK_LE(local.length, config.message_data_size)
-      << ": queue memory corrupted: message " << uint32_queue_index
-      << " claims " << local.length << " bytes";
-  *info = local;
-  return Result::GOOD;
-}
-
-LocklessQueueReader::Result LocklessQueueReader::Read(
-    uint32_t queue_index, monotonic_clock::time_point *monotonic_sent_time,
-    realtime_clock::time_point *realtime_sent_time,
-    monotonic_clock::time_point *monotonic_remote_time,
-    monotonic_clock::time_point *monotonic_remote_transmit_time,
-    realtime_clock::time_point *realtime_remote_time,
-    uint32_t *remote_queue_index, UUID *source_boot_uuid, size_t *length,
-    char *copy_destination, ReadFilter filter) const {
-  MessageInfo info;
-  const Result result = Read(queue_index, &info, copy_destination, filter);
-  if (result == Result::GOOD) {
-    *monotonic_sent_time = info.monotonic_sent_time;
-    *realtime_sent_time = info.realtime_sent_time;
-    *monotonic_remote_time = info.monotonic_remote_time;
-    *monotonic_remote_transmit_time = info.monotonic_remote_transmit_time;
-    *realtime_remote_time = info.realtime_remote_time;
-    *remote_queue_index = info.remote_queue_index;
-    *source_boot_uuid = info.source_boot_uuid;
-    *length = info.length;
-  }
-  return result;
-}
-
-QueueIndex LocklessQueueReader::LatestIndex() const {
-  const uint32_t count = QueueSize32(queue_.config());
-  const LocklessQueueMemory *memory = queue_.const_memory();
-  const QueueMemoryView view(memory, queue_.layout());
-  const QueueIndex recorded = memory->next_queue_index.Load(count);
-  QueueIndex next = recorded.valid() ? recorded : StartingIndex(memory, count);
-  // Step over messages whose senders have not bumped next_queue_index yet
-  // (at most one per sender). Read-only: the next sender repairs the counter.
-  const RingIndexing ring(queue_.layout(), count);
-  bool stepped = false;
-  for (uint32_t i = 0;
-       i < count && view.ring(ring.Slot(next.index()))->Load().Holds(next);
-       ++i) {
-    next = ring.Increment(next);
-    stepped = true;
-  }
-  if (!recorded.valid() && !stepped) {
-    return QueueIndex::Invalid();
-  }
-  return ring.Decrement(next);
-}
-
-const void *LocklessQueueReader::BufferData(int buffer_index) const {
-  CHECK_GE(buffer_index, 0);
-  CHECK_LT(static_cast<size_t>(buffer_index), queue_.config().num_messages());
-  return QueueMemoryView(queue_.const_memory(), queue_.layout())
-      .payload(buffer_index, queue_.config().message_data_size);
-}
-
-std::ostream &operator<<(std::ostream &os, LocklessQueueReader::Result result) {
-  switch (result) {
-    case LocklessQueueReader::Result::TOO_OLD:
-      return os << "TOO_OLD";
-    case LocklessQueueReader::Result::GOOD:
-      return os << "GOOD";
-    case LocklessQueueReader::Result::NOTHING_NEW:
-      return os << "NOTHING_NEW";
-    case LocklessQueueReader::Result::FILTERED:
-      return os << "FILTERED";
-    case LocklessQueueReader::Result::OVERWROTE:
-      return os << "OVERWROTE";
   }
   return os << "Result(" << static_cast<int>(result) << ")";
 }

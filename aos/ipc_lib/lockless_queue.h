@@ -128,6 +128,9 @@ struct QueueLayout {
   // every 32-bit x, with M = 2^64 / queue_size rounded up (mod 2^64).
   uint32_t max_queue_index = 0;
   uint64_t queue_size_multiplier = 0;
+  // config.num_messages(): every buffer index read from shared memory is
+  // checked against it before use.
+  uint32_t num_messages = 0;
 };
 
 // A handle on one queue's memory: cheap to copy, owns nothing.
@@ -275,9 +278,13 @@ class LocklessQueueWatcher {
   ~LocklessQueueWatcher();
 
   // Step 2 of the protocol above: the next Wakeup signals this thread.
-  // Includes the seq_cst fence. Real-time safe.
+  // Includes the seq_cst fence. Real-time safe. CHECK-fails
+  // when called on another thread than the one that made the watcher (the
+  // signal would go to a thread that is not the one about to sleep) or on a
+  // moved-from watcher.
   void PrepareToSleep();
   // Tells senders not to signal until the next PrepareToSleep. Optional.
+  // Same CHECKs as PrepareToSleep.
   void DoneSleeping();
 
   WakeupPolicy policy() const { return policy_; }
@@ -287,9 +294,13 @@ class LocklessQueueWatcher {
   LocklessQueueWatcher(LocklessQueue queue, int watcher_index,
                        WakeupPolicy policy);
 
+  void CheckCaller(const char *step) const;
+
   LocklessQueue queue_;
   int watcher_index_;
   WakeupPolicy policy_;
+  // Identifies the thread that made the watcher (a thread_local's address).
+  const void *thread_;
 };
 
 // Wakes the watchers of a queue. Make one per sender, ahead of time.
@@ -519,6 +530,16 @@ class LocklessQueuePinner {
 // Reads messages by copying. Touches only the read-only mapping.
 class LocklessQueueReader {
  public:
+  // What Read answers, at the boundaries (with `first` the queue's first
+  // index, 0 unless Initialize chose another, and `newest` = LatestIndex()):
+  //   nothing sent yet: first .. first + queue_size - 1 -> NOTHING_NEW;
+  //     first + queue_size and later -> TOO_OLD (as upstream: a slot that
+  //     never held a message cannot tell "a lap ahead" from "overwritten");
+  //   any index before `first` (the lap just before it included) -> TOO_OLD;
+  //   newest - queue_size + 1 (the oldest still held) .. newest -> GOOD;
+  //   newest - queue_size (just lapped) and older -> TOO_OLD;
+  //   newest + 1 and up to a lap past it, while the ring slot still holds
+  //     the earlier message -> NOTHING_NEW.
   enum class Result {
     // The message was overwritten (the ring moved past it), or the index is
     // from before the first message.
@@ -529,7 +550,9 @@ class LocklessQueueReader {
     NOTHING_NEW,
     // The filter rejected the message; nothing was copied.
     FILTERED,
-    // The message was overwritten while being read; outputs are untouched.
+    // The message was overwritten while being read (after the ring said it
+    // held it); outputs are untouched. Only ever the result of a race with a
+    // sender.
     OVERWROTE,
   };
 

@@ -10,6 +10,28 @@
 #include "glog/logging.h"
 
 namespace aos::ipc_lib {
+namespace {
+
+// Passes of Cleanup's accounting after which it asks whether waiting can
+// still help.
+constexpr int kMaxAccountingPasses = 1000;
+
+// True if a live sender (not among `ambiguous`) is between taking a buffer
+// and recording it: its to_replace is set. Cleanup's accounting then waits
+// for it instead of calling the queue damaged.
+bool AnyLiveSenderTransferring(const QueueMemoryView &view,
+                               const LocklessQueueConfiguration &config,
+                               const std::vector<size_t> &ambiguous) {
+  for (size_t i = 0; i < config.num_senders; ++i) {
+    if (std::find(ambiguous.begin(), ambiguous.end(), i) == ambiguous.end() &&
+        view.sender(i)->to_replace.Load().valid()) {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
 
 // If the buffer `sender` holds as scratch is pinned, trades it for the spare
 // buffer of the pinner that pinned it, until the scratch buffer is pinned by
@@ -19,8 +41,27 @@ void SwapPinnedScratch(const QueueMemoryView &view,
                        const LocklessQueueConfiguration &config,
                        SenderSlot *sender) {
   const uint32_t count = QueueSize32(config);
-  while (true) {
+  const size_t num_messages = config.num_messages();
+  // A trade hands a pinned buffer to a pinner that pins it; more trades than
+  // a pinner could re-pin in between mean the pins and buffers are garbage
+  // that sends one buffer round in a circle.
+  const size_t max_trades = 64 * (config.num_pinners + 1);
+  for (size_t trades = 0;; ++trades) {
     const Index current = sender->scratch_index.Load(std::memory_order_relaxed);
+    if (current.message_index() >= num_messages) [[unlikely]] {
+      QueueCorrupted(view.memory(),
+                     "sender slot %zu names message buffer %u as its scratch "
+                     "buffer, but the queue has %zu buffers",
+                     static_cast<size_t>(sender - view.sender(0)),
+                     current.message_index(), num_messages);
+    }
+    if (trades > max_trades) [[unlikely]] {
+      QueueCorrupted(view.memory(),
+                     "sender slot %zu traded its scratch buffer with pinners "
+                     "%zu times and it is still pinned (the pinners' pins and "
+                     "buffers do not agree)",
+                     static_cast<size_t>(sender - view.sender(0)), trades);
+    }
     const QueueIndex held =
         view.message(current.message_index())
             ->queue_index.Load(count, std::memory_order_relaxed);
@@ -41,6 +82,13 @@ void SwapPinnedScratch(const QueueMemoryView &view,
       return;
     }
     const Index spare = holder->scratch_index.Load(std::memory_order_acquire);
+    if (spare.message_index() >= num_messages) [[unlikely]] {
+      QueueCorrupted(view.memory(),
+                     "pinner slot %zu names message buffer %u as its spare "
+                     "buffer, but the queue has %zu buffers",
+                     static_cast<size_t>(holder - view.pinner(0)),
+                     spare.message_index(), num_messages);
+    }
     sender->to_replace.Store(spare, std::memory_order_release);
     if (!holder->scratch_index.CompareAndExchangeStrong(spare, current)) {
       // Another sender traded with this pinner first; look again.
@@ -91,8 +139,19 @@ void Cleanup(const QueueMemoryView &view,
     }
     const Index to_replace = sender->to_replace.Load();
     const Index scratch = sender->scratch_index.Load();
-    CHECK(scratch.valid()) << ": queue memory corrupted: dead sender " << i
-                           << " has no scratch buffer";
+    if (scratch.message_index() >= config.num_messages()) [[unlikely]] {
+      QueueCorrupted(view.memory(),
+                     "dead sender slot %zu names message buffer %u as its "
+                     "scratch buffer, but the queue has %zu buffers",
+                     i, scratch.message_index(), config.num_messages());
+    }
+    if (to_replace.valid() &&
+        to_replace.message_index() >= config.num_messages()) [[unlikely]] {
+      QueueCorrupted(view.memory(),
+                     "dead sender slot %zu was taking message buffer %u, but "
+                     "the queue has %zu buffers",
+                     i, to_replace.message_index(), config.num_messages());
+    }
     if (!to_replace.valid()) {
       sender->owner.ForceRelease();
     } else if (to_replace.message_index() == scratch.message_index()) {
@@ -109,9 +168,13 @@ void Cleanup(const QueueMemoryView &view,
   const size_t num_messages = config.num_messages();
   std::vector<bool> seen(num_messages, false);
   size_t num_seen = 0;
-  auto mark = [&](Index index) {
-    CHECK_LT(index.message_index(), num_messages)
-        << ": queue memory corrupted: buffer index out of range";
+  auto mark = [&](Index index, const char *owner, size_t owner_index) {
+    if (index.message_index() >= num_messages) [[unlikely]] {
+      QueueCorrupted(view.memory(),
+                     "%s %zu names message buffer %u, but the queue has %zu "
+                     "buffers",
+                     owner, owner_index, index.message_index(), num_messages);
+    }
     if (!seen[index.message_index()]) {
       seen[index.message_index()] = true;
       ++num_seen;
@@ -123,19 +186,32 @@ void Cleanup(const QueueMemoryView &view,
       // run.
       std::this_thread::yield();
     }
+    if (pass >= kMaxAccountingPasses && pass % kMaxAccountingPasses == 0 &&
+        !AnyLiveSenderTransferring(view, config, ambiguous)) [[unlikely]] {
+      // Nobody is moving a buffer, yet some are owned by nobody (two owners
+      // name the same buffer): looking again cannot help.
+      QueueCorrupted(view.memory(),
+                     "only %zu of its %zu message buffers are owned by a ring "
+                     "slot, a sender or a pinner (some are named twice)",
+                     num_seen + ambiguous.size(), num_messages);
+    }
     for (size_t i = 0; i < config.num_senders; ++i) {
       if (std::find(ambiguous.begin(), ambiguous.end(), i) == ambiguous.end()) {
-        mark(view.sender(i)->scratch_index.Load());
+        mark(view.sender(i)->scratch_index.Load(), "sender slot", i);
       }
     }
     for (size_t i = 0; i < config.queue_size; ++i) {
-      mark(view.ring(i)->Load());
+      mark(view.ring(i)->Load(), "ring slot", i);
     }
     for (size_t i = 0; i < config.num_pinners; ++i) {
-      mark(view.pinner(i)->scratch_index.Load());
+      mark(view.pinner(i)->scratch_index.Load(), "pinner slot", i);
     }
-    CHECK_LE(num_seen + ambiguous.size(), num_messages)
-        << ": queue memory corrupted: more buffers in use than exist";
+    if (num_seen + ambiguous.size() > num_messages) [[unlikely]] {
+      QueueCorrupted(view.memory(),
+                     "%zu of its %zu message buffers claimed by more than one "
+                     "owner",
+                     num_seen + ambiguous.size() - num_messages, num_messages);
+    }
   }
 
   while (!ambiguous.empty()) {
@@ -156,18 +232,25 @@ void Cleanup(const QueueMemoryView &view,
         sender->to_replace.Invalidate();
         seen[to_replace.message_index()] = true;
       } else {
-        CHECK(!(scratch_seen && replace_seen))
-            << ": queue memory corrupted: both buffers of dead sender " << *it
-            << " are owned elsewhere";
+        if (scratch_seen && replace_seen) [[unlikely]] {
+          QueueCorrupted(view.memory(),
+                         "both buffers of dead sender slot %zu (%u and %u) "
+                         "are owned elsewhere",
+                         *it, scratch.message_index(),
+                         to_replace.message_index());
+        }
         ++it;
         continue;
       }
       sender->owner.ForceRelease();
       it = ambiguous.erase(it);
     }
-    CHECK_LT(ambiguous.size(), before)
-        << ": queue memory corrupted: cannot attribute the buffers of dead "
-           "senders";
+    if (ambiguous.size() >= before) [[unlikely]] {
+      QueueCorrupted(view.memory(),
+                     "the buffers of %zu dead senders cannot be attributed "
+                     "(none of their candidates is owned elsewhere)",
+                     ambiguous.size());
+    }
   }
 }
 

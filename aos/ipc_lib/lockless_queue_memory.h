@@ -219,6 +219,18 @@ class RingIndexing {
 
 // Helpers shared by the files of the queue's implementation.
 
+// Ends the process with one message naming the queue file that `memory` (any
+// address inside the queue's mapping) belongs to, its channel and type, what
+// was found inconsistent (printf `format`), and the `aos_shm rm` command that
+// removes the file. Called when a value read from shared memory is one the
+// queue's own code never writes (an index out of range, a ring moving
+// backwards): every index read from shared memory is checked against its
+// range before use, so damage ends here instead of in a SIGSEGV, a hang or a
+// misleading error. Cold and out of line: the checks on the send and read
+// paths are a compare and a branch that is never taken.
+[[noreturn, gnu::cold, gnu::noinline, gnu::format(printf, 2, 3)]] void
+QueueCorrupted(const void *memory, const char *format, ...);
+
 // A memory fence. ThreadSanitizer does not model fences (GCC warns about them
 // under -fsanitize=thread); the data they order is accessed through atomics or
 // inside AOS_IGNORE_READS, so it needs no model of them, and the fence still
@@ -235,10 +247,48 @@ inline uint32_t QueueSize32(const LocklessQueueConfiguration &config) {
   return static_cast<uint32_t>(config.queue_size);
 }
 
+// The ring slot `slot_number` holds `held`, where a sender (or LatestIndex)
+// that loaded `recorded_next` (the raw next_queue_index, maybe invalid) and
+// derived `next` from it expected `next` or the lap before it. Returns if a
+// consistent queue can look like that (another sender published `next` and
+// has not bumped the counter yet, or the counter moved on since it was
+// loaded); ends the process (QueueCorrupted) otherwise. Each of the callers'
+// retries is then paid for by another sender's progress, so their loops end.
+[[gnu::cold, gnu::noinline]] void CheckUnexpectedRingSlot(
+    const LocklessQueueMemory *memory, const QueueLayout &layout,
+    const RingIndexing &ring, uint32_t slot_number, Index held, QueueIndex next,
+    uint32_t recorded_next);
+
+// The ring slot of `queue_index` holds `held`, whose buffer index is out of
+// range: ends the process. Out of line with few arguments, so the send and
+// read paths keep nothing alive for it.
+[[noreturn, gnu::cold, gnu::noinline]] void RingSlotNamesNoBuffer(
+    const LocklessQueue &queue, uint32_t queue_index, Index held);
+
+// Ends the process if `recorded` (a raw next_queue_index) is neither invalid
+// nor a queue index of this ring.
+inline void CheckNextQueueIndex(const LocklessQueueMemory *memory,
+                                const QueueLayout &layout, uint32_t recorded) {
+  if (recorded >= layout.max_queue_index && recorded != QueueIndex::kInvalid)
+      [[unlikely]] {
+    QueueCorrupted(memory,
+                   "next_queue_index is %u, out of range (the queue indices "
+                   "of this ring end at %u)",
+                   recorded, layout.max_queue_index);
+  }
+}
+
 // The first queue index of the queue (0 unless a test chose otherwise).
 inline QueueIndex StartingIndex(const LocklessQueueMemory *memory,
                                 uint32_t count) {
-  return QueueIndex::FromRaw(memory->header.starting_queue_index, count);
+  const uint32_t start = memory->header.starting_queue_index;
+  if (start >= QueueIndex::MaxIndex(count)) [[unlikely]] {
+    QueueCorrupted(memory,
+                   "the header's starting queue index %u is out of range for "
+                   "a ring of %u slots",
+                   start, count);
+  }
+  return QueueIndex::FromRaw(start, count);
 }
 
 // Redzone bytes follow a pattern derived from their offset in the region, so

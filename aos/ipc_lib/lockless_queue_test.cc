@@ -126,6 +126,77 @@ TEST(LocklessQueueTest, ReadResults) {
   EXPECT_TRUE(CheckQueueConsistency(heap.queue()).has_value());
 }
 
+// Every Read result at the boundaries documented on LocklessQueueReader::
+// Result, for a queue starting at 0, in the middle, and just before the wrap
+// of the 32-bit index. Before issue 13, an index from the lap just before the
+// first message (e.g. 0xFFFFFFFB for a queue starting at 0) read OVERWROTE.
+TEST(LocklessQueueTest, ReadResultsAtTheBoundaries) {
+  const uint32_t count = 4;
+  for (const uint32_t start : {0u, 1000u, QueueIndex::MaxIndex(count) - 2}) {
+    SCOPED_TRACE("queue starting at " + std::to_string(start));
+    HeapQueue heap(SmallConfig(), start);
+    LocklessQueueReader reader(heap.queue());
+    const QueueIndex first = QueueIndex::FromRaw(start, count);
+    auto read = [&](QueueIndex index) {
+      std::string data;
+      return ReadString(reader, heap.queue(), index.index(), &data);
+    };
+    auto read_filtered = [&](QueueIndex index) {
+      MessageInfo info;
+      std::string buffer(64, '#');
+      return reader.Read(index.index(), &info, buffer.data(),
+                         [](const MessageInfo &) { return true; });
+    };
+
+    // Empty queue.
+    EXPECT_FALSE(reader.LatestIndex().valid());
+    EXPECT_EQ(read(first), ReadResult::NOTHING_NEW);
+    EXPECT_EQ(read(first.IncrementBy(count - 1)), ReadResult::NOTHING_NEW);
+    EXPECT_EQ(read(first.IncrementBy(count)), ReadResult::TOO_OLD);
+    for (uint32_t back = 1; back <= count + 1; ++back) {
+      SCOPED_TRACE("index first - " + std::to_string(back));
+      EXPECT_EQ(read(first.DecrementBy(back)), ReadResult::TOO_OLD);
+      EXPECT_EQ(read_filtered(first.DecrementBy(back)), ReadResult::TOO_OLD);
+    }
+
+    auto sender = LocklessQueueSender::Make(heap.queue(), seconds(0));
+    ASSERT_TRUE(sender.has_value());
+    // One message: it is the oldest and the newest.
+    ASSERT_EQ(SendString(&*sender, "m0"), SendResult::GOOD);
+    EXPECT_EQ(reader.LatestIndex(), first);
+    EXPECT_EQ(read(first), ReadResult::GOOD);
+    EXPECT_EQ(read(first.Increment()), ReadResult::NOTHING_NEW);
+    for (uint32_t back = 1; back <= count + 1; ++back) {
+      SCOPED_TRACE("index first - " + std::to_string(back));
+      EXPECT_EQ(read(first.DecrementBy(back)), ReadResult::TOO_OLD);
+      EXPECT_EQ(read_filtered(first.DecrementBy(back)), ReadResult::TOO_OLD);
+    }
+
+    // Lapped: newest = first + 5, oldest held = first + 2.
+    for (int i = 1; i <= 5; ++i) {
+      ASSERT_EQ(SendString(&*sender, std::to_string(i).insert(0, 1, 'm')),
+                SendResult::GOOD);
+    }
+    const QueueIndex newest = first.IncrementBy(5);
+    const QueueIndex oldest = newest.DecrementBy(count - 1);
+    EXPECT_EQ(reader.LatestIndex(), newest);
+    std::string data;
+    EXPECT_EQ(ReadString(reader, heap.queue(), oldest.index(), &data),
+              ReadResult::GOOD);
+    EXPECT_EQ(data, "m2");
+    EXPECT_EQ(read(oldest.Decrement()), ReadResult::TOO_OLD);
+    EXPECT_EQ(read_filtered(oldest.Decrement()), ReadResult::TOO_OLD);
+    EXPECT_EQ(ReadString(reader, heap.queue(), newest.index(), &data),
+              ReadResult::GOOD);
+    EXPECT_EQ(data, "m5");
+    EXPECT_EQ(read(newest.Increment()), ReadResult::NOTHING_NEW);
+    EXPECT_EQ(read(newest.IncrementBy(count)), ReadResult::NOTHING_NEW);
+    EXPECT_EQ(read(first), ReadResult::TOO_OLD);
+    EXPECT_EQ(read(first.Decrement()), ReadResult::TOO_OLD);
+    EXPECT_TRUE(CheckQueueConsistency(heap.queue()).has_value());
+  }
+}
+
 TEST(LocklessQueueTest, MetadataCarriedThrough) {
   HeapQueue heap(SmallConfig());
   auto sender = LocklessQueueSender::Make(heap.queue(), seconds(0));

@@ -33,6 +33,13 @@ int rt_tgsigqueueinfo(pid_t tgid, pid_t tid, int signal, siginfo_t *info) {
 
 constexpr uint32_t kArmedBit = 1;
 
+// Its address identifies the calling thread (no syscall): a watcher records
+// it when made and checks it on every protocol step.
+thread_local char thread_marker;
+
+// The highest SCHED_FIFO priority (sched_get_priority_max on Linux).
+constexpr uint32_t kMaxWatcherPriority = 99;
+
 // True if thread `tid` of process `pid` exists and started at the time
 // recorded in `identity` (see RobustOwnershipTracker::identity): the live
 // owner that registered the slot, not whatever a stale or forged slot names.
@@ -65,6 +72,9 @@ std::optional<LocklessQueueWatcher> LocklessQueueWatcher::Make(
 std::optional<LocklessQueueWatcher> LocklessQueueWatcher::Make(
     LocklessQueue queue, int priority, WakeupPolicy policy) {
   ThreadIdentity::Current();
+  CHECK_GE(priority, 0) << ": a watcher's priority is 0 (not real-time) to 99";
+  CHECK_LE(priority, static_cast<int>(kMaxWatcherPriority))
+      << ": a watcher's priority is 0 (not real-time) to 99";
   LocklessQueueMemory *memory = queue.memory();
   CHECK(memory->initialized.load(std::memory_order_acquire))
       << ": Initialize the queue before making watchers";
@@ -95,12 +105,27 @@ std::optional<LocklessQueueWatcher> LocklessQueueWatcher::Make(
 LocklessQueueWatcher::LocklessQueueWatcher(LocklessQueue queue,
                                            int watcher_index,
                                            WakeupPolicy policy)
-    : queue_(queue), watcher_index_(watcher_index), policy_(policy) {}
+    : queue_(queue),
+      watcher_index_(watcher_index),
+      policy_(policy),
+      thread_(&thread_marker) {}
 
 LocklessQueueWatcher::LocklessQueueWatcher(LocklessQueueWatcher &&other)
     : queue_(other.queue_),
       watcher_index_(std::exchange(other.watcher_index_, -1)),
-      policy_(other.policy_) {}
+      policy_(other.policy_),
+      thread_(other.thread_) {}
+
+void LocklessQueueWatcher::CheckCaller(const char *step) const {
+  CHECK_NE(watcher_index_, -1)
+      << ": " << step << "() on a moved-from LocklessQueueWatcher";
+  CHECK(thread_ == &thread_marker)
+      << ": " << step
+      << "() called by a thread other than the one that made the watcher; "
+         "senders signal that thread, so an arm from another thread is a "
+         "wakeup nobody receives. Make the watcher on the thread that reads "
+         "its signalfd and sleeps.";
+}
 
 LocklessQueueWatcher::~LocklessQueueWatcher() {
   if (watcher_index_ == -1) {
@@ -115,6 +140,7 @@ LocklessQueueWatcher::~LocklessQueueWatcher() {
 }
 
 void LocklessQueueWatcher::PrepareToSleep() {
+  CheckCaller("PrepareToSleep");
   WatcherSlot *watcher =
       QueueMemoryView(queue_.memory(), queue_.layout()).watcher(watcher_index_);
   // Only this thread changes the generation (senders only clear the armed
@@ -128,6 +154,7 @@ void LocklessQueueWatcher::PrepareToSleep() {
 }
 
 void LocklessQueueWatcher::DoneSleeping() {
+  CheckCaller("DoneSleeping");
   WatcherSlot *watcher =
       QueueMemoryView(queue_.memory(), queue_.layout()).watcher(watcher_index_);
   watcher->armed.fetch_and(~kArmedBit, std::memory_order_relaxed);
@@ -187,6 +214,15 @@ int LocklessQueueWakeUpper::Wakeup(int current_priority) {
       // The slot changed hands while we read it; its new owner checks the
       // queue before it first sleeps.
       continue;
+    }
+    // The priority is what this thread may boost itself to (SCHED_FIFO):
+    // never trust one Make would not have accepted.
+    if (static_cast<uint32_t>(priority) > kMaxWatcherPriority) [[unlikely]] {
+      QueueCorrupted(queue_.memory(),
+                     "watcher slot %zu has real-time priority %d, outside "
+                     "0..%u",
+                     static_cast<size_t>(watcher - first), priority,
+                     kMaxWatcherPriority);
     }
     const pid_t tid = static_cast<pid_t>(word & FUTEX_TID_MASK);
     const size_t slot = static_cast<size_t>(watcher - first);

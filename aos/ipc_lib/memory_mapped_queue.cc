@@ -130,7 +130,7 @@ std::string DescribeMismatch(int fd, size_t file_size,
 
 }  // namespace
 
-std::string QueueRemovalCommand(std::string_view path) {
+std::optional<QueuePathParts> ParseQueuePath(std::string_view path) {
   // <shm_base><channel>/<type>.v<version>: recover the channel and type.
   const std::string_view base = FLAGS_shm_base;
   const size_t slash = path.rfind('/');
@@ -138,17 +138,24 @@ std::string QueueRemovalCommand(std::string_view path) {
   if (!base.empty() && path.starts_with(base) && path.size() > base.size() &&
       path[base.size()] == '/' && slash != std::string::npos &&
       slash > base.size() && version != std::string::npos && version > slash) {
-    std::string command = "aos_shm rm ";
-    command += path.substr(base.size(), slash - base.size());
-    command += ' ';
-    command += path.substr(slash + 1, version - slash - 1);
-    if (base != "/dev/shm/aos") {
-      command += " --shm_base=";
-      command += base;
-    }
-    return command;
+    return QueuePathParts{
+        std::string(path.substr(base.size(), slash - base.size())),
+        std::string(path.substr(slash + 1, version - slash - 1))};
   }
-  return "rm " + std::string(path);
+  return std::nullopt;
+}
+
+std::string QueueRemovalCommand(std::string_view path) {
+  const std::optional<QueuePathParts> parts = ParseQueuePath(path);
+  if (!parts) {
+    return "rm " + std::string(path);
+  }
+  std::string command = "aos_shm rm " + parts->channel + " " + parts->type;
+  if (std::string_view(FLAGS_shm_base) != "/dev/shm/aos") {
+    command += " --shm_base=";
+    command += FLAGS_shm_base;
+  }
+  return command;
 }
 
 std::string ShmPath(std::string_view shm_base, std::string_view channel_name,

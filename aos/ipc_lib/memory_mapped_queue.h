@@ -35,6 +35,15 @@ namespace aos::ipc_lib {
 std::string ShmPath(std::string_view shm_base, std::string_view channel_name,
                     std::string_view type);
 
+// The channel and type a queue file under --shm_base belongs to.
+struct QueuePathParts {
+  std::string channel;
+  std::string type;
+};
+// Recovers them from `path` (ShmPath's inverse); nullopt for a file that is
+// not under --shm_base or not named like a queue.
+std::optional<QueuePathParts> ParseQueuePath(std::string_view path);
+
 // The command that removes the queue file at `path` once nobody uses it:
 // `aos_shm rm /channel type` (with --shm_base if not the default) for a file
 // under --shm_base, else `rm <path>`. For error messages.

@@ -3,6 +3,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -151,13 +152,30 @@ Result<std::string> CycloneConfig(const Configuration *configuration,
   }
   return "<CycloneDDS><Domain Id=\"" + std::to_string(domain_id) +
          "\"><General>" + interfaces +
-         "<AllowMulticast>false</AllowMulticast></General>"
+         "<AllowMulticast>false</AllowMulticast><FragmentSize>" +
+         std::to_string(kFragmentSize) +
+         "B</FragmentSize></General>"
          "<Discovery><ParticipantIndex>auto</ParticipantIndex>"
          "<MaxAutoParticipantIndex>20</MaxAutoParticipantIndex>"
          "<Peers>" +
          peers + "</Peers><Ports><Base>" + std::to_string(node->port()) +
          "</Base></Ports><LeaseDuration>" + std::to_string(lease.count()) +
          " ms</LeaseDuration></Discovery></Domain></CycloneDDS>";
+}
+
+uint32_t SerializedMessageSize(size_t data_size) {
+  // Three int64, a uint32, 16 octets: 44 bytes; the sequence's uint32
+  // length at 44 (already 4-aligned), its bytes from 48; the whole padded to
+  // a multiple of 4; plus the encapsulation header.
+  constexpr size_t kHeader = 4;
+  constexpr size_t kFixed = 48;
+  const size_t body = (kFixed + data_size + 3) & ~size_t{3};
+  return static_cast<uint32_t>(kHeader + body);
+}
+
+uint32_t MessageFragments(size_t data_size) {
+  const uint32_t size = SerializedMessageSize(data_size);
+  return std::max<uint32_t>(1, (size + kFragmentSize - 1) / kFragmentSize);
 }
 
 dds_qos_t *ForwardingQos(const Connection *connection, size_t queue_size) {

@@ -60,6 +60,22 @@ Result<std::string> CycloneConfig(const Configuration *configuration,
                                   std::string_view interface,
                                   std::chrono::milliseconds lease);
 
+// The size of the pieces Cyclone DDS cuts a serialized sample into
+// (DATA_FRAG submessages; the reader reassembles them). Set explicitly in
+// CycloneConfig (it is Cyclone's default) so that the bridge knows it.
+inline constexpr uint32_t kFragmentSize = 1344;
+
+// The serialized size (XCDR: 4-byte encapsulation header, the fields, the
+// sequence's length, padding to 4 bytes) of an aos_bridge_Message carrying
+// `data_size` bytes of flatbuffer.
+uint32_t SerializedMessageSize(size_t data_size);
+
+// How many pieces DDS sends such a message in: Cyclone cuts a sample of
+// serialized size s into ceil(s / kFragmentSize) fragments (at least one).
+// A message in n pieces is n - 1 "partial deliveries" in upstream's sense
+// (SCTP handed it over in n reads, and the bridge reassembled it).
+uint32_t MessageFragments(size_t data_size);
+
 // The QoS of a forwarded channel's writer and reader for `connection` (see
 // the mapping above); `queue_size` is the channel's. Caller owns the result
 // (dds_delete_qos).

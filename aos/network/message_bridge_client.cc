@@ -15,6 +15,9 @@ struct MessageBridgeClient::Link {
   dds_entity_t timestamp_writer = 0;
   uint32_t received_packets = 0;
   uint32_t duplicate_packets = 0;
+  // Fragments beyond the first of the messages received (upstream: SCTP
+  // reads beyond the first that a message took).
+  uint32_t partial_deliveries = 0;
   uint32_t timestamp_send_failures = 0;
 };
 
@@ -130,6 +133,7 @@ bool MessageBridgeClient::Deliver(Inbound *inbound,
   inbound->last_boot_uuid = boot_uuid;
   inbound->last_queue_index = message.queue_index;
   ++link->received_packets;
+  link->partial_deliveries += MessageFragments(message.data._length) - 1;
   if (!inbound->send_timestamps) return true;
   aos_bridge_Delivery delivery;
   delivery.channel_index = inbound->index;
@@ -215,8 +219,11 @@ void MessageBridgeClient::SendStatistics() {
     const auto node_offset = CreateNode(
         *fbb, fbb->CreateString(peer->peer()->name()->string_view()));
     flatbuffers::Offset<flatbuffers::String> boot_uuid;
+    flatbuffers::Offset<flatbuffers::String> disconnect_reason;
     if (peer->connected()) {
       boot_uuid = fbb->CreateString(peer->boot_uuid().ToString());
+    } else {
+      disconnect_reason = fbb->CreateString(peer->disconnect_reason());
     }
     ClientConnection::Builder connection(*fbb);
     connection.add_node(node_offset);
@@ -224,6 +231,7 @@ void MessageBridgeClient::SendStatistics() {
                                            : State::DISCONNECTED);
     connection.add_received_packets(link->received_packets);
     connection.add_duplicate_packets(link->duplicate_packets);
+    connection.add_partial_deliveries(link->partial_deliveries);
     if (peer->connected()) {
       if (const auto offset = peer->monotonic_offset(); offset.has_value()) {
         connection.add_monotonic_offset(offset->count());
@@ -231,6 +239,8 @@ void MessageBridgeClient::SendStatistics() {
       connection.add_boot_uuid(boot_uuid);
       connection.add_connected_since_time(
           peer->connected_since().time_since_epoch().count());
+    } else {
+      connection.add_disconnect_reason(disconnect_reason);
     }
     connection.add_connection_count(peer->connection_count());
     connection.add_timestamp_send_failures(link->timestamp_send_failures);

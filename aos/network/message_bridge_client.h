@@ -25,8 +25,10 @@
 // node whose configuration differs from ours (PeerMonitor) are refused.
 //
 // ClientStatistics (10 Hz, on /aos when the configuration has it): per
-// source node state, received packets, duplicates, connection count and
-// time, the source's boot UUID, the clock offset (PeerMonitor's method),
+// source node state, received packets, duplicates, partial deliveries (the
+// fragments beyond the first that the received messages came in:
+// MessageFragments in dds_transport.h), connection count and time, the
+// source's boot UUID, the clock offset (PeerMonitor's method),
 // and failed timestamp sends.
 
 #include <memory>

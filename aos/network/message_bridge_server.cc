@@ -42,15 +42,26 @@ struct MessageBridgeServer::Destination {
   Link *link;
   dds_entity_t writer;
   dds_statistics *statistics;
+  // Reliable connections (time_to_live 0) read the channel through their
+  // own fetcher: its position is the next message to hand to DDS, so a
+  // message DDS refused (flow control) stays there and is retried, and
+  // nothing overtakes it. Falls behind by skipping to the oldest message
+  // (counted as dropped) rather than dying. nullptr for unreliable ones,
+  // which take the watcher's message or drop it.
+  std::unique_ptr<RawFetcher> fetcher;
+  // fetcher->context() holds a message DDS refused, to retry.
+  bool pending = false;
+  // The fetcher's lost_messages() already counted as dropped.
+  uint64_t counted_lost = 0;
   uint32_t sent_packets = 0;
   uint32_t dropped_packets = 0;
+  // Writes DDS refused and the bridge retried.
+  uint32_t write_retries = 0;
 };
 
 struct MessageBridgeServer::ForwardedChannel {
   const Channel *channel;
   uint32_t index;
-  // Reads the latest message again for a destination that (re)connects.
-  std::unique_ptr<RawFetcher> fetcher;
   std::vector<Destination> destinations;
 };
 
@@ -122,20 +133,42 @@ MessageBridgeServer::MessageBridgeServer(EventLoop *event_loop,
                               forwarded->index),
           &aos_bridge_Message_desc, qos);
       dds_delete_qos(qos);
-      forwarded->destinations.push_back(Destination{
-          channel, connection, static_cast<size_t>(node_index),
-          peers_[node_index], link, writer, dds_create_statistics(writer)});
+      Destination &destination = forwarded->destinations.emplace_back();
+      destination.channel = channel;
+      destination.connection = connection;
+      destination.node_index = static_cast<size_t>(node_index);
+      destination.peer = peers_[node_index];
+      destination.link = link;
+      destination.writer = writer;
+      destination.statistics = dds_create_statistics(writer);
+      if (connection->time_to_live() == 0) {
+        destination.fetcher = event_loop_->MakeRawFetcher(channel);
+        destination.fetcher->set_fall_behind_policy(
+            FallBehindPolicy::kSkipToOldest);
+      }
     }
     if (forwarded->destinations.empty()) continue;
-    const bool any_reliable = std::any_of(
+    const bool any_unreliable = std::any_of(
         forwarded->destinations.begin(), forwarded->destinations.end(),
-        [](const Destination &d) { return d.connection->time_to_live() == 0; });
-    if (any_reliable) forwarded->fetcher = event_loop_->MakeRawFetcher(channel);
+        [](const Destination &d) { return d.fetcher == nullptr; });
     ForwardedChannel *raw = forwarded.get();
-    event_loop_->MakeRawWatcher(
-        channel, [this, raw](const Context &context, const void *) {
-          Forward(raw, context);
-        });
+    if (any_unreliable) {
+      event_loop_->MakeRawWatcher(
+          channel, [this, raw](const Context &context, const void *) {
+            Forward(raw, context);
+          });
+    } else {
+      // Reliable destinations read through their fetchers: the watcher only
+      // wakes us, and copies nothing.
+      event_loop_->MakeRawNoArgWatcher(
+          channel,
+          [this, raw](const Context &context) { Forward(raw, context); });
+    }
+    // A bridge that was stopped or starved (or a sender outrunning the
+    // network) must not die for it: skip what was overwritten, count it as
+    // dropped.
+    event_loop_->SetWatcherFallBehindPolicy(channel,
+                                            FallBehindPolicy::kSkipToOldest);
     channels_.push_back(std::move(forwarded));
   }
   // Keep the timestamp senders alive with the links (owned by the loop's
@@ -145,6 +178,8 @@ MessageBridgeServer::MessageBridgeServer(EventLoop *event_loop,
     timestamp_senders_.push_back(std::move(entry.second));
   }
   statistics_sender_ = event_loop_->TryMakeSender<ServerStatistics>("/aos");
+  retry_timer_ = event_loop_->AddTimer([this]() { RetryPending(); });
+  retry_timer_->set_name("retry_refused_writes");
 }
 
 MessageBridgeServer::~MessageBridgeServer() {
@@ -175,46 +210,129 @@ bool MessageBridgeServer::Write(Destination *destination,
       event_loop_->monotonic_now().time_since_epoch().count();
   const dds_return_t result = dds_write(destination->writer, &message);
   if (result != DDS_RETCODE_OK) {
-    // A reliable writer waited 100 ms for acknowledgements, an unreliable
-    // one found its history full of unacknowledged samples: the peer or the
-    // link cannot keep up.
+    // A reliable writer waited 100 ms for acknowledgements (the message is
+    // kept and retried), an unreliable one found its history full of
+    // unacknowledged samples (dropped): the peer or the link cannot keep
+    // up.
     LOG_EVERY_N(WARNING, 100)
-        << "Dropped a message of "
+        << "DDS refused a message of "
         << configuration::StrippedChannelToString(destination->channel)
         << " to node \"" << destination->peer->peer()->name()->string_view()
-        << "\": " << dds_strretcode(result);
+        << "\" (" << dds_strretcode(result) << "); "
+        << (destination->fetcher != nullptr ? "retrying it" : "dropped it");
     return false;
   }
   return true;
 }
 
+void MessageBridgeServer::CountSent(Destination *destination) {
+  ++destination->sent_packets;
+  ++destination->link->sent_packets;
+}
+
+void MessageBridgeServer::CountDropped(Destination *destination,
+                                       uint64_t count) {
+  destination->dropped_packets += static_cast<uint32_t>(count);
+  destination->link->dropped_packets += static_cast<uint32_t>(count);
+}
+
+void MessageBridgeServer::CountSkipped(Destination *destination) {
+  const uint64_t lost = destination->fetcher->lost_messages();
+  CountDropped(destination, lost - destination->counted_lost);
+  destination->counted_lost = lost;
+}
+
+void MessageBridgeServer::DropBacklog(Destination *destination) {
+  if (destination->pending) {
+    destination->pending = false;
+    CountDropped(destination, 1);
+  }
+  while (destination->fetcher->FetchNext()) {
+    CountSkipped(destination);
+    CountDropped(destination, 1);
+  }
+  CountSkipped(destination);
+}
+
+void MessageBridgeServer::Refused(Destination *destination) {
+  destination->pending = true;
+  ++destination->write_retries;
+  if (retry_timer_->IsDisabled()) {
+    // DDS already waited for room (max_blocking_time); the delay only
+    // keeps a write that fails at once from spinning the loop.
+    retry_timer_->Schedule(event_loop_->monotonic_now() +
+                           std::chrono::milliseconds(1));
+  }
+}
+
+void MessageBridgeServer::CatchUp(Destination *destination) {
+  if (!destination->peer->connected()) {
+    DropBacklog(destination);
+    return;
+  }
+  if (destination->pending) {
+    if (!Write(destination, destination->fetcher->context())) {
+      Refused(destination);
+      return;
+    }
+    destination->pending = false;
+    CountSent(destination);
+  }
+  while (destination->fetcher->FetchNext()) {
+    CountSkipped(destination);
+    if (!Write(destination, destination->fetcher->context())) {
+      Refused(destination);
+      return;
+    }
+    CountSent(destination);
+  }
+  CountSkipped(destination);
+}
+
+void MessageBridgeServer::RetryPending() {
+  for (const std::unique_ptr<ForwardedChannel> &forwarded : channels_) {
+    for (Destination &destination : forwarded->destinations) {
+      if (destination.pending) CatchUp(&destination);
+    }
+  }
+}
+
 void MessageBridgeServer::Forward(ForwardedChannel *forwarded,
                                   const Context &context) {
   for (Destination &destination : forwarded->destinations) {
-    if (!destination.peer->connected() || !Write(&destination, context)) {
-      ++destination.dropped_packets;
-      ++destination.link->dropped_packets;
+    if (destination.fetcher != nullptr) {
+      // A refused message is the retry timer's: writing again now would
+      // only block the loop for another max_blocking_time.
+      if (!destination.pending) CatchUp(&destination);
       continue;
     }
-    ++destination.sent_packets;
-    ++destination.link->sent_packets;
+    // Unreliable: what the watcher skipped is lost, and so is this message
+    // if the peer is down or DDS refuses it.
+    CountDropped(&destination, context.lost_messages);
+    if (!destination.peer->connected() || !Write(&destination, context)) {
+      CountDropped(&destination, 1);
+      continue;
+    }
+    CountSent(&destination);
   }
 }
 
 void MessageBridgeServer::OnConnected(size_t node_index) {
   for (const std::unique_ptr<ForwardedChannel> &forwarded : channels_) {
-    if (forwarded->fetcher == nullptr) continue;
-    forwarded->fetcher->Fetch();
-    const Context &context = forwarded->fetcher->context();
-    if (context.data == nullptr) continue;
     for (Destination &destination : forwarded->destinations) {
       if (destination.node_index != node_index ||
-          destination.connection->time_to_live() != 0) {
+          destination.fetcher == nullptr) {
         continue;
       }
-      if (Write(&destination, context)) {
-        ++destination.sent_packets;
-        ++destination.link->sent_packets;
+      // Only the latest message goes to a (re)connected or rebooted peer:
+      // anything older still waiting is dropped.
+      DropBacklog(&destination);
+      destination.fetcher->Fetch();
+      if (destination.fetcher->context().data == nullptr) continue;
+      if (Write(&destination, destination.fetcher->context())) {
+        CountSent(&destination);
+      } else {
+        Refused(&destination);
       }
     }
   }
@@ -294,6 +412,7 @@ void MessageBridgeServer::SendStatistics() {
             retries = static_cast<uint32_t>(value->u.u64);
           }
         }
+        retries += destination.write_retries;
         link_retries += retries;
         ServerChannelStatistics::Builder channel(*fbb);
         channel.add_channel_index(forwarded->index);
@@ -307,8 +426,11 @@ void MessageBridgeServer::SendStatistics() {
     const auto node_offset = CreateNode(
         *fbb, fbb->CreateString(peer->peer()->name()->string_view()));
     flatbuffers::Offset<flatbuffers::String> boot_uuid;
+    flatbuffers::Offset<flatbuffers::String> disconnect_reason;
     if (peer->connected()) {
       boot_uuid = fbb->CreateString(peer->boot_uuid().ToString());
+    } else {
+      disconnect_reason = fbb->CreateString(peer->disconnect_reason());
     }
     ServerConnection::Builder connection(*fbb);
     connection.add_node(node_offset);
@@ -323,6 +445,8 @@ void MessageBridgeServer::SendStatistics() {
       connection.add_boot_uuid(boot_uuid);
       connection.add_connected_since_time(
           peer->connected_since().time_since_epoch().count());
+    } else {
+      connection.add_disconnect_reason(disconnect_reason);
     }
     connection.add_connection_count(peer->connection_count());
     connection.add_invalid_connection_count(peer->invalid_connection_count());

@@ -14,12 +14,18 @@
 // QoS): while a destination is disconnected its messages are dropped and
 // counted; when it (re)connects, and when it reboots, the latest message of
 // each reliable channel is sent again (the client discards it if it already
-// had it), as the simulated bridge does.
+// had it), as the simulated bridge does. A reliable message that DDS refuses
+// (flow control: the destination acknowledges too slowly) is kept and
+// retried, with everything after it waiting behind it; only falling a whole
+// queue behind loses messages, and those are counted as dropped. The
+// watchers skip what they missed instead of dying, so a stopped or starved
+// server carries on.
 //
 // ServerStatistics (1 Hz, on /aos when the configuration has it): per
-// destination state, sent/dropped packets, DDS retransmissions (retry_count,
-// Cyclone's rexmit_count), connection count and time, the destination's
-// boot UUID and the clock offset, and the same counts per channel.
+// destination state, sent/dropped packets, retries (retry_count: Cyclone's
+// rexmit_count plus the refused writes retried), connection count and time, the
+// destination's boot UUID and the clock offset, and the same counts per
+// channel.
 
 #include <memory>
 #include <vector>
@@ -66,8 +72,25 @@ class MessageBridgeServer {
   struct ForwardedChannel;
   struct Link;
 
+  // The watcher's callback: hands `context` to the unreliable destinations
+  // and lets the reliable ones catch up through their fetchers.
   void Forward(ForwardedChannel *forwarded, const Context &context);
+  // Hands one message to DDS; false if DDS refused it.
   bool Write(Destination *destination, const Context &context);
+  // Reliable destination: writes its refused message and then every newer
+  // one, in order, until DDS refuses one (kept, retried by the timer) or
+  // none is left. While the peer is down, drops them instead.
+  void CatchUp(Destination *destination);
+  // DDS refused the message the fetcher holds: keep it, retry soon.
+  void Refused(Destination *destination);
+  void RetryPending();
+  // Reliable destination: counts what waits (and the refused message) as
+  // dropped, leaving the fetcher at the newest message.
+  void DropBacklog(Destination *destination);
+  void CountSent(Destination *destination);
+  void CountDropped(Destination *destination, uint64_t count);
+  // Counts what the fetcher skipped (fell behind) since the last call.
+  void CountSkipped(Destination *destination);
 
   EventLoop *const event_loop_;
   DdsDomain *const domain_;
@@ -77,6 +100,7 @@ class MessageBridgeServer {
   // One per timestamp channel (several forwarded channels may share one).
   std::vector<std::unique_ptr<RawSender>> timestamp_senders_;
   Sender<ServerStatistics> statistics_sender_;
+  TimerHandler *retry_timer_ = nullptr;
   uint64_t timestamp_send_failures_ = 0;
 };
 

@@ -7,6 +7,7 @@
 #include <signal.h>
 
 #include <chrono>
+#include <cstring>
 #include <fstream>
 #include <functional>
 #include <memory>
@@ -20,6 +21,7 @@
 #include "aos/events/simulated_event_loop.h"
 #include "aos/events/test_message_generated.h"
 #include "aos/ipc_lib/shm_base.h"
+#include "aos/network/dds_transport.h"
 #include "aos/network/message_bridge_client_generated.h"
 #include "aos/network/message_bridge_server_generated.h"
 #include "aos/network/remote_message_generated.h"
@@ -299,6 +301,43 @@ TEST_F(MessageBridgeTest, PingPongTimestampsStatistics) {
   EXPECT_EQ(offsets->offsets()->Get(0)->node()->name()->string_view(), "pi2");
 }
 
+// Upstream counts in partial_deliveries the extra pieces a message arrived
+// in (SCTP reads beyond the first). Over DDS a 1 MiB message arrives in
+// MessageFragments() pieces that Cyclone reassembles; a small one in one.
+TEST_F(MessageBridgeTest, FragmentedMessagesCountAsPartialDeliveries) {
+  std::unique_ptr<ShmEventLoop> pi1 = MakeLoop(1);
+  std::unique_ptr<ShmEventLoop> pi2 = MakeLoop(2);
+  const Channel *big_channel = configuration::GetChannel(
+      &config_->message(), "/big", "aos.TestMessage", "", pi1->node());
+  ASSERT_NE(big_channel, nullptr);
+  std::unique_ptr<RawSender> big = pi1->MakeRawSender(big_channel);
+  Sender<TestMessage> ping = pi1->MakeSender<TestMessage>("/test");
+  std::unique_ptr<RawFetcher> big_fetcher = pi2->MakeRawFetcher(big_channel);
+  Fetcher<TestMessage> ping_fetcher = pi2->MakeFetcher<TestMessage>("/test");
+  Fetcher<ClientStatistics> client = pi2->MakeFetcher<ClientStatistics>("/aos");
+  std::unique_ptr<ChildProcess> bridge1 = StartBridge(1);
+  std::unique_ptr<ChildProcess> bridge2 = StartBridge(2);
+  ASSERT_TRUE(WaitForState(&client, true)) << bridge2->Log();
+
+  constexpr int kBig = 3;
+  constexpr size_t kSize = 1 << 20;
+  std::vector<uint8_t> data(kSize, 0x42);
+  for (int i = 0; i < kBig; ++i) {
+    ASSERT_EQ(big->Send(data.data(), data.size()), RawSender::Error::kOk);
+    ASSERT_TRUE(WaitFor([&]() { return big_fetcher->FetchNext(); }))
+        << bridge1->Log();
+  }
+  SendValue(&ping, 1);
+  ASSERT_TRUE(WaitFor([&]() { return ping_fetcher.FetchNext(); }));
+  ASSERT_TRUE(WaitFor([&]() {
+    client.Fetch();
+    return client->connections()->Get(0)->received_packets() == kBig + 1;
+  })) << bridge2->Log();
+  ASSERT_GT(MessageFragments(kSize), 1u);
+  EXPECT_EQ(client->connections()->Get(0)->partial_deliveries(),
+            kBig * (MessageFragments(kSize) - 1));
+}
+
 // A node whose configuration differs is refused: DISCONNECTED, counted,
 // logged with the fix, and nothing crosses.
 TEST_F(MessageBridgeTest, ConfigurationMismatchIsRefused) {
@@ -319,6 +358,14 @@ TEST_F(MessageBridgeTest, ConfigurationMismatchIsRefused) {
   })) << bridge1->Log();
   EXPECT_EQ(server->connections()->Get(0)->state(), State::DISCONNECTED);
   EXPECT_EQ(server->invalid_connection_count(), 1u);
+  ASSERT_TRUE(WaitFor([&]() {
+    server.Fetch();
+    const flatbuffers::String *reason =
+        server->connections()->Get(0)->disconnect_reason();
+    return reason != nullptr && reason->string_view().find(
+                                    "configuration mismatch with node "
+                                    "\"pi2\"") != std::string_view::npos;
+  })) << bridge1->Log();
   EXPECT_NE(bridge1->Log().find("Run the same configuration on every node"),
             std::string::npos)
       << bridge1->Log();
@@ -350,6 +397,10 @@ TEST_F(MessageBridgeTest, UnreachablePeerIsDisconnected) {
   })) << bridge1->Log();
   EXPECT_EQ(server->connections()->Get(0)->state(), State::DISCONNECTED);
   EXPECT_EQ(server->connections()->Get(0)->connection_count(), 0u);
+  // Why: never heard from, and where it was looked for.
+  ASSERT_NE(server->connections()->Get(0)->disconnect_reason(), nullptr);
+  EXPECT_EQ(server->connections()->Get(0)->disconnect_reason()->string_view(),
+            "no probe from node \"pi2\" (" + std::string(kAddress2) + ") yet");
   EXPECT_TRUE(bridge1->Running());
 }
 
@@ -393,12 +444,23 @@ TEST_F(MessageBridgeTest, LinkDownAndUp) {
   EXPECT_NE(bridge1->Log().find("DISCONNECTED: no probe from node \"pi2\""),
             std::string::npos)
       << bridge1->Log();
+  ASSERT_TRUE(WaitFor([&]() {
+    server.Fetch();
+    const flatbuffers::String *reason =
+        server->connections()->Get(0)->disconnect_reason();
+    return reason != nullptr &&
+           reason->string_view().starts_with(
+               "no probe from node \"pi2\" for ") &&
+           reason->string_view().ends_with(
+               " ms (down, unreachable, or its bridge is not running)");
+  }));
   for (int i = 2; i <= 5; ++i) {
     SendValue(&ping, i);
     SendValue(&unreliable, i);
   }
   ASSERT_TRUE(pair_->SetLinkUp(true).has_value());
   ASSERT_TRUE(WaitForState(&server, true)) << bridge1->Log();
+  EXPECT_EQ(server->connections()->Get(0)->disconnect_reason(), nullptr);
   ASSERT_TRUE(WaitFor([&]() { return ping_fetcher.FetchNext(); }));
   EXPECT_EQ(ping_fetcher->value(), 5);
   EXPECT_EQ(ping_fetcher.context().remote_queue_index, ping.sent_queue_index());
@@ -461,6 +523,13 @@ TEST_F(MessageBridgeTest, KillAndRestart) {
   bridge1->Kill(SIGKILL);
   ASSERT_TRUE(bridge1->Wait(milliseconds(5000)).has_value());
   ASSERT_TRUE(WaitForState(&client, false)) << bridge2->Log();
+  ASSERT_NE(client->connections()->Get(0)->disconnect_reason(), nullptr);
+  EXPECT_TRUE(client->connections()
+                  ->Get(0)
+                  ->disconnect_reason()
+                  ->string_view()
+                  .starts_with("no probe from node \"pi1\" for "))
+      << bridge2->Log();
   bridge1 = StartBridge(1);
   ASSERT_TRUE(WaitForState(&client, true)) << bridge2->Log();
   ASSERT_TRUE(WaitFor([&]() {
@@ -774,6 +843,123 @@ TEST_F(ImpairedMessageBridgeTest, BurstFasterThanTheChannelIsHeldNotLost) {
   std::vector<int> expected(20);
   for (int i = 0; i < 20; ++i) expected[i] = i;
   EXPECT_EQ(received, expected);
+}
+
+// Reliable 1 MiB messages over a link with a 60 ms delay: acknowledgements
+// take longer than DDS's max_blocking_time (100 ms) to free the writer's
+// history, so DDS refuses writes. The server keeps a refused message and
+// retries it (counted in retry_count) instead of dropping it: all arrive,
+// once each, in order.
+TEST_F(ImpairedMessageBridgeTest, RefusedReliableWritesAreRetried) {
+  std::unique_ptr<ShmEventLoop> pi1 = MakeLoop(1);
+  std::unique_ptr<ShmEventLoop> pi2 = MakeLoop(2);
+  const Channel *big_channel = configuration::GetChannel(
+      &config_->message(), "/big", "aos.TestMessage", "", pi1->node());
+  ASSERT_NE(big_channel, nullptr);
+  std::unique_ptr<RawSender> big = pi1->MakeRawSender(big_channel);
+  Fetcher<ServerStatistics> server = pi1->MakeFetcher<ServerStatistics>("/aos");
+  std::unique_ptr<RawFetcher> fetcher = pi2->MakeRawFetcher(big_channel);
+  std::unique_ptr<ChildProcess> bridge1 =
+      StartBridge(1, "", {"--peer_timeout_ms=5000"});
+  std::unique_ptr<ChildProcess> bridge2 =
+      StartBridge(2, "", {"--peer_timeout_ms=5000"});
+  ASSERT_TRUE(WaitForState(&server, true)) << bridge1->Log();
+  pair_->impaired_link()->Set(Impairment{milliseconds(60), 0.0, 0.0});
+
+  constexpr int kCount = 12;
+  constexpr size_t kSize = 1 << 20;
+  std::vector<uint8_t> data(kSize);
+  for (int i = 0; i < kCount; ++i) {
+    // The payload is raw bytes (nothing here parses it): its number in
+    // the first four, a pattern in the rest.
+    for (size_t j = 0; j < kSize; ++j) data[j] = static_cast<uint8_t>(i + j);
+    memcpy(data.data(), &i, sizeof(i));
+    ASSERT_EQ(big->Send(data.data(), data.size()), RawSender::Error::kOk);
+  }
+  std::vector<int> received;
+  bool intact = true;
+  WaitFor(
+      [&]() {
+        while (fetcher->FetchNext()) {
+          int value;
+          const auto *bytes =
+              static_cast<const uint8_t *>(fetcher->context().data);
+          memcpy(&value, bytes, sizeof(value));
+          received.push_back(value);
+          intact &= fetcher->context().size == kSize &&
+                    bytes[kSize - 1] == static_cast<uint8_t>(value + kSize - 1);
+        }
+        return received.size() >= static_cast<size_t>(kCount);
+      },
+      milliseconds(30000));
+  std::vector<int> expected(kCount);
+  for (int i = 0; i < kCount; ++i) expected[i] = i;
+  EXPECT_EQ(received, expected) << bridge1->Log();
+  EXPECT_TRUE(intact);
+  ASSERT_TRUE(WaitFor([&]() {
+    server.Fetch();
+    return server->connections()->Get(0)->sent_packets() >= kCount;
+  })) << bridge1->Log();
+  const ServerConnection &connection = *server->connections()->Get(0);
+  EXPECT_EQ(connection.dropped_packets(), 0u);
+  EXPECT_GT(connection.retry_count(), 0u)
+      << "DDS never refused a write: the test tests nothing";
+  EXPECT_TRUE(bridge1->Running());
+}
+
+// The server is stopped (SIGSTOP) while an application floods a channel
+// with five queues' worth of messages; when it continues (SIGCONT) its
+// reader is more than a queue behind. It skips to the oldest message still
+// there, counts what it skipped as dropped, and keeps forwarding.
+TEST_F(MessageBridgeTest, StoppedServerSkipsWhatItMissedAndSurvives) {
+  std::unique_ptr<ShmEventLoop> pi1 = MakeLoop(1);
+  std::unique_ptr<ShmEventLoop> pi2 = MakeLoop(2);
+  // /burst: 100 Hz, 100 ms of storage, so a queue of 10.
+  Sender<TestMessage> burst = pi1->MakeSender<TestMessage>("/burst");
+  Fetcher<ServerStatistics> server = pi1->MakeFetcher<ServerStatistics>("/aos");
+  Fetcher<TestMessage> fetcher = pi2->MakeFetcher<TestMessage>("/burst");
+  std::unique_ptr<ChildProcess> bridge1 =
+      StartBridge(1, "", {"--peer_timeout_ms=5000"});
+  std::unique_ptr<ChildProcess> bridge2 =
+      StartBridge(2, "", {"--peer_timeout_ms=5000"});
+  ASSERT_TRUE(WaitForState(&server, true)) << bridge1->Log();
+  SendValue(&burst, 0);
+  ASSERT_TRUE(WaitFor([&]() { return fetcher.FetchNext(); }));
+
+  bridge1->Kill(SIGSTOP);
+  constexpr int kFlood = 50;
+  for (int i = 1; i <= kFlood; ++i) {
+    SendValue(&burst, i);
+    std::this_thread::sleep_for(milliseconds(11));
+  }
+  bridge1->Kill(SIGCONT);
+  std::vector<int> received;
+  ASSERT_TRUE(WaitFor([&]() {
+    while (fetcher.FetchNext()) received.push_back(fetcher->value());
+    return !received.empty() && received.back() == kFlood;
+  })) << received.size()
+      << " received\n"
+      << bridge1->Log();
+  // What arrived is in order and ends with the last message; the queue held
+  // at most 10 of the 50 when the server woke up.
+  EXPECT_LE(received.size(), 11u);
+  for (size_t i = 1; i < received.size(); ++i) {
+    EXPECT_LT(received[i - 1], received[i]);
+  }
+  // Still forwarding.
+  SendValue(&burst, kFlood + 1);
+  ASSERT_TRUE(WaitFor([&]() { return fetcher.FetchNext(); })) << bridge1->Log();
+  EXPECT_EQ(fetcher->value(), kFlood + 1);
+  EXPECT_TRUE(bridge1->Running()) << bridge1->Log();
+  // Every message is counted: sent or dropped (the skipped ones).
+  ASSERT_TRUE(WaitFor([&]() {
+    server.Fetch();
+    const ServerConnection &connection = *server->connections()->Get(0);
+    return connection.sent_packets() + connection.dropped_packets() ==
+           kFlood + 2;
+  })) << bridge1->Log();
+  EXPECT_EQ(server->connections()->Get(0)->dropped_packets(),
+            kFlood - received.size());
 }
 
 }  // namespace

@@ -1,14 +1,20 @@
 // logging_bench: the Logger's throughput against the floors it cannot beat,
 // and its cost on the demo robot's load. Figures only; it never fails.
 //
-// 1. Throughput (simulation, so only the logger's own work is timed): 100
+// 1. Throughput (simulation, so only the logger's own work is timed, as CPU
+//    time of the thread, like the floors): 100
 //    channels of 64 B messages, and one channel of 1 MiB messages. Batches
 //    are sent while the simulation is stopped, then the logger drains them
-//    in one timed poll. In the same run, the floors for the same messages:
-//    "write" memcpys each record-sized chunk into a 1 MiB buffer and write()s
-//    it when full (writing the same bytes with no logger), "zstd" compresses
-//    the same bytes alone (zstd level 1, one frame per MiB, no I/O). The
-//    ratios are logger rate / floor rate (target >= 0.8).
+//    in one timed poll. In the same run, the floors for the same records
+//    (read back from the logger's files, laid out one after the other):
+//    "write" memcpys each record into a 1 MiB buffer and write()s it when
+//    full (writing the same bytes with no logger), "zstd" memcpys the same
+//    way and compresses each full buffer as one frame with the logger's
+//    parameters (level 1, checksum), no I/O. Each case runs --runs times,
+//    logger and floors interleaved; the medians and the median of the
+//    per-run ratios logger rate / floor rate are printed (target >= 0.8).
+//    For reference, the rate of fetching the same messages alone (what the
+//    event loop costs any logger, which the floors do not include).
 // 2. The demo robot (shared memory, real time): ping and pong at 1 kHz with
 //    timing reports on one thread, the Logger on its own ShmEventLoop on
 //    another; the logger thread's CPU time over the run (share of one core,
@@ -19,12 +25,15 @@
 #include <unistd.h>
 #include <zstd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <new>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -33,6 +42,7 @@
 #include "aos/configuration.h"
 #include "aos/events/logging/logger.h"
 #include "aos/events/logging/part_reader.h"
+#include "aos/events/logging/str_cat.h"
 #include "aos/events/shm_event_loop.h"
 #include "aos/events/simulated_event_loop.h"
 #include "aos/init.h"
@@ -43,9 +53,12 @@
 DEFINE_string(dir, "/dev/shm/aos_logging_bench",
               "Where the logs and floor files are written (tmpfs by default, "
               "so the figures are CPU, not this machine's disk).");
-DEFINE_int32(small_batches, 20, "Batches of 100 x 64 B messages per channel.");
+DEFINE_int32(small_batches, 50, "Batches of 100 x 64 B messages per channel.");
 DEFINE_int32(big_messages, 200, "1 MiB messages.");
 DEFINE_double(robot_seconds, 5, "How long the demo robot runs.");
+DEFINE_int32(runs, 5, "Runs of each throughput case (medians are printed).");
+DEFINE_string(cases, "small,big,robot",
+              "Which cases to run: small (100 x 64 B), big (1 MiB), robot.");
 DEFINE_string(pingpong_config, AOS_PINGPONG_CONFIG,
               "The ping/pong configuration (built with the examples).");
 
@@ -68,7 +81,23 @@ void operator delete(void *p, size_t) noexcept { free(p); }
 namespace aos::logger {
 namespace {
 
-using Clock = std::chrono::steady_clock;
+// The timed work's CPU time on this thread (user + system, so write()'s
+// kernel time counts), not wall time: on a machine shared with other work,
+// time spent preempted would otherwise land at random on the logger or on
+// a floor.
+struct Clock {
+  using duration = std::chrono::nanoseconds;
+  using rep = duration::rep;
+  using period = duration::period;
+  using time_point = std::chrono::time_point<Clock>;
+  static constexpr bool is_steady = true;
+  static time_point now() {
+    timespec now;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+    return time_point(std::chrono::seconds(now.tv_sec) +
+                      std::chrono::nanoseconds(now.tv_nsec));
+  }
+};
 
 double Seconds(Clock::duration d) {
   return std::chrono::duration<double>(d).count();
@@ -82,79 +111,91 @@ struct Rate {
   double megabytes_per_second() const { return bytes / seconds / 1e6; }
 };
 
-void Print(const char *what, const Rate &rate) {
-  printf("  %-26s %10.0f msg/s %9.1f MB/s\n", what, rate.messages_per_second(),
-         rate.megabytes_per_second());
-}
+// The records the logger wrote, in the order it wrote them, one after the
+// other in memory (as the floors would get them from a queue or a buffer).
+struct Records {
+  std::vector<uint8_t> stream;
+  std::vector<size_t> sizes;
+};
 
-// The floors, over `records` (each a message as the logger stores it).
-Rate WriteFloor(const std::vector<std::vector<uint8_t>> &records,
-                const std::string &path) {
-  std::vector<uint8_t> buffer(1 << 20);
+// The floors, over `records` (each a message as the logger stores it). Both
+// copy every record into a staging buffer of flush_bytes (1 MiB, the
+// logger's) once, as any logger must copy a message out of its queue, and
+// then write it, or compress it as one frame, when the next record does not
+// fit: the least work that turns the same messages into the same file.
+Rate WriteFloor(const Records &records, const std::string &path) {
+  const size_t capacity = std::max<size_t>(
+      1 << 20, *std::max_element(records.sizes.begin(), records.sizes.end()));
+  std::unique_ptr<uint8_t[]> buffer(new uint8_t[capacity]);
   size_t used = 0;
   const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   PCHECK(fd >= 0);
   Rate rate;
   const Clock::time_point start = Clock::now();
-  for (const std::vector<uint8_t> &record : records) {
-    if (used + record.size() > buffer.size()) {
-      PCHECK(write(fd, buffer.data(), used) == static_cast<ssize_t>(used));
+  const uint8_t *record = records.stream.data();
+  for (const size_t size : records.sizes) {
+    if (used + size > capacity) {
+      PCHECK(write(fd, buffer.get(), used) == static_cast<ssize_t>(used));
       used = 0;
     }
-    if (record.size() > buffer.size()) {
-      PCHECK(write(fd, record.data(), record.size()) ==
-             static_cast<ssize_t>(record.size()));
-    } else {
-      memcpy(buffer.data() + used, record.data(), record.size());
-      used += record.size();
-    }
+    memcpy(buffer.get() + used, record, size);
+    used += size;
+    record += size;
     ++rate.messages;
-    rate.bytes += record.size();
+    rate.bytes += size;
   }
-  PCHECK(write(fd, buffer.data(), used) == static_cast<ssize_t>(used));
+  PCHECK(write(fd, buffer.get(), used) == static_cast<ssize_t>(used));
   rate.seconds = Seconds(Clock::now() - start);
   close(fd);
   unlink(path.c_str());
   return rate;
 }
 
-Rate ZstdFloor(const std::vector<std::vector<uint8_t>> &records) {
+// zstd with the parameters the logger's parts use (level 1, a content
+// checksum per frame), one frame per staging buffer, no I/O.
+Rate ZstdFloor(const Records &records) {
   ZSTD_CCtx *context = ZSTD_createCCtx();
   ZSTD_CCtx_setParameter(context, ZSTD_c_compressionLevel, 1);
-  std::vector<uint8_t> out(ZSTD_CStreamOutSize());
+  ZSTD_CCtx_setParameter(context, ZSTD_c_checksumFlag, 1);
+  const size_t capacity = std::max<size_t>(
+      1 << 20, *std::max_element(records.sizes.begin(), records.sizes.end()));
+  std::unique_ptr<uint8_t[]> buffer(new uint8_t[capacity]);
+  std::vector<uint8_t> out(ZSTD_compressBound(capacity));
+  size_t used = 0;
+  size_t compressed = 0;
+  const auto compress = [&]() {
+    const size_t n =
+        ZSTD_compress2(context, out.data(), out.size(), buffer.get(), used);
+    CHECK(!ZSTD_isError(n)) << ZSTD_getErrorName(n);
+    compressed += n;
+    used = 0;
+  };
   Rate rate;
-  size_t in_frame = 0;
   const Clock::time_point start = Clock::now();
-  for (const std::vector<uint8_t> &record : records) {
-    ZSTD_inBuffer in{record.data(), record.size(), 0};
-    while (in.pos < in.size) {
-      ZSTD_outBuffer o{out.data(), out.size(), 0};
-      ZSTD_compressStream2(context, &o, &in, ZSTD_e_continue);
-    }
-    in_frame += record.size();
-    if (in_frame >= (1u << 20)) {
-      size_t left;
-      do {
-        ZSTD_outBuffer o{out.data(), out.size(), 0};
-        ZSTD_inBuffer none{nullptr, 0, 0};
-        left = ZSTD_compressStream2(context, &o, &none, ZSTD_e_end);
-      } while (left != 0);
-      in_frame = 0;
-    }
+  const uint8_t *record = records.stream.data();
+  for (const size_t size : records.sizes) {
+    if (used + size > capacity) compress();
+    memcpy(buffer.get() + used, record, size);
+    used += size;
+    record += size;
     ++rate.messages;
-    rate.bytes += record.size();
+    rate.bytes += size;
   }
+  compress();
   rate.seconds = Seconds(Clock::now() - start);
+  CHECK_GT(compressed, 0u);
   ZSTD_freeCCtx(context);
   return rate;
 }
 
 // Runs the logger over `channels` channels of `size`-byte random messages,
 // `per_batch` per channel per batch, `batches` batches. Returns the logger's
-// rate and the records it wrote (for the floors).
+// rate and the records it wrote (for the floors). With `records` null, runs
+// no logger but fetchers draining the same channels the way the logger does
+// (FetchNextIf up to now, every poll): what the event loop costs any
+// logger, reported beside the floors.
 Rate LoggerRun(int channels, size_t size, int per_batch, int batches,
-               Compression compression,
-               std::vector<std::vector<uint8_t>> *records) {
+               Compression compression, Records *records) {
   std::string json = "{\"channels\": [";
   for (int i = 0; i < channels; ++i) {
     json += std::string(i == 0 ? "" : ",") + "{\"name\": \"/c" +
@@ -179,16 +220,36 @@ Rate LoggerRun(int channels, size_t size, int per_batch, int batches,
     senders.push_back(sender_loop->MakeRawSender(channel));
   }
   std::unique_ptr<EventLoop> logger_loop = factory.MakeEventLoop("logger");
-  Logger logger(logger_loop.get());
   const std::chrono::milliseconds poll(100);
-  logger.set_polling_period(poll);
-  logger.set_sync(false);
-  LogNamerOptions options;
-  options.compression = compression;
-  const std::string base = FLAGS_dir + "/run";
-  std::filesystem::remove_all(FLAGS_dir);
-  logger.StartLogging(
-      std::make_unique<LogNamer>(base, &config.message(), nullptr, options));
+  std::optional<Logger> logger;
+  std::vector<std::unique_ptr<RawFetcher>> fetchers;
+  uint64_t fetched = 0;
+  if (records != nullptr) {
+    logger.emplace(logger_loop.get());
+    logger->set_polling_period(poll);
+    logger->set_sync(false);
+    LogNamerOptions options;
+    options.compression = compression;
+    const std::string base = FLAGS_dir + "/run";
+    std::filesystem::remove_all(FLAGS_dir);
+    logger->StartLogging(
+        std::make_unique<LogNamer>(base, &config.message(), nullptr, options));
+  } else {
+    for (const Channel *channel : *config.message().channels()) {
+      fetchers.push_back(logger_loop->MakeRawFetcher(channel));
+    }
+    EventLoop *loop = logger_loop.get();
+    loop->AddTimer([&, loop]() {
+          const monotonic_clock::time_point now = loop->monotonic_now();
+          const auto sent_by_now = [now](const Context &context) {
+            return context.monotonic_event_time <= now;
+          };
+          for (std::unique_ptr<RawFetcher> &fetcher : fetchers) {
+            while (fetcher->FetchNextIf(sent_by_now)) ++fetched;
+          }
+        })
+        ->Schedule(loop->monotonic_now() + poll, poll);
+  }
   std::mt19937 rng(1);
   std::vector<uint8_t> payload(size);
   // Mostly-zero payloads with some noise: compressible like real data.
@@ -208,10 +269,15 @@ Rate LoggerRun(int channels, size_t size, int per_batch, int batches,
     rate.seconds += Seconds(Clock::now() - start);
     rate.messages += static_cast<uint64_t>(per_batch) * senders.size();
   }
-  logger.StopLogging();
-  CHECK(!logger.error()) << logger.error()->message();
+  if (records == nullptr) {
+    CHECK_EQ(fetched, rate.messages);
+    return rate;
+  }
+  logger->StopLogging();
+  CHECK(!logger->error()) << logger->error()->message();
   // The records as written, for the floors.
-  records->clear();
+  records->stream.clear();
+  records->sizes.clear();
   for (const std::filesystem::directory_entry &entry :
        std::filesystem::directory_iterator(FLAGS_dir)) {
     if (entry.path().string().find("_data.part") == std::string::npos) continue;
@@ -219,33 +285,72 @@ Rate LoggerRun(int channels, size_t size, int per_batch, int batches,
         PartReader::Open(entry.path().string());
     CHECK(reader) << reader.error();
     while ((*reader)->ReadMessage() != nullptr) {
-      records->emplace_back((*reader)->message_span().begin(),
-                            (*reader)->message_span().end());
-      rate.bytes += records->back().size();
+      const std::span<const uint8_t> record = (*reader)->message_span();
+      records->stream.insert(records->stream.end(), record.begin(),
+                             record.end());
+      records->sizes.push_back(record.size());
+      rate.bytes += record.size();
     }
   }
   std::filesystem::remove_all(FLAGS_dir);
   return rate;
 }
 
+double Median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  const size_t n = values.size();
+  return n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+}
+
+// Runs the logger (raw and zstd) and both floors FLAGS_runs times,
+// interleaved so that a busy machine slows all four alike, and prints the
+// medians and the median of the per-run ratios.
 void Throughput(const char *name, int channels, size_t size, int per_batch,
                 int batches) {
-  printf("%s\n", name);
-  std::vector<std::vector<uint8_t>> records;
-  const Rate raw = LoggerRun(channels, size, per_batch, batches,
-                             Compression::kNone, &records);
-  const Rate zstd = LoggerRun(channels, size, per_batch, batches,
-                              Compression::kZstd, &records);
-  std::filesystem::create_directories(FLAGS_dir);
-  const Rate write_floor = WriteFloor(records, FLAGS_dir + "/floor");
-  const Rate zstd_floor = ZstdFloor(records);
-  Print("logger, raw (.bfbs)", raw);
-  Print("floor: write same bytes", write_floor);
-  Print("logger, zstd (.bfbs.zst)", zstd);
-  Print("floor: zstd same bytes", zstd_floor);
-  printf("  ratio raw/write floor %.2f, zstd/zstd floor %.2f\n",
-         raw.messages_per_second() / write_floor.messages_per_second(),
-         zstd.messages_per_second() / zstd_floor.messages_per_second());
+  printf("%s (%d runs, medians)\n", name, FLAGS_runs);
+  std::vector<double> raw, zstd, write_floor, zstd_floor, raw_ratio, zstd_ratio,
+      fetch;
+  double bytes_per_message = 0;
+  for (int run = 0; run < FLAGS_runs; ++run) {
+    Records records;
+    const Rate raw_rate = LoggerRun(channels, size, per_batch, batches,
+                                    Compression::kNone, &records);
+    const Rate zstd_rate = LoggerRun(channels, size, per_batch, batches,
+                                     Compression::kZstd, &records);
+    std::filesystem::create_directories(FLAGS_dir);
+    const Rate fetch_rate = LoggerRun(channels, size, per_batch, batches,
+                                      Compression::kNone, nullptr);
+    const Rate write_rate = WriteFloor(records, FLAGS_dir + "/floor");
+    const Rate zstd_floor_rate = ZstdFloor(records);
+    bytes_per_message =
+        static_cast<double>(write_rate.bytes) / write_rate.messages;
+    raw.push_back(raw_rate.messages_per_second());
+    zstd.push_back(zstd_rate.messages_per_second());
+    write_floor.push_back(write_rate.messages_per_second());
+    zstd_floor.push_back(zstd_floor_rate.messages_per_second());
+    fetch.push_back(fetch_rate.messages_per_second());
+    raw_ratio.push_back(raw.back() / write_floor.back());
+    zstd_ratio.push_back(zstd.back() / zstd_floor.back());
+  }
+  const auto print = [&](const char *what, const std::vector<double> &rates) {
+    const double rate = Median(rates);
+    printf("  %-26s %10.0f msg/s %9.1f MB/s\n", what, rate,
+           rate * bytes_per_message / 1e6);
+  };
+  print("logger, raw (.bfbs)", raw);
+  print("floor: write same bytes", write_floor);
+  print("logger, zstd (.bfbs.zst)", zstd);
+  print("floor: zstd same bytes", zstd_floor);
+  print("reference: fetch alone", fetch);
+  const auto range = [](const std::vector<double> &v) {
+    return std::make_pair(*std::min_element(v.begin(), v.end()),
+                          *std::max_element(v.begin(), v.end()));
+  };
+  printf(
+      "  ratio raw/write floor %.2f (runs %.2f-%.2f), zstd/zstd floor %.2f "
+      "(runs %.2f-%.2f)\n",
+      Median(raw_ratio), range(raw_ratio).first, range(raw_ratio).second,
+      Median(zstd_ratio), range(zstd_ratio).first, range(zstd_ratio).second);
 }
 
 void DemoRobot() {
@@ -331,11 +436,19 @@ void DemoRobot() {
 int main(int argc, char **argv) {
   aos::InitGoogle(&argc, &argv);
   FLAGS_shm_base = FLAGS_dir + "_shm";
-  aos::logger::Throughput("100 channels x 64 B", 100, 64, 50,
-                          FLAGS_small_batches);
-  aos::logger::Throughput("1 channel x 1 MiB", 1, 1 << 20, 5,
-                          FLAGS_big_messages / 5);
-  aos::logger::DemoRobot();
+  const auto wanted = [](std::string_view name) {
+    return ("," + FLAGS_cases + ",")
+               .find(aos::logger::StrCat(",", name, ",")) != std::string::npos;
+  };
+  if (wanted("small")) {
+    aos::logger::Throughput("100 channels x 64 B", 100, 64, 50,
+                            FLAGS_small_batches);
+  }
+  if (wanted("big")) {
+    aos::logger::Throughput("1 channel x 1 MiB", 1, 1 << 20, 5,
+                            std::max(1, FLAGS_big_messages / 5));
+  }
+  if (wanted("robot")) aos::logger::DemoRobot();
   std::filesystem::remove_all(FLAGS_shm_base);
   return 0;
 }

@@ -18,8 +18,10 @@
 // Each case runs --runs times; medians (and the range) are printed.
 
 #include <sys/wait.h>
+#include <time.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <string>
@@ -41,6 +43,9 @@
 
 DEFINE_int32(runs, 3, "Repetitions of each case.");
 DEFINE_int32(messages, 1000000, "Messages in the log.");
+DEFINE_string(cases, "generate,replay,stream,read,log_cat,log_to_mcap",
+              "The cases to run (comma-separated), e.g. only replay to "
+              "profile it; ratios need their baselines (generate, read).");
 DEFINE_string(folder, "/tmp/aos_replay_bench",
               "Scratch folder for the log and the MCAP file (removed after).");
 
@@ -66,18 +71,34 @@ std::vector<uint8_t> Message(int sequence) {
                               fbb.GetBufferPointer() + fbb.GetSize());
 }
 
+// This thread's CPU time: on a loaded machine (the figures below were taken
+// with a load of 14 on 2 cores) wall time mostly measures the scheduler,
+// so rates per CPU-second are printed beside the wall-clock ones.
+int64_t ThreadCpuNs() {
+  timespec now;
+  CHECK_EQ(clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now), 0);
+  return now.tv_sec * 1'000'000'000LL + now.tv_nsec;
+}
+
+// Messages per wall-clock second and per CPU-second.
+struct Rate {
+  double wall, cpu;
+};
+
 struct Stats {
   double median, min, max;
 };
 
+// NaN for a case that did not run.
 Stats Summarize(std::vector<double> values) {
+  if (values.empty()) return {NAN, NAN, NAN};
   std::sort(values.begin(), values.end());
   return {values[values.size() / 2], values.front(), values.back()};
 }
 
 // Sends --messages copies of the message, one per microsecond, with a
 // watcher counting them. With `logger_folder`, records them.
-double Generate(const Configuration *config, const std::string &logger_folder) {
+Rate Generate(const Configuration *config, const std::string &logger_folder) {
   SimulatedEventLoopFactory factory(config);
   factory.SkipTimingReport();
   NodeEventLoopFactory *node = factory.GetNodeEventLoopFactory(nullptr);
@@ -109,16 +130,19 @@ double Generate(const Configuration *config, const std::string &logger_folder) {
     logger->set_polling_period(std::chrono::milliseconds(5));
     logger->StartLoggingOnRun(logger_folder + "/");
   }
+  const int64_t cpu_start = ThreadCpuNs();
   const int64_t start = NowNs();
   CheckExpected(factory.Run());
   const int64_t end = NowNs();
+  const int64_t cpu_end = ThreadCpuNs();
   // Lets the watcher see the last message, and the logger drain it.
   CheckExpected(factory.RunFor(std::chrono::milliseconds(20)));
   CHECK_EQ(seen, FLAGS_messages);
-  return FLAGS_messages / ((end - start) * 1e-9);
+  return {FLAGS_messages / ((end - start) * 1e-9),
+          FLAGS_messages / ((cpu_end - cpu_start) * 1e-9)};
 }
 
-double Replay(const std::vector<logger::LogFile> &logs) {
+Rate Replay(const std::vector<logger::LogFile> &logs) {
   logger::LogReader reader(logs);
   reader.Register();
   SimulatedEventLoopFactory *factory = reader.event_loop_factory();
@@ -128,27 +152,32 @@ double Replay(const std::vector<logger::LogFile> &logs) {
   int64_t seen = 0;
   watcher_loop->MakeRawWatcher(factory->configuration()->channels()->Get(0),
                                [&](const Context &, const void *) { ++seen; });
+  const int64_t cpu_start = ThreadCpuNs();
   const int64_t start = NowNs();
   CheckExpected(factory->Run());
   const int64_t end = NowNs();
+  const int64_t cpu_end = ThreadCpuNs();
   CHECK_EQ(seen, FLAGS_messages);
-  return seen / ((end - start) * 1e-9);
+  return {seen / ((end - start) * 1e-9), seen / ((cpu_end - cpu_start) * 1e-9)};
 }
 
 // Messages per second and message bytes read by the stream alone.
-std::pair<double, uint64_t> ReadStream(
-    const std::vector<logger::LogFile> &logs) {
+std::pair<Rate, uint64_t> ReadStream(const std::vector<logger::LogFile> &logs) {
   auto stream = logger::LogMessageStream::Open(logs[0], "");
   CheckExpected(stream);
   int64_t count = 0;
   uint64_t bytes = 0;
+  const int64_t cpu_start = ThreadCpuNs();
   const int64_t start = NowNs();
-  while (std::optional<logger::LogMessage> m = (*stream)->Next()) {
+  while (const logger::LogMessage *m = (*stream)->Peek()) {
     ++count;
     bytes += m->data.size();
-    (*stream)->Recycle(std::move(*m));
+    (*stream)->Pop();
   }
-  return {count / ((NowNs() - start) * 1e-9), bytes};
+  const int64_t end = NowNs();
+  return {{count / ((end - start) * 1e-9),
+           count / ((ThreadCpuNs() - cpu_start) * 1e-9)},
+          bytes};
 }
 
 // Seconds to read every record of every part, nothing else.
@@ -183,6 +212,7 @@ double RunLogToMcap(const std::vector<logger::LogFile> &logs,
 
 void Print(const char *name, const Stats &stats, const char *unit,
            double baseline) {
+  if (std::isnan(stats.median)) return;
   printf("  %-34s %12.3f %-6s (%.3f..%.3f)  x%.2f\n", name, stats.median, unit,
          stats.min, stats.max, stats.median / baseline);
 }
@@ -221,17 +251,37 @@ void Main() {
   for (const std::string &f : *files)
     file_bytes += std::filesystem::file_size(f);
 
-  std::vector<double> generated, replayed, streamed, read_s, cat_s, mcap_s;
-  uint64_t message_bytes = 0;
+  std::vector<Rate> generated, replayed, streamed;
+  std::vector<double> read_s, cat_s, mcap_s;
+  uint64_t message_bytes =
+      static_cast<uint64_t>(FLAGS_messages) * Message(1).size();
+  std::vector<std::string> cases;
+  for (size_t begin = 0; begin <= FLAGS_cases.size();) {
+    size_t end = FLAGS_cases.find(',', begin);
+    if (end == std::string::npos) end = FLAGS_cases.size();
+    cases.push_back(FLAGS_cases.substr(begin, end - begin));
+    begin = end + 1;
+  }
+  const auto run_case = [&cases](std::string_view name) {
+    return std::find(cases.begin(), cases.end(), name) != cases.end();
+  };
+  // The cases alternate within each run, so a change of load hits all of
+  // them alike.
   for (int run = 0; run < FLAGS_runs; ++run) {
-    generated.push_back(Generate(&config.message(), ""));
-    replayed.push_back(Replay(*logs));
-    auto [rate, bytes] = ReadStream(*logs);
-    streamed.push_back(rate);
-    message_bytes = bytes;
-    read_s.push_back(ReadFiles(*files));
-    cat_s.push_back(RunLogCat(log_folder));
-    mcap_s.push_back(RunLogToMcap(*logs, FLAGS_folder + "/out.mcap"));
+    if (run_case("generate")) {
+      generated.push_back(Generate(&config.message(), ""));
+    }
+    if (run_case("replay")) replayed.push_back(Replay(*logs));
+    if (run_case("stream")) {
+      auto [rate, bytes] = ReadStream(*logs);
+      streamed.push_back(rate);
+      message_bytes = bytes;
+    }
+    if (run_case("read")) read_s.push_back(ReadFiles(*files));
+    if (run_case("log_cat")) cat_s.push_back(RunLogCat(log_folder));
+    if (run_case("log_to_mcap")) {
+      mcap_s.push_back(RunLogToMcap(*logs, FLAGS_folder + "/out.mcap"));
+    }
   }
   const double mb = message_bytes / 1e6;
   auto to_mbps = [mb](std::vector<double> seconds) {
@@ -240,17 +290,22 @@ void Main() {
   };
   printf("log: %zu files, %.1f MB on disk, %.1f MB of messages\n",
          files->size(), file_bytes / 1e6, mb);
-  printf("messages per wall-clock second (median of %d):\n", FLAGS_runs);
-  auto millions = [](std::vector<double> v) {
-    for (double &x : v) x /= 1e6;
-    return v;
-  };
-  const double base = Summarize(millions(generated)).median;
-  Print("generated in simulation (baseline)", Summarize(millions(generated)),
-        "M/s", base);
-  Print("replayed by LogReader", Summarize(millions(replayed)), "M/s", base);
-  Print("log stream alone (no simulation)", Summarize(millions(streamed)),
-        "M/s", base);
+  for (const bool cpu : {false, true}) {
+    printf("messages per %s second (median of %d):\n",
+           cpu ? "CPU" : "wall-clock", FLAGS_runs);
+    auto millions = [cpu](const std::vector<Rate> &rates) {
+      std::vector<double> v;
+      for (const Rate &rate : rates)
+        v.push_back((cpu ? rate.cpu : rate.wall) / 1e6);
+      return v;
+    };
+    const double base = Summarize(millions(generated)).median;
+    Print("generated in simulation (baseline)", Summarize(millions(generated)),
+          "M/s", base);
+    Print("replayed by LogReader", Summarize(millions(replayed)), "M/s", base);
+    Print("log stream alone (no simulation)", Summarize(millions(streamed)),
+          "M/s", base);
+  }
   printf("message MB per second (median of %d):\n", FLAGS_runs);
   const Stats read_stats = Summarize(to_mbps(read_s));
   Print("part reader alone (baseline)", read_stats, "MB/s", read_stats.median);

@@ -26,6 +26,14 @@ const Channel *FindChannel(const Configuration *config, std::string_view name,
   return nullptr;
 }
 
+// Whether the log holds `channel`'s messages (on some node).
+bool IsLogged(const Configuration *config, const Channel *channel) {
+  if (!configuration::MultiNode(config)) {
+    return configuration::ChannelMessageIsLoggedOnNode(channel, nullptr);
+  }
+  return channel->logger() != LoggerConfig::NOT_LOGGED;
+}
+
 std::unique_ptr<ChannelT> CopyChannel(const ChannelT &channel) {
   flatbuffers::FlatBufferBuilder fbb;
   fbb.Finish(Channel::Pack(fbb, &channel));
@@ -57,6 +65,21 @@ class LogReader::ReplayTimeConverter final : public TimeConverter {
 
  private:
   const std::chrono::nanoseconds offset_;
+};
+
+// Sends the messages due at its time. Replay schedules one per distinct
+// message time, so it is an event straight on the node's scheduler rather
+// than a TimerHandler (which would also set and clear the loop's context and
+// keep timing statistics nobody reads: the reader's loop reports no timing).
+// It is scheduled exactly when the timer was, so events still run in the
+// same order.
+class LogReader::SendEvent final : public EventScheduler::Event {
+ public:
+  explicit SendEvent(LogReader *reader) : reader_(reader) {}
+  void Handle() override { reader_->SendUpTo(time()); }
+
+ private:
+  LogReader *const reader_;
 };
 
 LogReader::LogReader(std::string_view path,
@@ -94,17 +117,14 @@ Result<std::unique_ptr<LogReader>> LogReader::Make(
 }
 
 LogReader::~LogReader() {
-  if (event_loop_ != nullptr) Deregister();
+  if (event_loop_ != nullptr || !node_replayers_.empty()) Deregister();
 }
 
 Result<void> LogReader::Init() {
   if (Result<void> one = CheckOneLog(log_files_); !one) return one;
   logged_configuration_ = log_files_.front().config;
   if (configuration::MultiNode(logged_configuration())) {
-    return MakeError(
-        "log " + log_files_.front().log_event_uuid +
-        " was recorded on several nodes; this LogReader replays single-node "
-        "logs only (multi-node replay is not implemented yet)");
+    if (Result<void> result = InitMultiNode(); !result) return result;
   }
   for (const LogFile &log : log_files_) {
     if (!std::ranges::equal(log.config->span(),
@@ -128,9 +148,7 @@ Result<void> LogReader::Init() {
   }
   if (replay_configuration_ != nullptr) {
     for (const Channel *channel : *logged_configuration()->channels()) {
-      if (!configuration::ChannelMessageIsLoggedOnNode(channel, nullptr)) {
-        continue;
-      }
+      if (!IsLogged(logged_configuration(), channel)) continue;
       if (FindChannel(replay_configuration_, channel->name()->string_view(),
                       channel->type()->string_view()) == nullptr) {
         return MakeError(
@@ -144,7 +162,7 @@ Result<void> LogReader::Init() {
   for (const Channel *channel : *logged_configuration()->channels()) {
     const std::string_view type = channel->type()->string_view();
     if (std::ranges::find(kPerLoopTypes, type) != std::end(kPerLoopTypes) &&
-        configuration::ChannelMessageIsLoggedOnNode(channel, nullptr)) {
+        IsLogged(logged_configuration(), channel)) {
       remaps_.push_back({channel->name()->str(), std::string(type),
                          "/original" + channel->name()->str(), true});
     }
@@ -190,10 +208,13 @@ void LogReader::RemapLoggedChannel(std::string_view name, std::string_view type,
                                    std::string_view add_prefix) {
   CHECK(factory_ == nullptr)
       << ": remap " << name << " " << type << " before Register";
-  CHECK(node == nullptr) << ": single-node logs have no nodes";
-  CHECK(HasChannel(name, type))
+  CHECK(node == nullptr || multi_node_ != nullptr)
+      << ": single-node logs have no nodes";
+  CHECK(HasChannel(name, type, node))
       << ": cannot remap " << name << " " << type
       << ": the log's configuration has no such channel";
+  const std::string resolved = ResolveName(name, type, node);
+  name = resolved;
   const std::string new_name = std::string(add_prefix) + std::string(name);
   CHECK(FindChannel(configuration(), new_name, type) == nullptr)
       << ": cannot remap " << name << " " << type << " to " << new_name
@@ -209,10 +230,13 @@ void LogReader::RenameLoggedChannel(std::string_view name,
                                     const Node *node) {
   CHECK(factory_ == nullptr)
       << ": rename " << name << " " << type << " before Register";
-  CHECK(node == nullptr) << ": single-node logs have no nodes";
-  CHECK(HasChannel(name, type))
+  CHECK(node == nullptr || multi_node_ != nullptr)
+      << ": single-node logs have no nodes";
+  CHECK(HasChannel(name, type, node))
       << ": cannot rename " << name << " " << type
       << ": the log's configuration has no such channel";
+  const std::string resolved = ResolveName(name, type, node);
+  name = resolved;
   CHECK(FindChannel(configuration(), new_name, type) == nullptr)
       << ": cannot rename " << name << " " << type << " to " << new_name
       << ": that channel exists already";
@@ -223,8 +247,10 @@ void LogReader::RenameLoggedChannel(std::string_view name,
 
 bool LogReader::HasChannel(std::string_view name, std::string_view type,
                            const Node *node) const {
-  CHECK(node == nullptr) << ": single-node logs have no nodes";
-  return FindChannel(logged_configuration(), name, type) != nullptr;
+  CHECK(node == nullptr || multi_node_ != nullptr)
+      << ": single-node logs have no nodes";
+  return FindChannel(logged_configuration(), ResolveName(name, type, node),
+                     type) != nullptr;
 }
 
 std::vector<std::string> LogReader::RemappedChannels() const {
@@ -249,14 +275,20 @@ void LogReader::OnStart(std::function<void()> fn) {
   on_start_.push_back(std::move(fn));
 }
 void LogReader::OnStart(const Node *node, std::function<void()> fn) {
-  CHECK(node == nullptr) << ": single-node logs have no nodes";
-  OnStart(std::move(fn));
+  CHECK(node == nullptr || multi_node_ != nullptr)
+      << ": single-node logs have no nodes";
+  if (node == nullptr) {
+    OnStart(std::move(fn));
+  } else {
+    node_on_start_.push_back({node, std::move(fn)});
+  }
 }
 void LogReader::OnEnd(std::function<void()> fn) {
   on_end_.push_back(std::move(fn));
 }
 void LogReader::OnEnd(const Node *node, std::function<void()> fn) {
-  CHECK(node == nullptr) << ": single-node logs have no nodes";
+  CHECK(node == nullptr || multi_node_ != nullptr)
+      << ": single-node logs have no nodes";
   OnEnd(std::move(fn));
 }
 
@@ -265,22 +297,46 @@ void LogReader::SetRealtimeReplayRate(double rate) {
   if (factory_ != nullptr) factory_->SetRealtimeReplayRate(rate);
 }
 
-std::vector<const Node *> LogReader::LoggedNodes() const { return {nullptr}; }
+std::vector<const Node *> LogReader::LoggedNodes() const {
+  if (multi_node_ == nullptr) return {nullptr};
+  std::vector<const Node *> nodes;
+  for (size_t i = 0; i < multi_node_->nodes.size(); ++i) {
+    if (multi_node_->nodes[i].own_data.has_value()) {
+      nodes.push_back(configuration::GetNode(logged_configuration(), i));
+    }
+  }
+  return nodes;
+}
 
 monotonic_clock::time_point LogReader::monotonic_start_time(
     const Node *node) const {
+  if (multi_node_ != nullptr) {
+    CHECK(node != nullptr) << ": a multi-node log's start time needs a node";
+    return multi_node_
+        ->nodes[configuration::GetNodeIndex(logged_configuration(),
+                                            node->name()->string_view())]
+        .monotonic_start;
+  }
   CHECK(node == nullptr) << ": single-node logs have no nodes";
   return monotonic_start_;
 }
 
 realtime_clock::time_point LogReader::realtime_start_time(
     const Node *node) const {
+  if (multi_node_ != nullptr) {
+    CHECK(node != nullptr) << ": a multi-node log's start time needs a node";
+    return multi_node_
+        ->nodes[configuration::GetNodeIndex(logged_configuration(),
+                                            node->name()->string_view())]
+        .realtime_start;
+  }
   CHECK(node == nullptr) << ": single-node logs have no nodes";
   return realtime_start_;
 }
 
 const std::vector<std::string> &LogReader::warnings() const {
   static const std::vector<std::string> kNone;
+  if (multi_node_ != nullptr) return MultiNodeWarnings();
   return stream_ == nullptr ? kNone : stream_->warnings();
 }
 
@@ -305,6 +361,10 @@ void LogReader::Register(SimulatedEventLoopFactory *factory) {
 void LogReader::RegisterWithoutStarting(SimulatedEventLoopFactory *factory) {
   CHECK(factory_ == nullptr) << ": LogReader registered twice";
   factory_ = factory;
+  if (multi_node_ != nullptr) {
+    RegisterMultiNode();
+    return;
+  }
   time_converter_ = std::make_unique<ReplayTimeConverter>(ReplayStart());
   factory_->SetTimeConverter(time_converter_.get());
   if (replay_rate_ != 0.0) factory_->SetRealtimeReplayRate(replay_rate_);
@@ -345,8 +405,8 @@ void LogReader::RegisterWithoutStarting(SimulatedEventLoopFactory *factory) {
       LogMessageStream::Open(log_files_.front(), "");
   CheckExpected(stream);
   stream_ = std::move(*stream);
-  timer_ = event_loop_->AddTimer(
-      [this]() { SendUpTo(event_loop_->context().monotonic_event_time); });
+  scheduler_ = node->scheduler();
+  send_event_ = std::make_unique<SendEvent>(this);
   // Watchers may schedule their delivery of the last message only after
   // the end was scheduled (a watcher's next delivery is scheduled when its
   // previous callback returns); scheduling the end once more at the same
@@ -361,22 +421,26 @@ void LogReader::RegisterWithoutStarting(SimulatedEventLoopFactory *factory) {
 
 void LogReader::StartAfterRegister(SimulatedEventLoopFactory *factory) {
   CHECK_EQ(factory, factory_) << ": StartAfterRegister with another factory";
+  if (multi_node_ != nullptr) {
+    StartMultiNode();
+    return;
+  }
   NodeEventLoopFactory *node = factory_->GetNodeEventLoopFactory(nullptr);
   // At boot, before any loop starts: the state before the replay's start
   // goes to fetchers only.
   node->OnStartup([this]() {
-    next_ = stream_->Next();
+    next_ = stream_->Peek();
     const monotonic_clock::time_point start = ReplayStart();
-    while (next_.has_value() && next_->monotonic_sent_time < start) {
+    while (next_ != nullptr && next_->monotonic_sent_time < start) {
       Replay(*next_);
-      stream_->Recycle(std::move(*next_));
-      next_ = stream_->Next();
+      stream_->Pop();
+      next_ = stream_->Peek();
     }
   });
   event_loop_->OnRun([this]() {
     for (const auto &fn : on_start_) fn();
-    if (next_.has_value()) {
-      timer_->Schedule(next_->monotonic_sent_time);
+    if (next_ != nullptr) {
+      scheduler_->Schedule(send_event_.get(), next_->monotonic_sent_time);
     } else {
       Finish();
     }
@@ -410,14 +474,14 @@ void LogReader::SendUpTo(monotonic_clock::time_point until) {
       end_time_ == realtime_clock::max_time
           ? monotonic_clock::max_time
           : monotonic_start_ + (end_time_ - realtime_start_);
-  while (next_.has_value() && next_->monotonic_sent_time <= until) {
+  while (next_ != nullptr && next_->monotonic_sent_time <= until) {
     if (next_->monotonic_sent_time > end) break;
     Replay(*next_);
-    stream_->Recycle(std::move(*next_));
-    next_ = stream_->Next();
+    stream_->Pop();
+    next_ = stream_->Peek();
   }
-  if (next_.has_value() && next_->monotonic_sent_time <= end) {
-    timer_->Schedule(next_->monotonic_sent_time);
+  if (next_ != nullptr && next_->monotonic_sent_time <= end) {
+    scheduler_->Schedule(send_event_.get(), next_->monotonic_sent_time);
   } else {
     Finish();
   }
@@ -432,10 +496,12 @@ void LogReader::Finish() {
 }
 
 void LogReader::Deregister() {
-  CHECK(event_loop_ != nullptr) << ": Deregister without Register";
+  CHECK(event_loop_ != nullptr || !node_replayers_.empty())
+      << ": Deregister without Register";
+  node_replayers_.clear();
+  if (send_event_ != nullptr) scheduler_->Deschedule(send_event_.get());
   senders_.clear();
   event_loop_.reset();
-  timer_ = nullptr;
   end_timer_ = nullptr;
   final_timer_ = nullptr;
 }

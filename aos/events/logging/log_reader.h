@@ -32,8 +32,15 @@
 //   seen the last message (send_delay() after it): OnEnd callbacks run and,
 //   unless set_exit_on_finish(false), the factory exits.
 //
-// Multi-node logs: not replayed yet (the constructor refuses them with an
-// error saying so); see docs/decisions/replay.md.
+// Multi-node logs (several nodes' loggers, one log_start_uuid): every node's
+// own messages replay on it at their logged times, and every message
+// forwarded to a node is delivered there at its logged receive time, with
+// its logged remote times. The nodes' clocks in the replay come from an
+// estimate of their offsets made from the forwarded messages (lower
+// envelopes of the one-way delays in both directions; clock_estimates()),
+// which keeps every forwarded message after its send on the other node's
+// clock. The simulated message bridge does not forward replayed channels
+// and publishes no statistics. See docs/decisions/replay.md.
 
 #include <functional>
 #include <memory>
@@ -45,6 +52,7 @@
 #include "aos/events/event_loop.h"
 #include "aos/events/logging/log_message_stream.h"
 #include "aos/events/logging/logfile_sorting.h"
+#include "aos/events/logging/multinode_replay.h"
 #include "aos/events/simulated_event_loop.h"
 #include "aos/flatbuffers.h"
 #include "aos/time/time.h"
@@ -130,8 +138,9 @@ class LogReader {
   void SetEndTime(realtime_clock::time_point end);
 
   // Callbacks at the start of replay (before any application's OnRun) and at
-  // its end. The node argument is for upstream compatibility; it must be the
-  // node of a single-node log (nullptr).
+  // its end. With a node (multi-node logs), the start callback runs as that
+  // node's replay starts; end callbacks all run once every node's log ended.
+  // In single-node logs the node must be nullptr.
   void OnStart(std::function<void()> fn);
   void OnStart(const Node *node, std::function<void()> fn);
   void OnEnd(std::function<void()> fn);
@@ -158,7 +167,12 @@ class LogReader {
   // The nodes the log has data for (one nullptr for a single-node log).
   std::vector<const Node *> LoggedNodes() const;
 
-  // The log's start on `node`'s clocks.
+  // Multi-node logs: the clock offset estimates between pairs of nodes the
+  // replay's clocks were built from (empty for single-node logs).
+  const std::vector<internal::ClockEstimate> &clock_estimates() const;
+
+  // The log's start on `node`'s clocks (its logger's start; min_time for a
+  // node without a logger). `node` is nullptr for single-node logs.
   monotonic_clock::time_point monotonic_start_time(
       const Node *node = nullptr) const;
   realtime_clock::time_point realtime_start_time(
@@ -172,6 +186,8 @@ class LogReader {
 
  private:
   class ReplayTimeConverter;
+  // Replays one node of a multi-node log (log_reader_multinode.cc).
+  class NodeReplayer;
   struct Remap {
     std::string name;
     std::string type;
@@ -193,6 +209,19 @@ class LogReader {
   // Sends every message up to `until` (inclusive) and schedules the next.
   void SendUpTo(monotonic_clock::time_point until);
   void Finish();
+  // The multi-node halves of Init, RegisterWithoutStarting and
+  // StartAfterRegister (log_reader_multinode.cc).
+  Result<void> InitMultiNode();
+  void RegisterMultiNode();
+  void StartMultiNode();
+  // A node's log ended; ends the replay once every node's has.
+  void NodeFinished(NodeReplayer *node);
+  // Runs the OnEnd callbacks and exits (if asked to).
+  void EndReplay();
+  // Resolves `name` on `node` through the configuration's maps.
+  std::string ResolveName(std::string_view name, std::string_view type,
+                          const Node *node) const;
+  const std::vector<std::string> &MultiNodeWarnings() const;
 
   std::vector<LogFile> log_files_;
   std::shared_ptr<const FlatbufferVector<Configuration>> logged_configuration_;
@@ -215,11 +244,25 @@ class LogReader {
   std::unique_ptr<LogMessageStream> stream_;
   // Sender per logged channel index (null: not replayed).
   std::vector<std::unique_ptr<RawSender>> senders_;
-  TimerHandler *timer_ = nullptr;
+  // Sends the messages due at its time (see SendEvent), on scheduler_.
+  class SendEvent;
+  EventScheduler *scheduler_ = nullptr;
+  std::unique_ptr<SendEvent> send_event_;
   TimerHandler *end_timer_ = nullptr;
   TimerHandler *final_timer_ = nullptr;
-  std::optional<LogMessage> next_;
+  // The stream's next message (LogMessageStream::Peek: valid until Pop),
+  // or nullptr at its end.
+  const LogMessage *next_ = nullptr;
   bool finished_ = false;
+
+  // Multi-node logs only.
+  std::unique_ptr<internal::MultiNodeLog> multi_node_;
+  std::unique_ptr<internal::ReplayClocks> clocks_;
+  // shared_ptr: NodeReplayer is complete only in log_reader_multinode.cc.
+  std::vector<std::shared_ptr<NodeReplayer>> node_replayers_;
+  size_t nodes_finished_ = 0;
+  std::vector<std::pair<const Node *, std::function<void()>>> node_on_start_;
+  mutable std::vector<std::string> multi_node_warnings_;
 };
 
 }  // namespace aos::logger

@@ -12,6 +12,8 @@
 // log is recorded by the Logger on the replayed node and holds the replayed
 // channels (remapped ones under /original) and everything the applications
 // sent. Compare it with the original, or with another replay, with log_diff.
+// Next to it, log_replayer_stats.json (upstream's LogReplayerStats) holds the
+// replay config and the log times replay started and ended.
 //
 // Exit status: 0 after a complete replay, 1 on bad input (one line on
 // stderr).
@@ -25,6 +27,7 @@
 
 #include "aos/events/logging/log_reader.h"
 #include "aos/events/logging/log_replayer_config_generated.h"
+#include "aos/events/logging/log_replayer_stats_generated.h"
 #include "aos/events/logging/logfile_sorting.h"
 #include "aos/events/logging/logger.h"
 #include "aos/events/simulated_event_loop.h"
@@ -60,6 +63,12 @@ const std::map<std::string, StartFn> &Applications() {
        }},
   };
   return kApplications;
+}
+
+std::string RealtimeString(aos::realtime_clock::time_point time) {
+  std::ostringstream out;
+  out << time;
+  return out.str();
 }
 
 int Fail(const std::string &message) {
@@ -160,6 +169,19 @@ int main(int argc, char **argv) {
   aos::SimulatedEventLoopFactory factory((*reader)->configuration());
   (*reader)->Register(&factory);
   aos::NodeEventLoopFactory *node = factory.GetNodeEventLoopFactory(nullptr);
+  aos::LogReplayerStatsT stats;
+  stats.replay_config.reset(config.UnPack());
+  (*reader)->OnStart([&stats, node]() {
+    stats.monotonic_start_time =
+        node->monotonic_now().time_since_epoch().count();
+    stats.realtime_start_time = node->realtime_now().time_since_epoch().count();
+    stats.start_time = RealtimeString(node->realtime_now());
+  });
+  (*reader)->OnEnd([&stats, node]() {
+    stats.monotonic_end_time = node->monotonic_now().time_since_epoch().count();
+    stats.realtime_end_time = node->realtime_now().time_since_epoch().count();
+    stats.end_time = RealtimeString(node->realtime_now());
+  });
   for (const auto &[name, start] : applications) (*start)(node, name);
   std::unique_ptr<aos::EventLoop> logger_loop = node->MakeEventLoop("logger");
   logger_loop->SkipTimingReport();
@@ -178,6 +200,18 @@ int main(int argc, char **argv) {
   }
   // The reader's loop must go before the factory does.
   (*reader)->Deregister();
+  {
+    flatbuffers::FlatBufferBuilder fbb;
+    fbb.Finish(aos::LogReplayerStats::Pack(fbb, &stats));
+    const std::string path = base + "log_replayer_stats.json";
+    std::ofstream stats_file(path);
+    stats_file << aos::FlatbufferToJson(
+                      flatbuffers::GetRoot<aos::LogReplayerStats>(
+                          fbb.GetBufferPointer()),
+                      {.multi_line = true})
+               << "\n";
+    if (!stats_file.flush()) return Fail("cannot write " + path);
+  }
   std::cerr << "log_replayer: replayed into " << FLAGS_output_folder << "\n";
   return 0;
 }

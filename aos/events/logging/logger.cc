@@ -1,9 +1,17 @@
 #include "aos/events/logging/logger.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cinttypes>
+#include <cstring>
+#include <ctime>
 #include <limits>
 
 #include "aos/events/logging/config_copy.h"
+#include "aos/events/logging/logger_record.h"
 #include "aos/events/logging/str_cat.h"
 #include "aos/network/remote_message_generated.h"
 #include "glog/logging.h"
@@ -52,6 +60,9 @@ struct Logger::ChannelState {
   // timestamp parts of remote_node_index.
   bool remote_timestamps = false;
   size_t remote_node_index = 0;
+  // The send time of the message the fetcher holds, while it waits in the
+  // merge (LogUntil's heap key).
+  monotonic_clock::time_point next_time = monotonic_clock::min_time;
   // fetcher->lost_messages() when this log started.
   uint64_t lost_at_start = 0;
   size_t statistics_index = 0;
@@ -171,6 +182,7 @@ Logger::Logger(EventLoop *event_loop, const Configuration *configuration,
     if (namer_ == nullptr || stopped_by_error_) return;
     LogUntil(event_loop_->monotonic_now() - logging_delay_);
     MaybeFlushAndRotate();
+    WriteProfilingSamples();
     if (on_logged_period_) on_logged_period_();
   });
   timer_->set_name("logger");
@@ -178,6 +190,104 @@ Logger::Logger(EventLoop *event_loop, const Configuration *configuration,
 
 Logger::~Logger() {
   if (is_logging()) StopLogging();
+  Result<void> ignored = SetProfilingPath(std::nullopt);
+  (void)ignored;
+}
+
+namespace {
+
+constexpr size_t kProfilingSamples = 4096;
+constexpr size_t kProfilingText = 256 * 1024;
+
+int64_t MonotonicNanoseconds() {
+  timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return int64_t{now.tv_sec} * 1000000000 + now.tv_nsec;
+}
+
+}  // namespace
+
+Result<void> Logger::SetProfilingPath(
+    const std::optional<std::filesystem::path> &profiling_path) {
+  if (profiling_fd_ >= 0) {
+    WriteProfilingSamples();
+    if (profiling_fd_ >= 0) close(profiling_fd_);
+    profiling_fd_ = -1;
+  }
+  if (!profiling_path) return {};
+  profiling_path_ = profiling_path->string();
+  const int fd = open(profiling_path_.c_str(),
+                      O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    return MakeError(StrCat("Cannot create the logger profiling file ",
+                            profiling_path_, ": ", std::strerror(errno),
+                            ". Give SetProfilingPath a writable path."));
+  }
+  profiling_fd_ = fd;
+  profiling_samples_.clear();
+  profiling_samples_.reserve(kProfilingSamples);
+  profiling_text_.resize(kProfilingText);
+  constexpr std::string_view kHeader =
+      "# channel_name,channel_type,encode_duration_ns,encoding_start_time_ns,"
+      "message_time_s\n";
+  std::memcpy(profiling_text_.data(), kHeader.data(), kHeader.size());
+  size_t used = kHeader.size();
+  if (write(profiling_fd_, profiling_text_.data(), used) !=
+      static_cast<ssize_t>(used)) {
+    const int error_number = errno;
+    close(profiling_fd_);
+    profiling_fd_ = -1;
+    return MakeError(StrCat("Cannot write the logger profiling file ",
+                            profiling_path_, ": ", std::strerror(error_number),
+                            "."));
+  }
+  return {};
+}
+
+void Logger::WriteProfilingSamples() {
+  if (profiling_fd_ < 0 || profiling_samples_.empty()) return;
+  size_t used = 0;
+  bool failed = false;
+  const auto write_out = [&]() {
+    if (used == 0 || failed) return;
+    if (write(profiling_fd_, profiling_text_.data(), used) !=
+        static_cast<ssize_t>(used)) {
+      failed = true;
+    }
+    used = 0;
+  };
+  for (const ProfilingSample &sample : profiling_samples_) {
+    const Channel *channel = statistics_[sample.statistics_index].channel;
+    const std::string_view name = channel->name()->string_view();
+    const std::string_view type = channel->type()->string_view();
+    // Room for the names, four numbers and separators.
+    if (profiling_text_.size() - used < name.size() + type.size() + 96) {
+      write_out();
+    }
+    const int64_t seconds = sample.message_time_ns / 1000000000;
+    int64_t fraction = sample.message_time_ns % 1000000000;
+    const bool negative = sample.message_time_ns < 0;
+    if (negative) fraction = -fraction;
+    const int n = snprintf(
+        profiling_text_.data() + used, profiling_text_.size() - used,
+        "%.*s,%.*s,%" PRId64 ",%" PRId64 ",%s%" PRId64 ".%09" PRId64 "\n",
+        static_cast<int>(name.size()), name.data(),
+        static_cast<int>(type.size()), type.data(), sample.encode_ns,
+        sample.encode_start_ns, negative && seconds == 0 ? "-" : "", seconds,
+        fraction);
+    if (n > 0) {
+      used += std::min(static_cast<size_t>(n), profiling_text_.size() - used);
+    }
+  }
+  write_out();
+  profiling_samples_.clear();
+  if (failed) {
+    LOG(ERROR) << "Writing the logger profiling file " << profiling_path_
+               << " failed: " << std::strerror(errno)
+               << "; profiling stopped (logging goes on).";
+    close(profiling_fd_);
+    profiling_fd_ = -1;
+  }
 }
 
 void Logger::Fail(Error error) {
@@ -277,48 +387,76 @@ void Logger::CountLost(ChannelState *state) {
 void Logger::LogUntil(monotonic_clock::time_point until) {
   if (stopped_by_error_) return;
   // Channels are merged in send-time order (ties by channel index), so each
-  // part is sorted; see max_out_of_order_duration.
+  // part is sorted; see max_out_of_order_duration. The heap holds every
+  // channel with a fetched message not written yet, keyed on that message's
+  // send time (cached in the state: no pointer chasing per comparison).
   const auto later = [](const ChannelState *a, const ChannelState *b) {
-    const monotonic_clock::time_point a_time =
-        a->fetcher->context().monotonic_event_time;
-    const monotonic_clock::time_point b_time =
-        b->fetcher->context().monotonic_event_time;
-    return a_time != b_time ? a_time > b_time
-                            : a->channel_index > b->channel_index;
+    return a->next_time != b->next_time ? a->next_time > b->next_time
+                                        : a->channel_index > b->channel_index;
   };
   const auto sent_by_then = [until](const Context &context) {
     return context.monotonic_event_time <= until;
   };
+  const auto fetch_next = [&](ChannelState *state) {
+    if (!state->fetcher->FetchNextIf(sent_by_then)) return false;
+    CountLost(state);
+    state->next_time = state->fetcher->context().monotonic_event_time;
+    return true;
+  };
   heap_.clear();
   for (const std::unique_ptr<ChannelState> &state : channels_) {
-    if (state->fetcher->FetchNextIf(sent_by_then)) {
-      CountLost(state.get());
-      heap_.push_back(state.get());
-    }
+    if (fetch_next(state.get())) heap_.push_back(state.get());
   }
   std::make_heap(heap_.begin(), heap_.end(), later);
-  while (!heap_.empty() && !stopped_by_error_) {
+  while (!heap_.empty()) {
     std::pop_heap(heap_.begin(), heap_.end(), later);
     ChannelState *state = heap_.back();
     heap_.pop_back();
-    WriteFetched(state);
-    if (state->fetcher->FetchNextIf(sent_by_then)) {
-      CountLost(state);
-      heap_.push_back(state);
-      std::push_heap(heap_.begin(), heap_.end(), later);
+    // Write this channel's messages for as long as they come before every
+    // other channel's next one: no heap operation for a channel's burst.
+    while (true) {
+      WriteFetched(state);
+      if (stopped_by_error_) return;
+      if (!fetch_next(state)) break;
+      if (!heap_.empty() && later(state, heap_.front())) {
+        heap_.push_back(state);
+        std::push_heap(heap_.begin(), heap_.end(), later);
+        break;
+      }
     }
   }
   last_logged_until_ = until;
 }
 
-void Logger::Write(PartSequence *sequence, std::span<const uint8_t> record) {
+void Logger::WriteRecord(PartSequence *sequence, const MessageRecord &record) {
   if (stopped_by_error_) return;
-  if (Result<void> result = sequence->writer->Write(record); !result) {
+  // Laid out in place in the writer's buffer: the payload's only copy.
+  if (Result<void> result = AppendMessageRecord(record, sequence->writer.get());
+      !result) {
     Fail(result.error());
   }
 }
 
 void Logger::WriteFetched(ChannelState *state) {
+  if (profiling_fd_ < 0) {
+    WriteFetchedRecords(state);
+    return;
+  }
+  const int64_t start = MonotonicNanoseconds();
+  WriteFetchedRecords(state);
+  const int64_t end = MonotonicNanoseconds();
+  profiling_samples_.push_back(ProfilingSample{
+      .statistics_index = state->statistics_index,
+      .encode_ns = end - start,
+      .encode_start_ns = start,
+      .message_time_ns =
+          Nanoseconds(state->fetcher->context().monotonic_event_time)});
+  if (profiling_samples_.size() == profiling_samples_.capacity()) {
+    WriteProfilingSamples();
+  }
+}
+
+void Logger::WriteFetchedRecords(ChannelState *state) {
   const Context &context = state->fetcher->context();
   ChannelStatistics &statistics = statistics_[state->statistics_index];
 
@@ -356,21 +494,20 @@ void Logger::WriteFetched(ChannelState *state) {
       OpenPart(sequence);
       if (stopped_by_error_) return;
     }
-    builder_.Clear();
-    MessageHeader::Builder record(builder_);
-    record.add_channel_index(remote->channel_index());
-    record.add_monotonic_sent_time(remote->monotonic_sent_time());
-    record.add_realtime_sent_time(remote->realtime_sent_time());
-    record.add_queue_index(remote->queue_index());
-    record.add_monotonic_remote_time(remote->monotonic_remote_time());
-    record.add_realtime_remote_time(remote->realtime_remote_time());
-    record.add_remote_queue_index(remote->remote_queue_index());
-    record.add_monotonic_timestamp_time(
-        Nanoseconds(context.monotonic_event_time));
-    record.add_monotonic_remote_transmit_time(
-        remote->monotonic_remote_transmit_time());
-    builder_.FinishSizePrefixed(record.Finish());
-    Write(sequence, {builder_.GetBufferPointer(), builder_.GetSize()});
+    MessageRecord record;
+    record.channel_index = remote->channel_index();
+    record.monotonic_sent_time = remote->monotonic_sent_time();
+    record.realtime_sent_time = remote->realtime_sent_time();
+    record.queue_index = remote->queue_index();
+    record.has_remote = true;
+    record.monotonic_remote_time = remote->monotonic_remote_time();
+    record.realtime_remote_time = remote->realtime_remote_time();
+    record.remote_queue_index = remote->remote_queue_index();
+    record.monotonic_remote_transmit_time =
+        remote->monotonic_remote_transmit_time();
+    record.has_timestamp_time = true;
+    record.monotonic_timestamp_time = Nanoseconds(context.monotonic_event_time);
+    WriteRecord(sequence, record);
     ++statistics.messages;
     return;
   }
@@ -402,21 +539,19 @@ void Logger::WriteFetched(ChannelState *state) {
     }
   }
 
-  const auto add_times = [&](MessageHeader::Builder *record) {
-    record->add_channel_index(state->channel_index);
-    record->add_monotonic_sent_time(Nanoseconds(context.monotonic_event_time));
-    record->add_realtime_sent_time(Nanoseconds(context.realtime_event_time));
-    record->add_queue_index(context.queue_index);
-    if (state->forwarded) {
-      record->add_monotonic_remote_time(
-          Nanoseconds(context.monotonic_remote_time));
-      record->add_realtime_remote_time(
-          Nanoseconds(context.realtime_remote_time));
-      record->add_remote_queue_index(context.remote_queue_index);
-      record->add_monotonic_remote_transmit_time(
-          Nanoseconds(context.monotonic_remote_transmit_time));
-    }
-  };
+  MessageRecord record;
+  record.channel_index = state->channel_index;
+  record.monotonic_sent_time = Nanoseconds(context.monotonic_event_time);
+  record.realtime_sent_time = Nanoseconds(context.realtime_event_time);
+  record.queue_index = context.queue_index;
+  if (state->forwarded) {
+    record.has_remote = true;
+    record.monotonic_remote_time = Nanoseconds(context.monotonic_remote_time);
+    record.realtime_remote_time = Nanoseconds(context.realtime_remote_time);
+    record.remote_queue_index = context.remote_queue_index;
+    record.monotonic_remote_transmit_time =
+        Nanoseconds(context.monotonic_remote_transmit_time);
+  }
 
   if (state->log_data && context.data != nullptr) {
     if (state->data_sequence == nullptr) {
@@ -429,16 +564,11 @@ void Logger::WriteFetched(ChannelState *state) {
       OpenPart(sequence);
       if (stopped_by_error_) return;
     }
-    builder_.Clear();
-    builder_.ForceVectorAlignment(context.size, 1, kPartAlignment);
-    const flatbuffers::Offset<flatbuffers::Vector<uint8_t>> data =
-        builder_.CreateVector(static_cast<const uint8_t *>(context.data),
-                              context.size);
-    MessageHeader::Builder record(builder_);
-    add_times(&record);
-    record.add_data(data);
-    builder_.FinishSizePrefixed(record.Finish());
-    Write(sequence, {builder_.GetBufferPointer(), builder_.GetSize()});
+    record.has_data = true;
+    record.data = {static_cast<const uint8_t *>(context.data), context.size};
+    WriteRecord(sequence, record);
+    record.has_data = false;
+    record.data = {};
     statistics.bytes += context.size;
   }
   if (state->log_delivery_times) {
@@ -450,11 +580,7 @@ void Logger::WriteFetched(ChannelState *state) {
       OpenPart(sequence);
       if (stopped_by_error_) return;
     }
-    builder_.Clear();
-    MessageHeader::Builder record(builder_);
-    add_times(&record);
-    builder_.FinishSizePrefixed(record.Finish());
-    Write(sequence, {builder_.GetBufferPointer(), builder_.GetSize()});
+    WriteRecord(sequence, record);
   }
   ++statistics.messages;
 }
@@ -635,6 +761,7 @@ std::unique_ptr<LogNamer> Logger::StopLogging(
                  : end_time);
   }
   timer_->Disable();
+  WriteProfilingSamples();
   if (!stopped_by_error_) {
     if (Result<void> result = namer_->Close(); !result) {
       Fail(result.error());

@@ -40,6 +40,10 @@ std::filesystem::path FolderOf(const std::string &path) {
   return parent.empty() ? std::filesystem::path(".") : parent;
 }
 
+size_t RoundUp(size_t n, size_t multiple) {
+  return (n + multiple - 1) / multiple * multiple;
+}
+
 bool IsSpaceError(int error_number) {
   return error_number == ENOSPC || error_number == EDQUOT ||
          error_number == EFBIG;
@@ -70,6 +74,13 @@ struct PartWriter::ZstdContext {
 
 Result<std::unique_ptr<PartWriter>> PartWriter::Create(
     std::string path, PartWriterOptions options) {
+  if (options.compression != Compression::kNone &&
+      options.compression != Compression::kZstd) {
+    return MakeError(StrCat("Cannot write log part ", path, ": ",
+                            PartExtension(options.compression),
+                            " parts are read only (upstream's encodings); "
+                            "write zstd or uncompressed parts."));
+  }
   const std::filesystem::path parent =
       std::filesystem::path(path).parent_path();
   if (!parent.empty()) {
@@ -123,9 +134,12 @@ PartWriter::PartWriter(std::string path, int fd, PartWriterOptions options)
     // A checksum per frame lets readers tell a damaged frame from data.
     CHECK(!ZSTD_isError(
         ZSTD_CCtx_setParameter(zstd_->context, ZSTD_c_checksumFlag, 1)));
-    buffer_.resize(std::max<size_t>(ZSTD_CStreamOutSize(), 256 * 1024));
-  } else {
-    buffer_.resize(options_.flush_bytes);
+  }
+  buffer_size_ = RoundUp(options_.flush_bytes, kPartAlignment);
+  buffer_.reset(new uint8_t[buffer_size_]);
+  if (zstd_) {
+    compressed_size_ = ZSTD_compressBound(buffer_size_);
+    compressed_.reset(new uint8_t[compressed_size_]);
   }
 }
 
@@ -161,82 +175,69 @@ Result<void> PartWriter::WriteToFile(std::span<const uint8_t> data) {
   return {};
 }
 
-Result<void> PartWriter::Compress(std::span<const uint8_t> input,
-                                  int directive) {
-  ZSTD_inBuffer in{input.data(), input.size(), 0};
-  while (true) {
-    ZSTD_outBuffer out{buffer_.data(), buffer_.size(), buffer_used_};
-    const size_t remaining = ZSTD_compressStream2(
-        zstd_->context, &out, &in, static_cast<ZSTD_EndDirective>(directive));
-    CHECK(!ZSTD_isError(remaining)) << ": zstd failed compressing " << path_
-                                    << ": " << ZSTD_getErrorName(remaining);
-    buffer_used_ = out.pos;
-    if (buffer_used_ == buffer_.size()) {
-      Result<void> result = WriteToFile({buffer_.data(), buffer_used_});
-      buffer_used_ = 0;
-      if (!result) return result;
+Result<void> PartWriter::WriteBuffer() {
+  if (buffer_used_ == 0) return {};
+  std::span<const uint8_t> out(buffer_.get(), buffer_used_);
+  if (zstd_) {
+    // One frame per flush: a cut file decodes up to its last flush.
+    const size_t size =
+        ZSTD_compress2(zstd_->context, compressed_.get(), compressed_size_,
+                       buffer_.get(), buffer_used_);
+    CHECK(!ZSTD_isError(size)) << ": zstd failed compressing " << path_ << ": "
+                               << ZSTD_getErrorName(size);
+    out = {compressed_.get(), size};
+  }
+  buffer_used_ = 0;
+  if (Result<void> result = WriteToFile(out); !result) return result;
+  flushed_stream_ = stream_bytes_;
+  return {};
+}
+
+Result<std::span<uint8_t>> PartWriter::ReserveSlow(size_t size) {
+  if (error_) return std::unexpected(*error_);
+  CHECK(!closed_) << ": Write after Close on " << path_;
+  CHECK_GE(size, sizeof(flatbuffers::uoffset_t));
+  CHECK_EQ(size % kPartAlignment, 0u)
+      << ": size-prefixed flatbuffers must keep the stream aligned, writing "
+      << path_;
+  if (size > buffer_size_ - buffer_used_) {
+    if (Result<void> result = WriteBuffer(); !result) {
+      return std::unexpected(result.error());
     }
-    const bool input_done = in.pos == in.size;
-    if (directive == ZSTD_e_continue ? input_done
-                                     : (input_done && remaining == 0)) {
-      return {};
+    if (size > buffer_size_) {
+      // A record larger than any before: the buffer grows to hold it alone.
+      buffer_size_ = size;
+      buffer_.reset(new uint8_t[buffer_size_]);
+      if (zstd_) {
+        compressed_size_ = ZSTD_compressBound(buffer_size_);
+        compressed_.reset(new uint8_t[compressed_size_]);
+      }
     }
   }
+  return std::span<uint8_t>(buffer_.get() + buffer_used_, size);
+}
+
+void PartWriter::BadCommit(size_t size) {
+  CHECK_LE(buffer_used_ + size, buffer_size_)
+      << ": Commit without Reserve, writing " << path_;
+  CHECK_EQ(flatbuffers::GetPrefixedSize(buffer_.get() + buffer_used_) +
+               sizeof(flatbuffers::uoffset_t),
+           size)
+      << ": not one size-prefixed flatbuffer, writing " << path_;
+  LOG(FATAL) << "Unreachable";
 }
 
 Result<void> PartWriter::Write(std::span<const uint8_t> sized_flatbuffer) {
-  if (error_) return std::unexpected(*error_);
-  CHECK(!closed_) << ": Write after Close on " << path_;
-  CHECK_GE(sized_flatbuffer.size(), sizeof(flatbuffers::uoffset_t));
-  CHECK_EQ(flatbuffers::GetPrefixedSize(sized_flatbuffer.data()) +
-               sizeof(flatbuffers::uoffset_t),
-           sized_flatbuffer.size())
-      << ": not one size-prefixed flatbuffer, writing " << path_;
-  CHECK_EQ(sized_flatbuffer.size() % kPartAlignment, 0u)
-      << ": size-prefixed flatbuffers must keep the stream aligned, writing "
-      << path_;
-  if (zstd_) {
-    if (Result<void> result = Compress(sized_flatbuffer, ZSTD_e_continue);
-        !result) {
-      return result;
-    }
-  } else if (sized_flatbuffer.size() > buffer_.size() - buffer_used_) {
-    // Write what is buffered, then either buffer this or, if it is as big
-    // as the buffer, write it straight from the caller's memory.
-    Result<void> result = WriteToFile({buffer_.data(), buffer_used_});
-    buffer_used_ = 0;
-    if (!result) return result;
-    flushed_stream_ = stream_bytes_;
-    if (sized_flatbuffer.size() >= buffer_.size()) {
-      stream_bytes_ += sized_flatbuffer.size();
-      flushed_stream_ = stream_bytes_;
-      return WriteToFile(sized_flatbuffer);
-    }
-  }
-  if (!zstd_) {
-    std::memcpy(buffer_.data() + buffer_used_, sized_flatbuffer.data(),
-                sized_flatbuffer.size());
-    buffer_used_ += sized_flatbuffer.size();
-  }
-  stream_bytes_ += sized_flatbuffer.size();
-  if (unflushed_bytes() >= options_.flush_bytes) return Flush(false);
-  return {};
+  Result<std::span<uint8_t>> space = Reserve(sized_flatbuffer.size());
+  if (!space) return std::unexpected(space.error());
+  std::memcpy(space->data(), sized_flatbuffer.data(), sized_flatbuffer.size());
+  return Commit(sized_flatbuffer.size());
 }
 
 Result<void> PartWriter::Flush(bool sync) {
   if (error_) return std::unexpected(*error_);
   if (closed_) return {};
-  if (unflushed_bytes() > 0 || buffer_used_ > 0) {
-    if (zstd_ && unflushed_bytes() > 0) {
-      if (Result<void> result = Compress({}, ZSTD_e_end); !result) {
-        return result;
-      }
-    }
-    Result<void> result = WriteToFile({buffer_.data(), buffer_used_});
-    buffer_used_ = 0;
-    if (!result) return result;
-    flushed_stream_ = stream_bytes_;
-  }
+  if (Result<void> result = WriteBuffer(); !result) return result;
   if (sync) {
     if (fdatasync(fd_) != 0) return Fail(errno, "Syncing");
     if (!folder_synced_) {

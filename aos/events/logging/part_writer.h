@@ -14,8 +14,11 @@
 //   ...
 //   CheckExpected((*writer)->Close());
 //
-// Data reaches the file when the writer flushes: on Flush(), when
-// `flush_bytes` of stream accumulated since the last flush, and on Close().
+// The writer collects the stream in a buffer of `flush_bytes` (the Logger
+// lays its records out in it directly, with Reserve() and Commit()). Data
+// reaches the file when the writer flushes: on Flush(), when the next record
+// does not fit in the buffer, and on Close(). Compression runs once per
+// flush over the whole buffer, not once per record.
 // Each flush of a zstd part ends one zstd frame, so whatever the file holds
 // after a crash decodes up to the last flush. Flush(/*sync=*/true) also
 // fdatasync()s, so the data survives a power cut; see
@@ -28,6 +31,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -44,7 +48,9 @@ struct PartWriterOptions {
   Compression compression = Compression::kZstd;
   // zstd's compression level (1 is its fastest; negative is faster still).
   int zstd_level = 1;
-  // Flush once this many bytes of stream were written since the last flush.
+  // The buffer: flush when the next record would take the stream written
+  // since the last flush past this many bytes. A record larger than this is
+  // buffered (and flushed) alone, the buffer growing to fit it.
   size_t flush_bytes = size_t{1} << 20;
 };
 
@@ -67,6 +73,37 @@ class PartWriter {
   // its prefix (FlatBufferBuilder::FinishSizePrefixed guarantees both).
   // May flush (see above). Returns the writer's error once it failed.
   Result<void> Write(std::span<const uint8_t> sized_flatbuffer);
+
+  // Space in the writer's buffer for one size-prefixed flatbuffer of `size`
+  // bytes (a multiple of kPartAlignment, CHECKed), to be filled in
+  // completely and then accepted with Commit(size). Flushes first if the
+  // record does not fit after what is buffered; grows the buffer (the only
+  // allocation) if it is larger than any buffer before. The space starts
+  // kPartAlignment-aligned in memory and in the stream. Returns the writer's
+  // error once it failed.
+  // (Inline: the Logger calls it per message.)
+  Result<std::span<uint8_t>> Reserve(size_t size) {
+    if (!error_ && !closed_ && size >= sizeof(uint32_t) &&
+        size % kPartAlignment == 0 && size <= buffer_size_ - buffer_used_)
+        [[likely]] {
+      return std::span<uint8_t>(buffer_.get() + buffer_used_, size);
+    }
+    return ReserveSlow(size);
+  }
+  // Accepts the record Reserve(size) returned space for. CHECK-fails unless
+  // its size prefix matches `size`. May flush (when the buffer is full).
+  Result<void> Commit(size_t size) {
+    uint32_t prefix;
+    std::memcpy(&prefix, buffer_.get() + buffer_used_, sizeof(prefix));
+    if (size > buffer_size_ - buffer_used_ || prefix + sizeof(prefix) != size)
+        [[unlikely]] {
+      BadCommit(size);
+    }
+    buffer_used_ += size;
+    stream_bytes_ += size;
+    if (buffer_used_ == buffer_size_) return WriteBuffer();
+    return {};
+  }
 
   // Writes everything accepted so far to the file (ending the zstd frame);
   // with `sync`, then fdatasync()s it (and, the first time, the folder that
@@ -93,9 +130,13 @@ class PartWriter {
 
   // Writes `data` to the file, all of it, or fails the writer.
   Result<void> WriteToFile(std::span<const uint8_t> data);
-  // Runs the zstd stream over `input` with `directive`, writing out full
-  // output buffers.
-  Result<void> Compress(std::span<const uint8_t> input, int directive);
+  // Reserve() when the record does not fit (or the writer failed, or the
+  // size is wrong).
+  Result<std::span<uint8_t>> ReserveSlow(size_t size);
+  // CHECK-fails naming what Commit(size) was given.
+  [[noreturn]] void BadCommit(size_t size);
+  // Writes out the buffer (one zstd frame for kZstd) and empties it.
+  Result<void> WriteBuffer();
   Result<void> Fail(int error_number, std::string_view what);
 
   const std::string path_;
@@ -106,10 +147,15 @@ class PartWriter {
   // zstd's compression context (kZstd only).
   struct ZstdContext;
   std::unique_ptr<ZstdContext> zstd_;
-  // kNone: stream bytes not written yet; kZstd: compressed output not
-  // written yet.
-  std::vector<uint8_t> buffer_;
+  // Stream bytes not written (compressed) yet: flush_bytes, or the largest
+  // record, if larger. Not a vector: growing it need not zero it.
+  std::unique_ptr<uint8_t[]> buffer_;
+  size_t buffer_size_ = 0;
   size_t buffer_used_ = 0;
+  // kZstd: one frame of compressed output (ZSTD_compressBound of
+  // buffer_size_).
+  std::unique_ptr<uint8_t[]> compressed_;
+  size_t compressed_size_ = 0;
   uint64_t stream_bytes_ = 0;
   uint64_t flushed_stream_ = 0;
   uint64_t file_bytes_ = 0;

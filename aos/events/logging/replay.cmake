@@ -63,11 +63,25 @@ aos_binary(NAME log_to_mcap
   SRCS ${AOS_REPLAY_DIR}/log_to_mcap_main.cc
   DEPS aos_log_to_mcap aos_init gflags)
 
+# Clock offsets between nodes from forwarded messages (multi-node replay).
+aos_library(NAME aos_clock_offset_estimator
+  SRCS ${AOS_REPLAY_DIR}/clock_offset_estimator.cc
+  HDRS ${AOS_REPLAY_DIR}/clock_offset_estimator.h
+  DEPS aos_time glog::glog)
+
+aos_test(NAME aos_clock_offset_estimator_test
+  SRCS ${AOS_REPLAY_DIR}/clock_offset_estimator_test.cc
+  DEPS aos_clock_offset_estimator
+  LABELS replay)
+
 aos_library(NAME aos_log_reader
   SRCS ${AOS_REPLAY_DIR}/log_reader.cc
+       ${AOS_REPLAY_DIR}/log_reader_multinode.cc
+       ${AOS_REPLAY_DIR}/multinode_replay.cc
   HDRS ${AOS_REPLAY_DIR}/log_reader.h
-  DEPS aos_logfile_sorting aos_simulated_event_loop aos_configuration
-       glog::glog)
+       ${AOS_REPLAY_DIR}/multinode_replay.h
+  DEPS aos_logfile_sorting aos_clock_offset_estimator aos_simulated_event_loop
+       aos_configuration glog::glog)
 
 aos_library(NAME aos_replay_test_util
   SRCS ${AOS_REPLAY_DIR}/replay_test_util.cc
@@ -105,6 +119,11 @@ target_compile_definitions(aos_logfile_sorting_test PRIVATE
   AOS_PINGPONG_CONFIG="${AOS_REPLAY_PINGPONG_CONFIG}")
 add_dependencies(aos_logfile_sorting_test pingpong_config)
 
+aos_test(NAME aos_log_message_stream_test
+  SRCS ${AOS_REPLAY_DIR}/log_message_stream_test.cc
+  DEPS aos_logfile_sorting aos_json_to_flatbuffer aos_configuration aos_uuid
+  LABELS replay)
+
 aos_library(NAME aos_log_diff
   SRCS ${AOS_REPLAY_DIR}/log_diff.cc
   HDRS ${AOS_REPLAY_DIR}/log_diff.h
@@ -116,23 +135,27 @@ aos_binary(NAME log_diff
 
 # aos_flatbuffer places the generated header by CMAKE_CURRENT_SOURCE_DIR;
 # this file is included from aos/events, so say where the schema lives.
+# Further arguments are more schema targets it includes.
 function(aos_replay_flatbuffer name schema)
   set(CMAKE_CURRENT_SOURCE_DIR ${AOS_REPLAY_DIR})
   aos_flatbuffer(NAME ${name} SCHEMA ${AOS_REPLAY_DIR}/${schema}
-    DEPS aos_configuration_fbs)
+    DEPS aos_configuration_fbs ${ARGN})
 endfunction()
 aos_replay_flatbuffer(aos_log_replayer_config_fbs log_replayer_config.fbs)
+aos_replay_flatbuffer(aos_log_replayer_stats_fbs log_replayer_stats.fbs
+  aos_log_replayer_config_fbs)
 
 aos_binary(NAME log_replayer
   SRCS ${AOS_REPLAY_DIR}/log_replayer.cc
-  DEPS aos_log_reader aos_logger_lib aos_log_replayer_config_fbs
+  DEPS aos_log_reader aos_logger_lib aos_log_replayer_stats_fbs
        aos_examples_ping_lib aos_examples_pong_lib aos_json_to_flatbuffer
        aos_init gflags)
 
 aos_test(NAME aos_replay_tools_test
   SRCS ${AOS_REPLAY_DIR}/replay_tools_test.cc
   DEPS aos_log_reader aos_log_diff aos_logger_lib aos_simulated_event_loop
-       aos_examples_ping_lib aos_examples_pong_lib
+       aos_examples_ping_lib aos_examples_pong_lib aos_log_replayer_stats_fbs
+       aos_json_to_flatbuffer aos_util_file
   LABELS replay)
 target_compile_definitions(aos_replay_tools_test PRIVATE
   AOS_PINGPONG_CONFIG="${AOS_REPLAY_PINGPONG_CONFIG}"
@@ -150,3 +173,11 @@ target_compile_definitions(aos_replay_shm_test PRIVATE
   AOS_PONG="$<TARGET_FILE:pong>"
   AOS_PINGPONG_CONFIG="${CMAKE_BINARY_DIR}/aos/examples/pingpong_config.json")
 add_dependencies(aos_replay_shm_test aos_logger ping pong pingpong_config)
+
+aos_test(NAME aos_multinode_replay_test
+  SRCS ${AOS_REPLAY_DIR}/multinode_replay_test.cc
+  DEPS aos_log_reader aos_logger_lib aos_simulated_event_loop
+       aos_testing_time_converter aos_event_loop_test_fbs aos_tmpdir
+  LABELS replay)
+target_compile_definitions(aos_multinode_replay_test PRIVATE
+  AOS_LOGGING_TESTDATA_DIR="${AOS_REPLAY_DIR}/testdata")

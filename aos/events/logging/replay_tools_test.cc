@@ -10,6 +10,7 @@
 #include "aos/configuration.h"
 #include "aos/events/logging/log_diff.h"
 #include "aos/events/logging/log_reader.h"
+#include "aos/events/logging/log_replayer_stats_generated.h"
 #include "aos/events/logging/logfile_sorting.h"
 #include "aos/events/logging/logger.h"
 #include "aos/events/simulated_event_loop.h"
@@ -17,7 +18,9 @@
 #include "aos/examples/pong_generated.h"
 #include "aos/examples/pong_lib.h"
 #include "aos/examples/pong_static.h"
+#include "aos/json_to_flatbuffer.h"
 #include "aos/testing/tmpdir.h"
+#include "aos/util/file.h"
 #include "gtest/gtest.h"
 
 namespace aos::logger::testing {
@@ -138,6 +141,44 @@ TEST_F(ReplayToolsTest, ReplayIsDeterministic) {
   EXPECT_NE(output.find("\"name\": \"/test\", \"type\": \"aos.examples.Pong\""),
             std::string::npos)
       << output;
+
+  // The stats: the replay config, and replay from the log's start to its
+  // end (the last message plus the send delay).
+  Result<std::string> stats_json =
+      util::ReadFileToString(dir_.path() + "/replay1/log_replayer_stats.json");
+  CheckExpected(stats_json);
+  Result<FlatbufferDetachedBuffer<LogReplayerStats>> stats =
+      MaybeJsonToFlatbuffer<LogReplayerStats>(*stats_json);
+  CheckExpected(stats);
+  const LogReplayerStats &s = stats->message();
+  ASSERT_NE(s.replay_config(), nullptr);
+  ASSERT_EQ(s.replay_config()->applications()->size(), 1u);
+  EXPECT_EQ(s.replay_config()->applications()->Get(0)->name()->string_view(),
+            "pong");
+  EXPECT_EQ(s.replay_config()
+                ->remap_channels()
+                ->Get(0)
+                ->channel()
+                ->name()
+                ->string_view(),
+            "/test");
+  LogReader reader(Load(original_));
+  EXPECT_EQ(s.monotonic_start_time(),
+            reader.monotonic_start_time().time_since_epoch().count());
+  EXPECT_EQ(s.realtime_start_time(),
+            reader.realtime_start_time().time_since_epoch().count());
+  // The original ran for 1005 ms from the log's start.
+  EXPECT_GT(s.monotonic_end_time() - s.monotonic_start_time(), 900'000'000);
+  EXPECT_LT(s.monotonic_end_time() - s.monotonic_start_time(), 1'010'000'000);
+  EXPECT_EQ(s.realtime_end_time() - s.realtime_start_time(),
+            s.monotonic_end_time() - s.monotonic_start_time());
+  ASSERT_NE(s.start_time(), nullptr);
+  EXPECT_EQ(realtime_clock::FromString(s.start_time()->string_view()),
+            reader.realtime_start_time());
+  ASSERT_NE(s.end_time(), nullptr);
+  EXPECT_EQ(realtime_clock::FromString(s.end_time()->string_view()),
+            realtime_clock::time_point(
+                std::chrono::nanoseconds(s.realtime_end_time())));
 
   // Against the original: pings replayed, pongs re-made, all identical. The
   // timing reports of the replay's own loops differ, as expected.

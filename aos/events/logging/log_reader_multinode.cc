@@ -1,0 +1,326 @@
+// LogReader's multi-node half: one NodeReplayer per node, each with its own
+// event loop on its node, sending that node's own messages and the messages
+// forwarded to it at their logged times on the node's clock. The clocks come
+// from AnalyzeMultiNodeLog's estimate (multinode_replay.h).
+
+#include <set>
+
+#include "aos/events/logging/log_reader.h"
+#include "aos/events/simulated_network_bridge.h"
+#include "glog/logging.h"
+
+namespace aos::logger {
+namespace {
+
+constexpr std::string_view kRemoteMessageType =
+    "aos.message_bridge.RemoteMessage";
+
+const Channel *FindChannel(const Configuration *config, std::string_view name,
+                           std::string_view type) {
+  if (config->channels() == nullptr) return nullptr;
+  for (const Channel *channel : *config->channels()) {
+    if (channel->name()->string_view() == name &&
+        channel->type()->string_view() == type) {
+      return channel;
+    }
+  }
+  return nullptr;
+}
+
+// Whether the simulated bridge forwards `channel` anywhere.
+bool Forwarded(const Configuration *config, const Channel *channel) {
+  if (channel->destination_nodes() == nullptr ||
+      channel->source_node() == nullptr) {
+    return false;
+  }
+  for (const Connection *connection : *channel->destination_nodes()) {
+    if (connection->name()->string_view() !=
+            channel->source_node()->string_view() &&
+        configuration::GetNode(config, connection->name()->string_view()) !=
+            nullptr) {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+class LogReader::NodeReplayer {
+ public:
+  NodeReplayer(LogReader *reader, size_t node_index)
+      : reader_(reader),
+        node_index_(node_index),
+        log_(reader->multi_node_->nodes[node_index]),
+        node_(configuration::GetNode(reader->factory_->configuration(),
+                                     node_index)),
+        factory_(reader->factory_->GetNodeEventLoopFactory(node_)) {}
+
+  size_t node_index() const { return node_index_; }
+  const Node *node() const { return node_; }
+  EventLoop *event_loop() { return event_loop_.get(); }
+  const internal::NodeMessageStream *stream() const { return stream_.get(); }
+
+  // Makes the loop, its senders and timers (before the factory runs).
+  void Register() {
+    const Configuration *logged = reader_->logged_configuration();
+    const Configuration *config = reader_->factory_->configuration();
+    if (log_.monotonic_start != monotonic_clock::min_time) {
+      factory_->SetRealtimeOffset(log_.monotonic_start, log_.realtime_start);
+    }
+    const Node *logged_node = configuration::GetNode(logged, node_index_);
+    // The replayed channel of every logged channel this node sends or
+    // receives.
+    std::vector<const Channel *> replayed(logged->channels()->size(), nullptr);
+    EventLoopOptions options;
+    options.check_sent_too_fast = CheckSentTooFast::kNo;
+    options.exclusive_senders = ExclusiveSenders::kYes;
+    for (size_t i = 0; i < replayed.size(); ++i) {
+      const Channel *channel = logged->channels()->Get(i);
+      const bool own = configuration::SourceNodeIndex(logged, channel) ==
+                           static_cast<int>(node_index_) &&
+                       channel->logger() != LoggerConfig::NOT_LOGGED;
+      const bool delivered =
+          !own &&
+          configuration::SourceNodeIndex(logged, channel) !=
+              static_cast<int>(node_index_) &&
+          configuration::ConnectionToNode(channel, logged_node) != nullptr;
+      if (!own && !delivered) continue;
+      std::string name = channel->name()->str();
+      for (const Remap &remap : reader_->remaps_) {
+        if (remap.name == name && remap.type == channel->type()->str()) {
+          name = remap.new_name;
+        }
+      }
+      replayed[i] = FindChannel(config, name, channel->type()->string_view());
+      CHECK(replayed[i] != nullptr)
+          << ": the factory's configuration has no channel " << name << " "
+          << channel->type()->string_view()
+          << " to replay the log into; build the factory with the reader's "
+             "configuration()";
+      // The simulated bridge makes senders for what it forwards to this
+      // node and for delivery timestamps, at every boot: those channels
+      // cannot be exclusive. It forwards nothing replayed (below).
+      if (delivered || channel->type()->string_view() == kRemoteMessageType) {
+        options.per_channel_exclusivity.push_back(
+            {replayed[i], ExclusiveSenders::kNo});
+      }
+    }
+    event_loop_ = factory_->MakeEventLoop("log_reader", options);
+    event_loop_->SkipTimingReport();
+    event_loop_->SkipAosLog();
+    senders_.resize(replayed.size());
+    for (size_t i = 0; i < replayed.size(); ++i) {
+      if (replayed[i] == nullptr) continue;
+      senders_[i] = event_loop_->MakeRawSender(replayed[i]);
+    }
+    Result<std::unique_ptr<internal::NodeMessageStream>> stream =
+        internal::NodeMessageStream::Open(*reader_->multi_node_, node_index_);
+    CheckExpected(stream);
+    stream_ = std::move(*stream);
+
+    start_ = log_.monotonic_start;
+    if (reader_->start_time_ != realtime_clock::min_time &&
+        log_.monotonic_start != monotonic_clock::min_time &&
+        reader_->start_time_ > log_.realtime_start) {
+      start_ =
+          log_.monotonic_start + (reader_->start_time_ - log_.realtime_start);
+    }
+    end_ = monotonic_clock::max_time;
+    if (reader_->end_time_ != realtime_clock::max_time &&
+        log_.monotonic_start != monotonic_clock::min_time) {
+      end_ = log_.monotonic_start + (reader_->end_time_ - log_.realtime_start);
+    }
+    timer_ = event_loop_->AddTimer(
+        [this]() { SendUpTo(event_loop_->context().monotonic_event_time); });
+    timer_->set_name("log_reader");
+    end_timer_ = event_loop_->AddTimer(
+        [this]() { final_timer_->Schedule(event_loop_->monotonic_now()); });
+    final_timer_ = event_loop_->AddTimer([this]() { reader_->EndReplay(); });
+  }
+
+  void Start() {
+    factory_->OnStartup([this]() {
+      // The state before the node's start goes to fetchers only. (The
+      // clock may read past the logger's start here by a rounding
+      // nanosecond: nothing can be sent before now.)
+      start_ = std::max(start_, factory_->monotonic_now());
+      next_ = stream_->Next();
+      while (next_.has_value() && next_->monotonic_sent_time < start_) {
+        Replay(*next_);
+        stream_->Recycle(std::move(*next_));
+        next_ = stream_->Next();
+      }
+    });
+    event_loop_->OnRun([this]() {
+      if (node_index_ == reader_->multi_node_->reference_node) {
+        for (const auto &fn : reader_->on_start_) fn();
+      }
+      for (const auto &[node, fn] : reader_->node_on_start_) {
+        if (node->name()->string_view() == node_->name()->string_view()) fn();
+      }
+      if (next_.has_value() && next_->monotonic_sent_time <= end_) {
+        timer_->Schedule(next_->monotonic_sent_time);
+      } else {
+        Finish();
+      }
+    });
+  }
+
+  // Ends the replay from this node's loop once watchers saw its last
+  // message (see LogReader::Finish).
+  void ScheduleEnd() {
+    end_timer_->Schedule(event_loop_->monotonic_now() +
+                         reader_->factory_->send_delay());
+  }
+
+ private:
+  void Replay(const LogMessage &message) {
+    if (message.channel_index >= senders_.size()) {
+      LOG(WARNING) << "skipping a message on channel index "
+                   << message.channel_index << " on node "
+                   << node_->name()->string_view()
+                   << ": the log's configuration has only " << senders_.size()
+                   << " channels";
+      return;
+    }
+    RawSender *sender = senders_[message.channel_index].get();
+    if (sender == nullptr || !message.has_data) return;
+    if (message.monotonic_remote_time == monotonic_clock::min_time) {
+      sender->CheckOk(sender->Send(message.data.data(), message.data.size()));
+      return;
+    }
+    const int source = configuration::SourceNodeIndex(
+        reader_->logged_configuration(),
+        reader_->logged_configuration()->channels()->Get(
+            message.channel_index));
+    sender->CheckOk(sender->Send(
+        message.data.data(), message.data.size(), message.monotonic_remote_time,
+        message.realtime_remote_time, message.monotonic_remote_transmit_time,
+        message.remote_queue_index,
+        reader_->factory_->node_factories()[source]->boot_uuid()));
+  }
+
+  void SendUpTo(monotonic_clock::time_point until) {
+    while (next_.has_value() && next_->monotonic_sent_time <= until &&
+           next_->monotonic_sent_time <= end_) {
+      Replay(*next_);
+      stream_->Recycle(std::move(*next_));
+      next_ = stream_->Next();
+    }
+    if (next_.has_value() && next_->monotonic_sent_time <= end_) {
+      timer_->Schedule(next_->monotonic_sent_time);
+    } else {
+      Finish();
+    }
+  }
+
+  void Finish() {
+    if (finished_) return;
+    finished_ = true;
+    reader_->NodeFinished(this);
+  }
+
+  LogReader *const reader_;
+  const size_t node_index_;
+  const internal::NodeLog &log_;
+  const Node *const node_;
+  NodeEventLoopFactory *const factory_;
+  std::unique_ptr<EventLoop> event_loop_;
+  std::unique_ptr<internal::NodeMessageStream> stream_;
+  std::vector<std::unique_ptr<RawSender>> senders_;
+  monotonic_clock::time_point start_ = monotonic_clock::min_time;
+  monotonic_clock::time_point end_ = monotonic_clock::max_time;
+  TimerHandler *timer_ = nullptr;
+  TimerHandler *end_timer_ = nullptr;
+  TimerHandler *final_timer_ = nullptr;
+  std::optional<LogMessage> next_;
+  bool finished_ = false;
+};
+
+Result<void> LogReader::InitMultiNode() {
+  Result<internal::MultiNodeLog> log =
+      internal::AnalyzeMultiNodeLog(log_files_, logged_configuration());
+  if (!log) return std::unexpected(log.error());
+  multi_node_ = std::make_unique<internal::MultiNodeLog>(std::move(*log));
+  return {};
+}
+
+void LogReader::RegisterMultiNode() {
+  clocks_ = std::make_unique<internal::ReplayClocks>(multi_node_->clocks);
+  factory_->SetTimeConverter(clocks_.get());
+  if (replay_rate_ != 0.0) factory_->SetRealtimeReplayRate(replay_rate_);
+  // The logged statistics replay instead of the bridge's.
+  factory_->PermanentlyDisableStatistics();
+  for (size_t i = 0; i < multi_node_->nodes.size(); ++i) {
+    const internal::NodeLog &node = multi_node_->nodes[i];
+    if (!node.own_data.has_value() && !node.remote_data.has_value() &&
+        node.deliveries.empty()) {
+      continue;
+    }
+    node_replayers_.push_back(std::make_shared<NodeReplayer>(this, i));
+    node_replayers_.back()->Register();
+  }
+  CHECK(!node_replayers_.empty()) << ": a multi-node log without data";
+  // Replayed channels are delivered from the log, not by the bridge.
+  const Configuration *config = factory_->configuration();
+  std::set<const Channel *> disabled;
+  const auto disable = [&](std::string_view name, std::string_view type) {
+    const Channel *channel = FindChannel(config, name, type);
+    if (channel != nullptr && Forwarded(config, channel) &&
+        disabled.insert(channel).second) {
+      factory_->DisableForwarding(channel);
+    }
+  };
+  for (const Channel *channel : *logged_configuration()->channels()) {
+    std::string name = channel->name()->str();
+    for (const Remap &remap : remaps_) {
+      if (remap.name == name && remap.type == channel->type()->str()) {
+        name = remap.new_name;
+      }
+    }
+    if (channel->logger() != LoggerConfig::NOT_LOGGED ||
+        Forwarded(logged_configuration(), channel)) {
+      disable(name, channel->type()->string_view());
+    }
+  }
+}
+
+void LogReader::StartMultiNode() {
+  for (const auto &node : node_replayers_) node->Start();
+}
+
+void LogReader::NodeFinished(NodeReplayer *node) {
+  ++nodes_finished_;
+  if (nodes_finished_ == node_replayers_.size()) node->ScheduleEnd();
+}
+
+void LogReader::EndReplay() {
+  for (const auto &fn : on_end_) fn();
+  if (exit_on_finish_) factory_->Exit();
+}
+
+std::string LogReader::ResolveName(std::string_view name, std::string_view type,
+                                   const Node *node) const {
+  if (node == nullptr || multi_node_ == nullptr) return std::string(name);
+  const Channel *channel = configuration::GetChannel(
+      logged_configuration(), name, type, "", node, /*quiet=*/true);
+  return channel == nullptr ? std::string(name) : channel->name()->str();
+}
+
+const std::vector<internal::ClockEstimate> &LogReader::clock_estimates() const {
+  static const std::vector<internal::ClockEstimate> kNone;
+  return multi_node_ == nullptr ? kNone : multi_node_->estimates;
+}
+
+const std::vector<std::string> &LogReader::MultiNodeWarnings() const {
+  multi_node_warnings_ = multi_node_->warnings;
+  for (const auto &node : node_replayers_) {
+    if (node->stream() != nullptr) {
+      node->stream()->AppendWarnings(&multi_node_warnings_);
+    }
+  }
+  return multi_node_warnings_;
+}
+
+}  // namespace aos::logger

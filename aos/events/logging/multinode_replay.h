@@ -1,0 +1,174 @@
+#ifndef AOS_EVENTS_LOGGING_MULTINODE_REPLAY_H_
+#define AOS_EVENTS_LOGGING_MULTINODE_REPLAY_H_
+
+// What LogReader needs to replay a multi-node log, worked out from its parts.
+//
+// A multi-node log is several logging events (one per node that ran a
+// logger) sharing a log_start_uuid. For every node it holds the node's own
+// messages (its logger's data parts about itself) and the messages forwarded
+// to it, recorded in up to three ways, all stamped with the receiving node's
+// clock: the data itself, logged on the receiver (data parts about the source
+// node, written by the receiver's logger); delivery timestamps logged on the
+// receiver (TIMESTAMPS parts, no data); or delivery timestamps sent back to
+// the source and logged there (REMOTE_TIMESTAMPS parts, no data). For the two
+// timestamp-only kinds the data comes from the source node's own parts,
+// matched by channel, queue index and send time (DeliveryMatcher).
+//
+// AnalyzeMultiNodeLog reads every delivery once, checks that the log can be
+// replayed (every node whose data is needed is there, no node rebooted) and
+// estimates the clock offsets between nodes from the deliveries
+// (clock_offset_estimator.h), which ReplayClocks turns into the replay's
+// TimeConverter. NodeMessageStream then yields, per node, its own messages
+// and the messages forwarded to it, merged in the order of that node's clock.
+// See docs/decisions/replay.md.
+
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "aos/configuration.h"
+#include "aos/events/event_scheduler.h"
+#include "aos/events/logging/clock_offset_estimator.h"
+#include "aos/events/logging/log_message_stream.h"
+#include "aos/events/logging/logfile_sorting.h"
+#include "aos/util/status.h"
+
+namespace aos::logger::internal {
+
+// A message forwarded to a node, as its delivery was logged there (times on
+// the receiving node; remote_* on the source node).
+struct Delivery {
+  uint32_t channel_index = 0;
+  size_t source_node = 0;
+  monotonic_clock::time_point monotonic_sent_time;
+  realtime_clock::time_point realtime_sent_time;
+  uint32_t queue_index = 0;
+  monotonic_clock::time_point monotonic_remote_time;
+  realtime_clock::time_point realtime_remote_time;
+  uint32_t remote_queue_index = 0;
+  monotonic_clock::time_point monotonic_remote_transmit_time;
+};
+
+// One node's share of the log.
+struct NodeLog {
+  std::string name;
+  // Its own messages (parts about it written by its own logger).
+  std::optional<LogFile> own_data;
+  // Messages forwarded to it whose data its logger kept.
+  std::optional<LogFile> remote_data;
+  // Timestamp-only deliveries to it (deduplicated, in time order) whose
+  // data lives in the source node's own parts.
+  std::vector<Delivery> deliveries;
+  // Its logger's start (min_time if it had none).
+  monotonic_clock::time_point monotonic_start = monotonic_clock::min_time;
+  realtime_clock::time_point realtime_start = realtime_clock::min_time;
+};
+
+// The estimated relation between two nodes' clocks.
+struct ClockEstimate {
+  size_t a;
+  size_t b;
+  ClockOffsetEstimator::Estimate estimate;
+  size_t a_to_b_messages;
+  size_t b_to_a_messages;
+};
+
+struct MultiNodeLog {
+  std::vector<NodeLog> nodes;  // by node index
+  // The node whose clock the replay's distributed clock follows.
+  size_t reference_node = 0;
+  // The pair estimates the clocks were built from (a tree over the nodes
+  // reachable from the reference through forwarded messages).
+  std::vector<ClockEstimate> estimates;
+  // Per node: (distributed, monotonic) samples of its clock, distributed
+  // time 0 being the earliest logger start.
+  std::vector<std::vector<std::pair<int64_t, int64_t>>> clocks;
+  std::vector<std::string> warnings;
+};
+
+// Sorts out `logs` (CheckOneLog'd, sharing `config`) per node, reads every
+// delivery and estimates the clocks. Errors: a node whose data parts are
+// needed but absent, a node that rebooted during the log.
+Result<MultiNodeLog> AnalyzeMultiNodeLog(const std::vector<LogFile> &logs,
+                                         const Configuration *config);
+
+// The nodes' clocks as piecewise-linear functions of the distributed clock
+// (samples per node, extended along the end segments, slope 1 for a single
+// sample). One boot per node.
+class ReplayClocks final : public TimeConverter {
+ public:
+  explicit ReplayClocks(
+      std::vector<std::vector<std::pair<int64_t, int64_t>>> clocks);
+
+  monotonic_clock::time_point FromDistributedClock(
+      size_t node_index, distributed_clock::time_point time,
+      size_t boot) override;
+  distributed_clock::time_point ToDistributedClock(size_t node_index,
+                                                   BootTimestamp time) override;
+  distributed_clock::time_point BootStartTime(size_t, size_t boot) override {
+    return boot == 0 ? distributed_clock::min_time
+                     : distributed_clock::max_time;
+  }
+
+ private:
+  std::vector<std::vector<std::pair<int64_t, int64_t>>> clocks_;
+};
+
+// The source node's own messages, read ahead to find the data of
+// timestamp-only deliveries. Keeps only channels in `wanted` (those with
+// such deliveries) until they are delivered or passed.
+class DeliveryMatcher {
+ public:
+  static Result<std::unique_ptr<DeliveryMatcher>> Open(
+      const LogFile &source_data, std::vector<bool> wanted);
+  // The message `delivery` delivered, taken out of the matcher (nullopt if
+  // the source's log lacks it, e.g. sent before its logger started).
+  // Deliveries on one channel must come in the order they were sent.
+  std::optional<LogMessage> Find(const Delivery &delivery);
+  const std::vector<std::string> &warnings() const {
+    return stream_->warnings();
+  }
+
+ private:
+  std::unique_ptr<LogMessageStream> stream_;
+  std::vector<bool> wanted_;
+  std::map<uint32_t, std::deque<LogMessage>> pending_;
+  bool done_ = false;
+};
+
+// One node's messages in the order of its clock: own messages, and
+// forwarded ones (remote_* times set) with their data.
+class NodeMessageStream {
+ public:
+  // Node `node` of `log` (which must outlive the stream). Each source node
+  // gets its own DeliveryMatcher for this node's deliveries.
+  static Result<std::unique_ptr<NodeMessageStream>> Open(
+      const MultiNodeLog &log, size_t node);
+  // The next message; forwarded messages whose data is missing are skipped
+  // with a warning.
+  std::optional<LogMessage> Next();
+  void Recycle(LogMessage message);
+  // Warnings of the streams read so far.
+  void AppendWarnings(std::vector<std::string> *out) const;
+  // Forwarded messages skipped because the source's data was missing.
+  size_t missing_data() const { return missing_data_; }
+
+ private:
+  const NodeLog *node_ = nullptr;
+  // By source node index (null: nothing delivered from there).
+  std::vector<std::unique_ptr<DeliveryMatcher>> matchers_;
+  std::unique_ptr<LogMessageStream> own_;
+  std::unique_ptr<LogMessageStream> remote_;
+  std::optional<LogMessage> next_own_;
+  std::optional<LogMessage> next_remote_;
+  size_t next_delivery_ = 0;
+  size_t missing_data_ = 0;
+  std::vector<std::string> warnings_;
+};
+
+}  // namespace aos::logger::internal
+
+#endif  // AOS_EVENTS_LOGGING_MULTINODE_REPLAY_H_
