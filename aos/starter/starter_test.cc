@@ -2,7 +2,6 @@
 // separate processes supervising a small test program (starter_test_app),
 // each test with its own --shm_base, --logs_folder and configuration.
 
-#include <fcntl.h>
 #include <pwd.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -23,6 +22,7 @@
 #include "aos/events/shm_event_loop.h"
 #include "aos/ipc_lib/shm_base.h"
 #include "aos/starter/starter_generated.h"
+#include "aos/testing/process.h"
 #include "aos/testing/tmpdir.h"
 #include "glog/logging.h"
 #include "gmock/gmock.h"
@@ -60,81 +60,13 @@ bool WaitUntilDead(pid_t pid) {
   return true;
 }
 
-struct Exit {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
+using Exit = ::aos::testing::ProcessExit;
 
-// A child process whose stdout and stderr go to files in `dir`.
-class Process {
+// A child process; Wait() gives up after kHangLimit.
+class Process : public ::aos::testing::ChildProcess {
  public:
-  Process(std::vector<std::string> argv, const std::string &dir) {
-    static int next_id = 0;
-    const std::string prefix = dir + "/process" + std::to_string(next_id++);
-    out_path_ = prefix + ".out";
-    err_path_ = prefix + ".err";
-    pid_ = fork();
-    PCHECK(pid_ >= 0);
-    if (pid_ == 0) {
-      const int in = open("/dev/null", O_RDONLY);
-      const int out =
-          open(out_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      const int err =
-          open(err_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      if (in < 0 || out < 0 || err < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 ||
-          dup2(err, 2) < 0) {
-        _exit(127);
-      }
-      std::vector<char *> args;
-      for (std::string &arg : argv) args.push_back(arg.data());
-      args.push_back(nullptr);
-      execv(args[0], args.data());
-      _exit(127);
-    }
-  }
-  Process(const Process &) = delete;
-  ~Process() {
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-  }
-
-  pid_t pid() const { return pid_; }
-  std::string err() const { return ReadFile(err_path_); }
-  bool running() const {
-    return pid_ > 0 && waitpid(pid_, nullptr, WNOHANG) == 0;
-  }
-  void Signal(int signal) { PCHECK(kill(pid_, signal) == 0); }
-
-  // Waits for the exit (killing it after kHangLimit, which fails the test).
-  Exit Wait() {
-    const auto deadline = std::chrono::steady_clock::now() + kHangLimit;
-    int status = 0;
-    while (true) {
-      const pid_t done = waitpid(pid_, &status, WNOHANG);
-      PCHECK(done >= 0);
-      if (done == pid_) break;
-      if (std::chrono::steady_clock::now() > deadline) {
-        ADD_FAILURE() << "process hung; killing it";
-        kill(pid_, SIGKILL);
-        waitpid(pid_, &status, 0);
-        break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    pid_ = -1;
-    return Exit{.code = WIFEXITED(status) ? WEXITSTATUS(status)
-                                          : 128 + WTERMSIG(status),
-                .out = ReadFile(out_path_),
-                .err = ReadFile(err_path_)};
-  }
-
- private:
-  pid_t pid_ = -1;
-  std::string out_path_;
-  std::string err_path_;
+  Process(std::vector<std::string> argv, const std::string &dir)
+      : ChildProcess(std::move(argv), dir, "", kHangLimit) {}
 };
 
 class StarterTest : public ::testing::Test {

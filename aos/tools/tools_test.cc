@@ -2,7 +2,6 @@
 // as its own process, as a user would run it, over a private --shm_base per
 // test.
 
-#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -12,13 +11,13 @@
 #include <fstream>
 #include <optional>
 #include <regex>
-#include <sstream>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
 
 #include "aos/ipc_lib/memory_mapped_queue.h"
+#include "aos/testing/process.h"
 #include "aos/testing/tmpdir.h"
 #include "glog/logging.h"
 #include "gmock/gmock.h"
@@ -33,95 +32,8 @@ using ::testing::Not;
 // A safety net against hangs only; no test depends on timing.
 constexpr std::chrono::seconds kHangLimit(60);
 
-std::string ReadFile(const std::string &path) {
-  std::ifstream file(path);
-  std::stringstream contents;
-  contents << file.rdbuf();
-  return contents.str();
-}
-
-struct Exit {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
-
-// A child process whose stdout and stderr go to files in `dir`.
-class Process {
- public:
-  Process(std::vector<std::string> argv, const std::string &dir,
-          const std::string &stdin_text = "")
-      : command_(argv[0]) {
-    static int next_id = 0;
-    const std::string prefix = dir + "/process" + std::to_string(next_id++);
-    out_path_ = prefix + ".out";
-    err_path_ = prefix + ".err";
-    const std::string in_path = prefix + ".in";
-    { std::ofstream(in_path) << stdin_text; }
-    pid_ = fork();
-    PCHECK(pid_ >= 0);
-    if (pid_ == 0) {
-      const int in = open(in_path.c_str(), O_RDONLY);
-      const int out =
-          open(out_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      const int err =
-          open(err_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      if (in < 0 || out < 0 || err < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 ||
-          dup2(err, 2) < 0) {
-        _exit(127);
-      }
-      std::vector<char *> args;
-      for (std::string &arg : argv) args.push_back(arg.data());
-      args.push_back(nullptr);
-      execv(args[0], args.data());
-      _exit(127);
-    }
-  }
-  Process(const Process &) = delete;
-  ~Process() {
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-  }
-
-  pid_t pid() const { return pid_; }
-  std::string out() const { return ReadFile(out_path_); }
-  std::string err() const { return ReadFile(err_path_); }
-
-  void Signal(int signal) { PCHECK(kill(pid_, signal) == 0); }
-
-  // Waits for the exit (killing it after kHangLimit, which fails the test).
-  Exit Wait() {
-    const auto deadline = std::chrono::steady_clock::now() + kHangLimit;
-    int status = 0;
-    while (true) {
-      const pid_t done = waitpid(pid_, &status, WNOHANG);
-      PCHECK(done >= 0);
-      if (done == pid_) break;
-      if (std::chrono::steady_clock::now() > deadline) {
-        ADD_FAILURE() << command_ << " hung; killing it";
-        kill(pid_, SIGKILL);
-        waitpid(pid_, &status, 0);
-        break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    pid_ = -1;
-    Exit exit;
-    exit.code =
-        WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    exit.out = out();
-    exit.err = err();
-    return exit;
-  }
-
- private:
-  std::string command_;
-  pid_t pid_ = -1;
-  std::string out_path_;
-  std::string err_path_;
-};
+using Exit = ProcessExit;
+using Process = ChildProcess;
 
 class ToolsTest : public ::testing::Test {
  protected:

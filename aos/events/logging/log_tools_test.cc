@@ -1,7 +1,6 @@
 // aos_logger, log_cat and log_info as a user runs them: separate processes
 // over a private --shm_base, with ping and pong as the robot.
 
-#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -16,6 +15,7 @@
 #include <vector>
 
 #include "aos/events/logging/part_reader.h"
+#include "aos/testing/process.h"
 #include "aos/testing/tmpdir.h"
 #include "glog/logging.h"
 #include "gmock/gmock.h"
@@ -30,87 +30,8 @@ using ::testing::Not;
 // A safety net against hangs only; no test depends on timing.
 constexpr std::chrono::seconds kHangLimit(60);
 
-std::string ReadFile(const std::string &path) {
-  std::ifstream file(path);
-  std::stringstream contents;
-  contents << file.rdbuf();
-  return contents.str();
-}
-
-struct Exit {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
-
-// A child process whose stdout and stderr go to files in `dir`.
-class Process {
- public:
-  Process(std::vector<std::string> argv, const std::string &dir)
-      : command_(argv[0]) {
-    static int next_id = 0;
-    const std::string prefix = dir + "/process" + std::to_string(next_id++);
-    out_path_ = prefix + ".out";
-    err_path_ = prefix + ".err";
-    pid_ = fork();
-    PCHECK(pid_ >= 0);
-    if (pid_ == 0) {
-      const int out =
-          open(out_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      const int err =
-          open(err_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      if (out < 0 || err < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0) {
-        _exit(127);
-      }
-      std::vector<char *> args;
-      for (std::string &arg : argv) args.push_back(arg.data());
-      args.push_back(nullptr);
-      execv(args[0], args.data());
-      _exit(127);
-    }
-  }
-  Process(const Process &) = delete;
-  ~Process() {
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-  }
-
-  void Signal(int signal) { PCHECK(kill(pid_, signal) == 0); }
-  bool Running() const { return waitpid(pid_, nullptr, WNOHANG) == 0; }
-  std::string err() const { return ReadFile(err_path_); }
-
-  Exit Wait() {
-    const auto deadline = std::chrono::steady_clock::now() + kHangLimit;
-    int status = 0;
-    while (true) {
-      const pid_t done = waitpid(pid_, &status, WNOHANG);
-      PCHECK(done >= 0);
-      if (done == pid_) break;
-      if (std::chrono::steady_clock::now() > deadline) {
-        ADD_FAILURE() << command_ << " hung; killing it";
-        kill(pid_, SIGKILL);
-        waitpid(pid_, &status, 0);
-        break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    pid_ = -1;
-    Exit exit;
-    exit.code =
-        WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    exit.out = ReadFile(out_path_);
-    exit.err = ReadFile(err_path_);
-    return exit;
-  }
-
- private:
-  std::string command_;
-  pid_t pid_ = -1;
-  std::string out_path_;
-  std::string err_path_;
-};
+using Exit = ::aos::testing::ProcessExit;
+using Process = ::aos::testing::ChildProcess;
 
 class LogToolsTest : public ::testing::Test {
  protected:
@@ -150,7 +71,7 @@ class LogToolsTest : public ::testing::Test {
       if (std::filesystem::file_size(path, ignored) >= bytes && !ignored) {
         return;
       }
-      ASSERT_TRUE(logger->Running()) << logger->err();
+      ASSERT_TRUE(logger->running()) << logger->err();
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
     FAIL() << "nothing logged in " << path;

@@ -1,17 +1,16 @@
 # Replay half of aos/events/logging: MCAP export, log sorting and reading,
-# replay and comparison tools. Included from aos/events/CMakeLists.txt; the
-# logger's own targets live in this directory's CMakeLists.txt.
+# replay and comparison tools. Included at the end of this directory's
+# CMakeLists.txt, which holds the logger's own targets and finds zstd
+# (PkgConfig::ZSTD) for both halves.
 
 set(AOS_REPLAY_DIR ${CMAKE_CURRENT_LIST_DIR})
 
-find_package(PkgConfig REQUIRED)
-pkg_check_modules(AOS_REPLAY_ZSTD REQUIRED IMPORTED_TARGET libzstd)
 find_package(ZLIB REQUIRED)
 
 aos_library(NAME aos_mcap_writer
   SRCS ${AOS_REPLAY_DIR}/mcap_writer.cc
   HDRS ${AOS_REPLAY_DIR}/mcap_writer.h
-  DEPS aos_status PkgConfig::AOS_REPLAY_ZSTD ZLIB::ZLIB glog::glog)
+  DEPS aos_status PkgConfig::ZSTD ZLIB::ZLIB glog::glog)
 
 # The MCAP checker: Foxglove's TypeScript reader, installed from the npm
 # registry into the build tree by a CTest set-up fixture (test-only; see
@@ -133,17 +132,11 @@ aos_binary(NAME log_diff
   SRCS ${AOS_REPLAY_DIR}/log_diff_main.cc
   DEPS aos_log_diff aos_init gflags)
 
-# aos_flatbuffer places the generated header by CMAKE_CURRENT_SOURCE_DIR;
-# this file is included from aos/events, so say where the schema lives.
-# Further arguments are more schema targets it includes.
-function(aos_replay_flatbuffer name schema)
-  set(CMAKE_CURRENT_SOURCE_DIR ${AOS_REPLAY_DIR})
-  aos_flatbuffer(NAME ${name} SCHEMA ${AOS_REPLAY_DIR}/${schema}
-    DEPS aos_configuration_fbs ${ARGN})
-endfunction()
-aos_replay_flatbuffer(aos_log_replayer_config_fbs log_replayer_config.fbs)
-aos_replay_flatbuffer(aos_log_replayer_stats_fbs log_replayer_stats.fbs
-  aos_log_replayer_config_fbs)
+aos_flatbuffer(NAME aos_log_replayer_config_fbs
+  SCHEMA log_replayer_config.fbs DEPS aos_configuration_fbs)
+aos_flatbuffer(NAME aos_log_replayer_stats_fbs
+  SCHEMA log_replayer_stats.fbs
+  DEPS aos_configuration_fbs aos_log_replayer_config_fbs)
 
 aos_binary(NAME log_replayer
   SRCS ${AOS_REPLAY_DIR}/log_replayer.cc
