@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <regex>
 #include <set>
 #include <sstream>
 
@@ -599,6 +600,23 @@ const Node *GetNodeFromHostname(const Configuration *config,
       for (const flatbuffers::String *name : *node->hostnames()) {
         if (name->string_view() == hostname) return node;
       }
+    }
+  }
+  // Exact names win over patterns, whatever the order of the nodes.
+  for (const Node *node : *config->nodes()) {
+    if (node->hostname_regex() == nullptr) continue;
+    std::regex pattern;
+    try {
+      pattern = std::regex(node->hostname_regex()->str());
+    } catch (const std::regex_error &e) {
+      // Validation rejects these; only a config built in code gets here.
+      LOG(FATAL) << "Node \"" << node->name()->string_view()
+                 << "\" has an invalid hostname_regex \""
+                 << node->hostname_regex()->string_view() << "\": " << e.what()
+                 << "; fix the pattern";
+    }
+    if (std::regex_match(hostname.begin(), hostname.end(), pattern)) {
+      return node;
     }
   }
   return nullptr;

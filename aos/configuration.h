@@ -216,7 +216,8 @@ const Node *GetNode(const Configuration *config, const Node *node);
 // range; null in single-node configs.
 const Node *GetNode(const Configuration *config, size_t index);
 
-// The node whose hostname (or one of hostnames) is `hostname`, or null.
+// The node whose hostname (or one of hostnames) is `hostname`, else the first
+// node whose hostname_regex matches all of `hostname`, or null.
 const Node *GetNodeFromHostname(const Configuration *config,
                                 std::string_view hostname);
 

@@ -129,6 +129,7 @@ void MergeNode(NodeModel *into, const Node *from) {
   MergeScalar(&into->port, from, Node::VT_PORT, [&] { return from->port(); });
   UnionStrings(&into->hostnames, from->hostnames());
   UnionStrings(&into->tags, from->tags());
+  MergeString(&into->hostname_regex, from->hostname_regex());
 }
 
 // Writes models out. Present fields are written even when equal to their
@@ -261,12 +262,15 @@ class Packer {
         model.hostname ? fbb_.CreateString(*model.hostname) : 0;
     const auto hostnames = model.hostnames ? Strings(*model.hostnames) : 0;
     const auto tags = model.tags ? Strings(*model.tags) : 0;
+    const auto hostname_regex =
+        model.hostname_regex ? fbb_.CreateString(*model.hostname_regex) : 0;
     NodeBuilder builder(fbb_);
     builder.add_name(name);
     if (model.hostname) builder.add_hostname(hostname);
     if (model.port) builder.add_port(*model.port);
     if (model.hostnames) builder.add_hostnames(hostnames);
     if (model.tags) builder.add_tags(tags);
+    if (model.hostname_regex) builder.add_hostname_regex(hostname_regex);
     return builder.Finish();
   }
 

@@ -76,6 +76,7 @@ struct NodeModel {
   std::optional<uint16_t> port;
   std::optional<std::set<std::string>> hostnames;
   std::optional<std::set<std::string>> tags;
+  std::optional<std::string> hostname_regex;
 };
 
 // A configuration being merged. Schemas point into buffers the caller keeps

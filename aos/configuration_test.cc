@@ -183,6 +183,47 @@ TEST(ConfigurationTest, GetMyNodeUsesOverrideHostname) {
   FLAGS_override_hostname = "";
 }
 
+// Upstream's Node.hostname_regex (id 5): a pattern matched against the whole
+// hostname, after exact hostname/hostnames matches; it survives merging, and a
+// pattern that does not compile is a config error naming the node.
+TEST(ConfigurationTest, HostnameRegex) {
+  aos::testing::TempDir dir;
+  const std::string path = dir.path() + "/regex.json";
+  std::ofstream(path) << R"({
+    "nodes": [
+      { "name": "orin1", "hostname_regex": "orin-1|orin-[0-9]+-1" },
+      { "name": "exact", "hostname": "orin-7-1" },
+      { "name": "pi", "hostnames": [ "pi-a" ], "hostname_regex": "pi-.*" }
+    ]
+  })";
+  Result<FlatbufferDetachedBuffer<Configuration>> config =
+      MaybeReadConfig(path);
+  ASSERT_TRUE(config.has_value()) << config.error().message();
+  const Configuration *c = &config->message();
+  const Node *orin1 = GetNode(c, "orin1");
+  ASSERT_NE(orin1->hostname_regex(), nullptr);
+  EXPECT_EQ(orin1->hostname_regex()->string_view(), "orin-1|orin-[0-9]+-1");
+  EXPECT_EQ(GetNodeFromHostname(c, "orin-1"), orin1);
+  EXPECT_EQ(GetNodeFromHostname(c, "orin-123-1"), orin1);
+  EXPECT_EQ(GetNodeFromHostname(c, "orin-2"), nullptr);
+  EXPECT_EQ(GetNodeFromHostname(c, "orin-abc-1"), nullptr);
+  EXPECT_EQ(GetNodeFromHostname(c, "xorin-1"), nullptr) << "whole name";
+  EXPECT_EQ(GetNodeFromHostname(c, "orin-7-1"), GetNode(c, "exact"))
+      << "an exact hostname wins over a pattern";
+  EXPECT_EQ(GetNodeFromHostname(c, "pi-b"), GetNode(c, "pi"));
+  FLAGS_override_hostname = "orin-42-1";
+  EXPECT_EQ(GetMyNode(c), orin1);
+  FLAGS_override_hostname = "";
+
+  std::ofstream(path) << R"({ "nodes": [ { "name": "bad",
+                                           "hostname_regex": "orin-[0-9" } ] })";
+  Result<FlatbufferDetachedBuffer<Configuration>> bad = MaybeReadConfig(path);
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_THAT(bad.error().message(),
+              HasSubstr("Node \"bad\" has an invalid hostname_regex "
+                        "\"orin-[0-9\""));
+}
+
 TEST(ConfigurationTest, SingleNodeHelpers) {
   FlatbufferDetachedBuffer<Configuration> config = Read("config1.json");
   const Configuration *c = &config.message();

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <regex>
 #include <set>
 #include <string_view>
 
@@ -235,6 +236,22 @@ Result<void> ValidateMerged(const Configuration *config, const Origins *origins,
         "Config still has imports; merge it (flatten it) before use");
   }
   const bool multi_node = MultiNode(config);
+  if (config->nodes() != nullptr) {
+    for (const Node *node : *config->nodes()) {
+      if (node->hostname_regex() == nullptr) continue;
+      try {
+        std::regex pattern(node->hostname_regex()->str());
+      } catch (const std::regex_error &e) {
+        return MakeError(
+            "Node \"" +
+            (node->name() != nullptr ? node->name()->str() : std::string()) +
+            "\" has an invalid hostname_regex \"" +
+            node->hostname_regex()->str() + "\" (" + e.what() +
+            "); write an ECMAScript regular expression matching whole "
+            "hostnames, e.g. \"orin-[0-9]*-1\"");
+      }
+    }
+  }
   if (config->channels() != nullptr) {
     const Channel *previous = nullptr;
     for (const Channel *channel : *config->channels()) {

@@ -553,6 +553,23 @@ Result<flatbuffers::DetachedBuffer> JsonToFlatbuffer(
   return parser.builder_.Release();
 }
 
+flatbuffers::DetachedBuffer JsonToFlatbuffer(std::string_view json,
+                                             FlatbufferType type) {
+  Result<flatbuffers::DetachedBuffer> result =
+      JsonToFlatbuffer(type.schema(), json);
+  if (!result) {
+    LOG(ERROR) << result.error().message();
+    return flatbuffers::DetachedBuffer();
+  }
+  return std::move(*result);
+}
+
+std::string TableFlatbufferToJson(const flatbuffers::Table *table,
+                                  FlatbufferType type, JsonOptions options) {
+  return TableFlatbufferToJson(type.schema(), type.schema()->root_table(),
+                               table, options);
+}
+
 Result<flatbuffers::Offset<flatbuffers::Table>> JsonToFlatbuffer(
     const reflection::Schema *schema, std::string_view json,
     flatbuffers::FlatBufferBuilder *fbb) {

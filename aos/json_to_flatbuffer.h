@@ -97,6 +97,35 @@ const reflection::Schema *SchemaOf() {
   return schema;
 }
 
+// Upstream's handle on a flatbuffer type for the untyped calls below: made
+// (implicitly, as upstream) from a generated type's mini-reflection table
+// (`FooTypeTable()`) or from a reflection schema (its root table). Cheap to
+// copy; the schema it refers to lives as long as the process (type tables)
+// or as the caller keeps it (schemas).
+class FlatbufferType {
+ public:
+  FlatbufferType(const flatbuffers::TypeTable *type_table)
+      : schema_(json_internal::SchemaForTypeTable(
+            type_table, "aos.json_internal.TypeTableRoot")) {}
+  FlatbufferType(const reflection::Schema *schema) : schema_(schema) {}
+
+  const reflection::Schema *schema() const { return schema_; }
+
+ private:
+  const reflection::Schema *schema_;
+};
+
+// Upstream's untyped parse: on error logs the error and returns an empty
+// buffer (size() == 0), like JsonToFlatbuffer<T>. For user input prefer the
+// Result form above, JsonToFlatbuffer(schema, json).
+flatbuffers::DetachedBuffer JsonToFlatbuffer(std::string_view json,
+                                             FlatbufferType type);
+
+// Upstream's untyped print of a table of `type` (null prints "null").
+std::string TableFlatbufferToJson(const flatbuffers::Table *table,
+                                  FlatbufferType type,
+                                  JsonOptions options = {});
+
 // Typed printing. A null `table` prints "null".
 template <typename T>
 std::string FlatbufferToJson(const T *table, JsonOptions options = {}) {

@@ -281,10 +281,15 @@ const reflection::Schema *SchemaForTypeTable(
     const flatbuffers::TypeTable *type_table, std::string_view name) {
   // Schemas live as long as the process: pointers into them are handed out.
   static std::mutex mutex;
+  // Keyed by name too: FlatbufferType rebuilds a type table under a
+  // placeholder name, which must not become the name SchemaOf<T> reports.
   static auto *schemas =
-      new std::map<const flatbuffers::TypeTable *, std::vector<uint8_t>>();
+      new std::map<std::pair<const flatbuffers::TypeTable *, std::string>,
+                   std::vector<uint8_t>>();
   std::lock_guard<std::mutex> lock(mutex);
-  auto it = schemas->find(type_table);
+  const std::pair<const flatbuffers::TypeTable *, std::string> key(
+      type_table, std::string(name));
+  auto it = schemas->find(key);
   if (it != schemas->end()) {
     return reflection::GetSchema(it->second.data());
   }
@@ -322,7 +327,7 @@ const reflection::Schema *SchemaForTypeTable(
   std::vector<uint8_t> bytes(
       parser.builder_.GetBufferPointer(),
       parser.builder_.GetBufferPointer() + parser.builder_.GetSize());
-  it = schemas->emplace(type_table, std::move(bytes)).first;
+  it = schemas->emplace(key, std::move(bytes)).first;
   return reflection::GetSchema(it->second.data());
 }
 

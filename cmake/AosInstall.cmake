@@ -51,9 +51,9 @@ set(AOS_EXPORTED_LIBRARIES
   aos_cli_utils aos_examples_latency_histogram
   # The schemas of the log files and of the starter's /aos channels
   # (aos/events/aos.json has them). The logging, replay, starter and bridge
-  # libraries are not exported yet: their zstd, OpenSSL and Cyclone DDS
-  # dependencies need find_dependency lines in aos-config.cmake.in first;
-  # their tools are installed.
+  # libraries are not exported yet: their zstd, xz, snappy, OpenSSL and
+  # Cyclone DDS dependencies need find_dependency lines in
+  # aos-config.cmake.in first; their tools are installed.
   aos_logger_fbs aos_process_info_fbs aos_starter_fbs aos_starter_rpc_fbs)
 
 set(AOS_EXPORTED_TOOLS
@@ -167,6 +167,6 @@ set(CPACK_GENERATOR DEB)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION libdevel)
 set(CPACK_DEBIAN_PACKAGE_DEPENDS
-    "libgoogle-glog-dev, libgflags-dev, libflatbuffers-dev, flatbuffers-compiler, libgtest-dev, libgmock-dev, libzstd-dev, libssl-dev, zlib1g-dev, cyclonedds-dev")
+    "libgoogle-glog-dev, libgflags-dev, libflatbuffers-dev, flatbuffers-compiler, libgtest-dev, libgmock-dev, libzstd-dev, liblzma-dev, libsnappy-dev, libssl-dev, zlib1g-dev, cyclonedds-dev")
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 include(CPack)

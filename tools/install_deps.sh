@@ -11,7 +11,7 @@ packages=(
   libgoogle-glog-dev libgflags-dev
   libflatbuffers-dev flatbuffers-compiler
   libgtest-dev libgmock-dev libbenchmark-dev
-  libzstd-dev libssl-dev zlib1g-dev
+  libzstd-dev libssl-dev zlib1g-dev liblzma-dev libsnappy-dev
   cyclonedds-dev cyclonedds-tools iproute2
 )
 # Test-only: the MCAP export is checked by Foxglove's reader from npm. A

@@ -14,8 +14,10 @@
 //       aos::testing::EventLoopTestParamName);
 //   (and the same for AbstractEventLoopDeathTest)
 //
-// and compiling event_loop_param_test.cc into its test binary (it holds the
-// TEST_Ps; a static library would let the linker drop them).
+// and linking the aos_event_loop_conformance object library into its test
+// binary: event_loop_param_test.cc (this fixture's implementation) and the
+// event_loop_param_*_test.cc files, one per theme, which hold the TEST_Ps (a
+// static library would let the linker drop them).
 //
 // Tests make "primary" loops (the ones Run() runs) and plain loops (used to
 // send and fetch; an implementation may or may not run them). They never
@@ -71,8 +73,8 @@ class EventLoopTestFactory {
   // Switches to the multi-node test configuration: nodes "me" and "them",
   // each with its own timing report channel (/aos maps to /me/aos on "me"),
   // and channels sendable or readable on one node only (see
-  // event_loop_param_test.cc). Every loop must then be made on my_node().
-  // Call before making loops; keeps PinReads().
+  // kMultiNodeTestConfig in event_loop_param_test.cc). Every loop must then be
+  // made on my_node(). Call before making loops; keeps PinReads().
   void EnableNodes();
 
   // The node to make loops on: "me" after EnableNodes(), else nullptr
@@ -155,10 +157,26 @@ class AbstractEventLoopMultiNodeTest : public AbstractEventLoopTest {
 
 using AbstractEventLoopMultiNodeDeathTest = AbstractEventLoopMultiNodeTest;
 
+// num_readers of every channel after PinReads().
+inline constexpr int kPinReaders = 3;
+
 // Sends a TestMessage with `value`, dying if the send fails.
 void SendValue(Sender<TestMessage> *sender, int value);
 // Sends a TestMessage with `value`, returning the send's result.
 RawSender::Error TrySendValue(Sender<TestMessage> *sender, int value);
+
+// Sets --timing_report_ms for one test.
+class ScopedTimingReportPeriod {
+ public:
+  explicit ScopedTimingReportPeriod(int milliseconds)
+      : previous_(FLAGS_timing_report_ms) {
+    FLAGS_timing_report_ms = milliseconds;
+  }
+  ~ScopedTimingReportPeriod() { FLAGS_timing_report_ms = previous_; }
+
+ private:
+  const int previous_;
+};
 
 }  // namespace aos::testing
 

@@ -1,8 +1,8 @@
 // Conformance tests of Sender<T>::MakeStaticBuilder (static flatbuffers,
 // aos/flatbuffers/static_table.h): the TEST_Ps join the AbstractEventLoopTest
 // suites, so every implementation instantiating those runs them (this file
-// is compiled into each implementation's test binary, as
-// event_loop_param_test.cc is).
+// is compiled into each implementation's test binary, as the
+// event_loop_param_*_test.cc files are).
 
 #include <chrono>
 #include <utility>

@@ -6,6 +6,7 @@
 #include <string>
 #include <utility>
 
+#include "aos/events/simulated_event_loop.h"
 #include "aos/network/message_bridge_client_generated.h"
 #include "aos/network/message_bridge_server_generated.h"
 #include "aos/network/remote_message_generated.h"

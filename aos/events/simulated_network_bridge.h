@@ -40,7 +40,14 @@
 #include <vector>
 
 #include "aos/configuration.h"
-#include "aos/events/simulated_event_loop.h"
+
+namespace aos {
+// Only the bridge's .cc uses the factory's API (simulated_event_loop.h).
+// The factory's implementation makes the bridge and includes this header,
+// so this header declares the factory instead of including its header: the
+// simulation and its bridge do not include each other.
+class SimulatedEventLoopFactory;
+}  // namespace aos
 
 namespace aos::message_bridge {
 

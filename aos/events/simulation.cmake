@@ -7,7 +7,9 @@ aos_library(NAME aos_event_scheduler
   DEPS aos_time aos_status aos_epoll glog::glog)
 
 aos_library(NAME aos_simulated_event_loop
-  SRCS simulated_event_loop.cc simulated_channel.cc simulated_network_bridge.cc
+  SRCS simulated_event_loop.cc simulated_channel_endpoints.cc
+       simulated_event_loop_factory.cc simulated_channel.cc
+       simulated_network_bridge.cc
   HDRS simulated_event_loop.h simulated_channel.h simulated_network_bridge.h
   DEPS aos_event_loop aos_event_scheduler aos_init aos_realtime aos_uuid
        aos_remote_message_fbs aos_timestamp_fbs aos_message_bridge_server_fbs

@@ -278,9 +278,13 @@ class LocklessQueueWatcher {
   ~LocklessQueueWatcher();
 
   // Step 2 of the protocol above: the next Wakeup signals this thread.
-  // Includes the seq_cst fence. Real-time safe.
+  // Includes the seq_cst fence. Real-time safe. CHECK-fails
+  // when called on another thread than the one that made the watcher (the
+  // signal would go to a thread that is not the one about to sleep) or on a
+  // moved-from watcher.
   void PrepareToSleep();
   // Tells senders not to signal until the next PrepareToSleep. Optional.
+  // Same CHECKs as PrepareToSleep.
   void DoneSleeping();
 
   WakeupPolicy policy() const { return policy_; }
@@ -290,9 +294,13 @@ class LocklessQueueWatcher {
   LocklessQueueWatcher(LocklessQueue queue, int watcher_index,
                        WakeupPolicy policy);
 
+  void CheckCaller(const char *step) const;
+
   LocklessQueue queue_;
   int watcher_index_;
   WakeupPolicy policy_;
+  // Identifies the thread that made the watcher (a thread_local's address).
+  const void *thread_;
 };
 
 // Wakes the watchers of a queue. Make one per sender, ahead of time.

@@ -5,6 +5,9 @@
 // type, what was inconsistent, and the `aos_shm rm` command that removes it:
 // never a SIGSEGV, a hang at 100% CPU or a misleading error.
 //
+// Also the CHECKs that make LocklessQueueWatcher's protocol hard to get
+// wrong silently (the Watcher* tests).
+//
 // Each death statement arms a 20 s alarm, so code that would spin forever
 // dies of SIGALRM (without the message, which fails the test) instead of
 // hanging the test.
@@ -16,12 +19,14 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include "aos/ipc_lib/lockless_queue.h"
 #include "aos/ipc_lib/lockless_queue_memory.h"
 #include "aos/ipc_lib/lockless_queue_test_util.h"
 #include "aos/ipc_lib/memory_mapped_queue.h"
 #include "aos/ipc_lib/shm_base.h"
+#include "aos/ipc_lib/signalfd.h"
 #include "aos/testing/tmpdir.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -431,6 +436,47 @@ TEST_F(DamagedQueueTest, WakeupOfWatcherWithGarbagePriority) {
         wake_upper.Wakeup(1);
       },
       Fatal("watcher slot 0 has real-time priority 5000, outside 0..99"));
+}
+
+// Arming from a thread other than the watcher's: the signal would go to a
+// thread that is not about to sleep, a wakeup nobody receives.
+TEST_F(DamagedQueueTest, WatcherArmedFromAnotherThreadDies) {
+  std::optional<LocklessQueueWatcher> watcher =
+      LocklessQueueWatcher::Make(queue(), 0, WakeupPolicy::kCoalesce);
+  ASSERT_TRUE(watcher.has_value());
+  EXPECT_DEATH(
+      {
+        Alarm();
+        std::thread other([&]() { watcher->PrepareToSleep(); });
+        other.join();
+      },
+      "PrepareToSleep\\(\\) called by a thread other than the one that made "
+      "the watcher");
+  EXPECT_DEATH(
+      {
+        Alarm();
+        std::thread other([&]() { watcher->DoneSleeping(); });
+        other.join();
+      },
+      "DoneSleeping\\(\\) called by a thread other than the one that made "
+      "the watcher");
+  // Its own thread may.
+  watcher->PrepareToSleep();
+  watcher->DoneSleeping();
+}
+
+TEST_F(DamagedQueueTest, MovedFromWatcherDies) {
+  std::optional<LocklessQueueWatcher> watcher =
+      LocklessQueueWatcher::Make(queue(), 0, WakeupPolicy::kCoalesce);
+  ASSERT_TRUE(watcher.has_value());
+  LocklessQueueWatcher moved(std::move(*watcher));
+  EXPECT_DEATH(
+      {
+        Alarm();
+        watcher->PrepareToSleep();
+      },
+      "PrepareToSleep\\(\\) on a moved-from LocklessQueueWatcher");
+  moved.PrepareToSleep();
 }
 
 }  // namespace

@@ -247,6 +247,37 @@ inline uint32_t QueueSize32(const LocklessQueueConfiguration &config) {
   return static_cast<uint32_t>(config.queue_size);
 }
 
+// The ring slot `slot_number` holds `held`, where a sender (or LatestIndex)
+// that loaded `recorded_next` (the raw next_queue_index, maybe invalid) and
+// derived `next` from it expected `next` or the lap before it. Returns if a
+// consistent queue can look like that (another sender published `next` and
+// has not bumped the counter yet, or the counter moved on since it was
+// loaded); ends the process (QueueCorrupted) otherwise. Each of the callers'
+// retries is then paid for by another sender's progress, so their loops end.
+[[gnu::cold, gnu::noinline]] void CheckUnexpectedRingSlot(
+    const LocklessQueueMemory *memory, const QueueLayout &layout,
+    const RingIndexing &ring, uint32_t slot_number, Index held, QueueIndex next,
+    uint32_t recorded_next);
+
+// The ring slot of `queue_index` holds `held`, whose buffer index is out of
+// range: ends the process. Out of line with few arguments, so the send and
+// read paths keep nothing alive for it.
+[[noreturn, gnu::cold, gnu::noinline]] void RingSlotNamesNoBuffer(
+    const LocklessQueue &queue, uint32_t queue_index, Index held);
+
+// Ends the process if `recorded` (a raw next_queue_index) is neither invalid
+// nor a queue index of this ring.
+inline void CheckNextQueueIndex(const LocklessQueueMemory *memory,
+                                const QueueLayout &layout, uint32_t recorded) {
+  if (recorded >= layout.max_queue_index && recorded != QueueIndex::kInvalid)
+      [[unlikely]] {
+    QueueCorrupted(memory,
+                   "next_queue_index is %u, out of range (the queue indices "
+                   "of this ring end at %u)",
+                   recorded, layout.max_queue_index);
+  }
+}
+
 // The first queue index of the queue (0 unless a test chose otherwise).
 inline QueueIndex StartingIndex(const LocklessQueueMemory *memory,
                                 uint32_t count) {

@@ -33,6 +33,10 @@ int rt_tgsigqueueinfo(pid_t tgid, pid_t tid, int signal, siginfo_t *info) {
 
 constexpr uint32_t kArmedBit = 1;
 
+// Its address identifies the calling thread (no syscall): a watcher records
+// it when made and checks it on every protocol step.
+thread_local char thread_marker;
+
 // The highest SCHED_FIFO priority (sched_get_priority_max on Linux).
 constexpr uint32_t kMaxWatcherPriority = 99;
 
@@ -101,12 +105,27 @@ std::optional<LocklessQueueWatcher> LocklessQueueWatcher::Make(
 LocklessQueueWatcher::LocklessQueueWatcher(LocklessQueue queue,
                                            int watcher_index,
                                            WakeupPolicy policy)
-    : queue_(queue), watcher_index_(watcher_index), policy_(policy) {}
+    : queue_(queue),
+      watcher_index_(watcher_index),
+      policy_(policy),
+      thread_(&thread_marker) {}
 
 LocklessQueueWatcher::LocklessQueueWatcher(LocklessQueueWatcher &&other)
     : queue_(other.queue_),
       watcher_index_(std::exchange(other.watcher_index_, -1)),
-      policy_(other.policy_) {}
+      policy_(other.policy_),
+      thread_(other.thread_) {}
+
+void LocklessQueueWatcher::CheckCaller(const char *step) const {
+  CHECK_NE(watcher_index_, -1)
+      << ": " << step << "() on a moved-from LocklessQueueWatcher";
+  CHECK(thread_ == &thread_marker)
+      << ": " << step
+      << "() called by a thread other than the one that made the watcher; "
+         "senders signal that thread, so an arm from another thread is a "
+         "wakeup nobody receives. Make the watcher on the thread that reads "
+         "its signalfd and sleeps.";
+}
 
 LocklessQueueWatcher::~LocklessQueueWatcher() {
   if (watcher_index_ == -1) {
@@ -121,6 +140,7 @@ LocklessQueueWatcher::~LocklessQueueWatcher() {
 }
 
 void LocklessQueueWatcher::PrepareToSleep() {
+  CheckCaller("PrepareToSleep");
   WatcherSlot *watcher =
       QueueMemoryView(queue_.memory(), queue_.layout()).watcher(watcher_index_);
   // Only this thread changes the generation (senders only clear the armed
@@ -134,6 +154,7 @@ void LocklessQueueWatcher::PrepareToSleep() {
 }
 
 void LocklessQueueWatcher::DoneSleeping() {
+  CheckCaller("DoneSleeping");
   WatcherSlot *watcher =
       QueueMemoryView(queue_.memory(), queue_.layout()).watcher(watcher_index_);
   watcher->armed.fetch_and(~kArmedBit, std::memory_order_relaxed);

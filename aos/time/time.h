@@ -102,11 +102,14 @@ struct timespec to_timespec(std::chrono::nanoseconds duration);
 // Converts a time point to a timespec of its time since epoch.
 struct timespec to_timespec(monotonic_clock::time_point time);
 
-// Converts a timeval or timespec (e.g. from a socket timestamp or a file's
-// stat) to a duration.
-constexpr std::chrono::nanoseconds from_timeval(struct timeval t) {
-  return std::chrono::seconds(t.tv_sec) + std::chrono::microseconds(t.tv_usec);
+// Converts a timeval (e.g. a socket timestamp) to the monotonic time that far
+// past the epoch, as upstream's from_timeval (its tests compare the result
+// with monotonic_clock::epoch() + d).
+constexpr monotonic_clock::time_point from_timeval(struct timeval t) {
+  return monotonic_clock::epoch() + std::chrono::seconds(t.tv_sec) +
+         std::chrono::microseconds(t.tv_usec);
 }
+// Converts a timespec (e.g. a file's stat) to a duration.
 constexpr std::chrono::nanoseconds from_timespec(struct timespec t) {
   return std::chrono::seconds(t.tv_sec) + std::chrono::nanoseconds(t.tv_nsec);
 }

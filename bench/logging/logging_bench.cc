@@ -13,6 +13,8 @@
 //    parameters (level 1, checksum), no I/O. Each case runs --runs times,
 //    logger and floors interleaved; the medians and the median of the
 //    per-run ratios logger rate / floor rate are printed (target >= 0.8).
+//    For reference, the rate of fetching the same messages alone (what the
+//    event loop costs any logger, which the floors do not include).
 // 2. The demo robot (shared memory, real time): ping and pong at 1 kHz with
 //    timing reports on one thread, the Logger on its own ShmEventLoop on
 //    another; the logger thread's CPU time over the run (share of one core,
@@ -31,6 +33,7 @@
 #include <ctime>
 #include <filesystem>
 #include <new>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -187,7 +190,10 @@ Rate ZstdFloor(const Records &records) {
 
 // Runs the logger over `channels` channels of `size`-byte random messages,
 // `per_batch` per channel per batch, `batches` batches. Returns the logger's
-// rate and the records it wrote (for the floors).
+// rate and the records it wrote (for the floors). With `records` null, runs
+// no logger but fetchers draining the same channels the way the logger does
+// (FetchNextIf up to now, every poll): what the event loop costs any
+// logger, reported beside the floors.
 Rate LoggerRun(int channels, size_t size, int per_batch, int batches,
                Compression compression, Records *records) {
   std::string json = "{\"channels\": [";
@@ -214,16 +220,36 @@ Rate LoggerRun(int channels, size_t size, int per_batch, int batches,
     senders.push_back(sender_loop->MakeRawSender(channel));
   }
   std::unique_ptr<EventLoop> logger_loop = factory.MakeEventLoop("logger");
-  Logger logger(logger_loop.get());
   const std::chrono::milliseconds poll(100);
-  logger.set_polling_period(poll);
-  logger.set_sync(false);
-  LogNamerOptions options;
-  options.compression = compression;
-  const std::string base = FLAGS_dir + "/run";
-  std::filesystem::remove_all(FLAGS_dir);
-  logger.StartLogging(
-      std::make_unique<LogNamer>(base, &config.message(), nullptr, options));
+  std::optional<Logger> logger;
+  std::vector<std::unique_ptr<RawFetcher>> fetchers;
+  uint64_t fetched = 0;
+  if (records != nullptr) {
+    logger.emplace(logger_loop.get());
+    logger->set_polling_period(poll);
+    logger->set_sync(false);
+    LogNamerOptions options;
+    options.compression = compression;
+    const std::string base = FLAGS_dir + "/run";
+    std::filesystem::remove_all(FLAGS_dir);
+    logger->StartLogging(
+        std::make_unique<LogNamer>(base, &config.message(), nullptr, options));
+  } else {
+    for (const Channel *channel : *config.message().channels()) {
+      fetchers.push_back(logger_loop->MakeRawFetcher(channel));
+    }
+    EventLoop *loop = logger_loop.get();
+    loop->AddTimer([&, loop]() {
+          const monotonic_clock::time_point now = loop->monotonic_now();
+          const auto sent_by_now = [now](const Context &context) {
+            return context.monotonic_event_time <= now;
+          };
+          for (std::unique_ptr<RawFetcher> &fetcher : fetchers) {
+            while (fetcher->FetchNextIf(sent_by_now)) ++fetched;
+          }
+        })
+        ->Schedule(loop->monotonic_now() + poll, poll);
+  }
   std::mt19937 rng(1);
   std::vector<uint8_t> payload(size);
   // Mostly-zero payloads with some noise: compressible like real data.
@@ -243,8 +269,12 @@ Rate LoggerRun(int channels, size_t size, int per_batch, int batches,
     rate.seconds += Seconds(Clock::now() - start);
     rate.messages += static_cast<uint64_t>(per_batch) * senders.size();
   }
-  logger.StopLogging();
-  CHECK(!logger.error()) << logger.error()->message();
+  if (records == nullptr) {
+    CHECK_EQ(fetched, rate.messages);
+    return rate;
+  }
+  logger->StopLogging();
+  CHECK(!logger->error()) << logger->error()->message();
   // The records as written, for the floors.
   records->stream.clear();
   records->sizes.clear();
@@ -278,7 +308,8 @@ double Median(std::vector<double> values) {
 void Throughput(const char *name, int channels, size_t size, int per_batch,
                 int batches) {
   printf("%s (%d runs, medians)\n", name, FLAGS_runs);
-  std::vector<double> raw, zstd, write_floor, zstd_floor, raw_ratio, zstd_ratio;
+  std::vector<double> raw, zstd, write_floor, zstd_floor, raw_ratio, zstd_ratio,
+      fetch;
   double bytes_per_message = 0;
   for (int run = 0; run < FLAGS_runs; ++run) {
     Records records;
@@ -287,6 +318,8 @@ void Throughput(const char *name, int channels, size_t size, int per_batch,
     const Rate zstd_rate = LoggerRun(channels, size, per_batch, batches,
                                      Compression::kZstd, &records);
     std::filesystem::create_directories(FLAGS_dir);
+    const Rate fetch_rate = LoggerRun(channels, size, per_batch, batches,
+                                      Compression::kNone, nullptr);
     const Rate write_rate = WriteFloor(records, FLAGS_dir + "/floor");
     const Rate zstd_floor_rate = ZstdFloor(records);
     bytes_per_message =
@@ -295,6 +328,7 @@ void Throughput(const char *name, int channels, size_t size, int per_batch,
     zstd.push_back(zstd_rate.messages_per_second());
     write_floor.push_back(write_rate.messages_per_second());
     zstd_floor.push_back(zstd_floor_rate.messages_per_second());
+    fetch.push_back(fetch_rate.messages_per_second());
     raw_ratio.push_back(raw.back() / write_floor.back());
     zstd_ratio.push_back(zstd.back() / zstd_floor.back());
   }
@@ -307,6 +341,7 @@ void Throughput(const char *name, int channels, size_t size, int per_batch,
   print("floor: write same bytes", write_floor);
   print("logger, zstd (.bfbs.zst)", zstd);
   print("floor: zstd same bytes", zstd_floor);
+  print("reference: fetch alone", fetch);
   const auto range = [](const std::vector<double> &v) {
     return std::make_pair(*std::min_element(v.begin(), v.end()),
                           *std::max_element(v.begin(), v.end()));

@@ -8,7 +8,11 @@
 //     for a reliable channel and its discovery configuration;
 //   - the bridge: a ShmEventLoop on pi1 sends /ping, message_bridge
 //     processes carry it, an echo ShmEventLoop on pi2 answers on /pong.
-// Throughput of one reliable channel, 64 B and 1 MiB messages:
+// Throughput of one reliable channel, 64 B and 1 MiB messages, --runs times
+// (DDS then the bridge, then the other way round, ...; each process pinned
+// to its node's CPU), reporting every run and the medians of the rates and
+// of the per-run ratios (the machine's load changes between runs; a ratio
+// is measured within one run):
 //   - DDS: a writer writing as fast as reliable flow control lets it, the
 //     rate measured at the reader from the first message to the last;
 //   - the bridge: pi1 sends with at most a window of messages not yet seen
@@ -21,6 +25,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -59,6 +64,12 @@ DEFINE_int32(size, 64, "Internal: message size.");
 DEFINE_int32(round_trips, 5000, "Ping-pong round trips per case.");
 DEFINE_int32(messages_64, 100000, "64 B messages per throughput case.");
 DEFINE_int32(messages_1m, 300, "1 MiB messages per throughput case.");
+DEFINE_int32(runs, 5,
+             "Throughput runs; each measures bare DDS and the bridge, in "
+             "alternating order, and the medians are reported.");
+DEFINE_bool(pin, true,
+            "Pin pi1's processes to CPU 0 and pi2's to CPU 1 (both cases the "
+            "same way), when there are two CPUs.");
 DECLARE_string(override_hostname);
 
 namespace aos::message_bridge::bench {
@@ -126,6 +137,13 @@ Percentiles OneWay(std::vector<int64_t> round_trips) {
     return round_trips[static_cast<size_t>(q * (round_trips.size() - 1))] / 2e3;
   };
   return {at(0.5), at(0.99)};
+}
+
+double Median(std::vector<double> values) {
+  if (values.empty()) return NAN;
+  std::sort(values.begin(), values.end());
+  const size_t n = values.size();
+  return n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
 }
 
 void PrintResult(std::string_view key, double value) {
@@ -401,21 +419,48 @@ class Orchestrator {
         dds.p50_us / udp.p50_us, dds.p99_us / udp.p99_us);
     std::fflush(stdout);
 
-    // Throughput.
-    std::printf("\nthroughput, one reliable channel\n%-8s %14s %14s %8s\n", "",
-                "DDS", "bridge", "bridge/DDS");
+    // Throughput: --runs runs, alternating which system goes first.
+    // The orchestrator (the bridge case's application) runs on pi1's CPU.
+    if (FLAGS_pin && std::thread::hardware_concurrency() >= 2) {
+      cpu_set_t cpus;
+      CPU_ZERO(&cpus);
+      CPU_SET(0, &cpus);
+      PCHECK(sched_setaffinity(0, sizeof(cpus), &cpus) == 0);
+    }
+    std::printf("\nthroughput, one reliable channel, %d runs%s\n", FLAGS_runs,
+                FLAGS_pin ? " (pi1's processes on CPU 0, pi2's on CPU 1)" : "");
     for (int size : {64, static_cast<int>(kMiB)}) {
-      const double dds_rate = DdsThroughput(size);
-      const double bridge_rate = BridgeThroughput(size);
-      auto format = [&](double rate) {
-        char text[64];
-        std::snprintf(text, sizeof(text), "%.0f msg/s", rate);
-        return std::string(text);
-      };
-      std::printf("%-8s %14s %14s %7.2f   (%.1f vs %.1f MB/s)\n",
-                  size == 64 ? "64 B" : "1 MiB", format(dds_rate).c_str(),
-                  format(bridge_rate).c_str(), bridge_rate / dds_rate,
-                  dds_rate * size / 1e6, bridge_rate * size / 1e6);
+      const char *name = size == 64 ? "64 B" : "1 MiB";
+      std::vector<double> dds_rates, bridge_rates, ratios;
+      for (int run = 0; run < FLAGS_runs; ++run) {
+        double dds_rate, bridge_rate;
+        if (run % 2 == 0) {
+          dds_rate = DdsThroughput(size);
+          bridge_rate = BridgeThroughput(size);
+        } else {
+          bridge_rate = BridgeThroughput(size);
+          dds_rate = DdsThroughput(size);
+        }
+        dds_rates.push_back(dds_rate);
+        bridge_rates.push_back(bridge_rate);
+        ratios.push_back(bridge_rate / dds_rate);
+        std::printf(
+            "  %-5s run %d (%s first): DDS %.0f msg/s (%.1f MB/s), bridge "
+            "%.0f msg/s (%.1f MB/s), bridge/DDS %.2f; load %s\n",
+            name, run + 1, run % 2 == 0 ? "DDS" : "bridge", dds_rate,
+            dds_rate * size / 1e6, bridge_rate, bridge_rate * size / 1e6,
+            bridge_rate / dds_rate, ::aos::bench::LoadAverage().c_str());
+        std::fflush(stdout);
+      }
+      std::printf(
+          "%-5s median: DDS %.0f msg/s (%.1f MB/s), bridge %.0f msg/s "
+          "(%.1f MB/s); median of the runs' bridge/DDS %.2f (min %.2f, max "
+          "%.2f)\n",
+          name, Median(dds_rates), Median(dds_rates) * size / 1e6,
+          Median(bridge_rates), Median(bridge_rates) * size / 1e6,
+          Median(ratios), *std::min_element(ratios.begin(), ratios.end()),
+          *std::max_element(ratios.begin(), ratios.end()));
+      PrintResult(size == 64 ? "ratio_64" : "ratio_1m", Median(ratios));
       std::fflush(stdout);
     }
     return 0;
@@ -425,6 +470,7 @@ class Orchestrator {
   std::vector<std::string> Self(int ns, std::string mode, std::string node,
                                 int size) {
     std::vector<std::string> argv = pair_->Exec(ns);
+    const size_t self_at = Pin(&argv, ns);
     for (const std::string &arg :
          {std::string("/proc/self/exe"), "--mode=" + mode,
           "--bench_config=" + config_path_, "--node=" + node,
@@ -435,14 +481,28 @@ class Orchestrator {
       argv.push_back(arg);
     }
     // /proc/self/exe would be `ip` in the child: name ourselves.
-    argv[4] = self_;
+    argv[self_at] = self_;
     return argv;
   }
 
+  // Appends `taskset -c <cpu>` for node `ns` (1: CPU 0, 2: CPU 1) to `argv`
+  // if pinning; returns the index the program will have.
+  static size_t Pin(std::vector<std::string> *argv, int ns) {
+    if (FLAGS_pin && std::thread::hardware_concurrency() >= 2) {
+      argv->push_back("taskset");
+      argv->push_back("-c");
+      argv->push_back(std::to_string(ns - 1));
+    }
+    return argv->size();
+  }
+
+  // Each start logs to its own file (ChildProcess appends), so Read()
+  // finds this run's results.
   std::unique_ptr<ChildProcess> Start(std::vector<std::string> argv,
                                       std::string log) {
     Result<std::unique_ptr<ChildProcess>> child =
-        ChildProcess::Start(argv, dir_.path() + "/" + log + ".log");
+        ChildProcess::Start(argv, dir_.path() + "/" + log + "_" +
+                                      std::to_string(starts_++) + ".log");
     CHECK(child.has_value()) << child.error().message();
     return std::move(*child);
   }
@@ -486,6 +546,7 @@ class Orchestrator {
 
   std::unique_ptr<ChildProcess> StartBridge(int node) {
     std::vector<std::string> argv = pair_->Exec(node);
+    Pin(&argv, node);
     for (const std::string &arg :
          {std::string(AOS_MESSAGE_BRIDGE), "--config=" + config_path_,
           "--override_hostname=" +
@@ -628,8 +689,13 @@ class Orchestrator {
           const ServerConnection *s = server->connections()->Get(0);
           const ClientConnection *c = client->connections()->Get(0);
           std::printf(
-              "  server: sent %u dropped %u retries %u connections %u; "
-              "client: received %u duplicates %u connections %u\n",
+              "  application: sent %d; server (statistics %.1f s old): sent "
+              "%u dropped %u retries %u connections %u; client: received %u "
+              "duplicates %u connections %u\n",
+              sent,
+              std::chrono::duration<double>(
+                  pi1->monotonic_now() - server.context().monotonic_event_time)
+                  .count(),
               s->sent_packets(), s->dropped_packets(), s->retry_count(),
               s->connection_count(), c->received_packets(),
               c->duplicate_packets(), c->connection_count());
@@ -658,6 +724,7 @@ class Orchestrator {
   }
 
   ::aos::testing::TempDir dir_{"/tmp"};
+  int starts_ = 0;
   std::string config_path_;
   std::unique_ptr<FlatbufferDetachedBuffer<Configuration>> config_;
   std::unique_ptr<NetnsPair> pair_;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <span>
 
 #include "glog/logging.h"
 
@@ -21,10 +22,7 @@ int64_t Interpolate(int64_t x0, int64_t y0, int64_t x1, int64_t y1, int64_t x) {
   return y0 + FloorDiv(static_cast<Int>(x - x0) * (y1 - y0), x1 - x0);
 }
 
-struct P {
-  int64_t x;
-  int64_t y;
-};
+using P = ClockOffsetEstimator::Sample;
 
 // Lower convex hull of `points` (any order). Of points with equal x only the
 // lowest counts.
@@ -92,24 +90,23 @@ void ClockOffsetEstimator::AddBToA(monotonic_clock::time_point sent,
       {received.time_since_epoch().count(), (sent - received).count()});
 }
 
-ClockOffsetEstimator::Estimate ClockOffsetEstimator::Compute() const {
-  CHECK(!a_to_b_.empty() || !b_to_a_.empty())
-      << ": estimating a clock offset needs at least one forwarded message";
-  Estimate estimate;
+namespace {
+
+// The estimate over one stretch of the log, from its points (sorted by x).
+ClockOffsetEstimator::Estimate Solve(std::span<const P> a_to_b,
+                                     std::span<const P> b_to_a) {
+  ClockOffsetEstimator::Estimate estimate;
   std::vector<P> upper;
-  if (!a_to_b_.empty()) {
-    std::vector<P> points;
-    points.reserve(a_to_b_.size());
-    for (const Sample &s : a_to_b_) points.push_back({s.x, s.y});
-    upper = LowerHull(std::move(points));
+  if (!a_to_b.empty()) {
+    upper = LowerHull(std::vector<P>(a_to_b.begin(), a_to_b.end()));
     estimate.upper = ToOffset(upper);
   }
   std::vector<P> lower;
-  if (!b_to_a_.empty()) {
+  if (!b_to_a.empty()) {
     // The upper concave hull is the lower convex hull of the mirror image.
     std::vector<P> points;
-    points.reserve(b_to_a_.size());
-    for (const Sample &s : b_to_a_) points.push_back({s.x, -s.y});
+    points.reserve(b_to_a.size());
+    for (const P &p : b_to_a) points.push_back({p.x, -p.y});
     lower = LowerHull(std::move(points));
     for (P &p : lower) p.y = -p.y;
     estimate.lower = ToOffset(lower);
@@ -139,6 +136,66 @@ ClockOffsetEstimator::Estimate ClockOffsetEstimator::Compute() const {
           estimate.error_bound, (u - l + std::chrono::nanoseconds(1)) / 2);
     }
   }
+  return estimate;
+}
+
+// How deep SolveRange splits: 2^20 windows is more than any log needs.
+constexpr int kMaxDepth = 20;
+
+// Solves the stretch; where the envelopes cross (the clocks' relation is
+// not linear over it: the drift changed), splits it in two halves of time
+// and solves each, so each piece's envelopes only have to hold over it.
+void SolveRange(std::span<const P> a_to_b, std::span<const P> b_to_a, int depth,
+                ClockOffsetEstimator::Estimate *out) {
+  ClockOffsetEstimator::Estimate estimate = Solve(a_to_b, b_to_a);
+  if (estimate.crossing.count() > 0 && depth < kMaxDepth &&
+      a_to_b.size() + b_to_a.size() >= 4) {
+    const int64_t first = std::min(a_to_b.front().x, b_to_a.front().x);
+    const int64_t last = std::max(a_to_b.back().x, b_to_a.back().x);
+    const int64_t middle = first + (last - first) / 2 + 1;
+    const auto split = [middle](std::span<const P> points) {
+      return static_cast<size_t>(
+          std::lower_bound(points.begin(), points.end(), middle,
+                           [](const P &p, int64_t x) { return p.x < x; }) -
+          points.begin());
+    };
+    const size_t ab = split(a_to_b);
+    const size_t ba = split(b_to_a);
+    if (ab + ba > 0 && ab + ba < a_to_b.size() + b_to_a.size()) {
+      SolveRange(a_to_b.subspan(0, ab), b_to_a.subspan(0, ba), depth + 1, out);
+      SolveRange(a_to_b.subspan(ab), b_to_a.subspan(ba), depth + 1, out);
+      return;
+    }
+  }
+  const auto append = [](const ClockOffset &from, ClockOffset *to) {
+    to->points.insert(to->points.end(), from.points.begin(), from.points.end());
+  };
+  append(estimate.offset, &out->offset);
+  append(estimate.upper, &out->upper);
+  append(estimate.lower, &out->lower);
+  out->error_bound = std::max(out->error_bound, estimate.error_bound);
+  out->crossing = std::max(out->crossing, estimate.crossing);
+  ++out->windows;
+}
+
+std::vector<P> Sorted(const std::vector<P> &points) {
+  std::vector<P> out = points;
+  std::sort(out.begin(), out.end(), [](const P &a, const P &b) {
+    return a.x != b.x ? a.x < b.x : a.y < b.y;
+  });
+  return out;
+}
+
+}  // namespace
+
+ClockOffsetEstimator::Estimate ClockOffsetEstimator::Compute() const {
+  CHECK(!a_to_b_.empty() || !b_to_a_.empty())
+      << ": estimating a clock offset needs at least one forwarded message";
+  const std::vector<P> a_to_b = Sorted(a_to_b_);
+  const std::vector<P> b_to_a = Sorted(b_to_a_);
+  Estimate estimate;
+  estimate.error_bound = std::chrono::nanoseconds(0);
+  SolveRange(a_to_b, b_to_a, 0, &estimate);
   return estimate;
 }
 

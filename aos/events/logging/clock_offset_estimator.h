@@ -26,9 +26,13 @@
 // receive time stays at or after its send time mapped to the receiver
 // (causality), as long as the envelopes do not cross; they can only cross if
 // the clocks' relation is not linear over the log (a drift that changed),
-// which Estimate() reports. Messages in one direction only give one bound;
+// which would break causality. So where they cross, the log is split in two
+// halves of time, recursively, and each piece gets its own envelopes: a
+// piecewise-linear o, one piece per stretch of (nearly) constant drift.
+// Messages in one direction only give one bound;
 // the estimate is then that bound (receive times equal to mapped send times
-// at the fastest message), and the error bound is unknown (infinite).
+// at the fastest message), and the error bound is unknown (infinite); the
+// same holds for a split piece with messages in one direction only.
 //
 // Upstream estimates with a noncausal filter over the one-way delays, per
 // window; the hull is the windowless form of that lower envelope.
@@ -79,17 +83,23 @@ class ClockOffsetEstimator {
     // this of the true offset wherever the clocks are linear. max() when
     // only one direction has messages.
     std::chrono::nanoseconds error_bound;
-    // How far the envelopes cross (L - U > 0) at worst; 0 when consistent.
+    // How far the envelopes cross (L - U > 0) at worst after splitting;
+    // 0 when consistent.
     std::chrono::nanoseconds crossing{0};
+    // How many stretches of time the estimate was made over (1 unless the
+    // drift changed).
+    int windows = 0;
   };
   // Requires at least one message (CHECK-fails otherwise).
   Estimate Compute() const;
 
- private:
+  // One message: x is the abscissa (a's clock), y the one-way bound.
   struct Sample {
     int64_t x;
     int64_t y;
   };
+
+ private:
   std::vector<Sample> a_to_b_;
   std::vector<Sample> b_to_a_;
 };

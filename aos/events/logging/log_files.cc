@@ -12,7 +12,8 @@ Result<std::vector<std::string>> FindLogFiles(
     const std::vector<std::string> &paths) {
   if (paths.empty()) {
     return MakeError(
-        "no log given: pass log part files (.bfbs, .bfbs.zst) and/or "
+        "no log given: pass log part files (.bfbs, .bfbs.zst, .bfbs.xz, "
+        ".bfbs.sz) and/or "
         "folders holding them");
   }
   std::vector<std::string> files;
@@ -40,9 +41,10 @@ Result<std::vector<std::string>> FindLogFiles(
           StrCat(path, ": cannot list the folder: ", error.message()));
     }
     if (found == 0) {
-      return MakeError(StrCat(path,
-                              ": no log files (.bfbs, .bfbs.zst) in this "
-                              "folder or below it"));
+      return MakeError(StrCat(
+          path,
+          ": no log files (.bfbs, .bfbs.zst, .bfbs.xz, .bfbs.sz) in this "
+          "folder or below it"));
     }
   }
   std::sort(files.begin(), files.end());
@@ -95,11 +97,12 @@ Result<LogFiles> OpenLogFiles(const std::vector<std::string> &paths) {
   }
   for (const LogFiles::Part &part : log.parts) {
     if (log.ConfigurationOf(part) == nullptr) {
-      return MakeError(StrCat(
-          part.path, ": its configuration file (",
-          StringOrEmpty(part.header().configuration_sha256()),
-          ".bfbs[.zst]) is not among the files given; pass the log's folder "
-          "or add that file"));
+      return MakeError(
+          StrCat(part.path, ": its configuration file (",
+                 StringOrEmpty(part.header().configuration_sha256()),
+                 ".bfbs[.zst|.xz|.sz]) is not among the files given; pass the "
+                 "log's folder "
+                 "or add that file"));
     }
   }
   const auto key = [](const LogFiles::Part &part) {

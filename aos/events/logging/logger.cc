@@ -1,6 +1,13 @@
 #include "aos/events/logging/logger.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cinttypes>
+#include <cstring>
+#include <ctime>
 #include <limits>
 
 #include "aos/events/logging/config_copy.h"
@@ -175,6 +182,7 @@ Logger::Logger(EventLoop *event_loop, const Configuration *configuration,
     if (namer_ == nullptr || stopped_by_error_) return;
     LogUntil(event_loop_->monotonic_now() - logging_delay_);
     MaybeFlushAndRotate();
+    WriteProfilingSamples();
     if (on_logged_period_) on_logged_period_();
   });
   timer_->set_name("logger");
@@ -182,6 +190,104 @@ Logger::Logger(EventLoop *event_loop, const Configuration *configuration,
 
 Logger::~Logger() {
   if (is_logging()) StopLogging();
+  Result<void> ignored = SetProfilingPath(std::nullopt);
+  (void)ignored;
+}
+
+namespace {
+
+constexpr size_t kProfilingSamples = 4096;
+constexpr size_t kProfilingText = 256 * 1024;
+
+int64_t MonotonicNanoseconds() {
+  timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return int64_t{now.tv_sec} * 1000000000 + now.tv_nsec;
+}
+
+}  // namespace
+
+Result<void> Logger::SetProfilingPath(
+    const std::optional<std::filesystem::path> &profiling_path) {
+  if (profiling_fd_ >= 0) {
+    WriteProfilingSamples();
+    if (profiling_fd_ >= 0) close(profiling_fd_);
+    profiling_fd_ = -1;
+  }
+  if (!profiling_path) return {};
+  profiling_path_ = profiling_path->string();
+  const int fd = open(profiling_path_.c_str(),
+                      O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    return MakeError(StrCat("Cannot create the logger profiling file ",
+                            profiling_path_, ": ", std::strerror(errno),
+                            ". Give SetProfilingPath a writable path."));
+  }
+  profiling_fd_ = fd;
+  profiling_samples_.clear();
+  profiling_samples_.reserve(kProfilingSamples);
+  profiling_text_.resize(kProfilingText);
+  constexpr std::string_view kHeader =
+      "# channel_name,channel_type,encode_duration_ns,encoding_start_time_ns,"
+      "message_time_s\n";
+  std::memcpy(profiling_text_.data(), kHeader.data(), kHeader.size());
+  size_t used = kHeader.size();
+  if (write(profiling_fd_, profiling_text_.data(), used) !=
+      static_cast<ssize_t>(used)) {
+    const int error_number = errno;
+    close(profiling_fd_);
+    profiling_fd_ = -1;
+    return MakeError(StrCat("Cannot write the logger profiling file ",
+                            profiling_path_, ": ", std::strerror(error_number),
+                            "."));
+  }
+  return {};
+}
+
+void Logger::WriteProfilingSamples() {
+  if (profiling_fd_ < 0 || profiling_samples_.empty()) return;
+  size_t used = 0;
+  bool failed = false;
+  const auto write_out = [&]() {
+    if (used == 0 || failed) return;
+    if (write(profiling_fd_, profiling_text_.data(), used) !=
+        static_cast<ssize_t>(used)) {
+      failed = true;
+    }
+    used = 0;
+  };
+  for (const ProfilingSample &sample : profiling_samples_) {
+    const Channel *channel = statistics_[sample.statistics_index].channel;
+    const std::string_view name = channel->name()->string_view();
+    const std::string_view type = channel->type()->string_view();
+    // Room for the names, four numbers and separators.
+    if (profiling_text_.size() - used < name.size() + type.size() + 96) {
+      write_out();
+    }
+    const int64_t seconds = sample.message_time_ns / 1000000000;
+    int64_t fraction = sample.message_time_ns % 1000000000;
+    const bool negative = sample.message_time_ns < 0;
+    if (negative) fraction = -fraction;
+    const int n = snprintf(
+        profiling_text_.data() + used, profiling_text_.size() - used,
+        "%.*s,%.*s,%" PRId64 ",%" PRId64 ",%s%" PRId64 ".%09" PRId64 "\n",
+        static_cast<int>(name.size()), name.data(),
+        static_cast<int>(type.size()), type.data(), sample.encode_ns,
+        sample.encode_start_ns, negative && seconds == 0 ? "-" : "", seconds,
+        fraction);
+    if (n > 0) {
+      used += std::min(static_cast<size_t>(n), profiling_text_.size() - used);
+    }
+  }
+  write_out();
+  profiling_samples_.clear();
+  if (failed) {
+    LOG(ERROR) << "Writing the logger profiling file " << profiling_path_
+               << " failed: " << std::strerror(errno)
+               << "; profiling stopped (logging goes on).";
+    close(profiling_fd_);
+    profiling_fd_ = -1;
+  }
 }
 
 void Logger::Fail(Error error) {
@@ -325,19 +431,32 @@ void Logger::LogUntil(monotonic_clock::time_point until) {
 void Logger::WriteRecord(PartSequence *sequence, const MessageRecord &record) {
   if (stopped_by_error_) return;
   // Laid out in place in the writer's buffer: the payload's only copy.
-  const size_t size = MessageRecordSize(record);
-  Result<std::span<uint8_t>> space = sequence->writer->Reserve(size);
-  if (!space) {
-    Fail(space.error());
-    return;
-  }
-  WriteMessageRecord(record, *space);
-  if (Result<void> result = sequence->writer->Commit(size); !result) {
+  if (Result<void> result = AppendMessageRecord(record, sequence->writer.get());
+      !result) {
     Fail(result.error());
   }
 }
 
 void Logger::WriteFetched(ChannelState *state) {
+  if (profiling_fd_ < 0) {
+    WriteFetchedRecords(state);
+    return;
+  }
+  const int64_t start = MonotonicNanoseconds();
+  WriteFetchedRecords(state);
+  const int64_t end = MonotonicNanoseconds();
+  profiling_samples_.push_back(ProfilingSample{
+      .statistics_index = state->statistics_index,
+      .encode_ns = end - start,
+      .encode_start_ns = start,
+      .message_time_ns =
+          Nanoseconds(state->fetcher->context().monotonic_event_time)});
+  if (profiling_samples_.size() == profiling_samples_.capacity()) {
+    WriteProfilingSamples();
+  }
+}
+
+void Logger::WriteFetchedRecords(ChannelState *state) {
   const Context &context = state->fetcher->context();
   ChannelStatistics &statistics = statistics_[state->statistics_index];
 
@@ -642,6 +761,7 @@ std::unique_ptr<LogNamer> Logger::StopLogging(
                  : end_time);
   }
   timer_->Disable();
+  WriteProfilingSamples();
   if (!stopped_by_error_) {
     if (Result<void> result = namer_->Close(); !result) {
       Fail(result.error());

@@ -29,6 +29,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -112,6 +113,23 @@ class Logger {
   void set_logger_version(std::string_view version) {
     logger_version_ = version;
   }
+  // Profiling the logger (upstream's API): with a path, every message the
+  // logger writes from then on adds a line to that CSV file (created or
+  // truncated now), for plot_logger_profile.py and the like. The first line
+  // is a '#' comment naming the columns:
+  //   channel name, channel type, encode ns (wall time spent laying the
+  //   record out and writing it, including any flush it caused), encode
+  //   start ns (CLOCK_MONOTONIC when that began), message time s (the
+  //   message's monotonic send time on the event loop's clock)
+  // Samples are kept in a preallocated buffer and written out after every
+  // poll (and when the buffer fills), so profiling allocates nothing per
+  // message either. std::nullopt stops profiling and closes the file.
+  // Returns an error naming the path if the file cannot be created (then
+  // profiling is off); a later write error logs once and stops profiling,
+  // never logging.
+  Result<void> SetProfilingPath(
+      const std::optional<std::filesystem::path> &profiling_path);
+
   // Called after every poll that wrote messages (statistics, tests).
   void set_on_logged_period(std::function<void()> fn) {
     on_logged_period_ = std::move(fn);
@@ -172,8 +190,11 @@ class Logger {
   // Writes every message sent up to `until`, all channels merged in send
   // time order.
   void LogUntil(monotonic_clock::time_point until);
-  // Writes the message `state`'s fetcher holds.
+  // Writes the message `state`'s fetcher holds (timed, if profiling).
   void WriteFetched(ChannelState *state);
+  void WriteFetchedRecords(ChannelState *state);
+  // Writes the profiling samples taken so far to the CSV file.
+  void WriteProfilingSamples();
   // Appends `record` to `sequence`'s open part (or stops logging on error).
   void WriteRecord(PartSequence *sequence, const MessageRecord &record);
   // Opens the next part of `sequence` with a fresh header.
@@ -220,6 +241,20 @@ class Logger {
   realtime_clock::time_point realtime_start_time_ = realtime_clock::min_time;
   monotonic_clock::time_point last_flush_time_ = monotonic_clock::min_time;
   monotonic_clock::time_point last_logged_until_ = monotonic_clock::min_time;
+  // SetProfilingPath: the CSV file (-1: not profiling), the samples not
+  // written yet (capacity reserved up front), and the text buffer they are
+  // formatted into.
+  struct ProfilingSample {
+    size_t statistics_index;
+    int64_t encode_ns;
+    int64_t encode_start_ns;
+    int64_t message_time_ns;
+  };
+  int profiling_fd_ = -1;
+  std::string profiling_path_;
+  std::vector<ProfilingSample> profiling_samples_;
+  std::vector<char> profiling_text_;
+
   // Reused for every part header (Clear() keeps its memory); messages are
   // laid out directly in the writers' buffers (logger_record.h).
   flatbuffers::FlatBufferBuilder builder_;

@@ -6,11 +6,13 @@
 #include <sys/mount.h>
 #include <unistd.h>
 
+#include <cinttypes>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <random>
 #include <set>
+#include <sstream>
 
 #include "aos/configuration.h"
 #include "aos/events/logging/part_reader.h"
@@ -347,6 +349,71 @@ TEST_F(LoggerSimulationTest, RestartLogging) {
   EXPECT_EQ(b.records[0].value, 7);
   EXPECT_EQ(a.message().logger_instance_uuid()->str(),
             b.message().logger_instance_uuid()->str());
+}
+
+// SetProfilingPath: one CSV line per message written, in the order written,
+// after a '#' line naming upstream's columns; a bad path is a clear error.
+TEST_F(LoggerSimulationTest, ProfilingPath) {
+  auto sender_loop = factory_.MakeEventLoop("sender");
+  Sender<TestMessage> state = sender_loop->MakeSender<TestMessage>("/state");
+  Sender<TestMessage> test = sender_loop->MakeSender<TestMessage>("/test");
+  Send(&state, 7);
+  auto logger_loop = factory_.MakeEventLoop("logger");
+  Logger logger(logger_loop.get());
+
+  const Result<void> bad = logger.SetProfilingPath(
+      std::filesystem::path(dir_.path()) / "missing" / "profile.csv");
+  ASSERT_FALSE(bad);
+  EXPECT_THAT(bad.error().message(),
+              HasSubstr(dir_.path() + "/missing/profile.csv"));
+
+  const std::string csv = dir_.path() + "/profile.csv";
+  ASSERT_TRUE(logger.SetProfilingPath(csv));
+  logger.StartLogging(
+      std::make_unique<LogNamer>(dir_.path() + "/log", config(), nullptr));
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(factory_.RunFor(chrono::milliseconds(70)));
+    Send(&test, i);
+  }
+  ASSERT_TRUE(factory_.RunFor(chrono::milliseconds(200)));
+  logger.StopLogging();
+  // Stopped profiling: nothing more is written.
+  ASSERT_TRUE(logger.SetProfilingPath(std::nullopt));
+
+  const Part part =
+      ReadPart(dir_.path() + "/log_data.part0.bfbs.zst", config());
+  ASSERT_EQ(part.records.size(), 6u);
+  std::ifstream in(csv);
+  std::string line;
+  ASSERT_TRUE(std::getline(in, line));
+  EXPECT_EQ(line,
+            "# channel_name,channel_type,encode_duration_ns,"
+            "encoding_start_time_ns,message_time_s");
+  size_t rows = 0;
+  int64_t last_start = 0;
+  while (std::getline(in, line)) {
+    ASSERT_LT(rows, part.records.size()) << line;
+    const Record &record = part.records[rows];
+    std::vector<std::string> fields;
+    std::stringstream stream(line);
+    for (std::string field; std::getline(stream, field, ',');) {
+      fields.push_back(field);
+    }
+    ASSERT_EQ(fields.size(), 5u) << line;
+    EXPECT_EQ(fields[0], record.channel);
+    EXPECT_EQ(fields[1], "aos.TestMessage");
+    EXPECT_GE(std::stoll(fields[2]), 0) << line;
+    const int64_t start = std::stoll(fields[3]);
+    EXPECT_GE(start, last_start) << line;
+    last_start = start;
+    char expected_time[32];
+    snprintf(expected_time, sizeof(expected_time), "%" PRId64 ".%09" PRId64,
+             record.monotonic_sent_time / 1000000000,
+             record.monotonic_sent_time % 1000000000);
+    EXPECT_EQ(fields[4], expected_time);
+    ++rows;
+  }
+  EXPECT_EQ(rows, part.records.size());
 }
 
 TEST_F(LoggerSimulationTest, StartLoggingOnRun) {

@@ -6,6 +6,7 @@
 #include <set>
 #include <tuple>
 
+#include "aos/events/logging/part_reader.h"
 #include "glog/logging.h"
 
 namespace aos::logger::internal {
@@ -110,8 +111,15 @@ Result<MultiNodeLog> AnalyzeMultiNodeLog(const std::vector<LogFile> &logs,
                          parts.logger_node +
                          "', which the log's configuration does not have");
       }
-      if (!parts.source_boot_uuid.empty()) {
-        boots[node].insert(parts.source_boot_uuid);
+      // A sequence rotates to a new part when its source node reboots, and
+      // SortParts keeps the first part's boot: read every part's.
+      for (const std::string &path : parts.parts) {
+        Result<std::unique_ptr<PartReader>> reader = PartReader::Open(path);
+        if (!reader) return std::unexpected(reader.error());
+        const flatbuffers::String *boot =
+            (*reader)->header().source_node_boot_uuid();
+        if (boot != nullptr && boot->size() > 0)
+          boots[node].insert(boot->str());
       }
       // A log of these parts alone, for reading their records with a
       // LogMessageStream (which skips parts not holding DATA unless they
@@ -340,6 +348,39 @@ Result<MultiNodeLog> AnalyzeMultiNodeLog(const std::vector<LogFile> &logs,
       }
     }
     out.clocks[i] = {{0, offset}};
+  }
+  // Re-time the distributed clock so that no node's clock runs faster than
+  // it: between consecutive breakpoints of any clock, distributed time
+  // advances as much as the node that advanced most. A node whose clock is
+  // faster than the distributed clock skips nanoseconds (no distributed
+  // nanosecond maps to them), so a message logged at such a time would be
+  // sent a nanosecond late; with every slope <= 1, every node time is hit.
+  {
+    std::vector<int64_t> ds;
+    for (const Samples &clock : out.clocks) {
+      for (const auto &[d, m] : clock) ds.push_back(d);
+    }
+    std::sort(ds.begin(), ds.end());
+    ds.erase(std::unique(ds.begin(), ds.end()), ds.end());
+    std::vector<Samples> retimed(n);
+    std::vector<int64_t> previous(n);
+    int64_t distributed = ds.front();
+    for (size_t k = 0; k < ds.size(); ++k) {
+      std::vector<int64_t> m(n);
+      int64_t advance = 0;
+      for (size_t i = 0; i < n; ++i) {
+        m[i] = Evaluate(out.clocks[i], ds[k], false);
+        if (k > 0) advance = std::max(advance, m[i] - previous[i]);
+      }
+      if (k > 0 && advance <= 0) continue;
+      distributed += advance;
+      for (size_t i = 0; i < n; ++i) {
+        if (k > 0 && m[i] <= previous[i]) continue;
+        retimed[i].push_back({distributed, m[i]});
+        previous[i] = m[i];
+      }
+    }
+    out.clocks = std::move(retimed);
   }
   // Distributed time 0 is the earliest logger start.
   std::optional<int64_t> first;

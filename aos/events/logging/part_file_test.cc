@@ -343,7 +343,13 @@ TEST(PartFormatTest, Names) {
   EXPECT_EQ(CompressionFromPath("a/b_data.part0.bfbs"), Compression::kNone);
   EXPECT_TRUE(IsPartFileName("x.bfbs"));
   EXPECT_TRUE(IsPartFileName("x.bfbs.zst"));
+  EXPECT_EQ(CompressionFromPath("a/b_data.part0.bfbs.xz"), Compression::kXz);
+  EXPECT_EQ(CompressionFromPath("a/b_data.part0.bfbs.sz"),
+            Compression::kSnappy);
+  EXPECT_TRUE(IsPartFileName("x.bfbs.xz"));
+  EXPECT_TRUE(IsPartFileName("x.bfbs.sz"));
   EXPECT_FALSE(IsPartFileName("x.json"));
+  EXPECT_FALSE(IsPartFileName("x.xz"));
 }
 
 TEST(Sha256Test, KnownValue) {

@@ -1,8 +1,8 @@
 #ifndef AOS_EVENTS_LOGGING_PART_READER_H_
 #define AOS_EVENTS_LOGGING_PART_READER_H_
 
-// Reading log part files (part_format.h), raw or zstd, including damaged
-// ones.
+// Reading log part files (part_format.h), raw or zstd, and upstream's .xz
+// and .sz, including damaged ones.
 //
 // PartStreamReader yields the size-prefixed flatbuffers of one file in
 // order. PartReader builds on it: it checks that the file starts with a
@@ -11,7 +11,9 @@
 // to the last good record, and status() then says where and why it stopped.
 // For zstd parts only complete frames are used (each frame's checksum is
 // verified before any of its records is returned), so a cut file yields
-// exactly what the writer had flushed.
+// exactly what the writer had flushed. Snappy parts likewise use only
+// chunks whose checksum matched; xz parts hand records out as they decode
+// (xz checks a block only at its end), like raw ones.
 //
 //   Result<std::unique_ptr<PartReader>> part = PartReader::Open(path);
 //   if (!part) { ... part.error().message() ... }
@@ -66,7 +68,9 @@ struct PartReaderOptions {
 
 class PartStreamReader {
  public:
-  // Opens `path` (zstd if it ends in ".zst"). Returns an error naming the
+  // Opens `path` (compressed as its extension says, see
+  // CompressionFromPath, unless options.compression says). Returns an error
+  // naming the
   // path if it cannot be opened.
   static Result<std::unique_ptr<PartStreamReader>> Open(
       std::string path, PartReaderOptions options = {});
@@ -101,6 +105,16 @@ class PartStreamReader {
   // false at the end of the file or on damage (status_ set unless it was a
   // clean end with nothing pending).
   bool Fill(size_t bytes);
+  // One step of decoding an xz part into buffer_ (reading as needed).
+  // Returns false at the end or on damage (status_ set unless clean).
+  bool DecodeXz();
+  // Decodes the next snappy framing chunk into buffer_, checking its
+  // checksum. Returns false at the end or on damage.
+  bool DecodeSnappyChunk();
+  // Makes input_ hold at least `bytes` unread bytes; false at the end of the
+  // file (or on a read error, with status_ set).
+  bool InputHolds(size_t bytes);
+  bool compressed() const { return compression_ != Compression::kNone; }
   // Reads more of the file into the input (zstd) or the buffer (raw).
   // Returns the bytes read (0 at the end), -1 on error.
   ssize_t ReadFile(uint8_t *data, size_t size);
@@ -116,6 +130,10 @@ class PartStreamReader {
   const Compression compression_;
   struct ZstdContext;
   std::unique_ptr<ZstdContext> zstd_;
+  struct XzContext;
+  std::unique_ptr<XzContext> xz_;
+  // The snappy stream identifier chunk was seen.
+  bool snappy_identified_ = false;
 
   // Decoded stream: [begin_, complete_end_) is complete and unread;
   // [complete_end_, end_) is a zstd frame still being decoded.
@@ -123,7 +141,7 @@ class PartStreamReader {
   size_t begin_ = 0;
   size_t complete_end_ = 0;
   size_t end_ = 0;
-  // Compressed input not yet decoded (zstd).
+  // Compressed input not yet decoded.
   std::vector<uint8_t> input_;
   size_t input_begin_ = 0;
   size_t input_end_ = 0;

@@ -1,5 +1,6 @@
 // Fuzz entry point: arbitrary bytes as a log part file. The first byte picks
-// the encoding (odd: zstd, even: raw), the rest is the file. Opening and
+// the encoding (its two low bits: raw, zstd, xz, snappy), the rest is the
+// file. Opening and
 // reading a part must never crash, abort or allocate without bound, whatever
 // the bytes: it yields verified records and then a status saying why it
 // stopped. See docs/decisions/fuzzing.md for how fuzzers run.
@@ -23,10 +24,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   PCHECK(pwrite(fd, data + 1, size - 1, 0) == static_cast<ssize_t>(size - 1));
   const std::string path = "/proc/self/fd/" + std::to_string(fd);
   aos::logger::PartReaderOptions options;
-  // Bounds what a damaged size or a zstd bomb may make the reader allocate.
+  // Bounds what a damaged size or a zstd, xz or snappy bomb may make the
+  // reader allocate.
   options.max_buffer_bytes = 16 << 20;
-  options.compression = (data[0] & 1) ? aos::logger::Compression::kZstd
-                                      : aos::logger::Compression::kNone;
+  // The first byte picks the encoding: 0 raw, 1 zstd, 2 xz, 3 snappy.
+  static constexpr aos::logger::Compression kCompressions[] = {
+      aos::logger::Compression::kNone, aos::logger::Compression::kZstd,
+      aos::logger::Compression::kXz, aos::logger::Compression::kSnappy};
+  options.compression = kCompressions[data[0] & 3];
   aos::Result<std::unique_ptr<aos::logger::PartReader>> reader =
       aos::logger::PartReader::Open(path, options);
   if (reader.has_value()) {

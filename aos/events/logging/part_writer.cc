@@ -74,6 +74,13 @@ struct PartWriter::ZstdContext {
 
 Result<std::unique_ptr<PartWriter>> PartWriter::Create(
     std::string path, PartWriterOptions options) {
+  if (options.compression != Compression::kNone &&
+      options.compression != Compression::kZstd) {
+    return MakeError(StrCat("Cannot write log part ", path, ": ",
+                            PartExtension(options.compression),
+                            " parts are read only (upstream's encodings); "
+                            "write zstd or uncompressed parts."));
+  }
   const std::filesystem::path parent =
       std::filesystem::path(path).parent_path();
   if (!parent.empty()) {
@@ -186,7 +193,7 @@ Result<void> PartWriter::WriteBuffer() {
   return {};
 }
 
-Result<std::span<uint8_t>> PartWriter::Reserve(size_t size) {
+Result<std::span<uint8_t>> PartWriter::ReserveSlow(size_t size) {
   if (error_) return std::unexpected(*error_);
   CHECK(!closed_) << ": Write after Close on " << path_;
   CHECK_GE(size, sizeof(flatbuffers::uoffset_t));
@@ -210,18 +217,14 @@ Result<std::span<uint8_t>> PartWriter::Reserve(size_t size) {
   return std::span<uint8_t>(buffer_.get() + buffer_used_, size);
 }
 
-Result<void> PartWriter::Commit(size_t size) {
-  DCHECK(!error_);
+void PartWriter::BadCommit(size_t size) {
   CHECK_LE(buffer_used_ + size, buffer_size_)
       << ": Commit without Reserve, writing " << path_;
   CHECK_EQ(flatbuffers::GetPrefixedSize(buffer_.get() + buffer_used_) +
                sizeof(flatbuffers::uoffset_t),
            size)
       << ": not one size-prefixed flatbuffer, writing " << path_;
-  buffer_used_ += size;
-  stream_bytes_ += size;
-  if (buffer_used_ == buffer_size_) return WriteBuffer();
-  return {};
+  LOG(FATAL) << "Unreachable";
 }
 
 Result<void> PartWriter::Write(std::span<const uint8_t> sized_flatbuffer) {

@@ -31,6 +31,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -80,10 +81,29 @@ class PartWriter {
   // allocation) if it is larger than any buffer before. The space starts
   // kPartAlignment-aligned in memory and in the stream. Returns the writer's
   // error once it failed.
-  Result<std::span<uint8_t>> Reserve(size_t size);
+  // (Inline: the Logger calls it per message.)
+  Result<std::span<uint8_t>> Reserve(size_t size) {
+    if (!error_ && !closed_ && size >= sizeof(uint32_t) &&
+        size % kPartAlignment == 0 && size <= buffer_size_ - buffer_used_)
+        [[likely]] {
+      return std::span<uint8_t>(buffer_.get() + buffer_used_, size);
+    }
+    return ReserveSlow(size);
+  }
   // Accepts the record Reserve(size) returned space for. CHECK-fails unless
   // its size prefix matches `size`. May flush (when the buffer is full).
-  Result<void> Commit(size_t size);
+  Result<void> Commit(size_t size) {
+    uint32_t prefix;
+    std::memcpy(&prefix, buffer_.get() + buffer_used_, sizeof(prefix));
+    if (size > buffer_size_ - buffer_used_ || prefix + sizeof(prefix) != size)
+        [[unlikely]] {
+      BadCommit(size);
+    }
+    buffer_used_ += size;
+    stream_bytes_ += size;
+    if (buffer_used_ == buffer_size_) return WriteBuffer();
+    return {};
+  }
 
   // Writes everything accepted so far to the file (ending the zstd frame);
   // with `sync`, then fdatasync()s it (and, the first time, the folder that
@@ -110,6 +130,11 @@ class PartWriter {
 
   // Writes `data` to the file, all of it, or fails the writer.
   Result<void> WriteToFile(std::span<const uint8_t> data);
+  // Reserve() when the record does not fit (or the writer failed, or the
+  // size is wrong).
+  Result<std::span<uint8_t>> ReserveSlow(size_t size);
+  // CHECK-fails naming what Commit(size) was given.
+  [[noreturn]] void BadCommit(size_t size);
   // Writes out the buffer (one zstd frame for kZstd) and empties it.
   Result<void> WriteBuffer();
   Result<void> Fail(int error_number, std::string_view what);
