@@ -48,6 +48,7 @@ class JsonPrinter {
       return;
     }
     std::vector<std::pair<const reflection::Field *, std::string>> fields;
+    fields.reserve(object->fields()->size());
     for (const reflection::Field *field : FieldsInIdOrder(object)) {
       if (field->deprecated()) continue;
       std::string value;
@@ -66,6 +67,25 @@ class JsonPrinter {
       const std::vector<std::pair<const reflection::Field *, std::string>>
           &items,
       int indent, std::string *out) {
+    // As upstream's printer: "{ " + items + " }", so an empty table or
+    // vector is "{  }" / "[  ]". On one line it is written straight into
+    // `out` (log_cat and aos_dump print millions of messages this way).
+    if (!options_.multi_line || items.empty()) {
+      out->push_back(open);
+      out->push_back(' ');
+      for (size_t i = 0; i < items.size(); ++i) {
+        if (i != 0) out->append(", ");
+        if (items[i].first != nullptr) {
+          out->push_back('"');
+          out->append(items[i].first->name()->string_view());
+          out->append("\": ");
+        }
+        out->append(items[i].second);
+      }
+      out->push_back(' ');
+      out->push_back(close);
+      return;
+    }
     auto item_text = [](const auto &item) {
       std::string text;
       if (item.first != nullptr) {
@@ -76,8 +96,6 @@ class JsonPrinter {
       text.append(item.second);
       return text;
     };
-    // As upstream's printer: "{ " + items + " }", so an empty table or
-    // vector is "{  }" / "[  ]".
     std::string single;
     single.push_back(open);
     single.push_back(' ');
@@ -89,7 +107,7 @@ class JsonPrinter {
     single.push_back(close);
     const bool fits = single.find('\n') == std::string::npos &&
                       single.size() <= options_.max_multi_line;
-    if (!options_.multi_line || items.empty() || fits) {
+    if (fits) {
       out->append(single);
       return;
     }
@@ -221,6 +239,7 @@ class JsonPrinter {
             ? schema_->objects()->Get(type->index())->bytesize()
             : flatbuffers::GetTypeSize(type->element());
     std::vector<std::pair<const reflection::Field *, std::string>> items;
+    items.reserve(vector->size());
     for (size_t i = 0; i < vector->size(); ++i) {
       std::string item;
       const uint8_t *data = vector->Data() + i * element_size;

@@ -46,6 +46,8 @@ DEFINE_int32(messages, 1000000, "Messages in the log.");
 DEFINE_string(cases, "generate,replay,stream,read,log_cat,log_to_mcap",
               "The cases to run (comma-separated), e.g. only replay to "
               "profile it; ratios need their baselines (generate, read).");
+DEFINE_bool(keep, false,
+            "Keep the log in --folder (to profile a tool on it).");
 DEFINE_string(folder, "/tmp/aos_replay_bench",
               "Scratch folder for the log and the MCAP file (removed after).");
 
@@ -313,7 +315,7 @@ void Main() {
         read_stats.median);
   Print("log_to_mcap (zstd chunks)", Summarize(to_mbps(mcap_s)), "MB/s",
         read_stats.median);
-  std::filesystem::remove_all(FLAGS_folder);
+  if (!FLAGS_keep) std::filesystem::remove_all(FLAGS_folder);
 }
 
 }  // namespace

@@ -6,7 +6,10 @@
 //   log_cat --print_parts_only logs/            the files and their headers
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <iostream>
+#include <map>
 #include <optional>
 #include <queue>
 #include <string>
@@ -42,6 +45,9 @@ DEFINE_int64(count, -1, "Stop after this many messages (-1: no limit).");
 
 namespace aos::logger {
 namespace {
+
+// Output is written in blocks of about this many bytes.
+constexpr size_t kOutputBlock = 1 << 20;
 
 const cli::ToolHelp kHelp = {
     .name = "log_cat",
@@ -194,6 +200,21 @@ int Main(int argc, char **argv) {
   cli::PrintOptions options;
   options.json = FLAGS_json;
   options.max_vector_size = std::numeric_limits<size_t>::max();
+  // Lines are collected and written in large blocks: a log has millions of
+  // small messages, and iostream (synced with stdio) costs more per line
+  // than formatting one.
+  std::string out;
+  out.reserve(2 * kOutputBlock);
+  const auto write_out = [&out]() {
+    if (!out.empty() &&
+        fwrite(out.data(), 1, out.size(), stdout) != out.size()) {
+      std::cerr << "log_cat: writing the output failed\n";
+      exit(1);
+    }
+    out.clear();
+  };
+  // Each channel's schema, looked up once.
+  std::map<const Channel *, Result<const reflection::Schema *>> schemas;
   int64_t printed = 0;
   while (!heap.empty() && (FLAGS_count < 0 || printed < FLAGS_count)) {
     Cursor *cursor = heap.top();
@@ -217,26 +238,34 @@ int Main(int argc, char **argv) {
     context.queue_index = message.queue_index();
     context.data = message.data()->data();
     context.size = message.data()->size();
-    Result<const reflection::Schema *> schema =
-        cli::ChannelSchema(cursor->config, channel);
-    if (FLAGS_raw || !schema) {
-      std::cout << "{\"name\": \"" << channel->name()->string_view()
-                << "\", \"type\": \"" << channel->type()->string_view()
-                << "\", \"monotonic_event_time\": "
-                << message.monotonic_sent_time()
-                << ", \"realtime_event_time\": " << message.realtime_sent_time()
-                << ", \"queue_index\": " << message.queue_index()
-                << ", \"size\": " << context.size << ", \"hex\": \""
-                << Hex(message.data()->data(), message.data()->size())
-                << "\"}\n";
-    } else {
-      std::cout << cli::FormatMessage(channel, *schema, context, options)
-                << "\n";
+    auto schema = schemas.find(channel);
+    if (schema == schemas.end()) {
+      schema =
+          schemas.emplace(channel, cli::ChannelSchema(cursor->config, channel))
+              .first;
     }
+    if (FLAGS_raw || !schema->second) {
+      out += StrCat(
+          "{\"name\": \"", channel->name()->string_view(), "\", \"type\": \"",
+          channel->type()->string_view(),
+          "\", \"monotonic_event_time\": ", message.monotonic_sent_time(),
+          ", \"realtime_event_time\": ", message.realtime_sent_time(),
+          ", \"queue_index\": ", message.queue_index(),
+          ", \"size\": ", context.size, ", \"hex\": \"",
+          Hex(message.data()->data(), message.data()->size()), "\"}\n");
+    } else {
+      out += cli::FormatMessage(channel, *schema->second, context, options);
+      out += '\n';
+    }
+    if (out.size() >= kOutputBlock) write_out();
     ++printed;
     advance(cursor);
   }
-  std::cout.flush();
+  write_out();
+  if (fflush(stdout) != 0) {
+    std::cerr << "log_cat: writing the output failed\n";
+    return 1;
+  }
   for (const LogFiles::Part &part : log->parts) {
     if (!part.reader->status().ok()) {
       std::cerr << "log_cat: warning: " << part.reader->status().message

@@ -164,7 +164,7 @@ Result<void> LogReader::Init() {
     if (std::ranges::find(kPerLoopTypes, type) != std::end(kPerLoopTypes) &&
         IsLogged(logged_configuration(), channel)) {
       remaps_.push_back({channel->name()->str(), std::string(type),
-                         "/original" + channel->name()->str(), true});
+                         "/original" + channel->name()->str(), true, ""});
     }
   }
   BuildConfiguration();
@@ -187,6 +187,20 @@ void LogReader::BuildConfiguration() {
     if (remap.keep_original) {
       std::unique_ptr<ChannelT> copy = CopyChannel(**it);
       copy->name = remap.new_name;
+      if (!remap.new_type.empty()) {
+        copy->type = remap.new_type;
+        // The new type's schema, if any channel of that type has one.
+        for (const auto &other : config->channels) {
+          if (other->type == remap.new_type && other->schema != nullptr) {
+            flatbuffers::FlatBufferBuilder fbb;
+            fbb.Finish(reflection::Schema::Pack(fbb, other->schema.get()));
+            copy->schema.reset(
+                flatbuffers::GetRoot<reflection::Schema>(fbb.GetBufferPointer())
+                    ->UnPack());
+            break;
+          }
+        }
+      }
       config->channels.push_back(std::move(copy));
     } else {
       (*it)->name = remap.new_name;
@@ -205,7 +219,8 @@ void LogReader::BuildConfiguration() {
 
 void LogReader::RemapLoggedChannel(std::string_view name, std::string_view type,
                                    const Node *node,
-                                   std::string_view add_prefix) {
+                                   std::string_view add_prefix,
+                                   std::string_view new_type) {
   CHECK(factory_ == nullptr)
       << ": remap " << name << " " << type << " before Register";
   CHECK(node == nullptr || multi_node_ != nullptr)
@@ -216,11 +231,12 @@ void LogReader::RemapLoggedChannel(std::string_view name, std::string_view type,
   const std::string resolved = ResolveName(name, type, node);
   name = resolved;
   const std::string new_name = std::string(add_prefix) + std::string(name);
-  CHECK(FindChannel(configuration(), new_name, type) == nullptr)
-      << ": cannot remap " << name << " " << type << " to " << new_name
-      << ": that channel exists already";
-  remaps_.push_back(
-      {std::string(name), std::string(type), new_name, /*keep_original=*/true});
+  const std::string_view remapped_type = new_type.empty() ? type : new_type;
+  CHECK(FindChannel(configuration(), new_name, remapped_type) == nullptr)
+      << ": cannot remap " << name << " " << type << " to " << new_name << " "
+      << remapped_type << ": that channel exists already";
+  remaps_.push_back({std::string(name), std::string(type), new_name,
+                     /*keep_original=*/true, std::string(new_type)});
   BuildConfiguration();
 }
 
@@ -241,7 +257,7 @@ void LogReader::RenameLoggedChannel(std::string_view name,
       << ": cannot rename " << name << " " << type << " to " << new_name
       << ": that channel exists already";
   remaps_.push_back({std::string(name), std::string(type),
-                     std::string(new_name), /*keep_original=*/false});
+                     std::string(new_name), /*keep_original=*/false, ""});
   BuildConfiguration();
 }
 
@@ -253,10 +269,24 @@ bool LogReader::HasChannel(std::string_view name, std::string_view type,
                      type) != nullptr;
 }
 
+std::pair<std::string, std::string> LogReader::ReplayedNameAndType(
+    const Channel *logged) const {
+  std::string name = logged->name()->str();
+  std::string type = logged->type()->str();
+  for (const Remap &remap : remaps_) {
+    if (remap.name == name && remap.type == type) {
+      name = remap.new_name;
+      if (!remap.new_type.empty()) type = remap.new_type;
+    }
+  }
+  return {name, type};
+}
+
 std::vector<std::string> LogReader::RemappedChannels() const {
   std::vector<std::string> out;
   for (const Remap &remap : remaps_) {
-    out.push_back(remap.name + " " + remap.type + " -> " + remap.new_name);
+    out.push_back(remap.name + " " + remap.type + " -> " + remap.new_name +
+                  (remap.new_type.empty() ? "" : " " + remap.new_type));
   }
   return out;
 }
@@ -386,17 +416,11 @@ void LogReader::RegisterWithoutStarting(SimulatedEventLoopFactory *factory) {
     if (!configuration::ChannelMessageIsLoggedOnNode(channel, nullptr)) {
       continue;
     }
-    std::string name = channel->name()->str();
-    for (const Remap &remap : remaps_) {
-      if (remap.name == name && remap.type == channel->type()->str()) {
-        name = remap.new_name;
-      }
-    }
-    const Channel *replayed =
-        FindChannel(config, name, channel->type()->string_view());
+    const auto [name, type] = ReplayedNameAndType(channel);
+    const Channel *replayed = FindChannel(config, name, type);
     CHECK(replayed != nullptr)
         << ": the factory's configuration has no channel " << name << " "
-        << channel->type()->string_view()
+        << type
         << " to replay the log into; build the factory with the reader's "
            "configuration()";
     senders_[i] = event_loop_->MakeRawSender(replayed);

@@ -101,15 +101,23 @@ class LogReader {
 
   // Publishes the logged messages of channel `name` of type `type` on
   // `add_prefix` + name instead (default "/original/..."), so that an
-  // application in replay can send on `name` itself. Call before Register.
-  // CHECK-fails if the log has no such channel (check with HasChannel).
+  // application in replay can send on `name` itself. With a `new_type`, the
+  // remapped channel has that type instead (upstream's way of renaming a
+  // message type: the logged bytes must be a valid `new_type`, which the
+  // simulation checks as for every send); it takes new_type's schema from
+  // the configuration if it has one, else keeps the logged schema. Call
+  // before Register. CHECK-fails if the log has no such channel (check with
+  // HasChannel) or the new channel exists already.
   void RemapLoggedChannel(std::string_view name, std::string_view type,
                           const Node *node = nullptr,
-                          std::string_view add_prefix = "/original");
+                          std::string_view add_prefix = "/original",
+                          std::string_view new_type = "");
   template <typename T>
   void RemapLoggedChannel(std::string_view name, const Node *node = nullptr,
-                          std::string_view add_prefix = "/original") {
-    RemapLoggedChannel(name, T::GetFullyQualifiedName(), node, add_prefix);
+                          std::string_view add_prefix = "/original",
+                          std::string_view new_type = "") {
+    RemapLoggedChannel(name, T::GetFullyQualifiedName(), node, add_prefix,
+                       new_type);
   }
   // Publishes the logged messages of `name` on `new_name` (no copy is kept
   // under `name`). Call before Register.
@@ -128,7 +136,8 @@ class LogReader {
   bool HasChannel(std::string_view name, const Node *node = nullptr) const {
     return HasChannel(name, T::GetFullyQualifiedName(), node);
   }
-  // The channels remapped so far, as "name type -> new name".
+  // The channels remapped so far, as "name type -> new name" (and " new
+  // type" if it changes).
   std::vector<std::string> RemappedChannels() const;
 
   // Replays only messages sent at or after `start` (earlier ones become the
@@ -195,7 +204,13 @@ class LogReader {
     // Remaps keep the original channel in the configuration; renames
     // replace it.
     bool keep_original;
+    // The remapped channel's type; empty: `type`.
+    std::string new_type = "";
   };
+  // The (name, type) `logged` (a channel of the logged configuration)
+  // replays on, after the remaps.
+  std::pair<std::string, std::string> ReplayedNameAndType(
+      const Channel *logged) const;
 
   LogReader(std::vector<LogFile> log_files,
             const Configuration *replay_configuration, bool);

@@ -86,16 +86,11 @@ class LogReader::NodeReplayer {
               static_cast<int>(node_index_) &&
           configuration::ConnectionToNode(channel, logged_node) != nullptr;
       if (!own && !delivered) continue;
-      std::string name = channel->name()->str();
-      for (const Remap &remap : reader_->remaps_) {
-        if (remap.name == name && remap.type == channel->type()->str()) {
-          name = remap.new_name;
-        }
-      }
-      replayed[i] = FindChannel(config, name, channel->type()->string_view());
+      const auto [name, type] = reader_->ReplayedNameAndType(channel);
+      replayed[i] = FindChannel(config, name, type);
       CHECK(replayed[i] != nullptr)
           << ": the factory's configuration has no channel " << name << " "
-          << channel->type()->string_view()
+          << type
           << " to replay the log into; build the factory with the reader's "
              "configuration()";
       // The simulated bridge makes senders for what it forwards to this
@@ -273,15 +268,10 @@ void LogReader::RegisterMultiNode() {
     }
   };
   for (const Channel *channel : *logged_configuration()->channels()) {
-    std::string name = channel->name()->str();
-    for (const Remap &remap : remaps_) {
-      if (remap.name == name && remap.type == channel->type()->str()) {
-        name = remap.new_name;
-      }
-    }
+    const auto [name, type] = ReplayedNameAndType(channel);
     if (channel->logger() != LoggerConfig::NOT_LOGGED ||
         Forwarded(logged_configuration(), channel)) {
-      disable(name, channel->type()->string_view());
+      disable(name, type);
     }
   }
 }

@@ -256,6 +256,62 @@ TEST_F(LogReaderTest, RenamedChannel) {
   EXPECT_EQ(renamed, pings);
 }
 
+// A remap with a new type (upstream's new_type): the logged pongs replay on
+// /original/test as aos.examples.Ping (the same layout: an int and a long),
+// with the new type's schema, so a Ping watcher there sees every logged pong,
+// bytes and times, while a re-run pong owns /test.
+TEST_F(LogReaderTest, RemapToNewType) {
+  const std::vector<std::string> parts = Record(milliseconds(300));
+  LogReader reader(Sorted(parts));
+  reader.RemapLoggedChannel<examples::Pong>("/test", nullptr, "/original",
+                                            "aos.examples.Ping");
+  EXPECT_EQ(reader.RemappedChannels().back(),
+            "/test aos.examples.Pong -> /original/test aos.examples.Ping");
+  const Channel *remapped =
+      configuration::GetChannel(reader.configuration(), "/original/test",
+                                "aos.examples.Ping", "", nullptr);
+  ASSERT_NE(remapped, nullptr);
+  EXPECT_EQ(configuration::GetChannel(reader.configuration(), "/original/test",
+                                      "aos.examples.Pong", "", nullptr),
+            nullptr);
+  ASSERT_NE(remapped->schema(), nullptr);
+  EXPECT_EQ(remapped->schema()->root_table()->name()->string_view(),
+            "aos.examples.Ping");
+  // Remapping again onto the same channel is refused.
+  EXPECT_DEATH(reader.RemapLoggedChannel<examples::Pong>(
+                   "/test", nullptr, "/original", "aos.examples.Ping"),
+               "to /original/test aos.examples.Ping: that channel exists "
+               "already");
+
+  reader.Register();
+  SimulatedEventLoopFactory *factory = reader.event_loop_factory();
+  NodeEventLoopFactory *node = factory->GetNodeEventLoopFactory(nullptr);
+  node->AlwaysStart<Pong>("pong");
+  std::unique_ptr<EventLoop> observer = node->MakeEventLoop("observer");
+  std::vector<Seen> as_pings;
+  observer->MakeWatcher("/original/test", [&](const examples::Ping &ping) {
+    const Context &context = observer->context();
+    EXPECT_GE(ping.value(), 0);
+    as_pings.push_back(
+        {"/test Pong", context.monotonic_event_time,
+         context.realtime_event_time,
+         std::string(static_cast<const char *>(context.data), context.size)});
+  });
+  int new_pongs = 0;
+  observer->MakeWatcher("/test", [&](const examples::Pong &) { ++new_pongs; });
+  CheckExpected(factory->Run());
+  std::vector<Seen> logged_pongs;
+  for (const Seen &seen : recorded_) {
+    if (seen.channel == "/test Pong" &&
+        seen.monotonic_sent_time >= reader.monotonic_start_time()) {
+      logged_pongs.push_back(seen);
+    }
+  }
+  ASSERT_GT(logged_pongs.size(), 20u);
+  EXPECT_EQ(as_pings, logged_pongs);
+  EXPECT_EQ(new_pongs, static_cast<int>(logged_pongs.size()));
+}
+
 // An application that sends on a replayed channel dies naming the channel.
 TEST_F(LogReaderTest, SendingOnReplayedChannelDies) {
   const std::vector<std::string> parts = Record(milliseconds(100));

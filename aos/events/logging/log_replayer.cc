@@ -132,20 +132,29 @@ int main(int argc, char **argv) {
       }
       const std::string name = remap->channel()->name()->str();
       const std::string type = remap->channel()->type()->str();
-      if (remap->new_type() != nullptr && remap->new_type()->size() > 0) {
-        return Fail(FLAGS_replay_config + ": remapping " + name +
-                    " to a new_type is not supported");
-      }
+      const std::string new_type =
+          remap->new_type() != nullptr ? remap->new_type()->str() : "";
+      const std::string prefix =
+          remap->prefix() != nullptr ? remap->prefix()->str() : "/original";
       if (!(*reader)->HasChannel(name, type)) {
         return Fail(FLAGS_replay_config + ": remap_channels names " + name +
                     " " + type +
                     ", which the log's configuration does not "
                     "have");
       }
-      (*reader)->RemapLoggedChannel(name, type, nullptr,
-                                    remap->prefix() != nullptr
-                                        ? remap->prefix()->string_view()
-                                        : "/original");
+      const std::string new_name = prefix + name;
+      const std::string remapped_type = new_type.empty() ? type : new_type;
+      for (const aos::Channel *channel :
+           *(*reader)->configuration()->channels()) {
+        if (channel->name()->string_view() == new_name &&
+            channel->type()->string_view() == remapped_type) {
+          return Fail(FLAGS_replay_config + ": remapping " + name + " " + type +
+                      " to " + new_name + " " + remapped_type +
+                      ": that channel exists already (choose another "
+                      "prefix)");
+        }
+      }
+      (*reader)->RemapLoggedChannel(name, type, nullptr, prefix, new_type);
     }
   }
   std::vector<std::pair<std::string, const StartFn *>> applications;
