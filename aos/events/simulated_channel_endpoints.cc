@@ -40,11 +40,23 @@ class SimulatedSender final : public RawSender {
                         channel->schema()->root_table() != nullptr
                     ? channel->schema()
                     : nullptr) {
+    // Exclusive senders exist for log replay: say how to let an
+    // application re-run in replay send on a replayed channel.
     CHECK(channel_->exclusive_sender == nullptr)
         << ": Attempted to create a new sender on exclusive channel "
-        << configuration::StrippedChannelToString(channel)
-        << " (a loop made with ExclusiveSenders::kYes, e.g. log replay, "
-           "already sends on it).";
+        << configuration::StrippedChannelToString(channel) << " from "
+        << loop->name() << " (loop "
+        << channel_->exclusive_sender->event_loop()->name()
+        << ", made with ExclusiveSenders::kYes, e.g. log replay, already "
+           "sends on it).  To re-run an application that sends on "
+        << channel->name()->string_view()
+        << " in replay, remap the logged channel with "
+           "LogReader::RemapLoggedChannel(\""
+        << channel->name()->string_view() << "\", \""
+        << channel->type()->string_view()
+        << "\") before Register: the log's messages then replay on /original"
+        << channel->name()->string_view() << " and " << loop->name()
+        << " can send on " << channel->name()->string_view() << ".";
     if (loop->Exclusivity(channel) == ExclusiveSenders::kYes) {
       CHECK_EQ(channel_->senders, 0)
           << ": Attempted to create an exclusive sender on "

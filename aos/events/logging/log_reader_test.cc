@@ -312,7 +312,8 @@ TEST_F(LogReaderTest, RemapToNewType) {
   EXPECT_EQ(new_pongs, static_cast<int>(logged_pongs.size()));
 }
 
-// An application that sends on a replayed channel dies naming the channel.
+// An application that sends on a replayed channel dies naming the channel,
+// and saying how to remap it so the application can send on it.
 TEST_F(LogReaderTest, SendingOnReplayedChannelDies) {
   const std::vector<std::string> parts = Record(milliseconds(100));
   EXPECT_DEATH(
@@ -324,7 +325,11 @@ TEST_F(LogReaderTest, SendingOnReplayedChannelDies) {
             ->AlwaysStart<Pong>("pong");
       },
       "Attempted to create a new sender on exclusive channel "
-      "\\{ \"name\": \"/test\", \"type\": \"aos.examples.Pong\"");
+      "\\{ \"name\": \"/test\", \"type\": \"aos.examples.Pong\" \\} from "
+      "pong \\(loop log_reader, .*remap the logged channel with "
+      "LogReader::RemapLoggedChannel\\(\"/test\", \"aos.examples.Pong\"\\) "
+      "before Register: the log's messages then replay on /original/test and "
+      "pong can send on /test");
 }
 
 // SetStartTime/SetEndTime cut a window out of the log (realtime clock);

@@ -204,9 +204,10 @@ Result<LogToMcapStats> LogToMcap(const std::vector<LogFile> &logs,
     Result<std::unique_ptr<LogMessageStream>> stream =
         LogMessageStream::Open(log, "");
     if (!stream) return std::unexpected(stream.error());
-    while (std::optional<LogMessage> message = (*stream)->Next()) {
+    // Peek/Pop: each message is written from the stream's queue, uncopied.
+    while (const LogMessage *message = (*stream)->Peek()) {
       if (!message->has_data) {
-        (*stream)->Recycle(std::move(*message));
+        (*stream)->Pop();
         continue;
       }
       if (message->channel_index >= config->channels()->size()) {
@@ -274,7 +275,7 @@ Result<LogToMcapStats> LogToMcap(const std::vector<LogFile> &logs,
           LOG(WARNING) << "skipping a message on " << channel->name()->str()
                        << " sent at " << message->monotonic_sent_time
                        << ": it does not verify as " << channel->type()->str();
-          (*stream)->Recycle(std::move(*message));
+          (*stream)->Pop();
           continue;
         }
         const std::string text = MessageToJson(schema, message->data.data());
@@ -290,7 +291,7 @@ Result<LogToMcapStats> LogToMcap(const std::vector<LogFile> &logs,
       if (!written) return std::unexpected(written.error());
       ++stats.messages;
       stats.message_bytes += message->data.size();
-      (*stream)->Recycle(std::move(*message));
+      (*stream)->Pop();
     }
     stats.warnings.insert(stats.warnings.end(), (*stream)->warnings().begin(),
                           (*stream)->warnings().end());
