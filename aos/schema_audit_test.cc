@@ -115,7 +115,8 @@ TEST_F(SchemaAuditTest, DescribeRoundTrips) {
             "  count 1 uint = 0\n"
             "  size 2 aos.timing.Statistic\n"
             "  channel 3 aos.Channel\n"
-            "  error_counts 4 [aos.timing.SendErrorCount]\n");
+            "  error_counts 4 [aos.timing.SendErrorCount]\n"
+            "  signal_failures 5 uint = 0\n");
   EXPECT_THAT(Audit(*block), IsEmpty());
   EXPECT_FALSE(DescribeSchemaDeclaration(schema_, "aos.timing.Nope"));
 }
