@@ -94,9 +94,9 @@ TEST(TimeTest, FromRateAndTimeval) {
   EXPECT_EQ(time::FromRate(0.5), seconds(2));
   EXPECT_EQ(time::FromRate(3), nanoseconds(333333333));
   // A time point, as upstream's (its test compares with epoch() + d).
-  EXPECT_EQ(time::from_timeval(timeval{.tv_sec = 2, .tv_usec = 5}),
-            monotonic_clock::epoch() + seconds(2) +
-                std::chrono::microseconds(5));
+  EXPECT_EQ(
+      time::from_timeval(timeval{.tv_sec = 2, .tv_usec = 5}),
+      monotonic_clock::epoch() + seconds(2) + std::chrono::microseconds(5));
   EXPECT_EQ(time::from_timeval(timeval{.tv_sec = -1432423, .tv_usec = 0}),
             monotonic_clock::epoch() - seconds(1432423));
   EXPECT_EQ(time::from_timespec(timespec{.tv_sec = -1, .tv_nsec = 5}),

@@ -46,8 +46,7 @@ DEFINE_int32(messages, 1000000, "Messages in the log.");
 DEFINE_string(cases, "generate,replay,stream,read,log_cat,log_to_mcap",
               "The cases to run (comma-separated), e.g. only replay to "
               "profile it; ratios need their baselines (generate, read).");
-DEFINE_bool(keep, false,
-            "Keep the log in --folder (to profile a tool on it).");
+DEFINE_bool(keep, false, "Keep the log in --folder (to profile a tool on it).");
 DEFINE_string(folder, "/tmp/aos_replay_bench",
               "Scratch folder for the log and the MCAP file (removed after).");
 
