@@ -14,18 +14,6 @@ namespace {
 constexpr std::string_view kPerLoopTypes[] = {"aos.timing.Report",
                                               "aos.logging.LogMessageFbs"};
 
-const Channel *FindChannel(const Configuration *config, std::string_view name,
-                           std::string_view type) {
-  if (config->channels() == nullptr) return nullptr;
-  for (const Channel *channel : *config->channels()) {
-    if (channel->name()->string_view() == name &&
-        channel->type()->string_view() == type) {
-      return channel;
-    }
-  }
-  return nullptr;
-}
-
 // Whether the log holds `channel`'s messages (on some node).
 bool IsLogged(const Configuration *config, const Channel *channel) {
   if (!configuration::MultiNode(config)) {
@@ -149,8 +137,9 @@ Result<void> LogReader::Init() {
   if (replay_configuration_ != nullptr) {
     for (const Channel *channel : *logged_configuration()->channels()) {
       if (!IsLogged(logged_configuration(), channel)) continue;
-      if (FindChannel(replay_configuration_, channel->name()->string_view(),
-                      channel->type()->string_view()) == nullptr) {
+      if (internal::FindChannel(replay_configuration_,
+                                channel->name()->string_view(),
+                                channel->type()->string_view()) == nullptr) {
         return MakeError(
             "the replay configuration has no channel " +
             configuration::StrippedChannelToString(channel) +
@@ -232,7 +221,8 @@ void LogReader::RemapLoggedChannel(std::string_view name, std::string_view type,
   name = resolved;
   const std::string new_name = std::string(add_prefix) + std::string(name);
   const std::string_view remapped_type = new_type.empty() ? type : new_type;
-  CHECK(FindChannel(configuration(), new_name, remapped_type) == nullptr)
+  CHECK(internal::FindChannel(configuration(), new_name, remapped_type) ==
+        nullptr)
       << ": cannot remap " << name << " " << type << " to " << new_name << " "
       << remapped_type << ": that channel exists already";
   remaps_.push_back({std::string(name), std::string(type), new_name,
@@ -253,7 +243,7 @@ void LogReader::RenameLoggedChannel(std::string_view name,
       << ": the log's configuration has no such channel";
   const std::string resolved = ResolveName(name, type, node);
   name = resolved;
-  CHECK(FindChannel(configuration(), new_name, type) == nullptr)
+  CHECK(internal::FindChannel(configuration(), new_name, type) == nullptr)
       << ": cannot rename " << name << " " << type << " to " << new_name
       << ": that channel exists already";
   remaps_.push_back({std::string(name), std::string(type),
@@ -265,8 +255,8 @@ bool LogReader::HasChannel(std::string_view name, std::string_view type,
                            const Node *node) const {
   CHECK(node == nullptr || multi_node_ != nullptr)
       << ": single-node logs have no nodes";
-  return FindChannel(logged_configuration(), ResolveName(name, type, node),
-                     type) != nullptr;
+  return internal::FindChannel(logged_configuration(),
+                               ResolveName(name, type, node), type) != nullptr;
 }
 
 std::pair<std::string, std::string> LogReader::ReplayedNameAndType(
@@ -417,7 +407,7 @@ void LogReader::RegisterWithoutStarting(SimulatedEventLoopFactory *factory) {
       continue;
     }
     const auto [name, type] = ReplayedNameAndType(channel);
-    const Channel *replayed = FindChannel(config, name, type);
+    const Channel *replayed = internal::FindChannel(config, name, type);
     CHECK(replayed != nullptr)
         << ": the factory's configuration has no channel " << name << " "
         << type

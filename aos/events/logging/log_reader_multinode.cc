@@ -15,18 +15,6 @@ namespace {
 constexpr std::string_view kRemoteMessageType =
     "aos.message_bridge.RemoteMessage";
 
-const Channel *FindChannel(const Configuration *config, std::string_view name,
-                           std::string_view type) {
-  if (config->channels() == nullptr) return nullptr;
-  for (const Channel *channel : *config->channels()) {
-    if (channel->name()->string_view() == name &&
-        channel->type()->string_view() == type) {
-      return channel;
-    }
-  }
-  return nullptr;
-}
-
 // Whether the simulated bridge forwards `channel` anywhere.
 bool Forwarded(const Configuration *config, const Channel *channel) {
   if (channel->destination_nodes() == nullptr ||
@@ -87,7 +75,7 @@ class LogReader::NodeReplayer {
           configuration::ConnectionToNode(channel, logged_node) != nullptr;
       if (!own && !delivered) continue;
       const auto [name, type] = reader_->ReplayedNameAndType(channel);
-      replayed[i] = FindChannel(config, name, type);
+      replayed[i] = internal::FindChannel(config, name, type);
       CHECK(replayed[i] != nullptr)
           << ": the factory's configuration has no channel " << name << " "
           << type
@@ -261,7 +249,7 @@ void LogReader::RegisterMultiNode() {
   const Configuration *config = factory_->configuration();
   std::set<const Channel *> disabled;
   const auto disable = [&](std::string_view name, std::string_view type) {
-    const Channel *channel = FindChannel(config, name, type);
+    const Channel *channel = internal::FindChannel(config, name, type);
     if (channel != nullptr && Forwarded(config, channel) &&
         disabled.insert(channel).second) {
       factory_->DisableForwarding(channel);

@@ -604,4 +604,16 @@ void NodeMessageStream::AppendWarnings(std::vector<std::string> *out) const {
   out->insert(out->end(), warnings_.begin(), warnings_.end());
 }
 
+const Channel *FindChannel(const Configuration *config, std::string_view name,
+                           std::string_view type) {
+  if (config->channels() == nullptr) return nullptr;
+  for (const Channel *channel : *config->channels()) {
+    if (channel->name()->string_view() == name &&
+        channel->type()->string_view() == type) {
+      return channel;
+    }
+  }
+  return nullptr;
+}
+
 }  // namespace aos::logger::internal

@@ -27,6 +27,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "aos/configuration.h"
@@ -168,6 +169,11 @@ class NodeMessageStream {
   size_t missing_data_ = 0;
   std::vector<std::string> warnings_;
 };
+
+// The channel of `config` named exactly `name` with type `type` (no maps
+// applied), or null. Shared by the single- and multi-node replay paths.
+const Channel *FindChannel(const Configuration *config, std::string_view name,
+                           std::string_view type);
 
 }  // namespace aos::logger::internal
 
