@@ -112,6 +112,18 @@ ssize_t PartStreamReader::ReadFile(uint8_t *data, size_t size) {
   }
 }
 
+bool PartStreamReader::RefillInput() {
+  const ssize_t got = ReadFile(input_.data(), input_.size());
+  if (got < 0) {
+    Stop(ReadStatus::Kind::kIoError, good_file_offset_,
+         StrCat("read failed (", std::strerror(errno), ")"));
+    return false;
+  }
+  input_begin_ = 0;
+  input_end_ = static_cast<size_t>(got);
+  return true;
+}
+
 void PartStreamReader::Stop(ReadStatus::Kind kind, uint64_t file_offset,
                             std::string why) {
   stopped_ = true;
@@ -173,15 +185,8 @@ bool PartStreamReader::Fill(size_t bytes) {
     }
 
     if (input_begin_ == input_end_) {
-      const ssize_t got = ReadFile(input_.data(), input_.size());
-      if (got < 0) {
-        Stop(ReadStatus::Kind::kIoError, good_file_offset_,
-             StrCat("read failed (", std::strerror(errno), ")"));
-        return false;
-      }
-      input_begin_ = 0;
-      input_end_ = static_cast<size_t>(got);
-      if (got == 0) {
+      if (!RefillInput()) return false;
+      if (input_end_ == 0) {
         if (end_ > complete_end_ || frame_in_progress_) {
           Stop(ReadStatus::Kind::kTruncated, good_file_offset_,
                "the file ends inside a zstd frame (cut off while writing)");
@@ -236,16 +241,9 @@ bool PartStreamReader::DecodeXz() {
   }
   lzma_action action = LZMA_RUN;
   if (input_begin_ == input_end_) {
-    const ssize_t got = ReadFile(input_.data(), input_.size());
-    if (got < 0) {
-      Stop(ReadStatus::Kind::kIoError, good_file_offset_,
-           StrCat("read failed (", std::strerror(errno), ")"));
-      return false;
-    }
-    input_begin_ = 0;
-    input_end_ = static_cast<size_t>(got);
+    if (!RefillInput()) return false;
     // At the end of the file, FINISH tells a complete stream from a cut one.
-    if (got == 0) action = LZMA_FINISH;
+    if (input_end_ == 0) action = LZMA_FINISH;
   }
   if (buffer_.size() - end_ < kReadChunk) Compact(kReadChunk);
   stream.next_in = input_.data() + input_begin_;

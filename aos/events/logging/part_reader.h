@@ -118,6 +118,10 @@ class PartStreamReader {
   // Reads more of the file into the input (zstd) or the buffer (raw).
   // Returns the bytes read (0 at the end), -1 on error.
   ssize_t ReadFile(uint8_t *data, size_t size);
+  // Replaces the (fully consumed) input with the next read of the file:
+  // input_end_ is 0 at the end of the file. False on a read error, with
+  // status_ set.
+  bool RefillInput();
   void Stop(ReadStatus::Kind kind, uint64_t file_offset, std::string why);
   // Moves the unread data to the start of buffer_ and makes room for
   // `extra` more bytes after it.
