@@ -217,6 +217,18 @@ class SimulatedChannel {
     listeners_.push_back(std::move(fn));
   }
 
+  // Counts a new pinning reader (fetcher or watcher), dying like the
+  // shared-memory queue when the channel's num_readers are all taken.
+  void AddPinningReader() {
+    CHECK_LT(readers, channel_->num_readers())
+        << ": Failed to create reader on "
+        << configuration::StrippedChannelToString(channel_)
+        << ", too many readers.  num_readers is " << channel_->num_readers()
+        << " (pinning fetchers and watchers of every simulated process on "
+           "the node count).";
+    ++readers;
+  }
+
   // Sender and reader accounting, as the shared-memory queue enforces it.
   int senders = 0;
   int readers = 0;

@@ -217,13 +217,7 @@ class SimulatedFetcher final : public RawFetcher {
         channel_(loop->GetSimulatedChannel(channel)),
         next_index_(channel_->next_index()) {
     if (channel_->pin()) {
-      CHECK_LT(channel_->readers, channel->num_readers())
-          << ": Failed to create reader on "
-          << configuration::StrippedChannelToString(channel)
-          << ", too many readers.  num_readers is " << channel->num_readers()
-          << " (pinning fetchers and watchers of every simulated process on "
-             "the node count).";
-      ++channel_->readers;
+      channel_->AddPinningReader();
     }
   }
 
@@ -323,13 +317,7 @@ class SimulatedWatcher final : public WatcherState,
         no_arg_(no_arg) {
     // No-arg watchers read nothing, so they pin nothing (design decision 2).
     if (channel_->pin() && !no_arg_) {
-      CHECK_LT(channel_->readers, channel->num_readers())
-          << ": Failed to create reader on "
-          << configuration::StrippedChannelToString(channel)
-          << ", too many readers.  num_readers is " << channel->num_readers()
-          << " (pinning fetchers and watchers of every simulated process on "
-             "the node count).";
-      ++channel_->readers;
+      channel_->AddPinningReader();
     }
   }
 
