@@ -6,6 +6,7 @@
 #include <cstring>
 #include <string>
 
+#include "aos/network/connection_statistics.h"
 #include "aos/network/remote_message_generated.h"
 #include "glog/logging.h"
 
@@ -423,32 +424,11 @@ void MessageBridgeServer::SendStatistics() {
       }
     }
     const auto channels_offset = fbb->CreateVector(channels);
-    const auto node_offset = CreateNode(
-        *fbb, fbb->CreateString(peer->peer()->name()->string_view()));
-    flatbuffers::Offset<flatbuffers::String> boot_uuid;
-    flatbuffers::Offset<flatbuffers::String> disconnect_reason;
-    if (peer->connected()) {
-      boot_uuid = fbb->CreateString(peer->boot_uuid().ToString());
-    } else {
-      disconnect_reason = fbb->CreateString(peer->disconnect_reason());
-    }
+    const PeerStatisticsOffsets peer_offsets = CreatePeerStatistics(fbb, *peer);
     ServerConnection::Builder connection(*fbb);
-    connection.add_node(node_offset);
-    connection.add_state(peer->connected() ? State::CONNECTED
-                                           : State::DISCONNECTED);
+    AddPeerStatistics(*peer, peer_offsets, &connection);
     connection.add_dropped_packets(link->dropped_packets);
     connection.add_sent_packets(link->sent_packets);
-    if (peer->connected()) {
-      if (const auto offset = peer->monotonic_offset(); offset.has_value()) {
-        connection.add_monotonic_offset(offset->count());
-      }
-      connection.add_boot_uuid(boot_uuid);
-      connection.add_connected_since_time(
-          peer->connected_since().time_since_epoch().count());
-    } else {
-      connection.add_disconnect_reason(disconnect_reason);
-    }
-    connection.add_connection_count(peer->connection_count());
     connection.add_invalid_connection_count(peer->invalid_connection_count());
     connection.add_channels(channels_offset);
     connection.add_retry_count(link_retries);
