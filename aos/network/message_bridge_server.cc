@@ -58,6 +58,9 @@ struct MessageBridgeServer::Destination {
   uint32_t dropped_packets = 0;
   // Writes DDS refused and the bridge retried.
   uint32_t write_retries = 0;
+  // The writer's publication-matched total_count when the latest message
+  // last went out to a matched reader (reliable destinations).
+  uint32_t matched_total = 0;
 };
 
 struct MessageBridgeServer::ForwardedChannel {
@@ -318,23 +321,53 @@ void MessageBridgeServer::Forward(ForwardedChannel *forwarded,
   }
 }
 
+void MessageBridgeServer::SendLatest(Destination *destination) {
+  // What the writer's matches are now: a reader that matches later (DDS
+  // learnt of it after the probes got through) gets the latest again
+  // (CheckMatches).
+  dds_publication_matched_status_t status;
+  if (dds_get_publication_matched_status(destination->writer, &status) ==
+          DDS_RETCODE_OK &&
+      status.current_count > 0) {
+    destination->matched_total = status.total_count;
+  }
+  // Only the latest message goes to a (re)connected or rebooted peer:
+  // anything older still waiting is dropped.
+  DropBacklog(destination);
+  destination->fetcher->Fetch();
+  if (destination->fetcher->context().data == nullptr) return;
+  if (Write(destination, destination->fetcher->context())) {
+    CountSent(destination);
+  } else {
+    Refused(destination);
+  }
+}
+
 void MessageBridgeServer::OnConnected(size_t node_index) {
   for (const std::unique_ptr<ForwardedChannel> &forwarded : channels_) {
     for (Destination &destination : forwarded->destinations) {
-      if (destination.node_index != node_index ||
-          destination.fetcher == nullptr) {
+      if (destination.node_index == node_index &&
+          destination.fetcher != nullptr) {
+        SendLatest(&destination);
+      }
+    }
+  }
+}
+
+void MessageBridgeServer::CheckMatches() {
+  for (const std::unique_ptr<ForwardedChannel> &forwarded : channels_) {
+    for (Destination &destination : forwarded->destinations) {
+      if (destination.fetcher == nullptr || !destination.peer->connected()) {
         continue;
       }
-      // Only the latest message goes to a (re)connected or rebooted peer:
-      // anything older still waiting is dropped.
-      DropBacklog(&destination);
-      destination.fetcher->Fetch();
-      if (destination.fetcher->context().data == nullptr) continue;
-      if (Write(&destination, destination.fetcher->context())) {
-        CountSent(&destination);
-      } else {
-        Refused(&destination);
+      dds_publication_matched_status_t status;
+      if (dds_get_publication_matched_status(destination.writer, &status) !=
+              DDS_RETCODE_OK ||
+          status.current_count == 0 ||
+          status.total_count == destination.matched_total) {
+        continue;
       }
+      SendLatest(&destination);
     }
   }
 }
