@@ -367,7 +367,23 @@ void MessageBridgeServer::CheckMatches() {
           status.total_count == destination.matched_total) {
         continue;
       }
-      SendLatest(&destination);
+      destination.matched_total = status.total_count;
+      // What was written before the match reached no reader. Messages not
+      // written yet go out now and are newer than any of those: nothing to
+      // add (and dropping them, as a new connection does, would lose
+      // messages sent after the connection). Otherwise the newest message,
+      // already written, is written again.
+      const uint32_t sent_before = destination.sent_packets;
+      if (!destination.pending) CatchUp(&destination);
+      if (destination.pending || destination.sent_packets != sent_before ||
+          destination.fetcher->context().data == nullptr) {
+        continue;
+      }
+      if (Write(&destination, destination.fetcher->context())) {
+        CountSent(&destination);
+      } else {
+        Refused(&destination);
+      }
     }
   }
 }

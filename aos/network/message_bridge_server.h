@@ -65,12 +65,13 @@ class MessageBridgeServer {
   // each reliable channel.
   void OnConnected(size_t node_index);
 
-  // Call periodically (each probe period). Sends the latest message of a
-  // reliable channel again to a connected node whose reader DDS matched
-  // since it was last sent: the probes can get through before DDS has
-  // discovered the data readers (a lost discovery packet waits for its
-  // retransmission), and a message written before the match reached nobody.
-  // The client discards the copy if it had the message.
+  // Call periodically (each probe period). For a reliable channel to a
+  // connected node whose reader DDS matched since the latest message was
+  // sent: sends the messages waiting, or if none, the newest one again. The
+  // probes can get through before DDS has discovered the data readers (a
+  // lost discovery packet waits for its retransmission), and what was
+  // written before the match reached nobody. The client discards a copy it
+  // already had.
   void CheckMatches();
 
   // Publishes the delivery timestamps DDS has received.

@@ -566,7 +566,10 @@ TEST_F(MessageBridgeTest, KillAndRestart) {
   EXPECT_NE(bridge1->Log().find(first_boot.ToString()), std::string::npos)
       << "the reboot is logged with the old boot: " << bridge1->Log();
 
-  // Now the source side.
+  // Now the source side. The new client must have seen the server's probes
+  // first (the server seeing the client's says nothing about that), or its
+  // reason stays "no probe ... yet".
+  ASSERT_TRUE(WaitForState(&client, true)) << bridge2->Log();
   bridge1->Kill(SIGKILL);
   ASSERT_TRUE(bridge1->Wait(milliseconds(5000)).has_value());
   ASSERT_TRUE(WaitForState(&client, false)) << bridge2->Log();
