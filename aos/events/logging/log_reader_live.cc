@@ -271,9 +271,10 @@ void LogReader::LiveReplayer::Start() {
   }
   for (const auto &fn : reader_->on_start_) fn();
   // The pace starts after the start callbacks, which may wait for other
-  // processes to get ready.
+  // processes to get ready. The first messages go from the timer, after
+  // the loop's other OnRun callbacks (a Logger's start, say).
   wall_start_ = event_loop_->monotonic_now();
-  SendDue();
+  timer_->Schedule(wall_start_);
 }
 
 void LogReader::LiveReplayer::SendDue() {
