@@ -361,7 +361,9 @@ realtime_clock::time_point LogReader::realtime_start_time(
 
 const std::vector<std::string> &LogReader::warnings() const {
   static const std::vector<std::string> kNone;
-  if (multi_node_ != nullptr) return MultiNodeWarnings();
+  if (multi_node_ != nullptr) {
+    return live_ != nullptr ? LiveMultiNodeWarnings() : MultiNodeWarnings();
+  }
   return stream_ == nullptr ? kNone : stream_->warnings();
 }
 

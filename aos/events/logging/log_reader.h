@@ -280,6 +280,7 @@ class LogReader {
   // Live replay's halves of SetRealtimeReplayRate and Deregister.
   void SetLiveRate(double rate);
   void DeregisterLive();
+  const std::vector<std::string> &LiveMultiNodeWarnings() const;
 
   std::vector<LogFile> log_files_;
   std::shared_ptr<const FlatbufferVector<Configuration>> logged_configuration_;

@@ -47,6 +47,10 @@ class LogReader::LiveReplayer {
   LiveReplayer &operator=(const LiveReplayer &) = delete;
 
   void set_rate(double rate) { rate_ = LiveRate(rate); }
+  // Multi-node logs: the node stream's warnings, appended to `out`.
+  void AppendWarnings(std::vector<std::string> *out) const {
+    if (multi_ != nullptr) multi_->AppendWarnings(out);
+  }
 
  private:
   // 0 (never set) replays at real time, like upstream's default.
@@ -316,5 +320,11 @@ void LogReader::SetLiveRate(double rate) {
 }
 
 void LogReader::DeregisterLive() { live_.reset(); }
+
+const std::vector<std::string> &LogReader::LiveMultiNodeWarnings() const {
+  multi_node_warnings_ = multi_node_->warnings;
+  live_->AppendWarnings(&multi_node_warnings_);
+  return multi_node_warnings_;
+}
 
 }  // namespace aos::logger

@@ -497,6 +497,25 @@ TEST_F(ReplayLiveTest, LogReplayerShmOneNodeOfAMultiNodeLog) {
   }
   // pi1's own channel is not replayed on pi2.
   EXPECT_FALSE(replayed.contains("/local aos.TestMessage"));
+
+  // Simulation mode: every node replays; the logger (and applications) run
+  // on --node, so the new log has the same messages.
+  const std::string empty = dir_.path() + "/empty.json";
+  util::WriteStringToFileOrDie(empty, "{}");
+  ASSERT_EQ(RunCommand(std::string(AOS_LOG_REPLAYER) + " " + dir_.path() +
+                           "/mn --node=pi2 --replay_config=" + empty +
+                           " --output_folder=" + dir_.path() + "/sim",
+                       &output),
+            0)
+      << output;
+  const auto simulated = ReadLog(dir_.path() + "/sim");
+  for (const char *channel :
+       {"/test aos.TestMessage", "/reply aos.TestMessage"}) {
+    ASSERT_TRUE(simulated.contains(channel)) << channel;
+    EXPECT_EQ(Values<TestMessage>(simulated.at(channel)),
+              Values<TestMessage>(original.at(channel)))
+        << channel;
+  }
 }
 
 }  // namespace
