@@ -544,6 +544,11 @@ std::string FlatbufferToJson(const reflection::Schema *schema,
       data == nullptr ? nullptr : flatbuffers::GetAnyRoot(data), options);
 }
 
+void AppendFlatbufferToJson(std::string *out, const reflection::Schema *schema,
+                            const uint8_t *data, JsonOptions options) {
+  out->append(FlatbufferToJson(schema, data, options));
+}
+
 Result<flatbuffers::DetachedBuffer> JsonToFlatbuffer(
     const reflection::Schema *schema, std::string_view json) {
   flatbuffers::Parser parser(JsonParserOptions());
