@@ -1,8 +1,10 @@
 #include "aos/json_to_flatbuffer.h"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cmath>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -13,6 +15,8 @@
 
 namespace aos {
 namespace {
+
+using namespace std::string_view_literals;
 
 // Calls `f` on each field of `object` in declaration (id) order (reflection
 // sorts them by name). Table and struct ids are dense (0..n-1), so the order
@@ -68,10 +72,13 @@ class JsonPrinter {
               std::string *out)
       : schema_(schema), options_(options), out_(out) {}
 
+  // Whether a nan or inf was printed.
+  bool non_finite() const { return non_finite_; }
+
   void Table(const reflection::Object *object, const flatbuffers::Table *table,
              int indent) {
     if (table == nullptr) {
-      out_->append("null");
+      out_->append("null"sv);
       return;
     }
     if (object->is_struct()) {
@@ -115,13 +122,13 @@ class JsonPrinter {
     if (options_.multi_line && composite->items != 0) {
       spans_.push_back(out_->size());  // The previous item's end.
     }
-    if (composite->items != 0) out_->append(", ");
+    if (composite->items != 0) out_->append(", "sv);
     if (options_.multi_line) spans_.push_back(out_->size());
     ++composite->items;
     if (field != nullptr) {
       out_->push_back('"');
       out_->append(field->name()->string_view());
-      out_->append("\": ");
+      out_->append("\": "sv);
     }
   }
 
@@ -157,7 +164,7 @@ class JsonPrinter {
     out_->resize(composite.start);
     out_->push_back(items[0]);
     for (size_t i = composite.spans_start; i < spans_.size(); i += 2) {
-      out_->append(i == composite.spans_start ? "\n" : ",\n");
+      out_->append(i == composite.spans_start ? "\n"sv : ",\n"sv);
       out_->append(indent + 1, ' ');
       out_->append(items, spans_[i] - composite.start,
                    spans_[i + 1] - spans_[i]);
@@ -267,9 +274,9 @@ class JsonPrinter {
     const auto *vector =
         table->GetPointer<const flatbuffers::VectorOfAny *>(field->offset());
     if (vector->size() > options_.max_vector_size) {
-      out_->append("[ \"... ");
+      out_->append("[ \"... "sv);
       Integer(false, vector->size(), /*hex=*/false);
-      out_->append(" elements ...\" ]");
+      out_->append(" elements ...\" ]"sv);
       return;
     }
     if (!options_.multi_line && type->index() < 0 &&
@@ -308,7 +315,6 @@ class JsonPrinter {
   void IntegerVector(reflection::BaseType element,
                      const flatbuffers::VectorOfAny *vector) {
     const size_t count = vector->size();
-    const size_t element_size = flatbuffers::GetTypeSize(element);
     // Up to 20 digits, a sign and ", " per element, plus "[ " and " ]".
     const size_t most = 4 + count * 23;
     const size_t start = out_->size();
@@ -317,23 +323,83 @@ class JsonPrinter {
       *p++ = '[';
       *p++ = ' ';
       const uint8_t *data = vector->Data();
-      for (size_t i = 0; i < count; ++i, data += element_size) {
-        if (i != 0) {
-          *p++ = ',';
-          *p++ = ' ';
-        }
-        if (element == reflection::ULong) {
-          p = std::to_chars(p, p + 20, flatbuffers::ReadScalar<uint64_t>(data))
-                  .ptr;
-        } else {
-          p = std::to_chars(p, p + 21, flatbuffers::GetAnyValueI(element, data))
-                  .ptr;
-        }
+      switch (element) {
+        case reflection::Byte:
+          p = Integers<int8_t>(p, data, count);
+          break;
+        case reflection::UType:
+        case reflection::UByte:
+          p = Integers<uint8_t>(p, data, count);
+          break;
+        case reflection::Short:
+          p = Integers<int16_t>(p, data, count);
+          break;
+        case reflection::UShort:
+          p = Integers<uint16_t>(p, data, count);
+          break;
+        case reflection::Int:
+          p = Integers<int32_t>(p, data, count);
+          break;
+        case reflection::UInt:
+          p = Integers<uint32_t>(p, data, count);
+          break;
+        case reflection::Long:
+          p = Integers<int64_t>(p, data, count);
+          break;
+        case reflection::ULong:
+          p = Integers<uint64_t>(p, data, count);
+          break;
+        default:
+          LOG(FATAL) << "not an integer type: " << element;
       }
       *p++ = ' ';
       *p++ = ']';
       return p - buffer;
     });
+  }
+
+  // The decimal text of every 1-byte integer, -128..255, so byte vectors
+  // print by table lookup.
+  struct SmallInteger {
+    char text[4];
+    uint8_t size;
+  };
+  static constexpr std::array<SmallInteger, 384> kSmallIntegers = [] {
+    std::array<SmallInteger, 384> table{};
+    for (int value = -128; value < 256; ++value) {
+      SmallInteger &entry = table[value + 128];
+      int magnitude = value < 0 ? -value : value;
+      char digits[3];
+      int count = 0;
+      do {
+        digits[count++] = '0' + magnitude % 10;
+        magnitude /= 10;
+      } while (magnitude != 0);
+      if (value < 0) entry.text[entry.size++] = '-';
+      while (count > 0) entry.text[entry.size++] = digits[--count];
+    }
+    return table;
+  }();
+
+  // Writes `count` integers of type T from `data` as "a, b, c" at `p`;
+  // returns the end.
+  template <typename T>
+  static char *Integers(char *p, const uint8_t *data, size_t count) {
+    for (size_t i = 0; i < count; ++i) {
+      if (i != 0) {
+        *p++ = ',';
+        *p++ = ' ';
+      }
+      const T value = flatbuffers::ReadScalar<T>(data + i * sizeof(T));
+      if constexpr (sizeof(T) == 1) {
+        const SmallInteger &small = kSmallIntegers[value + 128];
+        std::memcpy(p, small.text, sizeof(small.text));
+        p += small.size;
+      } else {
+        p = std::to_chars(p, p + 20, value).ptr;
+      }
+    }
+    return p;
   }
 
   // The union type (enum value) stored in the `<name>_type` field that goes
@@ -364,7 +430,7 @@ class JsonPrinter {
         union_def->values()->LookupByKey(union_type);
     if (member == nullptr || member->union_type() == nullptr ||
         member->union_type()->base_type() != reflection::Obj) {
-      out_->append("null");
+      out_->append("null"sv);
       return union_type != 0;
     }
     const reflection::Object *object =
@@ -424,7 +490,8 @@ class JsonPrinter {
   void Scalar(reflection::BaseType base_type, int32_t enum_index,
               const uint8_t *data) {
     if (base_type == reflection::Bool) {
-      out_->append(flatbuffers::ReadScalar<uint8_t>(data) ? "true" : "false");
+      out_->append(flatbuffers::ReadScalar<uint8_t>(data) ? "true"sv
+                                                          : "false"sv);
       return;
     }
     if (base_type == reflection::Float || base_type == reflection::Double) {
@@ -467,16 +534,18 @@ class JsonPrinter {
   // flatbuffers' parser accepts them.
   void Float(double value, bool is_float) {
     if (std::isnan(value)) {
-      out_->append(std::signbit(value) ? "-nan" : "nan");
+      non_finite_ = true;
+      out_->append(std::signbit(value) ? "-nan"sv : "nan"sv);
       return;
     }
     if (std::isinf(value)) {
-      out_->append(value < 0 ? "-inf" : "inf");
+      non_finite_ = true;
+      out_->append(value < 0 ? "-inf"sv : "inf"sv);
       return;
     }
     // Upstream prints negative zero as -0.0 (and positive zero as 0).
     if (value == 0 && std::signbit(value)) {
-      out_->append("-0.0");
+      out_->append("-0.0"sv);
       return;
     }
     char buffer[64];
@@ -493,6 +562,7 @@ class JsonPrinter {
   std::string *const out_;
   // Item start and end offsets of the open composites (multi-line only).
   std::vector<size_t> spans_;
+  bool non_finite_ = false;
 };
 
 // Whether flatbuffers' Parser::Deserialize can load `schema` as it is. The
@@ -628,11 +698,12 @@ std::string FlatbufferToJson(const reflection::Schema *schema,
   return out;
 }
 
-void AppendFlatbufferToJson(std::string *out, const reflection::Schema *schema,
+bool AppendFlatbufferToJson(std::string *out, const reflection::Schema *schema,
                             const uint8_t *data, JsonOptions options) {
-  JsonPrinter(schema, options, out)
-      .Table(schema->root_table(),
-             data == nullptr ? nullptr : flatbuffers::GetAnyRoot(data), 0);
+  JsonPrinter printer(schema, options, out);
+  printer.Table(schema->root_table(),
+                data == nullptr ? nullptr : flatbuffers::GetAnyRoot(data), 0);
+  return printer.non_finite();
 }
 
 Result<flatbuffers::DetachedBuffer> JsonToFlatbuffer(

@@ -386,6 +386,7 @@ void AppendInteger(std::string *out, int64_t value) {
 void AppendMessage(std::string *out, const Channel *channel,
                    const reflection::Schema *schema, const Context &context,
                    const PrintOptions &options) {
+  using namespace std::string_view_literals;
   const uint8_t *data = static_cast<const uint8_t *>(context.data);
   const bool valid =
       data != nullptr && context.size > 0 &&
@@ -413,42 +414,41 @@ void AppendMessage(std::string *out, const Channel *channel,
   }
   // JSON lines: this runs per message in log_cat and aos_dump, so it appends
   // in place.
-  out->append("{\"name\": \"");
+  out->append("{\"name\": \""sv);
   out->append(channel->name()->string_view());
-  out->append("\", \"type\": \"");
+  out->append("\", \"type\": \""sv);
   out->append(channel->type()->string_view());
-  out->append("\", \"monotonic_event_time\": ");
+  out->append("\", \"monotonic_event_time\": "sv);
   AppendInteger(out, context.monotonic_event_time.time_since_epoch().count());
-  out->append(", \"realtime_event_time\": ");
+  out->append(", \"realtime_event_time\": "sv);
   AppendInteger(out, context.realtime_event_time.time_since_epoch().count());
   if (context.monotonic_remote_time != context.monotonic_event_time) {
-    out->append(", \"monotonic_remote_time\": ");
+    out->append(", \"monotonic_remote_time\": "sv);
     AppendInteger(out,
                   context.monotonic_remote_time.time_since_epoch().count());
-    out->append(", \"realtime_remote_time\": ");
+    out->append(", \"realtime_remote_time\": "sv);
     AppendInteger(out, context.realtime_remote_time.time_since_epoch().count());
   }
-  out->append(", \"queue_index\": ");
+  out->append(", \"queue_index\": "sv);
   AppendInteger(out, context.queue_index);
-  out->append(", \"size\": ");
+  out->append(", \"size\": "sv);
   AppendInteger(out, context.size);
-  out->append(", \"data\": ");
+  out->append(", \"data\": "sv);
   if (!valid) {
-    out->append("null, \"error\": \"invalid message\"}");
+    out->append("null, \"error\": \"invalid message\"}"sv);
     return;
   }
   const size_t body_start = out->size();
   JsonOptions json_options;
   json_options.max_vector_size = options.max_vector_size;
   json_options.use_hex = options.hex;
-  AppendFlatbufferToJson(out, schema, data, json_options);
+  const bool non_finite =
+      AppendFlatbufferToJson(out, schema, data, json_options);
   // JSON lines are for jq and scripts: nothing a JSON parser rejects. Only
-  // hex integers and non-finite floats need quoting, so the rewrite is
-  // skipped when neither can be there.
-  const std::string_view body = std::string_view(*out).substr(body_start);
-  if (options.hex || body.find("nan") != std::string_view::npos ||
-      body.find("inf") != std::string_view::npos) {
-    const std::string quoted = QuoteNonJsonNumbers(body);
+  // hex integers and non-finite floats need quoting.
+  if (options.hex || non_finite) {
+    const std::string quoted =
+        QuoteNonJsonNumbers(std::string_view(*out).substr(body_start));
     out->replace(body_start, std::string::npos, quoted);
   }
   out->push_back('}');

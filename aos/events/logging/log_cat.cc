@@ -89,21 +89,22 @@ void AppendInteger(std::string *out, int64_t value) {
 // in place (this runs per message).
 void AppendRaw(std::string *out, const Channel *channel,
                const MessageHeader &message) {
+  using namespace std::string_view_literals;
   static constexpr char kHex[] = "0123456789abcdef";
-  out->append("{\"name\": \"");
+  out->append("{\"name\": \""sv);
   out->append(channel->name()->string_view());
-  out->append("\", \"type\": \"");
+  out->append("\", \"type\": \""sv);
   out->append(channel->type()->string_view());
-  out->append("\", \"monotonic_event_time\": ");
+  out->append("\", \"monotonic_event_time\": "sv);
   AppendInteger(out, message.monotonic_sent_time());
-  out->append(", \"realtime_event_time\": ");
+  out->append(", \"realtime_event_time\": "sv);
   AppendInteger(out, message.realtime_sent_time());
-  out->append(", \"queue_index\": ");
+  out->append(", \"queue_index\": "sv);
   AppendInteger(out, message.queue_index());
-  out->append(", \"size\": ");
+  out->append(", \"size\": "sv);
   const size_t size = message.data()->size();
   AppendInteger(out, size);
-  out->append(", \"hex\": \"");
+  out->append(", \"hex\": \""sv);
   const uint8_t *data = message.data()->data();
   out->resize_and_overwrite(out->size() + 2 * size,
                             [&](char *buffer, size_t length) {
@@ -114,7 +115,7 @@ void AppendRaw(std::string *out, const Channel *channel,
                               }
                               return length;
                             });
-  out->append("\"}\n");
+  out->append("\"}\n"sv);
 }
 
 Result<std::optional<realtime_clock::time_point>> ParseTime(
