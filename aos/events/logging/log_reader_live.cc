@@ -4,6 +4,7 @@
 // memory at the pace they were logged (scaled by SetRealtimeReplayRate).
 // See log_reader.h and docs/decisions/replay.md ("Live replay").
 
+#include <algorithm>
 #include <cmath>
 #include <optional>
 
@@ -264,15 +265,33 @@ void LogReader::LiveReplayer::Send(const LogMessage &message) {
 }
 
 void LogReader::LiveReplayer::Start() {
-  // The state before the start (the logger's fetch of every channel): sent
-  // at once, so fetchers in every process find it. Watchers that already
-  // exist see it too (shared memory cannot tell them apart).
+  // The state before the start (the logger's fetch of every channel, and
+  // with SetStartTime everything before it): each channel's latest message,
+  // sent at once so fetchers in every process find it. Only the latest, as
+  // watchers that already exist see these too (shared memory cannot tell
+  // them apart) and a start far into a log would otherwise flood them.
+  std::vector<std::optional<LogMessage>> state(senders_.size());
   next_ = NextMessage();
   while (next_.has_value() && next_->monotonic_sent_time < log_start_) {
-    Send(*next_);
-    Recycle(std::move(*next_));
+    if (next_->channel_index < state.size()) {
+      std::optional<LogMessage> &latest = state[next_->channel_index];
+      if (latest.has_value()) Recycle(std::move(*latest));
+      latest = std::move(next_);
+    } else {
+      Send(*next_);  // Warns about the damage.
+      Recycle(std::move(*next_));
+    }
     next_ = NextMessage();
   }
+  std::vector<LogMessage *> in_order;
+  for (std::optional<LogMessage> &message : state) {
+    if (message.has_value()) in_order.push_back(&*message);
+  }
+  std::stable_sort(in_order.begin(), in_order.end(),
+                   [](const LogMessage *a, const LogMessage *b) {
+                     return a->monotonic_sent_time < b->monotonic_sent_time;
+                   });
+  for (const LogMessage *message : in_order) Send(*message);
   for (const auto &fn : reader_->on_start_) fn();
   // The pace starts after the start callbacks, which may wait for other
   // processes to get ready. The first messages go from the timer, after

@@ -10,6 +10,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <sstream>
 #include <thread>
@@ -221,6 +222,64 @@ TEST_F(ReplayLiveTest, AnotherProcessSeesTheLogPacedByTheRate) {
   }
   LOG(INFO) << "worst lateness of a replayed message: "
             << std::chrono::duration<double>(worst_lateness).count() << " s";
+}
+
+// SetStartTime/SetEndTime bound a live replay as they do a simulated one
+// (earlier messages become the state sent at the start, later ones are not
+// sent), set_exit_on_finish(false) leaves the loop running (OnEnd exits it
+// here), and an infinite rate sends without pacing.
+TEST_F(ReplayLiveTest, StartEndAndExitOnFinish) {
+  std::vector<LogFile> logs = Record(milliseconds(505));
+  LogReader reader(logs);
+  const realtime_clock::time_point start =
+      reader.realtime_start_time() + milliseconds(100);
+  const realtime_clock::time_point end =
+      reader.realtime_start_time() + milliseconds(300);
+  reader.SetStartTime(start);
+  reader.SetEndTime(end);
+  reader.SetRealtimeReplayRate(std::numeric_limits<double>::infinity());
+  reader.set_exit_on_finish(false);
+  // The pings the window replays: the last before it, then those in it.
+  std::vector<std::string> expected;
+  {
+    const monotonic_clock::time_point first =
+        reader.monotonic_start_time() + milliseconds(100);
+    const monotonic_clock::time_point last =
+        reader.monotonic_start_time() + milliseconds(300);
+    ReadExpected(logs.front(), first);
+    expected.push_back(state_.at("/test aos.examples.Ping"));
+    for (const Expected &message : after_start_) {
+      if (message.channel == "/test aos.examples.Ping" &&
+          message.logged <= last) {
+        expected.push_back(message.hex);
+      }
+    }
+  }
+  ASSERT_GT(expected.size(), 15u);
+
+  ShmEventLoop checker(reader.configuration());
+  std::unique_ptr<RawFetcher> pings =
+      checker.MakeRawFetcher(configuration::GetChannel(
+          reader.configuration(), "/test", "aos.examples.Ping", "", nullptr));
+  ShmEventLoop loop(reader.configuration());
+  loop.SkipTimingReport();
+  loop.SkipAosLog();
+  reader.Register(&loop);
+  bool ended = false;
+  reader.OnEnd([&]() {
+    ended = true;
+    loop.Exit();
+  });
+  CheckExpected(loop.Run());
+  EXPECT_TRUE(ended);
+  reader.Deregister();
+  std::vector<std::string> sent;
+  while (pings->FetchNext()) {
+    const uint8_t *data = static_cast<const uint8_t *>(pings->context().data);
+    sent.push_back(
+        Hex(std::vector<uint8_t>(data, data + pings->context().size)));
+  }
+  EXPECT_EQ(sent, expected);
 }
 
 // Another sender on a replayed channel (here another loop of this process)
