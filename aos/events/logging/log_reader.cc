@@ -325,8 +325,10 @@ void LogReader::SetRealtimeReplayRate(double rate) {
 std::vector<const Node *> LogReader::LoggedNodes() const {
   if (multi_node_ == nullptr) return {nullptr};
   std::vector<const Node *> nodes;
-  for (size_t i = 0; i < multi_node_->nodes.size(); ++i) {
-    if (multi_node_->nodes[i].own_data.has_value()) {
+  for (size_t i = 0; i < multi_node_->node_boots.size(); ++i) {
+    if (std::ranges::any_of(multi_node_->node_boots[i], [&](size_t boot) {
+          return multi_node_->boots[boot].own_data.has_value();
+        })) {
       nodes.push_back(configuration::GetNode(logged_configuration(), i));
     }
   }
@@ -338,8 +340,8 @@ monotonic_clock::time_point LogReader::monotonic_start_time(
   if (multi_node_ != nullptr) {
     CHECK(node != nullptr) << ": a multi-node log's start time needs a node";
     return multi_node_
-        ->nodes[configuration::GetNodeIndex(logged_configuration(),
-                                            node->name()->string_view())]
+        ->FirstBoot(configuration::GetNodeIndex(logged_configuration(),
+                                                node->name()->string_view()))
         .monotonic_start;
   }
   CHECK(node == nullptr) << ": single-node logs have no nodes";
@@ -351,8 +353,8 @@ realtime_clock::time_point LogReader::realtime_start_time(
   if (multi_node_ != nullptr) {
     CHECK(node != nullptr) << ": a multi-node log's start time needs a node";
     return multi_node_
-        ->nodes[configuration::GetNodeIndex(logged_configuration(),
-                                            node->name()->string_view())]
+        ->FirstBoot(configuration::GetNodeIndex(logged_configuration(),
+                                                node->name()->string_view()))
         .realtime_start;
   }
   CHECK(node == nullptr) << ": single-node logs have no nodes";

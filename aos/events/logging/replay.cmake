@@ -81,7 +81,8 @@ aos_library(NAME aos_log_reader
   HDRS ${AOS_REPLAY_DIR}/log_reader.h
        ${AOS_REPLAY_DIR}/multinode_replay.h
   DEPS aos_logfile_sorting aos_clock_offset_estimator aos_simulated_event_loop
-       aos_shm_event_loop aos_shm_channel_queue aos_configuration glog::glog)
+       aos_shm_event_loop aos_shm_channel_queue aos_configuration gflags
+       glog::glog)
 
 aos_library(NAME aos_replay_test_util
   SRCS ${AOS_REPLAY_DIR}/replay_test_util.cc
@@ -195,3 +196,11 @@ target_compile_definitions(aos_replay_live_test PRIVATE
   AOS_PONG="$<TARGET_FILE:pong>")
 add_dependencies(aos_replay_live_test pingpong_config replay_live_watcher
   log_replayer pong)
+
+aos_test(NAME aos_multinode_reboot_test
+  SRCS ${AOS_REPLAY_DIR}/multinode_reboot_test.cc
+  DEPS aos_log_reader aos_logger_lib aos_simulated_event_loop
+       aos_testing_time_converter aos_event_loop_test_fbs aos_tmpdir
+  LABELS replay logger)
+target_compile_definitions(aos_multinode_reboot_test PRIVATE
+  AOS_LOGGING_TESTDATA_DIR="${AOS_REPLAY_DIR}/testdata")
