@@ -121,17 +121,24 @@ LogReader::LiveReplayer::LiveReplayer(LogReader *reader, EventLoop *event_loop)
         configuration::GetNodeIndex(logged, node->name()->string_view());
     const Node *logged_node = configuration::GetNode(logged, node_index);
     log_start_ = reader_->monotonic_start_time(logged_node);
-    boot_uuids_.resize(logged->nodes()->size(), UUID::Zero());
-    for (const LogFile &log : reader_->log_files_) {
-      for (const LogParts &parts : log.parts) {
-        if (parts.node.empty() || parts.source_boot_uuid.empty()) continue;
-        const int index = configuration::GetNodeIndex(logged, parts.node);
-        Result<UUID> uuid = UUID::FromString(parts.source_boot_uuid);
-        if (uuid) boot_uuids_[index] = *uuid;
-      }
+    // A source's boot for forwarded messages: its first boot's, the one
+    // replayed (a node's boots cannot replay into one shared memory).
+    const internal::MultiNodeLog &log = *reader_->multi_node_;
+    boot_uuids_.resize(log.node_boots.size(), UUID::Zero());
+    for (size_t i = 0; i < log.node_boots.size(); ++i) {
+      if (log.node_boots[i].empty()) continue;
+      Result<UUID> uuid = UUID::FromString(log.FirstBoot(i).boot_uuid);
+      if (uuid) boot_uuids_[i] = *uuid;
+    }
+    if (log.node_boots[node_index].size() > 1) {
+      LOG(WARNING) << "node " << node->name()->str() << " booted "
+                   << log.node_boots[node_index].size()
+                   << " times during the log; live replay replays its first "
+                      "boot only (replay in simulation for the others)";
     }
     Result<std::unique_ptr<internal::NodeMessageStream>> stream =
-        internal::NodeMessageStream::Open(*reader_->multi_node_, node_index);
+        internal::NodeMessageStream::Open(log,
+                                          log.node_boots[node_index].front());
     CheckExpected(stream);
     multi_ = std::move(*stream);
   } else {
