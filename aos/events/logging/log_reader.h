@@ -60,12 +60,12 @@
 // SetRealtimeReplayRate (real time unless set; infinity: as fast as
 // possible), counted from the end of the OnStart callbacks; their send times
 // are the loop's, their contents and remote times the logged ones. The state
-// before the start is sent at once when the loop starts, before OnStart:
-// fetchers in every process find it (watchers that already exist see it
-// too). On a ShmEventLoop the replay holds every sender slot of the
-// channels it replays, so another process cannot send on them (its sender
-// fails with "too many senders"), and Register dies naming the channel if
-// another process sends on one already: remap it. See
+// before the start (each channel's latest message before it) is sent at once
+// when the loop starts, before OnStart: fetchers in every process find it
+// (watchers that already exist see it too). On a ShmEventLoop the replay holds
+// every sender slot of the channels it replays, so another process cannot send
+// on them (its sender fails with "too many senders"), and Register dies naming
+// the channel if another process sends on one already: remap it. See
 // docs/decisions/replay.md.
 
 #include <functional>

@@ -4,6 +4,7 @@
 // memory at the pace they were logged (scaled by SetRealtimeReplayRate).
 // See log_reader.h and docs/decisions/replay.md ("Live replay").
 
+#include <algorithm>
 #include <cmath>
 #include <optional>
 
@@ -120,17 +121,24 @@ LogReader::LiveReplayer::LiveReplayer(LogReader *reader, EventLoop *event_loop)
         configuration::GetNodeIndex(logged, node->name()->string_view());
     const Node *logged_node = configuration::GetNode(logged, node_index);
     log_start_ = reader_->monotonic_start_time(logged_node);
-    boot_uuids_.resize(logged->nodes()->size(), UUID::Zero());
-    for (const LogFile &log : reader_->log_files_) {
-      for (const LogParts &parts : log.parts) {
-        if (parts.node.empty() || parts.source_boot_uuid.empty()) continue;
-        const int index = configuration::GetNodeIndex(logged, parts.node);
-        Result<UUID> uuid = UUID::FromString(parts.source_boot_uuid);
-        if (uuid) boot_uuids_[index] = *uuid;
-      }
+    // A source's boot for forwarded messages: its first boot's, the one
+    // replayed (a node's boots cannot replay into one shared memory).
+    const internal::MultiNodeLog &log = *reader_->multi_node_;
+    boot_uuids_.resize(log.node_boots.size(), UUID::Zero());
+    for (size_t i = 0; i < log.node_boots.size(); ++i) {
+      if (log.node_boots[i].empty()) continue;
+      Result<UUID> uuid = UUID::FromString(log.FirstBoot(i).boot_uuid);
+      if (uuid) boot_uuids_[i] = *uuid;
+    }
+    if (log.node_boots[node_index].size() > 1) {
+      LOG(WARNING) << "node " << node->name()->str() << " booted "
+                   << log.node_boots[node_index].size()
+                   << " times during the log; live replay replays its first "
+                      "boot only (replay in simulation for the others)";
     }
     Result<std::unique_ptr<internal::NodeMessageStream>> stream =
-        internal::NodeMessageStream::Open(*reader_->multi_node_, node_index);
+        internal::NodeMessageStream::Open(log,
+                                          log.node_boots[node_index].front());
     CheckExpected(stream);
     multi_ = std::move(*stream);
   } else {
@@ -264,15 +272,33 @@ void LogReader::LiveReplayer::Send(const LogMessage &message) {
 }
 
 void LogReader::LiveReplayer::Start() {
-  // The state before the start (the logger's fetch of every channel): sent
-  // at once, so fetchers in every process find it. Watchers that already
-  // exist see it too (shared memory cannot tell them apart).
+  // The state before the start (the logger's fetch of every channel, and
+  // with SetStartTime everything before it): each channel's latest message,
+  // sent at once so fetchers in every process find it. Only the latest, as
+  // watchers that already exist see these too (shared memory cannot tell
+  // them apart) and a start far into a log would otherwise flood them.
+  std::vector<std::optional<LogMessage>> state(senders_.size());
   next_ = NextMessage();
   while (next_.has_value() && next_->monotonic_sent_time < log_start_) {
-    Send(*next_);
-    Recycle(std::move(*next_));
+    if (next_->channel_index < state.size()) {
+      std::optional<LogMessage> &latest = state[next_->channel_index];
+      if (latest.has_value()) Recycle(std::move(*latest));
+      latest = std::move(next_);
+    } else {
+      Send(*next_);  // Warns about the damage.
+      Recycle(std::move(*next_));
+    }
     next_ = NextMessage();
   }
+  std::vector<LogMessage *> in_order;
+  for (std::optional<LogMessage> &message : state) {
+    if (message.has_value()) in_order.push_back(&*message);
+  }
+  std::stable_sort(in_order.begin(), in_order.end(),
+                   [](const LogMessage *a, const LogMessage *b) {
+                     return a->monotonic_sent_time < b->monotonic_sent_time;
+                   });
+  for (const LogMessage *message : in_order) Send(*message);
   for (const auto &fn : reader_->on_start_) fn();
   // The pace starts after the start callbacks, which may wait for other
   // processes to get ready. The first messages go from the timer, after

@@ -10,6 +10,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <sstream>
 #include <thread>
@@ -223,6 +224,64 @@ TEST_F(ReplayLiveTest, AnotherProcessSeesTheLogPacedByTheRate) {
             << std::chrono::duration<double>(worst_lateness).count() << " s";
 }
 
+// SetStartTime/SetEndTime bound a live replay as they do a simulated one
+// (earlier messages become the state sent at the start, later ones are not
+// sent), set_exit_on_finish(false) leaves the loop running (OnEnd exits it
+// here), and an infinite rate sends without pacing.
+TEST_F(ReplayLiveTest, StartEndAndExitOnFinish) {
+  std::vector<LogFile> logs = Record(milliseconds(505));
+  LogReader reader(logs);
+  const realtime_clock::time_point start =
+      reader.realtime_start_time() + milliseconds(100);
+  const realtime_clock::time_point end =
+      reader.realtime_start_time() + milliseconds(300);
+  reader.SetStartTime(start);
+  reader.SetEndTime(end);
+  reader.SetRealtimeReplayRate(std::numeric_limits<double>::infinity());
+  reader.set_exit_on_finish(false);
+  // The pings the window replays: the last before it, then those in it.
+  std::vector<std::string> expected;
+  {
+    const monotonic_clock::time_point first =
+        reader.monotonic_start_time() + milliseconds(100);
+    const monotonic_clock::time_point last =
+        reader.monotonic_start_time() + milliseconds(300);
+    ReadExpected(logs.front(), first);
+    expected.push_back(state_.at("/test aos.examples.Ping"));
+    for (const Expected &message : after_start_) {
+      if (message.channel == "/test aos.examples.Ping" &&
+          message.logged <= last) {
+        expected.push_back(message.hex);
+      }
+    }
+  }
+  ASSERT_GT(expected.size(), 15u);
+
+  ShmEventLoop checker(reader.configuration());
+  std::unique_ptr<RawFetcher> pings =
+      checker.MakeRawFetcher(configuration::GetChannel(
+          reader.configuration(), "/test", "aos.examples.Ping", "", nullptr));
+  ShmEventLoop loop(reader.configuration());
+  loop.SkipTimingReport();
+  loop.SkipAosLog();
+  reader.Register(&loop);
+  bool ended = false;
+  reader.OnEnd([&]() {
+    ended = true;
+    loop.Exit();
+  });
+  CheckExpected(loop.Run());
+  EXPECT_TRUE(ended);
+  reader.Deregister();
+  std::vector<std::string> sent;
+  while (pings->FetchNext()) {
+    const uint8_t *data = static_cast<const uint8_t *>(pings->context().data);
+    sent.push_back(
+        Hex(std::vector<uint8_t>(data, data + pings->context().size)));
+  }
+  EXPECT_EQ(sent, expected);
+}
+
 // Another sender on a replayed channel (here another loop of this process)
 // makes Register die naming the channel and the fix.
 TEST_F(ReplayLiveTest, AnotherSenderOnAReplayedChannelIsRefused) {
@@ -262,14 +321,14 @@ TEST_F(ReplayLiveTest, ReplayHoldsEverySenderSlot) {
   reader.Deregister();
 }
 
-// What a (new) log holds: channel "name type" -> the messages' bytes.
-std::map<std::string, std::vector<std::vector<uint8_t>>> ReadLog(
+// What a (new) log holds: channel "name type" -> its messages with data.
+std::map<std::string, std::vector<LogMessage>> ReadLog(
     const std::string &folder) {
   Result<std::vector<std::string>> files = FindLogs({folder});
   CheckExpected(files);
   Result<std::vector<LogFile>> logs = SortParts(*files);
   CheckExpected(logs);
-  std::map<std::string, std::vector<std::vector<uint8_t>>> out;
+  std::map<std::string, std::vector<LogMessage>> out;
   for (const LogFile &log : *logs) {
     Result<std::unique_ptr<LogMessageStream>> stream =
         LogMessageStream::Open(log, "");
@@ -279,7 +338,7 @@ std::map<std::string, std::vector<std::vector<uint8_t>>> ReadLog(
       const Channel *channel = config->channels()->Get(message->channel_index);
       if (message->has_data) {
         out[channel->name()->str() + " " + channel->type()->str()].push_back(
-            message->data);
+            std::move(*message));
       }
     }
   }
@@ -322,12 +381,19 @@ void WaitForWatcher(const Configuration *config, const std::string &shm_base,
 }
 
 template <typename T>
-std::vector<int64_t> Values(const std::vector<std::vector<uint8_t>> &messages) {
+std::vector<int64_t> Values(const std::vector<LogMessage> &messages) {
   std::vector<int64_t> values;
-  for (const std::vector<uint8_t> &data : messages) {
-    values.push_back(flatbuffers::GetRoot<T>(data.data())->value());
+  for (const LogMessage &message : messages) {
+    values.push_back(flatbuffers::GetRoot<T>(message.data.data())->value());
   }
   return values;
+}
+
+std::vector<std::vector<uint8_t>> Bytes(
+    const std::vector<LogMessage> &messages) {
+  std::vector<std::vector<uint8_t>> bytes;
+  for (const LogMessage &message : messages) bytes.push_back(message.data);
+  return bytes;
 }
 
 // log_replayer --mode=shm: pong runs as its own process (the real pong
@@ -393,8 +459,8 @@ TEST_F(ReplayLiveTest, LogReplayerShmWithAnApplicationProcess) {
   // logged pongs on /original/test.
   EXPECT_EQ(Values<examples::Ping>(replayed.at("/test aos.examples.Ping")),
             pings);
-  EXPECT_EQ(replayed.at("/original/test aos.examples.Pong"),
-            original.at("/test aos.examples.Pong"));
+  EXPECT_EQ(Bytes(replayed.at("/original/test aos.examples.Pong")),
+            Bytes(original.at("/test aos.examples.Pong")));
   // pong's answers, in order: every ping's value, except perhaps the last
   // few (answered after the recording stopped).
   ASSERT_TRUE(replayed.contains("/test aos.examples.Pong"));
@@ -494,6 +560,17 @@ TEST_F(ReplayLiveTest, LogReplayerShmOneNodeOfAMultiNodeLog) {
     EXPECT_EQ(Values<TestMessage>(replayed.at(channel)),
               Values<TestMessage>(original.at(channel)))
         << channel;
+  }
+  // Forwarded messages keep their logged remote (pi1) times.
+  const std::vector<LogMessage> &forwarded =
+      replayed.at("/test aos.TestMessage");
+  ASSERT_EQ(forwarded.size(), original.at("/test aos.TestMessage").size());
+  for (size_t i = 0; i < forwarded.size(); ++i) {
+    const LogMessage &logged = original.at("/test aos.TestMessage")[i];
+    EXPECT_NE(logged.monotonic_remote_time, monotonic_clock::min_time);
+    EXPECT_EQ(forwarded[i].monotonic_remote_time, logged.monotonic_remote_time)
+        << i;
+    EXPECT_EQ(forwarded[i].remote_queue_index, logged.remote_queue_index) << i;
   }
   // pi1's own channel is not replayed on pi2.
   EXPECT_FALSE(replayed.contains("/local aos.TestMessage"));
