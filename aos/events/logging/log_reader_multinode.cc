@@ -63,7 +63,6 @@ class LogReader::NodeReplayer {
       factory_->SetRealtimeOffset(log_.clock_pair_monotonic,
                                   log_.clock_pair_realtime);
     }
-    const Node *logged_node = configuration::GetNode(logged, node_index_);
     // The replayed channel of every logged channel this node sends or
     // receives.
     std::vector<const Channel *> replayed(logged->channels()->size(), nullptr);
@@ -72,15 +71,10 @@ class LogReader::NodeReplayer {
     options.exclusive_senders = ExclusiveSenders::kYes;
     for (size_t i = 0; i < replayed.size(); ++i) {
       const Channel *channel = logged->channels()->Get(i);
-      const bool own = configuration::SourceNodeIndex(logged, channel) ==
-                           static_cast<int>(node_index_) &&
-                       channel->logger() != LoggerConfig::NOT_LOGGED;
-      const bool delivered =
-          !own &&
-          configuration::SourceNodeIndex(logged, channel) !=
-              static_cast<int>(node_index_) &&
-          configuration::ConnectionToNode(channel, logged_node) != nullptr;
-      if (!own && !delivered) continue;
+      const internal::NodeChannelRole role =
+          internal::ReplayRoleOnNode(logged, channel, node_index_);
+      if (role == internal::NodeChannelRole::kNotReplayed) continue;
+      const bool delivered = role == internal::NodeChannelRole::kDelivered;
       const auto [name, type] = reader_->ReplayedNameAndType(channel);
       replayed[i] = internal::FindChannel(config, name, type);
       CHECK(replayed[i] != nullptr)
