@@ -129,8 +129,17 @@ LogReader::LiveReplayer::LiveReplayer(LogReader *reader, EventLoop *event_loop)
         if (uuid) boot_uuids_[index] = *uuid;
       }
     }
+    // One event loop lives through one boot of its node.
+    const std::vector<size_t> &boots =
+        reader_->multi_node_->node_boots[node_index];
+    CHECK_EQ(boots.size(), 1u)
+        << ": node " << node->name()->str() << " rebooted during the log ("
+        << boots.size()
+        << " boots); live replay into one event loop cannot reboot it: "
+           "replay the log in simulation (Register(factory))";
     Result<std::unique_ptr<internal::NodeMessageStream>> stream =
-        internal::NodeMessageStream::Open(*reader_->multi_node_, node_index);
+        internal::NodeMessageStream::Open(*reader_->multi_node_,
+                                          boots.front());
     CheckExpected(stream);
     multi_ = std::move(*stream);
   } else {
