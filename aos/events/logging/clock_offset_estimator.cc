@@ -92,6 +92,9 @@ void ClockOffsetEstimator::AddBToA(monotonic_clock::time_point sent,
 
 namespace {
 
+constexpr std::chrono::nanoseconds kMinEndSegment =
+    std::chrono::milliseconds(1);
+
 // The estimate over one stretch of the log, from its points (sorted by x).
 ClockOffsetEstimator::Estimate Solve(std::span<const P> a_to_b,
                                      std::span<const P> b_to_a) {
@@ -135,6 +138,23 @@ ClockOffsetEstimator::Estimate Solve(std::span<const P> a_to_b,
       estimate.error_bound = std::max(
           estimate.error_bound, (u - l + std::chrono::nanoseconds(1)) / 2);
     }
+  }
+  // The two hulls often end a few hundred ns apart (the last message each
+  // way), and the segment between their ends has a slope made of the
+  // midpoint's rounding (1 ns in 500 ns is 2000 ppm), along which the
+  // estimate is extended beyond the data (to a reboot, to the log's end):
+  // drop the inner point of an end segment shorter than kMinEndSegment.
+  // Within that segment the estimate then moves by at most its length
+  // times the drift, far below any link delay.
+  std::vector<ClockOffset::Point> &points = estimate.offset.points;
+  while (points.size() > 2 &&
+         points[1].a_time - points[0].a_time < kMinEndSegment) {
+    points.erase(points.begin() + 1);
+  }
+  while (points.size() > 2 &&
+         points.back().a_time - points[points.size() - 2].a_time <
+             kMinEndSegment) {
+    points.erase(points.end() - 2);
   }
   return estimate;
 }

@@ -380,7 +380,13 @@ Result<MultiNodeLog> AnalyzeMultiNodeLog(const std::vector<LogFile> &logs,
               monotonic_clock::time_point(std::chrono::nanoseconds(received)));
         }
       }
-      ClockEstimate estimate{j, i, estimator.Compute(),
+      ClockEstimate estimate{j,
+                             i,
+                             out.boots[j].node_index,
+                             out.boots[j].boot,
+                             out.boots[i].node_index,
+                             out.boots[i].boot,
+                             estimator.Compute(),
                              estimator.a_to_b_count(),
                              estimator.b_to_a_count()};
       if (estimate.estimate.crossing.count() > 0) {

@@ -98,6 +98,11 @@ struct NodeLog {
 struct ClockEstimate {
   size_t a;
   size_t b;
+  // Which node and boot each is.
+  size_t a_node = 0;
+  size_t a_boot = 0;
+  size_t b_node = 0;
+  size_t b_boot = 0;
   ClockOffsetEstimator::Estimate estimate;
   size_t a_to_b_messages;
   size_t b_to_a_messages;
