@@ -11,9 +11,10 @@
 //    (LogMessageStream, no simulation) is given too, to show where replay's
 //    time goes.
 // 2. Export. log_cat (the logger's tool, a separate process, output to
-//    /dev/null) and log_to_mcap (in process, zstd chunks) over the same log,
-//    in MB/s of message bytes, against reading the files alone with the part
-//    reader (decompressing and verifying every record, nothing else).
+//    /dev/null; JSON lines, and --raw hex lines) and log_to_mcap (in process,
+//    zstd chunks) over the same log, in MB/s of message bytes, against
+//    reading the files alone with the part reader (decompressing and
+//    verifying every record, nothing else).
 //
 // Each case runs --runs times; medians (and the range) are printed.
 
@@ -41,9 +42,10 @@
 #include "bench/events/bench_message_generated.h"
 #include "gflags/gflags.h"
 
-DEFINE_int32(runs, 3, "Repetitions of each case.");
+DEFINE_int32(runs, 5, "Repetitions of each case.");
 DEFINE_int32(messages, 1000000, "Messages in the log.");
-DEFINE_string(cases, "generate,replay,stream,read,log_cat,log_to_mcap",
+DEFINE_string(cases,
+              "generate,replay,stream,read,log_cat,log_cat_raw,log_to_mcap",
               "The cases to run (comma-separated), e.g. only replay to "
               "profile it; ratios need their baselines (generate, read).");
 DEFINE_bool(keep, false, "Keep the log in --folder (to profile a tool on it).");
@@ -193,9 +195,10 @@ double ReadFiles(const std::vector<std::string> &files) {
   return (NowNs() - start) * 1e-9;
 }
 
-double RunLogCat(const std::string &folder) {
-  const std::string command =
-      std::string(AOS_LOG_CAT) + " " + folder + " >/dev/null 2>&1";
+double RunLogCat(const std::string &folder, std::string_view flags) {
+  const std::string command = std::string(AOS_LOG_CAT) + " " +
+                              std::string(flags) + " " + folder +
+                              " >/dev/null 2>&1";
   const int64_t start = NowNs();
   const int status = system(command.c_str());
   const int64_t end = NowNs();
@@ -253,7 +256,7 @@ void Main() {
     file_bytes += std::filesystem::file_size(f);
 
   std::vector<Rate> generated, replayed, streamed;
-  std::vector<double> read_s, cat_s, mcap_s;
+  std::vector<double> read_s, cat_s, cat_raw_s, mcap_s;
   uint64_t message_bytes =
       static_cast<uint64_t>(FLAGS_messages) * Message(1).size();
   std::vector<std::string> cases;
@@ -279,7 +282,10 @@ void Main() {
       message_bytes = bytes;
     }
     if (run_case("read")) read_s.push_back(ReadFiles(*files));
-    if (run_case("log_cat")) cat_s.push_back(RunLogCat(log_folder));
+    if (run_case("log_cat")) cat_s.push_back(RunLogCat(log_folder, ""));
+    if (run_case("log_cat_raw")) {
+      cat_raw_s.push_back(RunLogCat(log_folder, "--raw"));
+    }
     if (run_case("log_to_mcap")) {
       mcap_s.push_back(RunLogToMcap(*logs, FLAGS_folder + "/out.mcap"));
     }
@@ -310,8 +316,10 @@ void Main() {
   printf("message MB per second (median of %d):\n", FLAGS_runs);
   const Stats read_stats = Summarize(to_mbps(read_s));
   Print("part reader alone (baseline)", read_stats, "MB/s", read_stats.median);
-  Print("log_cat > /dev/null", Summarize(to_mbps(cat_s)), "MB/s",
+  Print("log_cat > /dev/null (JSON lines)", Summarize(to_mbps(cat_s)), "MB/s",
         read_stats.median);
+  Print("log_cat --raw > /dev/null (hex)", Summarize(to_mbps(cat_raw_s)),
+        "MB/s", read_stats.median);
   Print("log_to_mcap (zstd chunks)", Summarize(to_mbps(mcap_s)), "MB/s",
         read_stats.median);
   if (!FLAGS_keep) std::filesystem::remove_all(FLAGS_folder);
