@@ -706,6 +706,25 @@ bool AppendFlatbufferToJson(std::string *out, const reflection::Schema *schema,
   return printer.non_finite();
 }
 
+std::string JsonQuote(std::string_view text) {
+  std::string out = "\"";
+  for (unsigned char c : text) {
+    if (c == '"' || c == '\\') {
+      out.push_back('\\');
+      out.push_back(c);
+    } else if (c < 0x20) {
+      static constexpr char kHex[] = "0123456789abcdef";
+      out.append("\\u00"sv);
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 0xf]);
+    } else {
+      out.push_back(c);
+    }
+  }
+  out.push_back('"');
+  return out;
+}
+
 Result<flatbuffers::DetachedBuffer> JsonToFlatbuffer(
     const reflection::Schema *schema, std::string_view json) {
   flatbuffers::Parser parser(JsonParserOptions());

@@ -69,6 +69,12 @@ std::string FlatbufferToJson(const reflection::Schema *schema,
 bool AppendFlatbufferToJson(std::string *out, const reflection::Schema *schema,
                             const uint8_t *data, JsonOptions options = {});
 
+// `text` as a JSON string literal, for JSON the tools write themselves
+// (log_to_mcap's JSON Schemas, test expectations): quoted, with `"`, `\` and
+// control characters (as \u00XX) escaped, and every other byte (UTF-8) as it
+// is.
+std::string JsonQuote(std::string_view text);
+
 // Prints the table `table` of type `object` (one of `schema`'s objects).
 std::string TableFlatbufferToJson(const reflection::Schema *schema,
                                   const reflection::Object *object,

@@ -351,6 +351,15 @@ TEST(JsonToFlatbufferTest, MultiLine) {
             FlatbufferToJson(parsed));
 }
 
+TEST(JsonToFlatbufferTest, JsonQuote) {
+  EXPECT_EQ(JsonQuote(""), "\"\"");
+  EXPECT_EQ(JsonQuote("a\"b\\c/d"), "\"a\\\"b\\\\c/d\"");
+  EXPECT_EQ(JsonQuote(std::string("\n\x01\x1f\0 ", 5)),
+            "\"\\u000a\\u0001\\u001f\\u0000 \"");
+  // UTF-8 passes through.
+  EXPECT_EQ(JsonQuote("\xc3\xa9"), "\"\xc3\xa9\"");
+}
+
 TEST(JsonToFlatbufferTest, NullTable) {
   EXPECT_EQ(FlatbufferToJson<Everything>(nullptr), "null");
 }

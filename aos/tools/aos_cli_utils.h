@@ -177,6 +177,14 @@ std::string FormatMessage(const Channel *channel,
                           const reflection::Schema *schema,
                           const Context &context, const PrintOptions &options);
 
+// The start of a JSON line as FormatMessage writes it, appended to `out`:
+// `{"name": "/a", "type": "T", "monotonic_event_time": N,
+// "realtime_event_time": N` (with the remote times when `remote_times` and
+// the message came from another node), `"queue_index": N, "size": N` and no
+// closing brace, for the caller to add the payload. log_cat --raw shares it.
+void AppendJsonLineHead(std::string *out, const Channel *channel,
+                        const Context &context, bool remote_times);
+
 // FormatMessage appended to `out` (keeping what is there), for tools that
 // print many messages into one reused buffer (log_cat).
 void AppendMessage(std::string *out, const Channel *channel,

@@ -11,12 +11,15 @@
 //    (LogMessageStream, no simulation) is given too, to show where replay's
 //    time goes.
 // 2. Export. log_cat (the logger's tool, a separate process, output to
-//    /dev/null) and log_to_mcap (in process, zstd chunks) over the same log,
-//    in MB/s of message bytes, against reading the files alone with the part
-//    reader (decompressing and verifying every record, nothing else).
+//    /dev/null; JSON lines, and --raw hex lines) and log_to_mcap (in process,
+//    zstd chunks) over the same log, in MB/s of message bytes, against
+//    reading the files alone with the part reader (decompressing and
+//    verifying every record, nothing else). Rates per CPU-second too:
+//    log_cat's is its process's CPU time, the others' their thread's.
 //
 // Each case runs --runs times; medians (and the range) are printed.
 
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -41,9 +44,10 @@
 #include "bench/events/bench_message_generated.h"
 #include "gflags/gflags.h"
 
-DEFINE_int32(runs, 3, "Repetitions of each case.");
+DEFINE_int32(runs, 5, "Repetitions of each case.");
 DEFINE_int32(messages, 1000000, "Messages in the log.");
-DEFINE_string(cases, "generate,replay,stream,read,log_cat,log_to_mcap",
+DEFINE_string(cases,
+              "generate,replay,stream,read,log_cat,log_cat_raw,log_to_mcap",
               "The cases to run (comma-separated), e.g. only replay to "
               "profile it; ratios need their baselines (generate, read).");
 DEFINE_bool(keep, false, "Keep the log in --folder (to profile a tool on it).");
@@ -181,34 +185,56 @@ std::pair<Rate, uint64_t> ReadStream(const std::vector<logger::LogFile> &logs) {
           bytes};
 }
 
-// Seconds to read every record of every part, nothing else.
-double ReadFiles(const std::vector<std::string> &files) {
+// Wall-clock and CPU seconds of one export case.
+struct Seconds {
+  double wall;
+  double cpu;
+};
+
+// CPU time (user + system) of this process's waited-for children.
+int64_t ChildrenCpuNs() {
+  rusage usage;
+  CHECK_EQ(getrusage(RUSAGE_CHILDREN, &usage), 0);
+  const auto ns = [](const timeval &t) {
+    return t.tv_sec * int64_t{1000000000} + t.tv_usec * int64_t{1000};
+  };
+  return ns(usage.ru_utime) + ns(usage.ru_stime);
+}
+
+// Reads every record of every part, nothing else.
+Seconds ReadFiles(const std::vector<std::string> &files) {
   const int64_t start = NowNs();
+  const int64_t cpu_start = ThreadCpuNs();
   for (const std::string &path : files) {
     auto reader = logger::PartReader::Open(path);
     CheckExpected(reader);
     while ((*reader)->ReadMessage() != nullptr) {
     }
   }
-  return (NowNs() - start) * 1e-9;
+  return {(NowNs() - start) * 1e-9, (ThreadCpuNs() - cpu_start) * 1e-9};
 }
 
-double RunLogCat(const std::string &folder) {
-  const std::string command =
-      std::string(AOS_LOG_CAT) + " " + folder + " >/dev/null 2>&1";
+// log_cat as a user runs it, a process of its own (its CPU time is the
+// children's, including the shell's few milliseconds).
+Seconds RunLogCat(const std::string &folder, std::string_view flags) {
+  const std::string command = std::string(AOS_LOG_CAT) + " " +
+                              std::string(flags) + " " + folder +
+                              " >/dev/null 2>&1";
   const int64_t start = NowNs();
+  const int64_t cpu_start = ChildrenCpuNs();
   const int status = system(command.c_str());
   const int64_t end = NowNs();
   CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0)
       << ": log_cat failed: " << command;
-  return (end - start) * 1e-9;
+  return {(end - start) * 1e-9, (ChildrenCpuNs() - cpu_start) * 1e-9};
 }
 
-double RunLogToMcap(const std::vector<logger::LogFile> &logs,
-                    const std::string &path) {
+Seconds RunLogToMcap(const std::vector<logger::LogFile> &logs,
+                     const std::string &path) {
   const int64_t start = NowNs();
+  const int64_t cpu_start = ThreadCpuNs();
   CheckExpected(logger::LogToMcap(logs, path, {}));
-  return (NowNs() - start) * 1e-9;
+  return {(NowNs() - start) * 1e-9, (ThreadCpuNs() - cpu_start) * 1e-9};
 }
 
 void Print(const char *name, const Stats &stats, const char *unit,
@@ -253,7 +279,7 @@ void Main() {
     file_bytes += std::filesystem::file_size(f);
 
   std::vector<Rate> generated, replayed, streamed;
-  std::vector<double> read_s, cat_s, mcap_s;
+  std::vector<Seconds> read_s, cat_s, cat_raw_s, mcap_s;
   uint64_t message_bytes =
       static_cast<uint64_t>(FLAGS_messages) * Message(1).size();
   std::vector<std::string> cases;
@@ -279,15 +305,21 @@ void Main() {
       message_bytes = bytes;
     }
     if (run_case("read")) read_s.push_back(ReadFiles(*files));
-    if (run_case("log_cat")) cat_s.push_back(RunLogCat(log_folder));
+    if (run_case("log_cat")) cat_s.push_back(RunLogCat(log_folder, ""));
+    if (run_case("log_cat_raw")) {
+      cat_raw_s.push_back(RunLogCat(log_folder, "--raw"));
+    }
     if (run_case("log_to_mcap")) {
       mcap_s.push_back(RunLogToMcap(*logs, FLAGS_folder + "/out.mcap"));
     }
   }
   const double mb = message_bytes / 1e6;
-  auto to_mbps = [mb](std::vector<double> seconds) {
-    for (double &s : seconds) s = mb / s;
-    return seconds;
+  bool cpu_rates = false;
+  auto to_mbps = [mb, &cpu_rates](const std::vector<Seconds> &seconds) {
+    std::vector<double> rates;
+    for (const Seconds &s : seconds)
+      rates.push_back(mb / (cpu_rates ? s.cpu : s.wall));
+    return rates;
   };
   printf("log: %zu files, %.1f MB on disk, %.1f MB of messages\n",
          files->size(), file_bytes / 1e6, mb);
@@ -307,13 +339,20 @@ void Main() {
     Print("log stream alone (no simulation)", Summarize(millions(streamed)),
           "M/s", base);
   }
-  printf("message MB per second (median of %d):\n", FLAGS_runs);
-  const Stats read_stats = Summarize(to_mbps(read_s));
-  Print("part reader alone (baseline)", read_stats, "MB/s", read_stats.median);
-  Print("log_cat > /dev/null", Summarize(to_mbps(cat_s)), "MB/s",
-        read_stats.median);
-  Print("log_to_mcap (zstd chunks)", Summarize(to_mbps(mcap_s)), "MB/s",
-        read_stats.median);
+  for (const bool cpu : {false, true}) {
+    cpu_rates = cpu;
+    printf("message MB per %s second (median of %d):\n",
+           cpu ? "CPU" : "wall-clock", FLAGS_runs);
+    const Stats read_stats = Summarize(to_mbps(read_s));
+    Print("part reader alone (baseline)", read_stats, "MB/s",
+          read_stats.median);
+    Print("log_cat > /dev/null (JSON lines)", Summarize(to_mbps(cat_s)), "MB/s",
+          read_stats.median);
+    Print("log_cat --raw > /dev/null (hex)", Summarize(to_mbps(cat_raw_s)),
+          "MB/s", read_stats.median);
+    Print("log_to_mcap (zstd chunks)", Summarize(to_mbps(mcap_s)), "MB/s",
+          read_stats.median);
+  }
   if (!FLAGS_keep) std::filesystem::remove_all(FLAGS_folder);
 }
 

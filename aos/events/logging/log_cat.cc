@@ -6,9 +6,10 @@
 //   log_cat --print_parts_only logs/            the files and their headers
 
 #include <algorithm>
-#include <charconv>
+#include <array>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
 #include <map>
 #include <optional>
@@ -79,39 +80,28 @@ std::string Kind(const LogFileHeader &header) {
   return kinds;
 }
 
-void AppendInteger(std::string *out, int64_t value) {
-  char buffer[24];
-  out->append(buffer,
-              std::to_chars(buffer, buffer + sizeof(buffer), value).ptr);
-}
+// Each byte's two hex digits.
+constexpr std::array<std::array<char, 2>, 256> kHexPairs = [] {
+  constexpr char kDigits[] = "0123456789abcdef";
+  std::array<std::array<char, 2>, 256> pairs{};
+  for (int i = 0; i < 256; ++i) pairs[i] = {kDigits[i >> 4], kDigits[i & 0xf]};
+  return pairs;
+}();
 
-// The --raw line of a message: its header fields and payload in hex, written
-// in place (this runs per message).
+// The --raw line of a message: the JSON line's head and the payload in hex,
+// written in place (this runs per message).
 void AppendRaw(std::string *out, const Channel *channel,
-               const MessageHeader &message) {
+               const Context &context) {
   using namespace std::string_view_literals;
-  static constexpr char kHex[] = "0123456789abcdef";
-  out->append("{\"name\": \""sv);
-  out->append(channel->name()->string_view());
-  out->append("\", \"type\": \""sv);
-  out->append(channel->type()->string_view());
-  out->append("\", \"monotonic_event_time\": "sv);
-  AppendInteger(out, message.monotonic_sent_time());
-  out->append(", \"realtime_event_time\": "sv);
-  AppendInteger(out, message.realtime_sent_time());
-  out->append(", \"queue_index\": "sv);
-  AppendInteger(out, message.queue_index());
-  out->append(", \"size\": "sv);
-  const size_t size = message.data()->size();
-  AppendInteger(out, size);
+  cli::AppendJsonLineHead(out, channel, context, /*remote_times=*/false);
   out->append(", \"hex\": \""sv);
-  const uint8_t *data = message.data()->data();
+  const uint8_t *data = static_cast<const uint8_t *>(context.data);
+  const size_t size = context.size;
   out->resize_and_overwrite(out->size() + 2 * size,
                             [&](char *buffer, size_t length) {
                               char *p = buffer + length - 2 * size;
-                              for (size_t i = 0; i < size; ++i) {
-                                *p++ = kHex[data[i] >> 4];
-                                *p++ = kHex[data[i] & 0xf];
+                              for (size_t i = 0; i < size; ++i, p += 2) {
+                                std::memcpy(p, kHexPairs[data[i]].data(), 2);
                               }
                               return length;
                             });
@@ -279,7 +269,7 @@ int Main(int argc, char **argv) {
       if (found->second) schema = *found->second;
     }
     if (schema == nullptr) {
-      AppendRaw(&out, channel, message);
+      AppendRaw(&out, channel, context);
     } else {
       cli::AppendMessage(&out, channel, schema, context, options);
       out.push_back('\n');

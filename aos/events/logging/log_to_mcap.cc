@@ -11,23 +11,6 @@
 namespace aos::logger {
 namespace {
 
-std::string Quote(std::string_view text) {
-  std::string out = "\"";
-  for (unsigned char c : text) {
-    if (c == '"' || c == '\\') {
-      out.push_back('\\');
-      out.push_back(c);
-    } else if (c < 0x20) {
-      char escaped[8];
-      snprintf(escaped, sizeof(escaped), "\\u%04x", c);
-      out += escaped;
-    } else {
-      out.push_back(c);
-    }
-  }
-  return out + "\"";
-}
-
 // JSON Schema of a value of base type `type` (element type for vectors).
 std::string ScalarSchema(const reflection::Schema *schema,
                          reflection::BaseType type, int index) {
@@ -82,7 +65,7 @@ std::string ObjectSchema(const reflection::Schema *schema,
     } else {
       value = ScalarSchema(schema, type->base_type(), type->index());
     }
-    out += (first ? "" : ", ") + Quote(field->name()->str()) + ": " + value;
+    out += (first ? "" : ", ") + JsonQuote(field->name()->str()) + ": " + value;
     first = false;
   }
   return out + "}}";
@@ -165,12 +148,12 @@ std::string JsonSchemaFor(const reflection::Schema *schema) {
   std::string defs;
   for (int index : reachable) {
     const reflection::Object *object = schema->objects()->Get(index);
-    defs += (defs.empty() ? "" : ", ") + Quote(object->name()->str()) + ": " +
-            ObjectSchema(schema, object);
+    defs += (defs.empty() ? "" : ", ") + JsonQuote(object->name()->str()) +
+            ": " + ObjectSchema(schema, object);
   }
   return R"({"$schema": "https://json-schema.org/draft/2020-12/schema", )"
          R"("title": )" +
-         Quote(root->name()->str()) + R"(, "$ref": "#/$defs/)" +
+         JsonQuote(root->name()->str()) + R"(, "$ref": "#/$defs/)" +
          root->name()->str() + R"(", "$defs": {)" + defs + "}}";
 }
 

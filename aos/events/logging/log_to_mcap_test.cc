@@ -13,6 +13,7 @@
 #include "aos/examples/ping_lib.h"
 #include "aos/examples/pong_lib.h"
 #include "aos/json_to_flatbuffer.h"
+#include "aos/testing/process.h"
 #include "aos/testing/tmpdir.h"
 #include "flatbuffers/idl.h"
 #include "gtest/gtest.h"
@@ -194,19 +195,14 @@ TEST(LogToMcapJsonTest, NonFiniteFloatsBecomeNull) {
 // The tool: every bad input is one clear line and a non-zero exit.
 class LogToMcapToolTest : public LogToMcapTest {
  protected:
-  int Run(const std::string &args, std::string *output) {
-    const std::string command =
-        std::string(AOS_LOG_TO_MCAP) + " " + args + " 2>&1";
-    FILE *pipe = popen(command.c_str(), "r");
-    PCHECK(pipe != nullptr);
-    output->clear();
-    char buffer[4096];
-    size_t size;
-    while ((size = fread(buffer, 1, sizeof(buffer), pipe)) > 0) {
-      output->append(buffer, size);
-    }
-    const int status = pclose(pipe);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  // Runs log_to_mcap with `args` and returns its exit code, with what it
+  // wrote to stdout and stderr in `output`.
+  int Run(std::vector<std::string> args, std::string *output) {
+    args.insert(args.begin(), AOS_LOG_TO_MCAP);
+    const aos::testing::ProcessExit exit =
+        aos::testing::ChildProcess(std::move(args), dir_.path()).Wait();
+    *output = exit.out + exit.err;
+    return exit.code;
   }
 };
 
@@ -214,7 +210,7 @@ TEST_F(LogToMcapToolTest, ConvertsAFolder) {
   Record();
   std::string output;
   const std::string mcap = dir_.path() + "/tool.mcap";
-  EXPECT_EQ(Run(dir_.path() + " --output_path=" + mcap, &output), 0) << output;
+  EXPECT_EQ(Run({dir_.path(), "--output_path=" + mcap}, &output), 0) << output;
   EXPECT_NE(
       output.find("wrote " + std::to_string(ReadLog().size()) + " messages"),
       std::string::npos)
@@ -224,28 +220,29 @@ TEST_F(LogToMcapToolTest, ConvertsAFolder) {
 
 TEST_F(LogToMcapToolTest, BadInput) {
   std::string output;
-  EXPECT_EQ(Run("", &output), 1);
+  EXPECT_EQ(Run({}, &output), 1);
   EXPECT_NE(output.find("--output_path=<file.mcap> is required"),
             std::string::npos)
       << output;
 
-  EXPECT_EQ(Run(dir_.path() + "/nope --output_path=/dev/null", &output), 1);
+  EXPECT_EQ(Run({dir_.path() + "/nope", "--output_path=/dev/null"}, &output),
+            1);
   EXPECT_NE(output.find("/nope' does not exist"), std::string::npos) << output;
 
   const std::string not_a_log = dir_.path() + "/notes.bfbs";
   std::ofstream(not_a_log) << "these are not flatbuffers";
   EXPECT_EQ(
-      Run(not_a_log + " --output_path=" + dir_.path() + "/x.mcap", &output), 1);
+      Run({not_a_log, "--output_path=" + dir_.path() + "/x.mcap"}, &output), 1);
   EXPECT_NE(output.find("notes.bfbs"), std::string::npos) << output;
 
-  EXPECT_EQ(Run(not_a_log + " --output_path=x --mode=yaml", &output), 1);
+  EXPECT_EQ(Run({not_a_log, "--output_path=x", "--mode=yaml"}, &output), 1);
   EXPECT_NE(output.find("--mode must be flatbuffer or json, not 'yaml'"),
             std::string::npos)
       << output;
 
   Record();
-  EXPECT_EQ(Run(dir_.path() + "/log.part0.bfbs.zst --output_path=" +
-                    dir_.path() + "/missing/x.mcap",
+  EXPECT_EQ(Run({dir_.path() + "/log.part0.bfbs.zst",
+                 "--output_path=" + dir_.path() + "/missing/x.mcap"},
                 &output),
             1);
   EXPECT_NE(output.find("cannot create MCAP file"), std::string::npos)

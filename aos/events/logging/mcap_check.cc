@@ -5,6 +5,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "aos/json_to_flatbuffer.h"
 #include "aos/testing/tmpdir.h"
 #include "glog/logging.h"
 
@@ -25,45 +26,28 @@ std::string Hex(std::string_view bytes) {
   return out;
 }
 
-std::string Quote(std::string_view text) {
-  std::string out = "\"";
-  for (unsigned char c : text) {
-    if (c == '"' || c == '\\') {
-      out.push_back('\\');
-      out.push_back(c);
-    } else if (c < 0x20) {
-      char escaped[8];
-      snprintf(escaped, sizeof(escaped), "\\u%04x", c);
-      out += escaped;
-    } else {
-      out.push_back(c);
-    }
-  }
-  return out + "\"";
-}
-
 void WriteExpected(const std::string &path, const ExpectedMcap &expected) {
   std::ofstream out(path);
-  out << "{\"compression\": " << Quote(expected.compression)
+  out << "{\"compression\": " << JsonQuote(expected.compression)
       << ", \"json\": " << (expected.json ? "true" : "false")
       << ", \"channels\": [";
   for (size_t i = 0; i < expected.channels.size(); ++i) {
     const ExpectedMcap::Channel &c = expected.channels[i];
-    out << (i ? ",\n" : "\n") << "{\"topic\": " << Quote(c.topic)
-        << ", \"message_encoding\": " << Quote(c.message_encoding)
+    out << (i ? ",\n" : "\n") << "{\"topic\": " << JsonQuote(c.topic)
+        << ", \"message_encoding\": " << JsonQuote(c.message_encoding)
         << ", \"metadata\": {";
     for (size_t j = 0; j < c.metadata.size(); ++j) {
-      out << (j ? ", " : "") << Quote(c.metadata[j].first) << ": "
-          << Quote(c.metadata[j].second);
+      out << (j ? ", " : "") << JsonQuote(c.metadata[j].first) << ": "
+          << JsonQuote(c.metadata[j].second);
     }
-    out << "}, \"schema_name\": " << Quote(c.schema_name)
-        << ", \"schema_encoding\": " << Quote(c.schema_encoding)
+    out << "}, \"schema_name\": " << JsonQuote(c.schema_name)
+        << ", \"schema_encoding\": " << JsonQuote(c.schema_encoding)
         << ", \"schema_data\": \"" << Hex(c.schema_data) << "\"}";
   }
   out << "],\n\"messages\": [";
   for (size_t i = 0; i < expected.messages.size(); ++i) {
     const ExpectedMcap::Message &m = expected.messages[i];
-    out << (i ? ",\n" : "\n") << "{\"topic\": " << Quote(m.topic)
+    out << (i ? ",\n" : "\n") << "{\"topic\": " << JsonQuote(m.topic)
         << ", \"sequence\": " << m.sequence << ", \"log_time\": \""
         << m.log_time << "\", \"publish_time\": \"" << m.publish_time
         << "\", \"data\": \"" << Hex(m.data) << "\"}";

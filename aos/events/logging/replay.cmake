@@ -25,7 +25,7 @@ set_tests_properties(replay_mcap_checker_install PROPERTIES
 aos_library(NAME aos_mcap_check
   SRCS ${AOS_REPLAY_DIR}/mcap_check.cc
   HDRS ${AOS_REPLAY_DIR}/mcap_check.h
-  DEPS aos_tmpdir glog::glog)
+  DEPS aos_json_to_flatbuffer aos_tmpdir glog::glog)
 target_compile_definitions(aos_mcap_check PRIVATE
   AOS_MCAP_CHECK_DIR="${AOS_MCAP_CHECK_DIR}")
 
@@ -103,7 +103,7 @@ add_dependencies(aos_log_reader_test pingpong_config)
 
 aos_replay_mcap_test(aos_log_to_mcap_test
   SRCS ${AOS_REPLAY_DIR}/log_to_mcap_test.cc
-  DEPS aos_log_to_mcap aos_mcap_check aos_replay_test_util
+  DEPS aos_log_to_mcap aos_mcap_check aos_replay_test_util aos_testing_process
        aos_simulated_event_loop aos_examples_ping_lib aos_examples_pong_lib
        aos_json_to_flatbuffer)
 target_compile_definitions(aos_log_to_mcap_test PRIVATE
@@ -150,7 +150,7 @@ aos_test(NAME aos_replay_tools_test
   SRCS ${AOS_REPLAY_DIR}/replay_tools_test.cc
   DEPS aos_log_reader aos_log_diff aos_logger_lib aos_simulated_event_loop
        aos_examples_ping_lib aos_examples_pong_lib aos_log_replayer_stats_fbs
-       aos_json_to_flatbuffer aos_util_file
+       aos_json_to_flatbuffer aos_util_file aos_testing_process
   LABELS replay)
 target_compile_definitions(aos_replay_tools_test PRIVATE
   AOS_PINGPONG_CONFIG="${AOS_REPLAY_PINGPONG_CONFIG}"

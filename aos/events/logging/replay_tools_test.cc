@@ -19,25 +19,13 @@
 #include "aos/examples/pong_lib.h"
 #include "aos/examples/pong_static.h"
 #include "aos/json_to_flatbuffer.h"
+#include "aos/testing/process.h"
 #include "aos/testing/tmpdir.h"
 #include "aos/util/file.h"
 #include "gtest/gtest.h"
 
 namespace aos::logger::testing {
 namespace {
-
-int RunCommand(const std::string &command, std::string *output) {
-  FILE *pipe = popen((command + " 2>&1").c_str(), "r");
-  PCHECK(pipe != nullptr);
-  output->clear();
-  char buffer[4096];
-  size_t size;
-  while ((size = fread(buffer, 1, sizeof(buffer), pipe)) > 0) {
-    output->append(buffer, size);
-  }
-  const int status = pclose(pipe);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
 
 std::vector<LogFile> Load(const std::string &folder) {
   Result<std::vector<std::string>> files = FindLogs({folder});
@@ -102,6 +90,15 @@ class ReplayToolsTest : public ::testing::Test {
     reader.Deregister();
   }
 
+  // Runs a tool (`argv[0]`, a path) and returns its exit code, with what it
+  // wrote to stdout and stderr in `output`.
+  int RunCommand(std::vector<std::string> argv, std::string *output) {
+    const aos::testing::ProcessExit exit =
+        aos::testing::ChildProcess(std::move(argv), dir_.path()).Wait();
+    *output = exit.out + exit.err;
+    return exit.code;
+  }
+
   std::string WriteReplayConfig(const std::string &json) {
     const std::string path = dir_.path() + "/replay_config.json";
     std::ofstream(path) << json;
@@ -125,15 +122,15 @@ TEST_F(ReplayToolsTest, ReplayIsDeterministic) {
   const std::string config = WriteReplayConfig(std::string(kPongReplay));
   std::string output;
   for (const char *out : {"/replay1", "/replay2"}) {
-    ASSERT_EQ(RunCommand(std::string(AOS_LOG_REPLAYER) + " " + original_ +
-                             " --replay_config=" + config +
-                             " --output_folder=" + dir_.path() + out,
-                         &output),
-              0)
+    ASSERT_EQ(
+        RunCommand({AOS_LOG_REPLAYER, original_, "--replay_config=" + config,
+                    "--output_folder=" + dir_.path() + out},
+                   &output),
+        0)
         << output;
   }
-  ASSERT_EQ(RunCommand(std::string(AOS_LOG_DIFF) + " " + dir_.path() +
-                           "/replay1 " + dir_.path() + "/replay2",
+  ASSERT_EQ(RunCommand({AOS_LOG_DIFF, dir_.path() + "/replay1",
+                        dir_.path() + "/replay2"},
                        &output),
             0)
       << output;
@@ -223,30 +220,32 @@ TEST_F(ReplayToolsTest, ChangedAppFirstDifference) {
   EXPECT_EQ(differing, 1) << diff->ToJson();
 
   std::string output;
-  EXPECT_EQ(RunCommand(std::string(AOS_LOG_DIFF) + " " + dir_.path() +
-                           "/same " + dir_.path() + "/changed --ignore=/aos",
+  EXPECT_EQ(RunCommand({AOS_LOG_DIFF, dir_.path() + "/same",
+                        dir_.path() + "/changed", "--ignore=/aos"},
                        &output),
             1);
   EXPECT_NE(output.find("\"first_difference\": {\"index\": 19"),
             std::string::npos)
       << output;
   // Ignoring the channel, they are equal.
-  EXPECT_EQ(
-      RunCommand(std::string(AOS_LOG_DIFF) + " " + dir_.path() + "/same " +
-                     dir_.path() + "/changed --ignore=/test,/aos",
-                 &output),
-      0)
+  EXPECT_EQ(RunCommand({AOS_LOG_DIFF, dir_.path() + "/same",
+                        dir_.path() + "/changed", "--ignore=/test,/aos"},
+                       &output),
+            0)
       << output;
 }
 
 TEST_F(ReplayToolsTest, LogReplayerBadInput) {
-  const std::string replayer = std::string(AOS_LOG_REPLAYER) + " " + original_;
-  const std::string out = " --output_folder=" + dir_.path() + "/out";
+  const std::string out = "--output_folder=" + dir_.path() + "/out";
+  const auto replayer = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {AOS_LOG_REPLAYER, original_});
+    return args;
+  };
   std::string output;
 
   std::string config =
       WriteReplayConfig(R"({"applications": [{"name": "x"}]})");
-  EXPECT_EQ(RunCommand(replayer + " --replay_config=" + config + out, &output),
+  EXPECT_EQ(RunCommand(replayer({"--replay_config=" + config, out}), &output),
             1);
   EXPECT_NE(output.find("unknown application 'x'; log_replayer can run: "
                         "ping, pong"),
@@ -255,7 +254,7 @@ TEST_F(ReplayToolsTest, LogReplayerBadInput) {
 
   config = WriteReplayConfig(
       R"({"remap_channels": [{"channel": {"name": "/x", "type": "T"}}]})");
-  EXPECT_EQ(RunCommand(replayer + " --replay_config=" + config + out, &output),
+  EXPECT_EQ(RunCommand(replayer({"--replay_config=" + config, out}), &output),
             1);
   EXPECT_NE(output.find("remap_channels names /x T, which the log's "
                         "configuration does not have"),
@@ -263,19 +262,19 @@ TEST_F(ReplayToolsTest, LogReplayerBadInput) {
       << output;
 
   config = WriteReplayConfig(R"({"applications": [{"nam": "pong"}]})");
-  EXPECT_EQ(RunCommand(replayer + " --replay_config=" + config + out, &output),
+  EXPECT_EQ(RunCommand(replayer({"--replay_config=" + config, out}), &output),
             1);
   EXPECT_NE(output.find("replay_config.json: "), std::string::npos) << output;
   EXPECT_NE(output.find("nam"), std::string::npos) << output;
 
-  EXPECT_EQ(RunCommand(replayer + out, &output), 1);
+  EXPECT_EQ(RunCommand(replayer({out}), &output), 1);
   EXPECT_NE(output.find("--replay_config and --output_folder are required"),
             std::string::npos)
       << output;
 
   config = WriteReplayConfig(std::string(kPongReplay));
-  EXPECT_EQ(RunCommand(replayer + " --replay_config=" + config +
-                           " --output_folder=" + original_,
+  EXPECT_EQ(RunCommand(replayer({"--replay_config=" + config,
+                                 "--output_folder=" + original_}),
                        &output),
             1);
   EXPECT_NE(output.find("is not empty"), std::string::npos) << output;
@@ -283,13 +282,10 @@ TEST_F(ReplayToolsTest, LogReplayerBadInput) {
 
 TEST_F(ReplayToolsTest, LogDiffBadInput) {
   std::string output;
-  EXPECT_EQ(RunCommand(std::string(AOS_LOG_DIFF) + " " + original_, &output),
-            2);
+  EXPECT_EQ(RunCommand({AOS_LOG_DIFF, original_}, &output), 2);
   EXPECT_NE(output.find("expected two logs"), std::string::npos) << output;
-  EXPECT_EQ(RunCommand(std::string(AOS_LOG_DIFF) + " " + original_ + " " +
-                           dir_.path() + "/nope",
-                       &output),
-            2);
+  EXPECT_EQ(
+      RunCommand({AOS_LOG_DIFF, original_, dir_.path() + "/nope"}, &output), 2);
   EXPECT_NE(output.find("/nope' does not exist"), std::string::npos) << output;
 }
 
