@@ -1,8 +1,10 @@
 #include "aos/json_to_flatbuffer.h"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cmath>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -14,16 +16,41 @@
 namespace aos {
 namespace {
 
-// Fields of `object` in declaration (id) order; reflection sorts them by name.
-std::vector<const reflection::Field *> FieldsInIdOrder(
-    const reflection::Object *object) {
-  std::vector<const reflection::Field *> fields(object->fields()->begin(),
-                                                object->fields()->end());
-  std::sort(fields.begin(), fields.end(),
-            [](const reflection::Field *a, const reflection::Field *b) {
-              return a->id() < b->id();
-            });
-  return fields;
+using namespace std::string_view_literals;
+
+// Calls `f` on each field of `object` in declaration (id) order (reflection
+// sorts them by name). Table and struct ids are dense (0..n-1), so the order
+// is found by placing each field at its id, on the stack for the usual field
+// counts: this runs for every table of every message log_cat prints.
+template <typename F>
+void ForEachFieldInIdOrder(const reflection::Object *object, F &&f) {
+  const auto *fields = object->fields();
+  const size_t count = fields->size();
+  constexpr size_t kOnStack = 64;
+  const reflection::Field *on_stack[kOnStack];
+  std::vector<const reflection::Field *> on_heap;
+  const reflection::Field **order = on_stack;
+  if (count > kOnStack) {
+    on_heap.resize(count);
+    order = on_heap.data();
+  }
+  std::fill(order, order + count, nullptr);
+  bool dense = true;
+  for (const reflection::Field *field : *fields) {
+    if (field->id() >= count || order[field->id()] != nullptr) {
+      dense = false;
+      break;
+    }
+    order[field->id()] = field;
+  }
+  if (!dense) {
+    std::copy(fields->begin(), fields->end(), order);
+    std::sort(order, order + count,
+              [](const reflection::Field *a, const reflection::Field *b) {
+                return a->id() < b->id();
+              });
+  }
+  for (size_t i = 0; i < count; ++i) f(order[i]);
 }
 
 bool IsInteger(reflection::BaseType type) {
@@ -32,175 +59,195 @@ bool IsInteger(reflection::BaseType type) {
 
 // Prints flatbuffers through their reflection schema. Single-line output is
 // `{ "a": 1, "b": [ 1, 2 ] }`; multi-line output indents one space per level.
+//
+// Everything is written straight into the output string: an object or array
+// is opened, its items appended in place, and closed. In multi-line mode,
+// closing decides whether the items written on one line fit
+// (max_multi_line) and otherwise re-lays them out one per line, so the
+// single-line path, which log_cat and aos_dump run per message, makes no
+// temporary strings.
 class JsonPrinter {
  public:
-  JsonPrinter(const reflection::Schema *schema, JsonOptions options)
-      : schema_(schema), options_(options) {}
+  JsonPrinter(const reflection::Schema *schema, JsonOptions options,
+              std::string *out)
+      : schema_(schema), options_(options), out_(out) {}
+
+  // Whether a nan or inf was printed.
+  bool non_finite() const { return non_finite_; }
 
   void Table(const reflection::Object *object, const flatbuffers::Table *table,
-             int indent, std::string *out) {
+             int indent) {
     if (table == nullptr) {
-      out->append("null");
+      out_->append("null"sv);
       return;
     }
     if (object->is_struct()) {
-      Struct(object, reinterpret_cast<const uint8_t *>(table), indent, out);
+      Struct(object, reinterpret_cast<const uint8_t *>(table), indent);
       return;
     }
-    std::vector<std::pair<const reflection::Field *, std::string>> fields;
-    fields.reserve(object->fields()->size());
-    for (const reflection::Field *field : FieldsInIdOrder(object)) {
-      if (field->deprecated()) continue;
-      std::string value;
-      if (FieldValue(object, field, table, indent + 1, &value)) {
-        fields.emplace_back(field, std::move(value));
+    Composite composite = Open('{');
+    ForEachFieldInIdOrder(object, [&](const reflection::Field *field) {
+      if (field->deprecated()) return;
+      const size_t mark = out_->size();
+      Item(&composite, field);
+      if (!FieldValue(object, field, table, indent + 1)) {
+        // Absent: take back the separator and name.
+        out_->resize(mark);
+        DropItem(&composite);
       }
-    }
-    Composite('{', '}', fields, indent, out);
+    });
+    Close(composite, '}', indent);
   }
 
  private:
-  // Joins "name": value pairs (or bare values when the field is null) into an
-  // object or array, on one line or several as the options say.
-  void Composite(
-      char open, char close,
-      const std::vector<std::pair<const reflection::Field *, std::string>>
-          &items,
-      int indent, std::string *out) {
-    // As upstream's printer: "{ " + items + " }", so an empty table or
-    // vector is "{  }" / "[  ]". On one line it is written straight into
-    // `out` (log_cat and aos_dump print millions of messages this way).
-    if (!options_.multi_line || items.empty()) {
-      out->push_back(open);
-      out->push_back(' ');
-      for (size_t i = 0; i < items.size(); ++i) {
-        if (i != 0) out->append(", ");
-        if (items[i].first != nullptr) {
-          out->push_back('"');
-          out->append(items[i].first->name()->string_view());
-          out->append("\": ");
-        }
-        out->append(items[i].second);
-      }
-      out->push_back(' ');
-      out->push_back(close);
-      return;
-    }
-    auto item_text = [](const auto &item) {
-      std::string text;
-      if (item.first != nullptr) {
-        text.push_back('"');
-        text.append(item.first->name()->str());
-        text.append("\": ");
-      }
-      text.append(item.second);
-      return text;
-    };
-    std::string single;
-    single.push_back(open);
-    single.push_back(' ');
-    for (size_t i = 0; i < items.size(); ++i) {
-      if (i != 0) single.append(", ");
-      single.append(item_text(items[i]));
-    }
-    single.append(" ");
-    single.push_back(close);
-    const bool fits = single.find('\n') == std::string::npos &&
-                      single.size() <= options_.max_multi_line;
-    if (fits) {
-      out->append(single);
-      return;
-    }
-    out->push_back(open);
-    for (size_t i = 0; i < items.size(); ++i) {
-      out->append(i == 0 ? "\n" : ",\n");
-      out->append(indent + 1, ' ');
-      out->append(item_text(items[i]));
-    }
-    out->push_back('\n');
-    out->append(indent, ' ');
-    out->push_back(close);
+  // An object or array being written: where it starts in the output, and
+  // (multi-line only) where its items' texts start and end.
+  struct Composite {
+    size_t start;
+    size_t items = 0;
+    size_t spans_start;
+  };
+
+  // As upstream's printer: "{ " + items + " }", so an empty table or vector
+  // is "{  }" / "[  ]".
+  Composite Open(char open) {
+    Composite composite{out_->size(), 0, spans_.size()};
+    out_->push_back(open);
+    out_->push_back(' ');
+    return composite;
   }
 
-  void Struct(const reflection::Object *object, const uint8_t *data, int indent,
-              std::string *out) {
-    std::vector<std::pair<const reflection::Field *, std::string>> fields;
-    for (const reflection::Field *field : FieldsInIdOrder(object)) {
-      std::string value;
+  // Starts the next item: the separator and, for an object, `"name": `.
+  void Item(Composite *composite, const reflection::Field *field) {
+    if (options_.multi_line && composite->items != 0) {
+      spans_.push_back(out_->size());  // The previous item's end.
+    }
+    if (composite->items != 0) out_->append(", "sv);
+    if (options_.multi_line) spans_.push_back(out_->size());
+    ++composite->items;
+    if (field != nullptr) {
+      out_->push_back('"');
+      out_->append(field->name()->string_view());
+      out_->append("\": "sv);
+    }
+  }
+
+  // Forgets the item just started (the caller truncated the output).
+  void DropItem(Composite *composite) {
+    --composite->items;
+    if (options_.multi_line) {
+      spans_.pop_back();
+      if (composite->items != 0) spans_.pop_back();
+    }
+  }
+
+  void Close(const Composite &composite, char close, int indent) {
+    if (!options_.multi_line || composite.items == 0) {
+      out_->push_back(' ');
+      out_->push_back(close);
+      spans_.resize(composite.spans_start);
+      return;
+    }
+    spans_.push_back(out_->size());  // The last item's end.
+    out_->push_back(' ');
+    out_->push_back(close);
+    const std::string_view single =
+        std::string_view(*out_).substr(composite.start);
+    if (single.find('\n') == std::string_view::npos &&
+        single.size() <= options_.max_multi_line) {
+      spans_.resize(composite.spans_start);
+      return;
+    }
+    // One item per line. Multi-line printing is for people (aos_dump
+    // --pretty), so copying the items out once is fine.
+    const std::string items(single);
+    out_->resize(composite.start);
+    out_->push_back(items[0]);
+    for (size_t i = composite.spans_start; i < spans_.size(); i += 2) {
+      out_->append(i == composite.spans_start ? "\n"sv : ",\n"sv);
+      out_->append(indent + 1, ' ');
+      out_->append(items, spans_[i] - composite.start,
+                   spans_[i + 1] - spans_[i]);
+    }
+    out_->push_back('\n');
+    out_->append(indent, ' ');
+    out_->push_back(close);
+    spans_.resize(composite.spans_start);
+  }
+
+  void Struct(const reflection::Object *object, const uint8_t *data,
+              int indent) {
+    Composite composite = Open('{');
+    ForEachFieldInIdOrder(object, [&](const reflection::Field *field) {
+      Item(&composite, field);
       const uint8_t *field_data = data + field->offset();
       const reflection::Type *type = field->type();
       if (type->base_type() == reflection::Obj) {
-        Struct(schema_->objects()->Get(type->index()), field_data, indent + 1,
-               &value);
+        Struct(schema_->objects()->Get(type->index()), field_data, indent + 1);
       } else if (type->base_type() == reflection::Array) {
-        std::vector<std::pair<const reflection::Field *, std::string>> items;
         const size_t element_size =
             type->element() == reflection::Obj
                 ? schema_->objects()->Get(type->index())->bytesize()
                 : flatbuffers::GetTypeSize(type->element());
+        Composite array = Open('[');
         for (size_t i = 0; i < type->fixed_length(); ++i) {
-          std::string item;
-          Element(type, field_data + i * element_size, indent + 2, &item);
-          items.emplace_back(nullptr, std::move(item));
+          Item(&array, nullptr);
+          Element(type, field_data + i * element_size, indent + 2);
         }
-        Composite('[', ']', items, indent + 1, &value);
+        Close(array, ']', indent + 1);
       } else {
-        Scalar(type->base_type(), type->index(), field_data, &value);
+        Scalar(type->base_type(), type->index(), field_data);
       }
-      fields.emplace_back(field, std::move(value));
-    }
-    Composite('{', '}', fields, indent, out);
+    });
+    Close(composite, '}', indent);
   }
 
   // Prints one element of a vector or array of `type`: a scalar, string,
   // struct or table.
-  void Element(const reflection::Type *type, const uint8_t *data, int indent,
-               std::string *out) {
+  void Element(const reflection::Type *type, const uint8_t *data, int indent) {
     switch (type->element()) {
       case reflection::String:
-        String(flatbuffers::ReadScalar<flatbuffers::uoffset_t>(data) + data,
-               out);
+        String(flatbuffers::ReadScalar<flatbuffers::uoffset_t>(data) + data);
         return;
       case reflection::Obj: {
         const reflection::Object *object =
             schema_->objects()->Get(type->index());
         if (object->is_struct()) {
-          Struct(object, data, indent, out);
+          Struct(object, data, indent);
         } else {
           Table(
               object,
               reinterpret_cast<const flatbuffers::Table *>(
                   data + flatbuffers::ReadScalar<flatbuffers::uoffset_t>(data)),
-              indent, out);
+              indent);
         }
         return;
       }
       default:
-        Scalar(type->element(), type->index(), data, out);
+        Scalar(type->element(), type->index(), data);
     }
   }
 
-  // Appends the value of `field` of `table` to `out`; returns false if the
-  // field is absent (and should not be printed).
+  // Appends the value of `field` of `table`; returns false if the field is
+  // absent (and should not be printed).
   bool FieldValue(const reflection::Object *object,
                   const reflection::Field *field,
-                  const flatbuffers::Table *table, int indent,
-                  std::string *out) {
+                  const flatbuffers::Table *table, int indent) {
     const reflection::Type *type = field->type();
     const flatbuffers::voffset_t offset = field->offset();
     if (!table->CheckField(offset)) return false;
     switch (type->base_type()) {
       case reflection::String:
-        String(table->GetPointer<const uint8_t *>(offset), out);
+        String(table->GetPointer<const uint8_t *>(offset));
         return true;
       case reflection::Obj: {
         const reflection::Object *child =
             schema_->objects()->Get(type->index());
         if (child->is_struct()) {
-          Struct(child, table->GetStruct<const uint8_t *>(offset), indent, out);
+          Struct(child, table->GetStruct<const uint8_t *>(offset), indent);
         } else {
           Table(child, table->GetPointer<const flatbuffers::Table *>(offset),
-                indent, out);
+                indent);
         }
         return true;
       }
@@ -209,26 +256,33 @@ class JsonPrinter {
             UnionType(object, field, table, /*element=*/-1);
         return UnionValue(type, union_type,
                           table->GetPointer<const flatbuffers::Table *>(offset),
-                          indent, out);
+                          indent);
       }
       case reflection::Vector:
-        Vector(object, field, table, indent, out);
+        Vector(object, field, table, indent);
         return true;
       default:
         Scalar(type->base_type(), type->index(),
-               table->GetStruct<const uint8_t *>(offset), out);
+               table->GetStruct<const uint8_t *>(offset));
         return true;
     }
   }
 
   void Vector(const reflection::Object *object, const reflection::Field *field,
-              const flatbuffers::Table *table, int indent, std::string *out) {
+              const flatbuffers::Table *table, int indent) {
     const reflection::Type *type = field->type();
     const auto *vector =
         table->GetPointer<const flatbuffers::VectorOfAny *>(field->offset());
     if (vector->size() > options_.max_vector_size) {
-      out->append("[ \"... " + std::to_string(vector->size()) +
-                  " elements ...\" ]");
+      out_->append("[ \"... "sv);
+      Integer(false, vector->size(), /*hex=*/false);
+      out_->append(" elements ...\" ]"sv);
+      return;
+    }
+    if (!options_.multi_line && type->index() < 0 &&
+        IsInteger(type->element()) && type->element() != reflection::Bool &&
+        !options_.use_hex) {
+      IntegerVector(type->element(), vector);
       return;
     }
     // Not type->element_size(): flatc writes the offset size there for
@@ -238,23 +292,114 @@ class JsonPrinter {
                 schema_->objects()->Get(type->index())->is_struct()
             ? schema_->objects()->Get(type->index())->bytesize()
             : flatbuffers::GetTypeSize(type->element());
-    std::vector<std::pair<const reflection::Field *, std::string>> items;
-    items.reserve(vector->size());
+    Composite composite = Open('[');
     for (size_t i = 0; i < vector->size(); ++i) {
-      std::string item;
+      Item(&composite, nullptr);
       const uint8_t *data = vector->Data() + i * element_size;
       if (type->element() == reflection::Union) {
         UnionValue(
             type, UnionType(object, field, table, i),
             reinterpret_cast<const flatbuffers::Table *>(
                 data + flatbuffers::ReadScalar<flatbuffers::uoffset_t>(data)),
-            indent + 1, &item);
+            indent + 1);
       } else {
-        Element(type, data, indent + 1, &item);
+        Element(type, data, indent + 1);
       }
-      items.emplace_back(nullptr, std::move(item));
     }
-    Composite('[', ']', items, indent, out);
+    Close(composite, ']', indent);
+  }
+
+  // A single-line vector of plain (not enum) decimal integers, the bulk of
+  // many messages (byte payloads): written through a pointer into room made
+  // once, as `[ 1, 2 ]`, or `[  ]` when empty.
+  void IntegerVector(reflection::BaseType element,
+                     const flatbuffers::VectorOfAny *vector) {
+    const size_t count = vector->size();
+    // Up to 20 digits, a sign and ", " per element, plus "[ " and " ]".
+    const size_t most = 4 + count * 23;
+    const size_t start = out_->size();
+    out_->resize_and_overwrite(start + most, [&](char *buffer, size_t) {
+      char *p = buffer + start;
+      *p++ = '[';
+      *p++ = ' ';
+      const uint8_t *data = vector->Data();
+      switch (element) {
+        case reflection::Byte:
+          p = Integers<int8_t>(p, data, count);
+          break;
+        case reflection::UType:
+        case reflection::UByte:
+          p = Integers<uint8_t>(p, data, count);
+          break;
+        case reflection::Short:
+          p = Integers<int16_t>(p, data, count);
+          break;
+        case reflection::UShort:
+          p = Integers<uint16_t>(p, data, count);
+          break;
+        case reflection::Int:
+          p = Integers<int32_t>(p, data, count);
+          break;
+        case reflection::UInt:
+          p = Integers<uint32_t>(p, data, count);
+          break;
+        case reflection::Long:
+          p = Integers<int64_t>(p, data, count);
+          break;
+        case reflection::ULong:
+          p = Integers<uint64_t>(p, data, count);
+          break;
+        default:
+          LOG(FATAL) << "not an integer type: " << element;
+      }
+      *p++ = ' ';
+      *p++ = ']';
+      return p - buffer;
+    });
+  }
+
+  // The decimal text of every 1-byte integer, -128..255, so byte vectors
+  // print by table lookup.
+  struct SmallInteger {
+    char text[4];
+    uint8_t size;
+  };
+  static constexpr std::array<SmallInteger, 384> kSmallIntegers = [] {
+    std::array<SmallInteger, 384> table{};
+    for (int value = -128; value < 256; ++value) {
+      SmallInteger &entry = table[value + 128];
+      int magnitude = value < 0 ? -value : value;
+      char digits[3];
+      int count = 0;
+      do {
+        digits[count++] = '0' + magnitude % 10;
+        magnitude /= 10;
+      } while (magnitude != 0);
+      if (value < 0) entry.text[entry.size++] = '-';
+      while (count > 0) entry.text[entry.size++] = digits[--count];
+    }
+    return table;
+  }();
+
+  // Writes `count` integers of type T from `data` as "a, b, c" at `p`;
+  // returns the end.
+  template <typename T>
+  static char *Integers(char *p, const uint8_t *data, size_t count) {
+    for (size_t i = 0; i < count; ++i) {
+      if (i != 0) {
+        *p++ = ',';
+        *p++ = ' ';
+      }
+      const T value = flatbuffers::ReadScalar<T>(data + i * sizeof(T));
+      if constexpr (sizeof(T) == 1) {
+        const SmallInteger &small = kSmallIntegers[value + 128];
+        std::memcpy(p, small.text, sizeof(small.text));
+        p += small.size;
+      } else {
+        p = std::to_chars(p, p + 20, value).ptr;
+      }
+    }
+    return p;
   }
 
   // The union type (enum value) stored in the `<name>_type` field that goes
@@ -279,29 +424,28 @@ class JsonPrinter {
   }
 
   bool UnionValue(const reflection::Type *type, int64_t union_type,
-                  const flatbuffers::Table *value, int indent,
-                  std::string *out) {
+                  const flatbuffers::Table *value, int indent) {
     const reflection::Enum *union_def = schema_->enums()->Get(type->index());
     const reflection::EnumVal *member =
         union_def->values()->LookupByKey(union_type);
     if (member == nullptr || member->union_type() == nullptr ||
         member->union_type()->base_type() != reflection::Obj) {
-      out->append("null");
+      out_->append("null"sv);
       return union_type != 0;
     }
     const reflection::Object *object =
         schema_->objects()->Get(member->union_type()->index());
     if (object->is_struct()) {
-      Struct(object, reinterpret_cast<const uint8_t *>(value), indent, out);
+      Struct(object, reinterpret_cast<const uint8_t *>(value), indent);
     } else {
-      Table(object, value, indent, out);
+      Table(object, value, indent);
     }
     return true;
   }
 
-  void String(const uint8_t *data, std::string *out) {
+  void String(const uint8_t *data) {
     const auto *string = reinterpret_cast<const flatbuffers::String *>(data);
-    flatbuffers::EscapeString(string->c_str(), string->size(), out,
+    flatbuffers::EscapeString(string->c_str(), string->size(), out_,
                               /*allow_non_utf8=*/true, /*natural_utf8=*/false);
   }
 
@@ -310,13 +454,12 @@ class JsonPrinter {
   // (`"A C"`, as flatc prints and parses them). Returns false, printing
   // nothing, for a value no name describes (including 0 of a bit_flags enum,
   // and bits no flag names).
-  bool EnumName(const reflection::Enum *enum_def, int64_t value,
-                std::string *out) {
+  bool EnumName(const reflection::Enum *enum_def, int64_t value) {
     if (const reflection::EnumVal *enum_value =
             enum_def->values()->LookupByKey(value)) {
-      out->push_back('"');
-      out->append(enum_value->name()->string_view());
-      out->push_back('"');
+      out_->push_back('"');
+      out_->append(enum_value->name()->string_view());
+      out_->push_back('"');
       return true;
     }
     if (enum_def->attributes() == nullptr ||
@@ -324,78 +467,85 @@ class JsonPrinter {
         value == 0) {
       return false;
     }
-    std::string names;
+    const size_t mark = out_->size();
+    out_->push_back('"');
     uint64_t left = static_cast<uint64_t>(value);
     for (const reflection::EnumVal *flag : *enum_def->values()) {
       const uint64_t bit = static_cast<uint64_t>(flag->value());
       if ((left & bit) == 0) continue;
-      if (!names.empty()) names += ' ';
-      names += flag->name()->str();
+      if (out_->size() != mark + 1) out_->push_back(' ');
+      out_->append(flag->name()->string_view());
       left &= ~bit;
     }
-    if (left != 0) return false;
-    out->push_back('"');
-    out->append(names);
-    out->push_back('"');
+    if (left != 0) {
+      out_->resize(mark);
+      return false;
+    }
+    out_->push_back('"');
     return true;
   }
 
   // Prints a scalar of `base_type` at `data`; `enum_index` >= 0 names the
   // enum (or union) whose value names to print.
   void Scalar(reflection::BaseType base_type, int32_t enum_index,
-              const uint8_t *data, std::string *out) {
+              const uint8_t *data) {
     if (base_type == reflection::Bool) {
-      out->append(flatbuffers::ReadScalar<uint8_t>(data) ? "true" : "false");
+      out_->append(flatbuffers::ReadScalar<uint8_t>(data) ? "true"sv
+                                                          : "false"sv);
       return;
     }
     if (base_type == reflection::Float || base_type == reflection::Double) {
       Float(base_type == reflection::Float
                 ? flatbuffers::ReadScalar<float>(data)
                 : flatbuffers::ReadScalar<double>(data),
-            base_type == reflection::Float, out);
+            base_type == reflection::Float);
       return;
     }
     CHECK(IsInteger(base_type)) << "not a scalar: " << base_type;
     if (enum_index >= 0 &&
         EnumName(schema_->enums()->Get(enum_index),
-                 flatbuffers::GetAnyValueI(base_type, data), out)) {
+                 flatbuffers::GetAnyValueI(base_type, data))) {
       return;
     }
     if (base_type == reflection::ULong) {
-      Integer(false, flatbuffers::ReadScalar<uint64_t>(data), out);
+      Integer(false, flatbuffers::ReadScalar<uint64_t>(data), options_.use_hex);
       return;
     }
     const int64_t value = flatbuffers::GetAnyValueI(base_type, data);
     Integer(value < 0,
             value < 0 ? 0 - static_cast<uint64_t>(value)
                       : static_cast<uint64_t>(value),
-            out);
+            options_.use_hex);
   }
 
-  void Integer(bool negative, uint64_t magnitude, std::string *out) {
+  void Integer(bool negative, uint64_t magnitude, bool hex) {
     char buffer[32];
-    char *end = std::to_chars(buffer, buffer + sizeof(buffer), magnitude,
-                              options_.use_hex ? 16 : 10)
-                    .ptr;
-    if (negative) out->push_back('-');
-    if (options_.use_hex) out->append("0x");
-    out->append(buffer, end);
+    char *p = buffer;
+    if (negative) *p++ = '-';
+    if (hex) {
+      *p++ = '0';
+      *p++ = 'x';
+    }
+    p = std::to_chars(p, buffer + sizeof(buffer), magnitude, hex ? 16 : 10).ptr;
+    out_->append(buffer, p);
   }
 
   // Shortest text that parses back to the same value; nan and inf bare, as
   // flatbuffers' parser accepts them.
-  void Float(double value, bool is_float, std::string *out) {
+  void Float(double value, bool is_float) {
     if (std::isnan(value)) {
-      out->append(std::signbit(value) ? "-nan" : "nan");
+      non_finite_ = true;
+      out_->append(std::signbit(value) ? "-nan"sv : "nan"sv);
       return;
     }
     if (std::isinf(value)) {
-      out->append(value < 0 ? "-inf" : "inf");
+      non_finite_ = true;
+      out_->append(value < 0 ? "-inf"sv : "inf"sv);
       return;
     }
     // Upstream prints negative zero as -0.0 (and positive zero as 0).
     if (value == 0 && std::signbit(value)) {
-      out->append("-0.0");
+      out_->append("-0.0"sv);
       return;
     }
     char buffer[64];
@@ -404,11 +554,15 @@ class JsonPrinter {
                                     static_cast<float>(value))
                           .ptr
                     : std::to_chars(buffer, buffer + sizeof(buffer), value).ptr;
-    out->append(buffer, end);
+    out_->append(buffer, end);
   }
 
   const reflection::Schema *schema_;
-  JsonOptions options_;
+  const JsonOptions options_;
+  std::string *const out_;
+  // Item start and end offsets of the open composites (multi-line only).
+  std::vector<size_t> spans_;
+  bool non_finite_ = false;
 };
 
 // Whether flatbuffers' Parser::Deserialize can load `schema` as it is. The
@@ -533,15 +687,23 @@ std::string TableFlatbufferToJson(const reflection::Schema *schema,
                                   const flatbuffers::Table *table,
                                   JsonOptions options) {
   std::string out;
-  JsonPrinter(schema, options).Table(object, table, 0, &out);
+  JsonPrinter(schema, options, &out).Table(object, table, 0);
   return out;
 }
 
 std::string FlatbufferToJson(const reflection::Schema *schema,
                              const uint8_t *data, JsonOptions options) {
-  return TableFlatbufferToJson(
-      schema, schema->root_table(),
-      data == nullptr ? nullptr : flatbuffers::GetAnyRoot(data), options);
+  std::string out;
+  AppendFlatbufferToJson(&out, schema, data, options);
+  return out;
+}
+
+bool AppendFlatbufferToJson(std::string *out, const reflection::Schema *schema,
+                            const uint8_t *data, JsonOptions options) {
+  JsonPrinter printer(schema, options, out);
+  printer.Table(schema->root_table(),
+                data == nullptr ? nullptr : flatbuffers::GetAnyRoot(data), 0);
+  return printer.non_finite();
 }
 
 Result<flatbuffers::DetachedBuffer> JsonToFlatbuffer(

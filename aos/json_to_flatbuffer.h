@@ -60,6 +60,15 @@ struct JsonOptions {
 std::string FlatbufferToJson(const reflection::Schema *schema,
                              const uint8_t *data, JsonOptions options = {});
 
+// As FlatbufferToJson, but appends to `out` (keeping what is there): tools
+// that print many messages (log_cat, aos_dump) reuse one buffer, so printing
+// a message allocates nothing once the buffer has grown. Returns whether it
+// printed a nan or inf (which JSON parsers other than flatbuffers' reject),
+// so callers that need strict JSON rewrite only when there is something to
+// rewrite.
+bool AppendFlatbufferToJson(std::string *out, const reflection::Schema *schema,
+                            const uint8_t *data, JsonOptions options = {});
+
 // Prints the table `table` of type `object` (one of `schema`'s objects).
 std::string TableFlatbufferToJson(const reflection::Schema *schema,
                                   const reflection::Object *object,

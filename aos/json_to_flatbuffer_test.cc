@@ -487,5 +487,82 @@ TEST(JsonToFlatbufferTest, ParsesWithASchemaRepackedThroughTheObjectApi) {
   EXPECT_EQ(config->channels()->Get(0)->name()->string_view(), "/a");
 }
 
+// Every field type, printed with every option the tools use, must match the
+// output the printer gave before it was rewritten to write straight into one
+// buffer (testdata/json_printer_golden.txt, made by the old printer): log_cat
+// output is compared across versions, and jq scripts depend on it.
+TEST(JsonToFlatbufferTest, EveryFieldTypeMatchesGolden) {
+  const std::string inner =
+      R"({ "foo_bool": true, "foo_byte": -128, "foo_ubyte": 255,
+      "foo_short": -32768, "foo_ushort": 65535, "foo_int": -2147483648,
+      "foo_uint": 4294967295, "foo_long": -9223372036854775807,
+      "foo_ulong": 18446744073709551615, "foo_float": 0.1,
+      "foo_double": -1e-300, "foo_string": "q\"b\\s/\n\t\u0001\u00e9",
+      "foo_enum": 9, "foo_flags": "A C",
+      "foo_struct": { "x": 1.5, "y": -0.0, "tag": -3, "ids": [ 1, -2, 3 ] },
+      "foo_nested_struct": { "where": { "x": inf, "y": nan, "tag": 0,
+        "ids": [ 0, 0, 2147483647 ] }, "valid": true },
+      "foo_table": { "name": "", "value": 5 },
+      "foo_union_type": "Alias", "foo_union": { "value": -1 },
+      "vector_foo_bool": [ true, false ], "vector_foo_byte": [ -1, 127 ],
+      "vector_foo_ubyte": [ 0, 9, 10, 99, 100, 255 ],
+      "vector_foo_short": [ -1, 2 ], "vector_foo_ushort": [ 1, 65535 ],
+      "vector_foo_int": [ -5, 6, 0 ], "vector_foo_uint": [ 4294967295 ],
+      "vector_foo_long": [ -9223372036854775807, 1 ],
+      "vector_foo_ulong": [ 18446744073709551615 ],
+      "vector_foo_float": [ 1.5, nan, -inf, 3.4028235e38, 1e-45, -0.0 ],
+      "vector_foo_double": [ 0.25, 1e-10, 1.7976931348623157e308, 5e-324,
+        -nan, 123456789.125 ],
+      "vector_foo_string": [ "a", "", "c\u007f" ],
+      "vector_foo_enum": [ "None", "Float", 4 ],
+      "vector_foo_struct": [ { "x": 1, "y": 2, "tag": 3, "ids": [ 4, 5, 6 ] },
+        { "x": -1, "y": -2, "tag": -3, "ids": [ -4, -5, -6 ] } ],
+      "vector_foo_table": [ { "name": "a" }, { }, { "value": 2 } ],
+      "vector_foo_union_type": [ "Other", "Inner", "Alias" ],
+      "vector_foo_union": [ { "id": 1 }, { "name": "b" }, { } ],
+      "default_int": 42 })";
+  // The outer table has an unnamed bit combination in foo_flags and the
+  // inner one nested in it.
+  std::string outer = inner;
+  const std::string flags = R"("foo_flags": "A C")";
+  outer.replace(outer.find(flags), flags.size(), R"("foo_flags": 9)");
+  const std::string json =
+      outer.substr(0, outer.size() - 1) + R"(, "nested": )" + inner + " }";
+  Result<flatbuffers::DetachedBuffer> raw =
+      JsonToFlatbuffer(SchemaOf<Everything>(), json);
+  ASSERT_TRUE(raw.has_value()) << raw.error().message();
+  const std::vector<std::pair<std::string, JsonOptions>> cases = {
+      {"single line", {}},
+      {"multi line", {.multi_line = true}},
+      {"multi line, 80 columns", {.multi_line = true, .max_multi_line = 80}},
+      {"hex", {.use_hex = true}},
+      {"vectors of at most 2", {.max_vector_size = 2}},
+      {"multi line, hex, vectors of at most 3",
+       {.multi_line = true,
+        .max_vector_size = 3,
+        .max_multi_line = 40,
+        .use_hex = true}},
+  };
+  std::string printed;
+  for (const auto &[name, options] : cases) {
+    printed += "=== " + name + "\n" +
+               FlatbufferToJson(SchemaOf<Everything>(), raw->data(), options) +
+               "\n";
+    // The appending form writes the same after what is already there.
+    std::string appended = "prefix";
+    AppendFlatbufferToJson(&appended, SchemaOf<Everything>(), raw->data(),
+                           options);
+    EXPECT_EQ(appended, "prefix" + FlatbufferToJson(SchemaOf<Everything>(),
+                                                    raw->data(), options));
+  }
+  if (const char *out = getenv("AOS_WRITE_JSON_GOLDEN")) {
+    std::ofstream(out) << printed;
+  }
+  std::ifstream golden(AOS_JSON_PRINTER_GOLDEN);
+  const std::string expected(std::istreambuf_iterator<char>(golden), {});
+  ASSERT_FALSE(expected.empty()) << AOS_JSON_PRINTER_GOLDEN;
+  EXPECT_EQ(printed, expected);
+}
+
 }  // namespace
 }  // namespace aos::testing

@@ -91,6 +91,7 @@ MessageBridge::MessageBridge(ShmEventLoop *event_loop,
       if (peer != nullptr) peer->CheckTimeout(now);
     }
     SendPings();
+    if (server_ != nullptr) server_->CheckMatches();
     if (client_ != nullptr) client_->SendStatistics();
     SendTimestamp();
     if (server_ != nullptr && --server_statistics_countdown_ <= 0) {

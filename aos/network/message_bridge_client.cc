@@ -3,6 +3,7 @@
 #include <cstring>
 #include <deque>
 
+#include "aos/network/connection_statistics.h"
 #include "aos/network/message_bridge_server.h"
 #include "glog/logging.h"
 
@@ -215,34 +216,13 @@ void MessageBridgeClient::SendStatistics() {
   std::vector<flatbuffers::Offset<ClientConnection>> connections;
   for (const std::unique_ptr<Link> &link : links_) {
     if (link == nullptr) continue;
-    PeerMonitor *peer = link->peer;
-    const auto node_offset = CreateNode(
-        *fbb, fbb->CreateString(peer->peer()->name()->string_view()));
-    flatbuffers::Offset<flatbuffers::String> boot_uuid;
-    flatbuffers::Offset<flatbuffers::String> disconnect_reason;
-    if (peer->connected()) {
-      boot_uuid = fbb->CreateString(peer->boot_uuid().ToString());
-    } else {
-      disconnect_reason = fbb->CreateString(peer->disconnect_reason());
-    }
+    const PeerStatisticsOffsets peer_offsets =
+        CreatePeerStatistics(fbb, *link->peer);
     ClientConnection::Builder connection(*fbb);
-    connection.add_node(node_offset);
-    connection.add_state(peer->connected() ? State::CONNECTED
-                                           : State::DISCONNECTED);
+    AddPeerStatistics(*link->peer, peer_offsets, &connection);
     connection.add_received_packets(link->received_packets);
     connection.add_duplicate_packets(link->duplicate_packets);
     connection.add_partial_deliveries(link->partial_deliveries);
-    if (peer->connected()) {
-      if (const auto offset = peer->monotonic_offset(); offset.has_value()) {
-        connection.add_monotonic_offset(offset->count());
-      }
-      connection.add_boot_uuid(boot_uuid);
-      connection.add_connected_since_time(
-          peer->connected_since().time_since_epoch().count());
-    } else {
-      connection.add_disconnect_reason(disconnect_reason);
-    }
-    connection.add_connection_count(peer->connection_count());
     connection.add_timestamp_send_failures(link->timestamp_send_failures);
     connections.push_back(connection.Finish());
   }

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <string>
 
+#include "aos/network/connection_statistics.h"
 #include "aos/network/remote_message_generated.h"
 #include "glog/logging.h"
 
@@ -57,6 +58,9 @@ struct MessageBridgeServer::Destination {
   uint32_t dropped_packets = 0;
   // Writes DDS refused and the bridge retried.
   uint32_t write_retries = 0;
+  // The writer's publication-matched total_count when the latest message
+  // last went out to a matched reader (reliable destinations).
+  uint32_t matched_total = 0;
 };
 
 struct MessageBridgeServer::ForwardedChannel {
@@ -317,23 +321,53 @@ void MessageBridgeServer::Forward(ForwardedChannel *forwarded,
   }
 }
 
+void MessageBridgeServer::SendLatest(Destination *destination) {
+  // What the writer's matches are now: a reader that matches later (DDS
+  // learnt of it after the probes got through) gets the latest again
+  // (CheckMatches).
+  dds_publication_matched_status_t status;
+  if (dds_get_publication_matched_status(destination->writer, &status) ==
+          DDS_RETCODE_OK &&
+      status.current_count > 0) {
+    destination->matched_total = status.total_count;
+  }
+  // Only the latest message goes to a (re)connected or rebooted peer:
+  // anything older still waiting is dropped.
+  DropBacklog(destination);
+  destination->fetcher->Fetch();
+  if (destination->fetcher->context().data == nullptr) return;
+  if (Write(destination, destination->fetcher->context())) {
+    CountSent(destination);
+  } else {
+    Refused(destination);
+  }
+}
+
 void MessageBridgeServer::OnConnected(size_t node_index) {
   for (const std::unique_ptr<ForwardedChannel> &forwarded : channels_) {
     for (Destination &destination : forwarded->destinations) {
-      if (destination.node_index != node_index ||
-          destination.fetcher == nullptr) {
+      if (destination.node_index == node_index &&
+          destination.fetcher != nullptr) {
+        SendLatest(&destination);
+      }
+    }
+  }
+}
+
+void MessageBridgeServer::CheckMatches() {
+  for (const std::unique_ptr<ForwardedChannel> &forwarded : channels_) {
+    for (Destination &destination : forwarded->destinations) {
+      if (destination.fetcher == nullptr || !destination.peer->connected()) {
         continue;
       }
-      // Only the latest message goes to a (re)connected or rebooted peer:
-      // anything older still waiting is dropped.
-      DropBacklog(&destination);
-      destination.fetcher->Fetch();
-      if (destination.fetcher->context().data == nullptr) continue;
-      if (Write(&destination, destination.fetcher->context())) {
-        CountSent(&destination);
-      } else {
-        Refused(&destination);
+      dds_publication_matched_status_t status;
+      if (dds_get_publication_matched_status(destination.writer, &status) !=
+              DDS_RETCODE_OK ||
+          status.current_count == 0 ||
+          status.total_count == destination.matched_total) {
+        continue;
       }
+      SendLatest(&destination);
     }
   }
 }
@@ -423,32 +457,11 @@ void MessageBridgeServer::SendStatistics() {
       }
     }
     const auto channels_offset = fbb->CreateVector(channels);
-    const auto node_offset = CreateNode(
-        *fbb, fbb->CreateString(peer->peer()->name()->string_view()));
-    flatbuffers::Offset<flatbuffers::String> boot_uuid;
-    flatbuffers::Offset<flatbuffers::String> disconnect_reason;
-    if (peer->connected()) {
-      boot_uuid = fbb->CreateString(peer->boot_uuid().ToString());
-    } else {
-      disconnect_reason = fbb->CreateString(peer->disconnect_reason());
-    }
+    const PeerStatisticsOffsets peer_offsets = CreatePeerStatistics(fbb, *peer);
     ServerConnection::Builder connection(*fbb);
-    connection.add_node(node_offset);
-    connection.add_state(peer->connected() ? State::CONNECTED
-                                           : State::DISCONNECTED);
+    AddPeerStatistics(*peer, peer_offsets, &connection);
     connection.add_dropped_packets(link->dropped_packets);
     connection.add_sent_packets(link->sent_packets);
-    if (peer->connected()) {
-      if (const auto offset = peer->monotonic_offset(); offset.has_value()) {
-        connection.add_monotonic_offset(offset->count());
-      }
-      connection.add_boot_uuid(boot_uuid);
-      connection.add_connected_since_time(
-          peer->connected_since().time_since_epoch().count());
-    } else {
-      connection.add_disconnect_reason(disconnect_reason);
-    }
-    connection.add_connection_count(peer->connection_count());
     connection.add_invalid_connection_count(peer->invalid_connection_count());
     connection.add_channels(channels_offset);
     connection.add_retry_count(link_retries);

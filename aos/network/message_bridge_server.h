@@ -18,6 +18,10 @@
 // (flow control: the destination acknowledges too slowly) is kept and
 // retried, with everything after it waiting behind it; only falling a whole
 // queue behind loses messages, and those are counted as dropped. The
+// probes can get through before DDS has matched the data writer with the
+// destination's reader (on a lossy link a discovery packet waits for its
+// retransmission); a latest message written then reaches nobody, so it is
+// written again once the writer matches a reader (CheckMatches). The
 // watchers skip what they missed instead of dying, so a stopped or starved
 // server carries on.
 //
@@ -61,6 +65,14 @@ class MessageBridgeServer {
   // each reliable channel.
   void OnConnected(size_t node_index);
 
+  // Call periodically (each probe period). Sends the latest message of a
+  // reliable channel again to a connected node whose reader DDS matched
+  // since it was last sent: the probes can get through before DDS has
+  // discovered the data readers (a lost discovery packet waits for its
+  // retransmission), and a message written before the match reached nobody.
+  // The client discards the copy if it had the message.
+  void CheckMatches();
+
   // Publishes the delivery timestamps DDS has received.
   void TakeTimestamps();
 
@@ -75,6 +87,9 @@ class MessageBridgeServer {
   // The watcher's callback: hands `context` to the unreliable destinations
   // and lets the reliable ones catch up through their fetchers.
   void Forward(ForwardedChannel *forwarded, const Context &context);
+  // Reliable destination: drops its backlog and writes the channel's latest
+  // message, noting the writer's matches.
+  void SendLatest(Destination *destination);
   // Hands one message to DDS; false if DDS refused it.
   bool Write(Destination *destination, const Context &context);
   // Reliable destination: writes its refused message and then every newer

@@ -489,6 +489,40 @@ TEST_F(MessageBridgeTest, LinkDownAndUp) {
   })) << bridge1->Log();
 }
 
+// As LinkDownAndUp, but the link stays down well beyond the DDS lease
+// (--dds_lease_ms=1000): DDS forgets the other participant and its readers,
+// and on link up has to discover them again. The latest reliable message
+// sent during the outage must still arrive, and the next ones after it.
+TEST_F(MessageBridgeTest, LatestReliableAfterOutageLongerThanLease) {
+  std::unique_ptr<ShmEventLoop> pi1 = MakeLoop(1);
+  std::unique_ptr<ShmEventLoop> pi2 = MakeLoop(2);
+  Sender<TestMessage> ping = pi1->MakeSender<TestMessage>("/test");
+  Fetcher<ServerStatistics> server = pi1->MakeFetcher<ServerStatistics>("/aos");
+  Fetcher<TestMessage> ping_fetcher = pi2->MakeFetcher<TestMessage>("/test");
+  std::unique_ptr<ChildProcess> bridge1 = StartBridge(1);
+  std::unique_ptr<ChildProcess> bridge2 = StartBridge(2);
+  ASSERT_TRUE(WaitForState(&server, true)) << bridge1->Log();
+  SendValue(&ping, 1);
+  ASSERT_TRUE(WaitFor([&]() { return ping_fetcher.FetchNext(); }));
+  EXPECT_EQ(ping_fetcher->value(), 1);
+
+  ASSERT_TRUE(pair_->SetLinkUp(false).has_value());
+  ASSERT_TRUE(WaitForState(&server, false)) << bridge1->Log();
+  // Three leases (scaled like the other waits, which scale the peer
+  // timeout): the lease surely expired on both sides.
+  std::this_thread::sleep_for(milliseconds(3000 * kSlowdown));
+  for (int i = 2; i <= 5; ++i) SendValue(&ping, i);
+  ASSERT_TRUE(pair_->SetLinkUp(true).has_value());
+  ASSERT_TRUE(WaitForState(&server, true)) << bridge1->Log();
+  ASSERT_TRUE(WaitFor([&]() { return ping_fetcher.FetchNext(); }))
+      << "the latest reliable message did not arrive after the outage\n"
+      << bridge1->Log();
+  EXPECT_EQ(ping_fetcher->value(), 5);
+  SendValue(&ping, 6);
+  ASSERT_TRUE(WaitFor([&]() { return ping_fetcher.FetchNext(); }));
+  EXPECT_EQ(ping_fetcher->value(), 6);
+}
+
 // The destination's bridge is SIGKILLed and comes back with a new boot
 // UUID: the source sees the disconnection and the new boot, and the new
 // client gets the latest reliable message. Then the source's bridge is
@@ -760,6 +794,36 @@ TEST_F(ImpairedMessageBridgeTest, LossDelayReorder) {
   EXPECT_EQ(unreliable, expected);
   EXPECT_GT(pair_->impaired_link()->dropped(), 0u)
       << "the link did not drop anything: the test tests nothing";
+}
+
+// On a lossy link DDS may learn of the other side's data endpoints a
+// retransmission (~100 ms) after the probes get through, so the bridge can
+// be CONNECTED before its writer and the client's reader match. The latest
+// reliable message, sent before the bridges start, must still arrive when
+// they connect, every time (five starts).
+TEST_F(ImpairedMessageBridgeTest, LatestReliableOnConnectOverLossyLink) {
+  std::unique_ptr<ShmEventLoop> pi1 = MakeLoop(1);
+  std::unique_ptr<ShmEventLoop> pi2 = MakeLoop(2);
+  Sender<TestMessage> ping = pi1->MakeSender<TestMessage>("/test");
+  Fetcher<TestMessage> ping_fetcher = pi2->MakeFetcher<TestMessage>("/test");
+  pair_->impaired_link()->Set(
+      Impairment{std::chrono::milliseconds(1), 0.3, 0.0});
+  for (int start = 1; start <= 5; ++start) {
+    SendValue(&ping, start);
+    std::unique_ptr<ChildProcess> bridge1 = StartBridge(1);
+    std::unique_ptr<ChildProcess> bridge2 = StartBridge(2);
+    // Not WaitForState: the last statistics may be the killed server's.
+    ASSERT_TRUE(WaitFor([&]() { return ping_fetcher.FetchNext(); }))
+        << "start " << start << ": the latest reliable message did not arrive"
+        << "\n"
+        << bridge1->Log() << bridge2->Log();
+    EXPECT_EQ(ping_fetcher->value(), start);
+    bridge1->Kill(SIGKILL);
+    bridge2->Kill(SIGKILL);
+    ASSERT_TRUE(bridge1->Wait(milliseconds(5000)).has_value());
+    ASSERT_TRUE(bridge2->Wait(milliseconds(5000)).has_value());
+  }
+  EXPECT_GT(pair_->impaired_link()->dropped(), 0u);
 }
 
 // The link drops everything for 200 ms (less than the peer timeout, so the

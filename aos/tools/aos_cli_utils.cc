@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -372,79 +373,93 @@ Result<const reflection::Schema *> ChannelSchema(const Configuration *config,
   return schema;
 }
 
-std::string FormatMessage(const Channel *channel,
-                          const reflection::Schema *schema,
-                          const Context &context, const PrintOptions &options) {
+namespace {
+
+void AppendInteger(std::string *out, int64_t value) {
+  char buffer[24];
+  out->append(buffer,
+              std::to_chars(buffer, buffer + sizeof(buffer), value).ptr);
+}
+
+}  // namespace
+
+void AppendMessage(std::string *out, const Channel *channel,
+                   const reflection::Schema *schema, const Context &context,
+                   const PrintOptions &options) {
+  using namespace std::string_view_literals;
   const uint8_t *data = static_cast<const uint8_t *>(context.data);
   const bool valid =
       data != nullptr && context.size > 0 &&
       flatbuffers::Verify(*schema, *schema->root_table(), data, context.size);
-  std::string body;
-  if (valid) {
-    JsonOptions json_options;
-    json_options.multi_line =
-        !options.json && (options.pretty || options.pretty_max);
-    json_options.max_multi_line = options.pretty_max ? 80 : 0;
-    json_options.max_vector_size = options.max_vector_size;
-    json_options.use_hex = options.hex;
-    body = FlatbufferToJson(schema, data, json_options);
-    // JSON lines are for jq and scripts: nothing a JSON parser rejects.
-    // (Only hex integers and non-finite floats need quoting; skipping the
-    // rewrite when neither can be there keeps log_cat's per-message cost
-    // down.)
-    if (options.json && (options.hex || body.find("nan") != std::string::npos ||
-                         body.find("inf") != std::string::npos)) {
-      body = QuoteNonJsonNumbers(body);
-    }
-  }
-  if (options.json) {
-    // Plain appends: this runs per message in log_cat and aos_dump.
-    std::string out = "{\"name\": \"";
-    out.reserve(160 + body.size());
-    out += channel->name()->string_view();
-    out += "\", \"type\": \"";
-    out += channel->type()->string_view();
-    out += "\", \"monotonic_event_time\": ";
-    out +=
-        std::to_string(context.monotonic_event_time.time_since_epoch().count());
-    out += ", \"realtime_event_time\": ";
-    out +=
-        std::to_string(context.realtime_event_time.time_since_epoch().count());
+  if (!options.json) {
+    std::ostringstream line;
+    line << context.realtime_event_time << " (" << context.monotonic_event_time
+         << ")";
     if (context.monotonic_remote_time != context.monotonic_event_time) {
-      out += ", \"monotonic_remote_time\": ";
-      out += std::to_string(
-          context.monotonic_remote_time.time_since_epoch().count());
-      out += ", \"realtime_remote_time\": ";
-      out += std::to_string(
-          context.realtime_remote_time.time_since_epoch().count());
+      line << " sent " << context.realtime_remote_time << " ("
+           << context.monotonic_remote_time << ")";
     }
-    out += ", \"queue_index\": ";
-    out += std::to_string(context.queue_index);
-    out += ", \"size\": ";
-    out += std::to_string(context.size);
-    out += ", \"data\": ";
+    line << " " << ChannelLabel(channel) << ": ";
+    if (!valid) line << "<invalid message, " << context.size << " bytes>";
+    out->append(line.str());
     if (valid) {
-      out += body;
-    } else {
-      out += "null, \"error\": \"invalid message\"";
+      JsonOptions json_options;
+      json_options.multi_line = options.pretty || options.pretty_max;
+      json_options.max_multi_line = options.pretty_max ? 80 : 0;
+      json_options.max_vector_size = options.max_vector_size;
+      json_options.use_hex = options.hex;
+      AppendFlatbufferToJson(out, schema, data, json_options);
     }
-    out += "}";
-    return out;
+    return;
   }
-  std::ostringstream out;
-  out << context.realtime_event_time << " (" << context.monotonic_event_time
-      << ")";
+  // JSON lines: this runs per message in log_cat and aos_dump, so it appends
+  // in place.
+  out->append("{\"name\": \""sv);
+  out->append(channel->name()->string_view());
+  out->append("\", \"type\": \""sv);
+  out->append(channel->type()->string_view());
+  out->append("\", \"monotonic_event_time\": "sv);
+  AppendInteger(out, context.monotonic_event_time.time_since_epoch().count());
+  out->append(", \"realtime_event_time\": "sv);
+  AppendInteger(out, context.realtime_event_time.time_since_epoch().count());
   if (context.monotonic_remote_time != context.monotonic_event_time) {
-    out << " sent " << context.realtime_remote_time << " ("
-        << context.monotonic_remote_time << ")";
+    out->append(", \"monotonic_remote_time\": "sv);
+    AppendInteger(out,
+                  context.monotonic_remote_time.time_since_epoch().count());
+    out->append(", \"realtime_remote_time\": "sv);
+    AppendInteger(out, context.realtime_remote_time.time_since_epoch().count());
   }
-  out << " " << ChannelLabel(channel) << ": ";
-  if (valid) {
-    out << body;
-  } else {
-    out << "<invalid message, " << context.size << " bytes>";
+  out->append(", \"queue_index\": "sv);
+  AppendInteger(out, context.queue_index);
+  out->append(", \"size\": "sv);
+  AppendInteger(out, context.size);
+  out->append(", \"data\": "sv);
+  if (!valid) {
+    out->append("null, \"error\": \"invalid message\"}"sv);
+    return;
   }
-  return out.str();
+  const size_t body_start = out->size();
+  JsonOptions json_options;
+  json_options.max_vector_size = options.max_vector_size;
+  json_options.use_hex = options.hex;
+  const bool non_finite =
+      AppendFlatbufferToJson(out, schema, data, json_options);
+  // JSON lines are for jq and scripts: nothing a JSON parser rejects. Only
+  // hex integers and non-finite floats need quoting.
+  if (options.hex || non_finite) {
+    const std::string quoted =
+        QuoteNonJsonNumbers(std::string_view(*out).substr(body_start));
+    out->replace(body_start, std::string::npos, quoted);
+  }
+  out->push_back('}');
+}
+
+std::string FormatMessage(const Channel *channel,
+                          const reflection::Schema *schema,
+                          const Context &context, const PrintOptions &options) {
+  std::string out;
+  AppendMessage(&out, channel, schema, context, options);
+  return out;
 }
 
 void RateCounter::Add(monotonic_clock::time_point sent_time, size_t bytes) {

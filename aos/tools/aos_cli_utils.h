@@ -177,6 +177,12 @@ std::string FormatMessage(const Channel *channel,
                           const reflection::Schema *schema,
                           const Context &context, const PrintOptions &options);
 
+// FormatMessage appended to `out` (keeping what is there), for tools that
+// print many messages into one reused buffer (log_cat).
+void AppendMessage(std::string *out, const Channel *channel,
+                   const reflection::Schema *schema, const Context &context,
+                   const PrintOptions &options);
+
 // Counts messages of one channel per period, for aos_dump --rate: like
 // `ros2 topic hz` and `ros2 topic bw`.
 class RateCounter {

@@ -11,6 +11,7 @@
 #include "aos/events/event_loop_generated.h"
 #include "aos/examples/ping_generated.h"
 #include "aos/ipc_lib/memory_mapped_queue.h"
+#include "aos/json_test_generated.h"
 #include "aos/json_to_flatbuffer.h"
 #include "aos/logging/log_message_generated.h"
 #include "aos/logging/logging.h"
@@ -242,6 +243,41 @@ TEST_F(FormatMessageTest, JsonLines) {
       "1700000000000000000, \"queue_index\": 3, \"size\": " +
           std::to_string(context_.size) +
           ", \"data\": { \"value\": 5, \"send_time\": 10 }}");
+}
+
+// JSON lines quote what JSON lacks (nan, inf, hex) but not strings that
+// merely contain those letters, and AppendMessage appends exactly what
+// FormatMessage returns (log_cat prints through it).
+TEST_F(FormatMessageTest, JsonLinesQuoteNonFiniteAndAppend) {
+  FlatbufferDetachedBuffer<testing::Everything> message =
+      JsonToFlatbuffer<testing::Everything>(
+          R"({"foo_int": 31, "foo_float": nan, "foo_string": "nan inf",
+              "vector_foo_double": [ 1.5, -inf ]})");
+  context_.data = message.span().data();
+  context_.size = message.span().size();
+  const reflection::Schema *schema = SchemaOf<testing::Everything>();
+  PrintOptions options;
+  options.json = true;
+  const std::string line = FormatMessage(ping(), schema, context_, options);
+  EXPECT_THAT(line, HasSubstr(R"("data": { "foo_int": 31, "foo_float": "nan", )"
+                              R"("foo_string": "nan inf", )"
+                              R"("vector_foo_double": [ 1.5, "-inf" ] }})"));
+  std::string appended = "line 1\n";
+  AppendMessage(&appended, ping(), schema, context_, options);
+  EXPECT_EQ(appended, "line 1\n" + line);
+
+  options.hex = true;
+  EXPECT_THAT(FormatMessage(ping(), schema, context_, options),
+              HasSubstr(R"("foo_int": "0x1f")"));
+  // Without nan, inf or hex the payload is the printer's, untouched.
+  options.hex = false;
+  message = JsonToFlatbuffer<testing::Everything>(
+      R"({"foo_float": 0.5, "foo_string": "infinite"})");
+  context_.data = message.span().data();
+  context_.size = message.span().size();
+  EXPECT_THAT(FormatMessage(ping(), schema, context_, options),
+              HasSubstr(R"("data": { "foo_float": 0.5, )"
+                        R"("foo_string": "infinite" }})"));
 }
 
 TEST_F(FormatMessageTest, Pretty) {

@@ -15,9 +15,11 @@
 // is measured within one run):
 //   - DDS: a writer writing as fast as reliable flow control lets it, the
 //     rate measured at the reader from the first message to the last;
-//   - the bridge: pi1 sends with at most a window of messages not yet seen
-//     on pi2 (so the server's watcher never falls a queue behind), the rate
-//     measured at pi2's reader from the first message to the last.
+//   - the bridge: pi1 sends (building each message in place in the
+//     sender's buffer) with at most a window of messages not yet seen on pi2
+//     (so the server's watcher never falls a queue behind), the rate measured
+//     at pi2's reader from the first message to the last; the messages are
+//     numbered and pi2 checks that each arrives, in order.
 // Needs root (namespaces); prints why and exits 0 otherwise.
 //
 // The orchestrating process runs the shared-memory applications; the
@@ -33,6 +35,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -70,6 +73,9 @@ DEFINE_int32(runs, 5,
 DEFINE_bool(pin, true,
             "Pin pi1's processes to CPU 0 and pi2's to CPU 1 (both cases the "
             "same way), when there are two CPUs.");
+DEFINE_bool(latency, true,
+            "Measure the latency cases (false: throughput only, e.g. when "
+            "profiling it).");
 DECLARE_string(override_hostname);
 
 namespace aos::message_bridge::bench {
@@ -404,7 +410,21 @@ class Orchestrator {
                  "load average "
               << ::aos::bench::LoadAverage() << std::endl;
 
-    // Latency.
+    if (FLAGS_latency) MeasureLatency();
+    const bool complete = MeasureThroughput();
+    if (!complete) {
+      // The subject of the bench lost or held back messages: a failure, not
+      // a figure.
+      std::printf(
+          "bridge_bench: FAILED: a bridge run did not deliver every message "
+          "in order\n");
+      return 1;
+    }
+    return 0;
+  }
+
+ private:
+  void MeasureLatency() {
     const Percentiles udp = EndToEnd("udp_echo", "udp_ping", 64);
     const Percentiles dds = EndToEnd("dds_echo", "dds_ping", 64);
     const Percentiles bridge = BridgeLatency();
@@ -418,7 +438,11 @@ class Orchestrator {
         bridge.p50_us / dds.p50_us, bridge.p99_us / dds.p99_us,
         dds.p50_us / udp.p50_us, dds.p99_us / udp.p99_us);
     std::fflush(stdout);
+  }
 
+  // Returns false if a bridge run ended short (lost, reordered or stalled).
+  bool MeasureThroughput() {
+    bool complete = true;
     // Throughput: --runs runs, alternating which system goes first.
     // The orchestrator (the bridge case's application) runs on pi1's CPU.
     if (FLAGS_pin && std::thread::hardware_concurrency() >= 2) {
@@ -473,11 +497,11 @@ class Orchestrator {
       }
       PrintResult(size == 64 ? "ratio_64" : "ratio_1m", Median(ratios));
       std::fflush(stdout);
+      complete = complete && ratios.size() == dds_rates.size();
     }
-    return 0;
+    return complete;
   }
 
- private:
   std::vector<std::string> Self(int ns, std::string mode, std::string node,
                                 int size) {
     std::vector<std::string> argv = pair_->Exec(ns);
@@ -582,19 +606,26 @@ class Orchestrator {
                                      "aos.TestMessage", "", node);
   }
 
-  // Waits (bounded) until a message sent on pi1's `channel` shows up on
-  // pi2: both bridges up and connected.
+  // Waits (bounded) until a message sent on pi1's `channel` now shows up on
+  // pi2: both bridges up and connected. Only a message sent by this call
+  // counts: pi2's queue keeps the previous run's messages (the shared memory
+  // outlives the bridges), and taking one of those for the bridge being up
+  // made the throughput case send a whole window before the server was
+  // connected; a reliable channel then delivers only the latest of them
+  // (the window - 1 others were never "forwarded": the bench's stall).
+  // FetchNext of a fresh fetcher returns only messages sent after it was
+  // made.
   void WaitForBridge(ShmEventLoop *pi1, ShmEventLoop *pi2,
                      std::string_view channel) {
-    std::unique_ptr<RawSender> sender =
-        pi1->MakeRawSender(GetChannel(channel, pi1->node()));
     std::unique_ptr<RawFetcher> fetcher =
         pi2->MakeRawFetcher(GetChannel(channel, pi2->node()));
+    std::unique_ptr<RawSender> sender =
+        pi1->MakeRawSender(GetChannel(channel, pi1->node()));
     for (int i = 0; i < 1000; ++i) {
       char byte = 0;
       (void)sender->Send(&byte, 1);
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
-      if (fetcher->Fetch()) return;
+      if (fetcher->FetchNext()) return;
     }
     LOG(FATAL) << "the bridge did not connect in 10 s";
   }
@@ -681,7 +712,6 @@ class Orchestrator {
     // A window well under the queue (10000 for 64 B, 20 for 1 MiB), so the
     // server's watcher never falls a queue behind.
     const int window = size == 64 ? 2000 : 8;
-    std::vector<uint8_t> payload(size, 'z');
     int sent = 0, received = 0;
     int64_t first = 0;
     int64_t last_progress = ::aos::bench::NowNs();
@@ -714,14 +744,29 @@ class Orchestrator {
         break;
       }
       while (sent < count && sent - received < window) {
-        if (sender->Send(payload.data(), payload.size()) !=
-            RawSender::Error::kOk) {
-          break;
-        }
+        // Built in place, as an AOS application builds its flatbuffers in
+        // the sender's shared-memory buffer (the DDS case's writer does not
+        // copy its payload before dds_write either); only the number
+        // changes, so the receiving end checks that all arrive in order.
+        const uint32_t number = static_cast<uint32_t>(sent);
+        memcpy(static_cast<uint8_t *>(sender->data()) + sender->size() - size,
+               &number, sizeof(number));
+        if (sender->Send(size) != RawSender::Error::kOk) break;
         ++sent;
       }
       bool progress = false;
       while (fetcher->FetchNext()) {
+        // WaitForBridge's 1-byte messages may still be on their way.
+        if (fetcher->context().size != static_cast<size_t>(size)) continue;
+        uint32_t number;
+        memcpy(&number, fetcher->context().data, sizeof(number));
+        if (number != static_cast<uint32_t>(received)) {
+          std::printf(
+              "  (bridge %s: message %u arrived where %d was due: a reliable "
+              "channel lost or reordered messages)\n",
+              channel.data(), number, received);
+          return NAN;
+        }
         if (received++ == 0) first = ::aos::bench::NowNs();
         last_progress = ::aos::bench::NowNs();
         progress = true;

@@ -6,6 +6,7 @@
 //   log_cat --print_parts_only logs/            the files and their headers
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -78,15 +79,43 @@ std::string Kind(const LogFileHeader &header) {
   return kinds;
 }
 
-std::string Hex(const uint8_t *data, size_t size) {
+void AppendInteger(std::string *out, int64_t value) {
+  char buffer[24];
+  out->append(buffer,
+              std::to_chars(buffer, buffer + sizeof(buffer), value).ptr);
+}
+
+// The --raw line of a message: its header fields and payload in hex, written
+// in place (this runs per message).
+void AppendRaw(std::string *out, const Channel *channel,
+               const MessageHeader &message) {
+  using namespace std::string_view_literals;
   static constexpr char kHex[] = "0123456789abcdef";
-  std::string hex;
-  hex.reserve(2 * size);
-  for (size_t i = 0; i < size; ++i) {
-    hex.push_back(kHex[data[i] >> 4]);
-    hex.push_back(kHex[data[i] & 0xf]);
-  }
-  return hex;
+  out->append("{\"name\": \""sv);
+  out->append(channel->name()->string_view());
+  out->append("\", \"type\": \""sv);
+  out->append(channel->type()->string_view());
+  out->append("\", \"monotonic_event_time\": "sv);
+  AppendInteger(out, message.monotonic_sent_time());
+  out->append(", \"realtime_event_time\": "sv);
+  AppendInteger(out, message.realtime_sent_time());
+  out->append(", \"queue_index\": "sv);
+  AppendInteger(out, message.queue_index());
+  out->append(", \"size\": "sv);
+  const size_t size = message.data()->size();
+  AppendInteger(out, size);
+  out->append(", \"hex\": \""sv);
+  const uint8_t *data = message.data()->data();
+  out->resize_and_overwrite(out->size() + 2 * size,
+                            [&](char *buffer, size_t length) {
+                              char *p = buffer + length - 2 * size;
+                              for (size_t i = 0; i < size; ++i) {
+                                *p++ = kHex[data[i] >> 4];
+                                *p++ = kHex[data[i] & 0xf];
+                              }
+                              return length;
+                            });
+  out->append("\"}\n"sv);
 }
 
 Result<std::optional<realtime_clock::time_point>> ParseTime(
@@ -238,24 +267,22 @@ int Main(int argc, char **argv) {
     context.queue_index = message.queue_index();
     context.data = message.data()->data();
     context.size = message.data()->size();
-    auto schema = schemas.find(channel);
-    if (schema == schemas.end()) {
-      schema =
-          schemas.emplace(channel, cli::ChannelSchema(cursor->config, channel))
-              .first;
+    const reflection::Schema *schema = nullptr;
+    if (!FLAGS_raw) {
+      auto found = schemas.find(channel);
+      if (found == schemas.end()) {
+        found =
+            schemas
+                .emplace(channel, cli::ChannelSchema(cursor->config, channel))
+                .first;
+      }
+      if (found->second) schema = *found->second;
     }
-    if (FLAGS_raw || !schema->second) {
-      out += StrCat(
-          "{\"name\": \"", channel->name()->string_view(), "\", \"type\": \"",
-          channel->type()->string_view(),
-          "\", \"monotonic_event_time\": ", message.monotonic_sent_time(),
-          ", \"realtime_event_time\": ", message.realtime_sent_time(),
-          ", \"queue_index\": ", message.queue_index(),
-          ", \"size\": ", context.size, ", \"hex\": \"",
-          Hex(message.data()->data(), message.data()->size()), "\"}\n");
+    if (schema == nullptr) {
+      AppendRaw(&out, channel, message);
     } else {
-      out += cli::FormatMessage(channel, *schema->second, context, options);
-      out += '\n';
+      cli::AppendMessage(&out, channel, schema, context, options);
+      out.push_back('\n');
     }
     if (out.size() >= kOutputBlock) write_out();
     ++printed;

@@ -49,6 +49,12 @@ struct PartSequence {
   int parts_index = 0;
   // Boot of node_index that the records of the open part come from.
   UUID source_boot_uuid = UUID::Zero();
+  // Every node's boot when the open part was opened (its header's
+  // boot_uuids), by node index. A TIMESTAMPS part holds deliveries from one
+  // boot of each source only: the Logger opens the next part when a
+  // source's boot differs from this (including from unknown), so a reader
+  // knows every delivery's source boot from the header.
+  std::vector<UUID> boot_uuids;
   // The open part; null before the first record and after a failure.
   std::unique_ptr<PartWriter> writer;
   // Every file of this sequence, in order.

@@ -105,7 +105,9 @@ Result<std::unique_ptr<LogReader>> LogReader::Make(
 }
 
 LogReader::~LogReader() {
-  if (event_loop_ != nullptr || !node_replayers_.empty()) Deregister();
+  if (event_loop_ != nullptr || !node_replayers_.empty() || live_ != nullptr) {
+    Deregister();
+  }
 }
 
 Result<void> LogReader::Init() {
@@ -210,7 +212,7 @@ void LogReader::RemapLoggedChannel(std::string_view name, std::string_view type,
                                    const Node *node,
                                    std::string_view add_prefix,
                                    std::string_view new_type) {
-  CHECK(factory_ == nullptr)
+  CHECK(factory_ == nullptr && live_ == nullptr)
       << ": remap " << name << " " << type << " before Register";
   CHECK(node == nullptr || multi_node_ != nullptr)
       << ": single-node logs have no nodes";
@@ -234,7 +236,7 @@ void LogReader::RenameLoggedChannel(std::string_view name,
                                     std::string_view type,
                                     std::string_view new_name,
                                     const Node *node) {
-  CHECK(factory_ == nullptr)
+  CHECK(factory_ == nullptr && live_ == nullptr)
       << ": rename " << name << " " << type << " before Register";
   CHECK(node == nullptr || multi_node_ != nullptr)
       << ": single-node logs have no nodes";
@@ -282,12 +284,14 @@ std::vector<std::string> LogReader::RemappedChannels() const {
 }
 
 void LogReader::SetStartTime(realtime_clock::time_point start) {
-  CHECK(factory_ == nullptr) << ": SetStartTime before Register";
+  CHECK(factory_ == nullptr && live_ == nullptr)
+      << ": SetStartTime before Register";
   start_time_ = start;
 }
 
 void LogReader::SetEndTime(realtime_clock::time_point end) {
-  CHECK(factory_ == nullptr) << ": SetEndTime before Register";
+  CHECK(factory_ == nullptr && live_ == nullptr)
+      << ": SetEndTime before Register";
   end_time_ = end;
 }
 
@@ -315,13 +319,16 @@ void LogReader::OnEnd(const Node *node, std::function<void()> fn) {
 void LogReader::SetRealtimeReplayRate(double rate) {
   replay_rate_ = rate;
   if (factory_ != nullptr) factory_->SetRealtimeReplayRate(rate);
+  SetLiveRate(rate);
 }
 
 std::vector<const Node *> LogReader::LoggedNodes() const {
   if (multi_node_ == nullptr) return {nullptr};
   std::vector<const Node *> nodes;
-  for (size_t i = 0; i < multi_node_->nodes.size(); ++i) {
-    if (multi_node_->nodes[i].own_data.has_value()) {
+  for (size_t i = 0; i < multi_node_->node_boots.size(); ++i) {
+    if (std::ranges::any_of(multi_node_->node_boots[i], [&](size_t boot) {
+          return multi_node_->boots[boot].own_data.has_value();
+        })) {
       nodes.push_back(configuration::GetNode(logged_configuration(), i));
     }
   }
@@ -333,8 +340,8 @@ monotonic_clock::time_point LogReader::monotonic_start_time(
   if (multi_node_ != nullptr) {
     CHECK(node != nullptr) << ": a multi-node log's start time needs a node";
     return multi_node_
-        ->nodes[configuration::GetNodeIndex(logged_configuration(),
-                                            node->name()->string_view())]
+        ->FirstBoot(configuration::GetNodeIndex(logged_configuration(),
+                                                node->name()->string_view()))
         .monotonic_start;
   }
   CHECK(node == nullptr) << ": single-node logs have no nodes";
@@ -346,8 +353,8 @@ realtime_clock::time_point LogReader::realtime_start_time(
   if (multi_node_ != nullptr) {
     CHECK(node != nullptr) << ": a multi-node log's start time needs a node";
     return multi_node_
-        ->nodes[configuration::GetNodeIndex(logged_configuration(),
-                                            node->name()->string_view())]
+        ->FirstBoot(configuration::GetNodeIndex(logged_configuration(),
+                                                node->name()->string_view()))
         .realtime_start;
   }
   CHECK(node == nullptr) << ": single-node logs have no nodes";
@@ -356,7 +363,9 @@ realtime_clock::time_point LogReader::realtime_start_time(
 
 const std::vector<std::string> &LogReader::warnings() const {
   static const std::vector<std::string> kNone;
-  if (multi_node_ != nullptr) return MultiNodeWarnings();
+  if (multi_node_ != nullptr) {
+    return live_ != nullptr ? LiveMultiNodeWarnings() : MultiNodeWarnings();
+  }
   return stream_ == nullptr ? kNone : stream_->warnings();
 }
 
@@ -379,7 +388,8 @@ void LogReader::Register(SimulatedEventLoopFactory *factory) {
 }
 
 void LogReader::RegisterWithoutStarting(SimulatedEventLoopFactory *factory) {
-  CHECK(factory_ == nullptr) << ": LogReader registered twice";
+  CHECK(factory_ == nullptr && live_ == nullptr)
+      << ": LogReader registered twice";
   factory_ = factory;
   if (multi_node_ != nullptr) {
     RegisterMultiNode();
@@ -510,8 +520,9 @@ void LogReader::Finish() {
 }
 
 void LogReader::Deregister() {
-  CHECK(event_loop_ != nullptr || !node_replayers_.empty())
+  CHECK(event_loop_ != nullptr || !node_replayers_.empty() || live_ != nullptr)
       << ": Deregister without Register";
+  DeregisterLive();
   node_replayers_.clear();
   if (send_event_ != nullptr) scheduler_->Deschedule(send_event_.get());
   senders_.clear();

@@ -40,7 +40,33 @@
 // envelopes of the one-way delays in both directions; clock_estimates()),
 // which keeps every forwarded message after its send on the other node's
 // clock. The simulated message bridge does not forward replayed channels
-// and publishes no statistics. See docs/decisions/replay.md.
+// and publishes no statistics.
+//
+// Live replay (Register(EventLoop *)): the log (a single-node log, or the
+// event loop's node of a multi-node log) replays through one real event
+// loop, typically a ShmEventLoop made with configuration(), so applications
+// in other processes receive the logged messages from shared memory:
+//
+//   LogReader reader(path);
+//   reader.RemapLoggedChannel<Pong>("/test");
+//   ShmEventLoop event_loop(reader.configuration());
+//   event_loop.SkipTimingReport();
+//   event_loop.SkipAosLog();
+//   reader.Register(&event_loop);                  // exits it at the end
+//   event_loop.Run();
+//   reader.Deregister();
+//
+// Messages are sent on the loop's clock at their logged spacing divided by
+// SetRealtimeReplayRate (real time unless set; infinity: as fast as
+// possible), counted from the end of the OnStart callbacks; their send times
+// are the loop's, their contents and remote times the logged ones. The state
+// before the start is sent at once when the loop starts, before OnStart:
+// fetchers in every process find it (watchers that already exist see it
+// too). On a ShmEventLoop the replay holds every sender slot of the
+// channels it replays, so another process cannot send on them (its sender
+// fails with "too many senders"), and Register dies naming the channel if
+// another process sends on one already: remap it. See
+// docs/decisions/replay.md.
 
 #include <functional>
 #include <memory>
@@ -93,6 +119,15 @@ class LogReader {
   // state is in place).
   void RegisterWithoutStarting(SimulatedEventLoopFactory *factory);
   void StartAfterRegister(SimulatedEventLoopFactory *factory);
+  // Live replay through `event_loop` (see above), which must be made with a
+  // configuration that has every replayed channel (configuration()), be on
+  // a node the log has data for (multi-node logs; nullptr node otherwise),
+  // not be running yet, and outlive the replay. Replay starts when the loop
+  // runs; at the end the OnEnd callbacks run and, unless
+  // set_exit_on_finish(false), a ShmEventLoop exits (other loops: exit them
+  // from OnEnd). Call Deregister (or destroy the reader) once the loop
+  // stopped running and before it is destroyed.
+  void Register(EventLoop *event_loop);
   // Destroys the replay's event loops and senders (so the factory can go on
   // without the log, or be destroyed: a factory must outlive its loops, so
   // call this before destroying a factory given to Register(factory) that
@@ -160,7 +195,9 @@ class LogReader {
     exit_on_finish_ = exit_on_finish;
   }
   // Paces replay against wall-clock time (1.0: real time; 0 or infinity: as
-  // fast as possible). Applies to the factory once registered.
+  // fast as possible). Applies to the factory once registered. Live replay
+  // (Register(EventLoop *)) runs at real time unless a rate is set
+  // (infinity: as fast as possible).
   void SetRealtimeReplayRate(double rate);
 
   // The configuration the log was written with.
@@ -187,7 +224,8 @@ class LogReader {
   realtime_clock::time_point realtime_start_time(
       const Node *node = nullptr) const;
 
-  // The factory Register() made, or the one given to Register(factory).
+  // The factory Register() made, or the one given to Register(factory)
+  // (nullptr in live replay).
   SimulatedEventLoopFactory *event_loop_factory() { return factory_; }
 
   // Parts that could not be read to their end (truncated logs), so far.
@@ -195,6 +233,8 @@ class LogReader {
 
  private:
   class ReplayTimeConverter;
+  // Replays through one real event loop (log_reader_live.cc).
+  class LiveReplayer;
   // Replays one node of a multi-node log (log_reader_multinode.cc).
   class NodeReplayer;
   struct Remap {
@@ -237,6 +277,10 @@ class LogReader {
   std::string ResolveName(std::string_view name, std::string_view type,
                           const Node *node) const;
   const std::vector<std::string> &MultiNodeWarnings() const;
+  // Live replay's halves of SetRealtimeReplayRate and Deregister.
+  void SetLiveRate(double rate);
+  void DeregisterLive();
+  const std::vector<std::string> &LiveMultiNodeWarnings() const;
 
   std::vector<LogFile> log_files_;
   std::shared_ptr<const FlatbufferVector<Configuration>> logged_configuration_;
@@ -278,7 +322,21 @@ class LogReader {
   size_t nodes_finished_ = 0;
   std::vector<std::pair<const Node *, std::function<void()>>> node_on_start_;
   mutable std::vector<std::string> multi_node_warnings_;
+
+  // Live replay only (shared_ptr: complete only in log_reader_live.cc).
+  std::shared_ptr<LiveReplayer> live_;
 };
+
+namespace internal {
+
+// How node `node_index` of a multi-node log replays a logged channel: its
+// own (the node sends it and it is logged), delivered to it (forwarded from
+// another node), or not at all.
+enum class NodeChannelRole { kNotReplayed, kOwn, kDelivered };
+NodeChannelRole ReplayRoleOnNode(const Configuration *logged,
+                                 const Channel *channel, size_t node_index);
+
+}  // namespace internal
 
 }  // namespace aos::logger
 

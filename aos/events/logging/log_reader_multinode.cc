@@ -1,7 +1,9 @@
-// LogReader's multi-node half: one NodeReplayer per node, each with its own
-// event loop on its node, sending that node's own messages and the messages
-// forwarded to it at their logged times on the node's clock. The clocks come
-// from AnalyzeMultiNodeLog's estimate (multinode_replay.h).
+// LogReader's multi-node half: one NodeReplayer per boot of each node, each
+// with its own event loop on its node in that boot, sending that boot's own
+// messages and the messages forwarded to it at their logged times on the
+// boot's clock. The clocks (and where each later boot begins, so that the
+// simulated node reboots there) come from AnalyzeMultiNodeLog's estimate
+// (multinode_replay.h).
 
 #include <set>
 
@@ -36,27 +38,31 @@ bool Forwarded(const Configuration *config, const Channel *channel) {
 
 class LogReader::NodeReplayer {
  public:
-  NodeReplayer(LogReader *reader, size_t node_index)
+  NodeReplayer(LogReader *reader, size_t boot)
       : reader_(reader),
-        node_index_(node_index),
-        log_(reader->multi_node_->nodes[node_index]),
+        boot_(boot),
+        log_(reader->multi_node_->boots[boot]),
+        node_index_(log_.node_index),
         node_(configuration::GetNode(reader->factory_->configuration(),
-                                     node_index)),
+                                     node_index_)),
         factory_(reader->factory_->GetNodeEventLoopFactory(node_)) {}
 
   size_t node_index() const { return node_index_; }
   const Node *node() const { return node_; }
   EventLoop *event_loop() { return event_loop_.get(); }
   const internal::NodeMessageStream *stream() const { return stream_.get(); }
+  // Whether its loop exists and outlives the current event.
+  bool live() const { return event_loop_ != nullptr && !releasing_; }
 
-  // Makes the loop, its senders and timers (before the factory runs).
+  // Makes the loop, its senders and timers: before the factory runs for
+  // the first boot, at their boot for later ones (Start).
   void Register() {
     const Configuration *logged = reader_->logged_configuration();
     const Configuration *config = reader_->factory_->configuration();
-    if (log_.monotonic_start != monotonic_clock::min_time) {
-      factory_->SetRealtimeOffset(log_.monotonic_start, log_.realtime_start);
+    if (log_.clock_pair_monotonic != monotonic_clock::min_time) {
+      factory_->SetRealtimeOffset(log_.clock_pair_monotonic,
+                                  log_.clock_pair_realtime);
     }
-    const Node *logged_node = configuration::GetNode(logged, node_index_);
     // The replayed channel of every logged channel this node sends or
     // receives.
     std::vector<const Channel *> replayed(logged->channels()->size(), nullptr);
@@ -65,15 +71,10 @@ class LogReader::NodeReplayer {
     options.exclusive_senders = ExclusiveSenders::kYes;
     for (size_t i = 0; i < replayed.size(); ++i) {
       const Channel *channel = logged->channels()->Get(i);
-      const bool own = configuration::SourceNodeIndex(logged, channel) ==
-                           static_cast<int>(node_index_) &&
-                       channel->logger() != LoggerConfig::NOT_LOGGED;
-      const bool delivered =
-          !own &&
-          configuration::SourceNodeIndex(logged, channel) !=
-              static_cast<int>(node_index_) &&
-          configuration::ConnectionToNode(channel, logged_node) != nullptr;
-      if (!own && !delivered) continue;
+      const internal::NodeChannelRole role =
+          internal::ReplayRoleOnNode(logged, channel, node_index_);
+      if (role == internal::NodeChannelRole::kNotReplayed) continue;
+      const bool delivered = role == internal::NodeChannelRole::kDelivered;
       const auto [name, type] = reader_->ReplayedNameAndType(channel);
       replayed[i] = internal::FindChannel(config, name, type);
       CHECK(replayed[i] != nullptr)
@@ -98,7 +99,7 @@ class LogReader::NodeReplayer {
       senders_[i] = event_loop_->MakeRawSender(replayed[i]);
     }
     Result<std::unique_ptr<internal::NodeMessageStream>> stream =
-        internal::NodeMessageStream::Open(*reader_->multi_node_, node_index_);
+        internal::NodeMessageStream::Open(*reader_->multi_node_, boot_);
     CheckExpected(stream);
     stream_ = std::move(*stream);
 
@@ -123,9 +124,17 @@ class LogReader::NodeReplayer {
   }
 
   void Start() {
+    if (log_.boot == 0) ArmOnRun();
+    // Handlers run at every boot of the node; each replayer acts at its own.
     factory_->OnStartup([this]() {
-      // The state before the node's start goes to fetchers only. (The
-      // clock may read past the logger's start here by a rounding
+      if (factory_->boot_count() != log_.boot || started_) return;
+      started_ = true;
+      if (log_.boot > 0) {
+        Register();
+        ArmOnRun();
+      }
+      // The state before the boot's logger start goes to fetchers only.
+      // (The clock may read past the logger's start here by a rounding
       // nanosecond: nothing can be sent before now.)
       start_ = std::max(start_, factory_->monotonic_now());
       next_ = stream_->Next();
@@ -135,8 +144,25 @@ class LogReader::NodeReplayer {
         next_ = stream_->Next();
       }
     });
+    factory_->OnShutdown([this]() {
+      if (factory_->boot_count() == log_.boot && event_loop_ != nullptr) {
+        Release();
+      }
+    });
+  }
+
+  // Ends the replay from this node's loop once watchers saw its last
+  // message (see LogReader::Finish).
+  void ScheduleEnd() {
+    end_timer_->Schedule(event_loop_->monotonic_now() +
+                         reader_->factory_->send_delay());
+  }
+
+ private:
+  // OnRun of the boot's loop: the start callbacks, then the first message.
+  void ArmOnRun() {
     event_loop_->OnRun([this]() {
-      if (node_index_ == reader_->multi_node_->reference_node) {
+      if (boot_ == reader_->multi_node_->reference) {
         for (const auto &fn : reader_->on_start_) fn();
       }
       for (const auto &[node, fn] : reader_->node_on_start_) {
@@ -150,14 +176,29 @@ class LogReader::NodeReplayer {
     });
   }
 
-  // Ends the replay from this node's loop once watchers saw its last
-  // message (see LogReader::Finish).
-  void ScheduleEnd() {
-    end_timer_->Schedule(event_loop_->monotonic_now() +
-                         reader_->factory_->send_delay());
+  // The node shuts down (reboots): its loop must go. Whatever of this
+  // boot's log is left (the estimate put the reboot before it) is dropped,
+  // with a warning.
+  void Release() {
+    releasing_ = true;
+    if (!finished_) {
+      reader_->multi_node_->warnings.push_back(
+          "node '" + log_.Label() +
+          "' rebooted in the replay before its log of that boot ended (at " +
+          (next_.has_value()
+               ? std::to_string(
+                     next_->monotonic_sent_time.time_since_epoch().count()) +
+                     " ns"
+               : std::string("its end")) +
+          "); the rest of that boot's messages are not replayed");
+      LOG(WARNING) << reader_->multi_node_->warnings.back();
+      Finish();
+    }
+    senders_.clear();
+    timer_ = end_timer_ = final_timer_ = nullptr;
+    event_loop_.reset();
   }
 
- private:
   void Replay(const LogMessage &message) {
     if (message.channel_index >= senders_.size()) {
       LOG(WARNING) << "skipping a message on channel index "
@@ -205,8 +246,10 @@ class LogReader::NodeReplayer {
   }
 
   LogReader *const reader_;
-  const size_t node_index_;
+  // Index into MultiNodeLog::boots.
+  const size_t boot_;
   const internal::NodeLog &log_;
+  const size_t node_index_;
   const Node *const node_;
   NodeEventLoopFactory *const factory_;
   std::unique_ptr<EventLoop> event_loop_;
@@ -219,6 +262,8 @@ class LogReader::NodeReplayer {
   TimerHandler *final_timer_ = nullptr;
   std::optional<LogMessage> next_;
   bool finished_ = false;
+  bool started_ = false;
+  bool releasing_ = false;
 };
 
 Result<void> LogReader::InitMultiNode() {
@@ -230,19 +275,20 @@ Result<void> LogReader::InitMultiNode() {
 }
 
 void LogReader::RegisterMultiNode() {
-  clocks_ = std::make_unique<internal::ReplayClocks>(multi_node_->clocks);
+  clocks_ = std::make_unique<internal::ReplayClocks>(*multi_node_);
   factory_->SetTimeConverter(clocks_.get());
   if (replay_rate_ != 0.0) factory_->SetRealtimeReplayRate(replay_rate_);
   // The logged statistics replay instead of the bridge's.
   factory_->PermanentlyDisableStatistics();
-  for (size_t i = 0; i < multi_node_->nodes.size(); ++i) {
-    const internal::NodeLog &node = multi_node_->nodes[i];
-    if (!node.own_data.has_value() && !node.remote_data.has_value() &&
-        node.deliveries.empty()) {
+  for (size_t i = 0; i < multi_node_->boots.size(); ++i) {
+    const internal::NodeLog &boot = multi_node_->boots[i];
+    if (!boot.own_data.has_value() && !boot.remote_data.has_value() &&
+        !boot.copies.has_value() && boot.deliveries.empty()) {
       continue;
     }
     node_replayers_.push_back(std::make_shared<NodeReplayer>(this, i));
-    node_replayers_.back()->Register();
+    // Later boots register when they boot.
+    if (boot.boot == 0) node_replayers_.back()->Register();
   }
   CHECK(!node_replayers_.empty()) << ": a multi-node log without data";
   // Replayed channels are delivered from the log, not by the bridge.
@@ -270,7 +316,19 @@ void LogReader::StartMultiNode() {
 
 void LogReader::NodeFinished(NodeReplayer *node) {
   ++nodes_finished_;
-  if (nodes_finished_ == node_replayers_.size()) node->ScheduleEnd();
+  if (nodes_finished_ != node_replayers_.size()) return;
+  // From a loop that stays (not one going away at its node's reboot).
+  if (node->live()) {
+    node->ScheduleEnd();
+    return;
+  }
+  for (const auto &other : node_replayers_) {
+    if (other->live()) {
+      other->ScheduleEnd();
+      return;
+    }
+  }
+  EndReplay();
 }
 
 void LogReader::EndReplay() {

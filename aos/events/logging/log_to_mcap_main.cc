@@ -2,11 +2,15 @@
 //
 //   log_to_mcap <log files or folders> --output_path=<file.mcap>
 //               [--mode=flatbuffer|json] [--compress=true|false]
+//               [--zstd_level=N] [--chunk_size=bytes]
 //
 // See log_to_mcap.h for the mapping of channels, schemas and times.
 
+#include <zstd.h>
+
 #include <cstdio>
 #include <iostream>
+#include <string>
 
 #include "aos/events/logging/log_to_mcap.h"
 #include "aos/events/logging/logfile_sorting.h"
@@ -18,6 +22,12 @@ DEFINE_string(mode, "flatbuffer",
               "flatbuffer: messages as logged, with their .bfbs schemas; "
               "json: messages converted to JSON, with JSON Schemas.");
 DEFINE_bool(compress, true, "Compress the MCAP chunks with zstd.");
+DEFINE_int32(zstd_level, aos::logger::McapWriter::Options().zstd_level,
+             "zstd level of the chunks: negative levels are faster and "
+             "compress less; 3 and up are slower and compress more.");
+DEFINE_int64(chunk_size, aos::logger::McapWriter::Options().chunk_size,
+             "Uncompressed bytes per MCAP chunk: larger chunks compress "
+             "better, smaller ones make seeking cheaper.");
 
 namespace {
 
@@ -43,6 +53,18 @@ int main(int argc, char **argv) {
   } else if (FLAGS_mode != "flatbuffer") {
     return Fail("--mode must be flatbuffer or json, not '" + FLAGS_mode + "'");
   }
+  if (FLAGS_zstd_level < ZSTD_minCLevel() ||
+      FLAGS_zstd_level > ZSTD_maxCLevel()) {
+    return Fail("--zstd_level=" + std::to_string(FLAGS_zstd_level) +
+                " is not a zstd level; give one from " +
+                std::to_string(ZSTD_minCLevel()) + " to " +
+                std::to_string(ZSTD_maxCLevel()));
+  }
+  if (FLAGS_chunk_size <= 0) {
+    return Fail("--chunk_size must be positive (bytes per chunk)");
+  }
+  options.mcap.zstd_level = FLAGS_zstd_level;
+  options.mcap.chunk_size = FLAGS_chunk_size;
   if (!FLAGS_compress) {
     options.mcap.compression = aos::logger::McapWriter::Compression::kNone;
   }

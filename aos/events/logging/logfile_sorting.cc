@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <map>
+#include <set>
 #include <string_view>
 
 #include "aos/events/logging/part_format.h"
@@ -58,7 +59,93 @@ std::string ListFiles(const std::vector<const PartInfo *> &parts) {
   return out;
 }
 
+// The node names boot_uuids are indexed by ("" for a single-node log).
+std::vector<std::string> NodeNames(const Configuration &config) {
+  if (config.nodes() == nullptr || config.nodes()->size() == 0) return {""};
+  std::vector<std::string> names;
+  for (const Node *node : *config.nodes()) names.push_back(NodeName(node));
+  return names;
+}
+
+// Orders every node's boots from `sequences` (each in parts_index order): a
+// later part naming another boot of a node than an earlier one says which
+// came first.
+std::shared_ptr<const Boots> OrderBoots(
+    const std::vector<std::vector<const PartInfo *>> &sequences) {
+  auto boots = std::make_shared<Boots>();
+  // node -> boot -> the boots seen after it in some sequence.
+  std::map<std::string, std::map<std::string, std::set<std::string>>> after;
+  for (const std::vector<const PartInfo *> &sequence : sequences) {
+    const std::vector<std::string> names =
+        NodeNames(sequence.front()->config->message());
+    std::map<std::string, std::string> last;  // node -> boot
+    const auto see = [&](const std::string &node, const std::string &boot) {
+      if (boot.empty()) return;
+      after[node][boot];
+      auto [it, inserted] = last.try_emplace(node, boot);
+      if (!inserted && it->second != boot) {
+        after[node][it->second].insert(boot);
+        it->second = boot;
+      }
+    };
+    for (const PartInfo *part : sequence) {
+      see(part->parts.node, part->parts.source_boot_uuid);
+      see(part->parts.logger_node, part->parts.logger_boot_uuid);
+      for (size_t k = 0; k < part->parts.boot_uuids.size() && k < names.size();
+           ++k) {
+        see(names[k], part->parts.boot_uuids[k]);
+      }
+    }
+  }
+  for (const auto &[node, edges] : after) {
+    // Kahn's algorithm; exactly one candidate at each step, or the order is
+    // not known.
+    std::map<std::string, int> incoming;
+    for (const auto &[boot, next] : edges) {
+      incoming.try_emplace(boot, 0);
+      for (const std::string &b : next) ++incoming[b];
+    }
+    std::vector<std::string> &order = boots->boots[node];
+    while (!incoming.empty()) {
+      std::vector<std::string> ready;
+      for (const auto &[boot, count] : incoming) {
+        if (count == 0) ready.push_back(boot);
+      }
+      if (ready.size() != 1 && boots->error.empty()) {
+        std::string list;
+        for (const auto &[boot, count] : incoming) list += " " + boot;
+        boots->error =
+            "cannot order the boots of node '" + node + "' (" + list.substr(1) +
+            "): " +
+            (ready.empty()
+                 ? std::string("the parts contradict each other about which "
+                               "came first")
+                 : std::string("no part of the log saw the node change "
+                               "from one to the other (give the logs of "
+                               "every node, including one that logged "
+                               "across the reboot)"));
+      }
+      if (ready.empty()) break;
+      const std::string boot = ready.front();
+      order.push_back(boot);
+      incoming.erase(boot);
+      for (const std::string &b : edges.at(boot)) --incoming[b];
+    }
+  }
+  return boots;
+}
+
 }  // namespace
+
+int Boots::BootIndex(const std::string &node,
+                     const std::string &boot_uuid) const {
+  auto it = boots.find(node);
+  if (it == boots.end()) return -1;
+  auto found = std::ranges::find(it->second, boot_uuid);
+  return found == it->second.end()
+             ? -1
+             : static_cast<int>(found - it->second.begin());
+}
 
 Result<std::vector<std::string>> FindLogs(
     const std::vector<std::string> &paths) {
@@ -131,6 +218,11 @@ Result<std::vector<LogFile>> SortParts(
     info.parts.parts_uuid = String(header.parts_uuid());
     info.parts.source_boot_uuid = String(header.source_node_boot_uuid());
     info.parts.logger_boot_uuid = String(header.logger_node_boot_uuid());
+    if (header.boot_uuids() != nullptr) {
+      for (const flatbuffers::String *boot : *header.boot_uuids()) {
+        info.parts.boot_uuids.push_back(String(boot));
+      }
+    }
     info.parts.monotonic_start_time = monotonic_clock::time_point(
         std::chrono::nanoseconds(header.monotonic_start_time()));
     info.parts.realtime_start_time = realtime_clock::time_point(
@@ -177,6 +269,11 @@ Result<std::vector<LogFile>> SortParts(
   }
 
   std::vector<LogFile> logs;
+  // Per log_start_uuid (or event, without one): its sorted sequences, for
+  // ordering boots, and the logs that share them.
+  std::map<std::string, std::vector<std::vector<const PartInfo *>>>
+      start_sequences;
+  std::map<std::string, std::vector<size_t>> start_logs;
   for (auto &[log_event_uuid, sequences] : events) {
     LogFile log;
     log.log_event_uuid = log_event_uuid;
@@ -199,7 +296,8 @@ Result<std::vector<LogFile>> SortParts(
                          parts_uuid + " (node '" + parts[0]->parts.node +
                          "') is missing; found " + ListFiles(parts));
       }
-      LogParts sequence = parts.front()->parts;
+      // One LogParts per boot of the records' source (see LogParts).
+      const LogParts *current = nullptr;
       for (const PartInfo *part : parts) {
         if (first == nullptr) first = part;
         if (!SameConfiguration(*part->config, *first->config)) {
@@ -208,17 +306,35 @@ Result<std::vector<LogFile>> SortParts(
                            part->path +
                            " were written with different configurations");
         }
-        sequence.parts.push_back(part->path);
+        const bool timestamps = std::ranges::find(part->parts.data_stored,
+                                                  StoredDataType::TIMESTAMPS) !=
+                                part->parts.data_stored.end();
+        if (current == nullptr ||
+            current->source_boot_uuid != part->parts.source_boot_uuid ||
+            (timestamps && current->boot_uuids != part->parts.boot_uuids)) {
+          current = &part->parts;
+          log.parts.push_back(part->parts);
+        }
+        log.parts.back().parts.push_back(part->path);
       }
-      log.parts.push_back(std::move(sequence));
+      start_sequences[first->log_start_uuid.empty() ? log_event_uuid
+                                                    : first->log_start_uuid]
+          .push_back(parts);
     }
     CHECK(first != nullptr);
+    start_logs[first->log_start_uuid.empty() ? log_event_uuid
+                                             : first->log_start_uuid]
+        .push_back(logs.size());
     log.log_start_uuid = first->log_start_uuid;
     log.logger_node = first->parts.logger_node;
     log.logger_boot_uuid = first->parts.logger_boot_uuid;
     log.name = first->name;
     log.config = first->config;
     logs.push_back(std::move(log));
+  }
+  for (const auto &[start, indices] : start_logs) {
+    std::shared_ptr<const Boots> boots = OrderBoots(start_sequences[start]);
+    for (const size_t i : indices) logs[i].boots = boots;
   }
   return logs;
 }

@@ -21,6 +21,7 @@
 // parts that are damaged after their header are kept (the reader reads them
 // up to the damage and warns).
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -41,8 +42,16 @@ struct LogParts {
   std::string logger_node;
   std::string log_event_uuid;
   std::string parts_uuid;
+  // The boot of `node` the records come from, and the logger node's boot.
+  // A sequence whose source node rebooted is split into one LogParts per
+  // boot (same parts_uuid, consecutive parts).
   std::string source_boot_uuid;
   std::string logger_boot_uuid;
+  // Every node's boot when the parts were opened ("" if unknown then), by
+  // node index. In TIMESTAMPS parts it names the boot of each message's
+  // source (the Logger rotates them when a source reboots), so those are
+  // split where it changes.
+  std::vector<std::string> boot_uuids;
   // From the first part's header (the node's clock).
   monotonic_clock::time_point monotonic_start_time = monotonic_clock::min_time;
   realtime_clock::time_point realtime_start_time = realtime_clock::min_time;
@@ -51,6 +60,23 @@ struct LogParts {
   std::vector<StoredDataType> data_stored;
   // The files, parts_index 0, 1, ...
   std::vector<std::string> parts;
+};
+
+// The boots of every node over the logs of one start (one log_start_uuid),
+// ordered from the evidence in the parts: a part sequence whose headers name
+// boot A of a node and a later part boot B (source_node_boot_uuid or
+// boot_uuids) says A came before B. Loggers rotate every sequence when a
+// node they hear from reboots, so a node that rebooted while another node
+// logged is ordered.
+struct Boots {
+  // Node name ("" in single-node logs) -> its boot UUIDs, first boot first.
+  std::map<std::string, std::vector<std::string>> boots;
+  // Non-empty if some node's boots cannot be ordered (no part saw both), or
+  // the evidence contradicts itself: what, and which node.
+  std::string error;
+
+  // The index of `boot_uuid` among `node`'s boots, or -1.
+  int BootIndex(const std::string &node, const std::string &boot_uuid) const;
 };
 
 // Everything one logging event wrote (one log_event_uuid).
@@ -64,6 +90,9 @@ struct LogFile {
   // The configuration the parts were written with (shared by every part).
   std::shared_ptr<const FlatbufferVector<Configuration>> config;
   std::vector<LogParts> parts;
+  // Shared by the LogFiles of one log_start_uuid (or of one event if it has
+  // none).
+  std::shared_ptr<const Boots> boots;
 };
 
 // The part files named by `paths`: files as given, folders searched

@@ -673,7 +673,8 @@ void Logger::WriteFetchedRecords(ChannelState *state, const Context &context) {
       state->timestamp_sequence = namer_->TimestampSequence();
     }
     PartSequence *sequence = state->timestamp_sequence;
-    if (!sequence->writer) {
+    if (!sequence->writer || sequence->boot_uuids[state->source_node_index] !=
+                                 nodes_[state->source_node_index].boot_uuid) {
       OpenPart(sequence);
       if (stopped_by_error_) return;
     }
@@ -807,6 +808,10 @@ void Logger::BuildHeader(const PartSequence &sequence) {
 void Logger::OpenPart(PartSequence *sequence) {
   if (stopped_by_error_) return;
   sequence->source_boot_uuid = nodes_[sequence->node_index].boot_uuid;
+  sequence->boot_uuids.clear();
+  for (const NodeState &node : nodes_) {
+    sequence->boot_uuids.push_back(node.boot_uuid);
+  }
   // The index the new part gets (OpenPart bumps it past an open part).
   const bool has_open_part = sequence->writer != nullptr;
   if (has_open_part) ++sequence->parts_index;

@@ -48,6 +48,13 @@ void Append(std::vector<uint8_t> *out, T value) {
   std::memcpy(out->data() + size, &value, sizeof(T));
 }
 
+// Writes `value` at `p` and returns the byte after it.
+template <typename T>
+uint8_t *Store(uint8_t *p, T value) {
+  std::memcpy(p, &value, sizeof(T));
+  return p + sizeof(T);
+}
+
 void AppendBytes(std::vector<uint8_t> *out, std::span<const uint8_t> bytes) {
   out->insert(out->end(), bytes.begin(), bytes.end());
 }
@@ -217,13 +224,18 @@ Result<void> McapWriter::WriteMessage(uint16_t channel_id, uint32_t sequence,
   channel.index.emplace_back(log_time, chunk_.size());
   ++channel.message_count;
 
-  chunk_.push_back(kMessage);
-  Append<uint64_t>(&chunk_, 2 + 4 + 8 + 8 + data.size());
-  Append<uint16_t>(&chunk_, channel_id);
-  Append<uint32_t>(&chunk_, sequence);
-  Append<uint64_t>(&chunk_, log_time);
-  Append<uint64_t>(&chunk_, publish_time);
-  AppendBytes(&chunk_, data);
+  // One resize and plain stores: this runs for every message exported.
+  constexpr size_t kFields = 2 + 4 + 8 + 8;
+  const size_t start = chunk_.size();
+  chunk_.resize(start + kRecordPrefixSize + kFields + data.size());
+  uint8_t *p = chunk_.data() + start;
+  *p++ = kMessage;
+  p = Store<uint64_t>(p, kFields + data.size());
+  p = Store<uint16_t>(p, channel_id);
+  p = Store<uint32_t>(p, sequence);
+  p = Store<uint64_t>(p, log_time);
+  p = Store<uint64_t>(p, publish_time);
+  if (!data.empty()) std::memcpy(p, data.data(), data.size());
 
   if (!chunk_has_messages_) {
     chunk_start_time_ = chunk_end_time_ = log_time;
@@ -291,16 +303,19 @@ Result<void> McapWriter::FinishChunk() {
   for (uint16_t channel_id : chunk_channels_) {
     ChannelState &channel = channels_[channel_id];
     index.message_index_offsets.emplace_back(channel_id, offset_);
+    // The entries are (log_time, offset) uint64 pairs, as the index holds
+    // them in memory: emitted straight from it.
+    static_assert(sizeof(channel.index[0]) == 16);
+    const std::span<const uint8_t> entries(
+        reinterpret_cast<const uint8_t *>(channel.index.data()),
+        channel.index.size() * 16);
     scratch_.clear();
-    const size_t index_length = StartRecord(&scratch_, kMessageIndex);
+    scratch_.push_back(kMessageIndex);
+    Append<uint64_t>(&scratch_, 2 + 4 + entries.size());
     Append<uint16_t>(&scratch_, channel_id);
-    Append<uint32_t>(&scratch_, channel.index.size() * 16);
-    for (const auto &[time, offset] : channel.index) {
-      Append<uint64_t>(&scratch_, time);
-      Append<uint64_t>(&scratch_, offset);
-    }
-    FinishRecord(&scratch_, index_length);
+    Append<uint32_t>(&scratch_, entries.size());
     Emit(scratch_);
+    Emit(entries);
     channel.index.clear();
   }
   index.message_index_length = offset_ - indexes_start;

@@ -11,12 +11,16 @@
 #include "aos/events/logging/log_reader.h"
 #include "aos/events/logging/logfile_sorting.h"
 #include "aos/events/logging/logger.h"
+#include "aos/events/logging/multinode_test_util.h"
 #include "aos/events/simulated_event_loop.h"
 #include "aos/events/test_message_generated.h"
 #include "aos/network/testing_time_converter.h"
 #include "aos/testing/tmpdir.h"
+#include "gflags/gflags.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+
+DECLARE_bool(skip_missing_forwarding_entries);
 
 namespace aos::logger::testing {
 namespace {
@@ -27,63 +31,11 @@ using std::chrono::nanoseconds;
 using std::chrono::seconds;
 using ::testing::HasSubstr;
 
-// One message as a watcher on a node saw it.
-struct Seen {
-  std::string node;
-  std::string channel;
-  monotonic_clock::time_point monotonic_event_time;
-  realtime_clock::time_point realtime_event_time;
-  monotonic_clock::time_point monotonic_remote_time;
-  int value;
-
-  bool operator==(const Seen &) const = default;
-};
-
-std::ostream &operator<<(std::ostream &os, const Seen &seen) {
-  return os << seen.node << " " << seen.channel << " @"
-            << seen.monotonic_event_time << " (remote "
-            << seen.monotonic_remote_time << ") value " << seen.value;
-}
-
-// Deregisters a reader when it goes out of scope: declared after the
-// factory, it runs before the factory's destructor (which needs the replay's
-// loops gone), also when an assertion returns early.
-struct DeregisterAtExit {
-  LogReader *reader;
-  ~DeregisterAtExit() { reader->Deregister(); }
-};
-
-void Send(Sender<TestMessage> *sender, int value) {
-  auto builder = sender->MakeBuilder();
-  TestMessage::Builder message = builder.MakeBuilder<TestMessage>();
-  message.add_value(value);
-  builder.CheckOk(builder.Send(message.Finish()));
-}
-
-// Watches `channels` on `node`, appending to `seen`.
-std::unique_ptr<EventLoop> MakeObserver(
-    SimulatedEventLoopFactory *factory, const Node *node,
-    const std::vector<std::string> &channels, std::vector<Seen> *seen) {
-  std::unique_ptr<EventLoop> loop = factory->MakeEventLoop("observer", node);
-  loop->SkipTimingReport();
-  for (const std::string &channel : channels) {
-    loop->MakeWatcher(channel, [loop = loop.get(), seen, channel,
-                                node](const TestMessage &message) {
-      const Context &context = loop->context();
-      seen->push_back({node->name()->str(), channel,
-                       context.monotonic_event_time,
-                       context.realtime_event_time,
-                       context.monotonic_remote_time, message.value()});
-    });
-  }
-  return loop;
-}
-
 class MultiNodeReplayTest : public ::testing::Test {
  protected:
-  MultiNodeReplayTest()
-      : config_(configuration::ReadConfig(AOS_LOGGING_TESTDATA_DIR
-                                          "/multinode.json")),
+  explicit MultiNodeReplayTest(std::string config = "multinode.json")
+      : config_(configuration::ReadConfig(
+            std::string(AOS_LOGGING_TESTDATA_DIR "/") + config)),
         pi1_(configuration::GetNode(&config_.message(), "pi1")),
         pi2_(configuration::GetNode(&config_.message(), "pi2")) {
     UseClocks(false);
@@ -182,6 +134,18 @@ class MultiNodeReplayTest : public ::testing::Test {
     return out;
   }
 
+  // By node, then time (then channel: messages sent at one instant on
+  // different channels reach watchers in channel order in replay, in send
+  // order when recorded).
+  static std::vector<Seen> ByTime(std::vector<Seen> seen) {
+    std::stable_sort(
+        seen.begin(), seen.end(), [](const Seen &a, const Seen &b) {
+          return std::tie(a.node, a.monotonic_event_time, a.channel) <
+                 std::tie(b.node, b.monotonic_event_time, b.channel);
+        });
+    return seen;
+  }
+
   const FlatbufferDetachedBuffer<Configuration> config_;
   const Node *const pi1_;
   const Node *const pi2_;
@@ -191,14 +155,6 @@ class MultiNodeReplayTest : public ::testing::Test {
   std::map<std::string, monotonic_clock::time_point> start_;
   std::map<std::string, monotonic_clock::time_point> end_;
 };
-
-std::vector<LogFile> Sorted(const std::vector<std::string> &paths) {
-  Result<std::vector<std::string>> files = FindLogs(paths);
-  CHECK(files) << files.error().message();
-  Result<std::vector<LogFile>> logs = SortParts(*files);
-  CHECK(logs) << logs.error().message();
-  return std::move(*logs);
-}
 
 // Replays the recorded log and checks every message, causality with at
 // least `min_delay` one-way, and the estimate within `max_error` of the
@@ -231,18 +187,8 @@ void MultiNodeReplayTest::ReplayAndCheck(nanoseconds min_delay,
       << ::testing::PrintToString(reader.warnings());
 
   // Same messages, same times (both clocks), same remote times, per node.
-  // (Messages sent at one instant on different channels reach watchers in
-  // channel order in replay, in send order when recorded.)
-  const auto by_time = [](std::vector<Seen> seen) {
-    std::stable_sort(
-        seen.begin(), seen.end(), [](const Seen &a, const Seen &b) {
-          return std::tie(a.node, a.monotonic_event_time, a.channel) <
-                 std::tie(b.node, b.monotonic_event_time, b.channel);
-        });
-    return seen;
-  };
-  const std::vector<Seen> expected = by_time(Window(recorded_));
-  const std::vector<Seen> got = by_time(Window(replayed));
+  const std::vector<Seen> expected = ByTime(Window(recorded_));
+  const std::vector<Seen> got = ByTime(Window(replayed));
   ASSERT_GT(expected.size(), 900u);
   std::map<std::string, int> counts;
   for (const Seen &s : expected) ++counts[s.node + " " + s.channel];
@@ -342,8 +288,13 @@ TEST_F(MultiNodeReplayTest, StateBeforeTheStartReachesFetchersOnly) {
   loop->OnRun([&]() {
     ASSERT_TRUE(test.Fetch());
     fetched = test->value();
-    // Sent at the replay's start, the earliest pi2's clock reads.
-    EXPECT_EQ(test.context().monotonic_event_time, start_["pi2"]);
+    // Sent at the replay's start, the earliest pi2's clock reads: its
+    // logger's start, or the nanosecond before when the estimate maps that
+    // start to a fraction of a distributed nanosecond after the replay's
+    // first instant (distributed time 0 is the earliest start of any node).
+    EXPECT_LE(test.context().monotonic_event_time, start_["pi2"]);
+    EXPECT_GE(test.context().monotonic_event_time,
+              start_["pi2"] - nanoseconds(1));
   });
   ASSERT_TRUE(factory.Run());
   ASSERT_TRUE(fetched.has_value());
@@ -409,36 +360,74 @@ TEST_F(MultiNodeReplayTest, MissingNodeIsAClearError) {
   EXPECT_THAT(reader.error().message(), HasSubstr("missing"));
 }
 
-// pi2 reboots while pi1 logs (its remote timestamps of /test rotate to a
-// new part with pi2's new boot): not replayable yet, and said so.
-TEST_F(MultiNodeReplayTest, RebootIsRefusedClearly) {
-  time_ = std::make_unique<message_bridge::TestingTimeConverter>(2);
-  time_->StartEqual();
-  time_->RebootAt(1, distributed_clock::epoch() + milliseconds(800));
-  {
-    SimulatedEventLoopFactory factory(&config_.message());
-    factory.SetTimeConverter(time_.get());
-    factory.SkipTimingReport();
-    auto pi1_loop = factory.MakeEventLoop("sender", pi1_);
-    Sender<TestMessage> test = pi1_loop->MakeSender<TestMessage>("/test");
-    pi1_loop->AddTimer([&]() { Send(&test, 1); })
-        ->Schedule(monotonic_clock::epoch() + milliseconds(10),
-                   milliseconds(10));
-    auto logger_loop = factory.MakeEventLoop("logger", pi1_);
-    Logger logger(logger_loop.get());
-    ASSERT_TRUE(factory.RunFor(milliseconds(300)));
-    logger.StartLogging(std::make_unique<LogNamer>(dir_.path() + "/pi1/",
-                                                   &config_.message(), pi1_),
-                        UUID::Random());
-    ASSERT_TRUE(factory.RunFor(seconds(1)));
-    logger.StopLogging();
+// Without pi2's files, pi1's deliveries of pi2's /reply have no data; with
+// upstream's --skip_missing_forwarding_entries they are dropped (with a
+// warning) and the rest replays: pi1's own messages, and the /test pi1 sent
+// pi2 (pi1 logged its delivery times there) on pi2.
+TEST_F(MultiNodeReplayTest, SkipMissingForwardingEntries) {
+  Record(milliseconds(500));
+  gflags::FlagSaver flag_saver;
+  FLAGS_skip_missing_forwarding_entries = true;
+  LogReader reader(Sorted({dir_.path() + "/pi1"}));
+  SimulatedEventLoopFactory factory(reader.configuration());
+  reader.Register(&factory);
+  DeregisterAtExit deregister{&reader};
+  const Node *pi1 = configuration::GetNode(factory.configuration(), "pi1");
+  const Node *pi2 = configuration::GetNode(factory.configuration(), "pi2");
+  std::vector<Seen> replayed;
+  auto pi1_observer =
+      MakeObserver(&factory, pi1, {"/test", "/local", "/reply"}, &replayed);
+  auto pi2_observer =
+      MakeObserver(&factory, pi2, {"/test", "/reply"}, &replayed);
+  ASSERT_TRUE(factory.Run());
+  ASSERT_EQ(reader.warnings().size(), 1u);
+  EXPECT_THAT(reader.warnings()[0],
+              HasSubstr("--skip_missing_forwarding_entries"));
+  std::vector<Seen> expected;
+  for (const Seen &s : Window(recorded_)) {
+    if (s.channel != "/reply") expected.push_back(s);
   }
-  Result<std::unique_ptr<LogReader>> reader =
-      LogReader::Make(Sorted({dir_.path()}));
-  ASSERT_FALSE(reader.has_value());
-  EXPECT_THAT(reader.error().message(),
-              HasSubstr("node 'pi2' rebooted during the log"));
-  EXPECT_THAT(reader.error().message(), HasSubstr("not implemented"));
+  std::map<std::string, int> counts;
+  for (const Seen &s : expected) ++counts[s.node + " " + s.channel];
+  EXPECT_GT(counts["pi2 /test"], 40);
+  EXPECT_EQ(ByTime(Window(replayed)), ByTime(expected));
+}
+
+// A log of pi1 alone, where pi1 also logged the data of pi2's /reply it
+// received (logger_nodes). pi2 ran no logger (or its log is lost), yet what
+// it did that the log holds replays on it: its /reply from pi1's copy, at
+// the times pi2 sent them (on pi2's estimated clock), and the /test it
+// received (pi1 logged the delivery times). Everything both nodes saw
+// matches the recording.
+class MultiNodeCopyReplayTest : public MultiNodeReplayTest {
+ protected:
+  MultiNodeCopyReplayTest() : MultiNodeReplayTest("multinode_copy.json") {}
+};
+
+TEST_F(MultiNodeCopyReplayTest, NodeWithoutItsLogReplaysFromCopies) {
+  Record(seconds(1));
+  LogReader reader(Sorted({dir_.path() + "/pi1"}));
+  ASSERT_EQ(reader.LoggedNodes().size(), 1u);
+  SimulatedEventLoopFactory factory(reader.configuration());
+  reader.Register(&factory);
+  DeregisterAtExit deregister{&reader};
+  const Node *pi1 = configuration::GetNode(factory.configuration(), "pi1");
+  const Node *pi2 = configuration::GetNode(factory.configuration(), "pi2");
+  std::vector<Seen> replayed;
+  auto pi1_observer =
+      MakeObserver(&factory, pi1, {"/test", "/local", "/reply"}, &replayed);
+  auto pi2_observer =
+      MakeObserver(&factory, pi2, {"/test", "/reply"}, &replayed);
+  ASSERT_TRUE(factory.Run());
+  EXPECT_TRUE(reader.warnings().empty())
+      << ::testing::PrintToString(reader.warnings());
+  const std::vector<Seen> expected = ByTime(Window(recorded_));
+  std::map<std::string, int> counts;
+  for (const Seen &s : expected) ++counts[s.node + " " + s.channel];
+  EXPECT_GT(counts["pi2 /reply"], 90);
+  EXPECT_GT(counts["pi2 /test"], 90);
+  EXPECT_GT(counts["pi1 /reply"], 90);
+  EXPECT_EQ(ByTime(Window(replayed)), expected);
 }
 
 // SetStartTime/SetEndTime are realtime on each node's own clock (here the

@@ -76,11 +76,13 @@ aos_test(NAME aos_clock_offset_estimator_test
 aos_library(NAME aos_log_reader
   SRCS ${AOS_REPLAY_DIR}/log_reader.cc
        ${AOS_REPLAY_DIR}/log_reader_multinode.cc
+       ${AOS_REPLAY_DIR}/log_reader_live.cc
        ${AOS_REPLAY_DIR}/multinode_replay.cc
   HDRS ${AOS_REPLAY_DIR}/log_reader.h
        ${AOS_REPLAY_DIR}/multinode_replay.h
   DEPS aos_logfile_sorting aos_clock_offset_estimator aos_simulated_event_loop
-       aos_configuration glog::glog)
+       aos_shm_event_loop aos_shm_channel_queue aos_configuration gflags
+       glog::glog)
 
 aos_library(NAME aos_replay_test_util
   SRCS ${AOS_REPLAY_DIR}/replay_test_util.cc
@@ -141,8 +143,8 @@ aos_flatbuffer(NAME aos_log_replayer_stats_fbs
 aos_binary(NAME log_replayer
   SRCS ${AOS_REPLAY_DIR}/log_replayer.cc
   DEPS aos_log_reader aos_logger_lib aos_log_replayer_stats_fbs
-       aos_examples_ping_lib aos_examples_pong_lib aos_json_to_flatbuffer
-       aos_init gflags)
+       aos_shm_event_loop aos_examples_ping_lib aos_examples_pong_lib
+       aos_json_to_flatbuffer aos_util_file aos_init gflags)
 
 aos_test(NAME aos_replay_tools_test
   SRCS ${AOS_REPLAY_DIR}/replay_tools_test.cc
@@ -173,4 +175,32 @@ aos_test(NAME aos_multinode_replay_test
        aos_testing_time_converter aos_event_loop_test_fbs aos_tmpdir
   LABELS replay)
 target_compile_definitions(aos_multinode_replay_test PRIVATE
+  AOS_LOGGING_TESTDATA_DIR="${AOS_REPLAY_DIR}/testdata")
+
+# Live replay into shared memory, watched by a separate process.
+aos_binary(NAME replay_live_watcher
+  SRCS ${AOS_REPLAY_DIR}/replay_live_watcher.cc
+  DEPS aos_shm_event_loop aos_configuration aos_init gflags)
+
+aos_test(NAME aos_replay_live_test
+  SRCS ${AOS_REPLAY_DIR}/replay_live_test.cc
+  DEPS aos_log_reader aos_logger_lib aos_replay_test_util aos_shm_event_loop
+       aos_shm_channel_queue aos_simulated_event_loop aos_examples_ping_lib
+       aos_examples_pong_lib aos_event_loop_test_fbs aos_util_file
+  LABELS replay)
+target_compile_definitions(aos_replay_live_test PRIVATE
+  AOS_PINGPONG_CONFIG="${AOS_REPLAY_PINGPONG_CONFIG}"
+  AOS_LOGGING_TESTDATA_DIR="${AOS_REPLAY_DIR}/testdata"
+  AOS_REPLAY_LIVE_WATCHER="$<TARGET_FILE:replay_live_watcher>"
+  AOS_LOG_REPLAYER="$<TARGET_FILE:log_replayer>"
+  AOS_PONG="$<TARGET_FILE:pong>")
+add_dependencies(aos_replay_live_test pingpong_config replay_live_watcher
+  log_replayer pong)
+
+aos_test(NAME aos_multinode_reboot_test
+  SRCS ${AOS_REPLAY_DIR}/multinode_reboot_test.cc
+  DEPS aos_log_reader aos_logger_lib aos_simulated_event_loop
+       aos_testing_time_converter aos_event_loop_test_fbs aos_tmpdir
+  LABELS replay logger)
+target_compile_definitions(aos_multinode_reboot_test PRIVATE
   AOS_LOGGING_TESTDATA_DIR="${AOS_REPLAY_DIR}/testdata")

@@ -1,0 +1,330 @@
+// Live replay: LogReader::Register(EventLoop *), which replays a log (or one
+// node of a multi-node log) through a real event loop, usually a
+// ShmEventLoop, so that separate processes see the logged messages in shared
+// memory at the pace they were logged (scaled by SetRealtimeReplayRate).
+// See log_reader.h and docs/decisions/replay.md ("Live replay").
+
+#include <cmath>
+#include <optional>
+
+#include "aos/events/logging/log_reader.h"
+#include "aos/events/shm_channel_queue.h"
+#include "aos/events/shm_event_loop.h"
+#include "aos/ipc_lib/memory_mapped_queue.h"
+#include "aos/ipc_lib/shm_base.h"
+#include "aos/uuid.h"
+#include "glog/logging.h"
+
+DECLARE_uint32(permissions);
+
+namespace aos::logger {
+
+namespace internal {
+
+NodeChannelRole ReplayRoleOnNode(const Configuration *logged,
+                                 const Channel *channel, size_t node_index) {
+  const int source = configuration::SourceNodeIndex(logged, channel);
+  if (source == static_cast<int>(node_index)) {
+    return channel->logger() != LoggerConfig::NOT_LOGGED
+               ? NodeChannelRole::kOwn
+               : NodeChannelRole::kNotReplayed;
+  }
+  const Node *node = configuration::GetNode(logged, node_index);
+  return configuration::ConnectionToNode(channel, node) != nullptr
+             ? NodeChannelRole::kDelivered
+             : NodeChannelRole::kNotReplayed;
+}
+
+}  // namespace internal
+
+// Replays through one real event loop. Messages are read ahead only one at a
+// time (the next one to send), so the loop's steady state reuses the
+// streams' buffers (Next/Recycle) and allocates nothing per message.
+class LogReader::LiveReplayer {
+ public:
+  LiveReplayer(LogReader *reader, EventLoop *event_loop);
+  LiveReplayer(const LiveReplayer &) = delete;
+  LiveReplayer &operator=(const LiveReplayer &) = delete;
+
+  void set_rate(double rate) { rate_ = LiveRate(rate); }
+  // Multi-node logs: the node stream's warnings, appended to `out`.
+  void AppendWarnings(std::vector<std::string> *out) const {
+    if (multi_ != nullptr) multi_->AppendWarnings(out);
+  }
+
+ private:
+  // 0 (never set) replays at real time, like upstream's default.
+  static double LiveRate(double rate) { return rate == 0.0 ? 1.0 : rate; }
+  // When the message logged at `logged` is due on the loop's clock.
+  monotonic_clock::time_point Due(monotonic_clock::time_point logged) const;
+  std::optional<LogMessage> NextMessage();
+  void Recycle(LogMessage message);
+  void Send(const LogMessage &message);
+  void Start();
+  // Sends every message that is due and schedules the timer for the next.
+  void SendDue();
+  void Finish();
+  // Takes every free sender slot of `channel`'s queue, so no other process
+  // can send on it while the log replays there.
+  void ClaimSenderSlots(const ShmEventLoop *loop, const Channel *channel);
+
+  LogReader *const reader_;
+  EventLoop *const event_loop_;
+  // The node's start and end on its logged clock.
+  monotonic_clock::time_point log_start_;
+  monotonic_clock::time_point log_end_ = monotonic_clock::max_time;
+  monotonic_clock::time_point wall_start_;
+  double rate_;
+  // One of these is set: a single-node log's stream or a node's stream of a
+  // multi-node log.
+  LogMessageStream *single_ = nullptr;
+  std::unique_ptr<internal::NodeMessageStream> multi_;
+  std::optional<LogMessage> next_;
+  // Sender per logged channel index (null: not replayed on this node).
+  std::vector<std::unique_ptr<RawSender>> senders_;
+  // The logged boot of every node, for forwarded messages' source boot.
+  std::vector<UUID> boot_uuids_;
+  // Queues whose spare sender slots the replay holds (declared before the
+  // slots, which must be released first).
+  std::vector<std::unique_ptr<ipc_lib::MemoryMappedQueue>> claimed_queues_;
+  std::vector<ipc_lib::LocklessQueueSender> claimed_slots_;
+  // Ends a ShmEventLoop at the end (other loops: use OnEnd).
+  std::unique_ptr<ExitHandle> exit_handle_;
+  TimerHandler *timer_ = nullptr;
+  bool finished_ = false;
+};
+
+LogReader::LiveReplayer::LiveReplayer(LogReader *reader, EventLoop *event_loop)
+    : reader_(reader),
+      event_loop_(event_loop),
+      rate_(LiveRate(reader->replay_rate_)) {
+  const Configuration *logged = reader_->logged_configuration();
+  const Node *node = event_loop_->node();
+  size_t node_index = 0;
+  if (reader_->multi_node_ != nullptr) {
+    CHECK(node != nullptr)
+        << ": the log is multi-node but the event loop has no node; make it "
+           "with a multi-node configuration (reader.configuration())";
+    const std::vector<const Node *> logged_nodes = reader_->LoggedNodes();
+    std::string names;
+    bool found = false;
+    for (const Node *logged_node : logged_nodes) {
+      names += (names.empty() ? "" : ", ") + logged_node->name()->str();
+      if (logged_node->name()->string_view() == node->name()->string_view()) {
+        found = true;
+      }
+    }
+    CHECK(found) << ": the log has no data for node " << node->name()->str()
+                 << " (the event loop's node); it has data for: " << names;
+    node_index =
+        configuration::GetNodeIndex(logged, node->name()->string_view());
+    const Node *logged_node = configuration::GetNode(logged, node_index);
+    log_start_ = reader_->monotonic_start_time(logged_node);
+    boot_uuids_.resize(logged->nodes()->size(), UUID::Zero());
+    for (const LogFile &log : reader_->log_files_) {
+      for (const LogParts &parts : log.parts) {
+        if (parts.node.empty() || parts.source_boot_uuid.empty()) continue;
+        const int index = configuration::GetNodeIndex(logged, parts.node);
+        Result<UUID> uuid = UUID::FromString(parts.source_boot_uuid);
+        if (uuid) boot_uuids_[index] = *uuid;
+      }
+    }
+    Result<std::unique_ptr<internal::NodeMessageStream>> stream =
+        internal::NodeMessageStream::Open(*reader_->multi_node_, node_index);
+    CheckExpected(stream);
+    multi_ = std::move(*stream);
+  } else {
+    CHECK(node == nullptr)
+        << ": the log is single-node but the event loop is on node "
+        << node->name()->str() << "; make it with reader.configuration()";
+    log_start_ = reader_->monotonic_start_;
+    Result<std::unique_ptr<LogMessageStream>> stream =
+        LogMessageStream::Open(reader_->log_files_.front(), "");
+    CheckExpected(stream);
+    reader_->stream_ = std::move(*stream);
+    single_ = reader_->stream_.get();
+  }
+  // SetStartTime/SetEndTime are realtime on the node's logged clock.
+  const realtime_clock::time_point realtime_start =
+      reader_->multi_node_ != nullptr
+          ? reader_->realtime_start_time(
+                configuration::GetNode(logged, node_index))
+          : reader_->realtime_start_;
+  const monotonic_clock::time_point monotonic_start = log_start_;
+  if (reader_->start_time_ != realtime_clock::min_time &&
+      reader_->start_time_ > realtime_start) {
+    log_start_ = monotonic_start + (reader_->start_time_ - realtime_start);
+  }
+  if (reader_->end_time_ != realtime_clock::max_time) {
+    log_end_ = monotonic_start + (reader_->end_time_ - realtime_start);
+  }
+
+  const Configuration *config = event_loop_->configuration();
+  ShmEventLoop *shm = dynamic_cast<ShmEventLoop *>(event_loop_);
+  if (shm != nullptr) exit_handle_ = shm->MakeExitHandle();
+  senders_.resize(logged->channels()->size());
+  for (size_t i = 0; i < senders_.size(); ++i) {
+    const Channel *channel = logged->channels()->Get(i);
+    const bool replayed =
+        reader_->multi_node_ != nullptr
+            ? internal::ReplayRoleOnNode(logged, channel, node_index) !=
+                  internal::NodeChannelRole::kNotReplayed
+            : configuration::ChannelMessageIsLoggedOnNode(channel, nullptr);
+    if (!replayed) continue;
+    const auto [name, type] = reader_->ReplayedNameAndType(channel);
+    const Channel *target = internal::FindChannel(config, name, type);
+    CHECK(target != nullptr)
+        << ": the event loop's configuration has no channel " << name << " "
+        << type
+        << " to replay the log into; make the loop with the reader's "
+           "configuration()";
+    senders_[i] = event_loop_->MakeRawSender(target);
+    if (shm != nullptr) ClaimSenderSlots(shm, target);
+  }
+  timer_ = event_loop_->AddTimer([this]() { SendDue(); });
+  event_loop_->OnRun([this]() { Start(); });
+}
+
+void LogReader::LiveReplayer::ClaimSenderSlots(const ShmEventLoop *loop,
+                                               const Channel *channel) {
+  const Configuration *config = loop->configuration();
+  Result<ipc_lib::MemoryMappedQueue> queue = ipc_lib::MemoryMappedQueue::Open(
+      ShmChannelQueuePath(loop->shm_base(), channel),
+      ShmChannelQueueConfiguration(config, channel), FLAGS_permissions);
+  CheckExpected(queue);
+  claimed_queues_.push_back(
+      std::make_unique<ipc_lib::MemoryMappedQueue>(std::move(*queue)));
+  // The loop's own sender holds one slot.
+  int held = 1;
+  while (true) {
+    std::optional<ipc_lib::LocklessQueueSender> slot =
+        ipc_lib::LocklessQueueSender::Make(
+            claimed_queues_.back()->queue(),
+            configuration::ChannelStorageDuration(config, channel));
+    if (!slot.has_value()) break;
+    claimed_slots_.push_back(std::move(*slot));
+    ++held;
+  }
+  CHECK_EQ(held, channel->num_senders())
+      << ": another sender (another process, or another loop) already sends "
+         "on "
+      << configuration::StrippedChannelToString(channel)
+      << ", which the log replays: its messages would mix with the log's. "
+         "Stop it, or remap the logged channel (LogReader::RemapLoggedChannel, "
+         "or remap_channels in log_replayer's replay config) so the log "
+         "replays on /original"
+      << channel->name()->string_view() << " instead";
+}
+
+monotonic_clock::time_point LogReader::LiveReplayer::Due(
+    monotonic_clock::time_point logged) const {
+  if (std::isinf(rate_)) return wall_start_;
+  const double offset = static_cast<double>((logged - log_start_).count());
+  return wall_start_ +
+         std::chrono::nanoseconds(static_cast<int64_t>(offset / rate_));
+}
+
+std::optional<LogMessage> LogReader::LiveReplayer::NextMessage() {
+  return single_ != nullptr ? single_->Next() : multi_->Next();
+}
+
+void LogReader::LiveReplayer::Recycle(LogMessage message) {
+  if (single_ != nullptr) {
+    single_->Recycle(std::move(message));
+  } else {
+    multi_->Recycle(std::move(message));
+  }
+}
+
+void LogReader::LiveReplayer::Send(const LogMessage &message) {
+  if (message.channel_index >= senders_.size()) {
+    LOG(WARNING) << "skipping a message on channel index "
+                 << message.channel_index << " sent at "
+                 << message.monotonic_sent_time << ": the log's configuration "
+                 << "has only " << senders_.size() << " channels";
+    return;
+  }
+  RawSender *sender = senders_[message.channel_index].get();
+  if (sender == nullptr || !message.has_data) return;
+  if (message.monotonic_remote_time == monotonic_clock::min_time) {
+    sender->CheckOk(sender->Send(message.data.data(), message.data.size()));
+    return;
+  }
+  const Channel *channel =
+      reader_->logged_configuration()->channels()->Get(message.channel_index);
+  const int source =
+      configuration::SourceNodeIndex(reader_->logged_configuration(), channel);
+  sender->CheckOk(sender->Send(
+      message.data.data(), message.data.size(), message.monotonic_remote_time,
+      message.realtime_remote_time, message.monotonic_remote_transmit_time,
+      message.remote_queue_index,
+      source >= 0 && static_cast<size_t>(source) < boot_uuids_.size()
+          ? boot_uuids_[source]
+          : UUID::Zero()));
+}
+
+void LogReader::LiveReplayer::Start() {
+  // The state before the start (the logger's fetch of every channel): sent
+  // at once, so fetchers in every process find it. Watchers that already
+  // exist see it too (shared memory cannot tell them apart).
+  next_ = NextMessage();
+  while (next_.has_value() && next_->monotonic_sent_time < log_start_) {
+    Send(*next_);
+    Recycle(std::move(*next_));
+    next_ = NextMessage();
+  }
+  for (const auto &fn : reader_->on_start_) fn();
+  // The pace starts after the start callbacks, which may wait for other
+  // processes to get ready. The first messages go from the timer, after
+  // the loop's other OnRun callbacks (a Logger's start, say).
+  wall_start_ = event_loop_->monotonic_now();
+  timer_->Schedule(wall_start_);
+}
+
+void LogReader::LiveReplayer::SendDue() {
+  // As fast as possible, hand the loop back now and then so its other
+  // events (a Logger's polling timer, say) keep running.
+  constexpr int kMaxBatch = 1000;
+  const monotonic_clock::time_point now = event_loop_->monotonic_now();
+  int sent = 0;
+  while (next_.has_value() && next_->monotonic_sent_time <= log_end_) {
+    const monotonic_clock::time_point due = Due(next_->monotonic_sent_time);
+    if (due > now || sent == kMaxBatch) {
+      timer_->Schedule(std::max(due, now));
+      return;
+    }
+    Send(*next_);
+    ++sent;
+    Recycle(std::move(*next_));
+    next_ = NextMessage();
+  }
+  Finish();
+}
+
+void LogReader::LiveReplayer::Finish() {
+  if (finished_) return;
+  finished_ = true;
+  for (const auto &fn : reader_->on_end_) fn();
+  if (reader_->exit_on_finish_ && exit_handle_ != nullptr) exit_handle_->Exit();
+}
+
+void LogReader::Register(EventLoop *event_loop) {
+  CHECK(factory_ == nullptr && live_ == nullptr)
+      << ": LogReader registered twice";
+  CHECK(event_loop != nullptr);
+  live_ = std::make_unique<LiveReplayer>(this, event_loop);
+}
+
+void LogReader::SetLiveRate(double rate) {
+  if (live_ != nullptr) live_->set_rate(rate);
+}
+
+void LogReader::DeregisterLive() { live_.reset(); }
+
+const std::vector<std::string> &LogReader::LiveMultiNodeWarnings() const {
+  multi_node_warnings_ = multi_node_->warnings;
+  live_->AppendWarnings(&multi_node_warnings_);
+  return multi_node_warnings_;
+}
+
+}  // namespace aos::logger

@@ -1,0 +1,522 @@
+// Live replay (LogReader::Register(EventLoop *)) into shared memory: a log
+// recorded in simulation replays through a ShmEventLoop on a private
+// --shm_base while a separate process (replay_live_watcher) fetches and
+// watches the replayed channels. Checked: the state before the log start
+// reaches that process's fetchers, every later message reaches its watchers
+// with the logged bytes in the logged order, and no message is sent before
+// its logged time divided by the replay rate (a bound no load can break;
+// nothing asserts how late a message may be). Also: the replay holds every
+// sender slot of what it replays.
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <thread>
+
+#include "aos/configuration.h"
+#include "aos/events/logging/log_namer.h"
+#include "aos/events/logging/log_reader.h"
+#include "aos/events/logging/logfile_sorting.h"
+#include "aos/events/logging/logger.h"
+#include "aos/events/logging/replay_test_util.h"
+#include "aos/events/shm_channel_queue.h"
+#include "aos/events/shm_event_loop.h"
+#include "aos/events/simulated_event_loop.h"
+#include "aos/events/test_message_generated.h"
+#include "aos/examples/ping_generated.h"
+#include "aos/examples/ping_lib.h"
+#include "aos/examples/pong_generated.h"
+#include "aos/examples/pong_lib.h"
+#include "aos/ipc_lib/memory_mapped_queue.h"
+#include "aos/ipc_lib/shm_base.h"
+#include "aos/testing/tmpdir.h"
+#include "aos/util/file.h"
+#include "gtest/gtest.h"
+
+namespace aos::logger::testing {
+namespace {
+
+using std::chrono::milliseconds;
+
+// A logged message on /test.
+struct Expected {
+  std::string channel;  // "name type"
+  monotonic_clock::time_point logged;
+  std::string hex;
+};
+
+std::string Hex(const std::vector<uint8_t> &data) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  for (uint8_t byte : data) {
+    out += kDigits[byte >> 4];
+    out += kDigits[byte & 15];
+  }
+  return out;
+}
+
+// Writes `config` as a binary configuration file (what ReadConfig reads).
+void WriteConfig(const Configuration *config, const std::string &path) {
+  std::unique_ptr<ConfigurationT> unpacked(config->UnPack());
+  flatbuffers::FlatBufferBuilder fbb;
+  fbb.ForceDefaults(true);
+  fbb.Finish(Configuration::Pack(fbb, unpacked.get()));
+  util::WriteStringToFileOrDie(
+      path,
+      std::string_view(reinterpret_cast<const char *>(fbb.GetBufferPointer()),
+                       fbb.GetSize()));
+}
+
+class ReplayLiveTest : public ::testing::Test {
+ protected:
+  ReplayLiveTest() : config_(configuration::ReadConfig(AOS_PINGPONG_CONFIG)) {
+    std::filesystem::create_directories(dir_.path() + "/shm");
+    ipc_lib::SetShmBase(dir_.path() + "/shm/");
+  }
+
+  // Records ping/pong in simulation: 55 ms before the recorder starts (its
+  // state: the latest Ping and Pong), then `duration` more.
+  std::vector<LogFile> Record(std::chrono::nanoseconds duration) {
+    SimulatedEventLoopFactory factory(&config_.message());
+    NodeEventLoopFactory *node = factory.GetNodeEventLoopFactory(nullptr);
+    node->AlwaysStart<Ping>("ping", PingOptions{});
+    node->AlwaysStart<Pong>("pong");
+    CheckExpected(factory.RunFor(milliseconds(55)));
+    std::unique_ptr<EventLoop> logger_loop = node->MakeEventLoop("logger");
+    TestRecorder recorder(logger_loop.get(), dir_.path() + "/log");
+    CheckExpected(factory.RunFor(duration));
+    recorder.Stop();
+    Result<std::vector<LogFile>> logs = SortParts(recorder.parts());
+    CheckExpected(logs);
+    return std::move(*logs);
+  }
+
+  // The /test messages of `log`: those before `start` (the last of each
+  // channel: what a fetcher sees) and those after.
+  void ReadExpected(const LogFile &log, monotonic_clock::time_point start) {
+    Result<std::unique_ptr<LogMessageStream>> stream =
+        LogMessageStream::Open(log, "");
+    CheckExpected(stream);
+    const Configuration *config = &log.config->message();
+    while (std::optional<LogMessage> message = (*stream)->Next()) {
+      const Channel *channel = config->channels()->Get(message->channel_index);
+      if (channel->name()->string_view() != "/test") continue;
+      const std::string name =
+          channel->name()->str() + " " + channel->type()->str();
+      if (message->monotonic_sent_time < start) {
+        state_[name] = Hex(message->data);
+      } else {
+        after_start_.push_back(
+            {name, message->monotonic_sent_time, Hex(message->data)});
+      }
+      (*stream)->Recycle(std::move(*message));
+    }
+  }
+
+  FlatbufferDetachedBuffer<Configuration> config_;
+  aos::testing::TempDir dir_;
+  std::map<std::string, std::string> state_;
+  std::vector<Expected> after_start_;
+};
+
+TEST_F(ReplayLiveTest, AnotherProcessSeesTheLogPacedByTheRate) {
+  constexpr double kRate = 2.0;
+  std::vector<LogFile> logs = Record(milliseconds(505));
+  LogReader reader(logs);
+  reader.SetRealtimeReplayRate(kRate);
+  ReadExpected(logs.front(), reader.monotonic_start_time());
+  ASSERT_EQ(state_.size(), 2u);
+  ASSERT_GT(after_start_.size(), 90u);
+
+  const std::string config_path = dir_.path() + "/replay_config.bfbs";
+  WriteConfig(reader.configuration(), config_path);
+  const std::string output = dir_.path() + "/watched.txt";
+  const std::string ready = dir_.path() + "/ready";
+
+  ShmEventLoop loop(reader.configuration());
+  loop.SkipTimingReport();
+  loop.SkipAosLog();
+  reader.Register(&loop);
+  std::unique_ptr<ChildProcess> watcher;
+  monotonic_clock::time_point ready_time;
+  bool ended = false;
+  reader.OnStart([&]() {
+    // The state is out; the watcher's fetchers must find it. Replay waits
+    // for the watcher (its pace starts after OnStart).
+    watcher = std::make_unique<ChildProcess>(std::vector<std::string>{
+        AOS_REPLAY_LIVE_WATCHER, "--config=" + config_path,
+        "--shm_base=" + dir_.path() + "/shm/",
+        "--channels=/test:aos.examples.Ping,/test:aos.examples.Pong",
+        "--ready_file=" + ready, "--output=" + output,
+        "--count=" + std::to_string(after_start_.size())});
+    while (!std::filesystem::exists(ready)) {
+      std::this_thread::sleep_for(milliseconds(5));
+    }
+    ready_time = monotonic_clock::now();
+  });
+  reader.OnEnd([&]() { ended = true; });
+  CheckExpected(loop.Run());
+  EXPECT_TRUE(ended);
+  ASSERT_NE(watcher, nullptr);
+  EXPECT_EQ(watcher->Wait(), 0);
+  reader.Deregister();
+
+  std::ifstream in(output);
+  std::string kind, name, type;
+  std::map<std::string, std::string> fetched;
+  std::vector<std::pair<std::string, std::string>> watched;
+  std::vector<monotonic_clock::time_point> watched_times;
+  while (in >> kind >> name >> type) {
+    if (kind == "fetch") {
+      in >> fetched[name + " " + type];
+    } else {
+      ASSERT_EQ(kind, "watch");
+      int64_t ns;
+      std::string hex;
+      in >> ns >> hex;
+      watched.emplace_back(name + " " + type, hex);
+      watched_times.push_back(
+          monotonic_clock::time_point(std::chrono::nanoseconds(ns)));
+    }
+  }
+  // Fetchers found the state before the start.
+  EXPECT_EQ(fetched, state_);
+  // Watchers saw every later message with its bytes, in the logged order
+  // (per channel; across channels no message was sent before an earlier
+  // one).
+  ASSERT_EQ(watched.size(), after_start_.size());
+  std::map<std::string, std::vector<std::string>> watched_by_channel,
+      expected_by_channel;
+  for (const auto &[channel, hex] : watched) {
+    watched_by_channel[channel].push_back(hex);
+  }
+  for (const Expected &expected : after_start_) {
+    expected_by_channel[expected.channel].push_back(expected.hex);
+  }
+  EXPECT_EQ(watched_by_channel, expected_by_channel);
+  // Pacing: each message was sent no earlier than its logged offset from
+  // the start divided by the rate, counted from when the watcher was ready
+  // (the pace starts later still). An as-fast-as-possible replay would
+  // break this.
+  std::map<std::string, size_t> next_index;
+  std::map<std::string, std::vector<const Expected *>> expected_messages;
+  for (const Expected &expected : after_start_) {
+    expected_messages[expected.channel].push_back(&expected);
+  }
+  std::chrono::nanoseconds worst_lateness{0};
+  for (size_t i = 0; i < watched.size(); ++i) {
+    const Expected *expected =
+        expected_messages[watched[i].first][next_index[watched[i].first]++];
+    const auto earliest =
+        ready_time +
+        std::chrono::nanoseconds(static_cast<int64_t>(
+            (expected->logged - reader.monotonic_start_time()).count() /
+            kRate));
+    EXPECT_GE(watched_times[i], earliest) << "message " << i;
+    worst_lateness = std::max(worst_lateness, watched_times[i] - earliest);
+    if (i > 0) {
+      EXPECT_GE(watched_times[i], watched_times[i - 1]);
+    }
+  }
+  LOG(INFO) << "worst lateness of a replayed message: "
+            << std::chrono::duration<double>(worst_lateness).count() << " s";
+}
+
+// Another sender on a replayed channel (here another loop of this process)
+// makes Register die naming the channel and the fix.
+TEST_F(ReplayLiveTest, AnotherSenderOnAReplayedChannelIsRefused) {
+  LogReader reader(Record(milliseconds(105)));
+  EXPECT_DEATH(
+      {
+        ShmEventLoop other(reader.configuration());
+        auto sender = other.MakeSender<examples::Ping>("/test");
+        ShmEventLoop loop(reader.configuration());
+        reader.Register(&loop);
+      },
+      "another sender \\(another process, or another loop\\) already sends on "
+      "\\{ \"name\": \"/test\", \"type\": "
+      "\"aos.examples.Ping\" \\}, which the log replays.*remap the logged "
+      "channel");
+}
+
+// Once registered, the replay holds every sender slot of what it replays:
+// an application that would send on a replayed channel cannot.
+TEST_F(ReplayLiveTest, ReplayHoldsEverySenderSlot) {
+  LogReader reader(Record(milliseconds(105)));
+  ShmEventLoop loop(reader.configuration());
+  loop.SkipTimingReport();
+  loop.SkipAosLog();
+  reader.Register(&loop);
+  EXPECT_DEATH(
+      {
+        ShmEventLoop other(reader.configuration());
+        other.MakeSender<examples::Pong>("/test");
+      },
+      "too many senders");
+  // Channels it does not replay stay free.
+  ShmEventLoop other(reader.configuration());
+  auto sender = other.MakeRawSender(configuration::GetChannel(
+      reader.configuration(), "/aos", "aos.timing.Report", "", nullptr));
+  EXPECT_NE(sender, nullptr);
+  reader.Deregister();
+}
+
+// What a (new) log holds: channel "name type" -> the messages' bytes.
+std::map<std::string, std::vector<std::vector<uint8_t>>> ReadLog(
+    const std::string &folder) {
+  Result<std::vector<std::string>> files = FindLogs({folder});
+  CheckExpected(files);
+  Result<std::vector<LogFile>> logs = SortParts(*files);
+  CheckExpected(logs);
+  std::map<std::string, std::vector<std::vector<uint8_t>>> out;
+  for (const LogFile &log : *logs) {
+    Result<std::unique_ptr<LogMessageStream>> stream =
+        LogMessageStream::Open(log, "");
+    CheckExpected(stream);
+    const Configuration *config = &log.config->message();
+    while (std::optional<LogMessage> message = (*stream)->Next()) {
+      const Channel *channel = config->channels()->Get(message->channel_index);
+      if (message->has_data) {
+        out[channel->name()->str() + " " + channel->type()->str()].push_back(
+            message->data);
+      }
+    }
+  }
+  return out;
+}
+
+int RunCommand(const std::string &command, std::string *output) {
+  FILE *pipe = popen((command + " 2>&1").c_str(), "r");
+  PCHECK(pipe != nullptr);
+  output->clear();
+  char buffer[4096];
+  size_t size;
+  while ((size = fread(buffer, 1, sizeof(buffer), pipe)) > 0) {
+    output->append(buffer, size);
+  }
+  const int status = pclose(pipe);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+// Waits until a live process watches `name` `type` (its loop is running).
+void WaitForWatcher(const Configuration *config, const std::string &shm_base,
+                    std::string_view name, std::string_view type) {
+  const Channel *channel =
+      configuration::GetChannel(config, name, type, "", nullptr);
+  CHECK(channel != nullptr);
+  const std::string path = ShmChannelQueuePath(shm_base, channel);
+  while (true) {
+    if (std::filesystem::exists(path)) {
+      Result<ipc_lib::QueueFileInfo> info = ipc_lib::InspectQueueFile(path);
+      if (info) {
+        for (const ipc_lib::QueueSlotInfo &watcher : info->watchers) {
+          if (watcher.liveness == ipc_lib::QueueSlotInfo::Liveness::kAlive) {
+            return;
+          }
+        }
+      }
+    }
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+}
+
+template <typename T>
+std::vector<int64_t> Values(const std::vector<std::vector<uint8_t>> &messages) {
+  std::vector<int64_t> values;
+  for (const std::vector<uint8_t> &data : messages) {
+    values.push_back(flatbuffers::GetRoot<T>(data.data())->value());
+  }
+  return values;
+}
+
+// log_replayer --mode=shm: pong runs as its own process (the real pong
+// binary) with the configuration log_replayer wrote, answers the pings the
+// log replays into shared memory, and the new log log_replayer records has
+// pong's answers on /test and the logged pongs on /original/test. A replay
+// config that leaves /test Pong to the log while pong sends on it is a clear
+// error.
+TEST_F(ReplayLiveTest, LogReplayerShmWithAnApplicationProcess) {
+  const std::vector<LogFile> logs = Record(milliseconds(505));
+  std::string parts;
+  for (const LogParts &p : logs.front().parts) {
+    for (const std::string &part : p.parts) parts += " " + part;
+  }
+  const std::string shm_base = dir_.path() + "/shm/";
+  const std::string replayer = std::string(AOS_LOG_REPLAYER) + parts +
+                               " --mode=shm --shm_base=" + shm_base;
+  const std::string remap = dir_.path() + "/remap.json";
+  util::WriteStringToFileOrDie(
+      remap,
+      R"({"applications": [{"name": "pong"}], "remap_channels": )"
+      R"([{"channel": {"name": "/test", "type": "aos.examples.Pong"}}]})");
+  const std::string no_remap = dir_.path() + "/no_remap.json";
+  util::WriteStringToFileOrDie(no_remap,
+                               R"({"applications": [{"name": "pong"}]})");
+  const std::string config_path = dir_.path() + "/replay_config.bfbs";
+  std::string output;
+  ASSERT_EQ(RunCommand(replayer + " --replay_config=" + remap +
+                           " --config_output=" + config_path + " --skip_replay",
+                       &output),
+            0)
+      << output;
+
+  FlatbufferDetachedBuffer<Configuration> config =
+      configuration::ReadConfig(config_path);
+  ASSERT_NE(configuration::GetChannel(&config.message(), "/original/test",
+                                      "aos.examples.Pong", "", nullptr),
+            nullptr);
+  ChildProcess pong(
+      {AOS_PONG, "--config=" + config_path, "--shm_base=" + shm_base});
+  WaitForWatcher(&config.message(), shm_base, "/test", "aos.examples.Ping");
+
+  // Without the remap, the log's pongs and pong's would mix on /test.
+  EXPECT_NE(RunCommand(replayer + " --replay_config=" + no_remap, &output), 0);
+  EXPECT_NE(output.find("already sends on { \"name\": \"/test\", \"type\": "
+                        "\"aos.examples.Pong\" }, which the log replays"),
+            std::string::npos)
+      << output;
+
+  ASSERT_EQ(RunCommand(replayer + " --replay_config=" + remap +
+                           " --output_folder=" + dir_.path() + "/new",
+                       &output),
+            0)
+      << output;
+  EXPECT_EQ(pong.Stop(SIGINT), 0);
+
+  const auto original = ReadLog(dir_.path() + "/log.part0.bfbs.zst");
+  const auto replayed = ReadLog(dir_.path() + "/new");
+  const std::vector<int64_t> pings =
+      Values<examples::Ping>(original.at("/test aos.examples.Ping"));
+  ASSERT_GT(pings.size(), 40u);
+  // Every logged ping (the one before the start included) replayed, and the
+  // logged pongs on /original/test.
+  EXPECT_EQ(Values<examples::Ping>(replayed.at("/test aos.examples.Ping")),
+            pings);
+  EXPECT_EQ(replayed.at("/original/test aos.examples.Pong"),
+            original.at("/test aos.examples.Pong"));
+  // pong's answers, in order: every ping's value, except perhaps the last
+  // few (answered after the recording stopped).
+  ASSERT_TRUE(replayed.contains("/test aos.examples.Pong"));
+  const std::vector<int64_t> answers =
+      Values<examples::Pong>(replayed.at("/test aos.examples.Pong"));
+  ASSERT_GE(answers.size(), pings.size() / 2);
+  EXPECT_EQ(answers, std::vector<int64_t>(pings.begin(),
+                                          pings.begin() + answers.size()));
+  LOG(INFO) << answers.size() << " of " << pings.size() << " pings answered";
+
+  // The stats hold the log's start.
+  EXPECT_TRUE(
+      std::filesystem::exists(dir_.path() + "/new/log_replayer_stats.json"));
+}
+
+// log_replayer on a multi-node log replays the node --node names into shared
+// memory: its own messages and those forwarded to it, which the new log
+// (recorded on that node) holds; a node the log lacks is a clear error.
+TEST_F(ReplayLiveTest, LogReplayerShmOneNodeOfAMultiNodeLog) {
+  FlatbufferDetachedBuffer<Configuration> config =
+      configuration::ReadConfig(AOS_LOGGING_TESTDATA_DIR "/multinode.json");
+  const Node *pi1 = configuration::GetNode(&config.message(), "pi1");
+  const Node *pi2 = configuration::GetNode(&config.message(), "pi2");
+  {
+    SimulatedEventLoopFactory factory(&config.message());
+    factory.SkipTimingReport();
+    auto pi1_loop = factory.MakeEventLoop("sender", pi1);
+    auto pi2_loop = factory.MakeEventLoop("sender", pi2);
+    Sender<TestMessage> test = pi1_loop->MakeSender<TestMessage>("/test");
+    Sender<TestMessage> reply = pi2_loop->MakeSender<TestMessage>("/reply");
+    int value = 0;
+    auto send = [](Sender<TestMessage> *sender, int v) {
+      auto builder = sender->MakeBuilder();
+      TestMessage::Builder message = builder.MakeBuilder<TestMessage>();
+      message.add_value(v);
+      builder.CheckOk(builder.Send(message.Finish()));
+    };
+    pi1_loop->AddTimer([&]() { send(&test, value); })
+        ->Schedule(monotonic_clock::epoch() + milliseconds(10),
+                   milliseconds(10));
+    pi2_loop->AddTimer([&]() { send(&reply, 1000 + value++); })
+        ->Schedule(monotonic_clock::epoch() + milliseconds(15),
+                   milliseconds(10));
+    CheckExpected(factory.RunFor(milliseconds(100)));
+    auto pi1_logger_loop = factory.MakeEventLoop("logger", pi1);
+    auto pi2_logger_loop = factory.MakeEventLoop("logger", pi2);
+    Logger pi1_logger(pi1_logger_loop.get());
+    Logger pi2_logger(pi2_logger_loop.get());
+    const UUID log_start = UUID::Random();
+    pi1_logger.StartLogging(std::make_unique<LogNamer>(dir_.path() + "/mn/pi1/",
+                                                       &config.message(), pi1),
+                            log_start);
+    pi2_logger.StartLogging(std::make_unique<LogNamer>(dir_.path() + "/mn/pi2/",
+                                                       &config.message(), pi2),
+                            log_start);
+    CheckExpected(factory.RunFor(milliseconds(500)));
+    pi1_logger.StopLogging();
+    pi2_logger.StopLogging();
+  }
+  const std::string replayer =
+      std::string(AOS_LOG_REPLAYER) + " " + dir_.path() +
+      "/mn --mode=shm --shm_base=" + dir_.path() + "/shm/";
+  std::string output;
+  EXPECT_EQ(RunCommand(replayer + " --node=pi3", &output), 1);
+  EXPECT_NE(output.find("--node=pi3: the log has no data for that node; it "
+                        "has: pi1, pi2"),
+            std::string::npos)
+      << output;
+  EXPECT_EQ(RunCommand(replayer, &output), 1);
+  EXPECT_NE(output.find("choose the node to replay with --node=<name>"),
+            std::string::npos)
+      << output;
+  const std::string bad_nodes = dir_.path() + "/bad_nodes.json";
+  util::WriteStringToFileOrDie(bad_nodes,
+                               R"({"active_nodes": [{"name": "pi9"}]})");
+  EXPECT_EQ(RunCommand(replayer + " --replay_config=" + bad_nodes, &output), 1);
+  EXPECT_NE(output.find("bad_nodes.json: active_nodes names 'pi9', which the "
+                        "log has no data for; it has: pi1, pi2"),
+            std::string::npos)
+      << output;
+
+  ASSERT_EQ(RunCommand(replayer +
+                           " --node=pi2 --replay_rate=inf "
+                           "--output_folder=" +
+                           dir_.path() + "/new",
+                       &output),
+            0)
+      << output;
+  // pi2's log: the /test messages forwarded to it and its own /reply.
+  const auto original = ReadLog(dir_.path() + "/mn/pi2");
+  const auto replayed = ReadLog(dir_.path() + "/new");
+  for (const char *channel :
+       {"/test aos.TestMessage", "/reply aos.TestMessage"}) {
+    ASSERT_TRUE(original.contains(channel)) << channel;
+    ASSERT_TRUE(replayed.contains(channel)) << channel;
+    EXPECT_GT(original.at(channel).size(), 40u) << channel;
+    EXPECT_EQ(Values<TestMessage>(replayed.at(channel)),
+              Values<TestMessage>(original.at(channel)))
+        << channel;
+  }
+  // pi1's own channel is not replayed on pi2.
+  EXPECT_FALSE(replayed.contains("/local aos.TestMessage"));
+
+  // Simulation mode: every node replays; the logger (and applications) run
+  // on --node, so the new log has the same messages.
+  const std::string empty = dir_.path() + "/empty.json";
+  util::WriteStringToFileOrDie(empty, "{}");
+  ASSERT_EQ(RunCommand(std::string(AOS_LOG_REPLAYER) + " " + dir_.path() +
+                           "/mn --node=pi2 --replay_config=" + empty +
+                           " --output_folder=" + dir_.path() + "/sim",
+                       &output),
+            0)
+      << output;
+  const auto simulated = ReadLog(dir_.path() + "/sim");
+  for (const char *channel :
+       {"/test aos.TestMessage", "/reply aos.TestMessage"}) {
+    ASSERT_TRUE(simulated.contains(channel)) << channel;
+    EXPECT_EQ(Values<TestMessage>(simulated.at(channel)),
+              Values<TestMessage>(original.at(channel)))
+        << channel;
+  }
+}
+
+}  // namespace
+}  // namespace aos::logger::testing
