@@ -137,12 +137,27 @@ RawFetcher::RawFetcher(EventLoop *event_loop, const Channel *channel)
 RawFetcher::~RawFetcher() { event_loop_->DeleteFetcher(this); }
 
 bool RawFetcher::RecordFetch(bool fetched) {
-  if (fetched) {
-    timing_.AddFetch(event_loop_->monotonic_now() -
-                     context_.monotonic_event_time);
-    if (context_.data != nullptr) {
-      CheckChannelDataAlignment(context_.data, context_.size);
-    }
+  if (fetched) RecordFetchAt(context_, event_loop_->monotonic_now());
+  return fetched;
+}
+
+void RawFetcher::RecordFetchAt(const Context &context,
+                               monotonic_clock::time_point now) {
+  timing_.AddFetch(now - context.monotonic_event_time);
+  if (context.data != nullptr) {
+    CheckChannelDataAlignment(context.data, context.size);
+  }
+}
+
+size_t RawFetcher::DoFetchNextUntil(monotonic_clock::time_point until,
+                                    ContextPredicate visit) {
+  const auto sent_by_then = [until](const Context &context) {
+    return context.monotonic_event_time <= until;
+  };
+  size_t fetched = 0;
+  while (FetchNextIf(sent_by_then)) {
+    ++fetched;
+    if (!visit(context_)) break;
   }
   return fetched;
 }

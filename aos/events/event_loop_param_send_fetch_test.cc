@@ -1,6 +1,7 @@
 // Conformance tests (see event_loop_param_test.h) of senders and fetchers:
-// Fetch and FetchNext, contexts and remote metadata, FetchIf, the send
-// variants, the sent-too-fast rule, and falling behind under kSkipToOldest.
+// Fetch and FetchNext, contexts and remote metadata, FetchIf, FetchNextUntil,
+// the send variants, the sent-too-fast rule, and falling behind under
+// kSkipToOldest.
 
 #include <algorithm>
 #include <chrono>
@@ -314,6 +315,89 @@ TEST_P(AbstractEventLoopTest, FetchNextIfSkipToOldest) {
   EXPECT_EQ(fetcher->value(), 100);
   EXPECT_EQ(fetcher.context().lost_messages, expected_lost);
   EXPECT_EQ(fetcher.lost_messages(), expected_lost);
+}
+
+// FetchNextUntil visits, in order and in place, every message sent by a
+// time, stops where the visitor asks, and leaves the fetcher holding the
+// last one (as FetchNextIf in a loop would).
+TEST_P(AbstractEventLoopTest, FetchNextUntilVisitsMessagesSentByThen) {
+  auto loop1 = Make();
+  auto loop2 = Make();
+  auto primary = MakePrimary();
+  auto sender = loop1->MakeSender<TestMessage>("/test");
+  std::unique_ptr<RawFetcher> fetcher = loop2->MakeRawFetcher(sender.channel());
+  for (int i = 0; i < 3; ++i) SendValue(&sender, i);
+  const monotonic_clock::time_point third = sender.monotonic_sent_time();
+  RunFor(milliseconds(10));
+  for (int i = 3; i < 5; ++i) SendValue(&sender, i);
+
+  std::vector<int> values;
+  const auto value_of = [](const Context &context) {
+    return flatbuffers::GetRoot<TestMessage>(context.data)->value();
+  };
+  const auto keep_all = [&](const Context &context) {
+    EXPECT_EQ(context.lost_messages, 0u);
+    values.push_back(value_of(context));
+    return true;
+  };
+  EXPECT_EQ(fetcher->FetchNextUntil(third, keep_all), 3u);
+  EXPECT_THAT(values, ::testing::ElementsAre(0, 1, 2));
+  EXPECT_EQ(value_of(fetcher->context()), 2);
+  EXPECT_EQ(fetcher->context().monotonic_event_time, third);
+  // Nothing more was sent by then.
+  EXPECT_EQ(fetcher->FetchNextUntil(third, keep_all), 0u);
+  EXPECT_EQ(value_of(fetcher->context()), 2);
+  // A visitor returning false stops after that message.
+  values.clear();
+  EXPECT_EQ(fetcher->FetchNextUntil(monotonic_clock::max_time,
+                                    [&](const Context &context) {
+                                      values.push_back(value_of(context));
+                                      return false;
+                                    }),
+            1u);
+  EXPECT_THAT(values, ::testing::ElementsAre(3));
+  EXPECT_EQ(value_of(fetcher->context()), 3);
+  EXPECT_EQ(fetcher->FetchNextUntil(monotonic_clock::max_time, keep_all), 1u);
+  EXPECT_THAT(values, ::testing::ElementsAre(3, 4));
+  EXPECT_EQ(fetcher->FetchNextUntil(monotonic_clock::max_time, keep_all), 0u);
+  EXPECT_EQ(value_of(fetcher->context()), 4);
+}
+
+// FetchNextUntil under kSkipToOldest: the loss is counted and reported with
+// the first message after it, and with no other.
+TEST_P(AbstractEventLoopTest, FetchNextUntilSkipToOldest) {
+  auto loop1 = Make();
+  auto loop2 = Make();
+  auto primary = MakePrimary();
+  auto sender = loop1->MakeSender<TestMessage>("/fast");
+  std::unique_ptr<RawFetcher> fetcher = loop2->MakeRawFetcher(sender.channel());
+  fetcher->set_fall_behind_policy(FallBehindPolicy::kSkipToOldest);
+  const int queue_size = static_cast<int>(
+      configuration::QueueSize(configuration(), sender.channel()));
+  for (int i = 0; i < queue_size; ++i) SendValue(&sender, i);
+  RunFor(
+      configuration::ChannelStorageDuration(configuration(), sender.channel()) +
+      milliseconds(1));
+  for (int i = 0; i < queue_size; ++i) SendValue(&sender, 100 + i);
+  std::vector<int> values;
+  std::vector<uint64_t> lost;
+  EXPECT_EQ(fetcher->FetchNextUntil(
+                monotonic_clock::max_time,
+                [&](const Context &context) {
+                  values.push_back(
+                      flatbuffers::GetRoot<TestMessage>(context.data)->value());
+                  lost.push_back(context.lost_messages);
+                  return true;
+                }),
+            static_cast<size_t>(queue_size));
+  ASSERT_EQ(values.size(), static_cast<size_t>(queue_size));
+  for (int i = 0; i < queue_size; ++i) {
+    EXPECT_EQ(values[i], 100 + i);
+    EXPECT_EQ(lost[i], i == 0 ? static_cast<uint64_t>(queue_size) : 0u);
+  }
+  EXPECT_EQ(fetcher->lost_messages(), static_cast<uint64_t>(queue_size));
+  EXPECT_EQ(fetcher->context().lost_messages,
+            queue_size == 1 ? static_cast<uint64_t>(queue_size) : 0u);
 }
 
 }  // namespace aos::testing

@@ -7,6 +7,7 @@
 // implementation derives its fetcher from it (the protected section). Made
 // by EventLoop::MakeRawFetcher; include aos/events/event_loop.h to use it.
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <type_traits>
@@ -87,6 +88,22 @@ class RawFetcher {
   // consumed. `predicate` is not called when there is nothing new.
   bool FetchNextIf(ContextPredicate predicate);
 
+  // Fetches, one after the other, every message after the last one fetched
+  // that was sent at or before `until` (monotonic_event_time), and calls
+  // `visit` with each one's context (data included, valid during the call)
+  // right after fetching it; stops early once `visit` returns false.
+  // Returns how many messages it fetched; context() is then the last one's.
+  // The same as FetchNextIf(sent by `until`) in a loop, visiting context()
+  // after each (fall-behind policy, lost_messages and timing report alike),
+  // but an implementation may do it with less work per message: one clock
+  // read per call instead of per message, no virtual call or context copy
+  // per message (the Logger drains every channel this way). `visit` must not
+  // fetch with this fetcher.
+  size_t FetchNextUntil(monotonic_clock::time_point until,
+                        ContextPredicate visit) {
+    return DoFetchNextUntil(until, visit);
+  }
+
   // Fetches the newest message. Returns false if there is none or it is the
   // one already held.
   bool Fetch();
@@ -121,6 +138,15 @@ class RawFetcher {
   virtual bool DoFetchNextIf(ContextPredicate predicate) = 0;
   virtual bool DoFetch() = 0;
   virtual bool DoFetchIf(ContextPredicate predicate) = 0;
+  // FetchNextUntil. The default loops over FetchNextIf; an override records
+  // every message it fetches with RecordFetchAt.
+  virtual size_t DoFetchNextUntil(monotonic_clock::time_point until,
+                                  ContextPredicate visit);
+
+  // For DoFetchNextUntil overrides: records, for the timing report, the
+  // fetch of the message with `context` at `now` (read once per call), as a
+  // successful FetchNext would.
+  void RecordFetchAt(const Context &context, monotonic_clock::time_point now);
 
   // Implementations: `count` messages were skipped under kSkipToOldest.
   // Counts them (lost_messages() and the timing report); the implementation

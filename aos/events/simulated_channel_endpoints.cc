@@ -234,10 +234,43 @@ class SimulatedFetcher final : public RawFetcher {
   bool DoFetchIf(ContextPredicate predicate) override {
     return FetchIf(&predicate);
   }
+  // The FetchNextIf loop without a virtual call, a clock read or context
+  // copies per message: a message is visited in place (its stored context
+  // has lost_messages 0), and only the last one's context is copied into
+  // context_ (or one that follows a skip, to carry lost_messages).
+  size_t DoFetchNextUntil(monotonic_clock::time_point until,
+                          ContextPredicate visit) override {
+    size_t fetched = 0;
+    const monotonic_clock::time_point now = event_loop()->monotonic_now();
+    SimulatedMessage *last = nullptr;
+    while (next_index_ < channel_->next_index()) {
+      SimulatedMessage *message = NextMessage();
+      if (message->context.monotonic_event_time > until) break;
+      current_ = MessageRef(message);
+      held_index_ = next_index_;
+      ++next_index_;
+      ++fetched;
+      const Context *context = &message->context;
+      if (pending_lost_ != 0) [[unlikely]] {
+        context_ = message->context;
+        context_.lost_messages = pending_lost_;
+        pending_lost_ = 0;
+        context = &context_;
+        last = nullptr;
+      } else {
+        last = message;
+      }
+      RecordFetchAt(*context, now);
+      if (!visit(*context)) break;
+    }
+    if (last != nullptr) context_ = last->context;
+    return fetched;
+  }
 
  private:
-  bool FetchNextIf(const ContextPredicate *predicate) {
-    if (next_index_ >= channel_->next_index()) return false;
+  // The message at next_index_ (< channel_->next_index()), skipping ahead
+  // under kSkipToOldest if it left the ring; dies if it did otherwise.
+  SimulatedMessage *NextMessage() {
     SimulatedMessage *message = channel_->Get(next_index_);
     if (message == nullptr &&
         fall_behind_policy() == FallBehindPolicy::kSkipToOldest) {
@@ -256,6 +289,12 @@ class SimulatedFetcher final : public RawFetcher {
                     "than a queue behind.  Read more often, or raise the "
                     "channel's frequency or channel_storage_duration.";
     }
+    return message;
+  }
+
+  bool FetchNextIf(const ContextPredicate *predicate) {
+    if (next_index_ >= channel_->next_index()) return false;
+    SimulatedMessage *message = NextMessage();
     if (!Take(message, next_index_, predicate)) return false;
     context_.lost_messages = pending_lost_;
     pending_lost_ = 0;

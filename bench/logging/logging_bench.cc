@@ -192,7 +192,7 @@ Rate ZstdFloor(const Records &records) {
 // `per_batch` per channel per batch, `batches` batches. Returns the logger's
 // rate and the records it wrote (for the floors). With `records` null, runs
 // no logger but fetchers draining the same channels the way the logger does
-// (FetchNextIf up to now, every poll): what the event loop costs any
+// (FetchNextUntil now, every poll): what the event loop costs any
 // logger, reported beside the floors.
 Rate LoggerRun(int channels, size_t size, int per_batch, int batches,
                Compression compression, Records *records) {
@@ -241,11 +241,9 @@ Rate LoggerRun(int channels, size_t size, int per_batch, int batches,
     EventLoop *loop = logger_loop.get();
     loop->AddTimer([&, loop]() {
           const monotonic_clock::time_point now = loop->monotonic_now();
-          const auto sent_by_now = [now](const Context &context) {
-            return context.monotonic_event_time <= now;
-          };
+          const auto keep_going = [](const Context &) { return true; };
           for (std::unique_ptr<RawFetcher> &fetcher : fetchers) {
-            while (fetcher->FetchNextIf(sent_by_now)) ++fetched;
+            fetched += fetcher->FetchNextUntil(now, keep_going);
           }
         })
         ->Schedule(loop->monotonic_now() + poll, poll);

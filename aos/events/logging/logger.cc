@@ -56,13 +56,13 @@ struct Logger::ChannelState {
   // Delivery times of its messages on the logger node go to the timestamp
   // parts.
   bool log_delivery_times = false;
+  // log_data only, from this node: every message takes the fast path in
+  // WriteFetchedRecords.
+  bool local_data_only = false;
   // A remote timestamp channel: its RemoteMessages go to the remote
   // timestamp parts of remote_node_index.
   bool remote_timestamps = false;
   size_t remote_node_index = 0;
-  // The send time of the message the fetcher holds, while it waits in the
-  // merge (LogUntil's heap key).
-  monotonic_clock::time_point next_time = monotonic_clock::min_time;
   // fetcher->lost_messages() when this log started.
   uint64_t lost_at_start = 0;
   size_t statistics_index = 0;
@@ -157,6 +157,8 @@ Logger::Logger(EventLoop *event_loop, const Configuration *configuration,
           }
         }
         if (!state->log_data && !state->log_delivery_times) continue;
+        state->local_data_only =
+            state->log_data && !state->forwarded && !state->log_delivery_times;
       }
       // The loop reads its own configuration's channel of that name and
       // type; indices in the log refer to configuration_.
@@ -177,7 +179,7 @@ Logger::Logger(EventLoop *event_loop, const Configuration *configuration,
       channels_.push_back(std::move(state));
     }
   }
-  heap_.reserve(channels_.size());
+  start_order_.reserve(channels_.size());
   timer_ = event_loop_->AddTimer([this]() {
     if (namer_ == nullptr || stopped_by_error_) return;
     LogUntil(event_loop_->monotonic_now() - logging_delay_);
@@ -364,17 +366,45 @@ void Logger::StartLogging(std::unique_ptr<LogNamer> namer,
   OpenPart(namer_->DataSequence(node_index_));
   if (stopped_by_error_) return;
 
-  // The latest message of every channel: the state at the start. A restart
-  // writes the message the fetcher already holds again.
-  heap_.clear();
+  // The latest message of every channel: the state at the start, written
+  // oldest first (each may be from long before the start), so that the part
+  // stays within max_out_of_order_duration. A restart writes the message the
+  // fetcher already holds again.
+  start_order_.clear();
   for (const std::unique_ptr<ChannelState> &state : channels_) {
+    const int64_t fetch_start = MonotonicNanoseconds();
     const bool fetched = state->fetcher->Fetch();
+    CountFetch(
+        *state, std::chrono::nanoseconds(MonotonicNanoseconds() - fetch_start),
+        fetched ? 1 : 0,
+        fetched ? static_cast<int64_t>(state->fetcher->context().size) : 0);
     state->lost_at_start = state->fetcher->lost_messages();
     if (fetched || state->fetcher->context().data != nullptr) {
-      WriteFetched(state.get());
-      if (stopped_by_error_) return;
+      start_order_.push_back(state.get());
     }
   }
+  // Send time, ties by channel index (capacity reserved: no allocation).
+  std::sort(start_order_.begin(), start_order_.end(),
+            [](const ChannelState *a, const ChannelState *b) {
+              const monotonic_clock::time_point ta =
+                  a->fetcher->context().monotonic_event_time;
+              const monotonic_clock::time_point tb =
+                  b->fetcher->context().monotonic_event_time;
+              return ta != tb ? ta < tb : a->channel_index < b->channel_index;
+            });
+  for (ChannelState *state : start_order_) {
+    const uint64_t bytes_before = statistics_[state->statistics_index].bytes;
+    const int64_t copied_before = copied_records_;
+    const int64_t write_start = MonotonicNanoseconds();
+    WriteFetched(state, state->fetcher->context());
+    CountCopy(*state,
+              std::chrono::nanoseconds(MonotonicNanoseconds() - write_start),
+              copied_records_ - copied_before,
+              static_cast<int64_t>(statistics_[state->statistics_index].bytes -
+                                   bytes_before));
+    if (stopped_by_error_) return;
+  }
+  last_logged_until_ = monotonic_start_time_;
   LogUntil(monotonic_start_time_);
   timer_->Schedule(monotonic_start_time_ + polling_period_, polling_period_);
 }
@@ -385,47 +415,113 @@ void Logger::CountLost(ChannelState *state) {
 }
 
 void Logger::LogUntil(monotonic_clock::time_point until) {
-  if (stopped_by_error_) return;
-  // Channels are merged in send-time order (ties by channel index), so each
-  // part is sorted; see max_out_of_order_duration. The heap holds every
-  // channel with a fetched message not written yet, keyed on that message's
-  // send time (cached in the state: no pointer chasing per comparison).
-  const auto later = [](const ChannelState *a, const ChannelState *b) {
-    return a->next_time != b->next_time ? a->next_time > b->next_time
-                                        : a->channel_index > b->channel_index;
-  };
-  const auto sent_by_then = [until](const Context &context) {
-    return context.monotonic_event_time <= until;
-  };
-  const auto fetch_next = [&](ChannelState *state) {
-    if (!state->fetcher->FetchNextIf(sent_by_then)) return false;
-    CountLost(state);
-    state->next_time = state->fetcher->context().monotonic_event_time;
-    return true;
-  };
-  heap_.clear();
+  // Each channel's messages are written in runs (all of a channel's
+  // messages up to a time, then the next channel's), like upstream's logger:
+  // no merge per message. The file is then sorted only to within the span of
+  // a run, so runs never span more than a polling period (a late poll
+  // catches up in polling-period steps), which the header's
+  // max_out_of_order_duration states and readers sort by (see
+  // log_message_stream.h).
+  while (!stopped_by_error_ && polling_period_.count() > 0 &&
+         last_logged_until_ + polling_period_ < until) {
+    LogRuns(last_logged_until_ + polling_period_);
+  }
+  if (!stopped_by_error_) LogRuns(until);
+}
+
+bool Logger::TryWriteLocal(ChannelState *state, const Context &context) {
+  if (!state->local_data_only || context.data == nullptr) return false;
+  PartWriter *const writer = state->data_sequence->writer.get();
+  if (writer == nullptr ||
+      !TryAppendLocalMessageRecord(
+          state->channel_index, Nanoseconds(context.monotonic_event_time),
+          Nanoseconds(context.realtime_event_time), context.queue_index,
+          {static_cast<const uint8_t *>(context.data), context.size}, writer))
+      [[unlikely]] {
+    return false;
+  }
+  ChannelStatistics &statistics = statistics_[state->statistics_index];
+  statistics.bytes += context.size;
+  ++statistics.messages;
+  ++copied_records_;
+  return true;
+}
+
+void Logger::LogRuns(monotonic_clock::time_point until) {
+  // Each run is timed as a whole (see the statistics getters): one clock
+  // read per run boundary, none per message.
+  int64_t run_start = MonotonicNanoseconds();
   for (const std::unique_ptr<ChannelState> &state : channels_) {
-    if (fetch_next(state.get())) heap_.push_back(state.get());
-  }
-  std::make_heap(heap_.begin(), heap_.end(), later);
-  while (!heap_.empty()) {
-    std::pop_heap(heap_.begin(), heap_.end(), later);
-    ChannelState *state = heap_.back();
-    heap_.pop_back();
-    // Write this channel's messages for as long as they come before every
-    // other channel's next one: no heap operation for a channel's burst.
-    while (true) {
-      WriteFetched(state);
-      if (stopped_by_error_) return;
-      if (!fetch_next(state)) break;
-      if (!heap_.empty() && later(state, heap_.front())) {
-        heap_.push_back(state);
-        std::push_heap(heap_.begin(), heap_.end(), later);
-        break;
-      }
+    ChannelState *const raw = state.get();
+    const ChannelStatistics &statistics = statistics_[raw->statistics_index];
+    const uint64_t bytes_before = statistics.bytes;
+    const int64_t copied_before = copied_records_;
+    int64_t fetched_bytes = 0;
+    size_t fetched;
+    if (raw->local_data_only && profiling_fd_ < 0) {
+      // Most channels: the fast path inlined in the visitor, the general
+      // one (a part to open, a full buffer) when it declines.
+      fetched = state->fetcher->FetchNextUntil(
+          until, [this, raw, &fetched_bytes](const Context &context) {
+            fetched_bytes += static_cast<int64_t>(context.size);
+            if (!TryWriteLocal(raw, context)) [[unlikely]] {
+              WriteFetchedRecords(raw, context);
+            }
+            return !stopped_by_error_;
+          });
+    } else {
+      fetched = state->fetcher->FetchNextUntil(
+          until, [this, raw, &fetched_bytes](const Context &context) {
+            fetched_bytes += static_cast<int64_t>(context.size);
+            WriteFetched(raw, context);
+            return !stopped_by_error_;
+          });
     }
+    CountLost(raw);
+    const int64_t run_end = MonotonicNanoseconds();
+    const std::chrono::nanoseconds run_time(run_end - run_start);
+    run_start = run_end;
+    CountFetch(*raw, run_time, static_cast<int64_t>(fetched), fetched_bytes);
+    CountCopy(*raw, run_time, copied_records_ - copied_before,
+              static_cast<int64_t>(statistics.bytes - bytes_before));
+    if (stopped_by_error_) return;
   }
-  last_logged_until_ = until;
+  last_logged_until_ = std::max(last_logged_until_, until);
+}
+
+void Logger::CountFetch(const ChannelState &state,
+                        std::chrono::nanoseconds time, int64_t count,
+                        int64_t bytes) {
+  FetchStatistics &s = fetch_statistics_;
+  if (count == 0) {
+    s.total_nop_fetch_time += time;
+    ++s.total_nop_fetch_count;
+    return;
+  }
+  s.total_message_fetch_time += time;
+  s.total_message_fetch_count += count;
+  s.total_message_fetch_bytes += bytes;
+  if (time > s.max_message_fetch_time || s.max_message_fetch_time_channel < 0) {
+    s.max_message_fetch_time = time;
+    s.max_message_fetch_time_channel = static_cast<int>(state.channel_index);
+    s.max_message_fetch_time_size = static_cast<int>(
+        std::min<int64_t>(bytes, std::numeric_limits<int>::max()));
+  }
+}
+
+void Logger::CountCopy(const ChannelState &state, std::chrono::nanoseconds time,
+                       int64_t count, int64_t bytes) {
+  if (count == 0) return;
+  FetchStatistics &s = fetch_statistics_;
+  s.total_copy_time += time;
+  s.total_copy_count += count;
+  s.total_copy_bytes += bytes;
+  if (time > s.max_copy_time || s.max_copy_time_channel < 0) {
+    s.max_copy_time = time;
+    s.max_copy_time_channel = static_cast<int>(state.channel_index);
+    s.max_copy_time_size = static_cast<int>(
+        std::min<int64_t>(bytes, std::numeric_limits<int>::max()));
+  }
 }
 
 void Logger::WriteRecord(PartSequence *sequence, const MessageRecord &record) {
@@ -437,28 +533,28 @@ void Logger::WriteRecord(PartSequence *sequence, const MessageRecord &record) {
   }
 }
 
-void Logger::WriteFetched(ChannelState *state) {
+void Logger::WriteFetched(ChannelState *state, const Context &context) {
   if (profiling_fd_ < 0) {
-    WriteFetchedRecords(state);
+    WriteFetchedRecords(state, context);
     return;
   }
   const int64_t start = MonotonicNanoseconds();
-  WriteFetchedRecords(state);
+  WriteFetchedRecords(state, context);
   const int64_t end = MonotonicNanoseconds();
   profiling_samples_.push_back(ProfilingSample{
       .statistics_index = state->statistics_index,
       .encode_ns = end - start,
       .encode_start_ns = start,
-      .message_time_ns =
-          Nanoseconds(state->fetcher->context().monotonic_event_time)});
+      .message_time_ns = Nanoseconds(context.monotonic_event_time)});
   if (profiling_samples_.size() == profiling_samples_.capacity()) {
     WriteProfilingSamples();
   }
 }
 
-void Logger::WriteFetchedRecords(ChannelState *state) {
-  const Context &context = state->fetcher->context();
+void Logger::WriteFetchedRecords(ChannelState *state, const Context &context) {
   ChannelStatistics &statistics = statistics_[state->statistics_index];
+
+  if (TryWriteLocal(state, context)) return;
 
   if (state->remote_timestamps) {
     const auto *remote =
@@ -570,6 +666,7 @@ void Logger::WriteFetchedRecords(ChannelState *state) {
     record.has_data = false;
     record.data = {};
     statistics.bytes += context.size;
+    ++copied_records_;
   }
   if (state->log_delivery_times) {
     if (state->timestamp_sequence == nullptr) {

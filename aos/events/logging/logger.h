@@ -9,8 +9,10 @@
 // `logger_nodes`, and the connections' `timestamp_logger`), and when logging
 // starts it Fetch()es each channel's latest message, so the state from before
 // the start (parameters, latched status) is in the log. Then a timer drains
-// every channel with FetchNext every polling period and writes the messages
-// in send-time order through a LogNamer (log_namer.h):
+// every channel (RawFetcher::FetchNextUntil) every polling period and writes
+// its messages through a LogNamer (log_namer.h), channel after channel: a
+// part is sorted by send time to within max_out_of_order_duration (a polling
+// period plus the logging delay), as in upstream's logs:
 //
 //   aos::ShmEventLoop event_loop(&config.message());
 //   aos::logger::Logger logger(&event_loop);
@@ -172,6 +174,71 @@ class Logger {
   const std::vector<ChannelStatistics> &channel_statistics() const {
     return statistics_;
   }
+  // Fetch and copy statistics (upstream's getters), since the Logger was
+  // made or ResetStatisics(). The Logger fetches and copies in one pass:
+  // each message is laid out in its part's buffer as it is fetched
+  // (RawFetcher::FetchNextUntil). A clock read costs about as much as
+  // fetching and writing a small message, so messages are not timed one by
+  // one: each channel's run in a polling step (all its messages up to that
+  // step's time) is timed as a whole, and so is each message fetched and
+  // written at the start. See docs/decisions/logging.md.
+  //
+  // The longest run (or start fetch) that returned messages, including
+  // copying them into the parts, or 0 if none did; its channel (index in
+  // the logged configuration) and the payload bytes it fetched, or -1.
+  std::chrono::nanoseconds max_message_fetch_time() const {
+    return fetch_statistics_.max_message_fetch_time;
+  }
+  int max_message_fetch_time_channel() const {
+    return fetch_statistics_.max_message_fetch_time_channel;
+  }
+  int max_message_fetch_time_size() const {
+    return fetch_statistics_.max_message_fetch_time_size;
+  }
+  // The time of all runs that returned messages, how many messages they
+  // fetched, and their payload bytes.
+  std::chrono::nanoseconds total_message_fetch_time() const {
+    return fetch_statistics_.total_message_fetch_time;
+  }
+  int64_t total_message_fetch_count() const {
+    return fetch_statistics_.total_message_fetch_count;
+  }
+  int64_t total_message_fetch_bytes() const {
+    return fetch_statistics_.total_message_fetch_bytes;
+  }
+  // Runs that found no message: their time and number.
+  std::chrono::nanoseconds total_nop_fetch_time() const {
+    return fetch_statistics_.total_nop_fetch_time;
+  }
+  int64_t total_nop_fetch_count() const {
+    return fetch_statistics_.total_nop_fetch_count;
+  }
+  // Copies: messages whose payload went into a part (count exact), and
+  // their payload bytes. The times are those of the runs (and start writes)
+  // that copied something, as whole runs: they overlap the fetch times of
+  // the same runs and are not to be added to them. max_copy_time_channel
+  // and _size: that run's channel and copied bytes, or -1.
+  std::chrono::nanoseconds max_copy_time() const {
+    return fetch_statistics_.max_copy_time;
+  }
+  int max_copy_time_channel() const {
+    return fetch_statistics_.max_copy_time_channel;
+  }
+  int max_copy_time_size() const {
+    return fetch_statistics_.max_copy_time_size;
+  }
+  std::chrono::nanoseconds total_copy_time() const {
+    return fetch_statistics_.total_copy_time;
+  }
+  int64_t total_copy_count() const {
+    return fetch_statistics_.total_copy_count;
+  }
+  int64_t total_copy_bytes() const {
+    return fetch_statistics_.total_copy_bytes;
+  }
+  // Zeroes the fetch and copy statistics (upstream's spelling, kept).
+  void ResetStatisics() { fetch_statistics_ = FetchStatistics(); }
+
   // The namer of the current log (nullptr when not logging).
   const LogNamer *namer() const { return namer_.get(); }
   const UUID &logger_instance_uuid() const { return logger_instance_uuid_; }
@@ -186,13 +253,47 @@ class Logger {
  private:
   struct ChannelState;
   struct NodeState;
+  // What the statistics getters return.
+  struct FetchStatistics {
+    std::chrono::nanoseconds max_message_fetch_time{0};
+    int max_message_fetch_time_channel = -1;
+    int max_message_fetch_time_size = -1;
+    std::chrono::nanoseconds total_message_fetch_time{0};
+    int64_t total_message_fetch_count = 0;
+    int64_t total_message_fetch_bytes = 0;
+    std::chrono::nanoseconds total_nop_fetch_time{0};
+    int64_t total_nop_fetch_count = 0;
+    std::chrono::nanoseconds max_copy_time{0};
+    int max_copy_time_channel = -1;
+    int max_copy_time_size = -1;
+    std::chrono::nanoseconds total_copy_time{0};
+    int64_t total_copy_count = 0;
+    int64_t total_copy_bytes = 0;
+  };
+  // Counts a timed fetch (a run, or a start Fetch) of `state`'s channel that
+  // took `time` and returned `count` messages of `bytes` payload bytes (a
+  // nop fetch if none).
+  void CountFetch(const ChannelState &state, std::chrono::nanoseconds time,
+                  int64_t count, int64_t bytes);
+  // Counts the copies of a timed run (or start write) of `state`'s channel
+  // that took `time`: `count` payloads of `bytes` bytes (nothing if none).
+  void CountCopy(const ChannelState &state, std::chrono::nanoseconds time,
+                 int64_t count, int64_t bytes);
 
-  // Writes every message sent up to `until`, all channels merged in send
-  // time order.
+  // Writes every message sent up to `until`, in steps of at most a polling
+  // period.
   void LogUntil(monotonic_clock::time_point until);
-  // Writes the message `state`'s fetcher holds (timed, if profiling).
-  void WriteFetched(ChannelState *state);
-  void WriteFetchedRecords(ChannelState *state);
+  // Writes every channel's messages sent up to `until` (after
+  // last_logged_until_), channel after channel.
+  void LogRuns(monotonic_clock::time_point until);
+  // Writes the message `state`'s fetcher just fetched, `context` (timed, if
+  // profiling).
+  void WriteFetched(ChannelState *state, const Context &context);
+  void WriteFetchedRecords(ChannelState *state, const Context &context);
+  // Writes `context`'s message the fast way (a local channel's data into a
+  // part with room) and returns true, or returns false having written
+  // nothing (then WriteFetchedRecords must).
+  inline bool TryWriteLocal(ChannelState *state, const Context &context);
   // Writes the profiling samples taken so far to the CSV file.
   void WriteProfilingSamples();
   // Appends `record` to `sequence`'s open part (or stops logging on error).
@@ -225,10 +326,13 @@ class Logger {
 
   std::vector<std::unique_ptr<ChannelState>> channels_;
   std::vector<ChannelStatistics> statistics_;
+  FetchStatistics fetch_statistics_;
+  // Payloads copied into parts so far (the copy count, read around runs).
+  int64_t copied_records_ = 0;
   std::vector<NodeState> nodes_;
-  // Channels holding a fetched message not written yet, as a min-heap on
-  // send time (reserved for every channel: no allocation per message).
-  std::vector<ChannelState *> heap_;
+  // The channels with a message at the start, sorted by its send time
+  // (reserved for every channel).
+  std::vector<ChannelState *> start_order_;
 
   TimerHandler *timer_ = nullptr;
   std::unique_ptr<LogNamer> namer_;

@@ -232,6 +232,38 @@ inline auto AppendMessageRecord(const MessageRecord &record, Writer *writer)
       });
 }
 
+// The Logger's per-message fast path, for the records most messages get: a
+// node's own message with its data (has_data only, no remote or timestamp
+// fields). TryAppendLocalMessageRecord lays one out through
+// `writer->TryReserve()` (PartWriter's reserve-without-Result) and returns
+// false, writing nothing, when the writer wants the general path
+// (AppendMessageRecord) instead: the record does not fit in what is left of
+// its buffer, or the writer failed or closed.
+template <typename Writer>
+inline bool TryAppendLocalMessageRecord(uint32_t channel_index,
+                                        int64_t monotonic_sent_time,
+                                        int64_t realtime_sent_time,
+                                        uint32_t queue_index,
+                                        std::span<const uint8_t> data,
+                                        Writer *writer) {
+  using L = record_internal::Layout<true, false, false>;
+  const size_t size = L::Size(data.size());
+  uint8_t *const space = writer->TryReserve(size);
+  if (space == nullptr) [[unlikely]] {
+    return false;
+  }
+  MessageRecord record;
+  record.channel_index = channel_index;
+  record.monotonic_sent_time = monotonic_sent_time;
+  record.realtime_sent_time = realtime_sent_time;
+  record.queue_index = queue_index;
+  record.has_data = true;
+  record.data = data;
+  L::Write(record, space, size);
+  writer->CommitReserved(size);
+  return true;
+}
+
 // Writes `record` into `out`, which must hold exactly MessageRecordSize()
 // bytes (CHECKed); every byte of `out` is written (padding is zero).
 inline void WriteMessageRecord(const MessageRecord &record,

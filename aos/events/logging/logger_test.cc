@@ -9,6 +9,7 @@
 #include <cinttypes>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <random>
 #include <set>
@@ -298,6 +299,152 @@ TEST_F(LoggerSimulationTest, Rotation) {
   ASSERT_EQ(values.size(), static_cast<size_t>(value));
   for (size_t i = 0; i < values.size(); ++i)
     EXPECT_EQ(values[i], static_cast<int>(i));
+}
+
+// Expects `part`'s records sorted to within the max_out_of_order_duration
+// its header states (what readers rely on to merge parts).
+void ExpectWithinMaxOutOfOrder(const Part &part, const std::string &name) {
+  const int64_t bound = part.message().max_out_of_order_duration();
+  int64_t newest = std::numeric_limits<int64_t>::min();
+  for (size_t i = 0; i < part.records.size(); ++i) {
+    const Record &record = part.records[i];
+    if (newest != std::numeric_limits<int64_t>::min()) {
+      EXPECT_GE(record.monotonic_sent_time, newest - bound)
+          << name << " record " << i << " on " << record.channel << " is "
+          << (newest - record.monotonic_sent_time)
+          << " ns older than one before it; the header allows " << bound;
+    }
+    newest = std::max(newest, record.monotonic_sent_time);
+  }
+}
+
+// The Logger writes each channel's messages in runs rather than merging
+// every message, so a part is sorted only to within its header's
+// max_out_of_order_duration; it must stay within it. The state from before
+// the start is written oldest first whatever the channel order, and a poll
+// covering more than a polling period (here: the timer polls every 100 ms,
+// the period was set to 10 ms, as when a starved logger polls late) is
+// written in polling-period steps.
+TEST_F(LoggerSimulationTest, PartsStayWithinMaxOutOfOrderDuration) {
+  auto sender_loop = factory_.MakeEventLoop("sender");
+  Sender<TestMessage> test = sender_loop->MakeSender<TestMessage>("/test");
+  Sender<TestMessage> state = sender_loop->MakeSender<TestMessage>("/state");
+  Sender<TestMessage> big = sender_loop->MakeSender<TestMessage>("/big");
+  // /state comes after /test in the configuration but was sent 2 s before.
+  Send(&state, 1);
+  ASSERT_TRUE(factory_.RunFor(chrono::seconds(2)));
+  Send(&test, 2);
+  ASSERT_TRUE(factory_.RunFor(chrono::milliseconds(500)));
+
+  auto logger_loop = factory_.MakeEventLoop("logger");
+  Logger logger(logger_loop.get());
+  logger.StartLogging(
+      std::make_unique<LogNamer>(dir_.path() + "/log", config(), nullptr));
+  logger.set_polling_period(chrono::milliseconds(10));
+  logger.Rotate();
+  int value = 0;
+  sender_loop
+      ->AddTimer([&]() {
+        Send(&test, value);
+        Send(&big, value);
+        ++value;
+      })
+      ->Schedule(sender_loop->monotonic_now() + chrono::milliseconds(1),
+                 chrono::milliseconds(1));
+  ASSERT_TRUE(factory_.RunFor(chrono::milliseconds(300)));
+  logger.StopLogging();
+
+  const Part part0 =
+      ReadPart(dir_.path() + "/log_data.part0.bfbs.zst", config());
+  const Part part1 =
+      ReadPart(dir_.path() + "/log_data.part1.bfbs.zst", config());
+  ASSERT_EQ(part0.records.size(), 2u);
+  EXPECT_EQ(part0.records[0].channel, "/state");
+  EXPECT_EQ(part0.records[1].channel, "/test");
+  EXPECT_EQ(part1.message().max_out_of_order_duration(),
+            chrono::nanoseconds(chrono::milliseconds(10)).count());
+  EXPECT_EQ(part1.records.size(), 2u * static_cast<size_t>(value));
+  ExpectWithinMaxOutOfOrder(part0, "part0");
+  ExpectWithinMaxOutOfOrder(part1, "part1");
+}
+
+// Upstream's fetch and copy statistics: counts and bytes exactly, times
+// per run (a channel's messages in one polling step) or start fetch, and
+// ResetStatisics.
+TEST_F(LoggerSimulationTest, FetchAndCopyStatistics) {
+  auto sender_loop = factory_.MakeEventLoop("sender");
+  Sender<TestMessage> state = sender_loop->MakeSender<TestMessage>("/state");
+  Sender<TestMessage> test = sender_loop->MakeSender<TestMessage>("/test");
+  auto reader_loop = factory_.MakeEventLoop("reader");
+  std::unique_ptr<RawFetcher> state_sizes =
+      reader_loop->MakeRawFetcher(state.channel());
+  std::unique_ptr<RawFetcher> test_sizes =
+      reader_loop->MakeRawFetcher(test.channel());
+  Send(&state, 1);
+  ASSERT_TRUE(factory_.RunFor(chrono::seconds(1)));
+
+  auto logger_loop = factory_.MakeEventLoop("logger");
+  Logger logger(logger_loop.get());
+  EXPECT_EQ(logger.total_message_fetch_count(), 0);
+  EXPECT_EQ(logger.max_message_fetch_time_channel(), -1);
+  EXPECT_EQ(logger.max_copy_time_channel(), -1);
+  logger.StartLogging(
+      std::make_unique<LogNamer>(dir_.path() + "/log", config(), nullptr));
+  // Logged channels: /test, /state, /quiet, /big. The start: /state's
+  // message fetched and written, three nop fetches, then a step of four
+  // nop runs. A poll 100 ms later: /test's run of 10, three nop runs.
+  // StopLogging: four nop runs.
+  for (int i = 0; i < 10; ++i) Send(&test, 100 + i);
+  ASSERT_TRUE(factory_.RunFor(chrono::milliseconds(150)));
+  logger.StopLogging();
+
+  int64_t bytes = 0;
+  ASSERT_TRUE(state_sizes->FetchNext());
+  bytes += static_cast<int64_t>(state_sizes->context().size);
+  while (test_sizes->FetchNext()) {
+    bytes += static_cast<int64_t>(test_sizes->context().size);
+  }
+  EXPECT_EQ(logger.total_message_fetch_count(), 11);
+  EXPECT_EQ(logger.total_message_fetch_bytes(), bytes);
+  EXPECT_EQ(logger.total_nop_fetch_count(), 14);
+  EXPECT_EQ(logger.total_copy_count(), 11);
+  EXPECT_EQ(logger.total_copy_bytes(), bytes);
+  uint64_t logged_bytes = 0;
+  for (const Logger::ChannelStatistics &statistics :
+       logger.channel_statistics()) {
+    logged_bytes += statistics.bytes;
+  }
+  EXPECT_EQ(static_cast<int64_t>(logged_bytes), bytes);
+  const int test_index =
+      static_cast<int>(configuration::ChannelIndex(config(), test.channel()));
+  const int state_index =
+      static_cast<int>(configuration::ChannelIndex(config(), state.channel()));
+  EXPECT_THAT(logger.max_message_fetch_time_channel(),
+              ::testing::AnyOf(test_index, state_index));
+  EXPECT_THAT(logger.max_copy_time_channel(),
+              ::testing::AnyOf(test_index, state_index));
+  EXPECT_GT(logger.max_message_fetch_time_size(), 0);
+  EXPECT_GT(logger.max_copy_time_size(), 0);
+  EXPECT_GT(logger.max_message_fetch_time(), chrono::nanoseconds(0));
+  EXPECT_GE(logger.total_message_fetch_time(), logger.max_message_fetch_time());
+  EXPECT_GE(logger.total_copy_time(), logger.max_copy_time());
+  EXPECT_GT(logger.total_nop_fetch_time(), chrono::nanoseconds(0));
+
+  logger.ResetStatisics();
+  EXPECT_EQ(logger.max_message_fetch_time(), chrono::nanoseconds(0));
+  EXPECT_EQ(logger.max_message_fetch_time_channel(), -1);
+  EXPECT_EQ(logger.max_message_fetch_time_size(), -1);
+  EXPECT_EQ(logger.total_message_fetch_time(), chrono::nanoseconds(0));
+  EXPECT_EQ(logger.total_message_fetch_count(), 0);
+  EXPECT_EQ(logger.total_message_fetch_bytes(), 0);
+  EXPECT_EQ(logger.total_nop_fetch_time(), chrono::nanoseconds(0));
+  EXPECT_EQ(logger.total_nop_fetch_count(), 0);
+  EXPECT_EQ(logger.max_copy_time(), chrono::nanoseconds(0));
+  EXPECT_EQ(logger.max_copy_time_channel(), -1);
+  EXPECT_EQ(logger.max_copy_time_size(), -1);
+  EXPECT_EQ(logger.total_copy_time(), chrono::nanoseconds(0));
+  EXPECT_EQ(logger.total_copy_count(), 0);
+  EXPECT_EQ(logger.total_copy_bytes(), 0);
 }
 
 TEST_F(LoggerSimulationTest, RotateEveryBytes) {

@@ -224,6 +224,9 @@ void PartWriter::BadCommit(size_t size) {
                sizeof(flatbuffers::uoffset_t),
            size)
       << ": not one size-prefixed flatbuffer, writing " << path_;
+  CHECK_EQ(size % kPartAlignment, 0u)
+      << ": a record of " << size << " bytes is not a multiple of "
+      << kPartAlignment << ", writing " << path_;
   LOG(FATAL) << "Unreachable";
 }
 

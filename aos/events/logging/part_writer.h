@@ -93,17 +93,26 @@ class PartWriter {
   // Accepts the record Reserve(size) returned space for. CHECK-fails unless
   // its size prefix matches `size`. May flush (when the buffer is full).
   Result<void> Commit(size_t size) {
-    uint32_t prefix;
-    std::memcpy(&prefix, buffer_.get() + buffer_used_, sizeof(prefix));
-    if (size > buffer_size_ - buffer_used_ || prefix + sizeof(prefix) != size)
-        [[unlikely]] {
-      BadCommit(size);
-    }
-    buffer_used_ += size;
-    stream_bytes_ += size;
+    Accept(size);
     if (buffer_used_ == buffer_size_) return WriteBuffer();
     return {};
   }
+
+  // Reserve() for the Logger's per-message path, without a Result to build
+  // and check: the space Reserve(size) would return if the record fits in
+  // the buffer with room to spare (so committing it cannot flush) and the
+  // writer is open and healthy; nullptr otherwise (then use Reserve()).
+  // `size` must be a multiple of kPartAlignment of at least 8 (CHECKed by
+  // CommitReserved).
+  uint8_t *TryReserve(size_t size) {
+    if (size < buffer_size_ - buffer_used_ && !closed_ && !error_) [[likely]] {
+      return buffer_.get() + buffer_used_;
+    }
+    return nullptr;
+  }
+  // Accepts the record TryReserve(size) returned space for (never flushes).
+  // CHECK-fails like Commit().
+  void CommitReserved(size_t size) { Accept(size); }
 
   // Writes everything accepted so far to the file (ending the zstd frame);
   // with `sync`, then fdatasync()s it (and, the first time, the folder that
@@ -133,6 +142,18 @@ class PartWriter {
   // Reserve() when the record does not fit (or the writer failed, or the
   // size is wrong).
   Result<std::span<uint8_t>> ReserveSlow(size_t size);
+  // Counts the record at buffer_used_ of `size` bytes as buffered, checking
+  // its size prefix (and the size's alignment).
+  void Accept(size_t size) {
+    uint32_t prefix;
+    std::memcpy(&prefix, buffer_.get() + buffer_used_, sizeof(prefix));
+    if (size > buffer_size_ - buffer_used_ || prefix + sizeof(prefix) != size ||
+        size % kPartAlignment != 0) [[unlikely]] {
+      BadCommit(size);
+    }
+    buffer_used_ += size;
+    stream_bytes_ += size;
+  }
   // CHECK-fails naming what Commit(size) was given.
   [[noreturn]] void BadCommit(size_t size);
   // Writes out the buffer (one zstd frame for kZstd) and empties it.
