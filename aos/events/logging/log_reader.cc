@@ -472,25 +472,11 @@ void LogReader::StartAfterRegister(SimulatedEventLoopFactory *factory) {
 }
 
 void LogReader::Replay(const LogMessage &message) {
-  if (message.channel_index >= senders_.size()) {
-    // A damaged log: say so once per message and go on, as for other damage.
-    LOG(WARNING) << "skipping a message on channel index "
-                 << message.channel_index << " sent at "
-                 << message.monotonic_sent_time << ": the log's configuration "
-                 << "has only " << senders_.size() << " channels";
-    return;
-  }
-  RawSender *sender = senders_[message.channel_index].get();
-  if (sender == nullptr || !message.has_data) return;
-  if (message.monotonic_remote_time == monotonic_clock::min_time) {
-    sender->CheckOk(sender->Send(message.data.data(), message.data.size()));
-  } else {
-    sender->CheckOk(sender->Send(
-        message.data.data(), message.data.size(), message.monotonic_remote_time,
-        message.realtime_remote_time, message.monotonic_remote_transmit_time,
-        message.remote_queue_index,
-        factory_->GetNodeEventLoopFactory(nullptr)->boot_uuid()));
-  }
+  // One node, so every forwarded message's source boot is this node's.
+  internal::SendLoggedMessage(
+      senders_, logged_configuration(), message, "", [this](int) {
+        return factory_->GetNodeEventLoopFactory(nullptr)->boot_uuid();
+      });
 }
 
 void LogReader::SendUpTo(monotonic_clock::time_point until) {

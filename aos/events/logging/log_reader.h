@@ -83,6 +83,7 @@
 #include "aos/flatbuffers.h"
 #include "aos/time/time.h"
 #include "aos/util/status.h"
+#include "glog/logging.h"
 
 namespace aos::logger {
 
@@ -335,6 +336,39 @@ namespace internal {
 enum class NodeChannelRole { kNotReplayed, kOwn, kDelivered };
 NodeChannelRole ReplayRoleOnNode(const Configuration *logged,
                                  const Channel *channel, size_t node_index);
+
+// Sends logged `message` again on `senders[message.channel_index]` (null:
+// the channel is not replayed): as a local message, or, when it was
+// forwarded (remote times set), with its logged remote times and the boot
+// UUID `source_boot(source node index)` gives for its source node. A channel
+// index past `senders` (a damaged log) is warned about, naming `where` (""
+// or " on node <name>"), and skipped. One copy for the single-node,
+// multi-node and live replays, which differ only in where boots come from.
+template <typename SourceBoot>
+void SendLoggedMessage(const std::vector<std::unique_ptr<RawSender>> &senders,
+                       const Configuration *logged, const LogMessage &message,
+                       std::string_view where, SourceBoot source_boot) {
+  if (message.channel_index >= senders.size()) {
+    LOG(WARNING) << "skipping a message on channel index "
+                 << message.channel_index << " sent at "
+                 << message.monotonic_sent_time << where
+                 << ": the log's configuration has only " << senders.size()
+                 << " channels";
+    return;
+  }
+  RawSender *sender = senders[message.channel_index].get();
+  if (sender == nullptr || !message.has_data) return;
+  if (message.monotonic_remote_time == monotonic_clock::min_time) {
+    sender->CheckOk(sender->Send(message.data.data(), message.data.size()));
+    return;
+  }
+  const int source = configuration::SourceNodeIndex(
+      logged, logged->channels()->Get(message.channel_index));
+  sender->CheckOk(sender->Send(
+      message.data.data(), message.data.size(), message.monotonic_remote_time,
+      message.realtime_remote_time, message.monotonic_remote_transmit_time,
+      message.remote_queue_index, source_boot(source)));
+}
 
 }  // namespace internal
 

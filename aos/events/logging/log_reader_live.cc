@@ -245,30 +245,13 @@ void LogReader::LiveReplayer::Recycle(LogMessage message) {
 }
 
 void LogReader::LiveReplayer::Send(const LogMessage &message) {
-  if (message.channel_index >= senders_.size()) {
-    LOG(WARNING) << "skipping a message on channel index "
-                 << message.channel_index << " sent at "
-                 << message.monotonic_sent_time << ": the log's configuration "
-                 << "has only " << senders_.size() << " channels";
-    return;
-  }
-  RawSender *sender = senders_[message.channel_index].get();
-  if (sender == nullptr || !message.has_data) return;
-  if (message.monotonic_remote_time == monotonic_clock::min_time) {
-    sender->CheckOk(sender->Send(message.data.data(), message.data.size()));
-    return;
-  }
-  const Channel *channel =
-      reader_->logged_configuration()->channels()->Get(message.channel_index);
-  const int source =
-      configuration::SourceNodeIndex(reader_->logged_configuration(), channel);
-  sender->CheckOk(sender->Send(
-      message.data.data(), message.data.size(), message.monotonic_remote_time,
-      message.realtime_remote_time, message.monotonic_remote_transmit_time,
-      message.remote_queue_index,
-      source >= 0 && static_cast<size_t>(source) < boot_uuids_.size()
-          ? boot_uuids_[source]
-          : UUID::Zero()));
+  internal::SendLoggedMessage(
+      senders_, reader_->logged_configuration(), message, "",
+      [this](int source) {
+        return source >= 0 && static_cast<size_t>(source) < boot_uuids_.size()
+                   ? boot_uuids_[source]
+                   : UUID::Zero();
+      });
 }
 
 void LogReader::LiveReplayer::Start() {

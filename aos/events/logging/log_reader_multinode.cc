@@ -6,8 +6,10 @@
 // (multinode_replay.h).
 
 #include <set>
+#include <string>
 
 #include "aos/events/logging/log_reader.h"
+#include "aos/events/logging/str_cat.h"
 #include "aos/events/simulated_network_bridge.h"
 #include "glog/logging.h"
 
@@ -45,7 +47,8 @@ class LogReader::NodeReplayer {
         node_index_(log_.node_index),
         node_(configuration::GetNode(reader->factory_->configuration(),
                                      node_index_)),
-        factory_(reader->factory_->GetNodeEventLoopFactory(node_)) {}
+        factory_(reader->factory_->GetNodeEventLoopFactory(node_)),
+        on_node_(StrCat(" on node ", node_->name()->string_view())) {}
 
   size_t node_index() const { return node_index_; }
   const Node *node() const { return node_; }
@@ -200,29 +203,11 @@ class LogReader::NodeReplayer {
   }
 
   void Replay(const LogMessage &message) {
-    if (message.channel_index >= senders_.size()) {
-      LOG(WARNING) << "skipping a message on channel index "
-                   << message.channel_index << " on node "
-                   << node_->name()->string_view()
-                   << ": the log's configuration has only " << senders_.size()
-                   << " channels";
-      return;
-    }
-    RawSender *sender = senders_[message.channel_index].get();
-    if (sender == nullptr || !message.has_data) return;
-    if (message.monotonic_remote_time == monotonic_clock::min_time) {
-      sender->CheckOk(sender->Send(message.data.data(), message.data.size()));
-      return;
-    }
-    const int source = configuration::SourceNodeIndex(
-        reader_->logged_configuration(),
-        reader_->logged_configuration()->channels()->Get(
-            message.channel_index));
-    sender->CheckOk(sender->Send(
-        message.data.data(), message.data.size(), message.monotonic_remote_time,
-        message.realtime_remote_time, message.monotonic_remote_transmit_time,
-        message.remote_queue_index,
-        reader_->factory_->node_factories()[source]->boot_uuid()));
+    internal::SendLoggedMessage(
+        senders_, reader_->logged_configuration(), message, on_node_,
+        [this](int source) {
+          return reader_->factory_->node_factories()[source]->boot_uuid();
+        });
   }
 
   void SendUpTo(monotonic_clock::time_point until) {
@@ -264,6 +249,8 @@ class LogReader::NodeReplayer {
   bool finished_ = false;
   bool started_ = false;
   bool releasing_ = false;
+  // " on node <name>", for warnings about damaged messages.
+  const std::string on_node_;
 };
 
 Result<void> LogReader::InitMultiNode() {
