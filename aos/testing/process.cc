@@ -49,6 +49,12 @@ ChildProcess::ChildProcess(std::vector<std::string> argv,
         dup2(err, 2) < 0) {
       _exit(127);
     }
+    // An empty signal mask: the test may block signals (a ShmEventLoop
+    // does), and the mask survives exec, so the program would not see
+    // SIGINT or its own event loop's signals.
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
     execv(args[0], args.data());
     _exit(127);
   }

@@ -32,8 +32,9 @@ struct ProcessExit {
 
 // A child process running argv[0] (a path, not searched in $PATH) with
 // `argv`. Files named process<N>.{in,out,err} in `dir` hold its stdin
-// (`stdin_text`), stdout and stderr. Destroying it kills (SIGKILL) and reaps
-// the process if it is still running.
+// (`stdin_text`), stdout and stderr. It starts with no signal blocked,
+// whatever the test blocks. Destroying it kills (SIGKILL) and reaps the
+// process if it is still running.
 class ChildProcess {
  public:
   ChildProcess(std::vector<std::string> argv, const std::string &dir,

@@ -187,6 +187,7 @@ aos_test(NAME aos_replay_live_test
   DEPS aos_log_reader aos_logger_lib aos_replay_test_util aos_shm_event_loop
        aos_shm_channel_queue aos_simulated_event_loop aos_examples_ping_lib
        aos_examples_pong_lib aos_event_loop_test_fbs aos_util_file
+       aos_testing_process
   LABELS replay)
 target_compile_definitions(aos_replay_live_test PRIVATE
   AOS_PINGPONG_CONFIG="${AOS_REPLAY_PINGPONG_CONFIG}"

@@ -31,6 +31,7 @@
 #include "aos/examples/pong_lib.h"
 #include "aos/ipc_lib/memory_mapped_queue.h"
 #include "aos/ipc_lib/shm_base.h"
+#include "aos/testing/process.h"
 #include "aos/testing/tmpdir.h"
 #include "aos/util/file.h"
 #include "gtest/gtest.h"
@@ -139,18 +140,20 @@ TEST_F(ReplayLiveTest, AnotherProcessSeesTheLogPacedByTheRate) {
   loop.SkipTimingReport();
   loop.SkipAosLog();
   reader.Register(&loop);
-  std::unique_ptr<ChildProcess> watcher;
+  std::unique_ptr<aos::testing::ChildProcess> watcher;
   monotonic_clock::time_point ready_time;
   bool ended = false;
   reader.OnStart([&]() {
     // The state is out; the watcher's fetchers must find it. Replay waits
     // for the watcher (its pace starts after OnStart).
-    watcher = std::make_unique<ChildProcess>(std::vector<std::string>{
-        AOS_REPLAY_LIVE_WATCHER, "--config=" + config_path,
-        "--shm_base=" + dir_.path() + "/shm/",
-        "--channels=/test:aos.examples.Ping,/test:aos.examples.Pong",
-        "--ready_file=" + ready, "--output=" + output,
-        "--count=" + std::to_string(after_start_.size())});
+    watcher = std::make_unique<aos::testing::ChildProcess>(
+        std::vector<std::string>{
+            AOS_REPLAY_LIVE_WATCHER, "--config=" + config_path,
+            "--shm_base=" + dir_.path() + "/shm/",
+            "--channels=/test:aos.examples.Ping,/test:aos.examples.Pong",
+            "--ready_file=" + ready, "--output=" + output,
+            "--count=" + std::to_string(after_start_.size())},
+        dir_.path());
     while (!std::filesystem::exists(ready)) {
       std::this_thread::sleep_for(milliseconds(5));
     }
@@ -160,7 +163,7 @@ TEST_F(ReplayLiveTest, AnotherProcessSeesTheLogPacedByTheRate) {
   CheckExpected(loop.Run());
   EXPECT_TRUE(ended);
   ASSERT_NE(watcher, nullptr);
-  EXPECT_EQ(watcher->Wait(), 0);
+  EXPECT_EQ(watcher->Wait().code, 0);
   reader.Deregister();
 
   std::ifstream in(output);
@@ -345,17 +348,21 @@ std::map<std::string, std::vector<LogMessage>> ReadLog(
   return out;
 }
 
-int RunCommand(const std::string &command, std::string *output) {
-  FILE *pipe = popen((command + " 2>&1").c_str(), "r");
-  PCHECK(pipe != nullptr);
-  output->clear();
-  char buffer[4096];
-  size_t size;
-  while ((size = fread(buffer, 1, sizeof(buffer), pipe)) > 0) {
-    output->append(buffer, size);
-  }
-  const int status = pclose(pipe);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+// Runs a tool (`argv[0]`, a path) with its files in `dir` and returns its
+// exit code, with what it wrote to stdout and stderr in `output`.
+int RunCommand(std::vector<std::string> argv, const std::string &dir,
+               std::string *output) {
+  const aos::testing::ProcessExit exit =
+      aos::testing::ChildProcess(std::move(argv), dir).Wait();
+  *output = exit.out + exit.err;
+  return exit.code;
+}
+
+// `base` followed by `more`.
+std::vector<std::string> Args(std::vector<std::string> base,
+                              const std::vector<std::string> &more) {
+  base.insert(base.end(), more.begin(), more.end());
+  return base;
 }
 
 // Waits until a live process watches `name` `type` (its loop is running).
@@ -404,13 +411,13 @@ std::vector<std::vector<uint8_t>> Bytes(
 // error.
 TEST_F(ReplayLiveTest, LogReplayerShmWithAnApplicationProcess) {
   const std::vector<LogFile> logs = Record(milliseconds(505));
-  std::string parts;
-  for (const LogParts &p : logs.front().parts) {
-    for (const std::string &part : p.parts) parts += " " + part;
-  }
   const std::string shm_base = dir_.path() + "/shm/";
-  const std::string replayer = std::string(AOS_LOG_REPLAYER) + parts +
-                               " --mode=shm --shm_base=" + shm_base;
+  std::vector<std::string> replayer = {AOS_LOG_REPLAYER};
+  for (const LogParts &p : logs.front().parts) {
+    for (const std::string &part : p.parts) replayer.push_back(part);
+  }
+  replayer.push_back("--mode=shm");
+  replayer.push_back("--shm_base=" + shm_base);
   const std::string remap = dir_.path() + "/remap.json";
   util::WriteStringToFileOrDie(
       remap,
@@ -421,9 +428,10 @@ TEST_F(ReplayLiveTest, LogReplayerShmWithAnApplicationProcess) {
                                R"({"applications": [{"name": "pong"}]})");
   const std::string config_path = dir_.path() + "/replay_config.bfbs";
   std::string output;
-  ASSERT_EQ(RunCommand(replayer + " --replay_config=" + remap +
-                           " --config_output=" + config_path + " --skip_replay",
-                       &output),
+  ASSERT_EQ(RunCommand(Args(replayer, {"--replay_config=" + remap,
+                                       "--config_output=" + config_path,
+                                       "--skip_replay"}),
+                       dir_.path(), &output),
             0)
       << output;
 
@@ -432,23 +440,28 @@ TEST_F(ReplayLiveTest, LogReplayerShmWithAnApplicationProcess) {
   ASSERT_NE(configuration::GetChannel(&config.message(), "/original/test",
                                       "aos.examples.Pong", "", nullptr),
             nullptr);
-  ChildProcess pong(
-      {AOS_PONG, "--config=" + config_path, "--shm_base=" + shm_base});
+  aos::testing::ChildProcess pong(
+      {AOS_PONG, "--config=" + config_path, "--shm_base=" + shm_base},
+      dir_.path());
   WaitForWatcher(&config.message(), shm_base, "/test", "aos.examples.Ping");
 
   // Without the remap, the log's pongs and pong's would mix on /test.
-  EXPECT_NE(RunCommand(replayer + " --replay_config=" + no_remap, &output), 0);
+  EXPECT_NE(RunCommand(Args(replayer, {"--replay_config=" + no_remap}),
+                       dir_.path(), &output),
+            0);
   EXPECT_NE(output.find("already sends on { \"name\": \"/test\", \"type\": "
                         "\"aos.examples.Pong\" }, which the log replays"),
             std::string::npos)
       << output;
 
-  ASSERT_EQ(RunCommand(replayer + " --replay_config=" + remap +
-                           " --output_folder=" + dir_.path() + "/new",
-                       &output),
-            0)
+  ASSERT_EQ(
+      RunCommand(Args(replayer, {"--replay_config=" + remap,
+                                 "--output_folder=" + dir_.path() + "/new"}),
+                 dir_.path(), &output),
+      0)
       << output;
-  EXPECT_EQ(pong.Stop(SIGINT), 0);
+  pong.Signal(SIGINT);
+  EXPECT_EQ(pong.Wait().code, 0);
 
   const auto original = ReadLog(dir_.path() + "/log.part0.bfbs.zst");
   const auto replayed = ReadLog(dir_.path() + "/new");
@@ -520,34 +533,36 @@ TEST_F(ReplayLiveTest, LogReplayerShmOneNodeOfAMultiNodeLog) {
     pi1_logger.StopLogging();
     pi2_logger.StopLogging();
   }
-  const std::string replayer =
-      std::string(AOS_LOG_REPLAYER) + " " + dir_.path() +
-      "/mn --mode=shm --shm_base=" + dir_.path() + "/shm/";
+  const std::vector<std::string> replayer = {
+      AOS_LOG_REPLAYER, dir_.path() + "/mn", "--mode=shm",
+      "--shm_base=" + dir_.path() + "/shm/"};
   std::string output;
-  EXPECT_EQ(RunCommand(replayer + " --node=pi3", &output), 1);
+  EXPECT_EQ(RunCommand(Args(replayer, {"--node=pi3"}), dir_.path(), &output),
+            1);
   EXPECT_NE(output.find("--node=pi3: the log has no data for that node; it "
                         "has: pi1, pi2"),
             std::string::npos)
       << output;
-  EXPECT_EQ(RunCommand(replayer, &output), 1);
+  EXPECT_EQ(RunCommand(replayer, dir_.path(), &output), 1);
   EXPECT_NE(output.find("choose the node to replay with --node=<name>"),
             std::string::npos)
       << output;
   const std::string bad_nodes = dir_.path() + "/bad_nodes.json";
   util::WriteStringToFileOrDie(bad_nodes,
                                R"({"active_nodes": [{"name": "pi9"}]})");
-  EXPECT_EQ(RunCommand(replayer + " --replay_config=" + bad_nodes, &output), 1);
+  EXPECT_EQ(RunCommand(Args(replayer, {"--replay_config=" + bad_nodes}),
+                       dir_.path(), &output),
+            1);
   EXPECT_NE(output.find("bad_nodes.json: active_nodes names 'pi9', which the "
                         "log has no data for; it has: pi1, pi2"),
             std::string::npos)
       << output;
 
-  ASSERT_EQ(RunCommand(replayer +
-                           " --node=pi2 --replay_rate=inf "
-                           "--output_folder=" +
-                           dir_.path() + "/new",
-                       &output),
-            0)
+  ASSERT_EQ(
+      RunCommand(Args(replayer, {"--node=pi2", "--replay_rate=inf",
+                                 "--output_folder=" + dir_.path() + "/new"}),
+                 dir_.path(), &output),
+      0)
       << output;
   // pi2's log: the /test messages forwarded to it and its own /reply.
   const auto original = ReadLog(dir_.path() + "/mn/pi2");
@@ -579,10 +594,10 @@ TEST_F(ReplayLiveTest, LogReplayerShmOneNodeOfAMultiNodeLog) {
   // on --node, so the new log has the same messages.
   const std::string empty = dir_.path() + "/empty.json";
   util::WriteStringToFileOrDie(empty, "{}");
-  ASSERT_EQ(RunCommand(std::string(AOS_LOG_REPLAYER) + " " + dir_.path() +
-                           "/mn --node=pi2 --replay_config=" + empty +
-                           " --output_folder=" + dir_.path() + "/sim",
-                       &output),
+  ASSERT_EQ(RunCommand({AOS_LOG_REPLAYER, dir_.path() + "/mn", "--node=pi2",
+                        "--replay_config=" + empty,
+                        "--output_folder=" + dir_.path() + "/sim"},
+                       dir_.path(), &output),
             0)
       << output;
   const auto simulated = ReadLog(dir_.path() + "/sim");

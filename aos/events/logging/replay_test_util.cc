@@ -1,16 +1,8 @@
 #include "aos/events/logging/replay_test_util.h"
 
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-
-#include <cstring>
-
 #include "aos/configuration.h"
 #include "aos/events/logging/logger_generated.h"
 #include "glog/logging.h"
-
-extern char **environ;
 
 namespace aos::logger::testing {
 
@@ -121,43 +113,6 @@ void TestRecorder::Stop() {
   CheckExpected(writer_->Close());
   writer_.reset();
   timer_->Disable();
-}
-
-ChildProcess::ChildProcess(std::vector<std::string> argv) {
-  std::vector<char *> args;
-  for (std::string &arg : argv) args.push_back(arg.data());
-  args.push_back(nullptr);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t none;
-  sigemptyset(&none);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
-  const int error =
-      posix_spawn(&pid_, args[0], nullptr, &attr, args.data(), environ);
-  posix_spawnattr_destroy(&attr);
-  CHECK_EQ(error, 0) << ": cannot start " << argv[0] << ": " << strerror(error);
-}
-
-ChildProcess::~ChildProcess() {
-  if (pid_ > 0) {
-    kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
-  }
-}
-
-int ChildProcess::Wait() {
-  CHECK_GT(pid_, 0) << ": the child was already waited for";
-  int status = 0;
-  PCHECK(waitpid(pid_, &status, 0) == pid_);
-  pid_ = -1;
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-int ChildProcess::Stop(int signal) {
-  CHECK_GT(pid_, 0) << ": the child was already waited for";
-  PCHECK(kill(pid_, signal) == 0);
-  return Wait();
 }
 
 }  // namespace aos::logger::testing

@@ -66,27 +66,6 @@ class TestRecorder {
   TimerHandler *timer_ = nullptr;
 };
 
-// A child process (a real application, a tool) for tests that replay into
-// shared memory. Started with an empty signal mask, since the caller may be
-// running a ShmEventLoop (which blocks signals) and the mask survives exec;
-// killed (SIGKILL) if still running when destroyed.
-class ChildProcess {
- public:
-  // argv[0] is the program's path.
-  explicit ChildProcess(std::vector<std::string> argv);
-  ~ChildProcess();
-  ChildProcess(const ChildProcess &) = delete;
-  ChildProcess &operator=(const ChildProcess &) = delete;
-
-  // Waits for it to exit: its exit status, or -1 if a signal killed it.
-  int Wait();
-  // Sends `signal`, then Wait()s.
-  int Stop(int signal);
-
- private:
-  pid_t pid_ = -1;
-};
-
 }  // namespace aos::logger::testing
 
 #endif  // AOS_EVENTS_LOGGING_REPLAY_TEST_UTIL_H_
