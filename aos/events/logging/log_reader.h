@@ -62,11 +62,12 @@
 // are the loop's, their contents and remote times the logged ones. The state
 // before the start (each channel's latest message before it) is sent at once
 // when the loop starts, before OnStart: fetchers in every process find it
-// (watchers that already exist see it too). On a ShmEventLoop the replay holds
-// every sender slot of the channels it replays, so another process cannot send
-// on them (its sender fails with "too many senders"), and Register dies naming
-// the channel if another process sends on one already: remap it. See
-// docs/decisions/replay.md.
+// (watchers that already exist see it too). On a ShmEventLoop the replay's
+// senders are exclusive (ShmEventLoop::MakeExclusiveRawSender), so another
+// process's sender on a replayed channel dies naming the channel, the replay's
+// process and the remap that fixes it, and Register dies the same way if
+// another process sends on one already. The claim ends with the replay's
+// process, however it dies. See docs/decisions/replay.md.
 
 #include <functional>
 #include <memory>

@@ -9,14 +9,9 @@
 #include <optional>
 
 #include "aos/events/logging/log_reader.h"
-#include "aos/events/shm_channel_queue.h"
 #include "aos/events/shm_event_loop.h"
-#include "aos/ipc_lib/memory_mapped_queue.h"
-#include "aos/ipc_lib/shm_base.h"
 #include "aos/uuid.h"
 #include "glog/logging.h"
-
-DECLARE_uint32(permissions);
 
 namespace aos::logger {
 
@@ -65,9 +60,6 @@ class LogReader::LiveReplayer {
   // Sends every message that is due and schedules the timer for the next.
   void SendDue();
   void Finish();
-  // Takes every free sender slot of `channel`'s queue, so no other process
-  // can send on it while the log replays there.
-  void ClaimSenderSlots(const ShmEventLoop *loop, const Channel *channel);
 
   LogReader *const reader_;
   EventLoop *const event_loop_;
@@ -85,10 +77,6 @@ class LogReader::LiveReplayer {
   std::vector<std::unique_ptr<RawSender>> senders_;
   // The logged boot of every node, for forwarded messages' source boot.
   std::vector<UUID> boot_uuids_;
-  // Queues whose spare sender slots the replay holds (declared before the
-  // slots, which must be released first).
-  std::vector<std::unique_ptr<ipc_lib::MemoryMappedQueue>> claimed_queues_;
-  std::vector<ipc_lib::LocklessQueueSender> claimed_slots_;
   // Ends a ShmEventLoop at the end (other loops: use OnEnd).
   std::unique_ptr<ExitHandle> exit_handle_;
   TimerHandler *timer_ = nullptr;
@@ -186,42 +174,14 @@ LogReader::LiveReplayer::LiveReplayer(LogReader *reader, EventLoop *event_loop)
         << type
         << " to replay the log into; make the loop with the reader's "
            "configuration()";
-    senders_[i] = event_loop_->MakeRawSender(target);
-    if (shm != nullptr) ClaimSenderSlots(shm, target);
+    // In shared memory the replay's senders are exclusive, so no other
+    // process's messages mix with the log's (ShmEventLoop names the channel,
+    // the process and the remap that fixes it).
+    senders_[i] = shm != nullptr ? shm->MakeExclusiveRawSender(target)
+                                 : event_loop_->MakeRawSender(target);
   }
   timer_ = event_loop_->AddTimer([this]() { SendDue(); });
   event_loop_->OnRun([this]() { Start(); });
-}
-
-void LogReader::LiveReplayer::ClaimSenderSlots(const ShmEventLoop *loop,
-                                               const Channel *channel) {
-  const Configuration *config = loop->configuration();
-  Result<ipc_lib::MemoryMappedQueue> queue = ipc_lib::MemoryMappedQueue::Open(
-      ShmChannelQueuePath(loop->shm_base(), channel),
-      ShmChannelQueueConfiguration(config, channel), FLAGS_permissions);
-  CheckExpected(queue);
-  claimed_queues_.push_back(
-      std::make_unique<ipc_lib::MemoryMappedQueue>(std::move(*queue)));
-  // The loop's own sender holds one slot.
-  int held = 1;
-  while (true) {
-    std::optional<ipc_lib::LocklessQueueSender> slot =
-        ipc_lib::LocklessQueueSender::Make(
-            claimed_queues_.back()->queue(),
-            configuration::ChannelStorageDuration(config, channel));
-    if (!slot.has_value()) break;
-    claimed_slots_.push_back(std::move(*slot));
-    ++held;
-  }
-  CHECK_EQ(held, channel->num_senders())
-      << ": another sender (another process, or another loop) already sends "
-         "on "
-      << configuration::StrippedChannelToString(channel)
-      << ", which the log replays: its messages would mix with the log's. "
-         "Stop it, or remap the logged channel (LogReader::RemapLoggedChannel, "
-         "or remap_channels in log_replayer's replay config) so the log "
-         "replays on /original"
-      << channel->name()->string_view() << " instead";
 }
 
 monotonic_clock::time_point LogReader::LiveReplayer::Due(

@@ -5,8 +5,8 @@
 // reaches that process's fetchers, every later message reaches its watchers
 // with the logged bytes in the logged order, and no message is sent before
 // its logged time divided by the replay rate (a bound no load can break;
-// nothing asserts how late a message may be). Also: the replay holds every
-// sender slot of what it replays.
+// nothing asserts how late a message may be). Also: the replay's senders
+// are exclusive, with an error that says to remap.
 
 #include <filesystem>
 #include <fstream>
@@ -296,15 +296,15 @@ TEST_F(ReplayLiveTest, AnotherSenderOnAReplayedChannelIsRefused) {
         ShmEventLoop loop(reader.configuration());
         reader.Register(&loop);
       },
-      "another sender \\(another process, or another loop\\) already sends on "
-      "\\{ \"name\": \"/test\", \"type\": "
-      "\"aos.examples.Ping\" \\}, which the log replays.*remap the logged "
-      "channel");
+      "Failed to create an exclusive sender on \\{ \"name\": \"/test\", "
+      "\"type\": \"aos.examples.Ping\" \\}: process [0-9]+ .* already sends "
+      "on it.*remap the logged channel in the replay config.*/original/test");
 }
 
-// Once registered, the replay holds every sender slot of what it replays:
-// an application that would send on a replayed channel cannot.
-TEST_F(ReplayLiveTest, ReplayHoldsEverySenderSlot) {
+// Once registered, the replay's senders are exclusive: an application that
+// would send on a replayed channel dies saying which process replays there
+// and to remap the channel in the replay config.
+TEST_F(ReplayLiveTest, ReplayedChannelsHaveExclusiveSenders) {
   LogReader reader(Record(milliseconds(105)));
   ShmEventLoop loop(reader.configuration());
   loop.SkipTimingReport();
@@ -315,7 +315,11 @@ TEST_F(ReplayLiveTest, ReplayHoldsEverySenderSlot) {
         ShmEventLoop other(reader.configuration());
         other.MakeSender<examples::Pong>("/test");
       },
-      "too many senders");
+      "Failed to create sender on \\{ \"name\": \"/test\", \"type\": "
+      "\"aos.examples.Pong\" \\}: it has an exclusive sender, held by "
+      "process " +
+          std::to_string(getpid()) +
+          " .*remap the logged channel in the replay config.*/original/test");
   // Channels it does not replay stay free.
   ShmEventLoop other(reader.configuration());
   auto sender = other.MakeRawSender(configuration::GetChannel(
@@ -449,8 +453,13 @@ TEST_F(ReplayLiveTest, LogReplayerShmWithAnApplicationProcess) {
   EXPECT_NE(RunCommand(Args(replayer, {"--replay_config=" + no_remap}),
                        dir_.path(), &output),
             0);
-  EXPECT_NE(output.find("already sends on { \"name\": \"/test\", \"type\": "
-                        "\"aos.examples.Pong\" }, which the log replays"),
+  EXPECT_NE(output.find("Failed to create an exclusive sender on { \"name\": "
+                        "\"/test\", \"type\": \"aos.examples.Pong\" }: "
+                        "process " +
+                        std::to_string(pong.pid()) + " (\"pong\""),
+            std::string::npos)
+      << output;
+  EXPECT_NE(output.find("remap the logged channel in the replay config"),
             std::string::npos)
       << output;
 
