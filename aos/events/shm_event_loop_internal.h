@@ -240,6 +240,12 @@ class SimpleShmFetcher {
     }
   }
 
+  // Starts loading the message `ahead` after the next one FetchNext would
+  // read (LocklessQueueReader::Prefetch; only a hint).
+  void Prefetch(uint32_t ahead) const {
+    reader_.Prefetch(next_queue_index_.index(), ahead);
+  }
+
   bool Fetch(const ContextPredicate *predicate) {
     if (predicate == nullptr) return Fetch(ipc_lib::ReadFilter());
     const auto filter = ContextFilter(*predicate);
