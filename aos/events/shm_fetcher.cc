@@ -63,18 +63,22 @@ class ShmFetcher final : public RawFetcher {
     uint64_t lost = 0;
     // Keep the next kPrefetchAhead messages loading while one is read and
     // visited: draining is otherwise bound by a cache miss or two per
-    // message (the messages are scattered over the queue's buffers).
+    // message (the messages are scattered over the queue's buffers). Only
+    // once a message came, like the clock read.
     constexpr uint32_t kPrefetchAhead = 8;
-    for (uint32_t ahead = 0; ahead < kPrefetchAhead; ++ahead) {
-      fetcher_.Prefetch(ahead);
-    }
     while (fetcher_.FetchNext(filter, policy, &lost)) {
-      fetcher_.Prefetch(kPrefetchAhead - 1);
+      if (fetched == 0) {
+        now = event_loop_->monotonic_now();
+        for (uint32_t ahead = 0; ahead < kPrefetchAhead; ++ahead) {
+          fetcher_.Prefetch(ahead);
+        }
+      } else {
+        fetcher_.Prefetch(kPrefetchAhead - 1);
+      }
       if (lost != 0) [[unlikely]] {
         RecordLostMessages(lost);
         lost = 0;
       }
-      if (fetched == 0) now = event_loop_->monotonic_now();
       ++fetched;
       const Context &context = fetcher_.context();
       RecordFetchAt(context, now);
