@@ -35,20 +35,8 @@ namespace aos {
 
 // The simulation's global time, shared by every node. Only the simulation
 // uses it; each node's monotonic_clock is derived from it.
-class distributed_clock {
- public:
-  using rep = std::chrono::nanoseconds::rep;
-  using period = std::chrono::nanoseconds::period;
-  using duration = std::chrono::nanoseconds;
-  using time_point = std::chrono::time_point<distributed_clock>;
-  static constexpr bool is_steady = true;
-
-  static constexpr time_point epoch() { return time_point(duration(0)); }
-  static constexpr time_point min_time{
-      duration(std::numeric_limits<rep>::min())};
-  static constexpr time_point max_time{
-      duration(std::numeric_limits<rep>::max())};
-};
+class distributed_clock
+    : public time_internal::NanosecondClock<distributed_clock, true> {};
 
 std::ostream &operator<<(std::ostream &stream,
                          const distributed_clock::time_point &now);

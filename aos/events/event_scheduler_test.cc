@@ -4,12 +4,17 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "gtest/gtest.h"
 
 namespace aos::testing {
 namespace {
+
+// Code spells distributed time points either way.
+static_assert(std::is_same_v<distributed_clock::time_point,
+                             std::chrono::time_point<distributed_clock>>);
 
 using std::chrono::milliseconds;
 

@@ -34,48 +34,53 @@
 
 namespace aos {
 
-class monotonic_clock {
+namespace time_internal {
+
+// What every AOS clock shares (monotonic, realtime and the simulation's
+// distributed clock): int64 nanosecond ticks, a zero epoch, and `min_time` /
+// `max_time` at the ends of the representable range. `Clock` is the clock
+// deriving from this (its time points are std::chrono::time_point<Clock>);
+// each clock adds its own now().
+template <typename Clock, bool kSteady>
+class NanosecondClock {
  public:
   using rep = std::chrono::nanoseconds::rep;
   using period = std::chrono::nanoseconds::period;
   using duration = std::chrono::nanoseconds;
-  using time_point = std::chrono::time_point<monotonic_clock>;
-  static constexpr bool is_steady = true;
-
-  // Reads CLOCK_MONOTONIC (a vDSO call, no syscall on x86-64).
-  static time_point now() noexcept;
+  // Spelled with the duration because Clock is incomplete here; the same
+  // type as std::chrono::time_point<Clock>.
+  using time_point = std::chrono::time_point<Clock, duration>;
+  static constexpr bool is_steady = kSteady;
 
   static constexpr duration zero() { return duration(0); }
   static constexpr time_point epoch() { return time_point(zero()); }
 
+  // The earliest time: "no time" (e.g. a timer's realtime event time).
   static constexpr time_point min_time{
       duration(std::numeric_limits<rep>::min())};
+  // The latest time: "never".
   static constexpr time_point max_time{
       duration(std::numeric_limits<rep>::max())};
+};
+
+}  // namespace time_internal
+
+class monotonic_clock
+    : public time_internal::NanosecondClock<monotonic_clock, true> {
+ public:
+  // Reads CLOCK_MONOTONIC (a vDSO call, no syscall on x86-64).
+  static time_point now() noexcept;
 
   // Parses what operator<< prints ("123.000000000sec", "-1.5sec").
   // Returns nullopt if `s` is not in that format.
   static std::optional<time_point> FromString(std::string_view s);
 };
 
-class realtime_clock {
+class realtime_clock
+    : public time_internal::NanosecondClock<realtime_clock, false> {
  public:
-  using rep = std::chrono::nanoseconds::rep;
-  using period = std::chrono::nanoseconds::period;
-  using duration = std::chrono::nanoseconds;
-  using time_point = std::chrono::time_point<realtime_clock>;
-  static constexpr bool is_steady = false;
-
   // Reads CLOCK_REALTIME.
   static time_point now() noexcept;
-
-  static constexpr duration zero() { return duration(0); }
-  static constexpr time_point epoch() { return time_point(zero()); }
-
-  static constexpr time_point min_time{
-      duration(std::numeric_limits<rep>::min())};
-  static constexpr time_point max_time{
-      duration(std::numeric_limits<rep>::max())};
 
   // Parses what operator<< prints ("2026-11-26_07-13-45.000000000", local
   // time). Returns nullopt if `s` is not in that format.

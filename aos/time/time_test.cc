@@ -1,6 +1,7 @@
 #include "aos/time/time.h"
 
 #include <sstream>
+#include <type_traits>
 
 #include "gtest/gtest.h"
 
@@ -26,6 +27,16 @@ TEST(TimeTest, ClocksAdvance) {
   EXPECT_GT(realtime_clock::now(),
             realtime_clock::time_point(seconds(1600000000)));
 }
+
+// Both clocks are chrono clocks whose time points are the plain
+// std::chrono::time_point<Clock> (code spells them either way).
+static_assert(std::chrono::is_clock_v<monotonic_clock>);
+static_assert(std::chrono::is_clock_v<realtime_clock>);
+static_assert(std::is_same_v<monotonic_clock::time_point,
+                             std::chrono::time_point<monotonic_clock>>);
+static_assert(std::is_same_v<realtime_clock::time_point,
+                             std::chrono::time_point<realtime_clock>>);
+static_assert(monotonic_clock::is_steady && !realtime_clock::is_steady);
 
 TEST(TimeTest, Limits) {
   EXPECT_LT(monotonic_clock::min_time, monotonic_clock::epoch());
