@@ -110,17 +110,23 @@ std::vector<EventLoopTestParam> MakeEventLoopTestParams(
 std::string EventLoopTestParamName(
     const ::testing::TestParamInfo<EventLoopTestParam> &info);
 
+// The fixture of the suite: a fresh factory of the parameter's
+// implementation per test, with its read method applied.
 class AbstractEventLoopTest
     : public ::testing::TestWithParam<EventLoopTestParam> {
  public:
   AbstractEventLoopTest();
 
+  // A plain loop named `name`, or "loop<N>" (N counts this test's loops) if
+  // `name` is empty.
   std::unique_ptr<EventLoop> Make(std::string_view name = "") {
     return factory_->Make(NextName(name));
   }
+  // The loop Run() runs; at most one per test.
   std::unique_ptr<EventLoop> MakePrimary(std::string_view name = "primary") {
     return factory_->MakePrimary(name);
   }
+  // The factory's Run, Exit and RunFor (see EventLoopTestFactory).
   Result<void> Run() { return factory_->Run(); }
   // Run(), ending one timing report period (+ 20 ms) after `primary` (made
   // by MakePrimary) starts running: every loop has sent its first report.
@@ -133,6 +139,7 @@ class AbstractEventLoopTest
   const Configuration *configuration() const {
     return factory_->configuration();
   }
+  // Whether this run reads with PIN (else COPY).
   bool pinned() const { return GetParam().read_method == TestReadMethod::kPin; }
 
  protected:
