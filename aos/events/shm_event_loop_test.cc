@@ -2,6 +2,8 @@
 
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <thread>
@@ -795,6 +797,88 @@ TEST_P(ShmEventLoopDeathTest, SharedMemoryOfAnotherLoopsObjects) {
   EXPECT_DEATH(primary_shm()->GetFetcherPrivateMemory(fetcher.get()),
                "GetFetcherPrivateMemory: the fetcher on .*/test1.* was made "
                "by another event loop than primary");
+}
+
+// An exclusive sender (live replay's) refuses to start beside another sender,
+// and while it lives every other sender is refused with a message naming the
+// holder and the remap that fixes it; destroying it ends the claim.
+TEST_P(ShmEventLoopDeathTest, ExclusiveSenderExcludesOtherSenders) {
+  auto loop = Make("app");
+  ShmEventLoop *shm = static_cast<ShmEventLoop *>(loop.get());
+  const Channel *channel = configuration::GetChannel<TestMessage>(
+      loop->configuration(), "/test1", "", loop->node());
+  const std::string self = std::to_string(getpid());
+  std::unique_ptr<RawSender> shared = loop->MakeRawSender(channel);
+  EXPECT_DEATH(shm->MakeExclusiveRawSender(channel),
+               "Failed to create an exclusive sender on .*/test1.*: process " +
+                   self +
+                   " \\(\".*\", thread [0-9]+\\) already sends on it.*"
+                   "remap the logged channel in the replay config");
+  shared.reset();
+  std::unique_ptr<RawSender> exclusive = shm->MakeExclusiveRawSender(channel);
+  EXPECT_DEATH(Make("other")->MakeRawSender(channel),
+               "Failed to create sender on .*/test1.*: it has an exclusive "
+               "sender, held by process " +
+                   self +
+                   ".*remap the logged channel in the replay config.*"
+                   "/original/test1");
+  exclusive.reset();
+  EXPECT_NE(Make("other")->MakeRawSender(channel), nullptr);
+}
+
+// The claim lives in the queue's shared memory with the holder's sender
+// slot, so a holder killed with SIGKILL (no destructor runs) releases it: the
+// next process to make a sender cleans the dead slot up and gets one.
+TEST_P(ShmEventLoopDeathTest, ExclusiveSenderClaimEndsWhenItsProcessDies) {
+  const Channel *channel = configuration::GetChannel<TestMessage>(
+      configuration(), "/test1", "", nullptr);
+  int ready[2];
+  PCHECK(pipe(ready) == 0);
+  const pid_t holder = fork();
+  PCHECK(holder != -1);
+  if (holder == 0) {
+    close(ready[0]);
+    auto loop = Make("holder");
+    auto sender = static_cast<ShmEventLoop *>(loop.get())
+                      ->MakeExclusiveRawSender(channel);
+    const char byte = 1;
+    if (write(ready[1], &byte, 1) != 1) _exit(1);
+    while (true) pause();
+  }
+  close(ready[1]);
+  // Kills and reaps the holder whatever happens to the test.
+  struct Holder {
+    pid_t pid;
+    bool reaped = false;
+    void Kill() {
+      if (reaped) return;
+      kill(pid, SIGKILL);
+      int status;
+      PCHECK(waitpid(pid, &status, 0) == pid);
+      reaped = true;
+    }
+    ~Holder() { Kill(); }
+  } killer{holder};
+  char byte = 0;
+  ASSERT_EQ(read(ready[0], &byte, 1), 1) << ": the holder died";
+  close(ready[0]);
+  const std::string pid = std::to_string(holder);
+  EXPECT_DEATH(Make("app")->MakeRawSender(channel),
+               "Failed to create sender on .*/test1.*: it has an exclusive "
+               "sender, held by process " +
+                   pid + " \\(\".*\", thread " + pid +
+                   "\\).*live log replay.*remap the logged channel in the "
+                   "replay config.*/original/test1.*or stop that process");
+  killer.Kill();
+  auto loop = Make("app");
+  {
+    Sender<TestMessage> sender = loop->MakeSender<TestMessage>("/test1");
+    Send(&sender, 5);
+  }
+  // And a new exclusive claim can be taken once that sender is gone.
+  EXPECT_NE(
+      static_cast<ShmEventLoop *>(loop.get())->MakeExclusiveRawSender(channel),
+      nullptr);
 }
 
 }  // namespace
