@@ -298,6 +298,9 @@ class LogReader {
   void NodeFinished(NodeReplayer *node);
   // Runs the OnEnd callbacks and exits (if asked to).
   void EndReplay();
+  // Multi-node logs: `node`'s first boot (CHECK-fails on nullptr);
+  // single-node logs: nullptr (CHECK-fails on a node).
+  const internal::NodeLog *FirstBootOf(const Node *node) const;
   // Resolves `name` on `node` through the configuration's maps.
   std::string ResolveName(std::string_view name, std::string_view type,
                           const Node *node) const;
