@@ -883,3 +883,79 @@ TEST_P(ShmEventLoopDeathTest, ExclusiveSenderClaimEndsWhenItsProcessDies) {
 
 }  // namespace
 }  // namespace aos::testing
+
+namespace aos::testing {
+namespace {
+
+// FetchNextUntil (the Logger's drain) against a sender in another thread
+// that keeps lapping the reader: under kSkipToOldest every message is either
+// visited, in order and intact, or counted lost, exactly once, on the first
+// message after the gap (and in lost_messages()). The reader stalls now and
+// then, so that it is lapped for sure.
+TEST_P(ShmEventLoopTest, FetchNextUntilAgainstOverrunningSenderThread) {
+  // A queue of 10 that refuses a send only if it overwrites a message sent
+  // less than 10 ns before.
+  const FlatbufferDetachedBuffer<Configuration> config =
+      configuration::MergeWithConfig(
+          configuration(),
+          std::string(R"({"channels": [{"name": "/race", "type": )"
+                      R"("aos.TestMessage", "frequency": 1000000000, )"
+                      R"("channel_storage_duration": 10, "max_size": 64)") +
+              (pinned() ? R"(, "read_method": "PIN", "num_readers": 4)" : "") +
+              "}]}");
+  const Channel *channel = configuration::GetChannel(
+      &config.message(), "/race", "aos.TestMessage", "", nullptr);
+  ASSERT_NE(channel, nullptr);
+  ShmEventLoop reader_loop(&config.message());
+  std::unique_ptr<RawFetcher> fetcher = reader_loop.MakeRawFetcher(channel);
+  fetcher->set_fall_behind_policy(FallBehindPolicy::kSkipToOldest);
+
+  constexpr uint64_t kMessages = 20000;
+  std::thread writer([&]() {
+    ShmEventLoop writer_loop(&config.message());
+    std::unique_ptr<RawSender> sender = writer_loop.MakeRawSender(channel);
+    for (uint64_t value = 0; value < kMessages;) {
+      const RawSender::Error error = sender->Send(&value, sizeof(value));
+      if (error == RawSender::Error::kOk) {
+        ++value;
+      } else {
+        ASSERT_EQ(error, RawSender::Error::kMessagesSentTooFast);
+      }
+    }
+  });
+
+  int64_t previous = -1;
+  uint64_t visited = 0;
+  uint64_t lost = 0;
+  bool order_ok = true;
+  while (previous != static_cast<int64_t>(kMessages - 1)) {
+    fetcher->FetchNextUntil(
+        monotonic_clock::max_time, [&](const Context &context) {
+          uint64_t value;
+          EXPECT_EQ(context.size, sizeof(value));
+          memcpy(&value, context.data, sizeof(value));
+          const int64_t gap = static_cast<int64_t>(value) - previous - 1;
+          if (gap < 0 || context.lost_messages != static_cast<uint64_t>(gap)) {
+            order_ok = false;
+            ADD_FAILURE() << "after " << previous << " got " << value
+                          << " with lost_messages " << context.lost_messages;
+          }
+          lost += context.lost_messages;
+          previous = static_cast<int64_t>(value);
+          ++visited;
+          if (visited % 500 == 0) {
+            std::this_thread::sleep_for(std::chrono::microseconds(200));
+          }
+          return order_ok;
+        });
+    if (!order_ok) break;
+  }
+  writer.join();
+  EXPECT_EQ(visited + lost, kMessages);
+  EXPECT_EQ(fetcher->lost_messages(), lost);
+  EXPECT_GT(lost, 0u) << "the writer never lapped the reader";
+  EXPECT_GT(visited, 1u);
+}
+
+}  // namespace
+}  // namespace aos::testing

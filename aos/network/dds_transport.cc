@@ -163,19 +163,33 @@ Result<std::string> CycloneConfig(const Configuration *configuration,
          " ms</LeaseDuration></Discovery></Domain></CycloneDDS>";
 }
 
-uint32_t SerializedMessageSize(size_t data_size) {
-  // Three int64, a uint32, 16 octets: 44 bytes; the sequence's uint32
-  // length at 44 (already 4-aligned), its bytes from 48; the whole padded to
-  // a multiple of 4; plus the encapsulation header.
+uint32_t SerializedBatchSize(const aos_bridge_Batch &batch) {
+  // Offsets from the end of the encapsulation header. The sequence's uint32
+  // length; per message three int64 (8-aligned), a uint32 and 16 octets (44
+  // bytes), the data's uint32 length (4-aligned) and its bytes.
   constexpr size_t kHeader = 4;
-  constexpr size_t kFixed = 48;
-  const size_t body = (kFixed + data_size + 3) & ~size_t{3};
-  return static_cast<uint32_t>(kHeader + body);
+  size_t offset = 4;
+  for (uint32_t i = 0; i < batch.messages._length; ++i) {
+    offset = (offset + 7) & ~size_t{7};
+    offset += 44;
+    offset = (offset + 3) & ~size_t{3};
+    offset += 4 + batch.messages._buffer[i].data._length;
+  }
+  return static_cast<uint32_t>(kHeader + ((offset + 3) & ~size_t{3}));
+}
+
+uint32_t BatchFragments(const aos_bridge_Batch &batch) {
+  const uint32_t size = SerializedBatchSize(batch);
+  return std::max<uint32_t>(1, (size + kFragmentSize - 1) / kFragmentSize);
 }
 
 uint32_t MessageFragments(size_t data_size) {
-  const uint32_t size = SerializedMessageSize(data_size);
-  return std::max<uint32_t>(1, (size + kFragmentSize - 1) / kFragmentSize);
+  aos_bridge_Message message{};
+  message.data._length = static_cast<uint32_t>(data_size);
+  aos_bridge_Batch batch{};
+  batch.messages._buffer = &message;
+  batch.messages._length = 1;
+  return BatchFragments(batch);
 }
 
 dds_qos_t *ForwardingQos(const Connection *connection, size_t queue_size) {

@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "aos/configuration.h"
+#include "aos/network/bridge.h"
 #include "aos/util/status.h"
 
 namespace aos::message_bridge {
@@ -65,15 +66,18 @@ Result<std::string> CycloneConfig(const Configuration *configuration,
 // CycloneConfig (it is Cyclone's default) so that the bridge knows it.
 inline constexpr uint32_t kFragmentSize = 1344;
 
-// The serialized size (XCDR: 4-byte encapsulation header, the fields, the
-// sequence's length, padding to 4 bytes) of an aos_bridge_Message carrying
-// `data_size` bytes of flatbuffer.
-uint32_t SerializedMessageSize(size_t data_size);
+// The serialized size (XCDR: 4-byte encapsulation header, the sequence's
+// length, each message's fields aligned as CDR wants them, the data's
+// length and bytes, the whole padded to 4 bytes) of `batch`.
+uint32_t SerializedBatchSize(const aos_bridge_Batch &batch);
 
-// How many pieces DDS sends such a message in: Cyclone cuts a sample of
-// serialized size s into ceil(s / kFragmentSize) fragments (at least one).
-// A message in n pieces is n - 1 "partial deliveries" in upstream's sense
-// (SCTP handed it over in n reads, and the bridge reassembled it).
+// How many pieces DDS sends `batch` in: Cyclone cuts a sample of serialized
+// size s into ceil(s / kFragmentSize) fragments (at least one). A batch in n
+// pieces is n - 1 "partial deliveries" in upstream's sense (SCTP handed a
+// message over in n reads, and the bridge reassembled it).
+uint32_t BatchFragments(const aos_bridge_Batch &batch);
+// The same for a batch of one message of `data_size` bytes (how a message
+// too large to batch travels).
 uint32_t MessageFragments(size_t data_size);
 
 // The QoS of a forwarded channel's writer and reader for `connection` (see

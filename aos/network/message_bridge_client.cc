@@ -20,6 +20,9 @@ struct MessageBridgeClient::Link {
   // reads beyond the first that a message took).
   uint32_t partial_deliveries = 0;
   uint32_t timestamp_send_failures = 0;
+  // Delivery timestamps not yet written: one DDS sample per wakeup
+  // (FlushDeliveries), or per kMaxDeliveries. Sized once.
+  std::vector<aos_bridge_Delivery> deliveries;
 };
 
 // One channel forwarded to this node.
@@ -76,8 +79,9 @@ MessageBridgeClient::MessageBridgeClient(EventLoop *event_loop,
       link->timestamp_writer = domain_->MakeWriter(
           TimestampTopicName(channel->source_node()->string_view(),
                              me->name()->string_view()),
-          &aos_bridge_Delivery_desc, qos);
+          &aos_bridge_DeliveryBatch_desc, qos);
       dds_delete_qos(qos);
+      link->deliveries.reserve(kMaxDeliveries);
     }
     auto inbound = std::make_unique<Inbound>();
     inbound->channel = channel;
@@ -89,7 +93,7 @@ MessageBridgeClient::MessageBridgeClient(EventLoop *event_loop,
     inbound->reader = domain_->MakeReader(
         ForwardingTopicName(channel->source_node()->string_view(),
                             me->name()->string_view(), inbound->index),
-        &aos_bridge_Message_desc, qos);
+        &aos_bridge_Batch_desc, qos);
     dds_delete_qos(qos);
     // The copies are sent by the bridge, not the channel's source node:
     // MakeRawSender allows that.
@@ -134,9 +138,8 @@ bool MessageBridgeClient::Deliver(Inbound *inbound,
   inbound->last_boot_uuid = boot_uuid;
   inbound->last_queue_index = message.queue_index;
   ++link->received_packets;
-  link->partial_deliveries += MessageFragments(message.data._length) - 1;
   if (!inbound->send_timestamps) return true;
-  aos_bridge_Delivery delivery;
+  aos_bridge_Delivery &delivery = link->deliveries.emplace_back();
   delivery.channel_index = inbound->index;
   delivery.monotonic_sent_time =
       inbound->sender->monotonic_sent_time().time_since_epoch().count();
@@ -149,10 +152,27 @@ bool MessageBridgeClient::Deliver(Inbound *inbound,
   delivery.remote_queue_index = message.queue_index;
   memcpy(delivery.boot_uuid, event_loop_->boot_uuid().span().data(),
          UUID::kDataSize);
-  if (dds_write(link->timestamp_writer, &delivery) != DDS_RETCODE_OK) {
-    ++link->timestamp_send_failures;
-  }
+  if (link->deliveries.size() == kMaxDeliveries) FlushDeliveries(link);
   return true;
+}
+
+void MessageBridgeClient::FlushDeliveries(Link *link) {
+  if (link->deliveries.empty()) return;
+  aos_bridge_DeliveryBatch batch;
+  batch.deliveries._buffer = link->deliveries.data();
+  batch.deliveries._length = static_cast<uint32_t>(link->deliveries.size());
+  batch.deliveries._maximum = batch.deliveries._length;
+  batch.deliveries._release = false;
+  if (dds_write(link->timestamp_writer, &batch) != DDS_RETCODE_OK) {
+    link->timestamp_send_failures += batch.deliveries._length;
+  }
+  link->deliveries.clear();
+}
+
+void MessageBridgeClient::FlushAllDeliveries() {
+  for (const std::unique_ptr<Link> &link : links_) {
+    if (link != nullptr) FlushDeliveries(link.get());
+  }
 }
 
 void MessageBridgeClient::RetryHeld() {
@@ -175,9 +195,9 @@ void MessageBridgeClient::RetryHeld() {
 }
 
 void MessageBridgeClient::TakeMessages() {
-  constexpr size_t kBatch = 64;
-  void *samples[kBatch];
-  dds_sample_info_t infos[kBatch];
+  constexpr size_t kSamples = 16;
+  void *samples[kSamples];
+  dds_sample_info_t infos[kSamples];
   bool held = false;
   for (const std::unique_ptr<Inbound> &inbound : inbound_) {
     // Order: nothing overtakes a held message.
@@ -185,24 +205,32 @@ void MessageBridgeClient::TakeMessages() {
       // Loaned samples: DDS deserialized them already, no copy of ours.
       samples[0] = nullptr;
       const int count =
-          dds_take(inbound->reader, samples, infos, kBatch, kBatch);
+          dds_take(inbound->reader, samples, infos, kSamples, kSamples);
       if (count <= 0) break;
       for (int i = 0; i < count; ++i) {
         if (!infos[i].valid_data) continue;
-        const auto &message =
-            *static_cast<const aos_bridge_Message *>(samples[i]);
-        if (inbound->held.empty() && Deliver(inbound.get(), message)) continue;
-        Inbound::Held &copy = inbound->held.emplace_back();
-        copy.message = message;
-        copy.data.assign(message.data._buffer,
-                         message.data._buffer + message.data._length);
-        copy.message.data._buffer = nullptr;
-        copy.message.data._release = false;
+        const auto &batch = *static_cast<const aos_bridge_Batch *>(samples[i]);
+        if (!inbound->link->peer->mismatched()) {
+          inbound->link->partial_deliveries += BatchFragments(batch) - 1;
+        }
+        for (uint32_t j = 0; j < batch.messages._length; ++j) {
+          const aos_bridge_Message &message = batch.messages._buffer[j];
+          if (inbound->held.empty() && Deliver(inbound.get(), message)) {
+            continue;
+          }
+          Inbound::Held &copy = inbound->held.emplace_back();
+          copy.message = message;
+          copy.data.assign(message.data._buffer,
+                           message.data._buffer + message.data._length);
+          copy.message.data._buffer = nullptr;
+          copy.message.data._release = false;
+        }
       }
       dds_return_loan(inbound->reader, samples, count);
     }
     held |= !inbound->held.empty();
   }
+  FlushAllDeliveries();
   if (held && retry_timer_->IsDisabled()) {
     retry_timer_->Schedule(event_loop_->monotonic_now() +
                            std::chrono::milliseconds(1));

@@ -69,6 +69,12 @@ class MessageBridgeClient {
   bool Deliver(Inbound *inbound, const aos_bridge_Message &message);
   // Retries the held messages; reads the readers they unblock.
   void RetryHeld();
+  // Writes the link's delivery timestamps waiting (one DDS sample).
+  void FlushDeliveries(Link *link);
+  void FlushAllDeliveries();
+
+  // Delivery timestamps per DDS sample at most.
+  static constexpr size_t kMaxDeliveries = 128;
 
   EventLoop *const event_loop_;
   DdsDomain *const domain_;

@@ -79,7 +79,7 @@ class ImpairedMessageBridgeTest : public MessageBridgeTest {
 // 1 s, far more than recovering a loss takes) too.
 TEST_F(ImpairedMessageBridgeTest, LossDelayReorder) {
   UseConfig(1'000'000'000);
-  impairment_ = Impairment{std::chrono::milliseconds(5), 0.1, 0.2};
+  impairment_ = Impairment{std::chrono::milliseconds(5), 0.1, 0.2, ""};
   constexpr int kCount = 200;
   std::vector<int> reliable, unreliable;
   SendAndCollect(kCount, &reliable, &unreliable, milliseconds(10000));
@@ -102,7 +102,7 @@ TEST_F(ImpairedMessageBridgeTest, LatestReliableOnConnectOverLossyLink) {
   Sender<TestMessage> ping = pi1->MakeSender<TestMessage>("/test");
   Fetcher<TestMessage> ping_fetcher = pi2->MakeFetcher<TestMessage>("/test");
   pair_->impaired_link()->Set(
-      Impairment{std::chrono::milliseconds(1), 0.3, 0.0});
+      Impairment{std::chrono::milliseconds(1), 0.3, 0.0, ""});
   for (int start = 1; start <= 5; ++start) {
     SendValue(&ping, start);
     std::unique_ptr<ChildProcess> bridge1 = StartBridge(1);
@@ -119,6 +119,59 @@ TEST_F(ImpairedMessageBridgeTest, LatestReliableOnConnectOverLossyLink) {
     ASSERT_TRUE(bridge2->Wait(milliseconds(5000)).has_value());
   }
   EXPECT_GT(pair_->impaired_link()->dropped(), 0u);
+}
+
+// The other order of discovery: pi1's server learns of pi2's reader (and
+// writes the latest reliable message to it) while pi2 does not yet know
+// pi1's writer, so the reader cannot take the message yet. The link holds
+// back the discovery message announcing the writer (it names the topic)
+// for a second after the bridges connect, while two more messages are sent.
+// The server cannot see this (its writer is matched); the messages must
+// still all arrive, in order, once pi2 learns of the writer. They do: the
+// writer keeps them (KEEP_ALL) until the matched reader acknowledges them,
+// and the reader asks for them as soon as it knows the writer.
+TEST_F(ImpairedMessageBridgeTest, LatestReliableWhenReaderLearnsWriterLate) {
+  std::unique_ptr<ShmEventLoop> pi1 = MakeLoop(1);
+  std::unique_ptr<ShmEventLoop> pi2 = MakeLoop(2);
+  Sender<TestMessage> ping = pi1->MakeSender<TestMessage>("/test");
+  Fetcher<TestMessage> ping_fetcher = pi2->MakeFetcher<TestMessage>("/test");
+  Fetcher<ServerStatistics> server = pi1->MakeFetcher<ServerStatistics>("/aos");
+  Fetcher<ClientStatistics> client = pi2->MakeFetcher<ClientStatistics>("/aos");
+  const Channel *channel = configuration::GetChannel(
+      &config_->message(), "/test", "aos.TestMessage", "", pi1->node());
+  ASSERT_NE(channel, nullptr);
+  // The topic name as the discovery message carries it (NUL-terminated, so
+  // that channel 1 does not match 10).
+  std::string topic = ForwardingTopicName(
+      "pi1", "pi2", configuration::ChannelIndex(&config_->message(), channel));
+  topic.push_back('\0');
+  Impairment impairment;
+  impairment.drop_1to2_containing = topic;
+  pair_->impaired_link()->Set(impairment);
+  SendValue(&ping, 42);
+  std::unique_ptr<ChildProcess> bridge1 = StartBridge(1);
+  std::unique_ptr<ChildProcess> bridge2 = StartBridge(2);
+  ASSERT_TRUE(WaitForState(&server, true)) << bridge1->Log();
+  ASSERT_TRUE(WaitForState(&client, true)) << bridge2->Log();
+  std::this_thread::sleep_for(milliseconds(300));
+  SendValue(&ping, 43);
+  SendValue(&ping, 44);
+  // Long enough for the server to have written them all.
+  std::this_thread::sleep_for(milliseconds(700));
+  EXPECT_GT(pair_->impaired_link()->dropped(), 0u)
+      << "the writer's announcement was never seen";
+  EXPECT_FALSE(ping_fetcher.FetchNext())
+      << "arrived although pi2 cannot know the writer: the test did not "
+         "force the order";
+  pair_->impaired_link()->Set(Impairment{});
+  for (const int value : {42, 43, 44}) {
+    ASSERT_TRUE(WaitFor([&]() { return ping_fetcher.FetchNext(); }))
+        << value << " did not arrive once pi2's reader learnt of the writer\n"
+        << bridge1->Log() << bridge2->Log();
+    EXPECT_EQ(ping_fetcher->value(), value);
+  }
+  std::this_thread::sleep_for(milliseconds(200));
+  EXPECT_FALSE(ping_fetcher.FetchNext()) << "an extra copy was republished";
 }
 
 // The link drops everything for 200 ms (less than the peer timeout, so the
@@ -156,7 +209,7 @@ TEST_F(ImpairedMessageBridgeTest, UnreliableExpiresAfterTimeToLive) {
       unreliable.push_back(unreliable_fetcher->value());
     }
   };
-  pair_->impaired_link()->Set(Impairment{milliseconds(0), 1.0, 0.0});
+  pair_->impaired_link()->Set(Impairment{milliseconds(0), 1.0, 0.0, ""});
   for (int i = 0; i < 20; ++i) {
     SendValue(&test, i);
     SendValue(&unreliable_sender, i);
@@ -203,7 +256,7 @@ TEST_F(ImpairedMessageBridgeTest, BurstFasterThanTheChannelIsHeldNotLost) {
       StartBridge(2, "", {"--peer_timeout_ms=5000"});
   ASSERT_TRUE(WaitForState(&server, true)) << bridge1->Log();
 
-  pair_->impaired_link()->Set(Impairment{milliseconds(0), 1.0, 0.0});
+  pair_->impaired_link()->Set(Impairment{milliseconds(0), 1.0, 0.0, ""});
   for (int i = 0; i < 20; ++i) {
     SendValue(&burst, i);
     std::this_thread::sleep_for(milliseconds(11));
@@ -241,7 +294,7 @@ TEST_F(ImpairedMessageBridgeTest, RefusedReliableWritesAreRetried) {
   std::unique_ptr<ChildProcess> bridge2 =
       StartBridge(2, "", {"--peer_timeout_ms=5000"});
   ASSERT_TRUE(WaitForState(&server, true)) << bridge1->Log();
-  pair_->impaired_link()->Set(Impairment{milliseconds(60), 0.0, 0.0});
+  pair_->impaired_link()->Set(Impairment{milliseconds(60), 0.0, 0.0, ""});
 
   constexpr int kCount = 12;
   constexpr size_t kSize = 1 << 20;

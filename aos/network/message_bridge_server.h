@@ -85,25 +85,39 @@ class MessageBridgeServer {
   struct ForwardedChannel;
   struct Link;
 
-  // The watcher's callback: hands `context` to the unreliable destinations
-  // and lets the reliable ones catch up through their fetchers.
-  void Forward(ForwardedChannel *forwarded, const Context &context);
-  // Reliable destination: drops its backlog and writes the channel's latest
+  // Small messages are batched up to this many bytes of flatbuffers (and
+  // kMaxBatchMessages messages) per DDS sample; a larger one travels alone.
+  static constexpr size_t kBatchBytes = 16384;
+  static constexpr size_t kMaxBatchMessages = 256;
+
+  // The watcher's callback: every destination catches up through its
+  // fetcher.
+  void Forward(ForwardedChannel *forwarded);
+  // Reliable destination: drops its backlog and sends the channel's latest
   // message, noting the writer's matches.
   void SendLatest(Destination *destination);
-  // Hands one message to DDS; false if DDS refused it.
-  bool Write(Destination *destination, const Context &context);
-  // Reliable destination: writes its refused message and then every newer
-  // one, in order, until DDS refuses one (kept, retried by the timer) or
-  // none is left. While the peer is down, drops them instead.
+  // Whether a message of `size` bytes fits in the batch being built.
+  static bool Fits(const Destination &destination, size_t size);
+  // Appends the fetcher's message to the batch (copying its bytes into the
+  // arena if `copy`, else pointing at the fetcher's buffer).
+  void AddToBatch(Destination *destination, bool copy);
+  void ClearBatch(Destination *destination);
+  // Hands the batch to DDS (nothing to do if empty). True if written, or
+  // refused and dropped (unreliable); false if refused and kept for the
+  // retry timer (reliable).
+  bool Flush(Destination *destination);
+  // Writes what waits for the destination, in batches, until DDS refuses
+  // one (reliable: kept, retried by the timer) or none is left. While the
+  // peer is down, drops it instead.
   void CatchUp(Destination *destination);
-  // DDS refused the message the fetcher holds: keep it, retry soon.
-  void Refused(Destination *destination);
   void RetryPending();
-  // Reliable destination: counts what waits (and the refused message) as
+  // Publishes one delivery timestamp as a RemoteMessage (if the
+  // configuration has a channel for it).
+  void SendRemoteMessage(const Link &link, const aos_bridge_Delivery &delivery);
+  // Counts what waits (the batch, the fetcher's message, the queue) as
   // dropped, leaving the fetcher at the newest message.
   void DropBacklog(Destination *destination);
-  void CountSent(Destination *destination);
+  void CountSent(Destination *destination, uint64_t count);
   void CountDropped(Destination *destination, uint64_t count);
   // Counts what the fetcher skipped (fell behind) since the last call.
   void CountSkipped(Destination *destination);

@@ -6,6 +6,7 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <fstream>
@@ -616,6 +617,74 @@ TEST_F(MessageBridgeTest, StoppedServerSkipsWhatItMissedAndSurvives) {
   })) << bridge1->Log();
   EXPECT_EQ(server->connections()->Get(0)->dropped_packets(),
             kFlood - received.size());
+}
+
+// What waits when the server wakes up goes out in batches: small messages
+// together, a message too large to batch alone, in order. The server is
+// stopped (SIGSTOP) while messages of mixed sizes pile up on /big and
+// small ones on /test; when it continues, every one arrives intact, in
+// order, and every /test message's delivery timestamp comes back (the
+// client sends the timestamps of one wakeup together).
+TEST_F(MessageBridgeTest, MessagesWaitingAtWakeupArriveInOrderInBatches) {
+  std::unique_ptr<ShmEventLoop> pi1 = MakeLoop(1);
+  std::unique_ptr<ShmEventLoop> pi2 = MakeLoop(2);
+  const Channel *big_channel = configuration::GetChannel(
+      &config_->message(), "/big", "aos.TestMessage", "", pi1->node());
+  ASSERT_NE(big_channel, nullptr);
+  std::unique_ptr<RawSender> big = pi1->MakeRawSender(big_channel);
+  std::unique_ptr<RawFetcher> big_fetcher = pi2->MakeRawFetcher(big_channel);
+  Sender<TestMessage> test = pi1->MakeSender<TestMessage>("/test");
+  Fetcher<TestMessage> test_fetcher = pi2->MakeFetcher<TestMessage>("/test");
+  Fetcher<RemoteMessage> timestamps = pi1->MakeFetcher<RemoteMessage>(
+      "/pi1/aos/remote_timestamps/pi2/test/aos-TestMessage");
+  Fetcher<ServerStatistics> server = pi1->MakeFetcher<ServerStatistics>("/aos");
+  std::unique_ptr<ChildProcess> bridge1 =
+      StartBridge(1, "", {"--peer_timeout_ms=5000"});
+  std::unique_ptr<ChildProcess> bridge2 =
+      StartBridge(2, "", {"--peer_timeout_ms=5000"});
+  ASSERT_TRUE(WaitForState(&server, true)) << bridge1->Log();
+
+  bridge1->Kill(SIGSTOP);
+  // Around the batch bound (16 KiB) and far beyond it.
+  const std::vector<size_t> sizes = {
+      10, 20, 100000, 30, 20000, 16384, 16385, 40, size_t{1} << 20, 50};
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    const std::vector<uint8_t> data(sizes[i], static_cast<uint8_t>(i + 1));
+    ASSERT_EQ(big->Send(data.data(), data.size()), RawSender::Error::kOk);
+  }
+  constexpr int kSmall = 8;
+  std::vector<uint32_t> test_queue_indices;
+  for (int i = 0; i < kSmall; ++i) {
+    SendValue(&test, 100 + i);
+    test_queue_indices.push_back(test.sent_queue_index());
+  }
+  bridge1->Kill(SIGCONT);
+
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    ASSERT_TRUE(WaitFor([&]() { return big_fetcher->FetchNext(); }))
+        << "message " << i << " of /big did not arrive\n"
+        << bridge1->Log();
+    const Context &context = big_fetcher->context();
+    ASSERT_EQ(context.size, sizes[i]) << "message " << i;
+    const uint8_t *data = static_cast<const uint8_t *>(context.data);
+    EXPECT_TRUE(std::all_of(data, data + context.size,
+                            [&](uint8_t b) { return b == i + 1; }))
+        << "message " << i << " has the wrong bytes";
+  }
+  for (int i = 0; i < kSmall; ++i) {
+    ASSERT_TRUE(WaitFor([&]() { return test_fetcher.FetchNext(); }))
+        << bridge1->Log();
+    EXPECT_EQ(test_fetcher->value(), 100 + i);
+    EXPECT_EQ(test_fetcher.context().remote_queue_index, test_queue_indices[i]);
+  }
+  for (int i = 0; i < kSmall; ++i) {
+    ASSERT_TRUE(WaitFor([&]() { return timestamps.FetchNext(); }))
+        << "delivery timestamp " << i << " did not come back\n"
+        << bridge2->Log();
+    EXPECT_EQ(timestamps->remote_queue_index(), test_queue_indices[i]);
+  }
+  EXPECT_FALSE(big_fetcher->FetchNext());
+  EXPECT_FALSE(test_fetcher.FetchNext());
 }
 
 }  // namespace

@@ -144,7 +144,13 @@ void ImpairedLink::Relay() {
       while (true) {
         const ssize_t size = read(fds[i].fd, buffer.data(), buffer.size());
         if (size <= 0) break;
-        if (uniform(random) < impairment.loss) {
+        const std::string_view bytes(
+            reinterpret_cast<const char *>(buffer.data()),
+            static_cast<size_t>(size));
+        if (uniform(random) < impairment.loss ||
+            (i == 0 && !impairment.drop_1to2_containing.empty() &&
+             bytes.find(impairment.drop_1to2_containing) !=
+                 std::string_view::npos)) {
           ++dropped_;
           continue;
         }

@@ -17,6 +17,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include "aos/util/status.h"
@@ -28,6 +29,10 @@ struct Impairment {
   // Probabilities in [0, 1].
   double loss = 0.0;
   double reorder = 0.0;
+  // If not empty: every packet from namespace 1 to namespace 2 whose bytes
+  // contain this is dropped (e.g. a DDS topic name, to hold back the
+  // discovery message announcing one endpoint).
+  std::string drop_1to2_containing;
 };
 
 class ImpairedLink {
