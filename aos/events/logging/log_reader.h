@@ -43,8 +43,9 @@
 // and publishes no statistics.
 //
 // Live replay (Register(EventLoop *)): the log (a single-node log, or the
-// event loop's node of a multi-node log) replays through one real event
-// loop, typically a ShmEventLoop made with configuration(), so applications
+// event loop's node of a multi-node log, every boot of it one after the
+// other) replays through one real event loop, typically a ShmEventLoop made
+// with configuration(), so applications
 // in other processes receive the logged messages from shared memory:
 //
 //   LogReader reader(path);
