@@ -586,7 +586,8 @@ TEST_F(ReplayLiveTest, LogReplayerShmWithAnApplicationProcess) {
 
   ASSERT_EQ(
       RunCommand(Args(replayer, {"--replay_config=" + remap,
-                                 "--output_folder=" + dir_.path() + "/new"}),
+                                 "--output_folder=" + dir_.path() + "/new",
+                                 "--timing_accuracy_channel=/replay_timing"}),
                  dir_.path(), &output),
       0)
       << output;
@@ -612,6 +613,22 @@ TEST_F(ReplayLiveTest, LogReplayerShmWithAnApplicationProcess) {
       Values<examples::Pong>(replayed.at("/test aos.examples.Pong"));
   EXPECT_EQ(answers, pings);
   LOG(INFO) << answers.size() << " of " << pings.size() << " pings answered";
+
+  // The new log has the replay timing report: every message replayed after
+  // the start once (each ping after the start among them), none sent early.
+  ASSERT_TRUE(replayed.contains("/replay_timing aos.timing.ReplayTiming"));
+  size_t reported = 0;
+  for (const LogMessage &message :
+       replayed.at("/replay_timing aos.timing.ReplayTiming")) {
+    const auto *report =
+        flatbuffers::GetRoot<timing::ReplayTiming>(message.data.data());
+    ASSERT_NE(report->messages(), nullptr);
+    for (const timing::MessageTiming *timing : *report->messages()) {
+      EXPECT_LE(timing->expected_send_time(), timing->actual_send_time());
+      ++reported;
+    }
+  }
+  EXPECT_GE(reported, pings.size() - 1);
 
   // The stats hold the log's start and the last replayed message's time.
   monotonic_clock::time_point last = monotonic_clock::min_time;
