@@ -400,4 +400,62 @@ TEST_P(AbstractEventLoopTest, FetchNextUntilSkipToOldest) {
             queue_size == 1 ? static_cast<uint64_t>(queue_size) : 0u);
 }
 
+// A sender overrunning the reader in the middle of a FetchNextUntil drain
+// (here from the visitor, once the first message was fetched) makes the
+// drain skip to the oldest message still queued, as FetchNextIf would: the
+// messages kept are visited once each, in order, and the loss is counted
+// exactly once, on the first message after it.
+TEST_P(AbstractEventLoopTest, FetchNextUntilSkipsWhenOverrunDuringDrain) {
+  auto loop1 = Make();
+  auto loop2 = Make();
+  auto primary = MakePrimary();
+  auto sender = loop1->MakeSender<TestMessage>("/fast");
+  std::unique_ptr<RawFetcher> fetcher = loop2->MakeRawFetcher(sender.channel());
+  fetcher->set_fall_behind_policy(FallBehindPolicy::kSkipToOldest);
+  const int queue_size = static_cast<int>(
+      configuration::QueueSize(configuration(), sender.channel()));
+  ASSERT_GE(queue_size, 3);
+  // One slot stays free, so the second round overwrites exactly the first
+  // round's messages after the one being visited.
+  const int first_round = queue_size - 1;
+  for (int i = 0; i < first_round; ++i) SendValue(&sender, i);
+  // Old enough to be overwritten without tripping the sent-too-fast check.
+  RunFor(
+      configuration::ChannelStorageDuration(configuration(), sender.channel()) +
+      milliseconds(1));
+  std::vector<int> values;
+  std::vector<uint64_t> lost;
+  const auto value_of = [](const Context &context) {
+    return flatbuffers::GetRoot<TestMessage>(context.data)->value();
+  };
+  const size_t fetched = fetcher->FetchNextUntil(
+      monotonic_clock::max_time, [&](const Context &context) {
+        values.push_back(value_of(context));
+        lost.push_back(context.lost_messages);
+        if (values.size() == 1) {
+          for (int i = 0; i < queue_size; ++i) {
+            SendValue(&sender, first_round + i);
+          }
+        }
+        return true;
+      });
+  std::vector<int> expected_values = {0};
+  std::vector<uint64_t> expected_lost = {0};
+  const uint64_t skipped = static_cast<uint64_t>(first_round - 1);
+  for (int i = 0; i < queue_size; ++i) {
+    expected_values.push_back(first_round + i);
+    expected_lost.push_back(i == 0 ? skipped : 0u);
+  }
+  EXPECT_THAT(values, ::testing::ElementsAreArray(expected_values));
+  EXPECT_THAT(lost, ::testing::ElementsAreArray(expected_lost));
+  EXPECT_EQ(fetched, values.size());
+  EXPECT_EQ(fetcher->lost_messages(), skipped);
+  EXPECT_EQ(value_of(fetcher->context()), first_round + queue_size - 1);
+  EXPECT_EQ(fetcher->context().lost_messages, 0u);
+  EXPECT_EQ(fetcher->FetchNextUntil(monotonic_clock::max_time,
+                                    [](const Context &) { return true; }),
+            0u);
+  EXPECT_EQ(fetcher->lost_messages(), skipped);
+}
+
 }  // namespace aos::testing

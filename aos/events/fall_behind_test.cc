@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <thread>
 #include <vector>
 
@@ -201,35 +202,55 @@ TEST(ShmFallBehindDeathTest, LappedWatcherDiesByDefault) {
   ipc_lib::SetShmBase(previous_shm_base);
 }
 
+// A simulation with a loop "sender" exempt from the sent-too-fast rule, so it
+// can lap a watcher within one instant, its sender on /lapped, and a loop
+// "watcher" for the test's watcher.
+class SimulatedFallBehindTest : public ::testing::Test {
+ protected:
+  SimulatedFallBehindTest() {
+    factory_.SkipTimingReport();
+    NodeEventLoopFactory *node = factory_.GetNodeEventLoopFactory(nullptr);
+    sending_loop_ = node->MakeEventLoop(
+        "sender",
+        EventLoopOptions{CheckSentTooFast::kNo, ExclusiveSenders::kNo, {}});
+    watching_loop_ = node->MakeEventLoop("watcher");
+    sender_ = sending_loop_->MakeSender<TestMessage>("/lapped");
+  }
+
+  // Sends the values 0 .. count - 1 on /lapped, all at 1 ms after the start.
+  void SendBurstAtOneMillisecond(int count) {
+    TimerHandler *burst = sending_loop_->AddTimer([this, count]() {
+      for (int i = 0; i < count; ++i) Send(&sender_, i);
+    });
+    sending_loop_->OnRun([this, burst]() {
+      burst->Schedule(sending_loop_->monotonic_now() + milliseconds(1));
+    });
+  }
+
+  FlatbufferDetachedBuffer<Configuration> config_ = Config();
+  SimulatedEventLoopFactory factory_{&config_.message()};
+  std::unique_ptr<EventLoop> sending_loop_;
+  std::unique_ptr<EventLoop> watching_loop_;
+  Sender<TestMessage> sender_;
+};
+
+using SimulatedFallBehindDeathTest = SimulatedFallBehindTest;
+
 // Simulation: a watcher lapped within one instant (by a loop exempt from
 // the sent-too-fast rule) skips to the oldest message and reports the loss.
-TEST(SimulatedFallBehindTest, LappedWatcherSkipsToOldest) {
-  FlatbufferDetachedBuffer<Configuration> config = Config();
-  SimulatedEventLoopFactory factory(&config.message());
-  factory.SkipTimingReport();
-  NodeEventLoopFactory *node = factory.GetNodeEventLoopFactory(nullptr);
-  auto sending_loop = node->MakeEventLoop(
-      "sender",
-      EventLoopOptions{CheckSentTooFast::kNo, ExclusiveSenders::kNo, {}});
-  auto watching_loop = node->MakeEventLoop("watcher");
-  auto sender = sending_loop->MakeSender<TestMessage>("/lapped");
+TEST_F(SimulatedFallBehindTest, LappedWatcherSkipsToOldest) {
   const size_t queue_size =
-      configuration::QueueSize(&config.message(), sender.channel());
+      configuration::QueueSize(&config_.message(), sender_.channel());
   std::vector<std::pair<int, uint64_t>> deliveries;
-  watching_loop->MakeWatcher("/lapped", [&](const TestMessage &message) {
+  watching_loop_->MakeWatcher("/lapped", [&](const TestMessage &message) {
     deliveries.emplace_back(message.value(),
-                            watching_loop->context().lost_messages);
+                            watching_loop_->context().lost_messages);
   });
-  watching_loop->SetWatcherFallBehindPolicy(sender.channel(),
-                                            FallBehindPolicy::kSkipToOldest);
+  watching_loop_->SetWatcherFallBehindPolicy(sender_.channel(),
+                                             FallBehindPolicy::kSkipToOldest);
   const int total = static_cast<int>(3 * queue_size);
-  TimerHandler *burst = sending_loop->AddTimer([&]() {
-    for (int i = 0; i < total; ++i) Send(&sender, i);
-  });
-  sending_loop->OnRun([&]() {
-    burst->Schedule(sending_loop->monotonic_now() + milliseconds(1));
-  });
-  CheckExpected(factory.RunFor(milliseconds(10)));
+  SendBurstAtOneMillisecond(total);
+  CheckExpected(factory_.RunFor(milliseconds(10)));
 
   ASSERT_EQ(deliveries.size(), queue_size);
   EXPECT_EQ(deliveries[0].first, total - static_cast<int>(queue_size));
@@ -238,29 +259,15 @@ TEST(SimulatedFallBehindTest, LappedWatcherSkipsToOldest) {
     EXPECT_EQ(deliveries[i].first, deliveries[0].first + static_cast<int>(i));
     EXPECT_EQ(deliveries[i].second, 0u);
   }
-  EXPECT_EQ(watching_loop->WatcherLostMessages(sender.channel()),
+  EXPECT_EQ(watching_loop_->WatcherLostMessages(sender_.channel()),
             static_cast<uint64_t>(total) - queue_size);
 }
 
 // And by default it dies, naming the channel.
-TEST(SimulatedFallBehindDeathTest, LappedWatcherDiesByDefault) {
-  FlatbufferDetachedBuffer<Configuration> config = Config();
-  SimulatedEventLoopFactory factory(&config.message());
-  factory.SkipTimingReport();
-  NodeEventLoopFactory *node = factory.GetNodeEventLoopFactory(nullptr);
-  auto sending_loop = node->MakeEventLoop(
-      "sender",
-      EventLoopOptions{CheckSentTooFast::kNo, ExclusiveSenders::kNo, {}});
-  auto watching_loop = node->MakeEventLoop("watcher");
-  auto sender = sending_loop->MakeSender<TestMessage>("/lapped");
-  watching_loop->MakeWatcher("/lapped", [](const TestMessage &) {});
-  TimerHandler *burst = sending_loop->AddTimer([&]() {
-    for (int i = 0; i < 20; ++i) Send(&sender, i);
-  });
-  sending_loop->OnRun([&]() {
-    burst->Schedule(sending_loop->monotonic_now() + milliseconds(1));
-  });
-  EXPECT_DEATH(CheckExpected(factory.RunFor(milliseconds(10))),
+TEST_F(SimulatedFallBehindDeathTest, LappedWatcherDiesByDefault) {
+  watching_loop_->MakeWatcher("/lapped", [](const TestMessage &) {});
+  SendBurstAtOneMillisecond(20);
+  EXPECT_DEATH(CheckExpected(factory_.RunFor(milliseconds(10))),
                "behind.*\"/lapped\"|\"/lapped\".*behind");
 }
 

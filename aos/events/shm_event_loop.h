@@ -105,6 +105,15 @@ class ShmEventLoop : public EventLoop {
   }
 
   std::unique_ptr<RawSender> MakeRawSender(const Channel *channel) override;
+  // A sender that must be `channel`'s only one, in every process, while it
+  // lives (live log replay uses it, so an application's messages cannot mix
+  // with the log's). CHECK-fails, naming the channel and the process that
+  // sends there, if another sender exists; while it lives, every other
+  // MakeRawSender on the channel CHECK-fails naming the holder and saying to
+  // remap the channel in the replay config. The claim is kept in the queue's
+  // shared memory with the sender slot, so it ends with the sender or with
+  // its process, however that dies.
+  std::unique_ptr<RawSender> MakeExclusiveRawSender(const Channel *channel);
   std::unique_ptr<RawFetcher> MakeRawFetcher(const Channel *channel) override;
   void MakeRawWatcher(
       const Channel *channel,

@@ -178,6 +178,16 @@ class SimpleShmFetcher {
     PointAtNextQueueIndex();
   }
 
+  // A ReadFilter that asks `predicate` with the candidate's Context (data
+  // nullptr). Must not outlive `predicate`.
+  static auto ContextFilter(const ContextPredicate &predicate) {
+    return [&predicate](const ipc_lib::MessageInfo &candidate) {
+      Context candidate_context;
+      FillContext(candidate, candidate.queue_index, &candidate_context);
+      return predicate(candidate_context);
+    };
+  }
+
   // Makes FetchNext() return the first message sent after now.
   void PointAtNextQueueIndex() {
     const ipc_lib::QueueIndex latest = reader_.LatestIndex();
@@ -192,13 +202,23 @@ class SimpleShmFetcher {
   // carries it in the fetched context's lost_messages.
   bool FetchNext(const ContextPredicate *predicate, FallBehindPolicy policy,
                  uint64_t *lost) {
+    if (predicate == nullptr)
+      return FetchNext(ipc_lib::ReadFilter(), policy, lost);
+    const auto filter = ContextFilter(*predicate);
+    return FetchNext(ipc_lib::ReadFilter(filter), policy, lost);
+  }
+  // As above, with a filter on the queue's metadata (RawFetcher's
+  // FetchNextUntil filters on the send time without building a Context for
+  // every candidate).
+  bool FetchNext(ipc_lib::ReadFilter filter, FallBehindPolicy policy,
+                 uint64_t *lost) {
     // A skip lands on a message that a fast sender may overwrite before we
     // read it; each retry re-reads the ring's newest index, so it only fails
     // again if the sender lapped us again in between. Past the bound the
     // sender outruns any reader: jump to the newest message instead.
     constexpr int kMaxSkips = 64;
     for (int skips = 0;; ++skips) {
-      const ipc_lib::ReadResult result = Read(next_queue_index_, predicate);
+      const ipc_lib::ReadResult result = Read(next_queue_index_, filter);
       switch (result) {
         case ipc_lib::ReadResult::GOOD:
           context_.lost_messages = pending_lost_;
@@ -220,14 +240,25 @@ class SimpleShmFetcher {
     }
   }
 
+  // Starts loading the message `ahead` after the next one FetchNext would
+  // read (LocklessQueueReader::Prefetch; only a hint).
+  void Prefetch(uint32_t ahead) const {
+    reader_.Prefetch(next_queue_index_.index(), ahead);
+  }
+
   bool Fetch(const ContextPredicate *predicate) {
+    if (predicate == nullptr) return Fetch(ipc_lib::ReadFilter());
+    const auto filter = ContextFilter(*predicate);
+    return Fetch(ipc_lib::ReadFilter(filter));
+  }
+  bool Fetch(ipc_lib::ReadFilter filter) {
     while (true) {
       const ipc_lib::QueueIndex latest = reader_.LatestIndex();
       if (!latest.valid()) return false;
       if (fetched_any_ && latest == next_queue_index_.Decrement()) {
         return false;
       }
-      const ipc_lib::ReadResult result = Read(latest, predicate);
+      const ipc_lib::ReadResult result = Read(latest, filter);
       switch (result) {
         case ipc_lib::ReadResult::GOOD:
           // Jumping to the newest message is what Fetch is for, not a loss.
@@ -335,16 +366,8 @@ class SimpleShmFetcher {
   }
 
   ipc_lib::ReadResult Read(ipc_lib::QueueIndex queue_index,
-                           const ContextPredicate *predicate) {
+                           ipc_lib::ReadFilter filter) {
     ipc_lib::MessageInfo info;
-    auto filter_callable = [&](const ipc_lib::MessageInfo &candidate) {
-      Context candidate_context;
-      FillContext(candidate, queue_index.index(), &candidate_context);
-      return (*predicate)(candidate_context);
-    };
-    ipc_lib::ReadFilter filter;
-    if (predicate != nullptr) filter = ipc_lib::ReadFilter(filter_callable);
-
     const ipc_lib::ReadResult result = reader_.Read(
         queue_index.index(), &info,
         mode_ == Mode::kCopy ? copy_destination_ : nullptr, filter);

@@ -2,6 +2,8 @@
 
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <thread>
@@ -795,6 +797,164 @@ TEST_P(ShmEventLoopDeathTest, SharedMemoryOfAnotherLoopsObjects) {
   EXPECT_DEATH(primary_shm()->GetFetcherPrivateMemory(fetcher.get()),
                "GetFetcherPrivateMemory: the fetcher on .*/test1.* was made "
                "by another event loop than primary");
+}
+
+// An exclusive sender (live replay's) refuses to start beside another sender,
+// and while it lives every other sender is refused with a message naming the
+// holder and the remap that fixes it; destroying it ends the claim.
+TEST_P(ShmEventLoopDeathTest, ExclusiveSenderExcludesOtherSenders) {
+  auto loop = Make("app");
+  ShmEventLoop *shm = static_cast<ShmEventLoop *>(loop.get());
+  const Channel *channel = configuration::GetChannel<TestMessage>(
+      loop->configuration(), "/test1", "", loop->node());
+  const std::string self = std::to_string(getpid());
+  std::unique_ptr<RawSender> shared = loop->MakeRawSender(channel);
+  EXPECT_DEATH(shm->MakeExclusiveRawSender(channel),
+               "Failed to create an exclusive sender on .*/test1.*: process " +
+                   self +
+                   " \\(\".*\", thread [0-9]+\\) already sends on it.*"
+                   "remap the logged channel in the replay config");
+  shared.reset();
+  std::unique_ptr<RawSender> exclusive = shm->MakeExclusiveRawSender(channel);
+  EXPECT_DEATH(Make("other")->MakeRawSender(channel),
+               "Failed to create sender on .*/test1.*: it has an exclusive "
+               "sender, held by process " +
+                   self +
+                   ".*remap the logged channel in the replay config.*"
+                   "/original/test1");
+  exclusive.reset();
+  EXPECT_NE(Make("other")->MakeRawSender(channel), nullptr);
+}
+
+// The claim lives in the queue's shared memory with the holder's sender
+// slot, so a holder killed with SIGKILL (no destructor runs) releases it: the
+// next process to make a sender cleans the dead slot up and gets one.
+TEST_P(ShmEventLoopDeathTest, ExclusiveSenderClaimEndsWhenItsProcessDies) {
+  const Channel *channel = configuration::GetChannel<TestMessage>(
+      configuration(), "/test1", "", nullptr);
+  int ready[2];
+  PCHECK(pipe(ready) == 0);
+  const pid_t holder = fork();
+  PCHECK(holder != -1);
+  if (holder == 0) {
+    close(ready[0]);
+    auto loop = Make("holder");
+    auto sender = static_cast<ShmEventLoop *>(loop.get())
+                      ->MakeExclusiveRawSender(channel);
+    const char byte = 1;
+    if (write(ready[1], &byte, 1) != 1) _exit(1);
+    while (true) pause();
+  }
+  close(ready[1]);
+  // Kills and reaps the holder whatever happens to the test.
+  struct Holder {
+    pid_t pid;
+    bool reaped = false;
+    void Kill() {
+      if (reaped) return;
+      kill(pid, SIGKILL);
+      int status;
+      PCHECK(waitpid(pid, &status, 0) == pid);
+      reaped = true;
+    }
+    ~Holder() { Kill(); }
+  } killer{holder};
+  char byte = 0;
+  ASSERT_EQ(read(ready[0], &byte, 1), 1) << ": the holder died";
+  close(ready[0]);
+  const std::string pid = std::to_string(holder);
+  EXPECT_DEATH(Make("app")->MakeRawSender(channel),
+               "Failed to create sender on .*/test1.*: it has an exclusive "
+               "sender, held by process " +
+                   pid + " \\(\".*\", thread " + pid +
+                   "\\).*live log replay.*remap the logged channel in the "
+                   "replay config.*/original/test1.*or stop that process");
+  killer.Kill();
+  auto loop = Make("app");
+  {
+    Sender<TestMessage> sender = loop->MakeSender<TestMessage>("/test1");
+    Send(&sender, 5);
+  }
+  // And a new exclusive claim can be taken once that sender is gone.
+  EXPECT_NE(
+      static_cast<ShmEventLoop *>(loop.get())->MakeExclusiveRawSender(channel),
+      nullptr);
+}
+
+}  // namespace
+}  // namespace aos::testing
+
+namespace aos::testing {
+namespace {
+
+// FetchNextUntil (the Logger's drain) against a sender in another thread
+// that keeps lapping the reader: under kSkipToOldest every message is either
+// visited, in order and intact, or counted lost, exactly once, on the first
+// message after the gap (and in lost_messages()). The reader stalls now and
+// then, so that it is lapped for sure.
+TEST_P(ShmEventLoopTest, FetchNextUntilAgainstOverrunningSenderThread) {
+  // A queue of 10 that refuses a send only if it overwrites a message sent
+  // less than 10 ns before.
+  const FlatbufferDetachedBuffer<Configuration> config =
+      configuration::MergeWithConfig(
+          configuration(),
+          std::string(R"({"channels": [{"name": "/race", "type": )"
+                      R"("aos.TestMessage", "frequency": 1000000000, )"
+                      R"("channel_storage_duration": 10, "max_size": 64)") +
+              (pinned() ? R"(, "read_method": "PIN", "num_readers": 4)" : "") +
+              "}]}");
+  const Channel *channel = configuration::GetChannel(
+      &config.message(), "/race", "aos.TestMessage", "", nullptr);
+  ASSERT_NE(channel, nullptr);
+  ShmEventLoop reader_loop(&config.message());
+  std::unique_ptr<RawFetcher> fetcher = reader_loop.MakeRawFetcher(channel);
+  fetcher->set_fall_behind_policy(FallBehindPolicy::kSkipToOldest);
+
+  constexpr uint64_t kMessages = 20000;
+  std::thread writer([&]() {
+    ShmEventLoop writer_loop(&config.message());
+    std::unique_ptr<RawSender> sender = writer_loop.MakeRawSender(channel);
+    for (uint64_t value = 0; value < kMessages;) {
+      const RawSender::Error error = sender->Send(&value, sizeof(value));
+      if (error == RawSender::Error::kOk) {
+        ++value;
+      } else {
+        ASSERT_EQ(error, RawSender::Error::kMessagesSentTooFast);
+      }
+    }
+  });
+
+  int64_t previous = -1;
+  uint64_t visited = 0;
+  uint64_t lost = 0;
+  bool order_ok = true;
+  while (previous != static_cast<int64_t>(kMessages - 1)) {
+    fetcher->FetchNextUntil(
+        monotonic_clock::max_time, [&](const Context &context) {
+          uint64_t value;
+          EXPECT_EQ(context.size, sizeof(value));
+          memcpy(&value, context.data, sizeof(value));
+          const int64_t gap = static_cast<int64_t>(value) - previous - 1;
+          if (gap < 0 || context.lost_messages != static_cast<uint64_t>(gap)) {
+            order_ok = false;
+            ADD_FAILURE() << "after " << previous << " got " << value
+                          << " with lost_messages " << context.lost_messages;
+          }
+          lost += context.lost_messages;
+          previous = static_cast<int64_t>(value);
+          ++visited;
+          if (visited % 500 == 0) {
+            std::this_thread::sleep_for(std::chrono::microseconds(200));
+          }
+          return order_ok;
+        });
+    if (!order_ok) break;
+  }
+  writer.join();
+  EXPECT_EQ(visited + lost, kMessages);
+  EXPECT_EQ(fetcher->lost_messages(), lost);
+  EXPECT_GT(lost, 0u) << "the writer never lapped the reader";
+  EXPECT_GT(visited, 1u);
 }
 
 }  // namespace

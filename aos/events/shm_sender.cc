@@ -1,7 +1,9 @@
 // ShmEventLoop's senders: ShmSender publishes into a channel's lockless
 // queue and wakes its watchers; MakeRawSender and GetSenderSharedMemory.
 
+#include <fstream>
 #include <optional>
+#include <string>
 
 #include "aos/events/shm_event_loop.h"
 #include "aos/events/shm_event_loop_internal.h"
@@ -12,11 +14,12 @@ namespace shm_event_loop_internal {
 class ShmSender final : public RawSender {
  public:
   ShmSender(ShmEventLoop *event_loop, const Channel *channel,
-            uint32_t permissions)
+            uint32_t permissions, ipc_lib::SenderExclusivity exclusivity)
       : RawSender(event_loop, channel),
         event_loop_(event_loop),
         queue_(OpenQueue(event_loop, channel, permissions)),
-        sender_(MakeSender(queue_, event_loop->configuration(), channel)),
+        sender_(MakeSender(queue_, event_loop->configuration(), channel,
+                           exclusivity)),
         wake_upper_(queue_.queue()) {}
 
   void *data() override {
@@ -33,17 +36,65 @@ class ShmSender final : public RawSender {
  private:
   static ipc_lib::LocklessQueueSender MakeSender(
       const ipc_lib::MemoryMappedQueue &queue,
-      const Configuration *configuration, const Channel *channel) {
+      const Configuration *configuration, const Channel *channel,
+      ipc_lib::SenderExclusivity exclusivity) {
+    ipc_lib::SenderRefusal refusal;
     std::optional<ipc_lib::LocklessQueueSender> sender =
         ipc_lib::LocklessQueueSender::Make(
             queue.queue(),
-            configuration::ChannelStorageDuration(configuration, channel));
-    CHECK(sender.has_value())
-        << ": Failed to create sender on "
-        << configuration::StrippedChannelToString(channel)
-        << ", too many senders.  num_senders is " << channel->num_senders()
-        << " (senders of every process count).";
+            configuration::ChannelStorageDuration(configuration, channel),
+            exclusivity, &refusal);
+    if (!sender.has_value()) [[unlikely]] {
+      RefuseSender(channel, refusal);
+    }
     return std::move(*sender);
+  }
+
+  // Dies saying why `channel` has no sender for us and what to do.
+  [[noreturn, gnu::cold]] static void RefuseSender(
+      const Channel *channel, const ipc_lib::SenderRefusal &refusal) {
+    const std::string name = configuration::StrippedChannelToString(channel);
+    const std::string remap =
+        "remap the logged channel in the replay config (remap_channels in "
+        "log_replayer's replay config, or LogReader::RemapLoggedChannel "
+        "before Register) so the log replays on /original" +
+        channel->name()->str();
+    switch (refusal.reason) {
+      case ipc_lib::SenderRefusal::Reason::kNoFreeSlot:
+        LOG(FATAL) << "Failed to create sender on " << name
+                   << ", too many senders.  num_senders is "
+                   << channel->num_senders()
+                   << " (senders of every process count).";
+      case ipc_lib::SenderRefusal::Reason::kHeldExclusively:
+        LOG(FATAL) << "Failed to create sender on " << name
+                   << ": it has an exclusive sender, held by "
+                   << ProcessName(refusal)
+                   << " (a live log replay sends the logged messages there, "
+                      "and another sender's would mix with them). To send "
+                      "there, "
+                   << remap << " and this sender can use "
+                   << channel->name()->string_view()
+                   << "; or stop that process.";
+      case ipc_lib::SenderRefusal::Reason::kOtherSender:
+        LOG(FATAL) << "Failed to create an exclusive sender on " << name << ": "
+                   << ProcessName(refusal)
+                   << " already sends on it, and its messages would mix "
+                      "with the exclusive sender's (a log replay's). Stop "
+                      "it, or "
+                   << remap << " instead.";
+    }
+    LOG(FATAL) << "unreachable";
+    std::abort();
+  }
+
+  // "process <pid> (<comm>, thread <tid>)", for the sender's owner.
+  static std::string ProcessName(const ipc_lib::SenderRefusal &refusal) {
+    std::string comm;
+    std::ifstream file("/proc/" + std::to_string(refusal.pid) + "/comm");
+    std::getline(file, comm);
+    return "process " + std::to_string(refusal.pid) + " (\"" +
+           (comm.empty() ? std::string("?") : comm) + "\", thread " +
+           std::to_string(refusal.tid) + ")";
   }
 
   Error Finish(ipc_lib::LocklessQueueSender::Result result,
@@ -127,7 +178,15 @@ using shm_event_loop_internal::ShmSender;
 
 std::unique_ptr<RawSender> ShmEventLoop::MakeRawSender(const Channel *channel) {
   CheckCurrentThread("MakeRawSender", channel);
-  return std::make_unique<ShmSender>(this, channel, permissions_);
+  return std::make_unique<ShmSender>(this, channel, permissions_,
+                                     ipc_lib::SenderExclusivity::kShared);
+}
+
+std::unique_ptr<RawSender> ShmEventLoop::MakeExclusiveRawSender(
+    const Channel *channel) {
+  CheckCurrentThread("MakeExclusiveRawSender", channel);
+  return std::make_unique<ShmSender>(this, channel, permissions_,
+                                     ipc_lib::SenderExclusivity::kExclusive);
 }
 
 std::span<uint8_t> ShmEventLoop::GetSenderSharedMemory(RawSender *sender) {

@@ -111,15 +111,14 @@ class SimulatedSender final : public RawSender {
                monotonic_clock::time_point monotonic_remote_transmit_time,
                uint32_t remote_queue_index,
                const UUID &source_boot_uuid) override {
-    const ScopedNotRealtime not_realtime;
-    SimulatedMessage *message = Scratch();
-    uint8_t *destination = message->buffer() + channel_->max_size() - length;
-    if (length > 0) memcpy(destination, data, length);
-    message->context.data = destination;
-    message->context.size = length;
-    return Publish(monotonic_remote_time, realtime_remote_time,
-                   monotonic_remote_transmit_time, remote_queue_index,
-                   source_boot_uuid);
+    // Copied to where a message built in place ends, then sent as one.
+    if (length > 0) {
+      const ScopedNotRealtime not_realtime;
+      memcpy(Scratch()->buffer() + channel_->max_size() - length, data, length);
+    }
+    return DoSend(length, monotonic_remote_time, realtime_remote_time,
+                  monotonic_remote_transmit_time, remote_queue_index,
+                  source_boot_uuid);
   }
 
   Error DoSend(const SharedSpan data,

@@ -593,6 +593,16 @@ class SimulatedMultiNodeTest : public ::testing::Test {
         pi1_(configuration::GetNode(&config_.message(), "pi1")),
         pi2_(configuration::GetNode(&config_.message(), "pi2")) {}
 
+  // A factory on config_ whose clocks follow time_ (which the test sets up
+  // first), sending no timing reports.
+  std::unique_ptr<SimulatedEventLoopFactory> MakeFactory() {
+    auto factory =
+        std::make_unique<SimulatedEventLoopFactory>(&config_.message());
+    factory->SetTimeConverter(&time_);
+    factory->SkipTimingReport();
+    return factory;
+  }
+
   FlatbufferDetachedBuffer<Configuration> config_;
   const Node *const pi1_;
   const Node *const pi2_;
@@ -611,34 +621,32 @@ TEST_F(SimulatedMultiNodeTest, ClocksOffsetsAndStaggeredBoot) {
   time_.AddNextTimestamp(
       distributed_clock::epoch() + seconds(10),
       {{0, kEpoch + seconds(10)}, {0, kEpoch + seconds(9) + milliseconds(10)}});
-  SimulatedEventLoopFactory factory(&config_.message());
-  factory.SetTimeConverter(&time_);
-  factory.SkipTimingReport();
-  ASSERT_EQ(factory.node_factories().size(), 2u);
-  EXPECT_EQ(factory.node_factories()[0]->node()->name()->string_view(), "pi1");
-  NodeEventLoopFactory *pi1 = factory.GetNodeEventLoopFactory(pi1_);
-  NodeEventLoopFactory *pi2 = factory.GetNodeEventLoopFactory("pi2");
+  std::unique_ptr<SimulatedEventLoopFactory> factory = MakeFactory();
+  ASSERT_EQ(factory->node_factories().size(), 2u);
+  EXPECT_EQ(factory->node_factories()[0]->node()->name()->string_view(), "pi1");
+  NodeEventLoopFactory *pi1 = factory->GetNodeEventLoopFactory(pi1_);
+  NodeEventLoopFactory *pi2 = factory->GetNodeEventLoopFactory("pi2");
   EXPECT_NE(pi1->boot_uuid(), pi2->boot_uuid());
 
   auto loop1 = pi1->MakeEventLoop("a");
   auto loop2 = pi2->MakeEventLoop("b");
   distributed_clock::time_point started1 = distributed_clock::min_time;
   distributed_clock::time_point started2 = distributed_clock::min_time;
-  loop1->OnRun([&]() { started1 = factory.distributed_now(); });
+  loop1->OnRun([&]() { started1 = factory->distributed_now(); });
   loop2->OnRun([&]() {
-    started2 = factory.distributed_now();
+    started2 = factory->distributed_now();
     EXPECT_EQ(loop2->monotonic_now(), kEpoch);
   });
-  CheckExpected(factory.RunFor(milliseconds(500)));
+  CheckExpected(factory->RunFor(milliseconds(500)));
   EXPECT_EQ(started1, distributed_clock::epoch());
   EXPECT_EQ(started2, distributed_clock::min_time) << "pi2 is not up yet";
   EXPECT_FALSE(pi2->is_up());
-  CheckExpected(factory.RunFor(seconds(2)));
+  CheckExpected(factory->RunFor(seconds(2)));
   EXPECT_TRUE(pi2->is_up());
   // pi2 reached its epoch a little before 1 s: it runs fast.
   EXPECT_GT(started2, distributed_clock::epoch() + milliseconds(998));
   EXPECT_LT(started2, distributed_clock::epoch() + seconds(1));
-  CheckExpected(factory.RunFor(milliseconds(7500)));
+  CheckExpected(factory->RunFor(milliseconds(7500)));
   EXPECT_EQ(pi1->monotonic_now(), kEpoch + seconds(10));
   EXPECT_EQ(pi2->monotonic_now(), kEpoch + seconds(9) + milliseconds(10));
   EXPECT_EQ(pi2->ToDistributedClock(kEpoch + seconds(9) + milliseconds(10)),
@@ -680,10 +688,8 @@ TEST_F(SimulatedMultiNodeTest, Applications) {
 TEST_F(SimulatedMultiNodeTest, Reboot) {
   time_.StartEqual();
   time_.RebootAt(1, distributed_clock::epoch() + seconds(2));
-  SimulatedEventLoopFactory factory(&config_.message());
-  factory.SetTimeConverter(&time_);
-  factory.SkipTimingReport();
-  NodeEventLoopFactory *pi2 = factory.GetNodeEventLoopFactory(pi2_);
+  std::unique_ptr<SimulatedEventLoopFactory> factory = MakeFactory();
+  NodeEventLoopFactory *pi2 = factory->GetNodeEventLoopFactory(pi2_);
   int startups = 0;
   int shutdowns = 0;
   pi2->OnStartup([&]() { ++startups; });
@@ -696,11 +702,11 @@ TEST_F(SimulatedMultiNodeTest, Reboot) {
     auto sender = loop->MakeSender<TestMessage>("/reply");
     SendValue(&sender, 1);
   }
-  CheckExpected(factory.RunFor(seconds(1)));
+  CheckExpected(factory->RunFor(seconds(1)));
   EXPECT_EQ(startups, 1);
   EXPECT_EQ(starts, 1);
   EXPECT_EQ(pi2->boot_count(), 0u);
-  CheckExpected(factory.RunFor(seconds(2)));
+  CheckExpected(factory->RunFor(seconds(2)));
   EXPECT_EQ(shutdowns, 1);
   EXPECT_EQ(startups, 2);
   EXPECT_EQ(starts, 2);
@@ -739,10 +745,8 @@ TEST_F(SimulatedMultiNodeTest, AlwaysStartFromOnStartupOncePerBoot) {
   time_.StartEqual();
   time_.RebootAt(1, distributed_clock::epoch() + seconds(1));
   time_.RebootAt(1, distributed_clock::epoch() + seconds(2));
-  SimulatedEventLoopFactory factory(&config_.message());
-  factory.SetTimeConverter(&time_);
-  factory.SkipTimingReport();
-  NodeEventLoopFactory *pi2 = factory.GetNodeEventLoopFactory(pi2_);
+  std::unique_ptr<SimulatedEventLoopFactory> factory = MakeFactory();
+  NodeEventLoopFactory *pi2 = factory->GetNodeEventLoopFactory(pi2_);
   InstanceCountingApp::max_live = 0;
   int live = 0, made = 0;
   pi2->OnStartup([&]() {
@@ -752,10 +756,10 @@ TEST_F(SimulatedMultiNodeTest, AlwaysStartFromOnStartupOncePerBoot) {
   // The usual way, for comparison: one instance per boot too.
   int plain_live = 0, plain_made = 0;
   pi2->AlwaysStart<InstanceCountingApp>("plain", &plain_live, &plain_made);
-  CheckExpected(factory.RunFor(milliseconds(500)));
+  CheckExpected(factory->RunFor(milliseconds(500)));
   EXPECT_EQ(made, 1);
   EXPECT_EQ(live, 1);
-  CheckExpected(factory.RunFor(seconds(2)));
+  CheckExpected(factory->RunFor(seconds(2)));
   EXPECT_EQ(pi2->boot_count(), 2u);
   EXPECT_EQ(made, 3) << "one per boot";
   EXPECT_EQ(live, 1);
@@ -769,11 +773,9 @@ TEST_F(SimulatedMultiNodeTest, AlwaysStartFromOnStartupOncePerBoot) {
 TEST_F(SimulatedMultiNodeTest, OnStartupAddedWhileUpRunsAtTheNextRun) {
   time_.StartEqual();
   time_.RebootAt(1, distributed_clock::epoch() + seconds(2));
-  SimulatedEventLoopFactory factory(&config_.message());
-  factory.SetTimeConverter(&time_);
-  factory.SkipTimingReport();
-  NodeEventLoopFactory *pi2 = factory.GetNodeEventLoopFactory(pi2_);
-  CheckExpected(factory.RunFor(seconds(1)));
+  std::unique_ptr<SimulatedEventLoopFactory> factory = MakeFactory();
+  NodeEventLoopFactory *pi2 = factory->GetNodeEventLoopFactory(pi2_);
+  CheckExpected(factory->RunFor(seconds(1)));
   ASSERT_TRUE(pi2->is_up());
   int startups = 0;
   int live = 0, made = 0;
@@ -782,13 +784,13 @@ TEST_F(SimulatedMultiNodeTest, OnStartupAddedWhileUpRunsAtTheNextRun) {
     pi2->AlwaysStart<InstanceCountingApp>("late", &live, &made);
   });
   EXPECT_EQ(startups, 0) << "not while registering";
-  CheckExpected(factory.RunFor(milliseconds(100)));
+  CheckExpected(factory->RunFor(milliseconds(100)));
   EXPECT_EQ(startups, 1);
   EXPECT_EQ(made, 1);
   EXPECT_EQ(live, 1);
-  CheckExpected(factory.RunFor(milliseconds(100)));
+  CheckExpected(factory->RunFor(milliseconds(100)));
   EXPECT_EQ(startups, 1) << "once per boot";
-  CheckExpected(factory.RunFor(seconds(1)));
+  CheckExpected(factory->RunFor(seconds(1)));
   EXPECT_EQ(pi2->boot_count(), 1u);
   EXPECT_EQ(startups, 2);
   EXPECT_EQ(made, 2);
@@ -799,11 +801,9 @@ TEST_F(SimulatedMultiNodeTest, OnStartupAddedWhileUpRunsAtTheNextRun) {
 TEST_F(SimulatedMultiNodeDeathTest, LoopSurvivingReboot) {
   time_.StartEqual();
   time_.RebootAt(1, distributed_clock::epoch() + seconds(1));
-  SimulatedEventLoopFactory factory(&config_.message());
-  factory.SetTimeConverter(&time_);
-  factory.SkipTimingReport();
-  auto loop = factory.MakeEventLoop("stubborn", pi2_);
-  EXPECT_DEATH((void)factory.RunFor(seconds(2)),
+  std::unique_ptr<SimulatedEventLoopFactory> factory = MakeFactory();
+  auto loop = factory->MakeEventLoop("stubborn", pi2_);
+  EXPECT_DEATH((void)factory->RunFor(seconds(2)),
                "Event loop stubborn on node pi2 still exists");
 }
 

@@ -754,7 +754,45 @@ int64_t MonotonicOffset(NodeEventLoopFactory *node,
       .count();
 }
 
+// Builds a ServerConnection or ClientConnection (`Connection`) about the
+// peer `other` as `node` sees it over `link` (whose type is private to the
+// bridge, hence deduced): the fields the two share, state CONNECTED while
+// the link and `other` are up, and while up the clock offset, boot UUID and
+// since when. `add_own_fields(builder)` adds the table's own fields; any
+// offsets it adds must be made before calling (a FlatBufferBuilder builds
+// one object at a time).
+template <typename Connection, typename LinkType, typename AddOwnFields>
+flatbuffers::Offset<Connection> MakeConnection(
+    flatbuffers::FlatBufferBuilder *fbb, NodeEventLoopFactory *node,
+    NodeEventLoopFactory *other, const LinkType &link,
+    AddOwnFields add_own_fields) {
+  const bool up = link.connected && other->is_up();
+  const auto node_offset =
+      CreateNode(*fbb, fbb->CreateString(other->node()->name()->string_view()));
+  const auto boot_uuid = fbb->CreateString(other->boot_uuid().ToString());
+  typename Connection::Builder connection(*fbb);
+  connection.add_node(node_offset);
+  connection.add_state(up ? State::CONNECTED : State::DISCONNECTED);
+  add_own_fields(&connection);
+  if (up) {
+    connection.add_monotonic_offset(MonotonicOffset(node, other));
+    connection.add_boot_uuid(boot_uuid);
+    connection.add_connected_since_time(
+        link.connected_since.time_since_epoch().count());
+  }
+  connection.add_connection_count(link.statistics.connection_count);
+  return connection.Finish();
+}
+
 }  // namespace
+
+bool SimulatedMessageBridge::Forwards(size_t source, size_t destination) const {
+  return std::any_of(deliveries_.begin(), deliveries_.end(),
+                     [&](const std::unique_ptr<Delivery> &delivery) {
+                       return delivery->source() == source &&
+                              delivery->destination() == destination;
+                     });
+}
 
 void SimulatedMessageBridge::SendServerStatistics(size_t node_index) {
   NodeBridge *node = nodes_[node_index].get();
@@ -762,17 +800,9 @@ void SimulatedMessageBridge::SendServerStatistics(size_t node_index) {
   flatbuffers::FlatBufferBuilder *fbb = builder.fbb();
   std::vector<flatbuffers::Offset<ServerConnection>> connections;
   for (size_t other = 0; other < nodes_.size(); ++other) {
-    if (other == node_index) continue;
-    const bool forwards =
-        std::any_of(deliveries_.begin(), deliveries_.end(),
-                    [&](const std::unique_ptr<Delivery> &delivery) {
-                      return delivery->source() == node_index &&
-                             delivery->destination() == other;
-                    });
-    if (!forwards) continue;
+    if (other == node_index || !Forwards(node_index, other)) continue;
     NodeEventLoopFactory *other_node = nodes_[other]->node;
     const Link *link = GetLink(node_index, other);
-    const bool up = link->connected && other_node->is_up();
     // Per forwarded channel, as upstream's server reports (code iterating
     // channels() must find them). The simulated network never retries.
     std::vector<flatbuffers::Offset<ServerChannelStatistics>> channels;
@@ -789,24 +819,13 @@ void SimulatedMessageBridge::SendServerStatistics(size_t node_index) {
       channels.push_back(channel.Finish());
     }
     const auto channels_offset = fbb->CreateVector(channels);
-    const auto node_offset = CreateNode(
-        *fbb, fbb->CreateString(other_node->node()->name()->string_view()));
-    const auto boot_uuid =
-        fbb->CreateString(other_node->boot_uuid().ToString());
-    ServerConnection::Builder connection(*fbb);
-    connection.add_node(node_offset);
-    connection.add_state(up ? State::CONNECTED : State::DISCONNECTED);
-    connection.add_dropped_packets(link->statistics.dropped_packets);
-    connection.add_sent_packets(link->statistics.sent_packets);
-    if (up) {
-      connection.add_monotonic_offset(MonotonicOffset(node->node, other_node));
-      connection.add_boot_uuid(boot_uuid);
-      connection.add_connected_since_time(
-          link->connected_since.time_since_epoch().count());
-    }
-    connection.add_connection_count(link->statistics.connection_count);
-    connection.add_channels(channels_offset);
-    connections.push_back(connection.Finish());
+    connections.push_back(MakeConnection<ServerConnection>(
+        fbb, node->node, other_node, *link,
+        [&](ServerConnection::Builder *connection) {
+          connection->add_dropped_packets(link->statistics.dropped_packets);
+          connection->add_sent_packets(link->statistics.sent_packets);
+          connection->add_channels(channels_offset);
+        }));
   }
   const auto connections_offset = fbb->CreateVector(connections);
   ServerStatistics::Builder statistics(*fbb);
@@ -821,33 +840,13 @@ void SimulatedMessageBridge::SendClientStatistics(size_t node_index) {
   flatbuffers::FlatBufferBuilder *fbb = builder.fbb();
   std::vector<flatbuffers::Offset<ClientConnection>> connections;
   for (size_t other = 0; other < nodes_.size(); ++other) {
-    if (other == node_index) continue;
-    const bool receives =
-        std::any_of(deliveries_.begin(), deliveries_.end(),
-                    [&](const std::unique_ptr<Delivery> &delivery) {
-                      return delivery->source() == other &&
-                             delivery->destination() == node_index;
-                    });
-    if (!receives) continue;
-    NodeEventLoopFactory *other_node = nodes_[other]->node;
+    if (other == node_index || !Forwards(other, node_index)) continue;
     const Link *link = GetLink(other, node_index);
-    const bool up = link->connected && other_node->is_up();
-    const auto node_offset = CreateNode(
-        *fbb, fbb->CreateString(other_node->node()->name()->string_view()));
-    const auto boot_uuid =
-        fbb->CreateString(other_node->boot_uuid().ToString());
-    ClientConnection::Builder connection(*fbb);
-    connection.add_node(node_offset);
-    connection.add_state(up ? State::CONNECTED : State::DISCONNECTED);
-    connection.add_received_packets(link->received_packets);
-    if (up) {
-      connection.add_monotonic_offset(MonotonicOffset(node->node, other_node));
-      connection.add_boot_uuid(boot_uuid);
-      connection.add_connected_since_time(
-          link->connected_since.time_since_epoch().count());
-    }
-    connection.add_connection_count(link->statistics.connection_count);
-    connections.push_back(connection.Finish());
+    connections.push_back(MakeConnection<ClientConnection>(
+        fbb, node->node, nodes_[other]->node, *link,
+        [&](ClientConnection::Builder *connection) {
+          connection->add_received_packets(link->received_packets);
+        }));
   }
   const auto connections_offset = fbb->CreateVector(connections);
   ClientStatistics::Builder statistics(*fbb);

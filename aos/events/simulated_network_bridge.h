@@ -96,6 +96,8 @@ class SimulatedMessageBridge {
 
   Link *GetLink(size_t from, size_t to);
   const Link *GetLink(size_t from, size_t to) const;
+  // Whether any channel is forwarded from node `source` to `destination`.
+  bool Forwards(size_t source, size_t destination) const;
   void Startup(size_t node_index);
   void Shutdown(size_t node_index);
   void SendServerStatistics(size_t node_index);

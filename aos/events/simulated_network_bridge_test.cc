@@ -67,7 +67,16 @@ class SimulatedMessageBridgeTest : public ::testing::Test {
     pi2_factory_ = factory_->GetNodeEventLoopFactory(pi2_);
   }
 
-  // Watches `channel` on pi2 into `seen`.
+  // The usual start: equal clocks, the factory, and the loops ping_ on pi1
+  // and pong_ on pi2.
+  void StartPingPong() {
+    time_.StartEqual();
+    MakeFactory();
+    ping_ = pi1_factory_->MakeEventLoop("ping");
+    pong_ = pi2_factory_->MakeEventLoop("pong");
+  }
+
+  // Watches `channel` on `loop` into `seen`.
   void Watch(EventLoop *loop, std::string_view channel,
              std::vector<Seen> *seen) {
     loop->MakeWatcher(channel, [loop, seen](const TestMessage &message) {
@@ -83,6 +92,9 @@ class SimulatedMessageBridgeTest : public ::testing::Test {
   std::unique_ptr<SimulatedEventLoopFactory> factory_;
   NodeEventLoopFactory *pi1_factory_ = nullptr;
   NodeEventLoopFactory *pi2_factory_ = nullptr;
+  // Made by StartPingPong; destroyed before the factory.
+  std::unique_ptr<EventLoop> ping_;
+  std::unique_ptr<EventLoop> pong_;
 };
 
 // A forwarded message arrives the network delay later (in distributed time)
@@ -162,20 +174,17 @@ TEST_F(SimulatedMessageBridgeTest, ForwardsWithRemoteFieldsAndTimestamps) {
 
 // Ping/pong across nodes: each hop costs the network delay.
 TEST_F(SimulatedMessageBridgeTest, RoundTrip) {
-  time_.StartEqual();
-  MakeFactory();
-  auto ping = pi1_factory_->MakeEventLoop("ping");
-  auto pong = pi2_factory_->MakeEventLoop("pong");
-  auto ping_sender = ping->MakeSender<TestMessage>("/test");
-  auto pong_sender = pong->MakeSender<TestMessage>("/reply");
-  pong->MakeWatcher("/test", [&](const TestMessage &message) {
+  StartPingPong();
+  auto ping_sender = ping_->MakeSender<TestMessage>("/test");
+  auto pong_sender = pong_->MakeSender<TestMessage>("/reply");
+  pong_->MakeWatcher("/test", [&](const TestMessage &message) {
     SendValue(&pong_sender, message.value());
   });
   std::vector<monotonic_clock::time_point> replies;
-  ping->MakeWatcher("/reply", [&](const TestMessage &) {
-    replies.push_back(ping->monotonic_now());
+  ping_->MakeWatcher("/reply", [&](const TestMessage &) {
+    replies.push_back(ping_->monotonic_now());
   });
-  TimerHandler *timer = ping->AddTimer([&]() { SendValue(&ping_sender, 1); });
+  TimerHandler *timer = ping_->AddTimer([&]() { SendValue(&ping_sender, 1); });
   timer->Schedule(kEpoch + milliseconds(1));
   CheckExpected(factory_->RunFor(milliseconds(5)));
   // 50 us to the bridge's transmit wakeup + 100 us network + 50 us send
@@ -188,20 +197,17 @@ TEST_F(SimulatedMessageBridgeTest, RoundTrip) {
 // leave in one transmit wakeup and arrive together, in send order, across
 // channels; a later one starts the next batch.
 TEST_F(SimulatedMessageBridgeTest, BatchesCloseMessages) {
-  time_.StartEqual();
-  MakeFactory();
-  auto ping = pi1_factory_->MakeEventLoop("ping");
-  auto pong = pi2_factory_->MakeEventLoop("pong");
-  auto reliable = ping->MakeSender<TestMessage>("/test");
-  auto unreliable = ping->MakeSender<TestMessage>("/unreliable");
+  StartPingPong();
+  auto reliable = ping_->MakeSender<TestMessage>("/test");
+  auto unreliable = ping_->MakeSender<TestMessage>("/unreliable");
   std::vector<Seen> seen;
-  Watch(pong.get(), "/test", &seen);
-  Watch(pong.get(), "/unreliable", &seen);
+  Watch(pong_.get(), "/test", &seen);
+  Watch(pong_.get(), "/unreliable", &seen);
   std::vector<int> values = {1, 2, 3, 4};
   std::vector<microseconds> offsets = {microseconds(0), microseconds(20),
                                        microseconds(49), microseconds(50)};
   for (size_t i = 0; i < values.size(); ++i) {
-    TimerHandler *timer = ping->AddTimer([&, i]() {
+    TimerHandler *timer = ping_->AddTimer([&, i]() {
       SendValue(i % 2 == 0 ? &reliable : &unreliable, values[i]);
     });
     timer->Schedule(kEpoch + milliseconds(1) + offsets[i]);
@@ -227,17 +233,14 @@ TEST_F(SimulatedMessageBridgeTest, BatchesCloseMessages) {
 // While a link is down unreliable messages are lost; the latest reliable
 // message goes out when it comes back. Only that direction goes down.
 TEST_F(SimulatedMessageBridgeTest, DisconnectAndConnect) {
-  time_.StartEqual();
-  MakeFactory();
-  auto ping = pi1_factory_->MakeEventLoop("ping");
-  auto pong = pi2_factory_->MakeEventLoop("pong");
-  auto reliable = ping->MakeSender<TestMessage>("/test");
-  auto unreliable = ping->MakeSender<TestMessage>("/unreliable");
-  auto reply = pong->MakeSender<TestMessage>("/reply");
+  StartPingPong();
+  auto reliable = ping_->MakeSender<TestMessage>("/test");
+  auto unreliable = ping_->MakeSender<TestMessage>("/unreliable");
+  auto reply = pong_->MakeSender<TestMessage>("/reply");
   std::vector<Seen> reliable_seen, unreliable_seen, reply_seen;
-  Watch(pong.get(), "/test", &reliable_seen);
-  Watch(pong.get(), "/unreliable", &unreliable_seen);
-  Watch(ping.get(), "/reply", &reply_seen);
+  Watch(pong_.get(), "/test", &reliable_seen);
+  Watch(pong_.get(), "/unreliable", &unreliable_seen);
+  Watch(ping_.get(), "/reply", &reply_seen);
   CheckExpected(factory_->RunFor(milliseconds(1)));
 
   pi1_factory_->Disconnect(pi2_);
@@ -279,15 +282,12 @@ TEST_F(SimulatedMessageBridgeTest, DisconnectAndConnect) {
 
 // DisableForwarding stops a channel for good; other channels still flow.
 TEST_F(SimulatedMessageBridgeTest, DisableForwarding) {
-  time_.StartEqual();
-  MakeFactory();
-  auto ping = pi1_factory_->MakeEventLoop("ping");
-  auto pong = pi2_factory_->MakeEventLoop("pong");
-  auto test = ping->MakeSender<TestMessage>("/test");
-  auto unreliable = ping->MakeSender<TestMessage>("/unreliable");
+  StartPingPong();
+  auto test = ping_->MakeSender<TestMessage>("/test");
+  auto unreliable = ping_->MakeSender<TestMessage>("/unreliable");
   std::vector<Seen> test_seen, unreliable_seen;
-  Watch(pong.get(), "/test", &test_seen);
-  Watch(pong.get(), "/unreliable", &unreliable_seen);
+  Watch(pong_.get(), "/test", &test_seen);
+  Watch(pong_.get(), "/unreliable", &unreliable_seen);
   factory_->DisableForwarding(test.channel());
   CheckExpected(factory_->RunFor(milliseconds(1)));
   SendValue(&test, 1);

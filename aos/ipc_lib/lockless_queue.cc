@@ -249,6 +249,7 @@ Result<void> LocklessQueue::Initialize(uint32_t starting_queue_index) {
         Index(QueueIndex::kInvalid, static_cast<uint32_t>(count + i)),
         std::memory_order_relaxed);
     sender->to_replace.Invalidate(std::memory_order_relaxed);
+    sender->exclusive.store(0, std::memory_order_relaxed);
     sender->owner.ForceRelease();
   }
   for (size_t i = 0; i < config_.num_pinners; ++i) {
@@ -300,6 +301,15 @@ namespace {
 
 std::optional<LocklessQueueSender> LocklessQueueSender::Make(
     LocklessQueue queue, monotonic_clock::duration channel_storage_duration) {
+  return Make(queue, channel_storage_duration, SenderExclusivity::kShared,
+              nullptr);
+}
+
+std::optional<LocklessQueueSender> LocklessQueueSender::Make(
+    LocklessQueue queue, monotonic_clock::duration channel_storage_duration,
+    SenderExclusivity exclusivity, SenderRefusal *refusal) {
+  SenderRefusal ignored;
+  if (refusal == nullptr) refusal = &ignored;
   ThreadIdentity::Current();
   LocklessQueueMemory *memory = queue.memory();
   CHECK(memory->initialized.load(std::memory_order_acquire))
@@ -307,12 +317,31 @@ std::optional<LocklessQueueSender> LocklessQueueSender::Make(
   const QueueMemoryView view(memory, queue.layout());
   RobustMutexLock lock(&memory->setup_lock);
   Cleanup(view, queue.config());
+  // After Cleanup every owned slot has a live owner (or one cleanup could not
+  // yet prove dead), so its exclusive mark still holds.
+  for (size_t i = 0; i < queue.config().num_senders; ++i) {
+    const SenderSlot *sender = view.sender(i);
+    if (sender->owner.state() == RobustOwnershipTracker::State::kUnowned) {
+      continue;
+    }
+    const bool held_exclusively =
+        sender->exclusive.load(std::memory_order_relaxed) != 0;
+    if (held_exclusively || exclusivity == SenderExclusivity::kExclusive) {
+      *refusal = SenderRefusal{held_exclusively
+                                   ? SenderRefusal::Reason::kHeldExclusively
+                                   : SenderRefusal::Reason::kOtherSender,
+                               sender->owner.pid(), sender->owner.tid()};
+      return std::nullopt;
+    }
+  }
   for (size_t i = 0; i < queue.config().num_senders; ++i) {
     SenderSlot *sender = view.sender(i);
     if (sender->owner.state() != RobustOwnershipTracker::State::kUnowned) {
       continue;
     }
     sender->owner.Acquire();
+    sender->exclusive.store(exclusivity == SenderExclusivity::kExclusive,
+                            std::memory_order_relaxed);
     // The buffer may be pinned (a previous owner died before trading it) or
     // still carry the index it had in the ring.
     CheckedScratch(memory, queue.layout(), sender, static_cast<int>(i));
@@ -323,6 +352,7 @@ std::optional<LocklessQueueSender> LocklessQueueSender::Make(
     return LocklessQueueSender(queue, static_cast<int>(i),
                                channel_storage_duration);
   }
+  *refusal = SenderRefusal{};
   return std::nullopt;
 }
 

@@ -422,6 +422,28 @@ class ReadFilter {
   bool (*call_)(void *, const MessageInfo &) = nullptr;
 };
 
+// Whether a sender shares its queue with other senders (the default) or must
+// be the queue's only sender (live log replay: another sender's messages
+// would mix with the log's).
+enum class SenderExclusivity { kShared, kExclusive };
+
+// Why LocklessQueueSender::Make returned no sender.
+struct SenderRefusal {
+  enum class Reason {
+    // Every slot is held by a live thread.
+    kNoFreeSlot,
+    // A live exclusive sender holds the queue.
+    kHeldExclusively,
+    // An exclusive sender was asked for, but a live sender exists.
+    kOtherSender,
+  };
+  Reason reason = Reason::kNoFreeSlot;
+  // kHeldExclusively: the exclusive sender's owner; kOtherSender: the
+  // owner of one of the other senders. 0 for kNoFreeSlot.
+  pid_t pid = 0;
+  pid_t tid = 0;
+};
+
 // A sender slot. Make one per sending event-loop sender.
 class LocklessQueueSender {
  public:
@@ -433,6 +455,15 @@ class LocklessQueueSender {
   // ago. Returns nullopt if every slot is held by a live thread.
   static std::optional<LocklessQueueSender> Make(
       LocklessQueue queue, monotonic_clock::duration channel_storage_duration);
+  // The same, and: refuses (nullopt) while a live exclusive sender owns a
+  // slot; with kExclusive, also refuses while any other live sender does,
+  // and otherwise marks the slot so later Makes are refused until it is
+  // released or its owner dies (cleanup frees a dead owner's slot, and with
+  // it the claim). Says why in `*refusal` if not null. Not real-time (takes
+  // the setup lock, may read /proc).
+  static std::optional<LocklessQueueSender> Make(
+      LocklessQueue queue, monotonic_clock::duration channel_storage_duration,
+      SenderExclusivity exclusivity, SenderRefusal *refusal);
 
   LocklessQueueSender(LocklessQueueSender &&other);
   LocklessQueueSender &operator=(LocklessQueueSender &&other) = delete;
@@ -592,6 +623,16 @@ class LocklessQueueReader {
               uint32_t *remote_queue_index, UUID *source_boot_uuid,
               size_t *length, char *copy_destination,
               ReadFilter filter = {}) const;
+
+  // Starts loading, into the CPU's cache, the message that the index `ahead`
+  // after `queue_index` names now (its header and the end of its payload,
+  // where a short payload is), so that a Read of it soon after does not
+  // wait for memory: a reader draining a queue reads messages scattered
+  // over the buffers, each a cache miss otherwise. Only a hint: it reads
+  // the ring slot (an atomic load) and nothing else, so a slot not yet
+  // written, or rewritten since, costs a useless prefetch and nothing more.
+  // Real-time safe; never blocks.
+  void Prefetch(uint32_t queue_index, uint32_t ahead) const;
 
   // The index of the newest published message, or QueueIndex::Invalid() if
   // nothing was ever sent. Includes messages whose sender was between its

@@ -28,6 +28,7 @@
 #include "aos/ipc_lib/lockless_queue.h"
 #include "aos/ipc_lib/lockless_queue_memory.h"
 #include "aos/ipc_lib/lockless_queue_test_util.h"
+#include "aos/ipc_lib/process_test_util.h"
 #include "aos/ipc_lib/signalfd.h"
 #include "gtest/gtest.h"
 
@@ -101,24 +102,6 @@ LocklessQueueConfiguration Config() {
   config.message_data_size = kPayload;
   return config;
 }
-
-class SharedRegion {
- public:
-  explicit SharedRegion(size_t size) : size_(size) {
-    memory_ = mmap(nullptr, size, PROT_READ | PROT_WRITE,
-                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    CHECK(memory_ != MAP_FAILED);
-  }
-  ~SharedRegion() { munmap(memory_, size_); }
-  LocklessQueueMemory *memory() const {
-    return static_cast<LocklessQueueMemory *>(memory_);
-  }
-  size_t size() const { return size_; }
-
- private:
-  size_t size_;
-  void *memory_;
-};
 
 // Runs `body` in a child that dies at its `kill_at`-th store to `region`.
 // Returns true if the child was killed, false if it finished first.

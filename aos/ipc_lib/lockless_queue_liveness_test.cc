@@ -3,12 +3,7 @@
 // the kernel kills exactly at its wakeup syscall (a seccomp filter); the
 // watcher lives in the surviving test process.
 
-#include <linux/audit.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
 #include <poll.h>
-#include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -22,6 +17,7 @@
 #include "aos/ipc_lib/lockless_queue.h"
 #include "aos/ipc_lib/lockless_queue_memory.h"
 #include "aos/ipc_lib/lockless_queue_test_util.h"
+#include "aos/ipc_lib/process_test_util.h"
 #include "aos/ipc_lib/signalfd.h"
 #include "gtest/gtest.h"
 
@@ -33,26 +29,6 @@ using SendResult = LocklessQueueSender::Result;
 
 #if defined(__x86_64__)
 
-// Makes the kernel kill the whole calling process when it makes `syscall`.
-void KillProcessAtSyscall(int syscall_number) {
-  struct sock_filter filter[] = {
-      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, static_cast<uint32_t>(syscall_number),
-               0, 1),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-  };
-  struct sock_fprog program = {
-      .len = static_cast<unsigned short>(sizeof(filter) / sizeof(filter[0])),
-      .filter = filter,
-  };
-  PCHECK(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0);
-  PCHECK(syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &program) == 0);
-}
-
 LocklessQueueConfiguration Config() {
   LocklessQueueConfiguration config;
   config.num_watchers = 2;
@@ -62,23 +38,6 @@ LocklessQueueConfiguration Config() {
   config.message_data_size = 32;
   return config;
 }
-
-class SharedRegion {
- public:
-  explicit SharedRegion(size_t size) : size_(size) {
-    memory_ = mmap(nullptr, size, PROT_READ | PROT_WRITE,
-                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    CHECK(memory_ != MAP_FAILED);
-  }
-  ~SharedRegion() { munmap(memory_, size_); }
-  LocklessQueueMemory *memory() const {
-    return static_cast<LocklessQueueMemory *>(memory_);
-  }
-
- private:
-  size_t size_;
-  void *memory_;
-};
 
 bool SignalPending(const SignalFd &signalfd) {
   struct pollfd pfd = {signalfd.fd(), POLLIN, 0};

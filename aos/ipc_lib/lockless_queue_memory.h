@@ -96,7 +96,14 @@ struct alignas(64) SenderSlot {
   // While a buffer is changing hands (ring -> sender, or pinner -> sender):
   // the buffer this sender is taking. Invalid otherwise.
   AtomicIndex to_replace;
+  // 1 if the owner made it as the channel's exclusive sender (no other
+  // sender may exist while it is owned). Written by the claiming thread and
+  // read only under the setup lock; meaningless while the slot is unowned,
+  // so a dead owner's claim ends when cleanup frees the slot. It was padding
+  // before (zero in every file: shared), so the layout version is unchanged.
+  std::atomic<uint32_t> exclusive;
 };
+static_assert(sizeof(SenderSlot) == 64, "a sender slot is one cache line");
 
 struct alignas(64) PinnerSlot {
   RobustOwnershipTracker owner;

@@ -308,6 +308,28 @@ LocklessQueueReader::Result LocklessQueueReader::Read(
   return result;
 }
 
+void LocklessQueueReader::Prefetch(uint32_t queue_index, uint32_t ahead) const {
+  const QueueLayout &layout = queue_.layout();
+  const uint32_t count = QueueSize32(queue_.config());
+  const RingIndexing ring(layout, count);
+  const uint32_t target =
+      ring.Advance(QueueIndex::FromRaw(queue_index, count), ahead).index();
+  const QueueMemoryView view(queue_.const_memory(), layout);
+  const Index held =
+      view.ring(ring.Slot(target))->Load(std::memory_order_relaxed);
+  if (held.message_index() >= layout.num_messages) return;
+  const char *buffer = view.buffer(held.message_index());
+  // The header, and the payload's last line (a short payload is all
+  // there); the lines between them for a short message.
+  constexpr size_t kLine = 64;
+  constexpr size_t kSmall = 4 * kLine;
+  const size_t end = layout.payload_end;
+  for (size_t offset = 0; offset < std::min(end, kSmall); offset += kLine) {
+    __builtin_prefetch(buffer + offset);
+  }
+  if (end > kSmall) __builtin_prefetch(buffer + end - 1);
+}
+
 QueueIndex LocklessQueueReader::LatestIndex() const {
   const uint32_t count = QueueSize32(queue_.config());
   const LocklessQueueMemory *memory = queue_.const_memory();

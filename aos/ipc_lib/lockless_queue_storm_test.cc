@@ -11,9 +11,6 @@
 //
 // Each test is bounded (a few seconds) and cleans up its processes.
 
-#include <linux/audit.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -34,6 +31,7 @@
 #include "aos/configuration.h"
 #include "aos/events/shm_event_loop.h"
 #include "aos/ipc_lib/lockless_queue.h"
+#include "aos/ipc_lib/process_test_util.h"
 #include "gtest/gtest.h"
 
 namespace aos::ipc_lib::testing {
@@ -99,26 +97,6 @@ bool Valid(const StormMessage &message) {
     if (message.filler[i] != message.check + i) return false;
   }
   return true;
-}
-
-// Makes the kernel kill the whole calling process when it makes `syscall`.
-void KillProcessAtSyscall(int syscall_number) {
-  struct sock_filter filter[] = {
-      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, static_cast<uint32_t>(syscall_number),
-               0, 1),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-  };
-  struct sock_fprog program = {
-      .len = static_cast<unsigned short>(std::size(filter)),
-      .filter = filter,
-  };
-  PCHECK(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0);
-  PCHECK(syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &program) == 0);
 }
 
 // What the auditor reports when it ends.

@@ -1,6 +1,5 @@
 #include "aos/ipc_lib/lockless_queue.h"
 
-#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -13,6 +12,7 @@
 
 #include "aos/ipc_lib/lockless_queue_memory.h"
 #include "aos/ipc_lib/lockless_queue_test_util.h"
+#include "aos/ipc_lib/process_test_util.h"
 #include "gtest/gtest.h"
 
 namespace aos::ipc_lib::testing {
@@ -499,14 +499,9 @@ TEST(LocklessQueueTest, PinnedBufferNeverReused) {
 // A sender whose process dies without releasing its slot: the next Make
 // reclaims it.
 TEST(LocklessQueueTest, DeadSenderSlotReclaimed) {
-  // The child must share the memory: a shared anonymous mapping.
-  const size_t size = LocklessQueueMemorySize(SmallConfig());
-  void *shared = mmap(nullptr, size, PROT_READ | PROT_WRITE,
-                      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-  ASSERT_NE(shared, MAP_FAILED);
-  LocklessQueue queue(static_cast<LocklessQueueMemory *>(shared),
-                      static_cast<LocklessQueueMemory *>(shared),
-                      SmallConfig());
+  // The child must share the memory.
+  SharedRegion region(LocklessQueueMemorySize(SmallConfig()));
+  LocklessQueue queue(region.memory(), region.memory(), SmallConfig());
   ASSERT_TRUE(queue.Initialize().has_value());
   const pid_t child = fork();
   if (child == 0) {
@@ -536,11 +531,6 @@ TEST(LocklessQueueTest, DeadSenderSlotReclaimed) {
             ReadResult::GOOD);
   EXPECT_EQ(data, "from child");
   EXPECT_TRUE(CheckQueueConsistency(queue).has_value());
-  a.reset();
-  b.reset();
-  w1.reset();
-  w2.reset();
-  munmap(shared, size);
 }
 
 // A slot whose recorded owner tid now belongs to another thread (the owner

@@ -11,7 +11,6 @@
 
 #include <poll.h>
 #include <sys/epoll.h>
-#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -25,6 +24,7 @@
 
 #include "aos/ipc_lib/lockless_queue.h"
 #include "aos/ipc_lib/lockless_queue_test_util.h"
+#include "aos/ipc_lib/process_test_util.h"
 #include "aos/ipc_lib/signalfd.h"
 #include "gflags/gflags.h"
 #include "gtest/gtest.h"
@@ -209,15 +209,10 @@ TEST(LocklessQueueWakeupTest, CrossProcessCoalescedNeverLosesAWakeup) {
   config.message_data_size = 16;
   // Shared with the children: queue and counters in one anonymous mapping.
   const size_t queue_size = LocklessQueueMemorySize(config);
-  const size_t size = queue_size + sizeof(CrossProcessState);
-  void *shared = mmap(nullptr, size, PROT_READ | PROT_WRITE,
-                      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-  ASSERT_NE(shared, MAP_FAILED);
-  LocklessQueue queue(static_cast<LocklessQueueMemory *>(shared),
-                      static_cast<LocklessQueueMemory *>(shared), config);
+  SharedRegion region(queue_size + sizeof(CrossProcessState));
+  LocklessQueue queue(region.memory(), region.memory(), config);
   ASSERT_TRUE(queue.Initialize().has_value());
-  auto *state =
-      new (static_cast<char *>(shared) + queue_size) CrossProcessState{};
+  auto *state = new (region.data() + queue_size) CrossProcessState{};
   const uint64_t total =
       static_cast<uint64_t>(FLAGS_process_wakeup_bursts) * kSenders;
 
@@ -283,8 +278,6 @@ TEST(LocklessQueueWakeupTest, CrossProcessCoalescedNeverLosesAWakeup) {
   EXPECT_EQ(error, "");
   EXPECT_EQ(state->received.load(), total);
   LOG(INFO) << state->received.load() << " messages, " << wakeups << " wakeups";
-  watcher.reset();
-  munmap(shared, size);
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 
 #include "aos/ipc_lib/lockless_queue_memory.h"
 #include "aos/ipc_lib/lockless_queue_test_util.h"
+#include "aos/ipc_lib/process_test_util.h"
 #include "aos/ipc_lib/shm_base.h"
 #include "aos/testing/tmpdir.h"
 #include "gmock/gmock.h"
@@ -243,33 +244,17 @@ TEST_F(MemoryMappedQueueTest, AnotherUsersQueueIsAnError) {
 TEST_F(MemoryMappedQueueTest, PermissionDeniedNamesTheDirectory) {
   const std::string locked = dir_.path() + "/locked";
   ASSERT_EQ(mkdir(locked.c_str(), 0700), 0);
-  int fds[2];
-  ASSERT_EQ(pipe(fds), 0);
-  const pid_t child = fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
-    close(fds[0]);
-    if (geteuid() == 0 && setresuid(65534, 65534, 65534) != 0) _exit(2);
-    if (geteuid() == 0) _exit(2);
+  const auto [status, message] = RunInChild([&](std::string *error) {
+    if (geteuid() == 0 && setresuid(65534, 65534, 65534) != 0) return 2;
+    if (geteuid() == 0) return 2;
     // Not root (any more): `locked` is unwritable for us.
     chmod(locked.c_str(), 0500);
     Result<MemoryMappedQueue> opened = MemoryMappedQueue::Open(
         ShmPath(locked + "/aos", "/chan", "aos.Test"), Config(), 0770);
-    if (opened.has_value()) _exit(1);
-    const std::string message = opened.error().message();
-    (void)!write(fds[1], message.data(), message.size());
-    _exit(0);
-  }
-  close(fds[1]);
-  std::string message;
-  char buffer[512];
-  ssize_t got;
-  while ((got = read(fds[0], buffer, sizeof(buffer))) > 0) {
-    message.append(buffer, static_cast<size_t>(got));
-  }
-  close(fds[0]);
-  int status;
-  ASSERT_EQ(waitpid(child, &status, 0), child);
+    if (opened.has_value()) return 1;
+    *error = opened.error().message();
+    return 0;
+  });
   if (WIFEXITED(status) && WEXITSTATUS(status) == 2) {
     GTEST_SKIP() << "cannot drop root privileges here";
   }
@@ -300,25 +285,19 @@ TEST_F(MemoryMappedQueueTest, FullFilesystemIsAClearErrorAndLeavesNothing) {
   big.queue_size = 1000;
   big.message_data_size = 1000;
   const std::string path = ShmPath(mount_point + "/aos", "/big", "aos.Test");
-  int fds[2];
-  ASSERT_EQ(pipe(fds), 0);
-  const pid_t child = fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
-    close(fds[0]);
+  const auto [status, message] = RunInChild([&](std::string *error) {
     if (unshare(CLONE_NEWNS) != 0 ||
         mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
         mount("tmpfs", mount_point.c_str(), "tmpfs", 0, "size=64k") != 0) {
-      _exit(77);
+      return 77;
     }
     Result<MemoryMappedQueue> opened = MemoryMappedQueue::Open(path, big, 0770);
-    if (opened.has_value()) _exit(1);
-    const std::string message = opened.error().message();
-    (void)!write(fds[1], message.data(), message.size());
+    if (opened.has_value()) return 1;
+    *error = opened.error().message();
     // Nothing left in the channel's directory.
     const std::string directory = path.substr(0, path.rfind('/'));
     DIR *dir = opendir(directory.c_str());
-    if (dir == nullptr) _exit(3);
+    if (dir == nullptr) return 3;
     int entries = 0;
     while (struct dirent *entry = readdir(dir)) {
       if (std::string_view(entry->d_name) != "." &&
@@ -327,7 +306,7 @@ TEST_F(MemoryMappedQueueTest, FullFilesystemIsAClearErrorAndLeavesNothing) {
       }
     }
     closedir(dir);
-    if (entries != 0) _exit(4);
+    if (entries != 0) return 4;
     // A queue that fits still opens there.
     LocklessQueueConfiguration small = Config();
     small.queue_size = 2;
@@ -335,20 +314,10 @@ TEST_F(MemoryMappedQueueTest, FullFilesystemIsAClearErrorAndLeavesNothing) {
     if (!MemoryMappedQueue::Open(
              ShmPath(mount_point + "/aos", "/small", "aos.Test"), small, 0770)
              .has_value()) {
-      _exit(5);
+      return 5;
     }
-    _exit(0);
-  }
-  close(fds[1]);
-  std::string message;
-  char buffer[512];
-  ssize_t got;
-  while ((got = read(fds[0], buffer, sizeof(buffer))) > 0) {
-    message.append(buffer, static_cast<size_t>(got));
-  }
-  close(fds[0]);
-  int status;
-  ASSERT_EQ(waitpid(child, &status, 0), child);
+    return 0;
+  });
   if (WIFEXITED(status) && WEXITSTATUS(status) == 77) {
     GTEST_SKIP() << "cannot mount a tmpfs in a private mount namespace "
                     "(needs root or CAP_SYS_ADMIN; CI runs as root)";

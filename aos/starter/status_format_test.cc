@@ -1,6 +1,7 @@
 #include "aos/starter/status_format.h"
 
 #include "aos/flatbuffers.h"
+#include "aos/json_to_flatbuffer.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -26,48 +27,17 @@ TEST(StatusFormatTest, ExitCodesNameTheSignal) {
   EXPECT_EQ(FormatExitCode(130), "130 (SIGINT)");
 }
 
+// One application per state (times in ns): zeta runs since 10 s, alpha was
+// stopped, crashy waits to restart at 102 s.
 FlatbufferDetachedBuffer<Status> MakeStatus() {
-  flatbuffers::FlatBufferBuilder fbb;
-  std::vector<flatbuffers::Offset<ApplicationStatus>> apps;
-  {
-    const auto name = fbb.CreateString("zeta");
-    ApplicationStatus::Builder app(fbb);
-    app.add_name(name);
-    app.add_state(State::RUNNING);
-    app.add_pid(42);
-    app.add_id(7);
-    app.add_last_start_time(
-        std::chrono::nanoseconds(std::chrono::seconds(10)).count());
-    app.add_file_state(FileState::CHANGED);
-    apps.push_back(app.Finish());
-  }
-  {
-    const auto name = fbb.CreateString("alpha");
-    ApplicationStatus::Builder app(fbb);
-    app.add_name(name);
-    app.add_state(State::STOPPED);
-    app.add_pid(41);
-    app.add_last_exit_code(137);
-    app.add_last_stop_reason(LastStopReason::STOP_REQUESTED);
-    apps.push_back(app.Finish());
-  }
-  {
-    const auto name = fbb.CreateString("crashy");
-    ApplicationStatus::Builder app(fbb);
-    app.add_name(name);
-    app.add_state(State::WAITING);
-    app.add_pid(40);
-    app.add_last_exit_code(1);
-    app.add_restarts(4);
-    app.add_next_start_time(
-        std::chrono::nanoseconds(std::chrono::seconds(102)).count());
-    apps.push_back(app.Finish());
-  }
-  const auto vector = fbb.CreateVector(apps);
-  Status::Builder status(fbb);
-  status.add_statuses(vector);
-  fbb.Finish(status.Finish());
-  return FlatbufferDetachedBuffer<Status>(fbb.Release());
+  return JsonToFlatbuffer<Status>(R"json({"statuses": [
+    {"name": "zeta", "state": "RUNNING", "pid": 42, "id": 7,
+     "last_start_time": 10000000000, "file_state": "CHANGED"},
+    {"name": "alpha", "state": "STOPPED", "pid": 41, "last_exit_code": 137,
+     "last_stop_reason": "STOP_REQUESTED"},
+    {"name": "crashy", "state": "WAITING", "pid": 40, "last_exit_code": 1,
+     "restarts": 4, "next_start_time": 102000000000}
+  ]})json");
 }
 
 TEST(StatusFormatTest, TableHasOneAlignedRowPerApplication) {

@@ -5,11 +5,14 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "aos/configuration.h"
@@ -170,6 +173,24 @@ int FindType(const aos::Configuration *config, const aos::Node *node,
   return 0;
 }
 
+// Runs `event_loop` until Ctrl-C (or for `timeout`, unless negative),
+// calling `report` every --rate_period_ms from the start, in a timer named
+// `name`. Returns the tool's exit code.
+int RunReporting(aos::ShmEventLoop *event_loop, std::string_view name,
+                 std::function<void()> report,
+                 std::chrono::milliseconds timeout) {
+  aos::TimerHandler *timer = event_loop->AddTimer(std::move(report));
+  timer->set_name(name);
+  event_loop->OnRun([event_loop, timer]() {
+    const auto period = std::chrono::milliseconds(FLAGS_rate_period_ms);
+    timer->Schedule(event_loop->monotonic_now() + period, period);
+  });
+  if (timeout.count() >= 0) aos::cli::ExitAfter(event_loop, timeout);
+  const aos::Result<void> result = event_loop->Run();
+  if (!result) return Fail(result.error().message());
+  return 0;
+}
+
 // --delay: per channel and period, the delay from each message's send time
 // to this process's wakeup for it, like `ros2 topic delay`.
 int RunDelay(aos::ShmEventLoop *event_loop,
@@ -185,23 +206,17 @@ int RunDelay(aos::ShmEventLoop *event_loop,
       delay->Record(event_loop->monotonic_now() - context.monotonic_event_time);
     });
   }
-  aos::TimerHandler *report = event_loop->AddTimer([&]() {
-    for (size_t i = 0; i < channels.size(); ++i) {
-      std::cout << aos::cli::ChannelLabel(channels[i]) << ": "
-                << delays[i]->Summary("messages, delay") << "\n";
-      *delays[i] = aos::examples::LatencyHistogram();
-    }
-    std::cout << std::endl;
-  });
-  report->set_name("delay_report");
-  event_loop->OnRun([&]() {
-    const auto period = std::chrono::milliseconds(FLAGS_rate_period_ms);
-    report->Schedule(event_loop->monotonic_now() + period, period);
-  });
-  if (timeout.count() >= 0) aos::cli::ExitAfter(event_loop, timeout);
-  const aos::Result<void> result = event_loop->Run();
-  if (!result) return Fail(result.error().message());
-  return 0;
+  return RunReporting(
+      event_loop, "delay_report",
+      [&]() {
+        for (size_t i = 0; i < channels.size(); ++i) {
+          std::cout << aos::cli::ChannelLabel(channels[i]) << ": "
+                    << delays[i]->Summary("messages, delay") << "\n";
+          *delays[i] = aos::examples::LatencyHistogram();
+        }
+        std::cout << std::endl;
+      },
+      timeout);
 }
 
 int RunRate(aos::ShmEventLoop *event_loop,
@@ -221,24 +236,19 @@ int RunRate(aos::ShmEventLoop *event_loop,
     event_loop->SetWatcherFallBehindPolicy(
         channel, aos::FallBehindPolicy::kSkipToOldest);
   }
-  aos::TimerHandler *report = event_loop->AddTimer([&]() {
-    const aos::monotonic_clock::time_point now = event_loop->monotonic_now();
-    for (size_t i = 0; i < channels.size(); ++i) {
-      std::cout << aos::cli::FormatRate(aos::cli::ChannelLabel(channels[i]),
-                                        counters[i]->TakeWindow(now))
-                << "\n";
-    }
-    std::cout << std::endl;
-  });
-  report->set_name("rate_report");
-  event_loop->OnRun([&]() {
-    const auto period = std::chrono::milliseconds(FLAGS_rate_period_ms);
-    report->Schedule(event_loop->monotonic_now() + period, period);
-  });
-  if (timeout.count() >= 0) aos::cli::ExitAfter(event_loop, timeout);
-  const aos::Result<void> result = event_loop->Run();
-  if (!result) return Fail(result.error().message());
-  return 0;
+  return RunReporting(
+      event_loop, "rate_report",
+      [&]() {
+        const aos::monotonic_clock::time_point now =
+            event_loop->monotonic_now();
+        for (size_t i = 0; i < channels.size(); ++i) {
+          std::cout << aos::cli::FormatRate(aos::cli::ChannelLabel(channels[i]),
+                                            counters[i]->TakeWindow(now))
+                    << "\n";
+        }
+        std::cout << std::endl;
+      },
+      timeout);
 }
 
 }  // namespace

@@ -65,6 +65,20 @@ class ToolsTest : public ::testing::Test {
     return Start(program, std::move(args), stdin_text)->Wait();
   }
 
+  // Polls `done()` every 5 ms until it returns true. Fails the test with
+  // `what` after the hang limit, or at once if `process` exits first.
+  template <typename Done>
+  void WaitUntil(Process *process, const std::string &what, Done done) {
+    const auto deadline = std::chrono::steady_clock::now() + kHangLimit;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (done()) return;
+      ASSERT_EQ(waitpid(process->pid(), nullptr, WNOHANG), 0)
+          << "process exited: " << process->err();
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    FAIL() << what;
+  }
+
   // Waits until `process` holds a watcher slot on `channel` `type`, or
   // exits (which fails). Its loop may not be running yet: Run() registers
   // watchers just before it starts delivering, so use this only where a
@@ -72,35 +86,28 @@ class ToolsTest : public ::testing::Test {
   void WaitForWatcher(const std::string &channel, const std::string &type,
                       Process *process) {
     const std::string path = ipc_lib::ShmPath(shm_base_, channel, type);
-    const auto deadline = std::chrono::steady_clock::now() + kHangLimit;
-    while (std::chrono::steady_clock::now() < deadline) {
+    WaitUntil(process, "nobody watched " + channel + " " + type, [&]() {
       Result<ipc_lib::QueueFileInfo> info = ipc_lib::InspectQueueFile(path);
-      if (info) {
-        for (const ipc_lib::QueueSlotInfo &slot : info->watchers) {
-          if (slot.liveness == ipc_lib::QueueSlotInfo::Liveness::kAlive &&
-              slot.pid == process->pid()) {
-            return;
-          }
+      if (!info) return false;
+      for (const ipc_lib::QueueSlotInfo &slot : info->watchers) {
+        if (slot.liveness == ipc_lib::QueueSlotInfo::Liveness::kAlive &&
+            slot.pid == process->pid()) {
+          return true;
         }
       }
-      ASSERT_EQ(waitpid(process->pid(), nullptr, WNOHANG), 0)
-          << "process exited: " << process->err();
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    FAIL() << "nobody watched " << channel << " " << type;
+      return false;
+    });
   }
 
   // Waits until `process` wrote `text` to stderr (exactly that, once).
   void WaitForOutput(Process *process, const std::string &text) {
-    const auto deadline = std::chrono::steady_clock::now() + kHangLimit;
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (process->err() == text) return;
-      ASSERT_THAT(text, ::testing::StartsWith(process->err()));
-      ASSERT_EQ(waitpid(process->pid(), nullptr, WNOHANG), 0)
-          << "process exited: " << process->err();
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    FAIL() << "no \"" << text << "\" on stderr";
+    WaitUntil(process, "no \"" + text + "\" on stderr", [&]() {
+      const std::string err = process->err();
+      if (err == text) return true;
+      // Anything else on stderr: it will not become `text`.
+      EXPECT_THAT(text, ::testing::StartsWith(err));
+      return !text.starts_with(err);
+    });
   }
 
   // Waits until `process` (the only one sending timing reports, started
@@ -109,15 +116,22 @@ class ToolsTest : public ::testing::Test {
   void WaitForRunning(Process *process) {
     const std::string path =
         ipc_lib::ShmPath(shm_base_, "/aos", "aos.timing.Report");
-    const auto deadline = std::chrono::steady_clock::now() + kHangLimit;
-    while (std::chrono::steady_clock::now() < deadline) {
+    WaitUntil(process, "no timing report", [&]() {
       Result<ipc_lib::QueueFileInfo> info = ipc_lib::InspectQueueFile(path);
-      if (info && info->latest_queue_index.has_value()) return;
-      ASSERT_EQ(waitpid(process->pid(), nullptr, WNOHANG), 0)
-          << "process exited: " << process->err();
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    FAIL() << "no timing report";
+      return info && info->latest_queue_index.has_value();
+    });
+  }
+
+  // aos_dump in `mode` (--rate or --delay) for 0.7 s, reporting every
+  // 0.2 s, on /test Ping while aos_send sends a Ping at 200 Hz.
+  Exit DumpWhileSendingPings(const std::string &mode) {
+    std::unique_ptr<Process> send =
+        Start(AOS_SEND, {"--rate=200", "/test", "Ping", R"({"value": 1})"});
+    const Exit dump = Run(AOS_DUMP, {mode, "--rate_period_ms=200",
+                                     "--timeout=700", "/test", "Ping"});
+    send->Signal(SIGINT);
+    EXPECT_EQ(send->Wait().code, 0);
+    return dump;
   }
 
   TempDir work_;
@@ -237,12 +251,7 @@ TEST_F(ToolsTest, ListsChannels) {
 }
 
 TEST_F(ToolsTest, RateMode) {
-  std::unique_ptr<Process> send =
-      Start(AOS_SEND, {"--rate=200", "/test", "Ping", R"({"value": 1})"});
-  const Exit rate = Run(AOS_DUMP, {"--rate", "--rate_period_ms=200",
-                                   "--timeout=700", "/test", "Ping"});
-  send->Signal(SIGINT);
-  EXPECT_EQ(send->Wait().code, 0);
+  const Exit rate = DumpWhileSendingPings("--rate");
   EXPECT_EQ(rate.code, 0) << rate.err;
   // Three reports; the numbers depend on the machine, the format does not.
   EXPECT_TRUE(std::regex_search(
@@ -424,12 +433,7 @@ TEST_F(ToolsTest, DumpFindsChannelsByType) {
 }
 
 TEST_F(ToolsTest, DumpDelay) {
-  std::unique_ptr<Process> send =
-      Start(AOS_SEND, {"--rate=200", "/test", "Ping", R"({"value": 1})"});
-  const Exit delay = Run(AOS_DUMP, {"--delay", "--rate_period_ms=200",
-                                    "--timeout=700", "/test", "Ping"});
-  send->Signal(SIGINT);
-  EXPECT_EQ(send->Wait().code, 0);
+  const Exit delay = DumpWhileSendingPings("--delay");
   EXPECT_EQ(delay.code, 0) << delay.err;
   // The numbers depend on the machine, the format does not.
   EXPECT_TRUE(std::regex_search(

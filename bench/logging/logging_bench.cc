@@ -57,8 +57,9 @@ DEFINE_int32(small_batches, 50, "Batches of 100 x 64 B messages per channel.");
 DEFINE_int32(big_messages, 200, "1 MiB messages.");
 DEFINE_double(robot_seconds, 5, "How long the demo robot runs.");
 DEFINE_int32(runs, 5, "Runs of each throughput case (medians are printed).");
-DEFINE_string(cases, "small,big,robot",
-              "Which cases to run: small (100 x 64 B), big (1 MiB), robot.");
+DEFINE_string(cases, "small,shm_small,big,robot",
+              "Which cases to run: small (100 x 64 B in simulation), "
+              "shm_small (the same on shared memory), big (1 MiB), robot.");
 DEFINE_string(pingpong_config, AOS_PINGPONG_CONFIG,
               "The ping/pong configuration (built with the examples).");
 
@@ -188,6 +189,46 @@ Rate ZstdFloor(const Records &records) {
   return rate;
 }
 
+// The bench's configuration: `channels` channels /c0... of `size`-byte
+// messages at `frequency` Hz, with `channel_extra` added to each channel's
+// JSON.
+FlatbufferDetachedBuffer<Configuration> BenchConfig(
+    int channels, size_t size, int frequency, std::string_view channel_extra) {
+  std::string json = "{\"channels\": [";
+  for (int i = 0; i < channels; ++i) {
+    json += StrCat(i == 0 ? "" : ",", "{\"name\": \"/c", i,
+                   "\", \"type\": \"aos.Payload\", \"frequency\": ", frequency,
+                   ", \"max_size\": ", (size + 7) / 8 * 8, channel_extra, "}");
+  }
+  json += "]}";
+  return configuration::MergeWithConfig(
+      &FlatbufferDetachedBuffer<Configuration>::Empty().message(), json);
+}
+
+// Reads the records the logger wrote under FLAGS_dir into `records` (for the
+// floors), removes the logs, and returns the records' bytes.
+uint64_t ReadRecords(Records *records) {
+  uint64_t bytes = 0;
+  records->stream.clear();
+  records->sizes.clear();
+  for (const std::filesystem::directory_entry &entry :
+       std::filesystem::directory_iterator(FLAGS_dir)) {
+    if (entry.path().string().find("_data.part") == std::string::npos) continue;
+    Result<std::unique_ptr<PartReader>> reader =
+        PartReader::Open(entry.path().string());
+    CHECK(reader) << reader.error();
+    while ((*reader)->ReadMessage() != nullptr) {
+      const std::span<const uint8_t> record = (*reader)->message_span();
+      records->stream.insert(records->stream.end(), record.begin(),
+                             record.end());
+      records->sizes.push_back(record.size());
+      bytes += record.size();
+    }
+  }
+  std::filesystem::remove_all(FLAGS_dir);
+  return bytes;
+}
+
 // Runs the logger over `channels` channels of `size`-byte random messages,
 // `per_batch` per channel per batch, `batches` batches. Returns the logger's
 // rate and the records it wrote (for the floors). With `records` null, runs
@@ -196,18 +237,8 @@ Rate ZstdFloor(const Records &records) {
 // logger, reported beside the floors.
 Rate LoggerRun(int channels, size_t size, int per_batch, int batches,
                Compression compression, Records *records) {
-  std::string json = "{\"channels\": [";
-  for (int i = 0; i < channels; ++i) {
-    json += std::string(i == 0 ? "" : ",") + "{\"name\": \"/c" +
-            std::to_string(i) +
-            "\", \"type\": \"aos.Payload\", \"frequency\": " +
-            std::to_string(per_batch * 20) +
-            ", \"max_size\": " + std::to_string((size + 7) / 8 * 8) + "}";
-  }
-  json += "]}";
   const FlatbufferDetachedBuffer<Configuration> config =
-      configuration::MergeWithConfig(
-          &FlatbufferDetachedBuffer<Configuration>::Empty().message(), json);
+      BenchConfig(channels, size, per_batch * 20, "");
   SimulatedEventLoopFactory factory(&config.message());
   factory.SkipTimingReport();
   NodeEventLoopFactory *node = factory.GetNodeEventLoopFactory(nullptr);
@@ -273,24 +304,113 @@ Rate LoggerRun(int channels, size_t size, int per_batch, int batches,
   }
   logger->StopLogging();
   CHECK(!logger->error()) << logger->error()->message();
-  // The records as written, for the floors.
-  records->stream.clear();
-  records->sizes.clear();
-  for (const std::filesystem::directory_entry &entry :
-       std::filesystem::directory_iterator(FLAGS_dir)) {
-    if (entry.path().string().find("_data.part") == std::string::npos) continue;
-    Result<std::unique_ptr<PartReader>> reader =
-        PartReader::Open(entry.path().string());
-    CHECK(reader) << reader.error();
-    while ((*reader)->ReadMessage() != nullptr) {
-      const std::span<const uint8_t> record = (*reader)->message_span();
-      records->stream.insert(records->stream.end(), record.begin(),
-                             record.end());
-      records->sizes.push_back(record.size());
-      rate.bytes += record.size();
-    }
-  }
+  rate.bytes = ReadRecords(records);
+  return rate;
+}
+
+// Runs the same as LoggerRun on shared memory (ShmEventLoop, lockless
+// queues, the shm fetcher): what a robot's logger does. One thread: a timer
+// sends a batch (per_batch messages per channel) every polling period, half
+// a period before each of the logger's polls; the time is the thread's CPU
+// time from the loop's start until the logger logged every message, minus
+// the sending. Also without a logger (records null): fetchers draining the
+// channels with FetchNextUntil every poll.
+Rate ShmLoggerRun(int channels, size_t size, int per_batch, int batches,
+                  Compression compression, Records *records) {
+  // The real sending rate (shared memory refuses more than a queue per
+  // storage duration), with a queue of 10 batches (100 ms), so the shared
+  // memory stays small.
+  const std::chrono::milliseconds poll(20);
+  const FlatbufferDetachedBuffer<Configuration> config =
+      BenchConfig(channels, size, per_batch * 2 * (1000 / poll.count()),
+                  ", \"channel_storage_duration\": 100000000");
+  std::filesystem::remove_all(FLAGS_shm_base);
   std::filesystem::remove_all(FLAGS_dir);
+  ShmEventLoop sender_loop(&config.message());
+  sender_loop.SkipTimingReport();
+  sender_loop.SkipAosLog();
+  std::vector<std::unique_ptr<RawSender>> senders;
+  for (const Channel *channel : *config.message().channels()) {
+    senders.push_back(sender_loop.MakeRawSender(channel));
+  }
+  ShmEventLoop loop(&config.message());
+  loop.SkipTimingReport();
+  loop.SkipAosLog();
+  std::optional<Logger> logger;
+  std::vector<std::unique_ptr<RawFetcher>> fetchers;
+  uint64_t fetched = 0;
+  if (records != nullptr) {
+    logger.emplace(&loop);
+    logger->set_polling_period(poll);
+    logger->set_sync(false);
+    loop.OnRun([&]() {
+      LogNamerOptions options;
+      options.compression = compression;
+      logger->StartLogging(std::make_unique<LogNamer>(
+          FLAGS_dir + "/run", &config.message(), nullptr, options));
+    });
+  } else {
+    for (const Channel *channel : *config.message().channels()) {
+      fetchers.push_back(loop.MakeRawFetcher(channel));
+    }
+    loop.AddTimer([&]() {
+          const monotonic_clock::time_point now = loop.monotonic_now();
+          const auto keep_going = [](const Context &) { return true; };
+          for (std::unique_ptr<RawFetcher> &fetcher : fetchers) {
+            fetched += fetcher->FetchNextUntil(now, keep_going);
+          }
+        })
+        ->Schedule(loop.monotonic_now() + poll, poll);
+  }
+  const auto logged = [&]() {
+    if (records == nullptr) return fetched;
+    uint64_t messages = 0;
+    for (const Logger::ChannelStatistics &statistics :
+         logger->channel_statistics()) {
+      messages += statistics.messages;
+    }
+    return messages;
+  };
+  std::mt19937 rng(1);
+  std::vector<uint8_t> payload(size);
+  for (size_t i = 0; i < size; i += 8) payload[i] = static_cast<uint8_t>(rng());
+  const uint64_t total =
+      static_cast<uint64_t>(batches) * per_batch * senders.size();
+  Clock::duration sending(0);
+  Clock::time_point start;
+  Rate rate;
+  int sent_batches = 0;
+  TimerHandler *send_timer = loop.AddTimer([&]() {
+    const Clock::time_point send_start = Clock::now();
+    if (sent_batches < batches) {
+      for (int n = 0; n < per_batch; ++n) {
+        for (std::unique_ptr<RawSender> &sender : senders) {
+          payload[0] = static_cast<uint8_t>(n);
+          CHECK(sender->Send(payload.data(), payload.size()) ==
+                RawSender::Error::kOk);
+        }
+      }
+      ++sent_batches;
+    } else if (logged() == total) {
+      rate.seconds = Seconds(Clock::now() - start - sending);
+      loop.Exit();
+    }
+    sending += Clock::now() - send_start;
+  });
+  loop.OnRun([&]() {
+    start = Clock::now();
+    send_timer->Schedule(loop.monotonic_now() + poll / 2, poll);
+  });
+  CHECK(loop.Run());
+  rate.messages = total;
+  if (records == nullptr) return rate;
+  logger->StopLogging();
+  CHECK(!logger->error()) << logger->error()->message();
+  for (const Logger::ChannelStatistics &statistics :
+       logger->channel_statistics()) {
+    CHECK_EQ(statistics.lost, 0u) << ": the bench's logger fell behind";
+  }
+  rate.bytes = ReadRecords(records);
   return rate;
 }
 
@@ -303,21 +423,24 @@ double Median(std::vector<double> values) {
 // Runs the logger (raw and zstd) and both floors FLAGS_runs times,
 // interleaved so that a busy machine slows all four alike, and prints the
 // medians and the median of the per-run ratios.
-void Throughput(const char *name, int channels, size_t size, int per_batch,
-                int batches) {
+using RunFunction = Rate (*)(int channels, size_t size, int per_batch,
+                             int batches, Compression compression,
+                             Records *records);
+void Throughput(const char *name, RunFunction run_case, int channels,
+                size_t size, int per_batch, int batches) {
   printf("%s (%d runs, medians)\n", name, FLAGS_runs);
   std::vector<double> raw, zstd, write_floor, zstd_floor, raw_ratio, zstd_ratio,
       fetch;
   double bytes_per_message = 0;
   for (int run = 0; run < FLAGS_runs; ++run) {
     Records records;
-    const Rate raw_rate = LoggerRun(channels, size, per_batch, batches,
-                                    Compression::kNone, &records);
-    const Rate zstd_rate = LoggerRun(channels, size, per_batch, batches,
-                                     Compression::kZstd, &records);
+    const Rate raw_rate = run_case(channels, size, per_batch, batches,
+                                   Compression::kNone, &records);
+    const Rate zstd_rate = run_case(channels, size, per_batch, batches,
+                                    Compression::kZstd, &records);
+    const Rate fetch_rate = run_case(channels, size, per_batch, batches,
+                                     Compression::kNone, nullptr);
     std::filesystem::create_directories(FLAGS_dir);
-    const Rate fetch_rate = LoggerRun(channels, size, per_batch, batches,
-                                      Compression::kNone, nullptr);
     const Rate write_rate = WriteFloor(records, FLAGS_dir + "/floor");
     const Rate zstd_floor_rate = ZstdFloor(records);
     bytes_per_message =
@@ -439,11 +562,18 @@ int main(int argc, char **argv) {
                .find(aos::logger::StrCat(",", name, ",")) != std::string::npos;
   };
   if (wanted("small")) {
-    aos::logger::Throughput("100 channels x 64 B", 100, 64, 50,
+    aos::logger::Throughput("100 channels x 64 B (simulation)",
+                            aos::logger::LoggerRun, 100, 64, 50,
+                            FLAGS_small_batches);
+  }
+  if (wanted("shm_small")) {
+    aos::logger::Throughput("100 channels x 64 B (shared memory)",
+                            aos::logger::ShmLoggerRun, 100, 64, 50,
                             FLAGS_small_batches);
   }
   if (wanted("big")) {
-    aos::logger::Throughput("1 channel x 1 MiB", 1, 1 << 20, 5,
+    aos::logger::Throughput("1 channel x 1 MiB (simulation)",
+                            aos::logger::LoggerRun, 1, 1 << 20, 5,
                             std::max(1, FLAGS_big_messages / 5));
   }
   if (wanted("robot")) aos::logger::DemoRobot();

@@ -390,6 +390,10 @@ void LogReader::Register(SimulatedEventLoopFactory *factory) {
 void LogReader::RegisterWithoutStarting(SimulatedEventLoopFactory *factory) {
   CHECK(factory_ == nullptr && live_ == nullptr)
       << ": LogReader registered twice";
+  CHECK(!timing_accuracy_sender_.valid())
+      << ": set_timing_accuracy_sender is for live replay "
+         "(Register(EventLoop *)); simulated replay sends every message "
+         "exactly when due";
   factory_ = factory;
   if (multi_node_ != nullptr) {
     RegisterMultiNode();

@@ -62,11 +62,13 @@
 // are the loop's, their contents and remote times the logged ones. The state
 // before the start (each channel's latest message before it) is sent at once
 // when the loop starts, before OnStart: fetchers in every process find it
-// (watchers that already exist see it too). On a ShmEventLoop the replay holds
-// every sender slot of the channels it replays, so another process cannot send
-// on them (its sender fails with "too many senders"), and Register dies naming
-// the channel if another process sends on one already: remap it. See
-// docs/decisions/replay.md.
+// (watchers that already exist see it too;
+// --drop_realtime_messages_before_start sends none of it). On a ShmEventLoop
+// the replay's senders are exclusive (ShmEventLoop::MakeExclusiveRawSender), so
+// another process's sender on a replayed channel dies naming the channel, the
+// replay's process and the remap that fixes it, and Register dies the same way
+// if another process sends on one already. The claim ends with the replay's
+// process, however it dies. See docs/decisions/replay.md.
 
 #include <functional>
 #include <memory>
@@ -79,6 +81,7 @@
 #include "aos/events/logging/log_message_stream.h"
 #include "aos/events/logging/logfile_sorting.h"
 #include "aos/events/logging/multinode_replay.h"
+#include "aos/events/logging/replay_timing_generated.h"
 #include "aos/events/simulated_event_loop.h"
 #include "aos/flatbuffers.h"
 #include "aos/time/time.h"
@@ -201,6 +204,27 @@ class LogReader {
   // (infinity: as fast as possible).
   void SetRealtimeReplayRate(double rate);
 
+  // Live replay only; call before Register. How long the loop keeps running
+  // after the last message (after the OnEnd callbacks) before a ShmEventLoop
+  // exits (set_exit_on_finish): applications in other processes answer the
+  // last messages within it, so their answers reach the readers still on
+  // the loop (a Logger recording the replay). Default zero.
+  void set_live_end_grace_period(monotonic_clock::duration grace) {
+    live_end_grace_period_ = grace;
+  }
+  // Live replay only: after each batch of messages sent, publishes on
+  // `timing_sender` (a sender of `node`'s replay loop, on a channel the log
+  // does not replay) when each was due and when it was sent (upstream's
+  // ReplayTiming). Simulated replay sends every message exactly when due and
+  // CHECK-fails if one is set. `node` is nullptr for single-node logs.
+  void set_timing_accuracy_sender(const Node *node,
+                                  Sender<timing::ReplayTiming> timing_sender);
+  // Live replay only: the logged times (on the replayed node's clocks) the
+  // replay reached: the last sent message's send time, or the start before
+  // any was sent. Complete once the OnEnd callbacks run.
+  monotonic_clock::time_point live_monotonic_replayed_until() const;
+  realtime_clock::time_point live_realtime_replayed_until() const;
+
   // The configuration the log was written with.
   const Configuration *logged_configuration() const {
     return &logged_configuration_->message();
@@ -296,6 +320,10 @@ class LogReader {
   std::vector<std::function<void()>> on_end_;
   bool exit_on_finish_ = true;
   double replay_rate_ = 0.0;
+  // Live replay's options (see their setters).
+  monotonic_clock::duration live_end_grace_period_ = monotonic_clock::zero();
+  const Node *timing_accuracy_node_ = nullptr;
+  Sender<timing::ReplayTiming> timing_accuracy_sender_;
 
   std::unique_ptr<SimulatedEventLoopFactory> owned_factory_;
   SimulatedEventLoopFactory *factory_ = nullptr;

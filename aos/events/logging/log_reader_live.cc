@@ -9,14 +9,17 @@
 #include <optional>
 
 #include "aos/events/logging/log_reader.h"
-#include "aos/events/shm_channel_queue.h"
 #include "aos/events/shm_event_loop.h"
-#include "aos/ipc_lib/memory_mapped_queue.h"
-#include "aos/ipc_lib/shm_base.h"
 #include "aos/uuid.h"
+#include "gflags/gflags.h"
 #include "glog/logging.h"
 
-DECLARE_uint32(permissions);
+DEFINE_bool(drop_realtime_messages_before_start, false,
+            "Live replay: send nothing from before the start (the state the "
+            "logger fetched, and with --start_time everything earlier) "
+            "instead of each channel's latest message. Every process then "
+            "sees messages only at their logged pace, but fetchers of "
+            "channels that are rarely sent find nothing until they are.");
 
 namespace aos::logger {
 
@@ -48,6 +51,13 @@ class LogReader::LiveReplayer {
   LiveReplayer &operator=(const LiveReplayer &) = delete;
 
   void set_rate(double rate) { rate_ = LiveRate(rate); }
+  // The logged times the replay reached (see LogReader).
+  monotonic_clock::time_point monotonic_replayed_until() const {
+    return replayed_until_;
+  }
+  realtime_clock::time_point realtime_replayed_until() const {
+    return realtime_start_ + (replayed_until_ - monotonic_start_);
+  }
   // Multi-node logs: the node stream's warnings, appended to `out`.
   void AppendWarnings(std::vector<std::string> *out) const {
     if (multi_ != nullptr) multi_->AppendWarnings(out);
@@ -65,15 +75,21 @@ class LogReader::LiveReplayer {
   // Sends every message that is due and schedules the timer for the next.
   void SendDue();
   void Finish();
-  // Takes every free sender slot of `channel`'s queue, so no other process
-  // can send on it while the log replays there.
-  void ClaimSenderSlots(const ShmEventLoop *loop, const Channel *channel);
+  // Timing accuracy report: records one sent message, and publishes the
+  // records (when the batch is full, and after each SendDue).
+  void RecordTiming(const LogMessage &message, monotonic_clock::time_point due);
+  void PublishTiming();
 
   LogReader *const reader_;
   EventLoop *const event_loop_;
   // The node's start and end on its logged clock.
   monotonic_clock::time_point log_start_;
   monotonic_clock::time_point log_end_ = monotonic_clock::max_time;
+  // The node's logged start (before SetStartTime), on both clocks, and the
+  // logged send time of the last message sent.
+  monotonic_clock::time_point monotonic_start_;
+  realtime_clock::time_point realtime_start_;
+  monotonic_clock::time_point replayed_until_;
   monotonic_clock::time_point wall_start_;
   double rate_;
   // One of these is set: a single-node log's stream or a node's stream of a
@@ -85,13 +101,24 @@ class LogReader::LiveReplayer {
   std::vector<std::unique_ptr<RawSender>> senders_;
   // The logged boot of every node, for forwarded messages' source boot.
   std::vector<UUID> boot_uuids_;
-  // Queues whose spare sender slots the replay holds (declared before the
-  // slots, which must be released first).
-  std::vector<std::unique_ptr<ipc_lib::MemoryMappedQueue>> claimed_queues_;
-  std::vector<ipc_lib::LocklessQueueSender> claimed_slots_;
   // Ends a ShmEventLoop at the end (other loops: use OnEnd).
   std::unique_ptr<ExitHandle> exit_handle_;
   TimerHandler *timer_ = nullptr;
+  // Exits after the end grace period.
+  TimerHandler *exit_timer_ = nullptr;
+  // Timing accuracy report (if LogReader::set_timing_accuracy_sender):
+  // index of each logged channel's replayed channel in the loop's
+  // configuration, and the records not yet published (capacity fixed at
+  // what one message of the report's channel holds, so recording never
+  // allocates).
+  struct Timing {
+    uint32_t channel;
+    monotonic_clock::time_point expected;
+    monotonic_clock::time_point actual;
+  };
+  std::vector<uint32_t> replayed_channel_index_;
+  std::vector<Timing> timings_;
+  std::vector<flatbuffers::Offset<timing::MessageTiming>> timing_offsets_;
   bool finished_ = false;
 };
 
@@ -158,19 +185,22 @@ LogReader::LiveReplayer::LiveReplayer(LogReader *reader, EventLoop *event_loop)
           ? reader_->realtime_start_time(
                 configuration::GetNode(logged, node_index))
           : reader_->realtime_start_;
-  const monotonic_clock::time_point monotonic_start = log_start_;
+  monotonic_start_ = log_start_;
+  realtime_start_ = realtime_start;
   if (reader_->start_time_ != realtime_clock::min_time &&
       reader_->start_time_ > realtime_start) {
-    log_start_ = monotonic_start + (reader_->start_time_ - realtime_start);
+    log_start_ = monotonic_start_ + (reader_->start_time_ - realtime_start);
   }
   if (reader_->end_time_ != realtime_clock::max_time) {
-    log_end_ = monotonic_start + (reader_->end_time_ - realtime_start);
+    log_end_ = monotonic_start_ + (reader_->end_time_ - realtime_start);
   }
+  replayed_until_ = log_start_;
 
   const Configuration *config = event_loop_->configuration();
   ShmEventLoop *shm = dynamic_cast<ShmEventLoop *>(event_loop_);
   if (shm != nullptr) exit_handle_ = shm->MakeExitHandle();
   senders_.resize(logged->channels()->size());
+  replayed_channel_index_.resize(senders_.size(), 0);
   for (size_t i = 0; i < senders_.size(); ++i) {
     const Channel *channel = logged->channels()->Get(i);
     const bool replayed =
@@ -186,42 +216,41 @@ LogReader::LiveReplayer::LiveReplayer(LogReader *reader, EventLoop *event_loop)
         << type
         << " to replay the log into; make the loop with the reader's "
            "configuration()";
-    senders_[i] = event_loop_->MakeRawSender(target);
-    if (shm != nullptr) ClaimSenderSlots(shm, target);
+    // In shared memory the replay's senders are exclusive, so no other
+    // process's messages mix with the log's (ShmEventLoop names the channel,
+    // the process and the remap that fixes it).
+    senders_[i] = shm != nullptr ? shm->MakeExclusiveRawSender(target)
+                                 : event_loop_->MakeRawSender(target);
+    replayed_channel_index_[i] = configuration::ChannelIndex(config, target);
+  }
+  if (reader_->timing_accuracy_sender_.valid()) {
+    const Sender<timing::ReplayTiming> &report =
+        reader_->timing_accuracy_sender_;
+    CHECK(report.event_loop() == event_loop_)
+        << ": the timing accuracy sender on "
+        << configuration::StrippedChannelToString(report.channel())
+        << " must be made by the replay's event loop";
+    CHECK((reader_->timing_accuracy_node_ == nullptr) == (node == nullptr) &&
+          (node == nullptr ||
+           reader_->timing_accuracy_node_->name()->string_view() ==
+               node->name()->string_view()))
+        << ": set_timing_accuracy_sender was given another node than the "
+           "replay's event loop's";
+    // A MessageTiming is at most 40 bytes and its offset 4; the rest of the
+    // message (root table, vtables, vector length, alignment) under 64.
+    constexpr size_t kPerRecord = 48, kOverhead = 64;
+    const size_t max_size = report.channel()->max_size();
+    const size_t capacity = max_size > kOverhead + kPerRecord
+                                ? (max_size - kOverhead) / kPerRecord
+                                : 1;
+    timings_.reserve(capacity);
+    timing_offsets_.reserve(capacity);
   }
   timer_ = event_loop_->AddTimer([this]() { SendDue(); });
+  exit_timer_ = event_loop_->AddTimer([this]() {
+    if (exit_handle_ != nullptr) exit_handle_->Exit();
+  });
   event_loop_->OnRun([this]() { Start(); });
-}
-
-void LogReader::LiveReplayer::ClaimSenderSlots(const ShmEventLoop *loop,
-                                               const Channel *channel) {
-  const Configuration *config = loop->configuration();
-  Result<ipc_lib::MemoryMappedQueue> queue = ipc_lib::MemoryMappedQueue::Open(
-      ShmChannelQueuePath(loop->shm_base(), channel),
-      ShmChannelQueueConfiguration(config, channel), FLAGS_permissions);
-  CheckExpected(queue);
-  claimed_queues_.push_back(
-      std::make_unique<ipc_lib::MemoryMappedQueue>(std::move(*queue)));
-  // The loop's own sender holds one slot.
-  int held = 1;
-  while (true) {
-    std::optional<ipc_lib::LocklessQueueSender> slot =
-        ipc_lib::LocklessQueueSender::Make(
-            claimed_queues_.back()->queue(),
-            configuration::ChannelStorageDuration(config, channel));
-    if (!slot.has_value()) break;
-    claimed_slots_.push_back(std::move(*slot));
-    ++held;
-  }
-  CHECK_EQ(held, channel->num_senders())
-      << ": another sender (another process, or another loop) already sends "
-         "on "
-      << configuration::StrippedChannelToString(channel)
-      << ", which the log replays: its messages would mix with the log's. "
-         "Stop it, or remap the logged channel (LogReader::RemapLoggedChannel, "
-         "or remap_channels in log_replayer's replay config) so the log "
-         "replays on /original"
-      << channel->name()->string_view() << " instead";
 }
 
 monotonic_clock::time_point LogReader::LiveReplayer::Due(
@@ -263,7 +292,9 @@ void LogReader::LiveReplayer::Start() {
   std::vector<std::optional<LogMessage>> state(senders_.size());
   next_ = NextMessage();
   while (next_.has_value() && next_->monotonic_sent_time < log_start_) {
-    if (next_->channel_index < state.size()) {
+    if (FLAGS_drop_realtime_messages_before_start) {
+      Recycle(std::move(*next_));
+    } else if (next_->channel_index < state.size()) {
       std::optional<LogMessage> &latest = state[next_->channel_index];
       if (latest.has_value()) Recycle(std::move(*latest));
       latest = std::move(next_);
@@ -299,22 +330,67 @@ void LogReader::LiveReplayer::SendDue() {
   while (next_.has_value() && next_->monotonic_sent_time <= log_end_) {
     const monotonic_clock::time_point due = Due(next_->monotonic_sent_time);
     if (due > now || sent == kMaxBatch) {
+      PublishTiming();
       timer_->Schedule(std::max(due, now));
       return;
     }
     Send(*next_);
+    RecordTiming(*next_, due);
+    replayed_until_ = next_->monotonic_sent_time;
     ++sent;
     Recycle(std::move(*next_));
     next_ = NextMessage();
   }
+  PublishTiming();
   Finish();
+}
+
+void LogReader::LiveReplayer::RecordTiming(const LogMessage &message,
+                                           monotonic_clock::time_point due) {
+  if (!reader_->timing_accuracy_sender_.valid()) return;
+  if (message.channel_index >= senders_.size()) return;
+  const RawSender *sender = senders_[message.channel_index].get();
+  if (sender == nullptr || !message.has_data) return;
+  if (timings_.size() == timings_.capacity()) PublishTiming();
+  timings_.push_back({replayed_channel_index_[message.channel_index], due,
+                      sender->monotonic_sent_time()});
+}
+
+void LogReader::LiveReplayer::PublishTiming() {
+  if (timings_.empty()) return;
+  Sender<timing::ReplayTiming>::Builder builder =
+      reader_->timing_accuracy_sender_.MakeBuilder();
+  flatbuffers::FlatBufferBuilder *fbb = builder.fbb();
+  timing_offsets_.clear();
+  for (const Timing &timing : timings_) {
+    timing_offsets_.push_back(timing::CreateMessageTiming(
+        *fbb, timing.channel, timing.expected.time_since_epoch().count(),
+        timing.actual.time_since_epoch().count(),
+        std::chrono::duration<double>(timing.expected - timing.actual)
+            .count()));
+  }
+  const auto messages =
+      fbb->CreateVector(timing_offsets_.data(), timing_offsets_.size());
+  timing::ReplayTiming::Builder report =
+      builder.MakeBuilder<timing::ReplayTiming>();
+  report.add_messages(messages);
+  builder.CheckOk(builder.Send(report.Finish()));
+  timings_.clear();
 }
 
 void LogReader::LiveReplayer::Finish() {
   if (finished_) return;
   finished_ = true;
   for (const auto &fn : reader_->on_end_) fn();
-  if (reader_->exit_on_finish_ && exit_handle_ != nullptr) exit_handle_->Exit();
+  if (!reader_->exit_on_finish_ || exit_handle_ == nullptr) return;
+  // The grace period lets other processes answer the last messages (see
+  // LogReader::set_live_end_grace_period).
+  if (reader_->live_end_grace_period_ > monotonic_clock::zero()) {
+    exit_timer_->Schedule(event_loop_->monotonic_now() +
+                          reader_->live_end_grace_period_);
+  } else {
+    exit_handle_->Exit();
+  }
 }
 
 void LogReader::Register(EventLoop *event_loop) {
@@ -324,11 +400,45 @@ void LogReader::Register(EventLoop *event_loop) {
   live_ = std::make_unique<LiveReplayer>(this, event_loop);
 }
 
+void LogReader::set_timing_accuracy_sender(
+    const Node *node, Sender<timing::ReplayTiming> timing_sender) {
+  CHECK(factory_ == nullptr && live_ == nullptr)
+      << ": set_timing_accuracy_sender must be called before Register";
+  CHECK(timing_sender.valid()) << ": the timing accuracy sender is invalid";
+  const std::string_view name = timing_sender.channel()->name()->string_view();
+  for (const Channel *logged : *logged_configuration()->channels()) {
+    CHECK(ReplayedNameAndType(logged) !=
+          std::make_pair(std::string(name),
+                         timing_sender.channel()->type()->str()))
+        << ": the timing accuracy report's channel "
+        << configuration::StrippedChannelToString(timing_sender.channel())
+        << " is one the log replays; use a channel of its own";
+  }
+  timing_accuracy_node_ = node;
+  timing_accuracy_sender_ = std::move(timing_sender);
+}
+
+monotonic_clock::time_point LogReader::live_monotonic_replayed_until() const {
+  CHECK(live_ != nullptr) << ": live_monotonic_replayed_until is for live "
+                             "replay (Register(EventLoop *))";
+  return live_->monotonic_replayed_until();
+}
+
+realtime_clock::time_point LogReader::live_realtime_replayed_until() const {
+  CHECK(live_ != nullptr) << ": live_realtime_replayed_until is for live "
+                             "replay (Register(EventLoop *))";
+  return live_->realtime_replayed_until();
+}
+
 void LogReader::SetLiveRate(double rate) {
   if (live_ != nullptr) live_->set_rate(rate);
 }
 
-void LogReader::DeregisterLive() { live_.reset(); }
+void LogReader::DeregisterLive() {
+  live_.reset();
+  // Made by the loop, so it goes before the loop does.
+  timing_accuracy_sender_ = Sender<timing::ReplayTiming>();
+}
 
 const std::vector<std::string> &LogReader::LiveMultiNodeWarnings() const {
   multi_node_warnings_ = multi_node_->warnings;

@@ -37,7 +37,12 @@
 // node (in shm mode on the replay's own loop) and holds the replayed
 // channels and everything the applications sent. Next to it,
 // log_replayer_stats.json (upstream's LogReplayerStats) holds the replay
-// config and the log times replay started and ended.
+// config and the log times replay started and ended (in shm mode: the log's
+// start, or --start_time, and the last replayed message's time). In shm mode
+// the loop keeps running --end_grace_period seconds after the last message
+// (default 1), so the applications' answers to the last messages make it
+// into the new log; --drop_realtime_messages_before_start sends nothing from
+// before the start (see LogReader).
 //
 // Exit status: 0 after a complete replay, 1 on bad input (one line on
 // stderr).
@@ -83,6 +88,10 @@ DEFINE_string(config_output, "",
               "Write the replay's configuration (the logged one plus the "
               "remapped channels) here, as a binary configuration file for "
               "the applications' --config.");
+DEFINE_double(end_grace_period, 1.0,
+              "shm mode: seconds to keep running after the last message, so "
+              "the applications' answers to the last messages are in the new "
+              "log (0: exit at once)");
 DEFINE_bool(skip_replay, false,
             "Only write --config_output (and check the replay config); do "
             "not replay.");
@@ -329,7 +338,13 @@ int RunShm(aos::logger::LogReader *reader, Replay *replay,
   }
   event_loop.SkipTimingReport();
   event_loop.SkipAosLog();
+  if (!(FLAGS_end_grace_period >= 0.0)) {
+    return Fail("--end_grace_period must be 0 or more seconds");
+  }
   reader->SetRealtimeReplayRate(FLAGS_replay_rate);
+  reader->set_live_end_grace_period(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(
+          std::chrono::duration<double>(FLAGS_end_grace_period)));
   reader->Register(&event_loop);
   const aos::Node *logged_node =
       replay->node == nullptr
@@ -366,6 +381,12 @@ int RunShm(aos::logger::LogReader *reader, Replay *replay,
   }
   aos::Result<void> result = event_loop.Run();
   if (!result) return Fail(result.error().message());
+  // The end on the node's logged clocks: the last message replayed.
+  stats.monotonic_end_time =
+      reader->live_monotonic_replayed_until().time_since_epoch().count();
+  stats.realtime_end_time =
+      reader->live_realtime_replayed_until().time_since_epoch().count();
+  stats.end_time = RealtimeString(reader->live_realtime_replayed_until());
   for (const std::string &warning : reader->warnings()) {
     std::cerr << "log_replayer: warning: " << warning << "\n";
   }

@@ -73,6 +73,9 @@ aos_test(NAME aos_clock_offset_estimator_test
   DEPS aos_clock_offset_estimator
   LABELS replay)
 
+# Live replay's timing accuracy report (upstream's aos.timing.ReplayTiming).
+aos_flatbuffer(NAME aos_replay_timing_fbs SCHEMA replay_timing.fbs)
+
 aos_library(NAME aos_log_reader
   SRCS ${AOS_REPLAY_DIR}/log_reader.cc
        ${AOS_REPLAY_DIR}/log_reader_multinode.cc
@@ -81,7 +84,7 @@ aos_library(NAME aos_log_reader
   HDRS ${AOS_REPLAY_DIR}/log_reader.h
        ${AOS_REPLAY_DIR}/multinode_replay.h
   DEPS aos_logfile_sorting aos_clock_offset_estimator aos_simulated_event_loop
-       aos_shm_event_loop aos_shm_channel_queue aos_configuration gflags
+       aos_shm_event_loop aos_replay_timing_fbs aos_configuration gflags
        glog::glog)
 
 aos_library(NAME aos_replay_test_util
@@ -187,10 +190,11 @@ aos_test(NAME aos_replay_live_test
   DEPS aos_log_reader aos_logger_lib aos_replay_test_util aos_shm_event_loop
        aos_shm_channel_queue aos_simulated_event_loop aos_examples_ping_lib
        aos_examples_pong_lib aos_event_loop_test_fbs aos_util_file
-       aos_testing_process
+       aos_testing_process aos_log_replayer_stats_fbs aos_json_to_flatbuffer
   LABELS replay)
 target_compile_definitions(aos_replay_live_test PRIVATE
   AOS_PINGPONG_CONFIG="${AOS_REPLAY_PINGPONG_CONFIG}"
+  AOS_REPLAY_TIMING_BFBS="${CMAKE_CURRENT_BINARY_DIR}/replay_timing.bfbs"
   AOS_LOGGING_TESTDATA_DIR="${AOS_REPLAY_DIR}/testdata"
   AOS_REPLAY_LIVE_WATCHER="$<TARGET_FILE:replay_live_watcher>"
   AOS_LOG_REPLAYER="$<TARGET_FILE:log_replayer>"

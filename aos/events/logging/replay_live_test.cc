@@ -5,8 +5,8 @@
 // reaches that process's fetchers, every later message reaches its watchers
 // with the logged bytes in the logged order, and no message is sent before
 // its logged time divided by the replay rate (a bound no load can break;
-// nothing asserts how late a message may be). Also: the replay holds every
-// sender slot of what it replays.
+// nothing asserts how late a message may be). Also: the replay's senders
+// are exclusive, with an error that says to remap.
 
 #include <filesystem>
 #include <fstream>
@@ -18,9 +18,11 @@
 #include "aos/configuration.h"
 #include "aos/events/logging/log_namer.h"
 #include "aos/events/logging/log_reader.h"
+#include "aos/events/logging/log_replayer_stats_generated.h"
 #include "aos/events/logging/logfile_sorting.h"
 #include "aos/events/logging/logger.h"
 #include "aos/events/logging/replay_test_util.h"
+#include "aos/events/logging/replay_timing_generated.h"
 #include "aos/events/shm_channel_queue.h"
 #include "aos/events/shm_event_loop.h"
 #include "aos/events/simulated_event_loop.h"
@@ -31,10 +33,14 @@
 #include "aos/examples/pong_lib.h"
 #include "aos/ipc_lib/memory_mapped_queue.h"
 #include "aos/ipc_lib/shm_base.h"
+#include "aos/json_to_flatbuffer.h"
 #include "aos/testing/process.h"
 #include "aos/testing/tmpdir.h"
 #include "aos/util/file.h"
+#include "gflags/gflags.h"
 #include "gtest/gtest.h"
+
+DECLARE_bool(drop_realtime_messages_before_start);
 
 namespace aos::logger::testing {
 namespace {
@@ -296,15 +302,15 @@ TEST_F(ReplayLiveTest, AnotherSenderOnAReplayedChannelIsRefused) {
         ShmEventLoop loop(reader.configuration());
         reader.Register(&loop);
       },
-      "another sender \\(another process, or another loop\\) already sends on "
-      "\\{ \"name\": \"/test\", \"type\": "
-      "\"aos.examples.Ping\" \\}, which the log replays.*remap the logged "
-      "channel");
+      "Failed to create an exclusive sender on \\{ \"name\": \"/test\", "
+      "\"type\": \"aos.examples.Ping\" \\}: process [0-9]+ .* already sends "
+      "on it.*remap the logged channel in the replay config.*/original/test");
 }
 
-// Once registered, the replay holds every sender slot of what it replays:
-// an application that would send on a replayed channel cannot.
-TEST_F(ReplayLiveTest, ReplayHoldsEverySenderSlot) {
+// Once registered, the replay's senders are exclusive: an application that
+// would send on a replayed channel dies saying which process replays there
+// and to remap the channel in the replay config.
+TEST_F(ReplayLiveTest, ReplayedChannelsHaveExclusiveSenders) {
   LogReader reader(Record(milliseconds(105)));
   ShmEventLoop loop(reader.configuration());
   loop.SkipTimingReport();
@@ -315,13 +321,127 @@ TEST_F(ReplayLiveTest, ReplayHoldsEverySenderSlot) {
         ShmEventLoop other(reader.configuration());
         other.MakeSender<examples::Pong>("/test");
       },
-      "too many senders");
+      "Failed to create sender on \\{ \"name\": \"/test\", \"type\": "
+      "\"aos.examples.Pong\" \\}: it has an exclusive sender, held by "
+      "process " +
+          std::to_string(getpid()) +
+          " .*remap the logged channel in the replay config.*/original/test");
   // Channels it does not replay stay free.
   ShmEventLoop other(reader.configuration());
   auto sender = other.MakeRawSender(configuration::GetChannel(
       reader.configuration(), "/aos", "aos.timing.Report", "", nullptr));
   EXPECT_NE(sender, nullptr);
   reader.Deregister();
+}
+
+// Restores --drop_realtime_messages_before_start.
+class DropFlagSaver {
+ public:
+  DropFlagSaver() : saved_(FLAGS_drop_realtime_messages_before_start) {}
+  ~DropFlagSaver() { FLAGS_drop_realtime_messages_before_start = saved_; }
+
+ private:
+  bool saved_;
+};
+
+// --drop_realtime_messages_before_start (upstream's flag): nothing from
+// before the start is sent, so a fetcher in another loop, made before the
+// replay, finds the first ping after the start first. Without the flag it
+// finds the logged state (the last ping before the start).
+TEST_F(ReplayLiveTest, DropRealtimeMessagesBeforeStart) {
+  DropFlagSaver saver;
+  std::vector<LogFile> logs = Record(milliseconds(105));
+  LogReader reader(logs);
+  reader.SetRealtimeReplayRate(std::numeric_limits<double>::infinity());
+  ReadExpected(logs.front(), reader.monotonic_start_time());
+  const std::string ping = "/test aos.examples.Ping";
+  ASSERT_TRUE(state_.contains(ping));
+  auto first_ping = std::find_if(
+      after_start_.begin(), after_start_.end(),
+      [&](const Expected &expected) { return expected.channel == ping; });
+  ASSERT_NE(first_ping, after_start_.end());
+
+  ShmEventLoop loop(reader.configuration());
+  loop.SkipTimingReport();
+  loop.SkipAosLog();
+  ShmEventLoop other(reader.configuration());
+  Fetcher<examples::Ping> fetcher = other.MakeFetcher<examples::Ping>("/test");
+  FLAGS_drop_realtime_messages_before_start = true;
+  reader.Register(&loop);
+  CheckExpected(loop.Run());
+  reader.Deregister();
+  ASSERT_TRUE(fetcher.FetchNext());
+  const uint8_t *data = static_cast<const uint8_t *>(fetcher.context().data);
+  EXPECT_EQ(Hex(std::vector<uint8_t>(data, data + fetcher.context().size)),
+            first_ping->hex);
+}
+
+// set_timing_accuracy_sender (upstream's ReplayTiming report): every message
+// replayed after the start is reported once, in batches that fit the
+// report's channel, on the channel it was sent on, never sent before it was
+// due, with send_time_error = expected - actual.
+TEST_F(ReplayLiveTest, TimingAccuracyReport) {
+  std::vector<LogFile> logs = Record(milliseconds(105));
+  LogReader reader(logs);
+  ReadExpected(logs.front(), reader.monotonic_start_time());
+  size_t replayed = 0;
+  {
+    Result<std::unique_ptr<LogMessageStream>> stream =
+        LogMessageStream::Open(logs.front(), "");
+    CheckExpected(stream);
+    while (std::optional<LogMessage> message = (*stream)->Next()) {
+      if (message->has_data &&
+          message->monotonic_sent_time >= reader.monotonic_start_time()) {
+        ++replayed;
+      }
+    }
+  }
+  const FlatbufferVector<reflection::Schema> schema =
+      FileToFlatbuffer<reflection::Schema>(AOS_REPLAY_TIMING_BFBS);
+  const FlatbufferDetachedBuffer<Configuration> config =
+      configuration::AddChannelToConfiguration(reader.configuration(),
+                                               "/replay_timing", schema);
+  ShmEventLoop loop(&config.message());
+  loop.SkipTimingReport();
+  loop.SkipAosLog();
+  ShmEventLoop other(&config.message());
+  Fetcher<timing::ReplayTiming> fetcher =
+      other.MakeFetcher<timing::ReplayTiming>("/replay_timing");
+  reader.set_timing_accuracy_sender(
+      nullptr, loop.MakeSender<timing::ReplayTiming>("/replay_timing"));
+  reader.Register(&loop);
+  CheckExpected(loop.Run());
+  reader.Deregister();
+
+  size_t reported = 0, reports = 0;
+  std::vector<std::string> test_channels;
+  while (fetcher.FetchNext()) {
+    ++reports;
+    ASSERT_NE(fetcher->messages(), nullptr);
+    for (const timing::MessageTiming *timing : *fetcher->messages()) {
+      ++reported;
+      EXPECT_LE(timing->expected_send_time(), timing->actual_send_time());
+      EXPECT_DOUBLE_EQ(
+          timing->send_time_error(),
+          std::chrono::duration<double>(
+              std::chrono::nanoseconds(timing->expected_send_time() -
+                                       timing->actual_send_time()))
+              .count());
+      ASSERT_LT(timing->channel(), config.message().channels()->size());
+      const Channel *channel =
+          config.message().channels()->Get(timing->channel());
+      if (channel->name()->string_view() == "/test") {
+        test_channels.push_back("/test " + channel->type()->str());
+      }
+    }
+  }
+  EXPECT_EQ(reported, replayed);
+  EXPECT_GT(reports, 1u);
+  std::vector<std::string> expected_channels;
+  for (const Expected &expected : after_start_) {
+    expected_channels.push_back(expected.channel);
+  }
+  EXPECT_EQ(test_channels, expected_channels);
 }
 
 // What a (new) log holds: channel "name type" -> its messages with data.
@@ -449,8 +569,13 @@ TEST_F(ReplayLiveTest, LogReplayerShmWithAnApplicationProcess) {
   EXPECT_NE(RunCommand(Args(replayer, {"--replay_config=" + no_remap}),
                        dir_.path(), &output),
             0);
-  EXPECT_NE(output.find("already sends on { \"name\": \"/test\", \"type\": "
-                        "\"aos.examples.Pong\" }, which the log replays"),
+  EXPECT_NE(output.find("Failed to create an exclusive sender on { \"name\": "
+                        "\"/test\", \"type\": \"aos.examples.Pong\" }: "
+                        "process " +
+                        std::to_string(pong.pid()) + " (\"pong\""),
+            std::string::npos)
+      << output;
+  EXPECT_NE(output.find("remap the logged channel in the replay config"),
             std::string::npos)
       << output;
 
@@ -474,19 +599,37 @@ TEST_F(ReplayLiveTest, LogReplayerShmWithAnApplicationProcess) {
             pings);
   EXPECT_EQ(Bytes(replayed.at("/original/test aos.examples.Pong")),
             Bytes(original.at("/test aos.examples.Pong")));
-  // pong's answers, in order: every ping's value, except perhaps the last
-  // few (answered after the recording stopped).
+  // pong's answers, in order: every ping's value, the last one's too (the
+  // replay runs --end_grace_period, 1 s by default, after the last message;
+  // without it the loop exits right after sending the last ping).
   ASSERT_TRUE(replayed.contains("/test aos.examples.Pong"));
   const std::vector<int64_t> answers =
       Values<examples::Pong>(replayed.at("/test aos.examples.Pong"));
-  ASSERT_GE(answers.size(), pings.size() / 2);
-  EXPECT_EQ(answers, std::vector<int64_t>(pings.begin(),
-                                          pings.begin() + answers.size()));
+  EXPECT_EQ(answers, pings);
   LOG(INFO) << answers.size() << " of " << pings.size() << " pings answered";
 
-  // The stats hold the log's start.
-  EXPECT_TRUE(
-      std::filesystem::exists(dir_.path() + "/new/log_replayer_stats.json"));
+  // The stats hold the log's start and the last replayed message's time.
+  monotonic_clock::time_point last = monotonic_clock::min_time;
+  for (const auto &[channel, messages] : original) {
+    for (const LogMessage &message : messages) {
+      last = std::max(last, message.monotonic_sent_time);
+    }
+  }
+  LogReader original_reader(logs);
+  const FlatbufferDetachedBuffer<LogReplayerStats> stats =
+      JsonFileToFlatbuffer<LogReplayerStats>(dir_.path() +
+                                             "/new/log_replayer_stats.json");
+  EXPECT_EQ(stats.message().monotonic_start_time(),
+            original_reader.monotonic_start_time().time_since_epoch().count());
+  EXPECT_EQ(stats.message().monotonic_end_time(),
+            last.time_since_epoch().count());
+  EXPECT_EQ(stats.message().realtime_end_time(),
+            (original_reader.realtime_start_time() +
+             (last - original_reader.monotonic_start_time()))
+                .time_since_epoch()
+                .count());
+  ASSERT_NE(stats.message().end_time(), nullptr);
+  EXPECT_FALSE(stats.message().end_time()->string_view().empty());
 }
 
 // log_replayer on a multi-node log replays the node --node names into shared
