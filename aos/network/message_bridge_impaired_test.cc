@@ -40,8 +40,7 @@ class ImpairedMessageBridgeTest : public MessageBridgeTest {
     Fetcher<TestMessage> test_fetcher = pi2->MakeFetcher<TestMessage>("/test");
     Fetcher<TestMessage> unreliable_fetcher =
         pi2->MakeFetcher<TestMessage>("/unreliable");
-    std::unique_ptr<ChildProcess> bridge1 = StartBridge(1);
-    std::unique_ptr<ChildProcess> bridge2 = StartBridge(2);
+    auto [bridge1, bridge2] = StartBridges();
     ASSERT_TRUE(WaitForState(&server, true)) << bridge1->err();
     pair_->impaired_link()->Set(impairment_);
     auto drain = [&]() {
@@ -105,8 +104,7 @@ TEST_F(ImpairedMessageBridgeTest, LatestReliableOnConnectOverLossyLink) {
       Impairment{std::chrono::milliseconds(1), 0.3, 0.0, ""});
   for (int start = 1; start <= 5; ++start) {
     SendValue(&ping, start);
-    std::unique_ptr<ChildProcess> bridge1 = StartBridge(1);
-    std::unique_ptr<ChildProcess> bridge2 = StartBridge(2);
+    auto [bridge1, bridge2] = StartBridges();
     // Not WaitForState: the last statistics may be the killed server's.
     ASSERT_TRUE(WaitFor([&]() { return ping_fetcher.FetchNext(); }))
         << "start " << start << ": the latest reliable message did not arrive"
@@ -149,8 +147,7 @@ TEST_F(ImpairedMessageBridgeTest, LatestReliableWhenReaderLearnsWriterLate) {
   impairment.drop_1to2_containing = topic;
   pair_->impaired_link()->Set(impairment);
   SendValue(&ping, 42);
-  std::unique_ptr<ChildProcess> bridge1 = StartBridge(1);
-  std::unique_ptr<ChildProcess> bridge2 = StartBridge(2);
+  auto [bridge1, bridge2] = StartBridges();
   ASSERT_TRUE(WaitForState(&server, true)) << bridge1->err();
   ASSERT_TRUE(WaitForState(&client, true)) << bridge2->err();
   std::this_thread::sleep_for(milliseconds(300));
@@ -196,10 +193,7 @@ TEST_F(ImpairedMessageBridgeTest, UnreliableExpiresAfterTimeToLive) {
   Fetcher<TestMessage> test_fetcher = pi2->MakeFetcher<TestMessage>("/test");
   Fetcher<TestMessage> unreliable_fetcher =
       pi2->MakeFetcher<TestMessage>("/unreliable");
-  std::unique_ptr<ChildProcess> bridge1 =
-      StartBridge(1, "", {"--peer_timeout_ms=5000"});
-  std::unique_ptr<ChildProcess> bridge2 =
-      StartBridge(2, "", {"--peer_timeout_ms=5000"});
+  auto [bridge1, bridge2] = StartBridges({"--peer_timeout_ms=5000"});
   ASSERT_TRUE(WaitForState(&server, true)) << bridge1->err();
 
   std::vector<int> reliable, unreliable;
@@ -250,10 +244,7 @@ TEST_F(ImpairedMessageBridgeTest, BurstFasterThanTheChannelIsHeldNotLost) {
   Sender<TestMessage> burst = pi1->MakeSender<TestMessage>("/burst");
   Fetcher<ServerStatistics> server = pi1->MakeFetcher<ServerStatistics>("/aos");
   Fetcher<TestMessage> fetcher = pi2->MakeFetcher<TestMessage>("/burst");
-  std::unique_ptr<ChildProcess> bridge1 =
-      StartBridge(1, "", {"--peer_timeout_ms=5000"});
-  std::unique_ptr<ChildProcess> bridge2 =
-      StartBridge(2, "", {"--peer_timeout_ms=5000"});
+  auto [bridge1, bridge2] = StartBridges({"--peer_timeout_ms=5000"});
   ASSERT_TRUE(WaitForState(&server, true)) << bridge1->err();
 
   pair_->impaired_link()->Set(Impairment{milliseconds(0), 1.0, 0.0, ""});
@@ -289,10 +280,7 @@ TEST_F(ImpairedMessageBridgeTest, RefusedReliableWritesAreRetried) {
   std::unique_ptr<RawSender> big = pi1->MakeRawSender(big_channel);
   Fetcher<ServerStatistics> server = pi1->MakeFetcher<ServerStatistics>("/aos");
   std::unique_ptr<RawFetcher> fetcher = pi2->MakeRawFetcher(big_channel);
-  std::unique_ptr<ChildProcess> bridge1 =
-      StartBridge(1, "", {"--peer_timeout_ms=5000"});
-  std::unique_ptr<ChildProcess> bridge2 =
-      StartBridge(2, "", {"--peer_timeout_ms=5000"});
+  auto [bridge1, bridge2] = StartBridges({"--peer_timeout_ms=5000"});
   ASSERT_TRUE(WaitForState(&server, true)) << bridge1->err();
   pair_->impaired_link()->Set(Impairment{milliseconds(60), 0.0, 0.0, ""});
 

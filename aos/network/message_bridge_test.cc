@@ -39,8 +39,7 @@ TEST_F(MessageBridgeTest, PingPongTimestampsStatistics) {
   Sender<TestMessage> pong = pi2->MakeSender<TestMessage>("/reply");
   Fetcher<ClientStatistics> client = pi2->MakeFetcher<ClientStatistics>("/aos");
 
-  std::unique_ptr<ChildProcess> bridge1 = StartBridge(1);
-  std::unique_ptr<ChildProcess> bridge2 = StartBridge(2);
+  auto [bridge1, bridge2] = StartBridges();
   ASSERT_TRUE(WaitForState(&server, true)) << bridge1->err();
   ASSERT_TRUE(WaitForState(&client, true)) << bridge2->err();
 
@@ -159,8 +158,7 @@ TEST_F(MessageBridgeTest, FragmentedMessagesCountAsPartialDeliveries) {
   std::unique_ptr<RawFetcher> big_fetcher = pi2->MakeRawFetcher(big_channel);
   Fetcher<TestMessage> ping_fetcher = pi2->MakeFetcher<TestMessage>("/test");
   Fetcher<ClientStatistics> client = pi2->MakeFetcher<ClientStatistics>("/aos");
-  std::unique_ptr<ChildProcess> bridge1 = StartBridge(1);
-  std::unique_ptr<ChildProcess> bridge2 = StartBridge(2);
+  auto [bridge1, bridge2] = StartBridges();
   ASSERT_TRUE(WaitForState(&client, true)) << bridge2->err();
 
   constexpr int kBig = 3;
@@ -272,8 +270,7 @@ TEST_F(MessageBridgeTest, LinkDownAndUp) {
   Fetcher<TestMessage> ping_fetcher = pi2->MakeFetcher<TestMessage>("/test");
   Fetcher<TestMessage> unreliable_fetcher =
       pi2->MakeFetcher<TestMessage>("/unreliable");
-  std::unique_ptr<ChildProcess> bridge1 = StartBridge(1);
-  std::unique_ptr<ChildProcess> bridge2 = StartBridge(2);
+  auto [bridge1, bridge2] = StartBridges();
   ASSERT_TRUE(WaitForState(&server, true)) << bridge1->err();
 
   SendValue(&ping, 1);
@@ -327,8 +324,7 @@ TEST_F(MessageBridgeTest, LatestReliableAfterOutageLongerThanLease) {
   Sender<TestMessage> ping = pi1->MakeSender<TestMessage>("/test");
   Fetcher<ServerStatistics> server = pi1->MakeFetcher<ServerStatistics>("/aos");
   Fetcher<TestMessage> ping_fetcher = pi2->MakeFetcher<TestMessage>("/test");
-  std::unique_ptr<ChildProcess> bridge1 = StartBridge(1);
-  std::unique_ptr<ChildProcess> bridge2 = StartBridge(2);
+  auto [bridge1, bridge2] = StartBridges();
   ASSERT_TRUE(WaitForState(&server, true)) << bridge1->err();
   SendValue(&ping, 1);
   ASSERT_TRUE(WaitFor([&]() { return ping_fetcher.FetchNext(); }));
@@ -363,8 +359,7 @@ TEST_F(MessageBridgeTest, KillAndRestart) {
   Fetcher<ServerStatistics> server = pi1->MakeFetcher<ServerStatistics>("/aos");
   Fetcher<TestMessage> ping_fetcher = pi2->MakeFetcher<TestMessage>("/test");
   Fetcher<ClientStatistics> client = pi2->MakeFetcher<ClientStatistics>("/aos");
-  std::unique_ptr<ChildProcess> bridge1 = StartBridge(1);
-  std::unique_ptr<ChildProcess> bridge2 = StartBridge(2);
+  auto [bridge1, bridge2] = StartBridges();
   ASSERT_TRUE(WaitForState(&server, true)) << bridge1->err();
   for (int i = 1; i <= 3; ++i) {
     SendValue(&ping, i);
@@ -502,8 +497,7 @@ TEST_F(MessageBridgeTest, SameAsSimulation) {
         pi2->MakeFetcher<TestMessage>("/unreliable");
     Fetcher<ClientStatistics> client =
         pi1->MakeFetcher<ClientStatistics>("/aos");
-    std::unique_ptr<ChildProcess> bridge1 = StartBridge(1);
-    std::unique_ptr<ChildProcess> bridge2 = StartBridge(2);
+    auto [bridge1, bridge2] = StartBridges();
     ASSERT_TRUE(WaitForState(&server, true)) << bridge1->err();
     // pi1's client must be up too, or the first replies are dropped.
     ASSERT_TRUE(WaitForState(&client, true)) << bridge1->err();
@@ -572,10 +566,7 @@ TEST_F(MessageBridgeTest, StoppedServerSkipsWhatItMissedAndSurvives) {
   Sender<TestMessage> burst = pi1->MakeSender<TestMessage>("/burst");
   Fetcher<ServerStatistics> server = pi1->MakeFetcher<ServerStatistics>("/aos");
   Fetcher<TestMessage> fetcher = pi2->MakeFetcher<TestMessage>("/burst");
-  std::unique_ptr<ChildProcess> bridge1 =
-      StartBridge(1, "", {"--peer_timeout_ms=5000"});
-  std::unique_ptr<ChildProcess> bridge2 =
-      StartBridge(2, "", {"--peer_timeout_ms=5000"});
+  auto [bridge1, bridge2] = StartBridges({"--peer_timeout_ms=5000"});
   ASSERT_TRUE(WaitForState(&server, true)) << bridge1->err();
   SendValue(&burst, 0);
   ASSERT_TRUE(WaitFor([&]() { return fetcher.FetchNext(); }));
@@ -635,10 +626,7 @@ TEST_F(MessageBridgeTest, MessagesWaitingAtWakeupArriveInOrderInBatches) {
   Fetcher<RemoteMessage> timestamps = pi1->MakeFetcher<RemoteMessage>(
       "/pi1/aos/remote_timestamps/pi2/test/aos-TestMessage");
   Fetcher<ServerStatistics> server = pi1->MakeFetcher<ServerStatistics>("/aos");
-  std::unique_ptr<ChildProcess> bridge1 =
-      StartBridge(1, "", {"--peer_timeout_ms=5000"});
-  std::unique_ptr<ChildProcess> bridge2 =
-      StartBridge(2, "", {"--peer_timeout_ms=5000"});
+  auto [bridge1, bridge2] = StartBridges({"--peer_timeout_ms=5000"});
   ASSERT_TRUE(WaitForState(&server, true)) << bridge1->err();
 
   bridge1->Signal(SIGSTOP);
