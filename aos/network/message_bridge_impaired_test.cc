@@ -4,6 +4,7 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <fstream>
@@ -75,9 +76,14 @@ class ImpairedMessageBridgeTest : public MessageBridgeTest {
 
 // 10% loss, 5 ms delay, 20% of packets overtaken: the reliable channel
 // delivers every message once, in order; the unreliable one (time_to_live
-// 1 s, far more than recovering a loss takes) too.
+// 1 s, far more than recovering a loss takes) too. The time_to_live is wall
+// time, so it is scaled like the waits (up to 4 s: time_to_live is a
+// uint32 of nanoseconds): under ThreadSanitizer on a loaded machine
+// recovering a loss took longer than 1 s once (the run ended after the
+// whole scaled wait, 63 s, so a message never came, and only an unreliable
+// one may rightly never come).
 TEST_F(ImpairedMessageBridgeTest, LossDelayReorder) {
-  UseConfig(1'000'000'000);
+  UseConfig(int64_t{1'000'000'000} * std::min(kSlowdown, 4));
   impairment_ = Impairment{std::chrono::milliseconds(5), 0.1, 0.2, ""};
   constexpr int kCount = 200;
   std::vector<int> reliable, unreliable;
