@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <thread>
 
@@ -890,8 +891,9 @@ namespace {
 // FetchNextUntil (the Logger's drain) against a sender in another thread
 // that keeps lapping the reader: under kSkipToOldest every message is either
 // visited, in order and intact, or counted lost, exactly once, on the first
-// message after the gap (and in lost_messages()). The reader stalls now and
-// then, so that it is lapped for sure.
+// message after the gap (and in lost_messages()). Every 500 messages the
+// reader waits, mid-drain, until the writer is two queues ahead, so it is
+// lapped whatever the scheduling.
 TEST_P(ShmEventLoopTest, FetchNextUntilAgainstOverrunningSenderThread) {
   // A queue of 10 that refuses a send only if it overwrites a message sent
   // less than 10 ns before.
@@ -911,6 +913,9 @@ TEST_P(ShmEventLoopTest, FetchNextUntilAgainstOverrunningSenderThread) {
   fetcher->set_fall_behind_policy(FallBehindPolicy::kSkipToOldest);
 
   constexpr uint64_t kMessages = 20000;
+  const uint64_t queue_size =
+      configuration::QueueSize(&config.message(), channel);
+  std::atomic<uint64_t> sent{0};
   std::thread writer([&]() {
     ShmEventLoop writer_loop(&config.message());
     std::unique_ptr<RawSender> sender = writer_loop.MakeRawSender(channel);
@@ -918,8 +923,12 @@ TEST_P(ShmEventLoopTest, FetchNextUntilAgainstOverrunningSenderThread) {
       const RawSender::Error error = sender->Send(&value, sizeof(value));
       if (error == RawSender::Error::kOk) {
         ++value;
+        sent.store(value, std::memory_order_release);
       } else {
-        ASSERT_EQ(error, RawSender::Error::kMessagesSentTooFast);
+        // Anything else would leave the reader waiting for messages that
+        // never come: end the test here instead.
+        CHECK(error == RawSender::Error::kMessagesSentTooFast)
+            << ": sending " << value << " failed";
       }
     }
   });
@@ -944,7 +953,11 @@ TEST_P(ShmEventLoopTest, FetchNextUntilAgainstOverrunningSenderThread) {
           previous = static_cast<int64_t>(value);
           ++visited;
           if (visited % 500 == 0) {
-            std::this_thread::sleep_for(std::chrono::microseconds(200));
+            const uint64_t lapped =
+                std::min(kMessages, value + 2 * queue_size + 1);
+            while (sent.load(std::memory_order_acquire) < lapped) {
+              std::this_thread::yield();
+            }
           }
           return order_ok;
         });

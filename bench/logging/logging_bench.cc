@@ -15,6 +15,11 @@
 //    per-run ratios logger rate / floor rate are printed (target >= 0.8).
 //    For reference, the rate of fetching the same messages alone (what the
 //    event loop costs any logger, which the floors do not include).
+//    shm_small: the 64 B case on shared memory (ShmEventLoop, lockless
+//    queues), the path a robot's logger takes: one thread sends a batch
+//    every 20 ms polling period, half a period before each of the logger's
+//    polls; the logger's time is the thread's CPU time until everything was
+//    logged, minus the sending. The floors are the same as above.
 // 2. The demo robot (shared memory, real time): ping and pong at 1 kHz with
 //    timing reports on one thread, the Logger on its own ShmEventLoop on
 //    another; the logger thread's CPU time over the run (share of one core,
