@@ -8,6 +8,7 @@
 // nothing asserts how late a message may be). Also: the replay's senders
 // are exclusive, with an error that says to remap.
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -415,11 +416,13 @@ TEST_F(ReplayLiveTest, TimingAccuracyReport) {
 
   size_t reported = 0, reports = 0;
   std::vector<std::string> test_channels;
+  std::vector<double> lateness;
   while (fetcher.FetchNext()) {
     ++reports;
     ASSERT_NE(fetcher->messages(), nullptr);
     for (const timing::MessageTiming *timing : *fetcher->messages()) {
       ++reported;
+      lateness.push_back(-timing->send_time_error());
       EXPECT_LE(timing->expected_send_time(), timing->actual_send_time());
       EXPECT_DOUBLE_EQ(
           timing->send_time_error(),
@@ -437,6 +440,11 @@ TEST_F(ReplayLiveTest, TimingAccuracyReport) {
   }
   EXPECT_EQ(reported, replayed);
   EXPECT_GT(reports, 1u);
+  ASSERT_FALSE(lateness.empty());
+  std::sort(lateness.begin(), lateness.end());
+  LOG(INFO) << reported << " messages in " << reports
+            << " reports; lateness median " << lateness[lateness.size() / 2]
+            << " s, max " << lateness.back() << " s";
   std::vector<std::string> expected_channels;
   for (const Expected &expected : after_start_) {
     expected_channels.push_back(expected.channel);
