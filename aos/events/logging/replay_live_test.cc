@@ -101,6 +101,18 @@ class ReplayLiveTest : public ::testing::Test {
     return std::move(*logs);
   }
 
+  // The command line of log_replayer replaying `logs` into this test's
+  // shared memory (dir_/shm/).
+  std::vector<std::string> ShmReplayer(const std::vector<LogFile> &logs) {
+    std::vector<std::string> replayer = {AOS_LOG_REPLAYER};
+    for (const LogParts &p : logs.front().parts) {
+      for (const std::string &part : p.parts) replayer.push_back(part);
+    }
+    replayer.push_back("--mode=shm");
+    replayer.push_back("--shm_base=" + dir_.path() + "/shm/");
+    return replayer;
+  }
+
   // The /test messages of `log`: those before `start` (the last of each
   // channel: what a fetcher sees) and those after.
   void ReadExpected(const LogFile &log, monotonic_clock::time_point start) {
@@ -544,12 +556,7 @@ std::vector<std::vector<uint8_t>> Bytes(
 TEST_F(ReplayLiveTest, LogReplayerShmWithAnApplicationProcess) {
   const std::vector<LogFile> logs = Record(milliseconds(505));
   const std::string shm_base = dir_.path() + "/shm/";
-  std::vector<std::string> replayer = {AOS_LOG_REPLAYER};
-  for (const LogParts &p : logs.front().parts) {
-    for (const std::string &part : p.parts) replayer.push_back(part);
-  }
-  replayer.push_back("--mode=shm");
-  replayer.push_back("--shm_base=" + shm_base);
+  const std::vector<std::string> replayer = ShmReplayer(logs);
   const std::string remap = dir_.path() + "/remap.json";
   util::WriteStringToFileOrDie(
       remap,
@@ -669,13 +676,8 @@ TEST_F(ReplayLiveTest, LogReplayerShmWithAnApplicationProcess) {
 TEST_F(ReplayLiveTest, KilledReplayReleasesItsExclusiveSenders) {
   const std::vector<LogFile> logs = Record(milliseconds(105));
   const std::string shm_base = dir_.path() + "/shm/";
-  std::vector<std::string> replayer = {AOS_LOG_REPLAYER};
-  for (const LogParts &p : logs.front().parts) {
-    for (const std::string &part : p.parts) replayer.push_back(part);
-  }
+  std::vector<std::string> replayer = ShmReplayer(logs);
   // Slow enough that it is still replaying when killed (10 s of replay).
-  replayer.push_back("--mode=shm");
-  replayer.push_back("--shm_base=" + shm_base);
   replayer.push_back("--replay_rate=0.01");
   LogReader reader(logs);
   const Configuration *config = reader.configuration();
