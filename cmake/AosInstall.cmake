@@ -45,7 +45,7 @@ set(AOS_EXPORTED_LIBRARIES
   aos_log_message_fbs aos_logging
   # Message-bridge schemas and the simulation's clocks.
   aos_remote_message_fbs aos_timestamp_fbs aos_message_bridge_server_fbs
-  aos_message_bridge_client_fbs aos_testing_time_converter
+  aos_message_bridge_client_fbs aos_testing_time_converter aos_timestamp_channel
   # The friendly program start (aos::cli::InitTool, LoadConfig) and what the
   # tools share.
   aos_cli_utils aos_examples_latency_histogram

@@ -10,6 +10,7 @@
 #include "aos/network/message_bridge_client_generated.h"
 #include "aos/network/message_bridge_server_generated.h"
 #include "aos/network/remote_message_generated.h"
+#include "aos/network/timestamp_channel.h"
 #include "aos/network/timestamp_generated.h"
 #include "glog/logging.h"
 
@@ -509,32 +510,6 @@ void SimulatedMessageBridge::Link::SendTimestamps() {
   }
 }
 
-namespace {
-
-// The remote timestamp channel for `channel` to `destination` on `source`,
-// or nullptr.
-const Channel *FindTimestampChannel(const Configuration *configuration,
-                                    const Channel *channel, const Node *source,
-                                    std::string_view destination) {
-  std::string type = channel->type()->str();
-  std::replace(type.begin(), type.end(), '.', '-');
-  const std::string prefix =
-      "/aos/remote_timestamps/" + std::string(destination);
-  for (const std::string &name :
-       {prefix + channel->name()->str() + "/" + type, prefix}) {
-    const Channel *timestamp_channel = configuration::GetChannel(
-        configuration, name, RemoteMessage::GetFullyQualifiedName(), "", source,
-        true);
-    if (timestamp_channel != nullptr &&
-        configuration::ChannelIsSendableOnNode(timestamp_channel, source)) {
-      return timestamp_channel;
-    }
-  }
-  return nullptr;
-}
-
-}  // namespace
-
 SimulatedMessageBridge::SimulatedMessageBridge(
     SimulatedEventLoopFactory *factory)
     : factory_(factory), configuration_(factory->configuration()) {
@@ -566,8 +541,8 @@ SimulatedMessageBridge::SimulatedMessageBridge(
         deliveries_.push_back(std::make_unique<Delivery>(
             this, channel, source_index, destination_index,
             connection->time_to_live() == 0,
-            FindTimestampChannel(configuration_, channel, source,
-                                 connection->name()->string_view())));
+            message_bridge::FindTimestampChannel(
+                configuration_, channel, connection->name()->string_view())));
       }
     }
   }

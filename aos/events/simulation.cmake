@@ -13,7 +13,7 @@ aos_library(NAME aos_simulated_event_loop
   HDRS simulated_event_loop.h simulated_channel.h simulated_network_bridge.h
   DEPS aos_event_loop aos_event_scheduler aos_init aos_realtime aos_uuid
        aos_remote_message_fbs aos_timestamp_fbs aos_message_bridge_server_fbs
-       aos_message_bridge_client_fbs glog::glog)
+       aos_message_bridge_client_fbs aos_timestamp_channel glog::glog)
 
 aos_test(NAME aos_event_scheduler_test
   SRCS event_scheduler_test.cc

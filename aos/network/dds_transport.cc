@@ -306,24 +306,40 @@ dds_entity_t DdsDomain::Topic(std::string_view name,
   return topic;
 }
 
-dds_entity_t DdsDomain::MakeWriter(std::string_view name,
-                                   const dds_topic_descriptor_t *descriptor,
-                                   const dds_qos_t *qos) {
-  const dds_entity_t writer =
-      dds_create_writer(participant_, Topic(name, descriptor), qos, nullptr);
-  CHECK_GT(writer, 0) << ": dds_create_writer " << name << ": "
-                      << dds_strretcode(writer);
-  return writer;
+dds_entity_t DdsDomain::Make(Endpoint kind, std::string_view name,
+                             const dds_topic_descriptor_t *descriptor,
+                             const dds_qos_t *qos) {
+  const dds_entity_t topic = Topic(name, descriptor);
+  const bool writer = kind == Endpoint::kWriter;
+  const dds_entity_t entity =
+      writer ? dds_create_writer(participant_, topic, qos, nullptr)
+             : dds_create_reader(participant_, topic, qos, listener_);
+  CHECK_GT(entity, 0) << ": dds_create_" << (writer ? "writer " : "reader ")
+                      << name << ": " << dds_strretcode(entity);
+  return entity;
 }
 
-dds_entity_t DdsDomain::MakeReader(std::string_view name,
-                                   const dds_topic_descriptor_t *descriptor,
-                                   const dds_qos_t *qos) {
-  const dds_entity_t reader =
-      dds_create_reader(participant_, Topic(name, descriptor), qos, listener_);
-  CHECK_GT(reader, 0) << ": dds_create_reader " << name << ": "
-                      << dds_strretcode(reader);
-  return reader;
+dds_entity_t DdsDomain::MakeForwarding(Endpoint kind, std::string_view source,
+                                       std::string_view destination,
+                                       size_t channel_index,
+                                       const Connection *connection,
+                                       size_t queue_size) {
+  dds_qos_t *qos = ForwardingQos(connection, queue_size);
+  const dds_entity_t entity =
+      Make(kind, ForwardingTopicName(source, destination, channel_index),
+           &aos_bridge_Batch_desc, qos);
+  dds_delete_qos(qos);
+  return entity;
+}
+
+dds_entity_t DdsDomain::MakeTimestamps(Endpoint kind, std::string_view source,
+                                       std::string_view destination) {
+  dds_qos_t *qos = TimestampQos();
+  const dds_entity_t entity =
+      Make(kind, TimestampTopicName(source, destination),
+           &aos_bridge_DeliveryBatch_desc, qos);
+  dds_delete_qos(qos);
+  return entity;
 }
 
 }  // namespace aos::message_bridge

@@ -108,15 +108,37 @@ class DdsDomain {
   // Deletes every entity made through it.
   ~DdsDomain();
 
+  enum class Endpoint { kWriter, kReader };
+
   // A writer / reader on topic `name` of type `descriptor` with `qos`.
   // Readers signal wakeup_fd() whenever data arrives. CHECK-fails if DDS
   // refuses (that is a programming error: names and QoS are ours).
+  dds_entity_t Make(Endpoint kind, std::string_view name,
+                    const dds_topic_descriptor_t *descriptor,
+                    const dds_qos_t *qos);
   dds_entity_t MakeWriter(std::string_view name,
                           const dds_topic_descriptor_t *descriptor,
-                          const dds_qos_t *qos);
+                          const dds_qos_t *qos) {
+    return Make(Endpoint::kWriter, name, descriptor, qos);
+  }
   dds_entity_t MakeReader(std::string_view name,
                           const dds_topic_descriptor_t *descriptor,
-                          const dds_qos_t *qos);
+                          const dds_qos_t *qos) {
+    return Make(Endpoint::kReader, name, descriptor, qos);
+  }
+
+  // The server's writer (kWriter) or the client's reader (kReader) of the
+  // channel with `channel_index` from `source` to `destination`, carrying
+  // Batch samples with `connection`'s QoS (ForwardingQos).
+  dds_entity_t MakeForwarding(Endpoint kind, std::string_view source,
+                              std::string_view destination,
+                              size_t channel_index,
+                              const Connection *connection, size_t queue_size);
+  // The client's writer (kWriter) or the server's reader (kReader) of the
+  // delivery timestamps from `destination` back to `source` (DeliveryBatch
+  // samples, TimestampQos).
+  dds_entity_t MakeTimestamps(Endpoint kind, std::string_view source,
+                              std::string_view destination);
 
   // Readable when some reader may have data. Consume() before taking, so
   // that data arriving meanwhile signals again.

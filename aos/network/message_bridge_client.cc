@@ -4,7 +4,7 @@
 #include <deque>
 
 #include "aos/network/connection_statistics.h"
-#include "aos/network/message_bridge_server.h"
+#include "aos/network/timestamp_channel.h"
 #include "glog/logging.h"
 
 namespace aos::message_bridge {
@@ -75,12 +75,9 @@ MessageBridgeClient::MessageBridgeClient(EventLoop *event_loop,
       Link *link = links_[node_index].get();
       link->node_index = node_index;
       link->peer = peers_[node_index];
-      dds_qos_t *qos = TimestampQos();
-      link->timestamp_writer = domain_->MakeWriter(
-          TimestampTopicName(channel->source_node()->string_view(),
-                             me->name()->string_view()),
-          &aos_bridge_DeliveryBatch_desc, qos);
-      dds_delete_qos(qos);
+      link->timestamp_writer = domain_->MakeTimestamps(
+          DdsDomain::Endpoint::kWriter, channel->source_node()->string_view(),
+          me->name()->string_view());
       link->deliveries.reserve(kMaxDeliveries);
     }
     auto inbound = std::make_unique<Inbound>();
@@ -88,13 +85,10 @@ MessageBridgeClient::MessageBridgeClient(EventLoop *event_loop,
     inbound->index = static_cast<uint32_t>(
         configuration::ChannelIndex(configuration, channel));
     inbound->link = links_[node_index].get();
-    dds_qos_t *qos = ForwardingQos(
-        connection, configuration::QueueSize(configuration, channel));
-    inbound->reader = domain_->MakeReader(
-        ForwardingTopicName(channel->source_node()->string_view(),
-                            me->name()->string_view(), inbound->index),
-        &aos_bridge_Batch_desc, qos);
-    dds_delete_qos(qos);
+    inbound->reader = domain_->MakeForwarding(
+        DdsDomain::Endpoint::kReader, channel->source_node()->string_view(),
+        me->name()->string_view(), inbound->index, connection,
+        configuration::QueueSize(configuration, channel));
     // The copies are sent by the bridge, not the channel's source node:
     // MakeRawSender allows that.
     inbound->sender = event_loop_->MakeRawSender(channel);

@@ -8,31 +8,10 @@
 
 #include "aos/network/connection_statistics.h"
 #include "aos/network/remote_message_generated.h"
+#include "aos/network/timestamp_channel.h"
 #include "glog/logging.h"
 
 namespace aos::message_bridge {
-
-const Channel *FindTimestampChannel(const Configuration *configuration,
-                                    const Channel *channel,
-                                    std::string_view destination) {
-  const Node *source =
-      configuration::GetNode(configuration, channel->source_node()->str());
-  std::string type = channel->type()->str();
-  std::replace(type.begin(), type.end(), '.', '-');
-  const std::string prefix =
-      "/aos/remote_timestamps/" + std::string(destination);
-  for (const std::string &name :
-       {prefix + channel->name()->str() + "/" + type, prefix}) {
-    const Channel *timestamp_channel = configuration::GetChannel(
-        configuration, name, RemoteMessage::GetFullyQualifiedName(), "", source,
-        true);
-    if (timestamp_channel != nullptr &&
-        configuration::ChannelIsSendableOnNode(timestamp_channel, source)) {
-      return timestamp_channel;
-    }
-  }
-  return nullptr;
-}
 
 // One (channel, destination node) pair.
 struct MessageBridgeServer::Destination {
@@ -134,25 +113,19 @@ MessageBridgeServer::MessageBridgeServer(EventLoop *event_loop,
         Link *link = links_[node_index].get();
         link->node_index = node_index;
         link->peer = peers_[node_index];
-        dds_qos_t *qos = TimestampQos();
-        link->timestamp_reader = domain_->MakeReader(
-            TimestampTopicName(me->name()->string_view(),
-                               connection->name()->string_view()),
-            &aos_bridge_DeliveryBatch_desc, qos);
-        dds_delete_qos(qos);
+        link->timestamp_reader = domain_->MakeTimestamps(
+            DdsDomain::Endpoint::kReader, me->name()->string_view(),
+            connection->name()->string_view());
       }
       Link *link = links_[node_index].get();
       link->timestamp_senders.emplace_back(
           forwarded->index,
           timestamp_sender(FindTimestampChannel(
               configuration, channel, connection->name()->string_view())));
-      dds_qos_t *qos = ForwardingQos(connection, queue_size);
-      const dds_entity_t writer = domain_->MakeWriter(
-          ForwardingTopicName(me->name()->string_view(),
-                              connection->name()->string_view(),
-                              forwarded->index),
-          &aos_bridge_Batch_desc, qos);
-      dds_delete_qos(qos);
+      const dds_entity_t writer = domain_->MakeForwarding(
+          DdsDomain::Endpoint::kWriter, me->name()->string_view(),
+          connection->name()->string_view(), forwarded->index, connection,
+          queue_size);
       Destination &destination = forwarded->destinations.emplace_back();
       destination.channel = channel;
       destination.connection = connection;

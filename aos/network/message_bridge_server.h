@@ -41,14 +41,6 @@
 
 namespace aos::message_bridge {
 
-// The channel on which `channel`'s delivery timestamps to `destination` go
-// on its source node: /aos/remote_timestamps/<destination>/<channel
-// name>/<type with dashes>, else /aos/remote_timestamps/<destination>, or
-// nullptr if the configuration has neither.
-const Channel *FindTimestampChannel(const Configuration *configuration,
-                                    const Channel *channel,
-                                    std::string_view destination);
-
 class MessageBridgeServer {
  public:
   // Sets up every forwarded channel of `event_loop`'s node (watchers,

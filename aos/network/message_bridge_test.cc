@@ -39,10 +39,9 @@ TEST_F(MessageBridgeTest, PingPongTimestampsStatistics) {
   Sender<TestMessage> pong = pi2->MakeSender<TestMessage>("/reply");
   Fetcher<ClientStatistics> client = pi2->MakeFetcher<ClientStatistics>("/aos");
 
-  std::unique_ptr<ChildProcess> bridge1 = StartBridge(1);
-  std::unique_ptr<ChildProcess> bridge2 = StartBridge(2);
-  ASSERT_TRUE(WaitForState(&server, true)) << bridge1->Log();
-  ASSERT_TRUE(WaitForState(&client, true)) << bridge2->Log();
+  auto [bridge1, bridge2] = StartBridges();
+  ASSERT_TRUE(WaitForState(&server, true)) << bridge1->err();
+  ASSERT_TRUE(WaitForState(&client, true)) << bridge2->err();
 
   constexpr int kRounds = 20;
   std::vector<Context> copies;
@@ -50,7 +49,7 @@ TEST_F(MessageBridgeTest, PingPongTimestampsStatistics) {
     SendValue(&ping, i);
     ASSERT_TRUE(WaitFor([&]() { return ping_fetcher.FetchNext(); }))
         << "ping " << i << " lost\n"
-        << bridge1->Log() << bridge2->Log();
+        << bridge1->err() << bridge2->err();
     const Context &context = ping_fetcher.context();
     EXPECT_EQ(ping_fetcher->value(), i);
     EXPECT_EQ(context.monotonic_remote_time, ping.monotonic_sent_time());
@@ -159,9 +158,8 @@ TEST_F(MessageBridgeTest, FragmentedMessagesCountAsPartialDeliveries) {
   std::unique_ptr<RawFetcher> big_fetcher = pi2->MakeRawFetcher(big_channel);
   Fetcher<TestMessage> ping_fetcher = pi2->MakeFetcher<TestMessage>("/test");
   Fetcher<ClientStatistics> client = pi2->MakeFetcher<ClientStatistics>("/aos");
-  std::unique_ptr<ChildProcess> bridge1 = StartBridge(1);
-  std::unique_ptr<ChildProcess> bridge2 = StartBridge(2);
-  ASSERT_TRUE(WaitForState(&client, true)) << bridge2->Log();
+  auto [bridge1, bridge2] = StartBridges();
+  ASSERT_TRUE(WaitForState(&client, true)) << bridge2->err();
 
   constexpr int kBig = 3;
   constexpr size_t kSize = 1 << 20;
@@ -169,14 +167,14 @@ TEST_F(MessageBridgeTest, FragmentedMessagesCountAsPartialDeliveries) {
   for (int i = 0; i < kBig; ++i) {
     ASSERT_EQ(big->Send(data.data(), data.size()), RawSender::Error::kOk);
     ASSERT_TRUE(WaitFor([&]() { return big_fetcher->FetchNext(); }))
-        << bridge1->Log();
+        << bridge1->err();
   }
   SendValue(&ping, 1);
   ASSERT_TRUE(WaitFor([&]() { return ping_fetcher.FetchNext(); }));
   ASSERT_TRUE(WaitFor([&]() {
     client.Fetch();
     return client->connections()->Get(0)->received_packets() == kBig + 1;
-  })) << bridge2->Log();
+  })) << bridge2->err();
   ASSERT_GT(MessageFragments(kSize), 1u);
   EXPECT_EQ(client->connections()->Get(0)->partial_deliveries(),
             kBig * (MessageFragments(kSize) - 1));
@@ -199,7 +197,7 @@ TEST_F(MessageBridgeTest, ConfigurationMismatchIsRefused) {
     server.Fetch();
     return server.get() != nullptr &&
            server->connections()->Get(0)->invalid_connection_count() >= 1;
-  })) << bridge1->Log();
+  })) << bridge1->err();
   EXPECT_EQ(server->connections()->Get(0)->state(), State::DISCONNECTED);
   EXPECT_EQ(server->invalid_connection_count(), 1u);
   ASSERT_TRUE(WaitFor([&]() {
@@ -209,18 +207,18 @@ TEST_F(MessageBridgeTest, ConfigurationMismatchIsRefused) {
     return reason != nullptr && reason->string_view().find(
                                     "configuration mismatch with node "
                                     "\"pi2\"") != std::string_view::npos;
-  })) << bridge1->Log();
-  EXPECT_NE(bridge1->Log().find("Run the same configuration on every node"),
+  })) << bridge1->err();
+  EXPECT_NE(bridge1->err().find("Run the same configuration on every node"),
             std::string::npos)
-      << bridge1->Log();
-  EXPECT_NE(bridge2->Log().find("Refusing node \"pi1\""), std::string::npos)
-      << bridge2->Log();
+      << bridge1->err();
+  EXPECT_NE(bridge2->err().find("Refusing node \"pi1\""), std::string::npos)
+      << bridge2->err();
 
   SendValue(&ping, 1);
   std::this_thread::sleep_for(milliseconds(300));
   EXPECT_FALSE(ping_fetcher.Fetch());
-  EXPECT_TRUE(bridge1->Running());
-  EXPECT_TRUE(bridge2->Running());
+  EXPECT_TRUE(bridge1->running());
+  EXPECT_TRUE(bridge2->running());
 }
 
 // A peer that never answers leaves the connection DISCONNECTED and the
@@ -233,34 +231,31 @@ TEST_F(MessageBridgeTest, UnreachablePeerIsDisconnected) {
   ASSERT_TRUE(WaitFor([&]() {
     server.Fetch();
     return server.get() != nullptr;
-  })) << bridge1->Log();
+  })) << bridge1->err();
   SendValue(&ping, 1);
   ASSERT_TRUE(WaitFor([&]() {
     server.Fetch();
     return server->connections()->Get(0)->dropped_packets() == 1;
-  })) << bridge1->Log();
+  })) << bridge1->err();
   EXPECT_EQ(server->connections()->Get(0)->state(), State::DISCONNECTED);
   EXPECT_EQ(server->connections()->Get(0)->connection_count(), 0u);
   // Why: never heard from, and where it was looked for.
   ASSERT_NE(server->connections()->Get(0)->disconnect_reason(), nullptr);
   EXPECT_EQ(server->connections()->Get(0)->disconnect_reason()->string_view(),
             "no probe from node \"pi2\" (" + std::string(kAddress2) + ") yet");
-  EXPECT_TRUE(bridge1->Running());
+  EXPECT_TRUE(bridge1->running());
 }
 
 // A hostname that is no node of the configuration: one clear line, exit 1.
 TEST_F(MessageBridgeTest, UnknownNodeIsAnError) {
-  Result<std::unique_ptr<ChildProcess>> child = ChildProcess::Start(
-      {AOS_MESSAGE_BRIDGE, "--config=" + config_path_,
-       "--override_hostname=nosuchhost", "--shm_base=" + ShmBase(1)},
-      dir_.path() + "/unknown.log");
-  ASSERT_TRUE(child.has_value());
-  Result<int> status = (*child)->Wait(milliseconds(10000));
-  ASSERT_TRUE(status.has_value());
-  EXPECT_TRUE(WIFEXITED(*status));
-  EXPECT_EQ(WEXITSTATUS(*status), 1);
-  EXPECT_NE((*child)->Log().find("nosuchhost"), std::string::npos)
-      << (*child)->Log();
+  const ProcessExit exit =
+      ChildProcess(
+          {AOS_MESSAGE_BRIDGE, "--config=" + config_path_,
+           "--override_hostname=nosuchhost", "--shm_base=" + ShmBase(1)},
+          dir_.path())
+          .Wait();
+  EXPECT_EQ(exit.code, 1);
+  EXPECT_NE(exit.err.find("nosuchhost"), std::string::npos) << exit.err;
 }
 
 // Link down: DISCONNECTED with the reason; what is sent meanwhile is
@@ -275,19 +270,18 @@ TEST_F(MessageBridgeTest, LinkDownAndUp) {
   Fetcher<TestMessage> ping_fetcher = pi2->MakeFetcher<TestMessage>("/test");
   Fetcher<TestMessage> unreliable_fetcher =
       pi2->MakeFetcher<TestMessage>("/unreliable");
-  std::unique_ptr<ChildProcess> bridge1 = StartBridge(1);
-  std::unique_ptr<ChildProcess> bridge2 = StartBridge(2);
-  ASSERT_TRUE(WaitForState(&server, true)) << bridge1->Log();
+  auto [bridge1, bridge2] = StartBridges();
+  ASSERT_TRUE(WaitForState(&server, true)) << bridge1->err();
 
   SendValue(&ping, 1);
   ASSERT_TRUE(WaitFor([&]() { return ping_fetcher.FetchNext(); }));
   EXPECT_EQ(ping_fetcher->value(), 1);
 
   ASSERT_TRUE(pair_->SetLinkUp(false).has_value());
-  ASSERT_TRUE(WaitForState(&server, false)) << bridge1->Log();
-  EXPECT_NE(bridge1->Log().find("DISCONNECTED: no probe from node \"pi2\""),
+  ASSERT_TRUE(WaitForState(&server, false)) << bridge1->err();
+  EXPECT_NE(bridge1->err().find("DISCONNECTED: no probe from node \"pi2\""),
             std::string::npos)
-      << bridge1->Log();
+      << bridge1->err();
   ASSERT_TRUE(WaitFor([&]() {
     server.Fetch();
     const flatbuffers::String *reason =
@@ -303,7 +297,7 @@ TEST_F(MessageBridgeTest, LinkDownAndUp) {
     SendValue(&unreliable, i);
   }
   ASSERT_TRUE(pair_->SetLinkUp(true).has_value());
-  ASSERT_TRUE(WaitForState(&server, true)) << bridge1->Log();
+  ASSERT_TRUE(WaitForState(&server, true)) << bridge1->err();
   EXPECT_EQ(server->connections()->Get(0)->disconnect_reason(), nullptr);
   ASSERT_TRUE(WaitFor([&]() { return ping_fetcher.FetchNext(); }));
   EXPECT_EQ(ping_fetcher->value(), 5);
@@ -317,7 +311,7 @@ TEST_F(MessageBridgeTest, LinkDownAndUp) {
     server.Fetch();
     return server->connections()->Get(0)->dropped_packets() == 8 &&
            server->connections()->Get(0)->connection_count() == 2;
-  })) << bridge1->Log();
+  })) << bridge1->err();
 }
 
 // As LinkDownAndUp, but the link stays down well beyond the DDS lease
@@ -330,24 +324,23 @@ TEST_F(MessageBridgeTest, LatestReliableAfterOutageLongerThanLease) {
   Sender<TestMessage> ping = pi1->MakeSender<TestMessage>("/test");
   Fetcher<ServerStatistics> server = pi1->MakeFetcher<ServerStatistics>("/aos");
   Fetcher<TestMessage> ping_fetcher = pi2->MakeFetcher<TestMessage>("/test");
-  std::unique_ptr<ChildProcess> bridge1 = StartBridge(1);
-  std::unique_ptr<ChildProcess> bridge2 = StartBridge(2);
-  ASSERT_TRUE(WaitForState(&server, true)) << bridge1->Log();
+  auto [bridge1, bridge2] = StartBridges();
+  ASSERT_TRUE(WaitForState(&server, true)) << bridge1->err();
   SendValue(&ping, 1);
   ASSERT_TRUE(WaitFor([&]() { return ping_fetcher.FetchNext(); }));
   EXPECT_EQ(ping_fetcher->value(), 1);
 
   ASSERT_TRUE(pair_->SetLinkUp(false).has_value());
-  ASSERT_TRUE(WaitForState(&server, false)) << bridge1->Log();
+  ASSERT_TRUE(WaitForState(&server, false)) << bridge1->err();
   // Three leases (scaled like the other waits, which scale the peer
   // timeout): the lease surely expired on both sides.
   std::this_thread::sleep_for(milliseconds(3000 * kSlowdown));
   for (int i = 2; i <= 5; ++i) SendValue(&ping, i);
   ASSERT_TRUE(pair_->SetLinkUp(true).has_value());
-  ASSERT_TRUE(WaitForState(&server, true)) << bridge1->Log();
+  ASSERT_TRUE(WaitForState(&server, true)) << bridge1->err();
   ASSERT_TRUE(WaitFor([&]() { return ping_fetcher.FetchNext(); }))
       << "the latest reliable message did not arrive after the outage\n"
-      << bridge1->Log();
+      << bridge1->err();
   EXPECT_EQ(ping_fetcher->value(), 5);
   SendValue(&ping, 6);
   ASSERT_TRUE(WaitFor([&]() { return ping_fetcher.FetchNext(); }));
@@ -366,9 +359,8 @@ TEST_F(MessageBridgeTest, KillAndRestart) {
   Fetcher<ServerStatistics> server = pi1->MakeFetcher<ServerStatistics>("/aos");
   Fetcher<TestMessage> ping_fetcher = pi2->MakeFetcher<TestMessage>("/test");
   Fetcher<ClientStatistics> client = pi2->MakeFetcher<ClientStatistics>("/aos");
-  std::unique_ptr<ChildProcess> bridge1 = StartBridge(1);
-  std::unique_ptr<ChildProcess> bridge2 = StartBridge(2);
-  ASSERT_TRUE(WaitForState(&server, true)) << bridge1->Log();
+  auto [bridge1, bridge2] = StartBridges();
+  ASSERT_TRUE(WaitForState(&server, true)) << bridge1->err();
   for (int i = 1; i <= 3; ++i) {
     SendValue(&ping, i);
     ASSERT_TRUE(WaitFor([&]() { return ping_fetcher.FetchNext(); }));
@@ -376,16 +368,16 @@ TEST_F(MessageBridgeTest, KillAndRestart) {
   }
   const UUID first_boot = boot_uuids_[2];
 
-  bridge2->Kill(SIGKILL);
-  ASSERT_TRUE(bridge2->Wait(milliseconds(5000)).has_value());
-  ASSERT_TRUE(WaitForState(&server, false)) << bridge1->Log();
+  bridge2->Signal(SIGKILL);
+  bridge2->Wait();
+  ASSERT_TRUE(WaitForState(&server, false)) << bridge1->err();
   SendValue(&ping, 4);
   SendValue(&ping, 5);
   bridge2 = StartBridge(2);
   ASSERT_NE(boot_uuids_[2], first_boot);
-  ASSERT_TRUE(WaitForState(&server, true)) << bridge1->Log();
+  ASSERT_TRUE(WaitForState(&server, true)) << bridge1->err();
   ASSERT_TRUE(WaitFor([&]() { return ping_fetcher.FetchNext(); }))
-      << bridge2->Log();
+      << bridge2->err();
   EXPECT_EQ(ping_fetcher->value(), 5);
   ASSERT_TRUE(WaitFor([&]() {
     server.Fetch();
@@ -393,30 +385,30 @@ TEST_F(MessageBridgeTest, KillAndRestart) {
     return connection.connection_count() == 2 &&
            connection.boot_uuid() != nullptr &&
            connection.boot_uuid()->string_view() == boot_uuids_[2].ToString();
-  })) << bridge1->Log();
-  EXPECT_NE(bridge1->Log().find(first_boot.ToString()), std::string::npos)
-      << "the reboot is logged with the old boot: " << bridge1->Log();
+  })) << bridge1->err();
+  EXPECT_NE(bridge1->err().find(first_boot.ToString()), std::string::npos)
+      << "the reboot is logged with the old boot: " << bridge1->err();
 
   // Now the source side. The new client must have seen the server's probes
   // first (the server seeing the client's says nothing about that), or its
   // reason stays "no probe ... yet".
-  ASSERT_TRUE(WaitForState(&client, true)) << bridge2->Log();
-  bridge1->Kill(SIGKILL);
-  ASSERT_TRUE(bridge1->Wait(milliseconds(5000)).has_value());
-  ASSERT_TRUE(WaitForState(&client, false)) << bridge2->Log();
+  ASSERT_TRUE(WaitForState(&client, true)) << bridge2->err();
+  bridge1->Signal(SIGKILL);
+  bridge1->Wait();
+  ASSERT_TRUE(WaitForState(&client, false)) << bridge2->err();
   ASSERT_NE(client->connections()->Get(0)->disconnect_reason(), nullptr);
   EXPECT_TRUE(client->connections()
                   ->Get(0)
                   ->disconnect_reason()
                   ->string_view()
                   .starts_with("no probe from node \"pi1\" for "))
-      << bridge2->Log();
+      << bridge2->err();
   bridge1 = StartBridge(1);
-  ASSERT_TRUE(WaitForState(&client, true)) << bridge2->Log();
+  ASSERT_TRUE(WaitForState(&client, true)) << bridge2->err();
   ASSERT_TRUE(WaitFor([&]() {
     client.Fetch();
     return client->connections()->Get(0)->duplicate_packets() == 1;
-  })) << bridge2->Log();
+  })) << bridge2->err();
   EXPECT_EQ(client->connections()->Get(0)->boot_uuid()->string_view(),
             boot_uuids_[1].ToString());
   EXPECT_EQ(client->connections()->Get(0)->connection_count(), 2u);
@@ -505,11 +497,10 @@ TEST_F(MessageBridgeTest, SameAsSimulation) {
         pi2->MakeFetcher<TestMessage>("/unreliable");
     Fetcher<ClientStatistics> client =
         pi1->MakeFetcher<ClientStatistics>("/aos");
-    std::unique_ptr<ChildProcess> bridge1 = StartBridge(1);
-    std::unique_ptr<ChildProcess> bridge2 = StartBridge(2);
-    ASSERT_TRUE(WaitForState(&server, true)) << bridge1->Log();
+    auto [bridge1, bridge2] = StartBridges();
+    ASSERT_TRUE(WaitForState(&server, true)) << bridge1->err();
     // pi1's client must be up too, or the first replies are dropped.
-    ASSERT_TRUE(WaitForState(&client, true)) << bridge1->Log();
+    ASSERT_TRUE(WaitForState(&client, true)) << bridge1->err();
     std::vector<Delivered> tests, unreliables, replies;
     for (int i = 0; i < kMessages; ++i) {
       SendValue(&ping, i);
@@ -575,28 +566,25 @@ TEST_F(MessageBridgeTest, StoppedServerSkipsWhatItMissedAndSurvives) {
   Sender<TestMessage> burst = pi1->MakeSender<TestMessage>("/burst");
   Fetcher<ServerStatistics> server = pi1->MakeFetcher<ServerStatistics>("/aos");
   Fetcher<TestMessage> fetcher = pi2->MakeFetcher<TestMessage>("/burst");
-  std::unique_ptr<ChildProcess> bridge1 =
-      StartBridge(1, "", {"--peer_timeout_ms=5000"});
-  std::unique_ptr<ChildProcess> bridge2 =
-      StartBridge(2, "", {"--peer_timeout_ms=5000"});
-  ASSERT_TRUE(WaitForState(&server, true)) << bridge1->Log();
+  auto [bridge1, bridge2] = StartBridges({"--peer_timeout_ms=5000"});
+  ASSERT_TRUE(WaitForState(&server, true)) << bridge1->err();
   SendValue(&burst, 0);
   ASSERT_TRUE(WaitFor([&]() { return fetcher.FetchNext(); }));
 
-  bridge1->Kill(SIGSTOP);
+  bridge1->Signal(SIGSTOP);
   constexpr int kFlood = 50;
   for (int i = 1; i <= kFlood; ++i) {
     SendValue(&burst, i);
     std::this_thread::sleep_for(milliseconds(11));
   }
-  bridge1->Kill(SIGCONT);
+  bridge1->Signal(SIGCONT);
   std::vector<int> received;
   ASSERT_TRUE(WaitFor([&]() {
     while (fetcher.FetchNext()) received.push_back(fetcher->value());
     return !received.empty() && received.back() == kFlood;
   })) << received.size()
       << " received\n"
-      << bridge1->Log();
+      << bridge1->err();
   // What arrived is in order and ends with the last message; the queue held
   // at most 10 of the 50 when the server woke up.
   EXPECT_LE(received.size(), 11u);
@@ -605,16 +593,16 @@ TEST_F(MessageBridgeTest, StoppedServerSkipsWhatItMissedAndSurvives) {
   }
   // Still forwarding.
   SendValue(&burst, kFlood + 1);
-  ASSERT_TRUE(WaitFor([&]() { return fetcher.FetchNext(); })) << bridge1->Log();
+  ASSERT_TRUE(WaitFor([&]() { return fetcher.FetchNext(); })) << bridge1->err();
   EXPECT_EQ(fetcher->value(), kFlood + 1);
-  EXPECT_TRUE(bridge1->Running()) << bridge1->Log();
+  EXPECT_TRUE(bridge1->running()) << bridge1->err();
   // Every message is counted: sent or dropped (the skipped ones).
   ASSERT_TRUE(WaitFor([&]() {
     server.Fetch();
     const ServerConnection &connection = *server->connections()->Get(0);
     return connection.sent_packets() + connection.dropped_packets() ==
            kFlood + 2;
-  })) << bridge1->Log();
+  })) << bridge1->err();
   EXPECT_EQ(server->connections()->Get(0)->dropped_packets(),
             kFlood - received.size());
 }
@@ -638,13 +626,10 @@ TEST_F(MessageBridgeTest, MessagesWaitingAtWakeupArriveInOrderInBatches) {
   Fetcher<RemoteMessage> timestamps = pi1->MakeFetcher<RemoteMessage>(
       "/pi1/aos/remote_timestamps/pi2/test/aos-TestMessage");
   Fetcher<ServerStatistics> server = pi1->MakeFetcher<ServerStatistics>("/aos");
-  std::unique_ptr<ChildProcess> bridge1 =
-      StartBridge(1, "", {"--peer_timeout_ms=5000"});
-  std::unique_ptr<ChildProcess> bridge2 =
-      StartBridge(2, "", {"--peer_timeout_ms=5000"});
-  ASSERT_TRUE(WaitForState(&server, true)) << bridge1->Log();
+  auto [bridge1, bridge2] = StartBridges({"--peer_timeout_ms=5000"});
+  ASSERT_TRUE(WaitForState(&server, true)) << bridge1->err();
 
-  bridge1->Kill(SIGSTOP);
+  bridge1->Signal(SIGSTOP);
   // Around the batch bound (16 KiB) and far beyond it.
   const std::vector<size_t> sizes = {
       10, 20, 100000, 30, 20000, 16384, 16385, 40, size_t{1} << 20, 50};
@@ -658,12 +643,12 @@ TEST_F(MessageBridgeTest, MessagesWaitingAtWakeupArriveInOrderInBatches) {
     SendValue(&test, 100 + i);
     test_queue_indices.push_back(test.sent_queue_index());
   }
-  bridge1->Kill(SIGCONT);
+  bridge1->Signal(SIGCONT);
 
   for (size_t i = 0; i < sizes.size(); ++i) {
     ASSERT_TRUE(WaitFor([&]() { return big_fetcher->FetchNext(); }))
         << "message " << i << " of /big did not arrive\n"
-        << bridge1->Log();
+        << bridge1->err();
     const Context &context = big_fetcher->context();
     ASSERT_EQ(context.size, sizes[i]) << "message " << i;
     const uint8_t *data = static_cast<const uint8_t *>(context.data);
@@ -673,14 +658,14 @@ TEST_F(MessageBridgeTest, MessagesWaitingAtWakeupArriveInOrderInBatches) {
   }
   for (int i = 0; i < kSmall; ++i) {
     ASSERT_TRUE(WaitFor([&]() { return test_fetcher.FetchNext(); }))
-        << bridge1->Log();
+        << bridge1->err();
     EXPECT_EQ(test_fetcher->value(), 100 + i);
     EXPECT_EQ(test_fetcher.context().remote_queue_index, test_queue_indices[i]);
   }
   for (int i = 0; i < kSmall; ++i) {
     ASSERT_TRUE(WaitFor([&]() { return timestamps.FetchNext(); }))
         << "delivery timestamp " << i << " did not come back\n"
-        << bridge2->Log();
+        << bridge2->err();
     EXPECT_EQ(timestamps->remote_queue_index(), test_queue_indices[i]);
   }
   EXPECT_FALSE(big_fetcher->FetchNext());

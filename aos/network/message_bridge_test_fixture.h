@@ -18,6 +18,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "aos/configuration.h"
@@ -150,10 +151,15 @@ class MessageBridgeTest : public ::testing::Test {
       argv.push_back(arg);
     }
     for (const std::string &flag : extra_flags) argv.push_back(flag);
-    Result<std::unique_ptr<ChildProcess>> child = ChildProcess::Start(
-        argv, dir_.path() + "/bridge" + std::to_string(node) + ".log");
-    CHECK(child.has_value()) << child.error().message();
-    return std::move(*child);
+    return std::make_unique<ChildProcess>(std::move(argv), dir_.path());
+  }
+
+  // Both nodes' bridges, with the same `extra_flags`:
+  // `auto [bridge1, bridge2] = StartBridges();`.
+  std::pair<std::unique_ptr<ChildProcess>, std::unique_ptr<ChildProcess>>
+  StartBridges(std::vector<std::string> extra_flags = {}) {
+    std::unique_ptr<ChildProcess> bridge1 = StartBridge(1, "", extra_flags);
+    return {std::move(bridge1), StartBridge(2, "", std::move(extra_flags))};
   }
 
   // An event loop of node `node` in this process, on that node's shm.

@@ -61,7 +61,7 @@ ChildProcess::ChildProcess(std::vector<std::string> argv,
 }
 
 ChildProcess::~ChildProcess() {
-  if (pid_ > 0) {
+  if (pid_ > 0 && !reaped_) {
     kill(pid_, SIGKILL);
     waitpid(pid_, nullptr, 0);
   }
@@ -72,16 +72,21 @@ std::string ChildProcess::out() const { return ReadIfThere(out_path_); }
 std::string ChildProcess::err() const { return ReadIfThere(err_path_); }
 
 bool ChildProcess::running() const {
-  return pid_ > 0 && waitpid(pid_, nullptr, WNOHANG) == 0;
+  if (pid_ <= 0 || reaped_) return false;
+  if (waitpid(pid_, &status_, WNOHANG) == pid_) reaped_ = true;
+  return !reaped_;
 }
 
-void ChildProcess::Signal(int signal) { PCHECK(kill(pid_, signal) == 0); }
+void ChildProcess::Signal(int signal) {
+  if (pid_ <= 0 || reaped_) return;
+  PCHECK(kill(pid_, signal) == 0);
+}
 
 ProcessExit ChildProcess::Wait() {
   CHECK_GT(pid_, 0) << ": ChildProcess::Wait() called twice for " << command_;
   const auto deadline = std::chrono::steady_clock::now() + hang_limit_;
-  int status = 0;
-  while (true) {
+  int status = status_;
+  while (!reaped_) {
     const pid_t done = waitpid(pid_, &status, WNOHANG);
     PCHECK(done >= 0);
     if (done == pid_) break;

@@ -49,10 +49,12 @@ class ChildProcess {
   // What it wrote to stdout / stderr so far.
   std::string out() const;
   std::string err() const;
-  // Whether it has not exited yet (false once Wait() returned).
+  // Whether it has not exited yet (false once Wait() returned). Finding it
+  // exited reaps it; Wait() still returns how it ended.
   bool running() const;
-  // Sends `signal`; PCHECK-fails if that fails (the process is reaped only by
-  // Wait() or the destructor, so it still exists).
+  // Sends `signal`; PCHECK-fails if that fails. Does nothing once the
+  // process has exited and been reaped (running() false): its pid may
+  // belong to another process by then.
   void Signal(int signal);
 
   // Waits for the exit and returns it. After the hang limit it kills the
@@ -63,6 +65,9 @@ class ChildProcess {
   std::string command_;
   std::chrono::seconds hang_limit_;
   pid_t pid_ = -1;
+  // running() reaped it: its wait status.
+  mutable bool reaped_ = false;
+  mutable int status_ = 0;
   std::string out_path_;
   std::string err_path_;
 };

@@ -27,6 +27,18 @@ TEST(ChildProcessTest, CapturesExitCodeAndOutput) {
   EXPECT_FALSE(process.running());
 }
 
+// running() finding the process gone does not lose how it ended, and a
+// signal to it then goes nowhere (its pid may be another process's).
+TEST(ChildProcessTest, RunningKeepsTheExitForWait) {
+  TempDir dir;
+  ChildProcess process({"/bin/sh", "-c", "exit 5"}, dir.path());
+  while (process.running()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  process.Signal(SIGKILL);
+  EXPECT_EQ(process.Wait().code, 5);
+}
+
 // The text given is the program's stdin, to its end.
 TEST(ChildProcessTest, FeedsStdin) {
   TempDir dir;

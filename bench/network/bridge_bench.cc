@@ -82,6 +82,7 @@ namespace aos::message_bridge::bench {
 namespace {
 
 using testing::ChildProcess;
+using testing::ProcessExit;
 using testing::kAddress1;
 using testing::kAddress2;
 using testing::NetnsPair;
@@ -531,48 +532,45 @@ class Orchestrator {
     return argv->size();
   }
 
-  // Each start logs to its own file (ChildProcess appends), so Read()
-  // finds this run's results.
-  std::unique_ptr<ChildProcess> Start(std::vector<std::string> argv,
-                                      std::string log) {
-    Result<std::unique_ptr<ChildProcess>> child =
-        ChildProcess::Start(argv, dir_.path() + "/" + log + "_" +
-                                      std::to_string(starts_++) + ".log");
-    CHECK(child.has_value()) << child.error().message();
-    return std::move(*child);
+  // Each start has its own output files, so Read() finds this run's
+  // results. A run that takes more than 2 minutes has hung.
+  std::unique_ptr<ChildProcess> Start(std::vector<std::string> argv) {
+    return std::make_unique<ChildProcess>(std::move(argv), dir_.path(), "",
+                                          std::chrono::minutes(2));
   }
 
-  static double Read(const ChildProcess &child, std::string_view key) {
-    std::istringstream log(child.Log());
+  // Waits for `child`; CHECK-fails unless it succeeded.
+  static ProcessExit Finish(ChildProcess *child) {
+    const ProcessExit exit = child->Wait();
+    CHECK_EQ(exit.code, 0) << exit.out << exit.err;
+    return exit;
+  }
+
+  static double Read(const ProcessExit &exit, std::string_view key) {
+    std::istringstream log(exit.out);
     std::string line;
     while (std::getline(log, line)) {
       const std::string prefix = "RESULT " + std::string(key) + " ";
       if (line.rfind(prefix, 0) == 0)
         return std::stod(line.substr(prefix.size()));
     }
-    LOG(FATAL) << "no " << key << " in:\n" << child.Log();
+    LOG(FATAL) << "no " << key << " in:\n" << exit.out << exit.err;
   }
 
   Percentiles EndToEnd(std::string echo_mode, std::string ping_mode, int size) {
-    std::unique_ptr<ChildProcess> echo =
-        Start(Self(2, echo_mode, "pi2", size), echo_mode);
+    std::unique_ptr<ChildProcess> echo = Start(Self(2, echo_mode, "pi2", size));
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    std::unique_ptr<ChildProcess> ping =
-        Start(Self(1, ping_mode, "pi1", size), ping_mode);
-    Result<int> status = ping->Wait(std::chrono::minutes(2));
-    CHECK(status.has_value() && *status == 0) << ping->Log();
-    return {Read(*ping, "p50"), Read(*ping, "p99")};
+    std::unique_ptr<ChildProcess> ping = Start(Self(1, ping_mode, "pi1", size));
+    const ProcessExit exit = Finish(ping.get());
+    return {Read(exit, "p50"), Read(exit, "p99")};
   }
 
   double DdsThroughput(int size) {
-    std::unique_ptr<ChildProcess> sink = Start(
-        Self(2, "dds_sink", "pi2", size), "dds_sink" + std::to_string(size));
+    std::unique_ptr<ChildProcess> sink =
+        Start(Self(2, "dds_sink", "pi2", size));
     std::unique_ptr<ChildProcess> source =
-        Start(Self(1, "dds_source", "pi1", size),
-              "dds_source" + std::to_string(size));
-    Result<int> status = sink->Wait(std::chrono::minutes(2));
-    CHECK(status.has_value() && *status == 0) << sink->Log();
-    return Read(*sink, "rate");
+        Start(Self(1, "dds_source", "pi1", size));
+    return Read(Finish(sink.get()), "rate");
   }
 
   std::string ShmBase(int node) const {
@@ -589,7 +587,7 @@ class Orchestrator {
           "--shm_base=" + ShmBase(node), std::string("--dds_domain=8")}) {
       argv.push_back(arg);
     }
-    return Start(argv, "bridge" + std::to_string(node));
+    return Start(std::move(argv));
   }
 
   std::unique_ptr<ShmEventLoop> MakeLoop(int node) {
@@ -643,7 +641,7 @@ class Orchestrator {
         self_, "--mode=bridge_echo", "--bench_config=" + config_path_,
         "--shm_base=" + ShmBase(2),
         "--override_hostname=" + std::string(kAddress2)};
-    std::unique_ptr<ChildProcess> echo = Start(argv, "bridge_echo");
+    std::unique_ptr<ChildProcess> echo = Start(std::move(argv));
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
 
     std::unique_ptr<RawSender> ping =
@@ -720,8 +718,8 @@ class Orchestrator {
       if (::aos::bench::NowNs() - last_progress > 10'000'000'000) {
         std::printf("  (bridge %s: only %d of %d messages arrived; %s)\n",
                     channel.data(), received, count,
-                    bridge1->Log().empty() ? "no log" : "see its log below");
-        std::printf("%s\n", bridge1->Log().c_str());
+                    bridge1->err().empty() ? "no log" : "see its log below");
+        std::printf("%s\n", bridge1->err().c_str());
         Fetcher<ServerStatistics> server =
             pi1->MakeFetcher<ServerStatistics>("/aos");
         Fetcher<ClientStatistics> client =
@@ -783,7 +781,6 @@ class Orchestrator {
   }
 
   ::aos::testing::TempDir dir_{"/tmp"};
-  int starts_ = 0;
   std::string config_path_;
   std::unique_ptr<FlatbufferDetachedBuffer<Configuration>> config_;
   std::unique_ptr<NetnsPair> pair_;

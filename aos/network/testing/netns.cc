@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,83 +13,7 @@
 
 #include "glog/logging.h"
 
-extern char **environ;
-
 namespace aos::message_bridge::testing {
-
-Result<std::unique_ptr<ChildProcess>> ChildProcess::Start(
-    const std::vector<std::string> &argv, const std::string &log_path) {
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log_path.c_str(),
-                                   O_WRONLY | O_CREAT | O_APPEND, 0644);
-  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null",
-                                   O_RDONLY, 0);
-  // The child starts with default signal handling and nothing blocked
-  // (ShmEventLoop blocks its wakeup signal in this process).
-  posix_spawnattr_t attributes;
-  posix_spawnattr_init(&attributes);
-  sigset_t empty, all;
-  sigemptyset(&empty);
-  sigfillset(&all);
-  posix_spawnattr_setsigmask(&attributes, &empty);
-  posix_spawnattr_setsigdefault(&attributes, &all);
-  posix_spawnattr_setflags(&attributes,
-                           POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  std::vector<char *> args;
-  for (const std::string &arg : argv) {
-    args.push_back(const_cast<char *>(arg.c_str()));
-  }
-  args.push_back(nullptr);
-  pid_t pid;
-  const int error =
-      posix_spawnp(&pid, args[0], &actions, &attributes, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attributes);
-  if (error != 0) {
-    return MakeError("cannot start " + argv[0] + ": " + strerror(error));
-  }
-  return std::unique_ptr<ChildProcess>(new ChildProcess(pid, log_path));
-}
-
-ChildProcess::~ChildProcess() {
-  if (!reaped_) {
-    kill(pid_, SIGKILL);
-    waitpid(pid_, &status_, 0);
-  }
-}
-
-void ChildProcess::Kill(int signal) {
-  if (!reaped_) kill(pid_, signal);
-}
-
-bool ChildProcess::Running() {
-  if (reaped_) return false;
-  const pid_t result = waitpid(pid_, &status_, WNOHANG);
-  if (result == pid_) reaped_ = true;
-  return !reaped_;
-}
-
-Result<int> ChildProcess::Wait(std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (Running()) {
-    if (std::chrono::steady_clock::now() > deadline) {
-      return MakeError("process " + std::to_string(pid_) +
-                       " still running after " +
-                       std::to_string(timeout.count()) + " ms");
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return status_;
-}
-
-std::string ChildProcess::Log() const {
-  std::ifstream file(log_path_);
-  std::stringstream text;
-  text << file.rdbuf();
-  return text.str();
-}
 
 Result<std::string> RunCommand(const std::string &command) {
   FILE *pipe = popen((command + " 2>&1").c_str(), "r");
@@ -115,15 +38,18 @@ Result<std::unique_ptr<NetnsPair>> NetnsPair::Make(Link link) {
         "network namespaces need root (CAP_SYS_ADMIN, CAP_NET_ADMIN); "
         "run as root to test the bridge across namespaces");
   }
-  if (!RunCommand("command -v ip").has_value()) {
+  Result<std::string> ip = RunCommand("command -v ip");
+  if (!ip.has_value() || ip->empty()) {
     return MakeError("the `ip` tool (iproute2) is not installed");
   }
+  ip->erase(ip->find_last_not_of(" \n") + 1);
   // Unique per process and per pair within it; interface names stay under
   // 16 characters.
   static std::atomic<int> counter{0};
   const std::string id =
       std::to_string(getpid()) + "x" + std::to_string(counter++);
   std::unique_ptr<NetnsPair> pair(new NetnsPair());
+  pair->ip_ = *ip;
   pair->ns1_ = "aosb" + id + "a";
   pair->ns2_ = "aosb" + id + "b";
   pair->veth1_ = "ab" + id + "a";
@@ -184,7 +110,7 @@ NetnsPair::~NetnsPair() {
 }
 
 std::vector<std::string> NetnsPair::Exec(int i) const {
-  return {"ip", "netns", "exec", ns(i)};
+  return {ip_, "netns", "exec", ns(i)};
 }
 
 Result<void> NetnsPair::SetLinkUp(bool up) {

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "aos/network/testing/impaired_link.h"
+#include "aos/testing/process.h"
 #include "aos/util/status.h"
 
 namespace aos::message_bridge::testing {
@@ -27,38 +28,10 @@ namespace aos::message_bridge::testing {
 inline constexpr std::string_view kAddress1 = "10.77.0.1";
 inline constexpr std::string_view kAddress2 = "10.77.0.2";
 
-// A child process (posix_spawn), its stdout and stderr in a file. Killed
-// (SIGKILL) and reaped on destruction if still running.
-class ChildProcess {
- public:
-  // Starts argv[0] (looked up in PATH) with `argv`. Errors if spawning
-  // fails.
-  static Result<std::unique_ptr<ChildProcess>> Start(
-      const std::vector<std::string> &argv, const std::string &log_path);
-  ChildProcess(const ChildProcess &) = delete;
-  ChildProcess &operator=(const ChildProcess &) = delete;
-  ~ChildProcess();
-
-  pid_t pid() const { return pid_; }
-  // Sends `signal`.
-  void Kill(int signal);
-  // Waits up to `timeout` for the process to end; returns its wait status,
-  // or an error if it is still running then.
-  Result<int> Wait(std::chrono::milliseconds timeout);
-  // Whether it is still running (reaps it if not).
-  bool Running();
-  // Everything it printed so far.
-  std::string Log() const;
-
- private:
-  ChildProcess(pid_t pid, std::string log_path)
-      : pid_(pid), log_path_(std::move(log_path)) {}
-
-  pid_t pid_;
-  bool reaped_ = false;
-  int status_ = 0;
-  std::string log_path_;
-};
+// The programs tests run inside the namespaces (the bridges, the bench's
+// ends): aos::testing's, started with Exec(i) as the start of argv.
+using ::aos::testing::ChildProcess;
+using ::aos::testing::ProcessExit;
 
 // Runs `command` through /bin/sh; returns its output, or an error with the
 // output if it exits non-zero.
@@ -87,7 +60,8 @@ class NetnsPair {
   const std::string &ns(int i) const { return i == 1 ? ns1_ : ns2_; }
   const std::string &interface(int i) const { return i == 1 ? veth1_ : veth2_; }
 
-  // The prefix of a command run inside namespace i ("ip netns exec ...").
+  // The prefix of a command run inside namespace i ("/path/to/ip netns exec
+  // ..."; ChildProcess does not search $PATH).
   std::vector<std::string> Exec(int i) const;
 
   // Takes both ends of the link down or up.
@@ -99,6 +73,7 @@ class NetnsPair {
  private:
   NetnsPair() = default;
 
+  std::string ip_;
   std::string ns1_, ns2_, veth1_, veth2_;
   bool made_ = false;
   std::unique_ptr<ImpairedLink> impaired_link_;
