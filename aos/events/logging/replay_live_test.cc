@@ -8,6 +8,7 @@
 // nothing asserts how late a message may be). Also: the replay's senders
 // are exclusive, with an error that says to remap.
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -98,6 +99,18 @@ class ReplayLiveTest : public ::testing::Test {
     Result<std::vector<LogFile>> logs = SortParts(recorder.parts());
     CheckExpected(logs);
     return std::move(*logs);
+  }
+
+  // The command line of log_replayer replaying `logs` into this test's
+  // shared memory (dir_/shm/).
+  std::vector<std::string> ShmReplayer(const std::vector<LogFile> &logs) {
+    std::vector<std::string> replayer = {AOS_LOG_REPLAYER};
+    for (const LogParts &p : logs.front().parts) {
+      for (const std::string &part : p.parts) replayer.push_back(part);
+    }
+    replayer.push_back("--mode=shm");
+    replayer.push_back("--shm_base=" + dir_.path() + "/shm/");
+    return replayer;
   }
 
   // The /test messages of `log`: those before `start` (the last of each
@@ -415,11 +428,13 @@ TEST_F(ReplayLiveTest, TimingAccuracyReport) {
 
   size_t reported = 0, reports = 0;
   std::vector<std::string> test_channels;
+  std::vector<double> lateness;
   while (fetcher.FetchNext()) {
     ++reports;
     ASSERT_NE(fetcher->messages(), nullptr);
     for (const timing::MessageTiming *timing : *fetcher->messages()) {
       ++reported;
+      lateness.push_back(-timing->send_time_error());
       EXPECT_LE(timing->expected_send_time(), timing->actual_send_time());
       EXPECT_DOUBLE_EQ(
           timing->send_time_error(),
@@ -437,6 +452,11 @@ TEST_F(ReplayLiveTest, TimingAccuracyReport) {
   }
   EXPECT_EQ(reported, replayed);
   EXPECT_GT(reports, 1u);
+  ASSERT_FALSE(lateness.empty());
+  std::sort(lateness.begin(), lateness.end());
+  LOG(INFO) << reported << " messages in " << reports
+            << " reports; lateness median " << lateness[lateness.size() / 2]
+            << " s, max " << lateness.back() << " s";
   std::vector<std::string> expected_channels;
   for (const Expected &expected : after_start_) {
     expected_channels.push_back(expected.channel);
@@ -536,12 +556,7 @@ std::vector<std::vector<uint8_t>> Bytes(
 TEST_F(ReplayLiveTest, LogReplayerShmWithAnApplicationProcess) {
   const std::vector<LogFile> logs = Record(milliseconds(505));
   const std::string shm_base = dir_.path() + "/shm/";
-  std::vector<std::string> replayer = {AOS_LOG_REPLAYER};
-  for (const LogParts &p : logs.front().parts) {
-    for (const std::string &part : p.parts) replayer.push_back(part);
-  }
-  replayer.push_back("--mode=shm");
-  replayer.push_back("--shm_base=" + shm_base);
+  const std::vector<std::string> replayer = ShmReplayer(logs);
   const std::string remap = dir_.path() + "/remap.json";
   util::WriteStringToFileOrDie(
       remap,
@@ -661,13 +676,8 @@ TEST_F(ReplayLiveTest, LogReplayerShmWithAnApplicationProcess) {
 TEST_F(ReplayLiveTest, KilledReplayReleasesItsExclusiveSenders) {
   const std::vector<LogFile> logs = Record(milliseconds(105));
   const std::string shm_base = dir_.path() + "/shm/";
-  std::vector<std::string> replayer = {AOS_LOG_REPLAYER};
-  for (const LogParts &p : logs.front().parts) {
-    for (const std::string &part : p.parts) replayer.push_back(part);
-  }
+  std::vector<std::string> replayer = ShmReplayer(logs);
   // Slow enough that it is still replaying when killed (10 s of replay).
-  replayer.push_back("--mode=shm");
-  replayer.push_back("--shm_base=" + shm_base);
   replayer.push_back("--replay_rate=0.01");
   LogReader reader(logs);
   const Configuration *config = reader.configuration();
