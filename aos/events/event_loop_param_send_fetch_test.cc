@@ -21,6 +21,24 @@ namespace aos::testing {
 
 using std::chrono::milliseconds;
 
+namespace {
+
+// Fills `sender`'s queue (values 0, 1, ...), lets those messages outlive the
+// channel's storage duration, and fills it again (100, 101, ...): a reader
+// still before the first round has been lapped. Returns the queue size.
+int LapQueue(AbstractEventLoopTest *test, Sender<TestMessage> *sender) {
+  const int queue_size = static_cast<int>(
+      configuration::QueueSize(test->configuration(), sender->channel()));
+  for (int i = 0; i < queue_size; ++i) SendValue(sender, i);
+  test->RunFor(configuration::ChannelStorageDuration(test->configuration(),
+                                                     sender->channel()) +
+               milliseconds(1));
+  for (int i = 0; i < queue_size; ++i) SendValue(sender, 100 + i);
+  return queue_size;
+}
+
+}  // namespace
+
 // Fetch gets the newest message, including ones sent before the fetcher was
 // made; FetchNext only messages sent after.
 TEST_P(AbstractEventLoopTest, FetchAndFetchNextStartingPoints) {
@@ -269,13 +287,7 @@ TEST_P(AbstractEventLoopTest, FetchNextSkipToOldest) {
   EXPECT_EQ(fetcher.lost_messages(), static_cast<uint64_t>(queue_size - 1));
 
   // The loss is in the primary's next timing report.
-  TimerHandler *exit_timer = primary->AddTimer([&]() { Exit(); });
-  primary->OnRun([&]() {
-    exit_timer->Schedule(primary->monotonic_now() +
-                         milliseconds(FLAGS_timing_report_ms) +
-                         milliseconds(20));
-  });
-  ASSERT_TRUE(Run().has_value());
+  ASSERT_TRUE(RunPastFirstTimingReport(primary.get()).has_value());
   // Reports from the RunFor above say 0; the sum over all says the loss.
   uint64_t reported_lost = 0;
   int reports = 0;
@@ -300,13 +312,7 @@ TEST_P(AbstractEventLoopTest, FetchNextIfSkipToOldest) {
   auto fetcher = loop2->MakeFetcher<TestMessage>("/fast");
   fetcher.set_fall_behind_policy(FallBehindPolicy::kSkipToOldest);
   auto sender = loop1->MakeSender<TestMessage>("/fast");
-  const int queue_size = static_cast<int>(
-      configuration::QueueSize(configuration(), sender.channel()));
-  for (int i = 0; i < queue_size; ++i) SendValue(&sender, i);
-  RunFor(
-      configuration::ChannelStorageDuration(configuration(), sender.channel()) +
-      milliseconds(1));
-  for (int i = 0; i < queue_size; ++i) SendValue(&sender, 100 + i);
+  const int queue_size = LapQueue(this, &sender);
   // The fetcher, made before anything was sent, lost the whole first round.
   const uint64_t expected_lost = static_cast<uint64_t>(queue_size);
   EXPECT_FALSE(fetcher.FetchNextIf([](const Context &) { return false; }));
@@ -372,13 +378,7 @@ TEST_P(AbstractEventLoopTest, FetchNextUntilSkipToOldest) {
   auto sender = loop1->MakeSender<TestMessage>("/fast");
   std::unique_ptr<RawFetcher> fetcher = loop2->MakeRawFetcher(sender.channel());
   fetcher->set_fall_behind_policy(FallBehindPolicy::kSkipToOldest);
-  const int queue_size = static_cast<int>(
-      configuration::QueueSize(configuration(), sender.channel()));
-  for (int i = 0; i < queue_size; ++i) SendValue(&sender, i);
-  RunFor(
-      configuration::ChannelStorageDuration(configuration(), sender.channel()) +
-      milliseconds(1));
-  for (int i = 0; i < queue_size; ++i) SendValue(&sender, 100 + i);
+  const int queue_size = LapQueue(this, &sender);
   std::vector<int> values;
   std::vector<uint64_t> lost;
   EXPECT_EQ(fetcher->FetchNextUntil(

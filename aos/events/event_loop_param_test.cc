@@ -167,6 +167,17 @@ const Channel *AbstractEventLoopMultiNodeTest::ConfiguredChannel(
   std::abort();
 }
 
+Result<void> AbstractEventLoopTest::RunPastFirstTimingReport(
+    EventLoop *primary) {
+  TimerHandler *exit_timer = primary->AddTimer([this]() { Exit(); });
+  primary->OnRun([primary, exit_timer]() {
+    exit_timer->Schedule(primary->monotonic_now() +
+                         std::chrono::milliseconds(FLAGS_timing_report_ms) +
+                         std::chrono::milliseconds(20));
+  });
+  return Run();
+}
+
 std::string AbstractEventLoopTest::NextName(std::string_view name) {
   ++loop_count_;
   if (!name.empty()) return std::string(name);

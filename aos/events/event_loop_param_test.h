@@ -122,6 +122,9 @@ class AbstractEventLoopTest
     return factory_->MakePrimary(name);
   }
   Result<void> Run() { return factory_->Run(); }
+  // Run(), ending one timing report period (+ 20 ms) after `primary` (made
+  // by MakePrimary) starts running: every loop has sent its first report.
+  Result<void> RunPastFirstTimingReport(EventLoop *primary);
   void Exit() { factory_->Exit(); }
   void RunFor(monotonic_clock::duration duration) {
     factory_->RunFor(duration);

@@ -335,30 +335,26 @@ std::vector<const Node *> LogReader::LoggedNodes() const {
   return nodes;
 }
 
+const internal::NodeLog *LogReader::FirstBootOf(const Node *node) const {
+  if (multi_node_ == nullptr) {
+    CHECK(node == nullptr) << ": single-node logs have no nodes";
+    return nullptr;
+  }
+  CHECK(node != nullptr) << ": a multi-node log's start time needs a node";
+  return &multi_node_->FirstBoot(configuration::GetNodeIndex(
+      logged_configuration(), node->name()->string_view()));
+}
+
 monotonic_clock::time_point LogReader::monotonic_start_time(
     const Node *node) const {
-  if (multi_node_ != nullptr) {
-    CHECK(node != nullptr) << ": a multi-node log's start time needs a node";
-    return multi_node_
-        ->FirstBoot(configuration::GetNodeIndex(logged_configuration(),
-                                                node->name()->string_view()))
-        .monotonic_start;
-  }
-  CHECK(node == nullptr) << ": single-node logs have no nodes";
-  return monotonic_start_;
+  const internal::NodeLog *boot = FirstBootOf(node);
+  return boot != nullptr ? boot->monotonic_start : monotonic_start_;
 }
 
 realtime_clock::time_point LogReader::realtime_start_time(
     const Node *node) const {
-  if (multi_node_ != nullptr) {
-    CHECK(node != nullptr) << ": a multi-node log's start time needs a node";
-    return multi_node_
-        ->FirstBoot(configuration::GetNodeIndex(logged_configuration(),
-                                                node->name()->string_view()))
-        .realtime_start;
-  }
-  CHECK(node == nullptr) << ": single-node logs have no nodes";
-  return realtime_start_;
+  const internal::NodeLog *boot = FirstBootOf(node);
+  return boot != nullptr ? boot->realtime_start : realtime_start_;
 }
 
 const std::vector<std::string> &LogReader::warnings() const {

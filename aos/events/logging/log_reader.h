@@ -43,8 +43,9 @@
 // and publishes no statistics.
 //
 // Live replay (Register(EventLoop *)): the log (a single-node log, or the
-// event loop's node of a multi-node log) replays through one real event
-// loop, typically a ShmEventLoop made with configuration(), so applications
+// event loop's node of a multi-node log, every boot of it one after the
+// other) replays through one real event loop, typically a ShmEventLoop made
+// with configuration(), so applications
 // in other processes receive the logged messages from shared memory:
 //
 //   LogReader reader(path);
@@ -298,6 +299,9 @@ class LogReader {
   void NodeFinished(NodeReplayer *node);
   // Runs the OnEnd callbacks and exits (if asked to).
   void EndReplay();
+  // Multi-node logs: `node`'s first boot (CHECK-fails on nullptr);
+  // single-node logs: nullptr (CHECK-fails on a node).
+  const internal::NodeLog *FirstBootOf(const Node *node) const;
   // Resolves `name` on `node` through the configuration's maps.
   std::string ResolveName(std::string_view name, std::string_view type,
                           const Node *node) const;

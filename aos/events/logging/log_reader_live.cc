@@ -60,6 +60,7 @@ class LogReader::LiveReplayer {
   }
   // Multi-node logs: the node stream's warnings, appended to `out`.
   void AppendWarnings(std::vector<std::string> *out) const {
+    for (const auto &stream : replayed_streams_) stream->AppendWarnings(out);
     if (multi_ != nullptr) multi_->AppendWarnings(out);
   }
 
@@ -68,7 +69,15 @@ class LogReader::LiveReplayer {
   static double LiveRate(double rate) { return rate == 0.0 ? 1.0 : rate; }
   // When the message logged at `logged` is due on the loop's clock.
   monotonic_clock::time_point Due(monotonic_clock::time_point logged) const;
-  std::optional<LogMessage> NextMessage();
+  // The next message; at the end of a boot's stream, with `next_boot`, the
+  // first of the node's next boot (see NextBoot).
+  std::optional<LogMessage> NextMessage(bool next_boot = true);
+  // Multi-node logs: goes on with the node's next boot, paced from where
+  // the replay's clocks put it after the boot before.
+  void NextBoot();
+  // The logged boot UUID of node `source` when the replayed node's clock
+  // read `received` (in the boot being replayed).
+  UUID SourceBoot(int source, monotonic_clock::time_point received);
   void Recycle(LogMessage message);
   void Send(const LogMessage &message);
   void Start();
@@ -93,14 +102,28 @@ class LogReader::LiveReplayer {
   monotonic_clock::time_point wall_start_;
   double rate_;
   // One of these is set: a single-node log's stream or a node's stream of a
-  // multi-node log.
+  // multi-node log (the boot being replayed).
   LogMessageStream *single_ = nullptr;
   std::unique_ptr<internal::NodeMessageStream> multi_;
+  // Multi-node logs: the node, its boots (indices into MultiNodeLog::boots),
+  // which is being replayed, and the streams of those already replayed
+  // (kept for their warnings).
+  size_t node_index_ = 0;
+  std::vector<size_t> boots_;
+  size_t boot_position_ = 0;
+  std::vector<std::unique_ptr<internal::NodeMessageStream>> replayed_streams_;
+  // Where the pace of the boot being replayed is anchored: its message
+  // logged at boot_log_anchor_ is due at boot_wall_anchor_ (the first boot:
+  // log_start_ at wall_start_).
+  monotonic_clock::time_point boot_log_anchor_;
+  monotonic_clock::time_point boot_wall_anchor_;
   std::optional<LogMessage> next_;
   // Sender per logged channel index (null: not replayed on this node).
   std::vector<std::unique_ptr<RawSender>> senders_;
-  // The logged boot of every node, for forwarded messages' source boot.
-  std::vector<UUID> boot_uuids_;
+  // Per node, its boots' logged UUIDs and where each begins on the replay's
+  // distributed clock, for forwarded messages' source boot.
+  std::vector<std::vector<std::pair<distributed_clock::time_point, UUID>>>
+      source_boots_;
   // Ends a ShmEventLoop at the end (other loops: use OnEnd).
   std::unique_ptr<ExitHandle> exit_handle_;
   TimerHandler *timer_ = nullptr;
@@ -148,24 +171,37 @@ LogReader::LiveReplayer::LiveReplayer(LogReader *reader, EventLoop *event_loop)
         configuration::GetNodeIndex(logged, node->name()->string_view());
     const Node *logged_node = configuration::GetNode(logged, node_index);
     log_start_ = reader_->monotonic_start_time(logged_node);
-    // A source's boot for forwarded messages: its first boot's, the one
-    // replayed (a node's boots cannot replay into one shared memory).
     const internal::MultiNodeLog &log = *reader_->multi_node_;
-    boot_uuids_.resize(log.node_boots.size(), UUID::Zero());
+    // The replay's clocks (the estimate), for where later boots and other
+    // nodes' boots begin.
+    if (reader_->clocks_ == nullptr) {
+      reader_->clocks_ = std::make_unique<internal::ReplayClocks>(log);
+    }
+    // The analysis drops the UUID of a node's only boot (its label is then
+    // just the name); the sorted log's boot order still has it.
+    const Boots *order = reader_->log_files_.front().boots.get();
+    const auto boot_uuid = [order](const internal::NodeLog &boot) {
+      if (!boot.boot_uuid.empty() || order == nullptr) return boot.boot_uuid;
+      auto it = order->boots.find(boot.name);
+      return it != order->boots.end() && boot.boot < it->second.size()
+                 ? it->second[boot.boot]
+                 : std::string();
+    };
+    source_boots_.resize(log.node_boots.size());
     for (size_t i = 0; i < log.node_boots.size(); ++i) {
-      if (log.node_boots[i].empty()) continue;
-      Result<UUID> uuid = UUID::FromString(log.FirstBoot(i).boot_uuid);
-      if (uuid) boot_uuids_[i] = *uuid;
+      for (size_t boot : log.node_boots[i]) {
+        Result<UUID> uuid = UUID::FromString(boot_uuid(log.boots[boot]));
+        source_boots_[i].emplace_back(
+            reader_->clocks_->BootStartTime(i, log.boots[boot].boot),
+            uuid ? *uuid : UUID::Zero());
+      }
     }
-    if (log.node_boots[node_index].size() > 1) {
-      LOG(WARNING) << "node " << node->name()->str() << " booted "
-                   << log.node_boots[node_index].size()
-                   << " times during the log; live replay replays its first "
-                      "boot only (replay in simulation for the others)";
-    }
+    // A node's boots replay one after the other into the one shared memory
+    // (see NextBoot).
+    node_index_ = node_index;
+    boots_ = log.node_boots[node_index];
     Result<std::unique_ptr<internal::NodeMessageStream>> stream =
-        internal::NodeMessageStream::Open(log,
-                                          log.node_boots[node_index].front());
+        internal::NodeMessageStream::Open(log, boots_.front());
     CheckExpected(stream);
     multi_ = std::move(*stream);
   } else {
@@ -256,13 +292,82 @@ LogReader::LiveReplayer::LiveReplayer(LogReader *reader, EventLoop *event_loop)
 monotonic_clock::time_point LogReader::LiveReplayer::Due(
     monotonic_clock::time_point logged) const {
   if (std::isinf(rate_)) return wall_start_;
-  const double offset = static_cast<double>((logged - log_start_).count());
-  return wall_start_ +
+  const double offset =
+      static_cast<double>((logged - boot_log_anchor_).count());
+  return boot_wall_anchor_ +
          std::chrono::nanoseconds(static_cast<int64_t>(offset / rate_));
 }
 
-std::optional<LogMessage> LogReader::LiveReplayer::NextMessage() {
-  return single_ != nullptr ? single_->Next() : multi_->Next();
+std::optional<LogMessage> LogReader::LiveReplayer::NextMessage(bool next_boot) {
+  if (single_ != nullptr) return single_->Next();
+  std::optional<LogMessage> message = multi_->Next();
+  while (!message.has_value() && next_boot &&
+         boot_position_ + 1 < boots_.size()) {
+    NextBoot();
+    message = multi_->Next();
+  }
+  return message;
+}
+
+void LogReader::LiveReplayer::NextBoot() {
+  const internal::MultiNodeLog &log = *reader_->multi_node_;
+  const internal::NodeLog &previous = log.boots[boots_[boot_position_]];
+  const internal::NodeLog &boot = log.boots[boots_[++boot_position_]];
+  replayed_streams_.push_back(std::move(multi_));
+  Result<std::unique_ptr<internal::NodeMessageStream>> stream =
+      internal::NodeMessageStream::Open(log, boots_[boot_position_]);
+  CheckExpected(stream);
+  multi_ = std::move(*stream);
+  // The boot's start on its own clock (its logger's, or else the pair of
+  // clock readings its copies gave), and on the replay's distributed clock
+  // against the previous boot's anchor: the gap between the boots replays
+  // at the rate too. Never earlier than the previous anchor.
+  const monotonic_clock::time_point start =
+      boot.monotonic_start != monotonic_clock::min_time
+          ? boot.monotonic_start
+          : boot.clock_pair_monotonic;
+  const distributed_clock::time_point previous_anchor =
+      reader_->clocks_->ToDistributedClock(
+          node_index_, BootTimestamp{previous.boot, boot_log_anchor_});
+  const distributed_clock::time_point anchor =
+      reader_->clocks_->ToDistributedClock(node_index_,
+                                           BootTimestamp{boot.boot, start});
+  boot_wall_anchor_ += std::chrono::nanoseconds(static_cast<int64_t>(
+      static_cast<double>(
+          std::max(anchor - previous_anchor, std::chrono::nanoseconds(0))
+              .count()) /
+      rate_));
+  boot_log_anchor_ = start;
+  // Times the replay reached, and SetEndTime, on this boot's clocks.
+  monotonic_start_ = start;
+  realtime_start_ = boot.monotonic_start != monotonic_clock::min_time
+                        ? boot.realtime_start
+                        : boot.clock_pair_realtime;
+  replayed_until_ = start;
+  if (reader_->end_time_ != realtime_clock::max_time) {
+    log_end_ = start + (reader_->end_time_ - realtime_start_);
+  }
+  LOG(INFO) << "live replay: " << boot.name << " rebooted; replaying boot "
+            << boot.boot << " from " << start << " on its clock";
+}
+
+UUID LogReader::LiveReplayer::SourceBoot(int source,
+                                         monotonic_clock::time_point received) {
+  if (source < 0 || static_cast<size_t>(source) >= source_boots_.size() ||
+      source_boots_[source].empty()) {
+    return UUID::Zero();
+  }
+  const distributed_clock::time_point now =
+      reader_->clocks_->ToDistributedClock(
+          node_index_,
+          BootTimestamp{
+              reader_->multi_node_->boots[boots_[boot_position_]].boot,
+              received});
+  // The source's last boot that began by then.
+  const auto &boots = source_boots_[source];
+  size_t i = 0;
+  while (i + 1 < boots.size() && boots[i + 1].first <= now) ++i;
+  return boots[i].second;
 }
 
 void LogReader::LiveReplayer::Recycle(LogMessage message) {
@@ -274,13 +379,11 @@ void LogReader::LiveReplayer::Recycle(LogMessage message) {
 }
 
 void LogReader::LiveReplayer::Send(const LogMessage &message) {
-  internal::SendLoggedMessage(
-      senders_, reader_->logged_configuration(), message, "",
-      [this](int source) {
-        return source >= 0 && static_cast<size_t>(source) < boot_uuids_.size()
-                   ? boot_uuids_[source]
-                   : UUID::Zero();
-      });
+  internal::SendLoggedMessage(senders_, reader_->logged_configuration(),
+                              message, "", [this, &message](int source) {
+                                return SourceBoot(source,
+                                                  message.monotonic_sent_time);
+                              });
 }
 
 void LogReader::LiveReplayer::Start() {
@@ -290,7 +393,7 @@ void LogReader::LiveReplayer::Start() {
   // watchers that already exist see these too (shared memory cannot tell
   // them apart) and a start far into a log would otherwise flood them.
   std::vector<std::optional<LogMessage>> state(senders_.size());
-  next_ = NextMessage();
+  next_ = NextMessage(/*next_boot=*/false);
   while (next_.has_value() && next_->monotonic_sent_time < log_start_) {
     if (FLAGS_drop_realtime_messages_before_start) {
       Recycle(std::move(*next_));
@@ -302,7 +405,7 @@ void LogReader::LiveReplayer::Start() {
       Send(*next_);  // Warns about the damage.
       Recycle(std::move(*next_));
     }
-    next_ = NextMessage();
+    next_ = NextMessage(/*next_boot=*/false);
   }
   std::vector<LogMessage *> in_order;
   for (std::optional<LogMessage> &message : state) {
@@ -318,6 +421,10 @@ void LogReader::LiveReplayer::Start() {
   // processes to get ready. The first messages go from the timer, after
   // the loop's other OnRun callbacks (a Logger's start, say).
   wall_start_ = event_loop_->monotonic_now();
+  boot_log_anchor_ = log_start_;
+  boot_wall_anchor_ = wall_start_;
+  // The first boot may have nothing after its start; go on with the next.
+  if (!next_.has_value()) next_ = NextMessage();
   timer_->Schedule(wall_start_);
 }
 

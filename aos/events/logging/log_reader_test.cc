@@ -69,20 +69,34 @@ class LogReaderTest : public ::testing::Test {
  protected:
   LogReaderTest() : config_(configuration::ReadConfig(AOS_PINGPONG_CONFIG)) {}
 
+  // Ping and pong in a simulation that ran 55 ms (the state a recorder
+  // started now fetches: the latest Ping and Pong), observed into recorded_
+  // from now on, with a loop for the recorder.
+  struct PingPongRun {
+    explicit PingPongRun(LogReaderTest *test)
+        : factory(&test->config_.message()),
+          node(factory.GetNodeEventLoopFactory(nullptr)) {
+      node->AlwaysStart<Ping>("ping", PingOptions{});
+      node->AlwaysStart<Pong>("pong");
+      observer = MakeObserver(node, &test->recorded_);
+      CheckExpected(factory.RunFor(milliseconds(55)));
+      test->recorded_.clear();
+      logger_loop = node->MakeEventLoop("logger");
+    }
+
+    SimulatedEventLoopFactory factory;
+    NodeEventLoopFactory *node;
+    std::unique_ptr<EventLoop> observer;
+    std::unique_ptr<EventLoop> logger_loop;
+  };
+
   // Records ping/pong: 55 ms of traffic before the recorder starts (its
   // state is the latest Ping and Pong), then `duration` more.
   std::vector<std::string> Record(std::chrono::nanoseconds duration,
                                   TestRecorderOptions options = {}) {
-    SimulatedEventLoopFactory factory(&config_.message());
-    NodeEventLoopFactory *node = factory.GetNodeEventLoopFactory(nullptr);
-    node->AlwaysStart<Ping>("ping", PingOptions{});
-    node->AlwaysStart<Pong>("pong");
-    auto observer = MakeObserver(node, &recorded_);
-    CheckExpected(factory.RunFor(milliseconds(55)));
-    recorded_.clear();
-    std::unique_ptr<EventLoop> logger_loop = node->MakeEventLoop("logger");
-    TestRecorder recorder(logger_loop.get(), dir_.path() + "/log", options);
-    CheckExpected(factory.RunFor(duration));
+    PingPongRun run(this);
+    TestRecorder recorder(run.logger_loop.get(), dir_.path() + "/log", options);
+    CheckExpected(run.factory.RunFor(duration));
     // Every duration used ends 5 ms after a ping, so every message sent was
     // seen by the observer as well as recorded.
     recorder.Stop();
@@ -131,17 +145,10 @@ TEST_F(LogReaderTest, ReplaysEveryMessageAtItsTime) {
 // records replays message for message, time for time.
 TEST_F(LogReaderTest, ReplaysWhatTheLoggerRecorded) {
   {
-    SimulatedEventLoopFactory factory(&config_.message());
-    NodeEventLoopFactory *node = factory.GetNodeEventLoopFactory(nullptr);
-    node->AlwaysStart<Ping>("ping", PingOptions{});
-    node->AlwaysStart<Pong>("pong");
-    auto observer = MakeObserver(node, &recorded_);
-    CheckExpected(factory.RunFor(milliseconds(55)));
-    recorded_.clear();
-    std::unique_ptr<EventLoop> logger_loop = node->MakeEventLoop("logger");
-    Logger logger(logger_loop.get());
+    PingPongRun run(this);
+    Logger logger(run.logger_loop.get());
     logger.StartLoggingOnRun(dir_.path() + "/logger/");
-    CheckExpected(factory.RunFor(std::chrono::seconds(1)));
+    CheckExpected(run.factory.RunFor(std::chrono::seconds(1)));
   }
   Result<std::vector<std::string>> files = FindLogs({dir_.path() + "/logger"});
   CheckExpected(files);

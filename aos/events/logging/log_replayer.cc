@@ -42,7 +42,8 @@
 // the loop keeps running --end_grace_period seconds after the last message
 // (default 1), so the applications' answers to the last messages make it
 // into the new log; --drop_realtime_messages_before_start sends nothing from
-// before the start (see LogReader).
+// before the start (see LogReader); --timing_accuracy_channel=<name> adds
+// that channel and publishes upstream's ReplayTiming report on it.
 //
 // Exit status: 0 after a complete replay, 1 on bad input (one line on
 // stderr).
@@ -92,6 +93,11 @@ DEFINE_double(end_grace_period, 1.0,
               "shm mode: seconds to keep running after the last message, so "
               "the applications' answers to the last messages are in the new "
               "log (0: exit at once)");
+DEFINE_string(timing_accuracy_channel, "",
+              "shm mode: publish upstream's replay timing report "
+              "(aos.timing.ReplayTiming: when each replayed message was due "
+              "and when it was sent) on this channel, which log_replayer adds "
+              "to the replay's configuration (so the new log records it)");
 DEFINE_bool(skip_replay, false,
             "Only write --config_output (and check the replay config); do "
             "not replay.");
@@ -271,7 +277,22 @@ aos::FlatbufferDetachedBuffer<aos::Configuration> ReplayConfiguration(
   flatbuffers::FlatBufferBuilder fbb;
   fbb.ForceDefaults(true);
   fbb.Finish(aos::Configuration::Pack(fbb, config.get()));
-  return aos::FlatbufferDetachedBuffer<aos::Configuration>(fbb.Release());
+  aos::FlatbufferDetachedBuffer<aos::Configuration> packed(fbb.Release());
+  if (FLAGS_mode != "shm" || FLAGS_timing_accuracy_channel.empty()) {
+    return packed;
+  }
+  // The report's channel, with the schema of the type compiled in.
+  std::unique_ptr<reflection::SchemaT> schema(
+      aos::SchemaOf<aos::timing::ReplayTiming>()->UnPack());
+  flatbuffers::FlatBufferBuilder schema_fbb;
+  schema_fbb.Finish(reflection::Schema::Pack(schema_fbb, schema.get()));
+  const aos::FlatbufferDetachedBuffer<reflection::Schema> packed_schema(
+      schema_fbb.Release());
+  return aos::configuration::AddChannelToConfiguration(
+      &packed.message(), FLAGS_timing_accuracy_channel, packed_schema,
+      node == nullptr ? nullptr
+                      : aos::configuration::GetNode(
+                            &packed.message(), node->name()->string_view()));
 }
 
 int RunSimulation(aos::logger::LogReader *reader, Replay *replay) {
@@ -342,6 +363,11 @@ int RunShm(aos::logger::LogReader *reader, Replay *replay,
     return Fail("--end_grace_period must be 0 or more seconds");
   }
   reader->SetRealtimeReplayRate(FLAGS_replay_rate);
+  if (!FLAGS_timing_accuracy_channel.empty()) {
+    reader->set_timing_accuracy_sender(
+        event_loop.node(), event_loop.MakeSender<aos::timing::ReplayTiming>(
+                               FLAGS_timing_accuracy_channel));
+  }
   reader->set_live_end_grace_period(
       std::chrono::duration_cast<std::chrono::nanoseconds>(
           std::chrono::duration<double>(FLAGS_end_grace_period)));

@@ -7,18 +7,27 @@
 // forwarded messages stay causal; each boot's clock offset is within its
 // stated bound of the truth.
 
+#include <algorithm>
+#include <filesystem>
+#include <future>
 #include <map>
 #include <set>
+#include <thread>
 
 #include "aos/configuration.h"
 #include "aos/events/logging/log_reader.h"
 #include "aos/events/logging/logger.h"
 #include "aos/events/logging/multinode_test_util.h"
+#include "aos/events/shm_event_loop.h"
 #include "aos/events/simulated_event_loop.h"
+#include "aos/ipc_lib/shm_base.h"
 #include "aos/network/testing_time_converter.h"
 #include "aos/testing/tmpdir.h"
+#include "gflags/gflags.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+
+DECLARE_string(override_hostname);
 
 namespace aos::logger::testing {
 namespace {
@@ -327,6 +336,73 @@ void MultiNodeRebootTest::ReplayAndCheck() {
 TEST_F(MultiNodeRebootTest, EachBootReplaysAtItsLoggedTimes) {
   Record();
   ReplayAndCheck();
+}
+
+// Live replay of the node that rebooted (pi2) into shared memory replays
+// its boots one after the other: a process watching pi2's /reply (its own)
+// and /test (forwarded from pi1, with pi1's boot as source) sees every
+// message logged in either boot, in order; the values count on across the
+// boots, so order across the reboot shows too. (Before, only the first boot
+// replayed.)
+TEST_F(MultiNodeRebootTest, LiveReplayReplaysEveryBoot) {
+  Record();
+  LogReader reader(Sorted({dir_.path()}));
+  gflags::FlagSaver flag_saver;
+  FLAGS_override_hostname = "pi2";
+  std::filesystem::create_directories(dir_.path() + "/shm");
+  ipc_lib::SetShmBase(dir_.path() + "/shm/");  // FlagSaver restores it.
+  // Real time would take the log's 2 s; 4x still leaves the watcher the
+  // queues' 2 s of messages of slack.
+  reader.SetRealtimeReplayRate(4.0);
+  {
+    ShmEventLoop loop(reader.configuration());
+    loop.SkipTimingReport();
+    loop.SkipAosLog();
+    ShmEventLoop watcher(reader.configuration());
+    watcher.SkipTimingReport();
+    watcher.SkipAosLog();
+    std::map<std::string, std::vector<int>> watched;
+    std::set<std::string> source_boots;
+    for (const std::string channel : {"/test", "/reply"}) {
+      watcher.MakeWatcher(channel, [&, channel](const TestMessage &message) {
+        watched[channel].push_back(message.value());
+        if (channel == "/test") {
+          source_boots.insert(watcher.context().source_boot_uuid.ToString());
+        }
+      });
+    }
+    std::unique_ptr<ExitHandle> exit = watcher.MakeExitHandle();
+    // Watchers see what is sent once their loop runs: wait for that.
+    std::promise<void> running;
+    watcher.OnRun([&]() { running.set_value(); });
+    std::thread watching([&]() { CheckExpected(watcher.Run()); });
+    running.get_future().wait();
+    reader.Register(&loop);
+    CheckExpected(loop.Run());
+    reader.Deregister();
+    // Exit handles what was sent before it.
+    exit->Exit();
+    watching.join();
+    exit.reset();
+
+    std::map<std::string, std::vector<int>> expected;
+    std::set<size_t> boots;
+    for (const Seen &s : Window(recorded_)) {
+      if (s.node != "pi2") continue;
+      expected[s.channel].push_back(s.value);
+      boots.insert(s.boot);
+    }
+    ASSERT_EQ(boots, (std::set<size_t>{0, 1}));
+    for (const auto &[channel, values] : expected) {
+      const std::vector<int> &got = watched[channel];
+      EXPECT_TRUE(std::is_sorted(got.begin(), got.end())) << channel;
+      EXPECT_TRUE(
+          std::includes(got.begin(), got.end(), values.begin(), values.end()))
+          << channel << ": watched " << ::testing::PrintToString(got)
+          << ", logged " << ::testing::PrintToString(values);
+    }
+    EXPECT_EQ(source_boots, (std::set<std::string>{boot_uuids_["pi1"][0]}));
+  }
 }
 
 // The reference node (the first with a log, whose clock the replay

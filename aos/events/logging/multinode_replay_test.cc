@@ -31,6 +31,33 @@ using std::chrono::nanoseconds;
 using std::chrono::seconds;
 using ::testing::HasSubstr;
 
+// A simulation replaying `reader`'s log, with watchers on what Record
+// watches (pi1's /test, /local and /reply; pi2's /test and /reply) collecting
+// into `replayed`. The reader is deregistered before the factory goes.
+struct WatchedReplay {
+  explicit WatchedReplay(LogReader *reader)
+      : factory(reader->configuration()),
+        deregister(Register(reader, &factory)),
+        pi1_observer(MakeObserver(
+            &factory, configuration::GetNode(factory.configuration(), "pi1"),
+            {"/test", "/local", "/reply"}, &replayed)),
+        pi2_observer(MakeObserver(
+            &factory, configuration::GetNode(factory.configuration(), "pi2"),
+            {"/test", "/reply"}, &replayed)) {}
+
+  static DeregisterAtExit Register(LogReader *reader,
+                                   SimulatedEventLoopFactory *factory) {
+    reader->Register(factory);
+    return DeregisterAtExit{reader};
+  }
+
+  SimulatedEventLoopFactory factory;
+  DeregisterAtExit deregister;
+  std::vector<Seen> replayed;
+  std::unique_ptr<EventLoop> pi1_observer;
+  std::unique_ptr<EventLoop> pi2_observer;
+};
+
 class MultiNodeReplayTest : public ::testing::Test {
  protected:
   explicit MultiNodeReplayTest(std::string config = "multinode.json")
@@ -171,14 +198,9 @@ void MultiNodeReplayTest::ReplayAndCheck(nanoseconds min_delay,
   EXPECT_EQ(reader.monotonic_start_time(pi1), start_["pi1"]);
   EXPECT_EQ(reader.monotonic_start_time(pi2), start_["pi2"]);
 
-  SimulatedEventLoopFactory factory(reader.configuration());
-  reader.Register(&factory);
-  DeregisterAtExit deregister{&reader};
-  std::vector<Seen> replayed;
-  auto pi1_observer =
-      MakeObserver(&factory, pi1, {"/test", "/local", "/reply"}, &replayed);
-  auto pi2_observer =
-      MakeObserver(&factory, pi2, {"/test", "/reply"}, &replayed);
+  WatchedReplay replay(&reader);
+  SimulatedEventLoopFactory &factory = replay.factory;
+  const std::vector<Seen> &replayed = replay.replayed;
   bool ended = false;
   reader.OnEnd([&]() { ended = true; });
   ASSERT_TRUE(factory.Run());
@@ -369,17 +391,9 @@ TEST_F(MultiNodeReplayTest, SkipMissingForwardingEntries) {
   gflags::FlagSaver flag_saver;
   FLAGS_skip_missing_forwarding_entries = true;
   LogReader reader(Sorted({dir_.path() + "/pi1"}));
-  SimulatedEventLoopFactory factory(reader.configuration());
-  reader.Register(&factory);
-  DeregisterAtExit deregister{&reader};
-  const Node *pi1 = configuration::GetNode(factory.configuration(), "pi1");
-  const Node *pi2 = configuration::GetNode(factory.configuration(), "pi2");
-  std::vector<Seen> replayed;
-  auto pi1_observer =
-      MakeObserver(&factory, pi1, {"/test", "/local", "/reply"}, &replayed);
-  auto pi2_observer =
-      MakeObserver(&factory, pi2, {"/test", "/reply"}, &replayed);
-  ASSERT_TRUE(factory.Run());
+  WatchedReplay replay(&reader);
+  ASSERT_TRUE(replay.factory.Run());
+  const std::vector<Seen> &replayed = replay.replayed;
   ASSERT_EQ(reader.warnings().size(), 1u);
   EXPECT_THAT(reader.warnings()[0],
               HasSubstr("--skip_missing_forwarding_entries"));
@@ -408,17 +422,9 @@ TEST_F(MultiNodeCopyReplayTest, NodeWithoutItsLogReplaysFromCopies) {
   Record(seconds(1));
   LogReader reader(Sorted({dir_.path() + "/pi1"}));
   ASSERT_EQ(reader.LoggedNodes().size(), 1u);
-  SimulatedEventLoopFactory factory(reader.configuration());
-  reader.Register(&factory);
-  DeregisterAtExit deregister{&reader};
-  const Node *pi1 = configuration::GetNode(factory.configuration(), "pi1");
-  const Node *pi2 = configuration::GetNode(factory.configuration(), "pi2");
-  std::vector<Seen> replayed;
-  auto pi1_observer =
-      MakeObserver(&factory, pi1, {"/test", "/local", "/reply"}, &replayed);
-  auto pi2_observer =
-      MakeObserver(&factory, pi2, {"/test", "/reply"}, &replayed);
-  ASSERT_TRUE(factory.Run());
+  WatchedReplay replay(&reader);
+  ASSERT_TRUE(replay.factory.Run());
+  const std::vector<Seen> &replayed = replay.replayed;
   EXPECT_TRUE(reader.warnings().empty())
       << ::testing::PrintToString(reader.warnings());
   const std::vector<Seen> expected = ByTime(Window(recorded_));

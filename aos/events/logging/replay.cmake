@@ -204,7 +204,7 @@ add_dependencies(aos_replay_live_test pingpong_config replay_live_watcher
 
 aos_test(NAME aos_multinode_reboot_test
   SRCS ${AOS_REPLAY_DIR}/multinode_reboot_test.cc
-  DEPS aos_log_reader aos_logger_lib aos_simulated_event_loop
+  DEPS aos_log_reader aos_logger_lib aos_simulated_event_loop aos_shm_event_loop
        aos_testing_time_converter aos_event_loop_test_fbs aos_tmpdir
   LABELS replay logger)
 target_compile_definitions(aos_multinode_reboot_test PRIVATE

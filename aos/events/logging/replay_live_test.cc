@@ -485,9 +485,13 @@ std::vector<std::string> Args(std::vector<std::string> base,
   return base;
 }
 
-// Waits until a live process watches `name` `type` (its loop is running).
-void WaitForWatcher(const Configuration *config, const std::string &shm_base,
-                    std::string_view name, std::string_view type) {
+// Waits until a live process holds a slot of `name` `type`'s queue in
+// `slots` (QueueFileInfo::watchers: its loop watches and runs;
+// QueueFileInfo::senders: it made a sender).
+void WaitForSlot(
+    const Configuration *config, const std::string &shm_base,
+    std::string_view name, std::string_view type,
+    std::vector<ipc_lib::QueueSlotInfo> ipc_lib::QueueFileInfo::*slots) {
   const Channel *channel =
       configuration::GetChannel(config, name, type, "", nullptr);
   CHECK(channel != nullptr);
@@ -496,8 +500,8 @@ void WaitForWatcher(const Configuration *config, const std::string &shm_base,
     if (std::filesystem::exists(path)) {
       Result<ipc_lib::QueueFileInfo> info = ipc_lib::InspectQueueFile(path);
       if (info) {
-        for (const ipc_lib::QueueSlotInfo &watcher : info->watchers) {
-          if (watcher.liveness == ipc_lib::QueueSlotInfo::Liveness::kAlive) {
+        for (const ipc_lib::QueueSlotInfo &slot : (*info).*slots) {
+          if (slot.liveness == ipc_lib::QueueSlotInfo::Liveness::kAlive) {
             return;
           }
         }
@@ -563,7 +567,8 @@ TEST_F(ReplayLiveTest, LogReplayerShmWithAnApplicationProcess) {
   aos::testing::ChildProcess pong(
       {AOS_PONG, "--config=" + config_path, "--shm_base=" + shm_base},
       dir_.path());
-  WaitForWatcher(&config.message(), shm_base, "/test", "aos.examples.Ping");
+  WaitForSlot(&config.message(), shm_base, "/test", "aos.examples.Ping",
+              &ipc_lib::QueueFileInfo::watchers);
 
   // Without the remap, the log's pongs and pong's would mix on /test.
   EXPECT_NE(RunCommand(Args(replayer, {"--replay_config=" + no_remap}),
@@ -581,7 +586,8 @@ TEST_F(ReplayLiveTest, LogReplayerShmWithAnApplicationProcess) {
 
   ASSERT_EQ(
       RunCommand(Args(replayer, {"--replay_config=" + remap,
-                                 "--output_folder=" + dir_.path() + "/new"}),
+                                 "--output_folder=" + dir_.path() + "/new",
+                                 "--timing_accuracy_channel=/replay_timing"}),
                  dir_.path(), &output),
       0)
       << output;
@@ -608,6 +614,22 @@ TEST_F(ReplayLiveTest, LogReplayerShmWithAnApplicationProcess) {
   EXPECT_EQ(answers, pings);
   LOG(INFO) << answers.size() << " of " << pings.size() << " pings answered";
 
+  // The new log has the replay timing report: every message replayed after
+  // the start once (each ping after the start among them), none sent early.
+  ASSERT_TRUE(replayed.contains("/replay_timing aos.timing.ReplayTiming"));
+  size_t reported = 0;
+  for (const LogMessage &message :
+       replayed.at("/replay_timing aos.timing.ReplayTiming")) {
+    const auto *report =
+        flatbuffers::GetRoot<timing::ReplayTiming>(message.data.data());
+    ASSERT_NE(report->messages(), nullptr);
+    for (const timing::MessageTiming *timing : *report->messages()) {
+      EXPECT_LE(timing->expected_send_time(), timing->actual_send_time());
+      ++reported;
+    }
+  }
+  EXPECT_GE(reported, pings.size() - 1);
+
   // The stats hold the log's start and the last replayed message's time.
   monotonic_clock::time_point last = monotonic_clock::min_time;
   for (const auto &[channel, messages] : original) {
@@ -630,6 +652,49 @@ TEST_F(ReplayLiveTest, LogReplayerShmWithAnApplicationProcess) {
                 .count());
   ASSERT_NE(stats.message().end_time(), nullptr);
   EXPECT_FALSE(stats.message().end_time()->string_view().empty());
+}
+
+// log_replayer killed with SIGKILL mid-replay (no destructor runs): its
+// exclusive senders' claims end with its process, so an application can
+// then send on a channel it replayed. While it ran, the same sender died
+// naming log_replayer's process and the remap.
+TEST_F(ReplayLiveTest, KilledReplayReleasesItsExclusiveSenders) {
+  const std::vector<LogFile> logs = Record(milliseconds(105));
+  const std::string shm_base = dir_.path() + "/shm/";
+  std::vector<std::string> replayer = {AOS_LOG_REPLAYER};
+  for (const LogParts &p : logs.front().parts) {
+    for (const std::string &part : p.parts) replayer.push_back(part);
+  }
+  // Slow enough that it is still replaying when killed (10 s of replay).
+  replayer.push_back("--mode=shm");
+  replayer.push_back("--shm_base=" + shm_base);
+  replayer.push_back("--replay_rate=0.01");
+  LogReader reader(logs);
+  const Configuration *config = reader.configuration();
+  aos::testing::ChildProcess replay(replayer, dir_.path());
+  WaitForSlot(config, shm_base, "/test", "aos.examples.Ping",
+              &ipc_lib::QueueFileInfo::senders);
+  EXPECT_DEATH(
+      {
+        ShmEventLoop app(config);
+        app.MakeSender<examples::Ping>("/test");
+      },
+      "Failed to create sender on \\{ \"name\": \"/test\", \"type\": "
+      "\"aos.examples.Ping\" \\}: it has an exclusive sender, held by "
+      "process " +
+          std::to_string(replay.pid()) +
+          " \\(\"log_replayer\".*remap the logged channel in the replay "
+          "config");
+  replay.Signal(SIGKILL);
+  EXPECT_EQ(replay.Wait().code, 128 + SIGKILL);
+  ShmEventLoop app(config);
+  app.SkipTimingReport();
+  app.SkipAosLog();
+  Sender<examples::Ping> sender = app.MakeSender<examples::Ping>("/test");
+  Sender<examples::Ping>::Builder builder = sender.MakeBuilder();
+  examples::Ping::Builder ping = builder.MakeBuilder<examples::Ping>();
+  ping.add_value(7);
+  EXPECT_EQ(builder.Send(ping.Finish()), RawSender::Error::kOk);
 }
 
 // log_replayer on a multi-node log replays the node --node names into shared
