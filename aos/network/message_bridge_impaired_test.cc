@@ -280,9 +280,7 @@ TEST_F(ImpairedMessageBridgeTest, BurstFasterThanTheChannelIsHeldNotLost) {
 TEST_F(ImpairedMessageBridgeTest, RefusedReliableWritesAreRetried) {
   std::unique_ptr<ShmEventLoop> pi1 = MakeLoop(1);
   std::unique_ptr<ShmEventLoop> pi2 = MakeLoop(2);
-  const Channel *big_channel = configuration::GetChannel(
-      &config_->message(), "/big", "aos.TestMessage", "", pi1->node());
-  ASSERT_NE(big_channel, nullptr);
+  const Channel *big_channel = BigChannel(*pi1);
   std::unique_ptr<RawSender> big = pi1->MakeRawSender(big_channel);
   Fetcher<ServerStatistics> server = pi1->MakeFetcher<ServerStatistics>("/aos");
   std::unique_ptr<RawFetcher> fetcher = pi2->MakeRawFetcher(big_channel);

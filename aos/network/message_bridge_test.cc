@@ -150,9 +150,7 @@ TEST_F(MessageBridgeTest, PingPongTimestampsStatistics) {
 TEST_F(MessageBridgeTest, FragmentedMessagesCountAsPartialDeliveries) {
   std::unique_ptr<ShmEventLoop> pi1 = MakeLoop(1);
   std::unique_ptr<ShmEventLoop> pi2 = MakeLoop(2);
-  const Channel *big_channel = configuration::GetChannel(
-      &config_->message(), "/big", "aos.TestMessage", "", pi1->node());
-  ASSERT_NE(big_channel, nullptr);
+  const Channel *big_channel = BigChannel(*pi1);
   std::unique_ptr<RawSender> big = pi1->MakeRawSender(big_channel);
   Sender<TestMessage> ping = pi1->MakeSender<TestMessage>("/test");
   std::unique_ptr<RawFetcher> big_fetcher = pi2->MakeRawFetcher(big_channel);
@@ -616,9 +614,7 @@ TEST_F(MessageBridgeTest, StoppedServerSkipsWhatItMissedAndSurvives) {
 TEST_F(MessageBridgeTest, MessagesWaitingAtWakeupArriveInOrderInBatches) {
   std::unique_ptr<ShmEventLoop> pi1 = MakeLoop(1);
   std::unique_ptr<ShmEventLoop> pi2 = MakeLoop(2);
-  const Channel *big_channel = configuration::GetChannel(
-      &config_->message(), "/big", "aos.TestMessage", "", pi1->node());
-  ASSERT_NE(big_channel, nullptr);
+  const Channel *big_channel = BigChannel(*pi1);
   std::unique_ptr<RawSender> big = pi1->MakeRawSender(big_channel);
   std::unique_ptr<RawFetcher> big_fetcher = pi2->MakeRawFetcher(big_channel);
   Sender<TestMessage> test = pi1->MakeSender<TestMessage>("/test");

@@ -172,6 +172,14 @@ class MessageBridgeTest : public ::testing::Test {
     return loop;
   }
 
+  // The /big channel (1 MiB messages, pi1 -> pi2) as `loop`'s node sees it.
+  const Channel *BigChannel(const EventLoop &loop) const {
+    const Channel *channel = configuration::GetChannel(
+        &config_->message(), "/big", "aos.TestMessage", "", loop.node());
+    CHECK(channel != nullptr) << ": bridge_test.json lost its /big channel";
+    return channel;
+  }
+
   // Waits until `fetcher`'s latest statistics say the one connection is
   // CONNECTED (`connected`) or not.
   template <typename Statistics>
