@@ -82,10 +82,10 @@ namespace aos::message_bridge::bench {
 namespace {
 
 using testing::ChildProcess;
-using testing::ProcessExit;
 using testing::kAddress1;
 using testing::kAddress2;
 using testing::NetnsPair;
+using testing::ProcessExit;
 
 constexpr int kUdpPort = 7777;
 constexpr int kDomain = 7;
