@@ -177,20 +177,10 @@ LogReader::LiveReplayer::LiveReplayer(LogReader *reader, EventLoop *event_loop)
     if (reader_->clocks_ == nullptr) {
       reader_->clocks_ = std::make_unique<internal::ReplayClocks>(log);
     }
-    // The analysis drops the UUID of a node's only boot (its label is then
-    // just the name); the sorted log's boot order still has it.
-    const Boots *order = reader_->log_files_.front().boots.get();
-    const auto boot_uuid = [order](const internal::NodeLog &boot) {
-      if (!boot.boot_uuid.empty() || order == nullptr) return boot.boot_uuid;
-      auto it = order->boots.find(boot.name);
-      return it != order->boots.end() && boot.boot < it->second.size()
-                 ? it->second[boot.boot]
-                 : std::string();
-    };
     source_boots_.resize(log.node_boots.size());
     for (size_t i = 0; i < log.node_boots.size(); ++i) {
       for (size_t boot : log.node_boots[i]) {
-        Result<UUID> uuid = UUID::FromString(boot_uuid(log.boots[boot]));
+        Result<UUID> uuid = UUID::FromString(log.boots[boot].boot_uuid);
         source_boots_[i].emplace_back(
             reader_->clocks_->BootStartTime(i, log.boots[boot].boot),
             uuid ? *uuid : UUID::Zero());

@@ -109,9 +109,7 @@ auto Key(const Delivery &d) {
 }  // namespace
 
 std::string NodeLog::Label() const {
-  return boot == 0 && boot_uuid.empty()
-             ? name
-             : name + " (boot " + std::to_string(boot) + ")";
+  return only_boot ? name : name + " (boot " + std::to_string(boot) + ")";
 }
 
 Result<MultiNodeLog> AnalyzeMultiNodeLog(const std::vector<LogFile> &logs,
@@ -136,11 +134,8 @@ Result<MultiNodeLog> AnalyzeMultiNodeLog(const std::vector<LogFile> &logs,
       boot.node_index = i;
       boot.boot = b;
       boot.boot_uuid = uuids[b];
+      boot.only_boot = uuids.size() == 1;
     }
-  }
-  // Only nodes with one boot show it as "pi2": Label() needs the count.
-  for (NodeLog &boot : out.boots) {
-    if (out.node_boots[boot.node_index].size() == 1) boot.boot_uuid.clear();
   }
   const size_t n = out.boots.size();
   // The boot of node `node` named `uuid` ("" if the part names none: the

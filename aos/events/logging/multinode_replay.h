@@ -62,10 +62,11 @@ struct Delivery {
 struct NodeLog {
   std::string name;
   size_t node_index = 0;
-  // Which boot of the node (0 first), and its UUID ("" if the log names
-  // none).
+  // Which boot of the node (0 first), its UUID ("" if the log names none),
+  // and whether it is the node's only boot in the log.
   size_t boot = 0;
   std::string boot_uuid;
+  bool only_boot = true;
   // Its own messages (parts about it written by its own logger).
   std::optional<LogFile> own_data;
   // Messages forwarded to it whose data its logger kept.
