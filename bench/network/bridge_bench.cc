@@ -29,6 +29,9 @@
 //     the server's CPU, which cost the bridge a quarter of its 1 MiB rate
 //     (docs/decisions/network.md, "The 1 MiB gap").
 // Needs root (namespaces); prints why and exits 0 otherwise.
+// Serialized with other benchmarks by flock(1)? Use `flock -o`: the
+// children (bridges in the namespaces) inherit the lock's descriptor, and if
+// this process dies without stopping them they hold the lock.
 //
 // The orchestrating process runs the shared-memory applications; the
 // network ends run as children of this binary in the namespaces (--mode).
@@ -62,7 +65,6 @@
 #include "aos/configuration.h"
 #include "aos/events/shm_event_loop.h"
 #include "aos/init.h"
-#include "aos/ipc_lib/shm_base.h"
 #include "aos/network/bridge.h"
 #include "aos/network/dds_transport.h"
 #include "aos/network/message_bridge_client_generated.h"
@@ -91,7 +93,6 @@ DEFINE_bool(pin, true,
 DEFINE_bool(latency, true,
             "Measure the latency cases (false: throughput only, e.g. when "
             "profiling it).");
-DECLARE_string(override_hostname);
 
 namespace aos::message_bridge::bench {
 namespace {
@@ -99,7 +100,9 @@ namespace {
 using testing::ChildProcess;
 using testing::kAddress1;
 using testing::kAddress2;
+using testing::MakeNodeLoop;
 using testing::NetnsPair;
+using testing::NodeAddress;
 using testing::ProcessExit;
 
 constexpr int kUdpPort = 7777;
@@ -731,8 +734,7 @@ class Orchestrator {
     Pin(&argv, node);
     for (const std::string &arg :
          {std::string(AOS_MESSAGE_BRIDGE), "--config=" + config_path_,
-          "--override_hostname=" +
-              std::string(node == 1 ? kAddress1 : kAddress2),
+          "--override_hostname=" + std::string(NodeAddress(node)),
           "--shm_base=" + ShmBase(node), std::string("--dds_domain=8")}) {
       argv.push_back(arg);
     }
@@ -740,12 +742,7 @@ class Orchestrator {
   }
 
   std::unique_ptr<ShmEventLoop> MakeLoop(int node) {
-    FLAGS_shm_base = ShmBase(node);
-    FLAGS_override_hostname = std::string(node == 1 ? kAddress1 : kAddress2);
-    auto loop = std::make_unique<ShmEventLoop>(&config_->message());
-    loop->SkipTimingReport();
-    loop->SkipAosLog();
-    return loop;
+    return MakeNodeLoop(&config_->message(), node, ShmBase(node));
   }
 
   const Channel *GetChannel(std::string_view name, const Node *node) {
