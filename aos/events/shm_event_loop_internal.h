@@ -153,7 +153,10 @@ class SimpleShmFetcher {
         channel_(channel),
         mode_(mode),
         queue_(OpenQueue(event_loop, channel, permissions)),
-        reader_(queue_.queue()) {
+        reader_(queue_.queue()),
+        data_size_(channel->max_size()),
+        max_queue_index_(
+            ipc_lib::QueueIndex::MaxIndex(queue_.config().queue_size)) {
     if (mode_ == Mode::kCopy) {
       // The reader copies payloads to the end of a message_data_size area;
       // place that area so its end is aligned like a shared-memory buffer.
@@ -240,10 +243,57 @@ class SimpleShmFetcher {
     }
   }
 
-  // Starts loading the message `ahead` after the next one FetchNext would
-  // read (LocklessQueueReader::Prefetch; only a hint).
-  void Prefetch(uint32_t ahead) const {
-    reader_.Prefetch(next_queue_index_.index(), ahead);
+  // Fetches messages one after the other, exactly as calling
+  // FetchNext(filter, policy, lost) until it returns false would (the same
+  // skips and lost counts), calling `each` with context() after each one and
+  // stopping after an `each` that returns false. One LocklessQueueReader::
+  // ReadRun per run of messages instead of a Read per message.
+  void FetchRun(ipc_lib::ReadFilter filter, FallBehindPolicy policy,
+                uint64_t *lost, ContextPredicate each) {
+    constexpr int kMaxSkips = 64;
+    int skips = 0;
+    bool stopped = false;
+    bool pin_failed = false;
+    const auto deliver = [&](const ipc_lib::MessageInfo &info) {
+      if (!Deliver(info)) {
+        pin_failed = true;
+        return false;
+      }
+      context_.lost_messages = pending_lost_;
+      pending_lost_ = 0;
+      skips = 0;
+      if (!each(context_)) {
+        stopped = true;
+        return false;
+      }
+      return true;
+    };
+    while (true) {
+      const ipc_lib::LocklessQueueReader::RunResult run = reader_.ReadRun(
+          next_queue_index_.index(),
+          mode_ == Mode::kCopy ? copy_destination_ : nullptr, filter, deliver);
+      if (stopped) return;
+      // A pin that failed is a read that overlapped an overwrite (as in Read).
+      const ipc_lib::ReadResult result =
+          pin_failed ? ipc_lib::ReadResult::OVERWROTE : run.stop;
+      pin_failed = false;
+      switch (result) {
+        case ipc_lib::ReadResult::GOOD:
+        case ipc_lib::ReadResult::NOTHING_NEW:
+        case ipc_lib::ReadResult::FILTERED:
+          return;
+        case ipc_lib::ReadResult::TOO_OLD:
+        case ipc_lib::ReadResult::OVERWROTE:
+          if (policy == FallBehindPolicy::kSkipToOldest) {
+            const uint64_t skipped = SkipToOldest(skips >= kMaxSkips);
+            ++skips;
+            pending_lost_ += skipped;
+            *lost += skipped;
+            continue;
+          }
+          DieFellBehind(result);
+      }
+    }
   }
 
   bool Fetch(const ContextPredicate *predicate) {
@@ -372,28 +422,38 @@ class SimpleShmFetcher {
         queue_index.index(), &info,
         mode_ == Mode::kCopy ? copy_destination_ : nullptr, filter);
     if (result != ipc_lib::ReadResult::GOOD) return result;
+    return Deliver(info) ? result : ipc_lib::ReadResult::OVERWROTE;
+  }
 
-    FillContext(info, queue_index.index(), &context_);
+  // Makes the message `info` (read GOOD) the fetched one: context_ (but
+  // its lost_messages), the pin, and the index to read next. False if it
+  // was overwritten between the read and the pin (a pinning fetcher), as if
+  // the read had overlapped the overwrite; nothing changes then.
+  bool Deliver(const ipc_lib::MessageInfo &info) {
+    int buffer_index = -1;
+    if (mode_ == Mode::kPin) {
+      buffer_index = pinner_->PinIndex(info.queue_index);
+      if (buffer_index < 0) return false;
+    }
+    FillContext(info, info.queue_index, &context_);
     switch (mode_) {
       case Mode::kCopy:
-        context_.data = copy_destination_ + channel_->max_size() - info.length;
+        context_.data = copy_destination_ + data_size_ - info.length;
         break;
-      case Mode::kPin: {
-        const int buffer_index = pinner_->PinIndex(queue_index.index());
-        // Overwritten between the read and the pin: as if the read had
-        // overlapped the overwrite.
-        if (buffer_index < 0) return ipc_lib::ReadResult::OVERWROTE;
+      case Mode::kPin:
         context_.buffer_index = buffer_index;
         context_.data = static_cast<const char *>(pinner_->Data()) +
                         pinner_->size() - info.length;
         break;
-      }
       case Mode::kNoData:
         break;
     }
-    next_queue_index_ = queue_index.Increment();
+    // Increment() without QueueIndex's division.
+    next_queue_index_ = ipc_lib::QueueIndex::FromRaw(
+        info.queue_index + 1 == max_queue_index_ ? 0 : info.queue_index + 1,
+        queue_.config().queue_size);
     fetched_any_ = true;
-    return result;
+    return true;
   }
 
   ShmEventLoop *const event_loop_;
@@ -404,6 +464,10 @@ class SimpleShmFetcher {
   std::optional<ipc_lib::LocklessQueuePinner> pinner_;
   std::unique_ptr<char[]> copy_buffer_;
   char *copy_destination_ = nullptr;
+  // channel_->max_size() and QueueIndex::MaxIndex of the queue, kept: both
+  // are needed for every message read.
+  const size_t data_size_;
+  const uint32_t max_queue_index_;
 
   ipc_lib::QueueIndex next_queue_index_ = ipc_lib::QueueIndex::Invalid();
   bool fetched_any_ = false;

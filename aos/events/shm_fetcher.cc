@@ -44,46 +44,33 @@ class ShmFetcher final : public RawFetcher {
     return Update(fetched);
   }
   // The FetchNextIf loop without a virtual call, a candidate Context or a
-  // context copy per message: the send-time filter reads the queue's
-  // metadata directly, each message is visited in the reader's context, and
-  // only the last one is copied into context_. The clock (~50 ns on a VM's
-  // kvm-clock, more than the rest of a small message's fetch) is read once
-  // per call, and only once a message was fetched (a logger polls mostly
-  // empty channels on a quiet robot).
+  // context copy per message, as one SimpleShmFetcher::FetchRun (one queue
+  // ReadRun per run of messages, which prefetches the messages ahead): the
+  // send-time filter reads the queue's metadata directly, each message is
+  // visited in the reader's context, and only the last one is copied into
+  // context_. The clock (~50 ns on a VM's kvm-clock, more than the rest of a
+  // small message's fetch) is read once per call, and only once a message
+  // was fetched (a logger polls mostly empty channels on a quiet robot).
   size_t DoFetchNextUntil(monotonic_clock::time_point until,
                           ContextPredicate visit) override {
     event_loop_->CheckCurrentThread("FetchNextUntil", channel());
     const auto sent_by_then = [until](const ipc_lib::MessageInfo &info) {
       return info.monotonic_sent_time <= until;
     };
-    const ipc_lib::ReadFilter filter(sent_by_then);
-    const FallBehindPolicy policy = fall_behind_policy();
     monotonic_clock::time_point now = monotonic_clock::min_time;
     size_t fetched = 0;
     uint64_t lost = 0;
-    // Keep the next kPrefetchAhead messages loading while one is read and
-    // visited: draining is otherwise bound by a cache miss or two per
-    // message (the messages are scattered over the queue's buffers). Only
-    // once a message came, like the clock read.
-    constexpr uint32_t kPrefetchAhead = 8;
-    while (fetcher_.FetchNext(filter, policy, &lost)) {
-      if (fetched == 0) {
-        now = event_loop_->monotonic_now();
-        for (uint32_t ahead = 0; ahead < kPrefetchAhead; ++ahead) {
-          fetcher_.Prefetch(ahead);
-        }
-      } else {
-        fetcher_.Prefetch(kPrefetchAhead - 1);
-      }
+    const auto each = [&](const Context &context) {
+      if (fetched == 0) now = event_loop_->monotonic_now();
       if (lost != 0) [[unlikely]] {
         RecordLostMessages(lost);
         lost = 0;
       }
       ++fetched;
-      const Context &context = fetcher_.context();
       RecordFetchAt(context, now);
-      if (!visit(context)) break;
-    }
+      return visit(context);
+    };
+    fetcher_.FetchRun(sent_by_then, fall_behind_policy(), &lost, each);
     // A skip that landed on a message sent after `until` (or on nothing) is
     // still a loss; it reaches the next message's lost_messages through the
     // reader, as in FetchNextIf.

@@ -624,15 +624,34 @@ class LocklessQueueReader {
               size_t *length, char *copy_destination,
               ReadFilter filter = {}) const;
 
-  // Starts loading, into the CPU's cache, the message that the index `ahead`
-  // after `queue_index` names now (its header and the end of its payload,
-  // where a short payload is), so that a Read of it soon after does not
-  // wait for memory: a reader draining a queue reads messages scattered
-  // over the buffers, each a cache miss otherwise. Only a hint: it reads
-  // the ring slot (an atomic load) and nothing else, so a slot not yet
-  // written, or rewritten since, costs a useless prefetch and nothing more.
-  // Real-time safe; never blocks.
-  void Prefetch(uint32_t queue_index, uint32_t ahead) const;
+  // What ReadRun did.
+  struct RunResult {
+    // Messages read GOOD and visited.
+    uint32_t visited = 0;
+    // The index after the last message visited (the first index if none):
+    // where the next read starts.
+    uint32_t next_queue_index = QueueIndex::kInvalid;
+    // Why the run ended: GOOD if `visit` returned false, else what Read
+    // answered for next_queue_index (NOTHING_NEW at the end of the queue,
+    // FILTERED, TOO_OLD or OVERWROTE for a reader that fell behind).
+    Result stop = Result::GOOD;
+  };
+
+  // Reads the messages from `queue_index` on, one after the other, exactly as
+  // a loop of Read(index, &info, copy_destination, filter) on consecutive
+  // indices would (same validation of every message, same results), calling
+  // `visit` (a callable `bool(const MessageInfo &)`, like a filter) after
+  // each GOOD read, with the payload in `copy_destination` until the next
+  // read; stops after a `visit` that returns false, or at the first index
+  // Read would not answer GOOD. For a reader draining a queue: the
+  // per-read setup is paid once per run, the ring slot and index advance
+  // without a division, and the header and payload end of the message a
+  // few indices ahead start loading into the cache while one is read (a
+  // drain otherwise waits for a cache miss or two per message: the messages
+  // are scattered over the queue's buffers; only a hint, from one relaxed
+  // load of that ring slot). Real-time safe; never blocks.
+  RunResult ReadRun(uint32_t queue_index, char *copy_destination,
+                    ReadFilter filter, ReadFilter visit) const;
 
   // The index of the newest published message, or QueueIndex::Invalid() if
   // nothing was ever sent. Includes messages whose sender was between its

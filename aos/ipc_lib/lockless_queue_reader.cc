@@ -150,67 +150,45 @@ namespace {
   }
 }
 
-}  // namespace
+// What every read of one queue computes from its configuration first.
+struct ReadSetup {
+  explicit ReadSetup(const LocklessQueue &queue)
+      : queue(queue),
+        config(queue.config()),
+        layout(queue.layout()),
+        count(QueueSize32(config)),
+        view(queue.const_memory(), layout),
+        ring(layout, count) {}
 
-LocklessQueueReader::LocklessQueueReader(LocklessQueue queue) : queue_(queue) {}
+  // Ends the process unless `held` names a message buffer of the queue.
+  void CheckBuffer(uint32_t queue_index, Index held) const {
+    if (held.message_index() >= layout.num_messages) [[unlikely]] {
+      RingSlotNamesNoBuffer(queue, queue_index, held);
+    }
+  }
 
-LocklessQueueReader::Result LocklessQueueReader::Read(
-    uint32_t uint32_queue_index, MessageInfo *info, char *copy_destination,
-    ReadFilter filter) const {
-  const LocklessQueueConfiguration &config = queue_.config();
-  const QueueLayout &layout = queue_.layout();
-  const uint32_t count = QueueSize32(config);
+  const LocklessQueue &queue;
+  const LocklessQueueConfiguration &config;
+  const QueueLayout &layout;
+  const uint32_t count;
+  const QueueMemoryView view;
+  const RingIndexing ring;
+};
+
+// The part of Read after the ring slot of `uint32_queue_index` was found
+// holding it (`held`, loaded with acquire): reads the message's header
+// speculatively, filters, copies, and validates afterwards (seqlock reader).
+// Inlined into Read and ReadRun, so both validate every message the same way.
+[[gnu::always_inline]] inline LocklessQueueReader::Result ReadHeld(
+    const ReadSetup &setup, uint32_t uint32_queue_index, Index held,
+    MessageInfo *info, char *copy_destination, ReadFilter filter) {
+  using Result = LocklessQueueReader::Result;
+  setup.CheckBuffer(uint32_queue_index, held);
+  const uint32_t count = setup.count;
   const QueueIndex queue_index = QueueIndex::FromRaw(uint32_queue_index, count);
-  const QueueMemoryView view(queue_.const_memory(), layout);
-  const RingIndexing ring(layout, count);
-  const AtomicIndex *slot = view.ring(ring.Slot(uint32_queue_index));
-  const LocklessQueueMemory *const memory = queue_.const_memory();
-  auto check_buffer = [&](Index checked) {
-    if (checked.message_index() >= layout.num_messages) [[unlikely]] {
-      RingSlotNamesNoBuffer(queue_, uint32_queue_index, checked);
-    }
-  };
-
-  Index held = slot->Load();
-  if (held.Holds(ring.LapBefore(queue_index))) {
-    // Not sent yet (in the first lap the slot holds that index as a
-    // placeholder, so the answer is the same). Deciding this from the slot
-    // alone keeps a reader polling for the next message off the header of
-    // the buffer the sender is about to take back and write.
-    return Result::NOTHING_NEW;
-  }
-  check_buffer(held);
-  const MessageHeader *message = view.message(held.message_index());
-  while (!held.Holds(queue_index)) {
-    const QueueIndex message_index = message->queue_index.Load(count);
-    const Index again = slot->Load();
-    if (again != held) {
-      held = again;
-      check_buffer(held);
-      message = view.message(held.message_index());
-      continue;
-    }
-    CheckSlotIndex(queue_, uint32_queue_index, held);
-    if (!message_index.valid()) {
-      // Never written since initialization: the index is either in the first
-      // lap (not sent yet) or from before the queue began.
-      return queue_index.DistanceFrom(
-                 StartingIndex(queue_.const_memory(), count)) < count
-                 ? Result::NOTHING_NEW
-                 : Result::TOO_OLD;
-    }
-    const QueueIndex slot_index =
-        QueueIndex::FromRaw(held.queue_index(), count);
-    // The slot holds a later lap than asked for: overwritten. An earlier lap:
-    // not written yet.
-    return slot_index.DistanceFrom(queue_index) <
-                   QueueIndex::MaxIndex(count) / 2
-               ? Result::TOO_OLD
-               : Result::NOTHING_NEW;
-  }
+  const MessageHeader *message = setup.view.message(held.message_index());
 
   // The ring held our message (acquire): its header as published is visible.
-  // Read it speculatively and validate afterwards (seqlock reader).
   constexpr auto kRelaxed = std::memory_order_relaxed;
   MessageInfo local;
   local.queue_index = uint32_queue_index;
@@ -229,7 +207,7 @@ LocklessQueueReader::Result LocklessQueueReader::Read(
   local.length = length_word & kLengthMask;
   local.remote_queue_index =
       (length_word & kRemoteQueueIndexSet) != 0
-          ? view.remote_queue_index(held.message_index())->load(kRelaxed)
+          ? setup.view.remote_queue_index(held.message_index())->load(kRelaxed)
           : uint32_queue_index;
   const uint64_t uuid[2] = {message->source_boot_uuid[0].load(kRelaxed),
                             message->source_boot_uuid[1].load(kRelaxed)};
@@ -250,7 +228,7 @@ LocklessQueueReader::Result LocklessQueueReader::Read(
   // an index, i.e. from before the first message, lands here too, and gets
   // TOO_OLD, as upstream answers for it. Off the GOOD path.
   auto not_ours = [&]() {
-    return ClassifyLostRead(queue_, uint32_queue_index, message);
+    return ClassifyLostRead(setup.queue, uint32_queue_index, message);
   };
   if (filter) {
     if (!still_ours()) [[unlikely]] {
@@ -261,28 +239,143 @@ LocklessQueueReader::Result LocklessQueueReader::Read(
       return Result::FILTERED;
     }
   }
+  const size_t data_size = setup.config.message_data_size;
   if (copy_destination != nullptr) {
-    const size_t length = std::min(local.length, config.message_data_size);
-    const size_t offset = config.message_data_size - length;
+    const size_t length = std::min(local.length, data_size);
+    const size_t offset = data_size - length;
     AOS_IGNORE_READS_BEGIN();
-    memcpy(
-        copy_destination + offset,
-        view.payload(held.message_index(), config.message_data_size) + offset,
-        length);
+    memcpy(copy_destination + offset,
+           setup.view.payload(held.message_index(), data_size) + offset,
+           length);
     AOS_IGNORE_READS_END();
   }
   if (!still_ours()) [[unlikely]] {
     return not_ours();
   }
-  if (local.length > config.message_data_size) [[unlikely]] {
-    QueueCorrupted(memory,
+  if (local.length > data_size) [[unlikely]] {
+    QueueCorrupted(setup.queue.const_memory(),
                    "message %u (buffer %u) claims %zu payload bytes, but the "
                    "channel's messages hold at most %zu",
                    uint32_queue_index, held.message_index(), local.length,
-                   config.message_data_size);
+                   data_size);
   }
   *info = local;
   return Result::GOOD;
+}
+
+// Starts loading the header line and the payload's last line (where a short
+// payload is, and the end of a long one) of the buffer ring slot
+// `slot_number` names now. Only a hint: one relaxed load of the slot, and an
+// invalid or damaged slot prefetches nothing (a hint must not compute an
+// address outside the queue; the reads report the damage).
+inline void PrefetchSlot(const ReadSetup &setup, uint32_t slot_number) {
+  const Index held =
+      setup.view.ring(slot_number)->Load(std::memory_order_relaxed);
+  if (held.message_index() >= setup.layout.num_messages) return;
+  const char *buffer = setup.view.buffer(held.message_index());
+  __builtin_prefetch(buffer);
+  __builtin_prefetch(buffer + setup.layout.payload_end - 1);
+}
+
+// How many indices ahead of the message it reads ReadRun prefetches: enough
+// for the loads to arrive while the messages before are read and visited.
+constexpr uint32_t kRunPrefetchAhead = 8;
+
+}  // namespace
+
+LocklessQueueReader::LocklessQueueReader(LocklessQueue queue) : queue_(queue) {}
+
+LocklessQueueReader::Result LocklessQueueReader::Read(
+    uint32_t uint32_queue_index, MessageInfo *info, char *copy_destination,
+    ReadFilter filter) const {
+  const ReadSetup setup(queue_);
+  const uint32_t count = setup.count;
+  const QueueIndex queue_index = QueueIndex::FromRaw(uint32_queue_index, count);
+  const AtomicIndex *slot =
+      setup.view.ring(setup.ring.Slot(uint32_queue_index));
+
+  Index held = slot->Load();
+  if (held.Holds(setup.ring.LapBefore(queue_index))) {
+    // Not sent yet (in the first lap the slot holds that index as a
+    // placeholder, so the answer is the same). Deciding this from the slot
+    // alone keeps a reader polling for the next message off the header of
+    // the buffer the sender is about to take back and write.
+    return Result::NOTHING_NEW;
+  }
+  setup.CheckBuffer(uint32_queue_index, held);
+  const MessageHeader *message = setup.view.message(held.message_index());
+  while (!held.Holds(queue_index)) {
+    const QueueIndex message_index = message->queue_index.Load(count);
+    const Index again = slot->Load();
+    if (again != held) {
+      held = again;
+      setup.CheckBuffer(uint32_queue_index, held);
+      message = setup.view.message(held.message_index());
+      continue;
+    }
+    CheckSlotIndex(queue_, uint32_queue_index, held);
+    if (!message_index.valid()) {
+      // Never written since initialization: the index is either in the first
+      // lap (not sent yet) or from before the queue began.
+      return queue_index.DistanceFrom(
+                 StartingIndex(queue_.const_memory(), count)) < count
+                 ? Result::NOTHING_NEW
+                 : Result::TOO_OLD;
+    }
+    const QueueIndex slot_index =
+        QueueIndex::FromRaw(held.queue_index(), count);
+    // The slot holds a later lap than asked for: overwritten. An earlier lap:
+    // not written yet.
+    return slot_index.DistanceFrom(queue_index) <
+                   QueueIndex::MaxIndex(count) / 2
+               ? Result::TOO_OLD
+               : Result::NOTHING_NEW;
+  }
+  return ReadHeld(setup, uint32_queue_index, held, info, copy_destination,
+                  filter);
+}
+
+LocklessQueueReader::RunResult LocklessQueueReader::ReadRun(
+    uint32_t queue_index, char *copy_destination, ReadFilter filter,
+    ReadFilter visit) const {
+  const ReadSetup setup(queue_);
+  const uint32_t count = setup.count;
+  const uint32_t max_index = setup.layout.max_queue_index;
+  RunResult run;
+  run.next_queue_index = queue_index;
+  uint32_t slot_number = setup.ring.Slot(queue_index);
+  uint32_t prefetch_slot = 0;
+  while (true) {
+    const uint32_t index = run.next_queue_index;
+    const Index held = setup.view.ring(slot_number)->Load();
+    MessageInfo info;
+    // The common case, the slot holding the index asked for, reads on here;
+    // every other answer (not sent yet, lapped, a slot changing under us)
+    // is Read's to give.
+    const Result result =
+        held.queue_index() == index
+            ? ReadHeld(setup, index, held, &info, copy_destination, filter)
+            : Read(index, &info, copy_destination, filter);
+    if (result != Result::GOOD) {
+      run.stop = result;
+      return run;
+    }
+    // Only once a message came: a poll of an empty queue prefetches nothing.
+    if (run.visited == 0) {
+      prefetch_slot = slot_number;
+      for (uint32_t ahead = 0; ahead < kRunPrefetchAhead; ++ahead) {
+        prefetch_slot = prefetch_slot + 1 == count ? 0 : prefetch_slot + 1;
+        PrefetchSlot(setup, prefetch_slot);
+      }
+    } else {
+      prefetch_slot = prefetch_slot + 1 == count ? 0 : prefetch_slot + 1;
+      PrefetchSlot(setup, prefetch_slot);
+    }
+    ++run.visited;
+    run.next_queue_index = index + 1 == max_index ? 0 : index + 1;
+    slot_number = slot_number + 1 == count ? 0 : slot_number + 1;
+    if (!visit(info)) return run;
+  }
 }
 
 LocklessQueueReader::Result LocklessQueueReader::Read(
@@ -306,28 +399,6 @@ LocklessQueueReader::Result LocklessQueueReader::Read(
     *length = info.length;
   }
   return result;
-}
-
-void LocklessQueueReader::Prefetch(uint32_t queue_index, uint32_t ahead) const {
-  const QueueLayout &layout = queue_.layout();
-  const uint32_t count = QueueSize32(queue_.config());
-  const RingIndexing ring(layout, count);
-  const uint32_t target =
-      ring.Advance(QueueIndex::FromRaw(queue_index, count), ahead).index();
-  const QueueMemoryView view(queue_.const_memory(), layout);
-  const Index held =
-      view.ring(ring.Slot(target))->Load(std::memory_order_relaxed);
-  if (held.message_index() >= layout.num_messages) return;
-  const char *buffer = view.buffer(held.message_index());
-  // The header, and the payload's last line (a short payload is all
-  // there); the lines between them for a short message.
-  constexpr size_t kLine = 64;
-  constexpr size_t kSmall = 4 * kLine;
-  const size_t end = layout.payload_end;
-  for (size_t offset = 0; offset < std::min(end, kSmall); offset += kLine) {
-    __builtin_prefetch(buffer + offset);
-  }
-  if (end > kSmall) __builtin_prefetch(buffer + end - 1);
 }
 
 QueueIndex LocklessQueueReader::LatestIndex() const {

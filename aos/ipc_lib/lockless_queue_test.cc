@@ -197,6 +197,115 @@ TEST(LocklessQueueTest, ReadResultsAtTheBoundaries) {
   }
 }
 
+// ReadRun answers as a loop of Read on consecutive indices: every message
+// of the run, in order, across the wrap of the 32-bit index; each stop
+// reason; and a message overwritten during its read (after the ring said it
+// was there), or lapped between two reads of the run, is not visited.
+TEST(LocklessQueueTest, ReadRunReadsLikeRead) {
+  const uint32_t count = 4;
+  const uint32_t start = QueueIndex::MaxIndex(count) - 2;
+  HeapQueue heap(SmallConfig(), start);
+  LocklessQueueReader reader(heap.queue());
+  const QueueIndex first = QueueIndex::FromRaw(start, count);
+  std::string buffer(64, '#');
+  std::vector<std::string> seen;
+  std::function<bool(const MessageInfo &)> on_visit;
+  const auto visit = [&](const MessageInfo &info) {
+    seen.push_back(buffer.substr(buffer.size() - info.length));
+    return on_visit ? on_visit(info) : true;
+  };
+  const auto run = [&](QueueIndex from, ReadFilter filter = {}) {
+    seen.clear();
+    return reader.ReadRun(from.index(), buffer.data(), filter, visit);
+  };
+
+  // Nothing sent: NOTHING_NEW before the first message.
+  LocklessQueueReader::RunResult result = run(first);
+  EXPECT_EQ(result.stop, ReadResult::NOTHING_NEW);
+  EXPECT_EQ(result.visited, 0u);
+  EXPECT_EQ(result.next_queue_index, first.index());
+
+  auto sender = LocklessQueueSender::Make(heap.queue(), seconds(0));
+  ASSERT_TRUE(sender.has_value());
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(SendString(&*sender, std::to_string(i).insert(0, 1, 'm')),
+              SendResult::GOOD);
+  }
+  // The whole run, through max - 1 to 0, up to the first index not sent.
+  result = run(first);
+  EXPECT_EQ(result.stop, ReadResult::NOTHING_NEW);
+  EXPECT_EQ(result.visited, 3u);
+  EXPECT_EQ(result.next_queue_index, first.IncrementBy(3).index());
+  EXPECT_LT(result.next_queue_index, start);
+  EXPECT_EQ(seen, (std::vector<std::string>{"m0", "m1", "m2"}));
+  // A visit returning false stops the run after that message.
+  on_visit = [](const MessageInfo &) { return false; };
+  result = run(first.Increment());
+  EXPECT_EQ(result.stop, ReadResult::GOOD);
+  EXPECT_EQ(result.visited, 1u);
+  EXPECT_EQ(result.next_queue_index, first.IncrementBy(2).index());
+  EXPECT_EQ(seen, (std::vector<std::string>{"m1"}));
+  on_visit = nullptr;
+  // The filter sees each message first; FILTERED ends the run there.
+  int filtered = 0;
+  const auto reject_m2 = [&](const MessageInfo &info) {
+    const bool keep = info.queue_index != first.IncrementBy(2).index();
+    filtered += keep ? 0 : 1;
+    return keep;
+  };
+  result = run(first, reject_m2);
+  EXPECT_EQ(result.stop, ReadResult::FILTERED);
+  EXPECT_EQ(result.visited, 2u);
+  EXPECT_EQ(filtered, 1);
+  EXPECT_EQ(seen, (std::vector<std::string>{"m0", "m1"}));
+
+  // Lapped: m0 is gone (TOO_OLD, nothing visited).
+  for (int i = 3; i < 6; ++i) {
+    ASSERT_EQ(SendString(&*sender, std::to_string(i).insert(0, 1, 'm')),
+              SendResult::GOOD);
+  }
+  result = run(first.Increment());
+  EXPECT_EQ(result.stop, ReadResult::TOO_OLD);
+  EXPECT_EQ(result.visited, 0u);
+  EXPECT_EQ(result.next_queue_index, first.Increment().index());
+
+  // The sender laps the reader while it visits m2: m3, next in the run, is
+  // overwritten before the run reads it, and must not be visited.
+  bool lapped = false;
+  on_visit = [&](const MessageInfo &) {
+    for (uint32_t i = 0; !lapped && i < count; ++i) {
+      EXPECT_EQ(SendString(&*sender, "lap"), SendResult::GOOD);
+    }
+    lapped = true;
+    return true;
+  };
+  result = run(first.IncrementBy(2));
+  EXPECT_EQ(result.stop, ReadResult::TOO_OLD);
+  EXPECT_EQ(result.visited, 1u);
+  EXPECT_EQ(seen, (std::vector<std::string>{"m2"}));
+  EXPECT_EQ(result.next_queue_index, first.IncrementBy(3).index());
+  on_visit = nullptr;
+
+  // Overwritten during its read (by sending from inside the filter, between
+  // the header check and the end of the copy): OVERWROTE, not visited.
+  const QueueIndex newest = reader.LatestIndex();
+  const QueueIndex oldest = newest.DecrementBy(count - 1);
+  const auto overwrite_second = [&](const MessageInfo &info) {
+    if (info.queue_index == oldest.Increment().index()) {
+      for (uint32_t i = 0; i < count; ++i) {
+        EXPECT_EQ(SendString(&*sender, "new"), SendResult::GOOD);
+      }
+    }
+    return true;
+  };
+  result = run(oldest, overwrite_second);
+  EXPECT_EQ(result.stop, ReadResult::OVERWROTE);
+  EXPECT_EQ(result.visited, 1u);
+  EXPECT_EQ(seen, (std::vector<std::string>{"lap"}));
+  EXPECT_EQ(result.next_queue_index, oldest.Increment().index());
+  EXPECT_TRUE(CheckQueueConsistency(heap.queue()).has_value());
+}
+
 TEST(LocklessQueueTest, MetadataCarriedThrough) {
   HeapQueue heap(SmallConfig());
   auto sender = LocklessQueueSender::Make(heap.queue(), seconds(0));
