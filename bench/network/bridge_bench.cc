@@ -26,15 +26,16 @@
 //     (futex) while the window is full.
 //     Until 2026-12-07 one process was both applications, pinned to pi1's
 //     CPU, and polled pi2's queue every 50 us: ~20000 wakeups a second on
-//     the server's CPU, which cost the bridge a quarter of its 1 MiB rate
+//     the server's CPU, which cost the bridge ~15% of its 1 MiB rate
 //     (docs/decisions/network.md, "The 1 MiB gap").
 // Needs root (namespaces); prints why and exits 0 otherwise.
 // Serialized with other benchmarks by flock(1)? Use `flock -o`: the
 // children (bridges in the namespaces) inherit the lock's descriptor, and if
 // this process dies without stopping them they hold the lock.
 //
-// The orchestrating process runs the shared-memory applications; the
-// network ends run as children of this binary in the namespaces (--mode).
+// The orchestrating process runs pi1's shared-memory applications; the
+// network ends (in the namespaces), pi2's echo and pi2's throughput sink run
+// as children of this binary (--mode).
 
 #include <arpa/inet.h>
 #include <fcntl.h>
