@@ -1,12 +1,7 @@
 #include "aos/events/simulated_network_bridge.h"
 
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <chrono>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -24,6 +19,7 @@
 #include "aos/network/remote_message_generated.h"
 #include "aos/network/testing_time_converter.h"
 #include "aos/network/timestamp_generated.h"
+#include "aos/testing/process.h"
 #include "aos/testing/tmpdir.h"
 #include "gtest/gtest.h"
 
@@ -697,29 +693,17 @@ constexpr char kTraceFileVariable[] = "AOS_SIM_DETERMINISM_TRACE";
 // only this test selected) and returns its trace. Separate processes differ
 // in everything a simulation must not depend on: thread ids, addresses,
 // allocation order.
-std::string RunScenarioInNewProcess(const std::string &trace_file) {
-  const std::string self = std::filesystem::read_symlink("/proc/self/exe");
-  const std::string filter =
-      "--gtest_filter=SimulatedMessageBridgeTest.Deterministic";
-  std::vector<std::string> environment = {std::string(kTraceFileVariable) +
-                                          "=" + trace_file};
-  for (char **variable = environ; *variable != nullptr; ++variable) {
-    environment.emplace_back(*variable);
-  }
-  std::vector<char *> envp;
-  for (std::string &variable : environment) envp.push_back(variable.data());
-  envp.push_back(nullptr);
-  std::vector<char *> argv = {const_cast<char *>(self.c_str()),
-                              const_cast<char *>(filter.c_str()), nullptr};
-  pid_t pid;
-  const int spawned = posix_spawn(&pid, self.c_str(), nullptr, nullptr,
-                                  argv.data(), envp.data());
-  EXPECT_EQ(spawned, 0) << strerror(spawned);
-  if (spawned != 0) return "";
-  int status = 0;
-  EXPECT_EQ(waitpid(pid, &status, 0), pid);
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
-      << "the child running the scenario failed, status " << status;
+std::string RunScenarioInNewProcess(const std::string &directory,
+                                    const std::string &trace_file) {
+  // Generous: only a safety net (sanitizer builds are slow).
+  ::aos::testing::ChildProcess child(
+      {std::filesystem::read_symlink("/proc/self/exe"),
+       "--gtest_filter=SimulatedMessageBridgeTest.Deterministic"},
+      directory, "", std::chrono::minutes(10),
+      {std::string(kTraceFileVariable) + "=" + trace_file});
+  const ::aos::testing::ProcessExit exit = child.Wait();
+  EXPECT_EQ(exit.code, 0) << "the child running the scenario failed:\n"
+                          << exit.out << exit.err;
   std::ifstream file(trace_file, std::ios::binary);
   EXPECT_TRUE(file.good()) << trace_file;
   return std::string(std::istreambuf_iterator<char>(file), {});
@@ -747,9 +731,9 @@ TEST_F(SimulatedMessageBridgeTest, Deterministic) {
   // And in two other processes.
   ::aos::testing::TempDir directory;
   const std::string child1 =
-      RunScenarioInNewProcess(directory.path() + "/trace1");
+      RunScenarioInNewProcess(directory.path(), directory.path() + "/trace1");
   const std::string child2 =
-      RunScenarioInNewProcess(directory.path() + "/trace2");
+      RunScenarioInNewProcess(directory.path(), directory.path() + "/trace2");
   EXPECT_TRUE(child1 == child2) << "the runs in two processes differ";
   EXPECT_TRUE(child1 == first)
       << "the run in another process differs from this one's";

@@ -34,7 +34,7 @@ target_compile_definitions(aos_simulated_event_loop_test PRIVATE
 aos_test(NAME aos_simulated_network_bridge_test
   SRCS simulated_network_bridge_test.cc
   DEPS aos_simulated_event_loop aos_testing_time_converter
-       aos_event_loop_test_fbs
+       aos_event_loop_test_fbs aos_testing_process
   LABELS simulation)
 target_compile_definitions(aos_simulated_network_bridge_test PRIVATE
   AOS_SIM_TESTDATA_DIR="${CMAKE_CURRENT_SOURCE_DIR}/testdata")

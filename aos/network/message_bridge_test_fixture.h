@@ -25,7 +25,6 @@
 #include "aos/events/shm_event_loop.h"
 #include "aos/events/simulated_event_loop.h"
 #include "aos/events/test_message_generated.h"
-#include "aos/ipc_lib/shm_base.h"
 #include "aos/network/dds_transport.h"
 #include "aos/network/message_bridge_client_generated.h"
 #include "aos/network/message_bridge_server_generated.h"
@@ -34,8 +33,6 @@
 #include "aos/network/timestamp_generated.h"
 #include "aos/testing/tmpdir.h"
 #include "gtest/gtest.h"
-
-DECLARE_string(override_hostname);
 
 namespace aos::message_bridge::testing {
 
@@ -143,8 +140,7 @@ class MessageBridgeTest : public ::testing::Test {
           "mount --bind " + boot_file +
               " /proc/sys/kernel/random/boot_id && exec \"$0\" \"$@\"",
           std::string(AOS_MESSAGE_BRIDGE), "--config=" + config_path,
-          "--override_hostname=" +
-              std::string(node == 1 ? kAddress1 : kAddress2),
+          "--override_hostname=" + std::string(NodeAddress(node)),
           "--shm_base=" + ShmBase(node),
           "--peer_timeout_ms=" + std::to_string(1000 * kSlowdown),
           std::string("--dds_lease_ms=1000")}) {
@@ -164,12 +160,7 @@ class MessageBridgeTest : public ::testing::Test {
 
   // An event loop of node `node` in this process, on that node's shm.
   std::unique_ptr<ShmEventLoop> MakeLoop(int node) {
-    FLAGS_shm_base = ShmBase(node);
-    FLAGS_override_hostname = std::string(node == 1 ? kAddress1 : kAddress2);
-    auto loop = std::make_unique<ShmEventLoop>(&config_->message());
-    loop->SkipTimingReport();
-    loop->SkipAosLog();
-    return loop;
+    return MakeNodeLoop(&config_->message(), node, ShmBase(node));
   }
 
   // The /big channel (1 MiB messages, pi1 -> pi2) as `loop`'s node sees it.

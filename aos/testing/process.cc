@@ -5,7 +5,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
+#include <string_view>
 #include <thread>
 
 #include "aos/util/file.h"
@@ -20,12 +22,38 @@ std::string ReadIfThere(const std::string &path) {
   return util::MaybeReadFileToString(path).value_or("");
 }
 
+// This process's environment with `added` ("NAME=value" each) replacing or
+// adding variables.
+std::vector<std::string> ChildEnvironment(
+    const std::vector<std::string> &added) {
+  auto name = [](std::string_view variable) {
+    return variable.substr(0, variable.find('='));
+  };
+  std::vector<std::string> result;
+  for (char **variable = environ; *variable != nullptr; ++variable) {
+    const std::string_view inherited(*variable);
+    if (std::none_of(added.begin(), added.end(), [&](const std::string &a) {
+          return name(a) == name(inherited);
+        })) {
+      result.emplace_back(inherited);
+    }
+  }
+  for (const std::string &variable : added) {
+    CHECK_NE(variable.find('='), std::string::npos)
+        << ": ChildProcess environment entry \"" << variable
+        << "\" is not NAME=value";
+    result.push_back(variable);
+  }
+  return result;
+}
+
 }  // namespace
 
 ChildProcess::ChildProcess(std::vector<std::string> argv,
                            const std::string &dir,
                            const std::string &stdin_text,
-                           std::chrono::seconds hang_limit)
+                           std::chrono::seconds hang_limit,
+                           const std::vector<std::string> &environment)
     : command_(argv.at(0)), hang_limit_(hang_limit) {
   // One test binary may run several at once: number them per process.
   static int next_id = 0;
@@ -37,6 +65,13 @@ ChildProcess::ChildProcess(std::vector<std::string> argv,
   std::vector<char *> args;
   for (std::string &arg : argv) args.push_back(arg.data());
   args.push_back(nullptr);
+  // Built before the fork: the child must not allocate.
+  std::vector<std::string> child_environment = ChildEnvironment(environment);
+  std::vector<char *> envp;
+  for (std::string &variable : child_environment) {
+    envp.push_back(variable.data());
+  }
+  envp.push_back(nullptr);
   pid_ = fork();
   PCHECK(pid_ >= 0);
   if (pid_ == 0) {
@@ -55,7 +90,7 @@ ChildProcess::ChildProcess(std::vector<std::string> argv,
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
-    execv(args[0], args.data());
+    execve(args[0], args.data(), envp.data());
     _exit(127);
   }
 }

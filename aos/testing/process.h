@@ -32,14 +32,16 @@ struct ProcessExit {
 
 // A child process running argv[0] (a path, not searched in $PATH) with
 // `argv`. Files named process<N>.{in,out,err} in `dir` hold its stdin
-// (`stdin_text`), stdout and stderr. It starts with no signal blocked,
-// whatever the test blocks. Destroying it kills (SIGKILL) and reaps the
-// process if it is still running.
+// (`stdin_text`), stdout and stderr. Its environment is the test's, with
+// each "NAME=value" of `environment` added (replacing a variable of the same
+// name). It starts with no signal blocked, whatever the test blocks.
+// Destroying it kills (SIGKILL) and reaps the process if it is still running.
 class ChildProcess {
  public:
   ChildProcess(std::vector<std::string> argv, const std::string &dir,
                const std::string &stdin_text = "",
-               std::chrono::seconds hang_limit = kDefaultProcessHangLimit);
+               std::chrono::seconds hang_limit = kDefaultProcessHangLimit,
+               const std::vector<std::string> &environment = {});
   ChildProcess(const ChildProcess &) = delete;
   ChildProcess &operator=(const ChildProcess &) = delete;
   ~ChildProcess();

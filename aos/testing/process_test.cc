@@ -27,6 +27,26 @@ TEST(ChildProcessTest, CapturesExitCodeAndOutput) {
   EXPECT_FALSE(process.running());
 }
 
+// The child gets the test's environment plus the variables given, which
+// replace any of the same name.
+TEST(ChildProcessTest, PassesEnvironment) {
+  TempDir dir;
+  ASSERT_EQ(setenv("AOS_PROCESS_TEST_KEPT", "kept", 1), 0);
+  ASSERT_EQ(setenv("AOS_PROCESS_TEST_REPLACED", "old", 1), 0);
+  ChildProcess process(
+      {"/bin/sh", "-c",
+       "echo \"$AOS_PROCESS_TEST_KEPT $AOS_PROCESS_TEST_REPLACED "
+       "$AOS_PROCESS_TEST_ADDED\"; env | grep -c AOS_PROCESS_TEST_REPLACED"},
+      dir.path(), "", kDefaultProcessHangLimit,
+      {"AOS_PROCESS_TEST_REPLACED=new", "AOS_PROCESS_TEST_ADDED=a=b"});
+  const ProcessExit exit = process.Wait();
+  unsetenv("AOS_PROCESS_TEST_KEPT");
+  unsetenv("AOS_PROCESS_TEST_REPLACED");
+  EXPECT_EQ(exit.code, 0) << exit.err;
+  // Replaced, not duplicated.
+  EXPECT_EQ(exit.out, "kept new a=b\n1\n");
+}
+
 // running() finding the process gone does not lose how it ended, and a
 // signal to it then goes nowhere (its pid may be another process's).
 TEST(ChildProcessTest, RunningKeepsTheExitForWait) {

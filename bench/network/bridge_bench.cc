@@ -15,23 +15,39 @@
 // is measured within one run):
 //   - DDS: a writer writing as fast as reliable flow control lets it, the
 //     rate measured at the reader from the first message to the last;
-//   - the bridge: pi1 sends (building each message in place in the
-//     sender's buffer) with at most a window of messages not yet seen on pi2
-//     (so the server's watcher never falls a queue behind), the rate measured
-//     at pi2's reader from the first message to the last; the messages are
-//     numbered and pi2 checks that each arrives, in order.
+//   - the bridge: pi1's application (on pi1's CPU) sends, building each
+//     message in place in the sender's buffer, with at most a window of
+//     messages not yet seen on pi2 (so the server's watcher never falls a
+//     queue behind); pi2's application (a child process on pi2's CPU) blocks
+//     in a watcher, as the DDS case's reader blocks in a waitset, measures
+//     the rate from the first message to the last and checks that each
+//     message (numbered) arrives, in order. The window is a counter in
+//     shared memory between the two applications: the sender sleeps on it
+//     (futex) while the window is full.
+//     Until 2026-12-07 one process was both applications, pinned to pi1's
+//     CPU, and polled pi2's queue every 50 us: ~20000 wakeups a second on
+//     the server's CPU, which cost the bridge a quarter of its 1 MiB rate
+//     (docs/decisions/network.md, "The 1 MiB gap").
 // Needs root (namespaces); prints why and exits 0 otherwise.
+// Serialized with other benchmarks by flock(1)? Use `flock -o`: the
+// children (bridges in the namespaces) inherit the lock's descriptor, and if
+// this process dies without stopping them they hold the lock.
 //
 // The orchestrating process runs the shared-memory applications; the
 // network ends run as children of this binary in the namespaces (--mode).
 
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <linux/futex.h>
 #include <netinet/in.h>
 #include <sched.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -49,7 +65,6 @@
 #include "aos/configuration.h"
 #include "aos/events/shm_event_loop.h"
 #include "aos/init.h"
-#include "aos/ipc_lib/shm_base.h"
 #include "aos/network/bridge.h"
 #include "aos/network/dds_transport.h"
 #include "aos/network/message_bridge_client_generated.h"
@@ -64,6 +79,8 @@ DEFINE_string(mode, "", "Internal: which end this process is.");
 DEFINE_string(bench_config, "", "Internal: the configuration.");
 DEFINE_string(node, "", "Internal: this end's node.");
 DEFINE_int32(size, 64, "Internal: message size.");
+DEFINE_string(progress, "",
+              "Internal: the bridge case's shared window counter file.");
 DEFINE_int32(round_trips, 5000, "Ping-pong round trips per case.");
 DEFINE_int32(messages_64, 100000, "64 B messages per throughput case.");
 DEFINE_int32(messages_1m, 300, "1 MiB messages per throughput case.");
@@ -76,7 +93,6 @@ DEFINE_bool(pin, true,
 DEFINE_bool(latency, true,
             "Measure the latency cases (false: throughput only, e.g. when "
             "profiling it).");
-DECLARE_string(override_hostname);
 
 namespace aos::message_bridge::bench {
 namespace {
@@ -84,7 +100,9 @@ namespace {
 using testing::ChildProcess;
 using testing::kAddress1;
 using testing::kAddress2;
+using testing::MakeNodeLoop;
 using testing::NetnsPair;
+using testing::NodeAddress;
 using testing::ProcessExit;
 
 constexpr int kUdpPort = 7777;
@@ -390,6 +408,145 @@ int BridgeEcho() {
   return 0;
 }
 
+// --- the bridge case's two applications ---
+
+// Pins this process to `cpu` if --pin and there are two CPUs.
+void PinSelf(int cpu) {
+  if (!FLAGS_pin || std::thread::hardware_concurrency() < 2) return;
+  cpu_set_t cpus;
+  CPU_ZERO(&cpus);
+  CPU_SET(cpu, &cpus);
+  PCHECK(sched_setaffinity(0, sizeof(cpus), &cpus) == 0);
+}
+
+// What pi2's application tells pi1's (separate processes on separate CPUs),
+// in a shared mapping of a file: how many messages arrived, so the sender
+// keeps at most a window in flight. The sender sleeps on `received` (a
+// futex word) only while the window is full; the sink wakes it only if it
+// says it sleeps, so a fast case pays no system call per message.
+struct Progress {
+  std::atomic<uint32_t> received{0};
+  std::atomic<uint32_t> sender_waiting{0};
+  // The sink's watcher exists and its loop runs: messages sent from now on
+  // are seen.
+  std::atomic<uint32_t> ready{0};
+  // The sink exited (done, or gave up): the sender stops.
+  std::atomic<uint32_t> done{0};
+};
+static_assert(std::atomic<uint32_t>::is_always_lock_free &&
+              sizeof(std::atomic<uint32_t>) == sizeof(uint32_t));
+
+// A Progress shared through the file at `path` (made zeroed if `create`).
+class SharedProgress {
+ public:
+  SharedProgress(const std::string &path, bool create) {
+    const int fd = open(path.c_str(),
+                        create ? (O_RDWR | O_CREAT | O_TRUNC) : O_RDWR, 0600);
+    PCHECK(fd >= 0) << ": " << path;
+    if (create) PCHECK(ftruncate(fd, sizeof(Progress)) == 0) << ": " << path;
+    void *memory = mmap(nullptr, sizeof(Progress), PROT_READ | PROT_WRITE,
+                        MAP_SHARED, fd, 0);
+    PCHECK(memory != MAP_FAILED) << ": " << path;
+    close(fd);
+    // The file is zeroed, which is Progress's initial state.
+    progress_ = static_cast<Progress *>(memory);
+  }
+  ~SharedProgress() { munmap(progress_, sizeof(Progress)); }
+  SharedProgress(const SharedProgress &) = delete;
+  SharedProgress &operator=(const SharedProgress &) = delete;
+
+  Progress *operator->() { return progress_; }
+
+ private:
+  Progress *progress_;
+};
+
+// Sleeps while `*word == value`, at most `timeout` (shared futex: the word is
+// in memory shared between processes).
+void FutexWait(std::atomic<uint32_t> *word, uint32_t value,
+               std::chrono::nanoseconds timeout) {
+  timespec ts{static_cast<time_t>(timeout.count() / 1'000'000'000),
+              static_cast<long>(timeout.count() % 1'000'000'000)};
+  syscall(SYS_futex, reinterpret_cast<uint32_t *>(word), FUTEX_WAIT, value, &ts,
+          nullptr, 0);
+}
+
+void FutexWake(std::atomic<uint32_t> *word) {
+  syscall(SYS_futex, reinterpret_cast<uint32_t *>(word), FUTEX_WAKE, INT32_MAX,
+          nullptr, nullptr, 0);
+}
+
+const char *BulkChannel(int size) { return size == 64 ? "/bulk64" : "/bulk1m"; }
+
+// pi2's application in the bridge throughput case: counts the numbered
+// messages of --size as they arrive (in a watcher: it sleeps in between),
+// exits 1 if one is missing or out of order or nothing arrives for 10 s,
+// else prints the rate from the first message to the last.
+int BridgeSink() {
+  // pi2's CPU, like the DDS case's reader and pi2's bridge.
+  PinSelf(1);
+  FlatbufferDetachedBuffer<Configuration> config =
+      configuration::ReadConfig(FLAGS_bench_config);
+  ShmEventLoop loop(&config.message());
+  loop.SkipTimingReport();
+  loop.SkipAosLog();
+  SharedProgress progress(FLAGS_progress, /*create=*/false);
+  const uint32_t count = static_cast<uint32_t>(
+      FLAGS_size == 64 ? FLAGS_messages_64 : FLAGS_messages_1m);
+  const size_t size = static_cast<size_t>(FLAGS_size);
+  uint32_t received = 0;
+  int64_t first = 0, last = 0;
+  int status = 0;
+  loop.MakeRawWatcher(
+      configuration::GetChannel(&config.message(), BulkChannel(FLAGS_size),
+                                "aos.TestMessage", "", loop.node()),
+      [&](const Context &context, const void *data) {
+        // The orchestrator's readiness messages (1 byte) may still arrive.
+        if (context.size != size) return;
+        uint32_t number;
+        memcpy(&number, data, sizeof(number));
+        if (number != received) {
+          std::printf(
+              "  (bridge %s: message %u arrived where %u was due: a reliable "
+              "channel lost or reordered messages)\n",
+              BulkChannel(FLAGS_size), number, received);
+          status = 1;
+          loop.Exit();
+          return;
+        }
+        last = ::aos::bench::NowNs();
+        if (received == 0) first = last;
+        progress->received.store(++received);
+        if (progress->sender_waiting.load()) FutexWake(&progress->received);
+        if (received == count) loop.Exit();
+      });
+  // Bounded: a bridge that stops delivering ends the case.
+  uint32_t last_checked = 0;
+  int idle_seconds = 0;
+  TimerHandler *watchdog = loop.AddTimer([&]() {
+    idle_seconds = received == last_checked ? idle_seconds + 1 : 0;
+    last_checked = received;
+    if (idle_seconds < 10) return;
+    std::printf("  (bridge %s: only %u of %u messages arrived)\n",
+                BulkChannel(FLAGS_size), received, count);
+    status = 1;
+    loop.Exit();
+  });
+  loop.OnRun([&]() {
+    watchdog->Schedule(loop.monotonic_now() + std::chrono::seconds(1),
+                       std::chrono::seconds(1));
+    progress->ready.store(1);
+  });
+  CHECK(loop.Run().has_value());
+  // Stop a sender that still sends or waits for a window.
+  progress->done.store(1);
+  FutexWake(&progress->received);
+  std::fflush(stdout);
+  if (status != 0) return status;
+  PrintResult("rate", (count - 1) / ((last - first) / 1e9));
+  return 0;
+}
+
 class Orchestrator {
  public:
   Orchestrator() {
@@ -446,12 +603,7 @@ class Orchestrator {
     bool complete = true;
     // Throughput: --runs runs, alternating which system goes first.
     // The orchestrator (the bridge case's application) runs on pi1's CPU.
-    if (FLAGS_pin && std::thread::hardware_concurrency() >= 2) {
-      cpu_set_t cpus;
-      CPU_ZERO(&cpus);
-      CPU_SET(0, &cpus);
-      PCHECK(sched_setaffinity(0, sizeof(cpus), &cpus) == 0);
-    }
+    PinSelf(0);
     std::printf("\nthroughput, one reliable channel, %d runs%s\n", FLAGS_runs,
                 FLAGS_pin ? " (pi1's processes on CPU 0, pi2's on CPU 1)" : "");
     for (int size : {64, static_cast<int>(kMiB)}) {
@@ -582,8 +734,7 @@ class Orchestrator {
     Pin(&argv, node);
     for (const std::string &arg :
          {std::string(AOS_MESSAGE_BRIDGE), "--config=" + config_path_,
-          "--override_hostname=" +
-              std::string(node == 1 ? kAddress1 : kAddress2),
+          "--override_hostname=" + std::string(NodeAddress(node)),
           "--shm_base=" + ShmBase(node), std::string("--dds_domain=8")}) {
       argv.push_back(arg);
     }
@@ -591,12 +742,7 @@ class Orchestrator {
   }
 
   std::unique_ptr<ShmEventLoop> MakeLoop(int node) {
-    FLAGS_shm_base = ShmBase(node);
-    FLAGS_override_hostname = std::string(node == 1 ? kAddress1 : kAddress2);
-    auto loop = std::make_unique<ShmEventLoop>(&config_->message());
-    loop->SkipTimingReport();
-    loop->SkipAosLog();
-    return loop;
+    return MakeNodeLoop(&config_->message(), node, ShmBase(node));
   }
 
   const Channel *GetChannel(std::string_view name, const Node *node) {
@@ -693,91 +839,110 @@ class Orchestrator {
     return OneWay(round_trips);
   }
 
+  // Prints what the bridges reported when a throughput case ended short.
+  void ReportShort(ChildProcess *bridge1, ShmEventLoop *pi1, ShmEventLoop *pi2,
+                   int sent) {
+    std::printf("%s\n", bridge1->err().c_str());
+    Fetcher<ServerStatistics> server =
+        pi1->MakeFetcher<ServerStatistics>("/aos");
+    Fetcher<ClientStatistics> client =
+        pi2->MakeFetcher<ClientStatistics>("/aos");
+    if (!server.Fetch() || !client.Fetch()) return;
+    const ServerConnection *s = server->connections()->Get(0);
+    const ClientConnection *c = client->connections()->Get(0);
+    std::printf(
+        "  application: sent %d; server (statistics %.1f s old): sent %u "
+        "dropped %u retries %u connections %u; client: received %u "
+        "duplicates %u connections %u\n",
+        sent,
+        std::chrono::duration<double>(pi1->monotonic_now() -
+                                      server.context().monotonic_event_time)
+            .count(),
+        s->sent_packets(), s->dropped_packets(), s->retry_count(),
+        s->connection_count(), c->received_packets(), c->duplicate_packets(),
+        c->connection_count());
+  }
+
+  // pi2's application (BridgeSink), on pi2's CPU.
+  std::unique_ptr<ChildProcess> StartSink(int size,
+                                          const std::string &progress) {
+    std::vector<std::string> argv;
+    for (const std::string &arg :
+         {self_, std::string("--mode=bridge_sink"),
+          std::string(FLAGS_pin ? "--pin" : "--nopin"),
+          "--bench_config=" + config_path_, "--shm_base=" + ShmBase(2),
+          "--override_hostname=" + std::string(kAddress2),
+          "--size=" + std::to_string(size),
+          "--messages_64=" + std::to_string(FLAGS_messages_64),
+          "--messages_1m=" + std::to_string(FLAGS_messages_1m),
+          "--progress=" + progress}) {
+      argv.push_back(arg);
+    }
+    return Start(std::move(argv));
+  }
+
   double BridgeThroughput(int size) {
     std::unique_ptr<ChildProcess> bridge1 = StartBridge(1);
     std::unique_ptr<ChildProcess> bridge2 = StartBridge(2);
     std::unique_ptr<ShmEventLoop> pi1 = MakeLoop(1);
     std::unique_ptr<ShmEventLoop> pi2 = MakeLoop(2);
-    const std::string_view channel = size == 64 ? "/bulk64" : "/bulk1m";
+    const std::string_view channel = BulkChannel(size);
     WaitForBridge(pi1.get(), pi2.get(), channel);
     std::unique_ptr<RawSender> sender =
         pi1->MakeRawSender(GetChannel(channel, pi1->node()));
-    std::unique_ptr<RawFetcher> fetcher =
-        pi2->MakeRawFetcher(GetChannel(channel, pi2->node()));
-    while (fetcher->FetchNext()) {
+    const std::string progress_path = dir_.path() + "/progress";
+    SharedProgress progress(progress_path, /*create=*/true);
+    std::unique_ptr<ChildProcess> sink = StartSink(size, progress_path);
+    for (int i = 0; progress->ready.load() == 0; ++i) {
+      if (!sink->running() || i == 10000) {
+        const ProcessExit exit = sink->Wait();
+        LOG(FATAL) << "the bridge case's sink did not start (exit " << exit.code
+                   << "): " << exit.out << exit.err;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
-    const int count = size == 64 ? FLAGS_messages_64 : FLAGS_messages_1m;
+    const uint32_t count = static_cast<uint32_t>(
+        size == 64 ? FLAGS_messages_64 : FLAGS_messages_1m);
     // A window well under the queue (10000 for 64 B, 20 for 1 MiB), so the
     // server's watcher never falls a queue behind.
-    const int window = size == 64 ? 2000 : 8;
-    int sent = 0, received = 0;
-    int64_t first = 0;
-    int64_t last_progress = ::aos::bench::NowNs();
-    while (received < count) {
-      // Bounded: a bridge that stops delivering ends the case, reported.
-      if (::aos::bench::NowNs() - last_progress > 10'000'000'000) {
-        std::printf("  (bridge %s: only %d of %d messages arrived; %s)\n",
-                    channel.data(), received, count,
-                    bridge1->err().empty() ? "no log" : "see its log below");
-        std::printf("%s\n", bridge1->err().c_str());
-        Fetcher<ServerStatistics> server =
-            pi1->MakeFetcher<ServerStatistics>("/aos");
-        Fetcher<ClientStatistics> client =
-            pi2->MakeFetcher<ClientStatistics>("/aos");
-        if (server.Fetch() && client.Fetch()) {
-          const ServerConnection *s = server->connections()->Get(0);
-          const ClientConnection *c = client->connections()->Get(0);
-          std::printf(
-              "  application: sent %d; server (statistics %.1f s old): sent "
-              "%u dropped %u retries %u connections %u; client: received %u "
-              "duplicates %u connections %u\n",
-              sent,
-              std::chrono::duration<double>(
-                  pi1->monotonic_now() - server.context().monotonic_event_time)
-                  .count(),
-              s->sent_packets(), s->dropped_packets(), s->retry_count(),
-              s->connection_count(), c->received_packets(),
-              c->duplicate_packets(), c->connection_count());
-        }
-        break;
-      }
-      while (sent < count && sent - received < window) {
+    const uint32_t window = size == 64 ? 2000 : 8;
+    uint32_t sent = 0;
+    // Ends when everything is sent, or the sink is done (it gives up after
+    // 10 s without a message, or on a lost or reordered one).
+    while (sent < count && progress->done.load() == 0) {
+      const uint32_t received = progress->received.load();
+      if (sent - received < window) {
         // Built in place, as an AOS application builds its flatbuffers in
         // the sender's shared-memory buffer (the DDS case's writer does not
         // copy its payload before dds_write either); only the number
-        // changes, so the receiving end checks that all arrive in order.
-        const uint32_t number = static_cast<uint32_t>(sent);
+        // changes, so the sink checks that all arrive in order.
         memcpy(static_cast<uint8_t *>(sender->data()) + sender->size() - size,
-               &number, sizeof(number));
-        if (sender->Send(size) != RawSender::Error::kOk) break;
-        ++sent;
-      }
-      bool progress = false;
-      while (fetcher->FetchNext()) {
-        // WaitForBridge's 1-byte messages may still be on their way.
-        if (fetcher->context().size != static_cast<size_t>(size)) continue;
-        uint32_t number;
-        memcpy(&number, fetcher->context().data, sizeof(number));
-        if (number != static_cast<uint32_t>(received)) {
-          std::printf(
-              "  (bridge %s: message %u arrived where %d was due: a reliable "
-              "channel lost or reordered messages)\n",
-              channel.data(), number, received);
-          return NAN;
+               &sent, sizeof(sent));
+        if (sender->Send(size) == RawSender::Error::kOk) {
+          ++sent;
+        } else {
+          std::this_thread::sleep_for(std::chrono::microseconds(50));
         }
-        if (received++ == 0) first = ::aos::bench::NowNs();
-        last_progress = ::aos::bench::NowNs();
-        progress = true;
+        continue;
       }
-      // Not spinning: the application must not take the CPU the bridge
-      // processes need (the DDS case's reader blocks in a waitset).
-      if (!progress) std::this_thread::sleep_for(std::chrono::microseconds(50));
+      progress->sender_waiting.store(1);
+      // Checked again after saying we sleep: the sink wakes us only then.
+      if (progress->received.load() == received && progress->done.load() == 0) {
+        FutexWait(&progress->received, received, std::chrono::seconds(1));
+      }
+      progress->sender_waiting.store(0);
+      // A sink that died without saying so.
+      if (progress->received.load() == received && !sink->running()) break;
     }
-    // A case that ended short has no rate: it is reported, and left out of
-    // the medians.
-    if (received < count) return NAN;
-    const double seconds = (last_progress - first) / 1e9;
-    return (received - 1) / seconds;
+    const ProcessExit exit = sink->Wait();
+    if (exit.code != 0) {
+      // The subject lost, reordered or stalled: reported, and left out of
+      // the medians.
+      std::printf("%s%s", exit.out.c_str(), exit.err.c_str());
+      ReportShort(bridge1.get(), pi1.get(), pi2.get(), static_cast<int>(sent));
+      return NAN;
+    }
+    return Read(exit, "rate");
   }
 
   ::aos::testing::TempDir dir_{"/tmp"};
@@ -800,6 +965,7 @@ int main(int argc, char **argv) {
   if (FLAGS_mode == "dds_sink") return DdsSink();
   if (FLAGS_mode == "dds_source") return DdsSource();
   if (FLAGS_mode == "bridge_echo") return BridgeEcho();
+  if (FLAGS_mode == "bridge_sink") return BridgeSink();
   CHECK(FLAGS_mode.empty()) << ": unknown --mode " << FLAGS_mode;
   return Orchestrator().Run();
 }

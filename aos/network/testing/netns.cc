@@ -11,9 +11,29 @@
 #include <sstream>
 #include <thread>
 
+#include "aos/ipc_lib/shm_base.h"
+#include "gflags/gflags.h"
 #include "glog/logging.h"
 
+DECLARE_string(override_hostname);
+
 namespace aos::message_bridge::testing {
+
+std::string_view NodeAddress(int node) {
+  CHECK(node == 1 || node == 2) << ": no node " << node << " (1 or 2)";
+  return node == 1 ? kAddress1 : kAddress2;
+}
+
+std::unique_ptr<ShmEventLoop> MakeNodeLoop(const Configuration *configuration,
+                                           int node,
+                                           const std::string &shm_base) {
+  FLAGS_shm_base = shm_base;
+  FLAGS_override_hostname = std::string(NodeAddress(node));
+  auto loop = std::make_unique<ShmEventLoop>(configuration);
+  loop->SkipTimingReport();
+  loop->SkipAosLog();
+  return loop;
+}
 
 Result<std::string> RunCommand(const std::string &command) {
   FILE *pipe = popen((command + " 2>&1").c_str(), "r");

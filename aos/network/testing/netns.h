@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "aos/events/shm_event_loop.h"
 #include "aos/network/testing/impaired_link.h"
 #include "aos/testing/process.h"
 #include "aos/util/status.h"
@@ -27,6 +28,20 @@ namespace aos::message_bridge::testing {
 
 inline constexpr std::string_view kAddress1 = "10.77.0.1";
 inline constexpr std::string_view kAddress2 = "10.77.0.2";
+
+// Node `node`'s (1 or 2) address, kAddress1 or kAddress2: also its hostname
+// in the tests' and the bench's configurations.
+std::string_view NodeAddress(int node);
+
+// An event loop of node `node` (1 or 2, found by its hostname
+// NodeAddress(node)) in this process, on the shared memory under
+// `shm_base`: the applications a test or bench runs "on" that node (shared
+// memory does not care about network namespaces). Sets --shm_base and
+// --override_hostname, which the loop reads when it is made. Sends no timing
+// reports and no log.
+std::unique_ptr<ShmEventLoop> MakeNodeLoop(const Configuration *configuration,
+                                           int node,
+                                           const std::string &shm_base);
 
 // The programs tests run inside the namespaces (the bridges, the bench's
 // ends): aos::testing's, started with Exec(i) as the start of argv.
