@@ -215,11 +215,6 @@ class SimpleShmFetcher {
   // every candidate).
   bool FetchNext(ipc_lib::ReadFilter filter, FallBehindPolicy policy,
                  uint64_t *lost) {
-    // A skip lands on a message that a fast sender may overwrite before we
-    // read it; each retry re-reads the ring's newest index, so it only fails
-    // again if the sender lapped us again in between. Past the bound the
-    // sender outruns any reader: jump to the newest message instead.
-    constexpr int kMaxSkips = 64;
     for (int skips = 0;; ++skips) {
       const ipc_lib::ReadResult result = Read(next_queue_index_, filter);
       switch (result) {
@@ -232,13 +227,8 @@ class SimpleShmFetcher {
           return false;
         case ipc_lib::ReadResult::TOO_OLD:
         case ipc_lib::ReadResult::OVERWROTE:
-          if (policy == FallBehindPolicy::kSkipToOldest) {
-            const uint64_t skipped = SkipToOldest(skips >= kMaxSkips);
-            pending_lost_ += skipped;
-            *lost += skipped;
-            continue;
-          }
-          DieFellBehind(result);
+          FellBehind(result, policy, skips, lost);
+          continue;
       }
     }
   }
@@ -250,7 +240,6 @@ class SimpleShmFetcher {
   // ReadRun per run of messages instead of a Read per message.
   void FetchRun(ipc_lib::ReadFilter filter, FallBehindPolicy policy,
                 uint64_t *lost, ContextPredicate each) {
-    constexpr int kMaxSkips = 64;
     int skips = 0;
     bool stopped = false;
     bool pin_failed = false;
@@ -284,14 +273,8 @@ class SimpleShmFetcher {
           return;
         case ipc_lib::ReadResult::TOO_OLD:
         case ipc_lib::ReadResult::OVERWROTE:
-          if (policy == FallBehindPolicy::kSkipToOldest) {
-            const uint64_t skipped = SkipToOldest(skips >= kMaxSkips);
-            ++skips;
-            pending_lost_ += skipped;
-            *lost += skipped;
-            continue;
-          }
-          DieFellBehind(result);
+          FellBehind(result, policy, skips++, lost);
+          continue;
       }
     }
   }
@@ -333,6 +316,23 @@ class SimpleShmFetcher {
   const Context &context() const { return context_; }
   const Channel *channel() const { return channel_; }
   const ipc_lib::MemoryMappedQueue &queue() const { return queue_; }
+
+  // A read found the reader more than a queue behind (`result`: TOO_OLD or
+  // OVERWROTE), `skips` times in a row: dies under kDie; under kSkipToOldest
+  // moves to the oldest message still in the ring, adds the number skipped
+  // to `*lost` and to the next fetched context's lost_messages. A skip lands
+  // on a message that a fast sender may overwrite before we read it; each
+  // retry re-reads the ring's newest index, so it only fails again if the
+  // sender lapped us again in between. Past kMaxSkips the sender outruns any
+  // reader: jump to the newest message instead.
+  void FellBehind(ipc_lib::ReadResult result, FallBehindPolicy policy,
+                  int skips, uint64_t *lost) {
+    constexpr int kMaxSkips = 64;
+    if (policy != FallBehindPolicy::kSkipToOldest) DieFellBehind(result);
+    const uint64_t skipped = SkipToOldest(skips >= kMaxSkips);
+    pending_lost_ += skipped;
+    *lost += skipped;
+  }
 
   [[noreturn]] void DieFellBehind(ipc_lib::ReadResult result) {
     // Make the failure visible in the timing report before dying.
