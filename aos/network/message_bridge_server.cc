@@ -306,7 +306,7 @@ void MessageBridgeServer::CatchUp(Destination *destination) {
     }
     resend = false;
     const size_t size = destination->fetcher->context().size;
-    if (size <= kBatchBytes && Fits(*destination, size)) {
+    if (Fits(*destination, size)) {
       AddToBatch(destination, /*copy=*/true);
       continue;
     }
