@@ -125,17 +125,29 @@ QueueLayout::QueueLayout(const LocklessQueueConfiguration &config) {
   CHECK_LE(config.message_data_size, size_t{kLengthMask})
       << ": message_data_size " << config.message_data_size
       << " does not fit the 31-bit length of a message header";
-  payload_end = RoundUp(
-      sizeof(MessageHeader) + kChannelDataRedzone + config.message_data_size,
-      kChannelDataAlignment);
+  // Every buffer starts kBufferPhase bytes past a multiple of
+  // kChannelDataAlignment (the header still fills one cache line), so the
+  // payload ends kBufferPhase short of an aligned offset within its buffer.
+  // The end redzone and the remote queue index then share the buffer's last
+  // aligned block with the payload's tail instead of taking a block of their
+  // own: a 64 B message takes 256 B, not 384 (see
+  // docs/decisions/lockless_queue.md, "Buffer phase").
+  constexpr size_t kBufferPhase = sizeof(MessageHeader);
+  payload_end = RoundUp(sizeof(MessageHeader) + kChannelDataRedzone +
+                            config.message_data_size + kBufferPhase,
+                        kChannelDataAlignment) -
+                kBufferPhase;
   remote_queue_index_offset = payload_end + kChannelDataRedzone;
   message_size = RoundUp(remote_queue_index_offset + sizeof(uint32_t),
                          kChannelDataAlignment);
   queue_offset = sizeof(LocklessQueueMemory);
   messages_offset =
       RoundUp(queue_offset + sizeof(AtomicIndex) * config.queue_size,
+              kChannelDataAlignment) +
+      kBufferPhase;
+  watchers_offset =
+      RoundUp(messages_offset + message_size * config.num_messages(),
               kChannelDataAlignment);
-  watchers_offset = messages_offset + message_size * config.num_messages();
   senders_offset =
       RoundUp(watchers_offset + sizeof(WatcherSlot) * config.num_watchers,
               kChannelDataAlignment);

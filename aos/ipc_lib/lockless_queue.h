@@ -63,7 +63,7 @@ namespace aos::ipc_lib {
 
 // Version of the shared-memory layout. It is in queue file names and headers;
 // bump it whenever the layout changes.
-inline constexpr uint32_t kQueueLayoutVersion = 3;
+inline constexpr uint32_t kQueueLayoutVersion = 4;
 
 struct LocklessQueueConfiguration {
   // Maximum number of watcher, sender and pinner slots.
@@ -107,8 +107,11 @@ struct WatcherSlot;
 struct QueueLayout {
   explicit QueueLayout(const LocklessQueueConfiguration &config);
 
-  // Within one message buffer: where the payload area ends (aligned to
-  // kChannelDataAlignment) and the size of the buffer.
+  // Within one message buffer: where the payload area ends (a buffer starts
+  // sizeof(MessageHeader) past an aligned offset, so this is that much short
+  // of a multiple of kChannelDataAlignment, and the payload's end in memory
+  // is aligned) and the size of the buffer (a multiple of
+  // kChannelDataAlignment).
   size_t payload_end = 0;
   size_t message_size = 0;
   // Within one message buffer: the remote queue index (after the payload's

@@ -4,7 +4,10 @@
 // The layout of a lockless queue's shared memory. Internal to ipc_lib (and its
 // tests and tools); users go through lockless_queue.h.
 //
-// One contiguous region, every part aligned to kChannelDataAlignment:
+// One contiguous region, every part aligned to kChannelDataAlignment except
+// the message buffers, which start one MessageHeader (a cache line) past it
+// so that each payload's end is aligned with no block spent on the end
+// redzone alone (QueueLayout):
 //   LocklessQueueMemory           header, setup lock, next_queue_index
 //   AtomicIndex queue[queue_size] the ring: which buffer holds which index
 //   messages[num_messages]        MessageHeader, redzone, payload, redzone,

@@ -53,6 +53,28 @@ TEST(LocklessQueueLayoutTest, PayloadEndsAligned) {
   }
 }
 
+// A buffer is as small as the payload's aligned end allows: the end redzone
+// and the remote queue index share the last aligned block with the payload's
+// tail (a 64 B message takes 256 B of shared memory, not 384).
+TEST(LocklessQueueLayoutTest, BuffersTakeNoBlockForTheEndRedzoneAlone) {
+  const std::pair<size_t, size_t> kExpected[] = {
+      {0, 256},   {1, 256},   {64, 256},  {96, 256},   {97, 384},
+      {160, 384}, {224, 384}, {225, 512}, {4096, 4352}};
+  for (const auto &[data_size, message_size] : kExpected) {
+    LocklessQueueConfiguration config = SmallConfig();
+    config.message_data_size = data_size;
+    EXPECT_EQ(config.message_size(), message_size) << data_size;
+    const QueueLayout layout(config);
+    EXPECT_LE(layout.remote_queue_index_offset + sizeof(uint32_t),
+              layout.message_size)
+        << data_size;
+    EXPECT_EQ(
+        (layout.messages_offset + layout.payload_end) % kChannelDataAlignment,
+        0u)
+        << data_size;
+  }
+}
+
 TEST(LocklessQueueTest, ReadResults) {
   HeapQueue heap(SmallConfig());
   LocklessQueueReader reader(heap.queue());
