@@ -135,6 +135,23 @@ TEST_F(DamagedQueueTest, ReadOfRingSlotNamingNoBuffer) {
             "buffers"));
 }
 
+// ReadRun's own path (the slot holds the index asked for) checks the buffer
+// too.
+TEST_F(DamagedQueueTest, ReadRunOfRingSlotNamingNoBuffer) {
+  SendMessages(1);
+  view().ring(0)->Store(Index(0u, 1000000u));
+  LocklessQueueReader reader(queue());
+  std::string buffer(Config().message_data_size, '\0');
+  EXPECT_DEATH(
+      {
+        Alarm();
+        reader.ReadRun(0, buffer.data(), {},
+                       [](const MessageInfo &) { return true; });
+      },
+      Fatal("ring slot 0 names message buffer 1000000, but the queue has 7 "
+            "buffers"));
+}
+
 TEST_F(DamagedQueueTest, ReadOfMessageClaimingTooManyBytes) {
   SendMessages(1);
   const uint32_t buffer = view().ring(0)->Load().message_index();

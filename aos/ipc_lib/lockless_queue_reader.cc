@@ -176,14 +176,14 @@ struct ReadSetup {
 };
 
 // The part of Read after the ring slot of `uint32_queue_index` was found
-// holding it (`held`, loaded with acquire): reads the message's header
-// speculatively, filters, copies, and validates afterwards (seqlock reader).
-// Inlined into Read and ReadRun, so both validate every message the same way.
+// holding it (`held`, loaded with acquire, its buffer already checked with
+// CheckBuffer): reads the message's header speculatively, filters, copies,
+// and validates afterwards (seqlock reader). Inlined into Read and ReadRun,
+// so both validate every message the same way.
 [[gnu::always_inline]] inline LocklessQueueReader::Result ReadHeld(
     const ReadSetup &setup, uint32_t uint32_queue_index, Index held,
     MessageInfo *info, char *copy_destination, ReadFilter filter) {
   using Result = LocklessQueueReader::Result;
-  setup.CheckBuffer(uint32_queue_index, held);
   const uint32_t count = setup.count;
   const QueueIndex queue_index = QueueIndex::FromRaw(uint32_queue_index, count);
   const MessageHeader *message = setup.view.message(held.message_index());
@@ -352,10 +352,13 @@ LocklessQueueReader::RunResult LocklessQueueReader::ReadRun(
     // The common case, the slot holding the index asked for, reads on here;
     // every other answer (not sent yet, lapped, a slot changing under us)
     // is Read's to give.
-    const Result result =
-        held.queue_index() == index
-            ? ReadHeld(setup, index, held, &info, copy_destination, filter)
-            : Read(index, &info, copy_destination, filter);
+    Result result;
+    if (held.queue_index() == index) {
+      setup.CheckBuffer(index, held);
+      result = ReadHeld(setup, index, held, &info, copy_destination, filter);
+    } else {
+      result = Read(index, &info, copy_destination, filter);
+    }
     if (result != Result::GOOD) {
       run.stop = result;
       return run;
