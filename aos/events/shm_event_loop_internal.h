@@ -155,8 +155,7 @@ class SimpleShmFetcher {
         queue_(OpenQueue(event_loop, channel, permissions)),
         reader_(queue_.queue()),
         data_size_(channel->max_size()),
-        max_queue_index_(
-            ipc_lib::QueueIndex::MaxIndex(queue_.config().queue_size)) {
+        max_queue_index_(queue_.queue().layout().max_queue_index) {
     if (mode_ == Mode::kCopy) {
       // The reader copies payloads to the end of a message_data_size area;
       // place that area so its end is aligned like a shared-memory buffer.
@@ -464,8 +463,8 @@ class SimpleShmFetcher {
   std::optional<ipc_lib::LocklessQueuePinner> pinner_;
   std::unique_ptr<char[]> copy_buffer_;
   char *copy_destination_ = nullptr;
-  // channel_->max_size() and QueueIndex::MaxIndex of the queue, kept: both
-  // are needed for every message read.
+  // channel_->max_size() and the queue's layout's max_queue_index, kept:
+  // both are needed for every message read.
   const size_t data_size_;
   const uint32_t max_queue_index_;
 
